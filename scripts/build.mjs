@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// Bundles the Node entry points with esbuild (WGSL files inlined as text):
+//   dist/gradcam.mjs  the CLI        (node scripts/build.mjs cli)
+//   dist/bench.mjs    the benchmark  (node scripts/build.mjs bench)
+// With no target, builds all. Packages stay external (node_modules is next to dist/).
+import { build } from 'esbuild';
+
+const targets = {
+  cli: { entry: 'src/cli/main.ts', out: 'dist/gradcam.mjs', banner: '#!/usr/bin/env node' },
+  bench: { entry: 'bench/main.ts', out: 'dist/bench.mjs', banner: '' },
+};
+const args = process.argv.slice(2);
+const quiet = args.includes('--quiet');
+const names = args.filter((a) => !a.startsWith('--'));
+for (const name of names.length ? names : Object.keys(targets)) {
+  const t = targets[name];
+  if (!t) {
+    console.error(`build: unknown target '${name}' (known: ${Object.keys(targets).join(', ')})`);
+    process.exit(2);
+  }
+  await build({
+    entryPoints: [t.entry], outfile: t.out, bundle: true, platform: 'node', format: 'esm', target: 'node20',
+    packages: 'external', loader: { '.wgsl': 'text' }, sourcemap: true, logLevel: quiet ? 'error' : 'info',
+    banner: t.banner ? { js: t.banner } : undefined,
+  });
+}

@@ -1,0 +1,133 @@
+/**
+ * ONNX bytes → OnnxModel, on the protobuf classes of `onnx-proto`.
+ *
+ * Reads the opset from the file, initializers from raw_data or the typed fields (float32, and int64
+ * for shapes), folds Constant nodes into the initializers, and drops graph inputs that have an
+ * initializer (older exports, the Model Zoo's GoogLeNet among them, list every weight as an input).
+ * Anything the engine cannot read (external data, other element types) is refused with an error that
+ * names the tensor or node.
+ */
+import onnxProto from 'onnx-proto';
+import { GradcamError } from '../errors.ts';
+import type { OnnxAttribute, OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo } from './model.ts';
+import { tensorSize } from './model.ts';
+
+const { onnx } = onnxProto;
+type Long = { toNumber(): number };
+
+const DATA_TYPE_NAMES: Record<number, string> = {
+  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string',
+  9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 14: 'complex64',
+  15: 'complex128', 16: 'bfloat16',
+};
+
+function num(v: number | Long | null | undefined): number {
+  if (v === null || v === undefined) return 0;
+  return typeof v === 'number' ? v : v.toNumber();
+}
+
+function decodeTensor(t: onnxProto.onnx.ITensorProto, where: string): OnnxTensor {
+  const name = t.name ?? '';
+  const dims = (t.dims ?? []).map(num);
+  const what = `${where} '${name}'`;
+  if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL || (t.externalData?.length ?? 0) > 0) {
+    throw new GradcamError(`${what} keeps its data in an external file, which is not supported`,
+      'Re-save the model with all tensors inside the .onnx file (onnx.save_model(m, path, save_as_external_data=False)).');
+  }
+  const count = tensorSize(dims);
+  const raw = t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
+  if (t.dataType === onnx.TensorProto.DataType.FLOAT) {
+    let data: Float32Array;
+    if (raw) {
+      if (raw.length !== count * 4) throw new GradcamError(`${what}: raw_data holds ${raw.length} bytes, but dims [${dims}] need ${count * 4} (float32)`);
+      data = new Float32Array(count);
+      new Uint8Array(data.buffer).set(raw);
+    } else {
+      const f = t.floatData ?? [];
+      if (f.length !== count) throw new GradcamError(`${what}: float_data holds ${f.length} values, but dims [${dims}] need ${count}`);
+      data = Float32Array.from(f);
+    }
+    return { name, dims, dataType: 'float32', data };
+  }
+  if (t.dataType === onnx.TensorProto.DataType.INT64) {
+    let data: BigInt64Array;
+    if (raw) {
+      if (raw.length !== count * 8) throw new GradcamError(`${what}: raw_data holds ${raw.length} bytes, but dims [${dims}] need ${count * 8} (int64)`);
+      data = new BigInt64Array(count);
+      new Uint8Array(data.buffer).set(raw);
+    } else {
+      const f = t.int64Data ?? [];
+      if (f.length !== count) throw new GradcamError(`${what}: int64_data holds ${f.length} values, but dims [${dims}] need ${count}`);
+      data = BigInt64Array.from(f.map((v) => BigInt(num(v))));
+    }
+    return { name, dims, dataType: 'int64', data };
+  }
+  const typeName = DATA_TYPE_NAMES[t.dataType ?? 0] ?? `data type ${t.dataType}`;
+  throw new GradcamError(`${what} has element type ${typeName}; only float32 (and int64 for shapes) are supported`);
+}
+
+function decodeAttribute(a: onnxProto.onnx.IAttributeProto, node: string): OnnxAttribute {
+  const T = onnx.AttributeProto.AttributeType;
+  switch (a.type) {
+    case T.INT: return { type: 'int', value: num(a.i) };
+    case T.FLOAT: return { type: 'float', value: a.f ?? 0 };
+    case T.INTS: return { type: 'ints', value: (a.ints ?? []).map(num) };
+    case T.FLOATS: return { type: 'floats', value: [...(a.floats ?? [])] };
+    case T.STRING: return { type: 'string', value: new TextDecoder().decode(a.s ?? new Uint8Array()) };
+    case T.TENSOR: return { type: 'tensor', value: decodeTensor(a.t ?? {}, `attribute '${a.name}' of node '${node}': tensor`) };
+    default:
+      throw new GradcamError(`node '${node}': attribute '${a.name}' has a type (${a.type}) the engine does not read`);
+  }
+}
+
+function decodeValueInfo(v: onnxProto.onnx.IValueInfoProto): OnnxValueInfo {
+  const tt = v.type?.tensorType;
+  const elem = tt?.elemType ?? 0;
+  const shape = (tt?.shape?.dim ?? []).map((d) =>
+    d.dimValue !== null && d.dimValue !== undefined && num(d.dimValue) > 0 ? num(d.dimValue) : d.dimParam ? d.dimParam : null);
+  return { name: v.name ?? '', elemType: DATA_TYPE_NAMES[elem] ?? `type ${elem}`, shape };
+}
+
+/** Decodes ONNX bytes. Throws GradcamError for anything that is not a model the engine can read. */
+export function decodeOnnx(bytes: Uint8Array): OnnxModel {
+  let proto: onnxProto.onnx.ModelProto;
+  try {
+    proto = onnx.ModelProto.decode(bytes);
+  } catch (e) {
+    throw new GradcamError(`not a readable ONNX model: the protobuf decoder stopped (${(e as Error).message}); the file is truncated, corrupt, or not ONNX`,
+      'Check that the file is a complete .onnx model (compare its size and SHA-256 with the source).');
+  }
+  const graph = proto.graph;
+  if (!graph || (graph.node ?? []).length === 0) {
+    throw new GradcamError('not an ONNX model: the file decodes, but holds no graph with nodes (is it truncated, or another kind of file?)');
+  }
+  const defaultOpset = (proto.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
+  if (!defaultOpset) throw new GradcamError('the model declares no opset for the default ONNX domain (opset_import is empty)');
+  const opset = num(defaultOpset.version);
+
+  const initializers = new Map<string, OnnxTensor>();
+  for (const t of graph.initializer ?? []) initializers.set(t.name ?? '', decodeTensor(t, 'initializer'));
+
+  const nodes: OnnxNode[] = [];
+  (graph.node ?? []).forEach((n, i) => {
+    const opType = n.opType ?? '';
+    const name = n.name || `${opType}_${i}`;
+    const attributes: Record<string, OnnxAttribute> = {};
+    for (const a of n.attribute ?? []) attributes[a.name ?? ''] = decodeAttribute(a, name);
+    const node: OnnxNode = { name, opType, domain: n.domain ?? '', inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attributes };
+    if (opType === 'Constant' && (node.domain === '' || node.domain === 'ai.onnx')) {
+      const value = attributes.value;
+      if (!value || value.type !== 'tensor') throw new GradcamError(`node '${name}' (Constant): only the 'value' tensor form is supported`);
+      initializers.set(node.outputs[0], { ...value.value, name: node.outputs[0] });
+      return;
+    }
+    nodes.push(node);
+  });
+
+  const inputs = (graph.input ?? []).filter((v) => !initializers.has(v.name ?? '')).map(decodeValueInfo);
+  const outputs = (graph.output ?? []).map(decodeValueInfo);
+  return {
+    irVersion: num(proto.irVersion), opset, producerName: proto.producerName ?? '', graphName: graph.name ?? '',
+    inputs, outputs, initializers, nodes,
+  };
+}

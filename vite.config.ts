@@ -1,0 +1,24 @@
+import { defineConfig, type Plugin } from 'vite';
+
+/** WGSL files are imported as their source text: `import src from '../../shaders/conv.wgsl'`. */
+function wgslText(): Plugin {
+  return {
+    name: 'wgsl-text',
+    transform(code, id) {
+      if (id.endsWith('.wgsl')) return { code: `export default ${JSON.stringify(code)};`, map: null };
+      return undefined;
+    },
+  };
+}
+
+export default defineConfig({
+  plugins: [wgslText()],
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 600_000,
+    hookTimeout: 600_000,
+    // Dawn (SwiftShader) uses every core for one dispatch; running files in parallel only adds contention.
+    fileParallelism: false,
+    pool: 'forks',
+  },
+});
