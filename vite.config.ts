@@ -1,4 +1,5 @@
-import { defineConfig, type Plugin } from 'vite';
+import type { Plugin } from 'vite';
+import { defineConfig } from 'vitest/config';
 
 /** WGSL files are imported as their source text: `import src from '../../shaders/conv.wgsl'`. */
 function wgslText(): Plugin {

@@ -37,7 +37,8 @@ function encodeValueInfo(v: OnnxValueInfo): onnxProto.onnx.IValueInfoProto {
     type: {
       tensorType: {
         elemType,
-        shape: { dim: v.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : d === null ? {} : { dimParam: d })) },
+        // An empty shape is written as "unknown" (no shape), not as a scalar.
+        shape: v.shape.length === 0 ? undefined : { dim: v.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : d === null ? {} : { dimParam: d })) },
       },
     },
   };

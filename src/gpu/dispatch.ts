@@ -1,0 +1,140 @@
+/**
+ * What every kernel module builds on: a pipeline cache, the few buffer helpers, and the recorded
+ * `Dispatch` (pipeline + bind group + workgroup count, made once at compile time and replayed on
+ * every run).
+ */
+
+/** A view of a storage buffer: item i's values start at element i·stride + offset. */
+export interface BufferView {
+  buffer: GPUBuffer;
+  offset: number;
+  stride: number;
+}
+
+export interface Dispatch {
+  /** Kernel family and entry ('conv', 'pool.backward', ...). */
+  kernel: string;
+  /** The graph op (or stage) it belongs to, for profiles. */
+  label: string;
+  /** ONNX op type(s) behind it, for the per-op summary ('Conv+Relu'). */
+  opType: string;
+  /** Human-readable shapes, for the profile. */
+  shapes: string;
+  /** Floating-point operations (a multiply-add counts 2). */
+  flops: number;
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  workgroups: [number, number, number];
+}
+
+export type DispatchMeta = Pick<Dispatch, 'kernel' | 'label' | 'opType' | 'shapes' | 'flops'>;
+
+/** Packs a uniform struct of 4-byte fields in declaration order, padded to 16 bytes. */
+export class Params {
+  private words: number[] = [];
+  private kinds: ('u' | 'i' | 'f')[] = [];
+  u32(...v: number[]): this { for (const x of v) { this.words.push(x); this.kinds.push('u'); } return this; }
+  i32(...v: number[]): this { for (const x of v) { this.words.push(x); this.kinds.push('i'); } return this; }
+  f32(...v: number[]): this { for (const x of v) { this.words.push(x); this.kinds.push('f'); } return this; }
+  bytes(): ArrayBuffer {
+    const n = Math.ceil(this.words.length / 4) * 4;
+    const buf = new ArrayBuffer(Math.max(n, 4) * 4);
+    const dv = new DataView(buf);
+    this.words.forEach((w, i) => {
+      const k = this.kinds[i];
+      if (k === 'u') dv.setUint32(i * 4, w >>> 0, true);
+      else if (k === 'i') dv.setInt32(i * 4, w | 0, true);
+      else dv.setFloat32(i * 4, w, true);
+    });
+    return buf;
+  }
+}
+
+/** Splits a 1-D count of workgroups over x and y (x ≤ 65535); kernels rebuild the index from num_workgroups. */
+export function grid1d(threads: number, workgroupSize: number): [number, number, number] {
+  const groups = Math.max(1, Math.ceil(threads / workgroupSize));
+  if (groups <= 65535) return [groups, 1, 1];
+  return [65535, Math.ceil(groups / 65535), 1];
+}
+
+export class KernelEnv {
+  private modules = new Map<string, GPUShaderModule>();
+  private pipelines = new Map<string, Promise<GPUComputePipeline>>();
+  /** A small buffer bound where a kernel's optional binding (mask, scale) is unused. */
+  readonly dummy: GPUBuffer;
+  /** Every buffer this environment created, destroyed with it. */
+  private owned: GPUBuffer[] = [];
+
+  constructor(readonly device: GPUDevice) {
+    this.dummy = this.storage(new Float32Array(4));
+  }
+
+  /** A compute pipeline for `entry` of `code` specialised by override constants; cached, compiled once. */
+  pipeline(code: string, entry: string, constants: Record<string, number | boolean> = {}): Promise<GPUComputePipeline> {
+    const consts: Record<string, number> = {};
+    for (const [k, v] of Object.entries(constants)) consts[k] = typeof v === 'boolean' ? (v ? 1 : 0) : v;
+    const key = `${entry}|${JSON.stringify(Object.entries(consts).sort())}|${code}`;
+    let p = this.pipelines.get(key);
+    if (!p) {
+      let module = this.modules.get(code);
+      if (!module) {
+        module = this.device.createShaderModule({ code });
+        this.modules.set(code, module);
+      }
+      p = this.device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: entry, constants: consts } });
+      this.pipelines.set(key, p);
+    }
+    return p;
+  }
+
+  get pipelineCount(): number {
+    return this.pipelines.size;
+  }
+
+  uniform(params: Params): GPUBuffer {
+    const data = params.bytes();
+    const buf = this.device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    this.device.queue.writeBuffer(buf, 0, data);
+    this.owned.push(buf);
+    return buf;
+  }
+
+  /** A read-only storage buffer holding `data` (weights, constants). */
+  storage(data: Float32Array | Uint32Array): GPUBuffer {
+    const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
+    const buf = this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+    const Ctor = data instanceof Float32Array ? Float32Array : Uint32Array;
+    new Ctor(buf.getMappedRange()).set(data);
+    buf.unmap();
+    this.owned.push(buf);
+    return buf;
+  }
+
+  /** A read-write storage buffer of `floats` float32 values. */
+  scratch(floats: number, label?: string): GPUBuffer {
+    const buf = this.device.createBuffer({
+      label, size: Math.max(16, Math.ceil((floats * 4) / 16) * 16),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+    this.owned.push(buf);
+    return buf;
+  }
+
+  /**
+   * Records a dispatch: binding i of group 0 gets buffers[i]; null skips a binding that the entry
+   * point does not use (layout 'auto' holds only the bindings an entry point uses).
+   */
+  dispatch(pipeline: GPUComputePipeline, buffers: (GPUBuffer | null)[], workgroups: [number, number, number], meta: DispatchMeta): Dispatch {
+    const entries: GPUBindGroupEntry[] = [];
+    buffers.forEach((buffer, binding) => {
+      if (buffer) entries.push({ binding, resource: { buffer } });
+    });
+    const bindGroup = this.device.createBindGroup({ label: meta.label, layout: pipeline.getBindGroupLayout(0), entries });
+    return { ...meta, pipeline, bindGroup, workgroups };
+  }
+
+  destroy(): void {
+    for (const b of this.owned) b.destroy();
+    this.owned = [];
+  }
+}

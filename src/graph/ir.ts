@@ -1,0 +1,133 @@
+/**
+ * The engine's typed graph: ONNX lowered to the few op kinds the kernels implement, with static
+ * shapes and a storage plan.
+ *
+ * Storage plan. Every activation lives in a *storage* (one GPU buffer at run time) holding
+ * `perImage` float32 values per image, images one after another (NCHW, float32). A tensor is a
+ * *view* of a storage: its values for image n start at `n * perImage + offset` and are contiguous.
+ * A Concat along channels is therefore free: its inputs are views into the concat output's storage
+ * at increasing offsets, and each producer writes its channel slice directly. Dropout, Identity,
+ * Flatten and Reshape are views too (same storage, same offset, another shape). The backward pass
+ * uses the same plan for gradients, with K·N items instead of N images.
+ */
+
+export interface Storage {
+  id: number;
+  /** float32 values per image (the batch stride). */
+  perImage: number;
+  /** The tensor the storage was made for (for labels and error messages). */
+  label: string;
+}
+
+export interface TensorInfo {
+  /** The ONNX tensor name. Several names can share one TensorInfo object's view (aliases). */
+  name: string;
+  /** Full shape, batch first: [N, C, H, W] or [N, F]. */
+  shape: number[];
+  storage: number;
+  /** Offset in float32 values from the start of the image's block in the storage. */
+  offset: number;
+}
+
+interface OpBase {
+  /** The ONNX node name this op came from (several for fused ops: 'conv1/7x7_s2+conv1/relu_7x7'). */
+  name: string;
+  /** ONNX op types folded into this op, for the profile ('Conv+Relu'). */
+  onnxTypes: string[];
+  inputs: string[];
+  output: string;
+}
+
+/** Convolution, and every GEMM (Gemm/MatMul are 1×1 convolutions over [N, K, 1, 1]). */
+export interface ConvOp extends OpBase {
+  kind: 'conv';
+  /** Weights [C_out, C_in, KH, KW], with BatchNormalization and Gemm's alpha already folded in. */
+  weight: Float32Array;
+  /** Bias [C_out] (zeros when the model has none). */
+  bias: Float32Array;
+  cIn: number; cOut: number;
+  kh: number; kw: number;
+  strideH: number; strideW: number;
+  /** [top, left, bottom, right]. */
+  pads: [number, number, number, number];
+  relu: boolean;
+}
+
+export interface PoolOp extends OpBase {
+  kind: 'maxpool' | 'avgpool';
+  kh: number; kw: number;
+  strideH: number; strideW: number;
+  pads: [number, number, number, number];
+  /** AveragePool: whether padded positions count in the divisor (ONNX count_include_pad). */
+  countIncludePad: boolean;
+}
+
+export interface LrnOp extends OpBase {
+  kind: 'lrn';
+  size: number; alpha: number; beta: number; bias: number;
+}
+
+/** y = x·scale[c] + shift[c] (a BatchNormalization that could not be folded, or Add of a per-channel constant). */
+export interface AffineOp extends OpBase {
+  kind: 'affine';
+  scale: Float32Array;
+  shift: Float32Array;
+  relu: boolean;
+}
+
+export interface AddOp extends OpBase {
+  kind: 'add';
+  relu: boolean;
+}
+
+export interface ReluOp extends OpBase { kind: 'relu' }
+
+/** Softmax over each image's values (the last axis of [N, C]). */
+export interface SoftmaxOp extends OpBase { kind: 'softmax' }
+
+/** Copies a tensor into a view (a Concat input that cannot be written in place). */
+export interface CopyOp extends OpBase { kind: 'copy' }
+
+/** Concat along channels: exists only until placement.ts turns it into channel-slice views. */
+export interface ConcatOp extends OpBase { kind: 'concat' }
+
+export type Op = ConvOp | PoolOp | LrnOp | AffineOp | AddOp | ReluOp | SoftmaxOp | CopyOp | ConcatOp;
+
+export interface Graph {
+  opset: number;
+  batch: number;
+  /** The graph input (its name and full shape). */
+  input: { name: string; shape: number[] };
+  /** Every addressable tensor by ONNX name (aliases map to the same storage and offset). */
+  tensors: Map<string, TensorInfo>;
+  storages: Storage[];
+  ops: Op[];
+  /** The model's output tensor name (as listed in the ONNX graph). */
+  output: string;
+  /** The pre-softmax class scores: the output itself, or, for a model ending in Softmax, its input. */
+  logits: string;
+  /** The softmax output when the model ends in Softmax. */
+  probabilities?: string;
+  /** Tensor names hidden by fusion (name → the fused op that swallowed it). */
+  fusedAway: Map<string, string>;
+  /** ONNX op counts of the source model. */
+  onnxOpCounts: Record<string, number>;
+}
+
+export function tensorElements(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Values per image of a tensor (all dims but the batch). */
+export function perImage(t: TensorInfo): number {
+  return tensorElements(t.shape.slice(1));
+}
+
+/** [C, H, W] of a tensor, treating [N, F] as [N, F, 1, 1]. */
+export function chw(t: TensorInfo): [number, number, number] {
+  const s = t.shape;
+  if (s.length === 4) return [s[1], s[2], s[3]];
+  if (s.length === 2) return [s[1], 1, 1];
+  if (s.length === 3) return [s[1], s[2], 1];
+  throw new Error(`tensor '${t.name}' has rank ${s.length}; expected 2, 3 or 4`);
+}

@@ -1,0 +1,71 @@
+/**
+ * The storage plan: which storage (GPU buffer) and offset every tensor lives at.
+ *
+ * Each op output gets a storage of its own, except Concat inputs: a Concat's output gets one storage
+ * and each input becomes the channel slice of it at its offset, written in place by its producer
+ * (zero-copy concat). Nested concats compose. An input that cannot be written in place (the graph
+ * input, a tensor already placed in another concat, a tensor listed twice) is copied into its slice
+ * by a copy op instead. Aliases (Reshape, Flatten, Dropout, Identity) share their root's place.
+ */
+import type { Op, Storage, TensorInfo } from './ir.ts';
+import { tensorElements } from './ir.ts';
+
+interface Place { storage: number; offset: number }
+
+export function place(
+  ops: Op[], shapes: Map<string, number[]>, aliases: Map<string, string>, inputName: string, fusedAway: Map<string, string>,
+): { tensors: Map<string, TensorInfo>; storages: Storage[]; ops: Op[] } {
+  const storages: Storage[] = [];
+  const places = new Map<string, Place>();
+  const perImage = (name: string) => tensorElements(shapes.get(name)!.slice(1));
+  const newStorage = (name: string): Place => {
+    storages.push({ id: storages.length, perImage: perImage(name), label: name });
+    return { storage: storages.length - 1, offset: 0 };
+  };
+  const producedByOp = new Set(ops.map((o) => o.output));
+  const root = (n: string) => aliases.get(n) ?? n;
+  const copiesAfter = new Map<Op, Op[]>();
+
+  // Concats from last to first, so an outer concat places its inputs (possibly inner concats) first.
+  for (const op of [...ops].reverse()) {
+    if (op.kind !== 'concat') continue;
+    const out = places.get(op.output) ?? newStorage(op.output);
+    places.set(op.output, out);
+    let offset = out.offset;
+    const copies: Op[] = [];
+    op.inputs.forEach((name, i) => {
+      const slice = { storage: out.storage, offset };
+      offset += perImage(name);
+      // An alias (e.g. Identity) in front of the concat places its root.
+      const t = root(name);
+      const inPlace = producedByOp.has(t) && !places.has(t) && op.inputs.findIndex((n) => root(n) === t) === i;
+      if (inPlace) {
+        places.set(t, slice);
+        return;
+      }
+      const copyName = `${op.output}::input${i}`;
+      shapes.set(copyName, shapes.get(t)!);
+      places.set(copyName, slice);
+      copies.push({ kind: 'copy', name: `${op.name}/copy${i}`, onnxTypes: ['Concat'], inputs: [name], output: copyName });
+    });
+    copiesAfter.set(op, copies);
+  }
+
+  const finalOps: Op[] = [];
+  for (const op of ops) {
+    if (op.kind === 'concat') finalOps.push(...copiesAfter.get(op)!);
+    else finalOps.push(op);
+  }
+  for (const name of [inputName, ...finalOps.map((o) => o.output)]) {
+    if (!places.has(name)) places.set(name, newStorage(name));
+  }
+
+  const tensors = new Map<string, TensorInfo>();
+  for (const [name, shape] of shapes) {
+    if (fusedAway.has(name)) continue;
+    const p = places.get(aliases.get(name) ?? name);
+    if (!p) continue; // an intermediate hidden by fusion
+    tensors.set(name, { name, shape, storage: p.storage, offset: p.offset });
+  }
+  return { tensors, storages, ops: finalOps };
+}

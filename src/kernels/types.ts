@@ -1,0 +1,57 @@
+/**
+ * The contract between the runtime and the kernel modules. Each op family (conv.ts, pool.ts, ...)
+ * builds, side by side, the dispatches of its forward pass and of its backward pass (the gradient
+ * with respect to its input activations only: Grad-CAM never needs weight gradients).
+ */
+import type { BufferView, Dispatch, KernelEnv } from '../gpu/dispatch.ts';
+
+export interface ForwardArgs {
+  env: KernelEnv;
+  inputs: BufferView[];
+  output: BufferView;
+  /** Images in the batch. */
+  batch: number;
+}
+
+/** Where one input's gradient goes; `accumulate` adds to what an earlier consumer wrote there. */
+export interface GradTarget {
+  view: BufferView;
+  accumulate: boolean;
+}
+
+export interface BackwardArgs {
+  env: KernelEnv;
+  /** The op's forward inputs and output (activations, per image), for masks and recomputation. */
+  inputs: BufferView[];
+  output: BufferView;
+  /** Gradient of the op's output, per item. */
+  dy: BufferView;
+  /** Gradient targets per input; null for an input outside the backward cone. */
+  dx: (GradTarget | null)[];
+  /** Gradient items: images × classes. */
+  items: number;
+  /** Gradient item i belongs to forward image i / maskDiv (= the number of classes K). */
+  maskDiv: number;
+}
+
+export interface OpKernel {
+  forward(args: ForwardArgs): Promise<Dispatch[]>;
+  backward(args: BackwardArgs): Promise<Dispatch[]>;
+}
+
+/** Shapes of an op's inputs and output ([N, C, H, W] or [N, F]). */
+export interface OpShapes {
+  inputs: number[][];
+  output: number[];
+}
+
+/** [C, H, W] of a shape, treating [N, F] as [N, F, 1, 1]. */
+export function chwOf(shape: number[]): [number, number, number] {
+  if (shape.length === 4) return [shape[1], shape[2], shape[3]];
+  if (shape.length === 3) return [shape[1], shape[2], 1];
+  return [shape[1], 1, 1];
+}
+
+export function fmtShape(s: number[]): string {
+  return s.join('×');
+}

@@ -1,0 +1,273 @@
+/**
+ * Runs an OnnxModel node by node in float64 (runReference) and differentiates it in reverse mode
+ * (gradientsReference). One table maps each op type to its attribute reading, forward and backward;
+ * the math lives in ops.ts. Attributes are read here with local helpers, not src/'s, so that the
+ * reference shares nothing with the engine but the OnnxModel type.
+ */
+import type { OnnxModel, OnnxNode } from '../../src/onnx/model.ts';
+import * as op from './ops.ts';
+import { fromOnnx, numel, reshape, tensor, type Tensor } from './tensor.ts';
+
+// ───────────────────────────── attributes ─────────────────────────────
+
+function attr(node: OnnxNode, name: string) {
+  return node.attributes[name];
+}
+function int(node: OnnxNode, name: string, fallback: number): number {
+  const a = attr(node, name);
+  return a && (a.type === 'int' || a.type === 'float') ? a.value : fallback;
+}
+function float(node: OnnxNode, name: string, fallback: number): number {
+  return int(node, name, fallback); // an ONNX float attribute, or an int written where a float was meant
+}
+function ints(node: OnnxNode, name: string, fallback: number[]): number[] {
+  const a = attr(node, name);
+  return a && a.type === 'ints' ? a.value : fallback;
+}
+function str(node: OnnxNode, name: string, fallback: string): string {
+  const a = attr(node, name);
+  return a && a.type === 'string' ? a.value : fallback;
+}
+function unsupported(node: OnnxNode, what: string): never {
+  throw new Error(`reference: node '${node.name}' (${node.opType}): ${what} is not supported`);
+}
+
+/** Explicit pads, or the pads that auto_pad SAME_UPPER / SAME_LOWER / VALID stands for. */
+function padsOf(node: OnnxNode, inHW: number[], kernel: number[], strides: number[]): op.Pads {
+  const autoPad = str(node, 'auto_pad', 'NOTSET');
+  if (autoPad === 'NOTSET') return ints(node, 'pads', [0, 0, 0, 0]) as op.Pads;
+  if (autoPad === 'VALID') return [0, 0, 0, 0];
+  const begin: number[] = [];
+  const end: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const total = Math.max(0, (Math.ceil(inHW[i] / strides[i]) - 1) * strides[i] + kernel[i] - inHW[i]);
+    const small = Math.floor(total / 2);
+    begin.push(autoPad === 'SAME_UPPER' ? small : total - small); // SAME_UPPER puts the extra pad at the end
+    end.push(total - begin[i]);
+  }
+  return [begin[0], begin[1], end[0], end[1]];
+}
+
+function convParams(node: OnnxNode, x: Tensor, w: Tensor): op.ConvParams {
+  if (x.shape.length !== 4) unsupported(node, `a ${x.shape.length}-D input`);
+  if (int(node, 'group', 1) !== 1) unsupported(node, 'group ≠ 1');
+  if (ints(node, 'dilations', [1, 1]).some((d) => d !== 1)) unsupported(node, 'dilation ≠ 1');
+  const strides = ints(node, 'strides', [1, 1]) as [number, number];
+  return { strides, pads: padsOf(node, x.shape.slice(2), w.shape.slice(2), strides) };
+}
+
+function poolParams(node: OnnxNode, x: Tensor): op.PoolParams {
+  if (x.shape.length !== 4) unsupported(node, `a ${x.shape.length}-D input`);
+  if (ints(node, 'dilations', [1, 1]).some((d) => d !== 1)) unsupported(node, 'dilation ≠ 1');
+  if (node.outputs.length > 1 && node.outputs[1] !== '') unsupported(node, 'the Indices output');
+  const kernel = ints(node, 'kernel_shape', []) as [number, number];
+  const strides = ints(node, 'strides', [1, 1]) as [number, number];
+  return { kernel, strides, pads: padsOf(node, x.shape.slice(2), kernel, strides), ceilMode: int(node, 'ceil_mode', 0) === 1 };
+}
+
+const lrnParams = (node: OnnxNode): op.LrnParams => ({
+  size: int(node, 'size', 0), alpha: float(node, 'alpha', 1e-4), beta: float(node, 'beta', 0.75), bias: float(node, 'bias', 1),
+});
+
+const gemmParams = (node: OnnxNode): op.GemmParams => ({
+  transA: int(node, 'transA', 0) === 1, transB: int(node, 'transB', 0) === 1, alpha: float(node, 'alpha', 1), beta: float(node, 'beta', 1),
+});
+
+const bnParams = (node: OnnxNode, ins: Tensor[]): op.BatchNormParams => ({
+  scale: ins[1], bias: ins[2], mean: ins[3], variance: ins[4], epsilon: float(node, 'epsilon', 1e-5),
+});
+
+/** Softmax rows: ONNX < 13 flattens to [d0..d(axis−1)] × [d(axis)..] (axis 1 by default); ONNX ≥ 13 uses one axis (−1 by default). */
+function softmaxInner(node: OnnxNode, x: Tensor, opset: number): number {
+  const r = x.shape.length;
+  const axis = (int(node, 'axis', opset < 13 ? 1 : -1) + r) % r;
+  if (opset >= 13 && axis !== r - 1) unsupported(node, 'a softmax axis other than the last');
+  return numel(x.shape.slice(axis));
+}
+
+const axisOf = (node: OnnxNode, rank: number, fallback: number): number => (int(node, 'axis', fallback) + rank) % rank;
+
+// ───────────────────────────── the op table ─────────────────────────────
+
+interface OpDef {
+  /** ins: the node's inputs (undefined where omitted); returns the outputs that matter (output 0). */
+  forward(node: OnnxNode, ins: Tensor[], opset: number): Tensor[];
+  /** The gradient for each input in `grads` (activation inputs only); undefined marks a constant input. */
+  backward(node: OnnxNode, ins: Tensor[], y: Tensor, dy: Tensor, opset: number): (Tensor | undefined)[];
+}
+
+const OPS: Record<string, OpDef> = {
+  Conv: {
+    forward: (n, [x, w, b]) => [op.conv(x, w, b ?? null, convParams(n, x, w))],
+    backward: (n, [x, w], _y, dy) => [op.convBackward(dy, x.shape, w, convParams(n, x, w))],
+  },
+  MaxPool: {
+    forward: (n, [x]) => [op.maxPool(x, poolParams(n, x))],
+    backward: (n, [x], _y, dy) => [op.maxPoolBackward(dy, x, poolParams(n, x))],
+  },
+  AveragePool: {
+    forward: (n, [x]) => [op.averagePool(x, poolParams(n, x), int(n, 'count_include_pad', 0) === 1)],
+    backward: (n, [x], _y, dy) => [op.averagePoolBackward(dy, x.shape, poolParams(n, x), int(n, 'count_include_pad', 0) === 1)],
+  },
+  GlobalAveragePool: {
+    forward: (_n, [x]) => [op.globalAveragePool(x)],
+    backward: (_n, [x], _y, dy) => [op.globalAveragePoolBackward(dy, x.shape)],
+  },
+  LRN: {
+    forward: (n, [x]) => [op.lrn(x, lrnParams(n))],
+    backward: (n, [x], _y, dy) => [op.lrnBackward(dy, x, lrnParams(n))],
+  },
+  Gemm: {
+    forward: (n, [a, b, c]) => [op.gemm(a, b, c ?? null, gemmParams(n))],
+    backward: (n, [a, b], _y, dy) => [op.gemmBackward(dy, a.shape, b, gemmParams(n))],
+  },
+  MatMul: {
+    forward: (n, [a, b]) => {
+      if (a.shape.length !== 2 || b.shape.length !== 2) unsupported(n, 'MatMul on non-2-D operands');
+      return [op.matmul(a, b)];
+    },
+    backward: (_n, [a, b], _y, dy) => [op.matmulBackward(dy, a.shape, b)],
+  },
+  Add: {
+    forward: (_n, [a, b]) => [op.add(a, b)],
+    backward: (_n, [a, b], _y, dy) => op.addBackward(dy, a.shape, b.shape),
+  },
+  Relu: {
+    forward: (_n, [x]) => [op.relu(x)],
+    backward: (_n, [x], _y, dy) => [op.reluBackward(dy, x)],
+  },
+  Softmax: {
+    forward: (n, [x], opset) => [op.softmax(x, softmaxInner(n, x, opset))],
+    backward: (n, [x], y, dy, opset) => [op.softmaxBackward(dy, y, softmaxInner(n, x, opset))],
+  },
+  BatchNormalization: {
+    forward: (n, ins) => [op.batchNorm(ins[0], bnParams(n, ins))],
+    backward: (n, ins, _y, dy) => [op.batchNormBackward(dy, bnParams(n, ins))],
+  },
+  Concat: {
+    forward: (n, xs) => [op.concat(xs, axisOf(n, xs[0].shape.length, 0))],
+    backward: (n, xs, _y, dy) => op.concatBackward(dy, xs.map((x) => x.shape), axisOf(n, dy.shape.length, 0)),
+  },
+  Flatten: {
+    // Flatten's axis may equal the rank (giving [numel, 1]), so it is normalised by hand.
+    forward: (n, [x]) => {
+      const axis = int(n, 'axis', 1);
+      return [reshape(x, op.flattenShape(x.shape, axis < 0 ? axis + x.shape.length : axis))];
+    },
+    backward: (_n, [x], _y, dy) => [op.viewBackward(dy, x.shape)],
+  },
+  Reshape: {
+    forward: (n, [x, spec]) => [reshape(x, op.reshapeShape(x.shape, [...spec.data], int(n, 'allowzero', 0) === 1))],
+    backward: (_n, [x], _y, dy) => [op.viewBackward(dy, x.shape)],
+  },
+  // Inference: Dropout is the identity (its optional mask output is not produced).
+  Dropout: { forward: (_n, [x]) => [reshape(x, x.shape)], backward: (_n, [x], _y, dy) => [op.viewBackward(dy, x.shape)] },
+  Identity: { forward: (_n, [x]) => [reshape(x, x.shape)], backward: (_n, [x], _y, dy) => [op.viewBackward(dy, x.shape)] },
+};
+
+/** Which inputs of a node carry activation gradients; the others (weights, shapes, BN statistics) are constants. */
+function differentiableInputs(node: OnnxNode): number[] {
+  if (node.opType === 'Add') return [0, 1];
+  if (node.opType === 'Concat') return node.inputs.map((_, i) => i);
+  return [0];
+}
+
+// ───────────────────────────── forward ─────────────────────────────
+
+/** Runs every node; returns all values by name, initializers (as float64) included. */
+function execute(model: OnnxModel, inputs: Record<string, Tensor>): Map<string, Tensor> {
+  const values = new Map<string, Tensor>();
+  for (const [name, init] of model.initializers) values.set(name, fromOnnx(init));
+  for (const info of model.inputs) {
+    if (values.has(info.name)) continue;
+    const given = inputs[info.name];
+    if (!given) throw new Error(`reference: graph input '${info.name}' was not given`);
+    info.shape.forEach((d, i) => {
+      if (typeof d === 'number' && d !== given.shape[i]) throw new Error(`reference: input '${info.name}' has shape [${given.shape}], the graph says [${info.shape}]`);
+    });
+    values.set(info.name, given);
+  }
+  for (const node of model.nodes) {
+    const def = OPS[node.opType];
+    if (!def || (node.domain !== '' && node.domain !== 'ai.onnx')) unsupported(node, 'this op');
+    const ins = nodeInputs(node, values);
+    const outs = def.forward(node, ins, model.opset);
+    outs.forEach((t, i) => values.set(node.outputs[i], t));
+  }
+  return values;
+}
+
+function nodeInputs(node: OnnxNode, values: Map<string, Tensor>): Tensor[] {
+  return node.inputs.map((name) => {
+    if (name === '') return undefined as unknown as Tensor; // an omitted optional input (e.g. Conv's bias)
+    const t = values.get(name);
+    if (!t) throw new Error(`reference: node '${node.name}' needs '${name}', which no earlier node produced`);
+    return t;
+  });
+}
+
+/** Runs the graph in float64; returns every graph input and node output by name (or only those in `keep`). */
+export function runReference(model: OnnxModel, inputs: Record<string, Tensor>, opts: { keep?: string[] } = {}): Record<string, Tensor> {
+  const values = execute(model, inputs);
+  const names = opts.keep ?? [...Object.keys(inputs), ...model.nodes.flatMap((n) => n.outputs).filter((n) => values.has(n))];
+  const out: Record<string, Tensor> = {};
+  for (const name of names) {
+    const t = values.get(name);
+    if (!t) throw new Error(`reference: no tensor named '${name}'`);
+    out[name] = t;
+  }
+  return out;
+}
+
+// ───────────────────────────── backward ─────────────────────────────
+
+export interface GradientRequest {
+  /** The tensor whose weighted sum is differentiated: y_k = Σ seeds[k] · score. */
+  score: string;
+  /** One seed per gradient (class) k, shaped like the score tensor (flat, row-major). */
+  seeds: Float64Array[];
+  /** Tensors to return ∂y_k/∂t for. */
+  wrt: string[];
+}
+
+/**
+ * Reverse-mode autodiff over the graph: for each seed k, ∂(Σ seed_k · score)/∂t for each t in wrt
+ * (K tensors per name, shaped like t). Only the cone between the wrt tensors and the score is
+ * walked; gradients of a tensor used by several nodes are summed.
+ */
+export function gradientsReference(model: OnnxModel, inputs: Record<string, Tensor>, req: GradientRequest): Record<string, Tensor[]> {
+  const values = execute(model, inputs);
+  const score = values.get(req.score);
+  if (!score) throw new Error(`reference: no tensor named '${req.score}'`);
+  for (const name of req.wrt) if (!values.has(name)) throw new Error(`reference: no tensor named '${name}'`);
+
+  // The cone: every tensor that depends on a wrt tensor. Gradients are needed for those only.
+  const inCone = new Set(req.wrt);
+  for (const node of model.nodes) {
+    if (node.inputs.some((name) => inCone.has(name))) node.outputs.forEach((name) => inCone.add(name));
+  }
+
+  const result: Record<string, Tensor[]> = Object.fromEntries(req.wrt.map((name) => [name, [] as Tensor[]]));
+  for (const seed of req.seeds) {
+    if (seed.length !== score.data.length) throw new Error(`reference: a seed has ${seed.length} values, '${req.score}' has ${score.data.length}`);
+    const grads = new Map<string, Tensor>([[req.score, tensor(score.shape, seed)]]);
+    for (let i = model.nodes.length - 1; i >= 0; i--) {
+      const node = model.nodes[i];
+      const dy = grads.get(node.outputs[0]);
+      if (!dy || !node.inputs.some((name) => inCone.has(name))) continue; // not between score and wrt
+      const ins = nodeInputs(node, values);
+      const dIns = OPS[node.opType].backward(node, ins, values.get(node.outputs[0])!, dy, model.opset);
+      const differentiable = differentiableInputs(node);
+      node.inputs.forEach((name, j) => {
+        if (!inCone.has(name)) return;
+        if (!differentiable.includes(j)) unsupported(node, `a gradient through input ${j} ('${name}')`);
+        const previous = grads.get(name);
+        if (!previous) grads.set(name, dIns[j]!);
+        else for (let e = 0; e < previous.data.length; e++) previous.data[e] += dIns[j]!.data[e]; // several consumers: sum
+      });
+    }
+    // A wrt tensor no gradient reached does not influence the score: its gradient is zero.
+    for (const name of req.wrt) result[name].push(grads.get(name) ?? tensor(values.get(name)!.shape));
+  }
+  return result;
+}

@@ -1,0 +1,521 @@
+/**
+ * Every op the reference knows, in float64, forward and backward side by side (micrograd style).
+ * A backward returns the gradient with respect to the input *activations* only: weights, biases and
+ * shapes are constants of the Grad-CAM backward pass, so their gradients are never needed.
+ *
+ * Written to be read and trusted, not to be fast: plain loops over Float64Array. The only
+ * concession to speed is loop order (the innermost loop walks contiguous memory), so that a whole
+ * GoogLeNet forward takes seconds. Backward loops mirror their forward loops: a forward *gathers*
+ * `y[o] += w · x[i]`, its backward *scatters* `dx[i] += w · dy[o]` over exactly the same (o, i) pairs.
+ */
+import { numel, reshape, zeros, type Tensor } from './tensor.ts';
+
+/** [top, left, bottom, right], the order of ONNX's `pads` for 2-D ops. */
+export type Pads = [number, number, number, number];
+
+function check(cond: boolean, msg: string): void {
+  if (!cond) throw new Error(msg);
+}
+
+// ───────────────────────────── Conv (group 1, dilation 1) ─────────────────────────────
+
+export interface ConvParams { strides: [number, number]; pads: Pads }
+
+/**
+ * The outputs o whose input index o·stride − pad + k falls inside [0, inSize): a contiguous range
+ * [lo, hi). Looping over it (instead of testing each index) keeps the inner loop branch-free.
+ */
+function validRange(k: number, stride: number, pad: number, inSize: number, outSize: number): [number, number] {
+  const lo = Math.max(0, Math.ceil((pad - k) / stride));
+  const hi = Math.min(outSize, Math.floor((inSize - 1 + pad - k) / stride) + 1);
+  return [lo, Math.max(lo, hi)];
+}
+
+function convOutputShape(xShape: number[], wShape: number[], p: ConvParams): number[] {
+  const [N, C, H, W] = xShape;
+  const [CO, CI, KH, KW] = wShape;
+  check(CI === C, `conv: input has ${C} channels, weight expects ${CI}`);
+  const [pt, pl, pb, pr] = p.pads;
+  return [N, CO, Math.floor((H + pt + pb - KH) / p.strides[0]) + 1, Math.floor((W + pl + pr - KW) / p.strides[1]) + 1];
+}
+
+/** y[n,co,oy,ox] = b[co] + Σ_{ci,ky,kx} w[co,ci,ky,kx] · x[n,ci, oy·sh − pt + ky, ox·sw − pl + kx] (zero outside x). */
+export function conv(x: Tensor, w: Tensor, b: Tensor | null, p: ConvParams): Tensor {
+  const y = zeros(convOutputShape(x.shape, w.shape, p));
+  const [N, C, H, W] = x.shape;
+  const [CO, , KH, KW] = w.shape;
+  const [, , OH, OW] = y.shape;
+  const [sh, sw] = p.strides;
+  const [pt, pl] = p.pads;
+  const xd = x.data, yd = y.data, wd = w.data;
+  for (let n = 0; n < N; n++) {
+    for (let co = 0; co < CO; co++) {
+      const yPlane = (n * CO + co) * OH * OW;
+      if (b) yd.fill(b.data[co], yPlane, yPlane + OH * OW);
+      for (let ci = 0; ci < C; ci++) {
+        const xPlane = (n * C + ci) * H * W;
+        for (let ky = 0; ky < KH; ky++) {
+          const [oy0, oy1] = validRange(ky, sh, pt, H, OH); // rows that read padding contribute zero: skipped
+          for (let kx = 0; kx < KW; kx++) {
+            const [ox0, ox1] = validRange(kx, sw, pl, W, OW);
+            const wv = wd[((co * C + ci) * KH + ky) * KW + kx];
+            for (let oy = oy0; oy < oy1; oy++) {
+              const yRow = yPlane + oy * OW;
+              const xRow = xPlane + (oy * sh - pt + ky) * W - pl + kx; // + ox·sw gives the input column
+              for (let ox = ox0; ox < ox1; ox++) yd[yRow + ox] += wv * xd[xRow + ox * sw];
+            }
+          }
+        }
+      }
+    }
+  }
+  return y;
+}
+
+/** dx = Σ w · dy over exactly the (output, input, weight) triples of conv: the same loops, gather turned into scatter. */
+export function convBackward(dy: Tensor, xShape: number[], w: Tensor, p: ConvParams): Tensor {
+  const dx = zeros(xShape);
+  const [N, C, H, W] = xShape;
+  const [CO, , KH, KW] = w.shape;
+  const [, , OH, OW] = dy.shape;
+  const [sh, sw] = p.strides;
+  const [pt, pl] = p.pads;
+  const dxd = dx.data, dyd = dy.data, wd = w.data;
+  for (let n = 0; n < N; n++) {
+    for (let co = 0; co < CO; co++) {
+      const yPlane = (n * CO + co) * OH * OW;
+      for (let ci = 0; ci < C; ci++) {
+        const xPlane = (n * C + ci) * H * W;
+        for (let ky = 0; ky < KH; ky++) {
+          const [oy0, oy1] = validRange(ky, sh, pt, H, OH);
+          for (let kx = 0; kx < KW; kx++) {
+            const [ox0, ox1] = validRange(kx, sw, pl, W, OW);
+            const wv = wd[((co * C + ci) * KH + ky) * KW + kx];
+            for (let oy = oy0; oy < oy1; oy++) {
+              const yRow = yPlane + oy * OW;
+              const xRow = xPlane + (oy * sh - pt + ky) * W - pl + kx;
+              for (let ox = ox0; ox < ox1; ox++) dxd[xRow + ox * sw] += wv * dyd[yRow + ox];
+            }
+          }
+        }
+      }
+    }
+  }
+  return dx;
+}
+
+// ───────────────────────────── pooling ─────────────────────────────
+
+export interface PoolParams { kernel: [number, number]; strides: [number, number]; pads: Pads; ceilMode: boolean }
+
+/**
+ * ONNX's pooled length: floor (or ceil with ceil_mode) of (in + pads − k) / s, plus 1. With
+ * ceil_mode a last window that would *start* inside the end padding is dropped (the rule of ONNX
+ * and PyTorch; it matters when the end padding is large), so every window overlaps the input.
+ */
+export function pooledSize(inSize: number, k: number, s: number, padBegin: number, padEnd: number, ceilMode: boolean): number {
+  const span = inSize + padBegin + padEnd - k;
+  let out = (ceilMode ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
+  if (ceilMode && (out - 1) * s >= inSize + padBegin) out--;
+  return out;
+}
+
+/**
+ * Calls visit(yIndex, rowStart, rowEnd, colStart, colEnd, unclippedArea) for each output of a 2-D
+ * pooling: the window clipped to the input ([start, end) in input coordinates), and the window's
+ * area clipped only to the *padded* input (what count_include_pad=1 divides by). Called once per
+ * output (not per element), so the callback costs nothing that matters.
+ */
+function forEachWindow(
+  xShape: number[], p: PoolParams,
+  visit: (yIndex: number, xPlane: number, y0: number, y1: number, x0: number, x1: number, paddedArea: number) => void,
+): number[] {
+  const [N, C, H, W] = xShape;
+  const [kh, kw] = p.kernel;
+  const [sh, sw] = p.strides;
+  const [pt, pl, pb, pr] = p.pads;
+  const OH = pooledSize(H, kh, sh, pt, pb, p.ceilMode);
+  const OW = pooledSize(W, kw, sw, pl, pr, p.ceilMode);
+  for (let nc = 0; nc < N * C; nc++) {
+    for (let oy = 0; oy < OH; oy++) {
+      const ys = oy * sh - pt;
+      const ye = Math.min(ys + kh, H + pb); // with ceil_mode a window may hang past the padded input
+      for (let ox = 0; ox < OW; ox++) {
+        const xs = ox * sw - pl;
+        const xe = Math.min(xs + kw, W + pr);
+        visit((nc * OH + oy) * OW + ox, nc * H * W,
+          Math.max(ys, 0), Math.min(ye, H), Math.max(xs, 0), Math.min(xe, W), (ye - ys) * (xe - xs));
+      }
+    }
+  }
+  return [N, C, OH, OW];
+}
+
+/** Flat index (within the plane) of the window's maximum; ties go to the first in row-major order (PyTorch). */
+function argMax(x: Float64Array, plane: number, W: number, y0: number, y1: number, x0: number, x1: number): number {
+  let best = -1;
+  let bestValue = -Infinity;
+  for (let iy = y0; iy < y1; iy++) {
+    for (let ix = x0; ix < x1; ix++) {
+      const v = x[plane + iy * W + ix];
+      if (best < 0 || v > bestValue) { best = iy * W + ix; bestValue = v; } // strict '>': the first maximum stays
+    }
+  }
+  return best;
+}
+
+/** y = max of the window over real input elements only (padding never wins). */
+export function maxPool(x: Tensor, p: PoolParams): Tensor {
+  const W = x.shape[3];
+  const out: number[] = [];
+  const shape = forEachWindow(x.shape, p, (o, plane, y0, y1, x0, x1) => {
+    const i = argMax(x.data, plane, W, y0, y1, x0, x1);
+    out[o] = i < 0 ? -Infinity : x.data[plane + i];
+  });
+  return { shape, data: Float64Array.from(out) };
+}
+
+/** Each output's gradient goes to its window's arg-max (summed where windows overlap). */
+export function maxPoolBackward(dy: Tensor, x: Tensor, p: PoolParams): Tensor {
+  const W = x.shape[3];
+  const dx = zeros(x.shape);
+  forEachWindow(x.shape, p, (o, plane, y0, y1, x0, x1) => {
+    const i = argMax(x.data, plane, W, y0, y1, x0, x1);
+    if (i >= 0) dx.data[plane + i] += dy.data[o];
+  });
+  return dx;
+}
+
+/**
+ * y = (sum of the window's real elements) / divisor, divisor = the window's area clipped to the
+ * padded input (count_include_pad=1) or to the input itself (count_include_pad=0).
+ */
+export function averagePool(x: Tensor, p: PoolParams, countIncludePad: boolean): Tensor {
+  const W = x.shape[3];
+  const out: number[] = [];
+  const shape = forEachWindow(x.shape, p, (o, plane, y0, y1, x0, x1, paddedArea) => {
+    let sum = 0;
+    for (let iy = y0; iy < y1; iy++) for (let ix = x0; ix < x1; ix++) sum += x.data[plane + iy * W + ix];
+    out[o] = sum / (countIncludePad ? paddedArea : (y1 - y0) * (x1 - x0));
+  });
+  return { shape, data: Float64Array.from(out) };
+}
+
+export function averagePoolBackward(dy: Tensor, xShape: number[], p: PoolParams, countIncludePad: boolean): Tensor {
+  const W = xShape[3];
+  const dx = zeros(xShape);
+  forEachWindow(xShape, p, (o, plane, y0, y1, x0, x1, paddedArea) => {
+    const g = dy.data[o] / (countIncludePad ? paddedArea : (y1 - y0) * (x1 - x0));
+    for (let iy = y0; iy < y1; iy++) for (let ix = x0; ix < x1; ix++) dx.data[plane + iy * W + ix] += g;
+  });
+  return dx;
+}
+
+/** y[n,c,0,0] = mean over (h,w) of x[n,c,h,w]. */
+export function globalAveragePool(x: Tensor): Tensor {
+  const [N, C] = x.shape;
+  const hw = numel(x.shape.slice(2));
+  const y = zeros([N, C, ...x.shape.slice(2).map(() => 1)]);
+  for (let nc = 0; nc < N * C; nc++) {
+    let sum = 0;
+    for (let i = 0; i < hw; i++) sum += x.data[nc * hw + i];
+    y.data[nc] = sum / hw;
+  }
+  return y;
+}
+
+export function globalAveragePoolBackward(dy: Tensor, xShape: number[]): Tensor {
+  const hw = numel(xShape.slice(2));
+  const dx = zeros(xShape);
+  for (let i = 0; i < dx.data.length; i++) dx.data[i] = dy.data[Math.floor(i / hw)] / hw;
+  return dx;
+}
+
+// ───────────────────────────── LRN (across channels) ─────────────────────────────
+
+export interface LrnParams { size: number; alpha: number; beta: number; bias: number }
+
+/** ONNX's window of channels summed for output channel c: [c − floor((size−1)/2), c + ceil((size−1)/2)], clipped. */
+function lrnWindow(c: number, C: number, size: number): [number, number] {
+  return [Math.max(0, c - Math.floor((size - 1) / 2)), Math.min(C - 1, c + Math.ceil((size - 1) / 2))];
+}
+
+/** d[n,c,h,w] = bias + alpha/size · Σ_{i ∈ window(c)} x[n,i,h,w]²  (the denominator before the power). */
+function lrnDenominator(x: Tensor, p: LrnParams): Float64Array {
+  const [N, C] = x.shape;
+  const hw = numel(x.shape.slice(2));
+  const d = new Float64Array(x.data.length);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      const [lo, hi] = lrnWindow(c, C, p.size);
+      const out = (n * C + c) * hw;
+      for (let i = lo; i <= hi; i++) {
+        const src = (n * C + i) * hw;
+        for (let j = 0; j < hw; j++) d[out + j] += x.data[src + j] * x.data[src + j];
+      }
+      for (let j = 0; j < hw; j++) d[out + j] = p.bias + (p.alpha / p.size) * d[out + j];
+    }
+  }
+  return d;
+}
+
+/** y = x / d^beta. */
+export function lrn(x: Tensor, p: LrnParams): Tensor {
+  const d = lrnDenominator(x, p);
+  const y = zeros(x.shape);
+  for (let i = 0; i < y.data.length; i++) y.data[i] = x.data[i] * Math.pow(d[i], -p.beta);
+  return y;
+}
+
+/**
+ * y_c = x_c·d_c^−β with d_c = bias + (α/size)·Σ_{i∈window(c)} x_i², so
+ *   ∂y_c/∂x_j = [c = j]·d_c^−β − 2β(α/size)·x_c·x_j·d_c^(−β−1)·[j ∈ window(c)].
+ * The second term is scattered from each c to the j of *its* window, which stays right for even
+ * sizes, where window(c) is not symmetric and "j ∈ window(c)" is not "c ∈ window(j)".
+ */
+export function lrnBackward(dy: Tensor, x: Tensor, p: LrnParams): Tensor {
+  const [N, C] = x.shape;
+  const hw = numel(x.shape.slice(2));
+  const d = lrnDenominator(x, p);
+  const dx = zeros(x.shape);
+  const k = 2 * p.beta * (p.alpha / p.size);
+  for (let i = 0; i < dx.data.length; i++) dx.data[i] = dy.data[i] * Math.pow(d[i], -p.beta);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      const [lo, hi] = lrnWindow(c, C, p.size);
+      const oc = (n * C + c) * hw;
+      for (let j = lo; j <= hi; j++) {
+        const oj = (n * C + j) * hw;
+        for (let q = 0; q < hw; q++) {
+          dx.data[oj + q] -= k * x.data[oj + q] * dy.data[oc + q] * x.data[oc + q] * Math.pow(d[oc + q], -p.beta - 1);
+        }
+      }
+    }
+  }
+  return dx;
+}
+
+// ───────────────────────────── Gemm, MatMul ─────────────────────────────
+
+export interface GemmParams { transA: boolean; transB: boolean; alpha: number; beta: number }
+
+/** Y[m,n] = alpha · Σ_k A'[m,k]·B'[k,n] + beta · C[m,n], A' = transA ? Aᵀ : A (same for B); C broadcasts. */
+export function gemm(a: Tensor, b: Tensor, c: Tensor | null, p: GemmParams): Tensor {
+  const [M, K] = p.transA ? [a.shape[1], a.shape[0]] : a.shape;
+  const [KB, N] = p.transB ? [b.shape[1], b.shape[0]] : b.shape;
+  check(K === KB, `gemm: inner dimensions ${K} and ${KB} differ`);
+  // C is [], [N], [1,N], [M,1] or [M,N]: read its row/column 0 where that dimension is 1.
+  const cRows = c && c.shape.length === 2 ? c.shape[0] : 1;
+  const cCols = c && c.shape.length >= 1 ? c.shape[c.shape.length - 1] : 1;
+  const y = zeros([M, N]);
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let sum = 0;
+      for (let k = 0; k < K; k++) {
+        const av = p.transA ? a.data[k * M + m] : a.data[m * K + k];
+        const bv = p.transB ? b.data[n * K + k] : b.data[k * N + n];
+        sum += av * bv;
+      }
+      const cv = c ? c.data[(cRows === 1 ? 0 : m) * cCols + (cCols === 1 ? 0 : n)] : 0;
+      y.data[m * N + n] = p.alpha * sum + p.beta * cv;
+    }
+  }
+  return y;
+}
+
+/** dA'[m,k] = alpha · Σ_n dY[m,n]·B'[k,n], written back transposed when transA. */
+export function gemmBackward(dy: Tensor, aShape: number[], b: Tensor, p: GemmParams): Tensor {
+  const [M, K] = p.transA ? [aShape[1], aShape[0]] : aShape;
+  const N = dy.shape[1];
+  const da = zeros(aShape);
+  for (let m = 0; m < M; m++) {
+    for (let k = 0; k < K; k++) {
+      let sum = 0;
+      for (let n = 0; n < N; n++) sum += dy.data[m * N + n] * (p.transB ? b.data[n * K + k] : b.data[k * N + n]);
+      da.data[p.transA ? k * M + m : m * K + k] = p.alpha * sum;
+    }
+  }
+  return da;
+}
+
+/** 2-D MatMul is a Gemm without transposes, scaling or bias. */
+export const matmul = (a: Tensor, b: Tensor): Tensor => gemm(a, b, null, { transA: false, transB: false, alpha: 1, beta: 0 });
+export const matmulBackward = (dy: Tensor, aShape: number[], b: Tensor): Tensor =>
+  gemmBackward(dy, aShape, b, { transA: false, transB: false, alpha: 1, beta: 0 });
+
+// ───────────────────────────── Add (numpy broadcasting) ─────────────────────────────
+
+function broadcastShape(a: number[], b: number[]): number[] {
+  const r = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < r; i++) {
+    const da = a[a.length - r + i] ?? 1;
+    const db = b[b.length - r + i] ?? 1;
+    check(da === db || da === 1 || db === 1, `add: shapes [${a}] and [${b}] do not broadcast`);
+    out.push(da === 1 ? db : da);
+  }
+  return out;
+}
+
+/** For each element of the broadcast output, the flat index of the input element it reads. */
+function broadcastOffsets(shape: number[], outShape: number[]): Int32Array {
+  const r = outShape.length;
+  const strides = new Array<number>(r).fill(0); // 0 along broadcast (and missing leading) dimensions
+  for (let d = shape.length - 1, s = 1; d >= 0; d--) {
+    strides[r - shape.length + d] = shape[d] === 1 ? 0 : s;
+    s *= shape[d];
+  }
+  const offsets = new Int32Array(numel(outShape));
+  for (let i = 0; i < offsets.length; i++) {
+    let rest = i;
+    let off = 0;
+    for (let d = r - 1; d >= 0; d--) {
+      off += (rest % outShape[d]) * strides[d];
+      rest = Math.floor(rest / outShape[d]);
+    }
+    offsets[i] = off;
+  }
+  return offsets;
+}
+
+export function add(a: Tensor, b: Tensor): Tensor {
+  const shape = broadcastShape(a.shape, b.shape);
+  const ia = broadcastOffsets(a.shape, shape);
+  const ib = broadcastOffsets(b.shape, shape);
+  const y = zeros(shape);
+  for (let i = 0; i < y.data.length; i++) y.data[i] = a.data[ia[i]] + b.data[ib[i]];
+  return y;
+}
+
+/** Each input gets dy summed over the dimensions it was broadcast along. */
+export function addBackward(dy: Tensor, aShape: number[], bShape: number[]): [Tensor, Tensor] {
+  const grads: [Tensor, Tensor] = [zeros(aShape), zeros(bShape)];
+  [aShape, bShape].forEach((shape, k) => {
+    const offsets = broadcastOffsets(shape, dy.shape);
+    for (let i = 0; i < dy.data.length; i++) grads[k].data[offsets[i]] += dy.data[i];
+  });
+  return grads;
+}
+
+// ───────────────────────────── Relu, Softmax, BatchNormalization ─────────────────────────────
+
+export function relu(x: Tensor): Tensor {
+  const y = zeros(x.shape);
+  for (let i = 0; i < y.data.length; i++) y.data[i] = x.data[i] > 0 ? x.data[i] : 0;
+  return y;
+}
+
+/** dx = dy where x > 0 (the derivative at exactly 0 is taken as 0, as PyTorch does). */
+export function reluBackward(dy: Tensor, x: Tensor): Tensor {
+  const dx = zeros(x.shape);
+  for (let i = 0; i < dx.data.length; i++) dx.data[i] = x.data[i] > 0 ? dy.data[i] : 0;
+  return dx;
+}
+
+/** Softmax over each row of `inner` contiguous elements (the last axis, or ONNX < 13's flattened tail). */
+export function softmax(x: Tensor, inner: number): Tensor {
+  const y = zeros(x.shape);
+  for (let row = 0; row < x.data.length; row += inner) {
+    let max = -Infinity;
+    for (let i = 0; i < inner; i++) max = Math.max(max, x.data[row + i]);
+    let sum = 0;
+    for (let i = 0; i < inner; i++) sum += (y.data[row + i] = Math.exp(x.data[row + i] - max)); // stable: exponents ≤ 0
+    for (let i = 0; i < inner; i++) y.data[row + i] /= sum;
+  }
+  return y;
+}
+
+/** dx_i = y_i · (dy_i − Σ_j dy_j·y_j), from ∂y_j/∂x_i = y_j(δ_ij − y_i). */
+export function softmaxBackward(dy: Tensor, y: Tensor, inner: number): Tensor {
+  const dx = zeros(y.shape);
+  for (let row = 0; row < y.data.length; row += inner) {
+    let dot = 0;
+    for (let i = 0; i < inner; i++) dot += dy.data[row + i] * y.data[row + i];
+    for (let i = 0; i < inner; i++) dx.data[row + i] = y.data[row + i] * (dy.data[row + i] - dot);
+  }
+  return dx;
+}
+
+export interface BatchNormParams { scale: Tensor; bias: Tensor; mean: Tensor; variance: Tensor; epsilon: number }
+
+/** Inference form: y = scale·(x − mean)/√(var + ε) + B, per channel (axis 1). */
+export function batchNorm(x: Tensor, p: BatchNormParams): Tensor {
+  const [N, C] = x.shape;
+  const hw = numel(x.shape.slice(2));
+  const y = zeros(x.shape);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      const k = p.scale.data[c] / Math.sqrt(p.variance.data[c] + p.epsilon);
+      const base = (n * C + c) * hw;
+      for (let i = 0; i < hw; i++) y.data[base + i] = k * (x.data[base + i] - p.mean.data[c]) + p.bias.data[c];
+    }
+  }
+  return y;
+}
+
+export function batchNormBackward(dy: Tensor, p: BatchNormParams): Tensor {
+  const [N, C] = dy.shape;
+  const hw = numel(dy.shape.slice(2));
+  const dx = zeros(dy.shape);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      const k = p.scale.data[c] / Math.sqrt(p.variance.data[c] + p.epsilon);
+      const base = (n * C + c) * hw;
+      for (let i = 0; i < hw; i++) dx.data[base + i] = k * dy.data[base + i];
+    }
+  }
+  return dx;
+}
+
+// ───────────────────────────── Concat, Flatten, Reshape ─────────────────────────────
+
+/** Concatenation along `axis` (≥ 0): each input contributes a block of `shape[axis]·inner` per outer index. */
+export function concat(xs: Tensor[], axis: number): Tensor {
+  const shape = [...xs[0].shape];
+  shape[axis] = xs.reduce((s, x) => s + x.shape[axis], 0);
+  const outer = numel(shape.slice(0, axis));
+  const inner = numel(shape.slice(axis + 1));
+  const y = zeros(shape);
+  let offset = 0; // where this input's block starts within one outer slice of y
+  for (const x of xs) {
+    const block = x.shape[axis] * inner;
+    for (let o = 0; o < outer; o++) y.data.set(x.data.subarray(o * block, (o + 1) * block), o * shape[axis] * inner + offset);
+    offset += block;
+  }
+  return y;
+}
+
+/** The backward of a concatenation is the matching slices of dy. */
+export function concatBackward(dy: Tensor, shapes: number[][], axis: number): Tensor[] {
+  const outer = numel(dy.shape.slice(0, axis));
+  const inner = numel(dy.shape.slice(axis + 1));
+  let offset = 0;
+  return shapes.map((shape) => {
+    const dx = zeros(shape);
+    const block = shape[axis] * inner;
+    for (let o = 0; o < outer; o++) {
+      const start = o * dy.shape[axis] * inner + offset;
+      dx.data.set(dy.data.subarray(start, start + block), o * block);
+    }
+    offset += block;
+    return dx;
+  });
+}
+
+/** ONNX Flatten: [d0..d(axis−1)] × [d(axis)..] as a 2-D shape. */
+export function flattenShape(shape: number[], axis: number): number[] {
+  return [numel(shape.slice(0, axis)), numel(shape.slice(axis))];
+}
+
+/** ONNX Reshape's target: 0 copies the input's dimension (unless allowzero), −1 is inferred. */
+export function reshapeShape(inShape: number[], spec: number[], allowZero: boolean): number[] {
+  const out = spec.map((d, i) => (d === 0 && !allowZero ? inShape[i] : d));
+  const known = numel(out.filter((d) => d !== -1));
+  const inferred = out.indexOf(-1);
+  if (inferred >= 0) out[inferred] = numel(inShape) / known;
+  check(numel(out) === numel(inShape) && Number.isInteger(out[inferred] ?? 0), `reshape: [${inShape}] cannot become [${spec}]`);
+  return out;
+}
+
+/** Flatten, Reshape, Dropout (inference) and Identity move no data: backward is dy in the input's shape. */
+export const viewBackward = (dy: Tensor, xShape: number[]): Tensor => reshape(dy, xShape);

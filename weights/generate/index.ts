@@ -1,0 +1,92 @@
+/**
+ * The models the project generates itself, by name, and their files under weights/generated/
+ * (git-ignored: they are rebuilt from code and a seed, never committed or downloaded).
+ *
+ * This module is Node-only (it writes files); browser code imports the generator modules
+ * (googlenet-zoo.ts, ...) directly and encodes the model in memory.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GradcamError } from '../../src/errors.ts';
+import type { OnnxModel } from '../../src/onnx/model.ts';
+import { encodeOnnx } from '../../src/onnx/write.ts';
+import { googlenetTorchvision } from './googlenet-torchvision.ts';
+import { googlenetZoo } from './googlenet-zoo.ts';
+
+export interface GeneratedModelSpec {
+  /** One line for listings and logs. */
+  description: string;
+  /** Builds the model; deterministic (same bytes every time). */
+  build: () => OnnxModel;
+}
+
+/** Every generated model. Adding one is adding an entry here. */
+export const GENERATED_MODELS: Record<string, GeneratedModelSpec> = {
+  'googlenet-zoo-seeded': {
+    description: 'ONNX Model Zoo googlenet-12 topology and names (opset 12), seeded random weights',
+    build: () => googlenetZoo(1),
+  },
+  'googlenet-torchvision-seeded': {
+    description: 'torchvision GoogLeNet as torch.onnx.export writes it (opset 13, Conv+BatchNormalization), seeded random weights',
+    build: () => googlenetTorchvision(2),
+  },
+};
+
+function spec(name: string): GeneratedModelSpec {
+  const s = GENERATED_MODELS[name];
+  if (!s) throw new GradcamError(`unknown generated model '${name}'`, `Known: ${Object.keys(GENERATED_MODELS).join(', ')}.`);
+  return s;
+}
+
+/**
+ * The repository root: the nearest folder above this module that holds package.json. Walking up
+ * (instead of a fixed '../..') keeps it right when this code is bundled into dist/gradcam.mjs.
+ */
+function repositoryRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = parent;
+  }
+  return dir;
+}
+
+/** The absolute path of `weights/generated/<name>.onnx` in this repository. */
+export function generatedModelPath(name: string): string {
+  spec(name);
+  return join(repositoryRoot(), 'weights', 'generated', `${name}.onnx`);
+}
+
+/** Builds a generated model and encodes it as ONNX bytes (no file involved). */
+export function generateModelBytes(name: string): Uint8Array {
+  return encodeOnnx(spec(name).build());
+}
+
+/**
+ * Writes `weights/generated/<name>.onnx` unless it is there already (or `force`), and returns
+ * its absolute path. The file is written to a temporary name in the same folder and renamed, so a
+ * reader (or a concurrent test process) never sees half a file.
+ */
+export async function ensureGeneratedModel(
+  name: string,
+  opts: { force?: boolean; log?: (line: string) => void } = {},
+): Promise<string> {
+  const path = generatedModelPath(name);
+  if (!opts.force && existsSync(path)) return path;
+  opts.log?.(`generating ${name}: ${spec(name).description}`);
+  const bytes = generateModelBytes(name);
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  opts.log?.(`wrote ${path} (${(bytes.length / 1e6).toFixed(1)} MB)`);
+  return path;
+}
