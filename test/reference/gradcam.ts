@@ -4,7 +4,7 @@
  *   map = ReLU(Σ_k α_k·A_k) at the feature resolution; then bilinear upsampling and min-max.
  */
 import type { OnnxModel } from '../../src/onnx/model.ts';
-import { gradientsReference, runReference } from './graph.ts';
+import { backwardReference, forwardValues } from './graph.ts';
 import { tensor, type Tensor } from './tensor.ts';
 
 export interface GradcamOptions {
@@ -37,10 +37,10 @@ export interface GradcamResult {
 
 export function gradcamReference(model: OnnxModel, input: Tensor, opts: GradcamOptions): GradcamResult {
   const inputName = model.inputs.find((i) => !model.initializers.has(i.name))!.name;
-  const inputs = { [inputName]: input };
-  const values = runReference(model, inputs, { keep: [opts.layer, opts.logitsTensor] });
-  const A = values[opts.layer];
-  const logits = values[opts.logitsTensor].data;
+  const values = forwardValues(model, { [inputName]: input });
+  const A = values.get(opts.layer);
+  const logits = values.get(opts.logitsTensor)?.data;
+  if (!A || !logits) throw new Error(`gradcam: no tensor named '${A ? opts.logitsTensor : opts.layer}'`);
   if (A.shape.length !== 4 || A.shape[0] !== 1) throw new Error(`gradcam: '${opts.layer}' is [${A.shape}], expected [1, C, h, w]`);
   const [, C, h, w] = A.shape;
 
@@ -53,7 +53,7 @@ export function gradcamReference(model: OnnxModel, input: Tensor, opts: GradcamO
     else for (let j = 0; j < logits.length; j++) seed[j] = probs[c] * ((j === c ? 1 : 0) - probs[j]);
     return seed;
   });
-  const grads = gradientsReference(model, inputs, { score: opts.logitsTensor, seeds, wrt: [opts.layer] })[opts.layer];
+  const grads = backwardReference(model, values, { score: opts.logitsTensor, seeds, wrt: [opts.layer] })[opts.layer];
 
   const classes = opts.classes.map((c, k) => {
     const dA = grads[k].data;

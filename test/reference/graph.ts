@@ -175,7 +175,7 @@ function differentiableInputs(node: OnnxNode): number[] {
 // ───────────────────────────── forward ─────────────────────────────
 
 /** Runs every node; returns all values by name, initializers (as float64) included. */
-function execute(model: OnnxModel, inputs: Record<string, Tensor>): Map<string, Tensor> {
+export function forwardValues(model: OnnxModel, inputs: Record<string, Tensor>): Map<string, Tensor> {
   const values = new Map<string, Tensor>();
   for (const [name, init] of model.initializers) values.set(name, fromOnnx(init));
   for (const info of model.inputs) {
@@ -208,7 +208,7 @@ function nodeInputs(node: OnnxNode, values: Map<string, Tensor>): Tensor[] {
 
 /** Runs the graph in float64; returns every graph input and node output by name (or only those in `keep`). */
 export function runReference(model: OnnxModel, inputs: Record<string, Tensor>, opts: { keep?: string[] } = {}): Record<string, Tensor> {
-  const values = execute(model, inputs);
+  const values = forwardValues(model, inputs);
   const names = opts.keep ?? [...Object.keys(inputs), ...model.nodes.flatMap((n) => n.outputs).filter((n) => values.has(n))];
   const out: Record<string, Tensor> = {};
   for (const name of names) {
@@ -236,7 +236,11 @@ export interface GradientRequest {
  * walked; gradients of a tensor used by several nodes are summed.
  */
 export function gradientsReference(model: OnnxModel, inputs: Record<string, Tensor>, req: GradientRequest): Record<string, Tensor[]> {
-  const values = execute(model, inputs);
+  return backwardReference(model, forwardValues(model, inputs), req);
+}
+
+/** The backward half of gradientsReference, on the values of an earlier forwardValues (one forward, several backwards). */
+export function backwardReference(model: OnnxModel, values: Map<string, Tensor>, req: GradientRequest): Record<string, Tensor[]> {
   const score = values.get(req.score);
   if (!score) throw new Error(`reference: no tensor named '${req.score}'`);
   for (const name of req.wrt) if (!values.has(name)) throw new Error(`reference: no tensor named '${name}'`);

@@ -3,9 +3,9 @@
  * A backward returns the gradient with respect to the input *activations* only: weights, biases and
  * shapes are constants of the Grad-CAM backward pass, so their gradients are never needed.
  *
- * Written to be read and trusted, not to be fast: plain loops over Float64Array. The only
- * concession to speed is loop order (the innermost loop walks contiguous memory), so that a whole
- * GoogLeNet forward takes seconds. Backward loops mirror their forward loops: a forward *gathers*
+ * Written to be read and trusted, not to be fast: plain loops over Float64Array. The concessions
+ * to speed are loop order (the innermost loop walks contiguous memory) and skipping a convolution's
+ * padded positions by range rather than by test, so that a whole GoogLeNet forward takes seconds. Backward loops mirror their forward loops: a forward *gathers*
  * `y[o] += w · x[i]`, its backward *scatters* `dx[i] += w · dy[o]` over exactly the same (o, i) pairs.
  */
 import { numel, reshape, zeros, type Tensor } from './tensor.ts';
