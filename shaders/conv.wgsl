@@ -13,8 +13,9 @@
 // with the columns padded to a multiple of 16 with zeros.
 //
 // Threads: one invocation computes 16 output channels × 8 output positions (a position = batch item,
-// row, column, flattened), accumulating 32 vec4 in registers: per r it reads 4 vec4 of weights and
-// 8 input scalars and does 32 vec4 multiply-adds. gid.x walks position blocks, gid.y channel blocks.
+// row, column, flattened), accumulating in registers: per r it reads 4 vec4 of weights (one mat4x4)
+// and 8 input scalars, and does 8 matrix-times-scalar multiply-adds (128 FMAs). No workgroup memory:
+// on SwiftShader (a CPU) barriers cost more than they save. gid.x walks position blocks, gid.y channel blocks.
 // POINTWISE (1×1, stride 1, no padding) skips all window arithmetic. ACCUMULATE adds to the output
 // (gradients of a tensor with several consumers are summed, in a fixed order: no atomics).
 
@@ -60,104 +61,139 @@ struct Params {
 @group(0) @binding(4) var<storage, read> mask: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dst: array<f32>;
 
-const TN: u32 = 8u;
+// Output positions 0–3 and 4–7 of an invocation's block are the components of two vec4 (A, B);
+// each position's 16 channels are one mat4x4 accumulator (column q = channels 4q … 4q + 3).
+// Loop order: taps (ky, kx) outside, channels inside. A tap's input offset and validity do not
+// depend on the channel, so the inner loop is as plain as a GEMM: 4 vec4 weight loads and 8 input
+// loads per channel.
+
+// Output row and column of 4 positions.
+fn rowsCols(pos: vec4<u32>) -> array<vec4<i32>, 2> {
+  let r = pos % (p.outH * p.outW);
+  return array<vec4<i32>, 2>(vec4<i32>(r / p.outW), vec4<i32>(r % p.outW));
+}
+
+// Offsets within a channel plane of tap (ky, kx) for 4 output positions, and whether each is a
+// real input (inside the input; transposed: also on the stride grid).
+fn tapOffsets(oy: vec4<i32>, ox: vec4<i32>, ky: u32, kx: u32, ok: ptr<function, vec4<bool>>) -> vec4<u32> {
+  var iy: vec4<i32>;
+  var ix: vec4<i32>;
+  var valid: vec4<bool>;
+  if (TRANSPOSED) {
+    let ty = oy + p.padT - i32(ky);
+    let tx = ox + p.padL - i32(kx);
+    iy = ty / i32(SH);
+    ix = tx / i32(SW);
+    valid = (ty >= vec4<i32>(0)) & (tx >= vec4<i32>(0)) & (ty % i32(SH) == vec4<i32>(0)) & (tx % i32(SW) == vec4<i32>(0));
+  } else {
+    iy = oy * i32(SH) - p.padT + i32(ky);
+    ix = ox * i32(SW) - p.padL + i32(kx);
+    valid = (iy >= vec4<i32>(0)) & (ix >= vec4<i32>(0));
+  }
+  valid = valid & (iy < vec4<i32>(i32(p.inH))) & (ix < vec4<i32>(i32(p.inW)));
+  *ok = valid;
+  return select(vec4<u32>(0u), vec4<u32>(iy) * p.inW + vec4<u32>(ix), valid);
+}
+
+// 4 input values (0 where !ok), times the ReLU mask of the forward output when MASK.
+fn load4(at: vec4<u32>, maskAt: vec4<u32>, ok: vec4<bool>) -> vec4<f32> {
+  var v = vec4<f32>(src[at.x], src[at.y], src[at.z], src[at.w]);
+  if (MASK) {
+    let m = vec4<f32>(mask[maskAt.x], mask[maskAt.y], mask[maskAt.z], mask[maskAt.w]);
+    v = select(vec4<f32>(0.0), v, m > vec4<f32>(0.0));
+  }
+  return select(vec4<f32>(0.0), v, ok);
+}
+
+fn store(acc: mat4x4<f32>, pos: u32, posCount: u32, outHW: u32, col4: u32) {
+  if (pos >= posCount) {
+    return;
+  }
+  let base = (pos / outHW) * p.outStride + p.outOffset + pos % outHW;
+  for (var q = 0u; q < 4u; q++) {
+    var v = acc[q] + bias[col4 + q];
+    if (RELU) {
+      v = max(v, vec4<f32>(0.0));
+    }
+    for (var lane = 0u; lane < 4u; lane++) {
+      let col = (col4 + q) * 4u + lane;
+      if (col < p.cols) {
+        let addr = base + col * outHW;
+        if (ACCUMULATE) {
+          dst[addr] += v[lane];
+        } else {
+          dst[addr] = v[lane];
+        }
+      }
+    }
+  }
+}
 
 @compute @workgroup_size(WG_X, WG_Y)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let outHW = p.outH * p.outW;
   let inHW = p.inH * p.inW;
   let posCount = p.items * outHW;
-  let pos0 = gid.x * TN;
+  let pos0 = gid.x * 8u;
   let col4 = gid.y * 4u;
   if (pos0 >= posCount || col4 >= p.cols4) {
     return;
   }
+  // Positions past the end repeat the last one (computed, never stored).
+  let posA = min(vec4<u32>(pos0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(posCount - 1u));
+  let posB = min(vec4<u32>(pos0) + vec4<u32>(4u, 5u, 6u, 7u), vec4<u32>(posCount - 1u));
+  let inA = (posA / outHW) * p.inStride + p.inOffset;
+  let inB = (posB / outHW) * p.inStride + p.inOffset;
+  let maskA = (posA / outHW / p.maskDiv) * p.maskStride + p.maskOffset;
+  let maskB = (posB / outHW / p.maskDiv) * p.maskStride + p.maskOffset;
+  let rcA = rowsCols(posA);
+  let rcB = rowsCols(posB);
+  let rows = p.rows;
+  let cols4 = p.cols4;
+  let tapStride = KH * KW * cols4;
 
-  // Per position: where its input image starts, its mask image, its output row/column.
-  var inBase: array<u32, TN>;
-  var maskBase: array<u32, TN>;
-  var oy: array<i32, TN>;
-  var ox: array<i32, TN>;
-  for (var j = 0u; j < TN; j++) {
-    let pos = min(pos0 + j, posCount - 1u);
-    let item = pos / outHW;
-    let r = pos % outHW;
-    inBase[j] = item * p.inStride + p.inOffset;
-    maskBase[j] = (item / p.maskDiv) * p.maskStride + p.maskOffset;
-    if (POINTWISE) {
-      inBase[j] += r;
-      maskBase[j] += r;
-    }
-    oy[j] = i32(r / p.outW);
-    ox[j] = i32(r % p.outW);
-  }
-
-  var acc: array<vec4<f32>, 32>;
-  for (var ch = 0u; ch < p.rows; ch++) {
-    let chOff = ch * inHW;
-    for (var ky = 0u; ky < KH; ky++) {
-      for (var kx = 0u; kx < KW; kx++) {
-        let row = ((ch * KH + ky) * KW + kx) * p.cols4 + col4;
-        let w0 = wt[row];
-        let w1 = wt[row + 1u];
-        let w2 = wt[row + 2u];
-        let w3 = wt[row + 3u];
-        for (var j = 0u; j < TN; j++) {
-          var off = chOff;
-          var ok = true;
-          if (!POINTWISE) {
-            var iy: i32;
-            var ix: i32;
-            if (TRANSPOSED) {
-              let ty = oy[j] + p.padT - i32(ky);
-              let tx = ox[j] + p.padL - i32(kx);
-              iy = ty / i32(SH);
-              ix = tx / i32(SW);
-              ok = ty >= 0 && tx >= 0 && ty % i32(SH) == 0 && tx % i32(SW) == 0;
-            } else {
-              iy = oy[j] * i32(SH) - p.padT + i32(ky);
-              ix = ox[j] * i32(SW) - p.padL + i32(kx);
-              ok = iy >= 0 && ix >= 0;
-            }
-            ok = ok && iy < i32(p.inH) && ix < i32(p.inW);
-            off = select(0u, chOff + u32(iy) * p.inW + u32(ix), ok);
-          }
-          var v = select(0.0, src[inBase[j] + off], ok);
-          if (MASK) {
-            v = select(0.0, v, mask[maskBase[j] + off] > 0.0);
-          }
-          acc[4u * j] += v * w0;
-          acc[4u * j + 1u] += v * w1;
-          acc[4u * j + 2u] += v * w2;
-          acc[4u * j + 3u] += v * w3;
-        }
+  var acc0 = mat4x4<f32>();
+  var acc1 = mat4x4<f32>();
+  var acc2 = mat4x4<f32>();
+  var acc3 = mat4x4<f32>();
+  var acc4 = mat4x4<f32>();
+  var acc5 = mat4x4<f32>();
+  var acc6 = mat4x4<f32>();
+  var acc7 = mat4x4<f32>();
+  for (var ky = 0u; ky < KH; ky++) {
+    for (var kx = 0u; kx < KW; kx++) {
+      var okA = vec4<bool>(true);
+      var okB = vec4<bool>(true);
+      var offA = posA % outHW;
+      var offB = posB % outHW;
+      if (!POINTWISE) {
+        offA = tapOffsets(rcA[0], rcA[1], ky, kx, &okA);
+        offB = tapOffsets(rcB[0], rcB[1], ky, kx, &okB);
+      }
+      var row = (ky * KW + kx) * cols4 + col4;
+      for (var ch = 0u; ch < rows; ch++) {
+        let w = mat4x4<f32>(wt[row], wt[row + 1u], wt[row + 2u], wt[row + 3u]);
+        let o = ch * inHW;
+        let va = load4(inA + offA + o, maskA + offA + o, okA);
+        let vb = load4(inB + offB + o, maskB + offB + o, okB);
+        acc0 += w * va.x;
+        acc1 += w * va.y;
+        acc2 += w * va.z;
+        acc3 += w * va.w;
+        acc4 += w * vb.x;
+        acc5 += w * vb.y;
+        acc6 += w * vb.z;
+        acc7 += w * vb.w;
+        row += tapStride;
       }
     }
   }
-
-  for (var j = 0u; j < TN; j++) {
-    let pos = pos0 + j;
-    if (pos >= posCount) {
-      break;
-    }
-    let item = pos / outHW;
-    let base = item * p.outStride + p.outOffset + pos % outHW;
-    for (var q = 0u; q < 4u; q++) {
-      var v = acc[4u * j + q] + bias[col4 + q];
-      if (RELU) {
-        v = max(v, vec4<f32>(0.0));
-      }
-      for (var lane = 0u; lane < 4u; lane++) {
-        let col = (col4 + q) * 4u + lane;
-        if (col < p.cols) {
-          let addr = base + col * outHW;
-          if (ACCUMULATE) {
-            dst[addr] += v[lane];
-          } else {
-            dst[addr] = v[lane];
-          }
-        }
-      }
-    }
-  }
+  store(acc0, pos0, posCount, outHW, col4);
+  store(acc1, pos0 + 1u, posCount, outHW, col4);
+  store(acc2, pos0 + 2u, posCount, outHW, col4);
+  store(acc3, pos0 + 3u, posCount, outHW, col4);
+  store(acc4, pos0 + 4u, posCount, outHW, col4);
+  store(acc5, pos0 + 5u, posCount, outHW, col4);
+  store(acc6, pos0 + 6u, posCount, outHW, col4);
+  store(acc7, pos0 + 7u, posCount, outHW, col4);
 }

@@ -49,10 +49,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> g: array<f32>;
 @group(0) @binding(3) var<storage, read_write> d: array<f32>;
 
-fn linearId(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return gid.x + gid.y * nwg.x * 64u;
-}
-
 // Window (oy, ox)'s count for the average.
 fn avgCount(oy: i32, ox: i32) -> f32 {
   var h0 = oy * i32(SH) - p.padT;
@@ -68,21 +64,23 @@ fn avgCount(oy: i32, ox: i32) -> f32 {
   return f32(max((h1 - h0) * (w1 - w0), 1));
 }
 
-// Index (within the plane) of the first maximal in-range input of window (oy, ox), or -1.
+// The window (oy, ox) clipped to the input: rows [r.x, r.y), columns [r.z, r.w).
+fn clipped(oy: i32, ox: i32) -> vec4<i32> {
+  let h0 = oy * i32(SH) - p.padT;
+  let w0 = ox * i32(SW) - p.padL;
+  return vec4<i32>(max(h0, 0), min(h0 + i32(KH), i32(p.inH)), max(w0, 0), min(w0 + i32(KW), i32(p.inW)));
+}
+
+// Index (within the plane) of the first maximal input of window (oy, ox) in row-major order, or -1
+// when the window holds no input at all.
 fn argmax(plane: u32, oy: i32, ox: i32) -> i32 {
+  let r = clipped(oy, ox);
   var best = -3.402823e38;
   var at = -1;
-  for (var ky = 0u; ky < KH; ky++) {
-    let iy = oy * i32(SH) - p.padT + i32(ky);
-    if (iy < 0 || iy >= i32(p.inH)) {
-      continue;
-    }
-    for (var kx = 0u; kx < KW; kx++) {
-      let ix = ox * i32(SW) - p.padL + i32(kx);
-      if (ix < 0 || ix >= i32(p.inW)) {
-        continue;
-      }
-      let v = x[plane + u32(iy) * p.inW + u32(ix)];
+  for (var iy = r.x; iy < r.y; iy++) {
+    let rowAt = plane + u32(iy) * p.inW;
+    for (var ix = r.z; ix < r.w; ix++) {
+      let v = x[rowAt + u32(ix)];
       if (v > best || at < 0) {
         best = v;
         at = iy * i32(p.inW) + ix;
@@ -92,54 +90,47 @@ fn argmax(plane: u32, oy: i32, ox: i32) -> i32 {
   return at;
 }
 
-@compute @workgroup_size(64)
-fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let id = linearId(gid, nwg);
-  let outHW = p.outH * p.outW;
-  if (id >= p.items * p.channels * outHW) {
+// Threads: gid.x = column, gid.y = row (of the output forward, of the input backward),
+// gid.z = item · channels + channel. No integer division per value but one (slow on CPUs).
+
+@compute @workgroup_size(8, 8)
+fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
+  if (gid.x >= p.outW || gid.y >= p.outH || gid.z >= p.items * p.channels) {
     return;
   }
-  let item = id / (p.channels * outHW);
-  let rem = id % (p.channels * outHW);
-  let c = rem / outHW;
-  let oy = i32((rem % outHW) / p.outW);
-  let ox = i32(rem % p.outW);
+  let item = gid.z / p.channels;
+  let c = gid.z % p.channels;
+  let oy = i32(gid.y);
+  let ox = i32(gid.x);
   let plane = item * p.xStride + p.xOffset + c * p.inH * p.inW;
   var result: f32;
   if (MAX) {
     let at = argmax(plane, oy, ox);
     result = select(0.0, x[plane + u32(max(at, 0))], at >= 0);
   } else {
+    let r = clipped(oy, ox);
     var sum = 0.0;
-    for (var ky = 0u; ky < KH; ky++) {
-      let iy = oy * i32(SH) - p.padT + i32(ky);
-      if (iy < 0 || iy >= i32(p.inH)) {
-        continue;
-      }
-      for (var kx = 0u; kx < KW; kx++) {
-        let ix = ox * i32(SW) - p.padL + i32(kx);
-        if (ix >= 0 && ix < i32(p.inW)) {
-          sum += x[plane + u32(iy) * p.inW + u32(ix)];
-        }
+    for (var iy = r.x; iy < r.y; iy++) {
+      let rowAt = plane + u32(iy) * p.inW;
+      for (var ix = r.z; ix < r.w; ix++) {
+        sum += x[rowAt + u32(ix)];
       }
     }
     result = sum / avgCount(oy, ox);
   }
-  g[item * p.gStride + p.gOffset + rem] = result;
+  g[item * p.gStride + p.gOffset + (c * p.outH + gid.y) * p.outW + gid.x] = result;
 }
 
-@compute @workgroup_size(64)
-fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let id = linearId(gid, nwg);
-  let inHW = p.inH * p.inW;
-  if (id >= p.items * p.channels * inHW) {
+@compute @workgroup_size(8, 8)
+fn backward(@builtin(global_invocation_id) gid: vec3<u32>) {
+  if (gid.x >= p.inW || gid.y >= p.inH || gid.z >= p.items * p.channels) {
     return;
   }
-  let item = id / (p.channels * inHW);
-  let rem = id % (p.channels * inHW);
-  let c = rem / inHW;
-  let iy = i32((rem % inHW) / p.inW);
-  let ix = i32(rem % p.inW);
+  let item = gid.z / p.channels;
+  let c = gid.z % p.channels;
+  let iy = i32(gid.y);
+  let ix = i32(gid.x);
+  let inHW = p.inH * p.inW;
   let plane = (item / p.maskDiv) * p.xStride + p.xOffset + c * inHW;
   let gPlane = item * p.gStride + p.gOffset + c * p.outH * p.outW;
   // Windows covering (iy, ix): oy·SH − padT ≤ iy ≤ oy·SH − padT + KH − 1.
@@ -160,7 +151,7 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
       }
     }
   }
-  let addr = item * p.dStride + p.dOffset + rem;
+  let addr = item * p.dStride + p.dOffset + (c * p.inH + gid.y) * p.inW + gid.x;
   if (ACCUMULATE) {
     d[addr] += sum;
   } else {

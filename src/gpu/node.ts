@@ -60,12 +60,14 @@ export async function nodeGpu(log: (line: string) => void = (l) => process.stder
     announce();
   }
 
-  let gpu = dawn.create([]);
+  // Extra Dawn flags for experiments, e.g. GRADCAM_DAWN_FLAGS='enable-dawn-features=disable_robustness'.
+  const flags = (process.env.GRADCAM_DAWN_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  let gpu = dawn.create(flags);
   let adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter && haveSwiftShader && !announced && !userChoseDriver) {
     useSwiftShader();
     announce();
-    gpu = dawn.create([]);
+    gpu = dawn.create(flags);
     adapter = await gpu.requestAdapter();
   }
   if (!adapter) {

@@ -41,19 +41,18 @@ interface GemmCall {
   weights: GPUBuffer; bias: GPUBuffer;
 }
 
-function workgroupShape(posBlocks: number, colBlocks: number): [number, number] {
+function workgroupShape(posBlocks: number): [number, number] {
   // Enough invocations along positions when there are many; along channels for the few-position GEMMs.
   if (posBlocks >= 16) return [16, 4];
   if (posBlocks >= 4) return [4, 16];
-  return [16, 4];
-  void colBlocks;
+  return [1, 64];
 }
 
 async function gemm(env: KernelEnv, op: ConvOp, c: GemmCall, kernel: string, flops: number): Promise<Dispatch> {
   const pointwise = op.kh === 1 && op.kw === 1 && op.strideH === 1 && op.strideW === 1 && op.pads.every((p) => p === 0);
   const posBlocks = Math.ceil((c.items * c.outH * c.outW) / TN);
   const colBlocks = pad16(c.cols) / TM;
-  const [wgx, wgy] = workgroupShape(posBlocks, colBlocks);
+  const [wgx, wgy] = workgroupShape(posBlocks);
   const pipeline = await env.pipeline(code, 'main', {
     KH: op.kh, KW: op.kw, SH: op.strideH, SW: op.strideW, POINTWISE: pointwise, TRANSPOSED: c.transposed,
     RELU: c.relu, MASK: c.mask !== null, ACCUMULATE: c.accumulate, WG_X: wgx, WG_Y: wgy,

@@ -5,7 +5,7 @@
  */
 import code from '../../shaders/pool.wgsl';
 import type { PoolOp } from '../graph/ir.ts';
-import { grid1d, Params } from '../gpu/dispatch.ts';
+import { Params } from '../gpu/dispatch.ts';
 import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from './types.ts';
 import { chwOf, fmtShape } from './types.ts';
 
@@ -25,14 +25,14 @@ export function poolKernel(op: PoolOp, shapes: OpShapes): OpKernel {
     async forward({ env, inputs, output, batch }: ForwardArgs) {
       const pipeline = await env.pipeline(code, 'forward', constants(false));
       const p = params(batch, inputs[0], output, { offset: 0, stride: 0 }, 1);
-      return [env.dispatch(pipeline, [env.uniform(p), inputs[0].buffer, output.buffer], grid1d(batch * c * outH * outW, 64), meta(`${op.kind}.forward`, batch))];
+      return [env.dispatch(pipeline, [env.uniform(p), inputs[0].buffer, output.buffer], [Math.ceil(outW / 8), Math.ceil(outH / 8), batch * c], meta(`${op.kind}.forward`, batch))];
     },
     async backward({ env, inputs, dy, dx, items, maskDiv }: BackwardArgs) {
       const t = dx[0];
       if (!t) return [];
       const pipeline = await env.pipeline(code, 'backward', constants(t.accumulate));
       const p = params(items, inputs[0], dy, t.view, maskDiv);
-      return [env.dispatch(pipeline, [env.uniform(p), inputs[0].buffer, dy.buffer, t.view.buffer], grid1d(items * c * inH * inW, 64), meta(`${op.kind}.backward`, items))];
+      return [env.dispatch(pipeline, [env.uniform(p), inputs[0].buffer, dy.buffer, t.view.buffer], [Math.ceil(inW / 8), Math.ceil(inH / 8), items * c], meta(`${op.kind}.backward`, items))];
     },
   };
 }
