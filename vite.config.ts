@@ -1,12 +1,12 @@
 import type { Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
 
-/** WGSL files are imported as their source text: `import src from '../../shaders/conv.wgsl'`. */
+/** WGSL and .txt files are imported as their text: `import src from '../../shaders/conv.wgsl'`. */
 function wgslText(): Plugin {
   return {
     name: 'wgsl-text',
     transform(code, id) {
-      if (id.endsWith('.wgsl')) return { code: `export default ${JSON.stringify(code)};`, map: null };
+      if (id.endsWith('.wgsl') || id.endsWith('.txt')) return { code: `export default ${JSON.stringify(code)};`, map: null };
       return undefined;
     },
   };

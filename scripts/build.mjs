@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Bundles the Node entry points with esbuild (WGSL files inlined as text):
+// Bundles the Node entry points with esbuild (WGSL and .txt files inlined as text):
 //   dist/gradcam.mjs  the CLI        (node scripts/build.mjs cli)
 //   dist/bench.mjs    the benchmark  (node scripts/build.mjs bench)
 // With no target, builds all. Packages stay external (node_modules is next to dist/).
@@ -20,7 +20,7 @@ for (const name of names.length ? names : Object.keys(targets)) {
   }
   await build({
     entryPoints: [t.entry], outfile: t.out, bundle: true, platform: 'node', format: 'esm', target: 'node20',
-    packages: 'external', loader: { '.wgsl': 'text' }, sourcemap: true, logLevel: quiet ? 'error' : 'info',
+    packages: 'external', loader: { '.wgsl': 'text', '.txt': 'text' }, sourcemap: true, logLevel: quiet ? 'error' : 'info',
     banner: t.banner ? { js: t.banner } : undefined,
   });
 }

@@ -3,3 +3,9 @@ declare module '*.wgsl' {
   const source: string;
   export default source;
 }
+
+/** Text data files (the ImageNet labels) are imported as their text too. */
+declare module '*.txt' {
+  const text: string;
+  export default text;
+}

@@ -93,6 +93,17 @@ export interface ConcatOp extends OpBase { kind: 'concat' }
 
 export type Op = ConvOp | PoolOp | LrnOp | AffineOp | AddOp | ReluOp | SoftmaxOp | CopyOp | ConcatOp;
 
+/** A Concat after placement (in forward order). */
+export interface ConcatInfo {
+  name: string;
+  output: string;
+  /**
+   * The slices of the output's storage, one per node input: the input itself when its producer writes
+   * it in place, else the output of the copy op that copies it there.
+   */
+  slices: string[];
+}
+
 export interface Graph {
   opset: number;
   batch: number;
@@ -108,6 +119,10 @@ export interface Graph {
   logits: string;
   /** The softmax output when the model ends in Softmax. */
   probabilities?: string;
+  /** Alias name → the tensor it is a view of (Reshape, Flatten, Dropout, Identity outputs). */
+  aliases: Map<string, string>;
+  /** Concats, as placed: `inPlace` inputs are slices of the output's storage written by their producers. */
+  concats: ConcatInfo[];
   /** Tensor names hidden by fusion (name → the fused op that swallowed it). */
   fusedAway: Map<string, string>;
   /** ONNX op counts of the source model. */

@@ -379,10 +379,10 @@ export function lower(model: OnnxModel, options: LowerOptions = {}): Graph {
   for (const t of taps) if (!shapes.has(t)) throw new GradcamError(`unknown tensor '${t}'`);
   const keep = new Set([...taps, outputName, logits].map(root));
   const fusedAway = fuse(ops, keep, aliases);
-  const { tensors, storages, ops: placed } = place(ops, shapes, aliases, inputInfo.name, fusedAway);
+  const { tensors, storages, ops: placed, concats } = place(ops, shapes, aliases, inputInfo.name, fusedAway);
   return {
     opset: model.opset, batch: inputShape[0], input: { name: inputInfo.name, shape: inputShape },
     tensors, storages, ops: placed, output: outputName, logits, probabilities: endsInSoftmax ? outputName : undefined,
-    fusedAway, onnxOpCounts,
+    aliases, concats, fusedAway, onnxOpCounts,
   };
 }

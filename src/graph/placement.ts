@@ -7,14 +7,14 @@
  * input, a tensor already placed in another concat, a tensor listed twice) is copied into its slice
  * by a copy op instead. Aliases (Reshape, Flatten, Dropout, Identity) share their root's place.
  */
-import type { Op, Storage, TensorInfo } from './ir.ts';
+import type { ConcatInfo, Op, Storage, TensorInfo } from './ir.ts';
 import { tensorElements } from './ir.ts';
 
 interface Place { storage: number; offset: number }
 
 export function place(
   ops: Op[], shapes: Map<string, number[]>, aliases: Map<string, string>, inputName: string, fusedAway: Map<string, string>,
-): { tensors: Map<string, TensorInfo>; storages: Storage[]; ops: Op[] } {
+): { tensors: Map<string, TensorInfo>; storages: Storage[]; ops: Op[]; concats: ConcatInfo[] } {
   const storages: Storage[] = [];
   const places = new Map<string, Place>();
   const perImage = (name: string) => tensorElements(shapes.get(name)!.slice(1));
@@ -25,6 +25,7 @@ export function place(
   const producedByOp = new Set(ops.map((o) => o.output));
   const root = (n: string) => aliases.get(n) ?? n;
   const copiesAfter = new Map<Op, Op[]>();
+  const concats: ConcatInfo[] = [];
 
   // Concats from last to first, so an outer concat places its inputs (possibly inner concats) first.
   for (const op of [...ops].reverse()) {
@@ -33,6 +34,8 @@ export function place(
     places.set(op.output, out);
     let offset = out.offset;
     const copies: Op[] = [];
+    const slices: string[] = [];
+    concats.push({ name: op.name, output: op.output, slices });
     op.inputs.forEach((name, i) => {
       const slice = { storage: out.storage, offset };
       offset += perImage(name);
@@ -41,11 +44,13 @@ export function place(
       const inPlace = producedByOp.has(t) && !places.has(t) && op.inputs.findIndex((n) => root(n) === t) === i;
       if (inPlace) {
         places.set(t, slice);
+        slices.push(t);
         return;
       }
       const copyName = `${op.output}::input${i}`;
       shapes.set(copyName, shapes.get(t)!);
       places.set(copyName, slice);
+      slices.push(copyName);
       copies.push({ kind: 'copy', name: `${op.name}/copy${i}`, onnxTypes: ['Concat'], inputs: [name], output: copyName });
     });
     copiesAfter.set(op, copies);
@@ -67,5 +72,5 @@ export function place(
     if (!p) continue; // an intermediate hidden by fusion
     tensors.set(name, { name, shape, storage: p.storage, offset: p.offset });
   }
-  return { tensors, storages, ops: finalOps };
+  return { tensors, storages, ops: finalOps, concats: concats.reverse() };
 }

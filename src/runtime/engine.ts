@@ -7,6 +7,10 @@ import type { Graph } from '../graph/ir.ts';
 import { lower, type LowerOptions } from '../graph/lower.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import { KernelEnv } from '../gpu/dispatch.ts';
+import type { Dispatch } from '../gpu/dispatch.ts';
+import type { RgbaImage } from '../image/image.ts';
+import { PreprocessStage } from '../image/preprocess.ts';
+import { guessRecipe, type Recipe } from '../image/recipes.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import { compileForward, type CompiledForward } from './forward.ts';
 import { encodeStage } from './program.ts';
@@ -23,6 +27,12 @@ export interface ForwardResult {
 export class Engine {
   private readonly forwardReadback: Readback;
   private busy: Promise<unknown> = Promise.resolve();
+  /** Preprocessing stages by image size and batch index; made once per size. */
+  private stages = new Map<string, PreprocessStage>();
+  /** Dispatches the next run must do first (the preprocessing of images written since the last run). */
+  private pending: Dispatch[] = [];
+  /** How pictures become this model's input (guessed from the model; settable). */
+  recipe: Recipe;
 
   private constructor(
     readonly gpu: GpuContext,
@@ -35,6 +45,7 @@ export class Engine {
     readonly compileMs: number,
   ) {
     this.forwardReadback = new Readback(gpu.device, this.tensorRegions([graph.logits, ...(graph.probabilities ? [graph.probabilities] : [])]));
+    this.recipe = guessRecipe(graph.input.name, Object.keys(graph.onnxOpCounts));
   }
 
   static async create(gpu: GpuContext, model: OnnxModel, options: LowerOptions = {}): Promise<Engine> {
@@ -77,7 +88,34 @@ export class Engine {
     const n = want.reduce((a, b) => a * b, 1);
     if (data.length !== n) throw new GradcamError(`input has ${data.length} values, but the model expects [${want}] = ${n}`);
     const v = this.compiled.view(this.graph.input.name);
+    this.pending = [];
     this.gpu.device.queue.writeBuffer(v.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /**
+   * Uploads an RGBA picture as image `index` of the batch; the GPU resizes it to the input size and
+   * applies `this.recipe` at the start of the next run.
+   */
+  async writeImage(img: RgbaImage, index = 0): Promise<PreprocessStage> {
+    const [n, c, h, w] = this.inputShape;
+    if (c !== 3) throw new GradcamError(`the model's input has ${c} channels; pictures need 3 (give a .npy tensor instead)`);
+    if (index < 0 || index >= n) throw new GradcamError(`image index ${index} is outside the batch of ${n}`);
+    const key = `${img.width}x${img.height}/${index}/${this.recipe.name}`;
+    let stage = this.stages.get(key);
+    if (!stage) {
+      const v = this.compiled.view(this.graph.input.name);
+      stage = await PreprocessStage.create(this.env, img.width, img.height, w, h, this.recipe, { ...v, offset: index * v.stride });
+      this.stages.set(key, stage);
+    }
+    stage.upload(img);
+    this.pending = this.pending.filter((d) => !stage.dispatches.includes(d)).concat(stage.dispatches);
+    return stage;
+  }
+
+  /** Encodes the preprocessing still pending and the forward pass, as one compute pass. */
+  encodeForward(encoder: GPUCommandEncoder, ts?: { querySet: GPUQuerySet; begin: number; end: number }): void {
+    encodeStage(encoder, 'forward', this.pending.length ? [...this.pending, ...this.compiled.dispatches] : this.compiled.dispatches, ts);
+    this.pending = [];
   }
 
   /** Runs `fn` after any run in flight (runs share buffers and the read-back staging). */
@@ -91,7 +129,7 @@ export class Engine {
   classify(): Promise<ForwardResult> {
     return this.exclusive(async () => {
       const encoder = this.gpu.device.createCommandEncoder({ label: 'forward' });
-      encodeStage(encoder, 'forward', this.compiled.dispatches);
+      this.encodeForward(encoder);
       this.forwardReadback.encode(encoder);
       this.gpu.device.queue.submit([encoder.finish()]);
       const parts = await this.forwardReadback.read();
@@ -143,6 +181,7 @@ export class Engine {
   }
 
   destroy(): void {
+    for (const s of this.stages.values()) s.destroy();
     this.forwardReadback.destroy();
     this.env.destroy();
   }

@@ -1,0 +1,262 @@
+/**
+ * A loaded network: the engine plus everything Grad-CAM adds to it (programs per request shape,
+ * display stages per picture size, read-back plans), all made once and reused.
+ */
+import { GradcamError } from '../errors.ts';
+import type { GpuContext } from '../gpu/device.ts';
+import type { RgbaImage } from '../image/image.ts';
+import { type Recipe, unprocess } from '../image/recipes.ts';
+import type { OnnxModel } from '../onnx/model.ts';
+import { Engine } from '../runtime/engine.ts';
+import { encodeStage } from '../runtime/program.ts';
+import { Readback } from '../runtime/readback.ts';
+import { StageTimer } from '../runtime/timing.ts';
+import { labelOf } from './labels.ts';
+import { candidateLayers, type LayerInfo, resolveLayers } from './layers.ts';
+import { OverlayStage } from './overlay.ts';
+import { GradcamProgram, type Reduction } from './program.ts';
+import type { ClassSpec, GradcamMap, GradcamOptions, GradcamResult, ModelInput, Prediction, TensorInput } from './types.ts';
+
+export interface NetworkOptions {
+  /** Tensor names that must stay addressable (fusion would otherwise hide some pre-ReLU outputs). */
+  taps?: string[];
+  /** How pictures become the input; default: guessed from the model. */
+  recipe?: Recipe;
+}
+
+function isTensor(x: ModelInput): x is TensorInput {
+  return (x as TensorInput).shape !== undefined;
+}
+
+export class Network {
+  private programs = new Map<string, GradcamProgram>();
+  private overlays = new Map<string, OverlayStage>();
+  private pictures = new Map<string, GPUBuffer>();
+  private readbacks = new Map<string, Readback>();
+  private timer: StageTimer;
+
+  private constructor(public engine: Engine, readonly model: OnnxModel, private options: NetworkOptions) {
+    this.timer = new StageTimer(engine.gpu.device, 3, engine.gpu.features.timestamps);
+    if (options.recipe) engine.recipe = options.recipe;
+  }
+
+  static async load(gpu: GpuContext, model: OnnxModel, options: NetworkOptions = {}): Promise<Network> {
+    const engine = await Engine.create(gpu, model, { taps: options.taps });
+    return new Network(engine, model, options);
+  }
+
+  get graph() {
+    return this.engine.graph;
+  }
+
+  get classCount(): number {
+    return this.engine.classCount;
+  }
+
+  /** Candidate feature layers (tensors with spatial extent the score depends on), in forward order. */
+  layers(): LayerInfo[] {
+    return candidateLayers(this.graph);
+  }
+
+  private async writeInput(input: ModelInput): Promise<{ picture: GPUBuffer; width: number; height: number }> {
+    if (!isTensor(input)) {
+      const stage = await this.engine.writeImage(input as RgbaImage);
+      return { picture: stage.pixels, width: input.width, height: input.height };
+    }
+    this.engine.writeInput(input.data, input.shape);
+    // The picture under the overlay: the tensor with the recipe undone.
+    const [, c, h, w] = input.shape;
+    const rgba = new Uint8Array(w * h * 4);
+    for (let i = 0; i < w * h; i++) {
+      const v = (ch: number) => input.data[Math.min(ch, c - 1) * w * h + i];
+      rgba.set([...unprocess(this.engine.recipe, [v(0), v(1), v(2)]), 255], i * 4);
+    }
+    const key = `${w}x${h}`;
+    let picture = this.pictures.get(key);
+    if (!picture) {
+      picture = this.engine.gpu.device.createBuffer({ label: 'picture', size: w * h * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+      this.pictures.set(key, picture);
+    }
+    this.engine.gpu.device.queue.writeBuffer(picture, 0, rgba);
+    return { picture, width: w, height: h };
+  }
+
+  private predictions(logits: Float32Array, probabilities: Float32Array, top: number): Prediction[] {
+    const n = this.classCount;
+    return [...Array(n).keys()]
+      .sort((a, b) => logits[b] - logits[a] || a - b)
+      .slice(0, top)
+      .map((c) => ({ class: c, label: labelOf(c, n), score: logits[c], probability: probabilities[c] }));
+  }
+
+  /** The forward pass only: top classes, logits and probabilities of image 0. */
+  async classify(input: ModelInput, top = 5): Promise<{ predictions: Prediction[]; logits: Float32Array; probabilities: Float32Array }> {
+    await this.writeInput(input);
+    const r = await this.engine.classify();
+    return { predictions: this.predictions(r.logits, r.probabilities, top), logits: r.logits, probabilities: r.probabilities };
+  }
+
+  private classPlan(spec: ClassSpec | undefined): { k: number; explicit: number[] | null } {
+    const n = this.classCount;
+    const s = spec ?? 'top';
+    if (typeof s === 'string') {
+      const m = /^top(\d*)$/.exec(s);
+      if (!m) throw new GradcamError(`classes '${s}' is not understood`, "Use a class index, a list of indices, 'top' or 'topK' (e.g. 'top5').");
+      const k = m[1] ? Number(m[1]) : 1;
+      if (k < 1 || k > n) throw new GradcamError(`top${k} asks for ${k} classes, but the model has ${n}`);
+      return { k, explicit: null };
+    }
+    const list = typeof s === 'number' ? [s] : s;
+    if (list.length === 0) throw new GradcamError('no classes given');
+    if (list.length > n) throw new GradcamError(`${list.length} classes asked for, but the model has ${n}`);
+    for (const c of list) {
+      if (!Number.isInteger(c) || c < 0 || c >= n) throw new GradcamError(`class index ${c} is out of range: the model has classes 0 … ${n - 1}`);
+    }
+    return { k: list.length, explicit: list };
+  }
+
+  private async program(key: string, layers: string[], k: number, reduction: Reduction, score?: string): Promise<GradcamProgram> {
+    let p = this.programs.get(key);
+    if (!p) {
+      p = await GradcamProgram.create(this.engine, { layers, classesPerImage: k, reduction, score });
+      this.programs.set(key, p);
+    }
+    return p;
+  }
+
+  /** Resolves layer requests; re-lowers the graph when a requested tensor was hidden by fusion. */
+  private async resolve(requests: string[], score?: string): Promise<string[]> {
+    if (score && !this.graph.tensors.has(score) && !this.graph.fusedAway.has(score)) throw new GradcamError(`unknown reduction layer '${score}'`);
+    const layers = resolveLayers(this.graph, requests, score ?? this.graph.logits);
+    const hidden = [...layers, ...(score ? [score] : [])].filter((l) => this.graph.fusedAway.has(l));
+    if (hidden.length) {
+      // Rebuild the engine keeping these tensors (a one-time cost per new tap).
+      const taps = [...new Set([...(this.options.taps ?? []), ...hidden])];
+      const recipe = this.engine.recipe;
+      this.dropCaches();
+      this.engine.destroy();
+      this.engine = await Engine.create(this.engine.gpu, this.model, { taps });
+      this.engine.recipe = recipe;
+      this.options = { ...this.options, taps };
+    }
+    return layers;
+  }
+
+  private dropCaches(): void {
+    for (const r of this.readbacks.values()) r.destroy();
+    for (const p of this.pictures.values()) p.destroy();
+    this.programs.clear();
+    this.overlays.clear();
+    this.pictures.clear();
+    this.readbacks.clear();
+  }
+
+  /** Grad-CAM maps of `input` (one image) for the requested classes and layers: one forward, one backward pass. */
+  async gradCAM(input: ModelInput, options: GradcamOptions = {}): Promise<GradcamResult> {
+    const t0 = performance.now();
+    if (this.engine.batch !== 1) throw new GradcamError(`gradCAM explains one image; this network was compiled for a batch of ${this.engine.batch}`);
+    const requests = options.featureLayers === undefined ? ['auto'] : typeof options.featureLayers === 'string' ? [options.featureLayers] : options.featureLayers;
+    const reduction = options.reduction ?? 'logit';
+    if (reduction !== 'logit' && reduction !== 'softmax') throw new GradcamError(`reduction '${reduction}' is not one of: logit, softmax`);
+    const { k, explicit } = this.classPlan(options.classes);
+    const layers = await this.resolve(requests, options.reductionLayer);
+    const programKey = JSON.stringify([layers, k, reduction, options.reductionLayer ?? '']);
+    const program = await this.program(programKey, layers, k, reduction, options.reductionLayer);
+    const engine = this.engine;
+    const { device } = engine.gpu;
+    const { picture, width, height } = await this.writeInput(input);
+    const want = { upsampled: options.upsample ?? true, overlay: !!options.overlay };
+    const alpha = typeof options.overlay === 'object' ? options.overlay.alpha ?? 0.5 : 0.5;
+    let overlay: OverlayStage | undefined;
+    if (want.upsampled || want.overlay) {
+      const key = `${programKey}|${width}x${height}|${alpha}`;
+      overlay = this.overlays.get(key);
+      if (!overlay) {
+        overlay = await OverlayStage.create(engine.env, program.layers, program.items, picture, width, height, alpha);
+        this.overlays.set(key, overlay);
+      }
+    }
+    program.writeClasses(explicit);
+    const rbKey = `${programKey}|${width}x${height}|${alpha}|${want.upsampled}|${want.overlay}`;
+    let readback = this.readbacks.get(rbKey);
+    const forwardRegions = engine.tensorRegions([this.graph.logits, ...(this.graph.probabilities ? [this.graph.probabilities] : [])]);
+    if (!readback) {
+      readback = new Readback(device, [...forwardRegions, ...program.readbackRegions(), ...(overlay?.regions(want) ?? []), ...this.timer.region()]);
+      this.readbacks.set(rbKey, readback);
+    }
+
+    const stages = [program.backwardStage, [...program.cam, ...(overlay?.dispatches ?? [])]];
+    let cpuTimes: number[] = [];
+    if (this.timer.gpuTimed) {
+      const encoder = device.createCommandEncoder({ label: 'gradcam' });
+      engine.encodeForward(encoder, this.timer.writes(0));
+      stages.forEach((d, i) => encodeStage(encoder, i === 0 ? 'backward' : 'gradcam', d, this.timer.writes(i + 1)));
+      this.timer.resolve(encoder);
+      readback.encode(encoder);
+      device.queue.submit([encoder.finish()]);
+    } else {
+      // No timestamps: submit stage by stage and time each on the CPU.
+      let t = performance.now();
+      for (let i = 0; i < 3; i++) {
+        const encoder = device.createCommandEncoder();
+        if (i === 0) engine.encodeForward(encoder);
+        else encodeStage(encoder, 'stage', stages[i - 1]);
+        if (i === 2) readback.encode(encoder);
+        device.queue.submit([encoder.finish()]);
+        await device.queue.onSubmittedWorkDone();
+        cpuTimes.push(performance.now() - t);
+        t = performance.now();
+      }
+    }
+    const parts = await readback.read();
+    return this.assemble(parts, forwardRegions.length, program, overlay, want, reduction, width, height, cpuTimes, performance.now() - t0);
+  }
+
+  private assemble(parts: ArrayBuffer[], nForward: number, program: GradcamProgram, overlay: OverlayStage | undefined,
+    want: { upsampled: boolean; overlay: boolean }, reduction: Reduction, width: number, height: number, cpuTimes: number[], totalMs: number): GradcamResult {
+    const fwd = this.engine.forwardResult(parts.slice(0, nForward));
+    let at = nForward;
+    const classes = new Uint32Array(parts[at++]);
+    const raws = program.layers.map(() => new Float32Array(parts[at++]));
+    const ranges = overlay ? new Float32Array(parts[at++]) : undefined;
+    const ups = overlay && want.upsampled ? new Float32Array(parts[at++]) : undefined;
+    const ovs = overlay && want.overlay ? new Uint8ClampedArray(parts[at++]) : undefined;
+    const times = this.timer.gpuTimed ? StageTimer.durations(parts[at++]) : cpuTimes;
+    const n = this.classCount;
+    const plane = width * height;
+    const maps: GradcamMap[] = [];
+    program.layers.forEach((l, li) => {
+      const hw = l.shape[0] * l.shape[1];
+      for (let b = 0; b < program.items; b++) {
+        const c = classes[b];
+        const raw = raws[li].slice(b * hw, (b + 1) * hw);
+        let min = Infinity, max = -Infinity;
+        for (const v of raw) { min = Math.min(min, v); max = Math.max(max, v); }
+        const m = li * program.items + b;
+        maps.push({
+          layer: l.layer, class: c, label: labelOf(c, n), reduction, score: fwd.logits[c], probability: fwd.probabilities[c],
+          shape: l.shape, raw, min, max,
+          upsampled: ups ? { width, height, data: ups.slice(m * plane, (m + 1) * plane), min: ranges![2 * m], max: ranges![2 * m + 1] } : undefined,
+          overlay: ovs ? { width, height, data: ovs.slice(m * plane * 4, (m + 1) * plane * 4) } : undefined,
+        });
+      }
+    });
+    return {
+      width, height, maps,
+      predictions: this.predictions(fwd.logits, fwd.probabilities, 5),
+      logits: fwd.logits, probabilities: fwd.probabilities,
+      timings: { forwardMs: times[0], backwardMs: times[1], camMs: times[2], totalMs, source: this.timer.gpuTimed ? 'gpu' : 'cpu' },
+    };
+  }
+
+  destroy(): void {
+    this.dropCaches();
+    this.timer.destroy();
+    this.engine.destroy();
+  }
+}
+
+/** MATLAB-style entry point: `gradCAM(net, image, { classes, featureLayers, reductionLayer, reduction })`. */
+export function gradCAM(net: Network, input: ModelInput, options: GradcamOptions = {}): Promise<GradcamResult> {
+  return net.gradCAM(input, options);
+}

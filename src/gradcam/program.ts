@@ -1,0 +1,131 @@
+/**
+ * The Grad-CAM program for one request shape (layers, K classes per image, reduction): after the
+ * forward pass, [softmax, when the model has none and the reduction needs it] → top-K (or the given
+ * classes) → seed → targeted backward → α and the map per layer. Compiled once, replayed per image.
+ */
+import camCode from '../../shaders/gradcam.wgsl';
+import type { SoftmaxOp } from '../graph/ir.ts';
+import type { BufferView, Dispatch } from '../gpu/dispatch.ts';
+import { Params } from '../gpu/dispatch.ts';
+import { softmaxKernel } from '../kernels/softmax.ts';
+import { compileBackward, type BackwardProgram } from '../runtime/backward.ts';
+import type { Engine } from '../runtime/engine.ts';
+import type { Region } from '../runtime/readback.ts';
+
+export type Reduction = 'logit' | 'softmax';
+
+export interface ProgramRequest {
+  layers: string[];
+  classesPerImage: number;
+  reduction: Reduction;
+  /** The score tensor; default: the logits (reduction 'logit') or the probabilities ('softmax'). */
+  score?: string;
+}
+
+export interface LayerMaps {
+  layer: string;
+  /** [h, w] of the feature layer. */
+  shape: [number, number];
+  channels: number;
+  /** items × h × w raw maps (ReLU applied), item = image · K + k. */
+  raw: GPUBuffer;
+}
+
+export class GradcamProgram {
+  private constructor(
+    readonly request: ProgramRequest,
+    readonly score: string,
+    readonly items: number,
+    /** Class per item, u32. */
+    readonly classes: GPUBuffer,
+    /** Before the backward: extra softmax, top-K, seed (topK dispatch excluded when classes are given). */
+    readonly pre: Dispatch[],
+    readonly topk: Dispatch,
+    readonly backward: BackwardProgram,
+    readonly cam: Dispatch[],
+    readonly layers: LayerMaps[],
+    private engine: Engine,
+  ) {}
+
+  static async create(engine: Engine, req: ProgramRequest): Promise<GradcamProgram> {
+    const { graph, env, compiled } = engine;
+    const K = req.classesPerImage;
+    const items = graph.batch * K;
+    const pre: Dispatch[] = [];
+    let score = req.score ?? (req.reduction === 'softmax' ? graph.probabilities : graph.logits);
+    let view = (n: string) => compiled.view(n);
+    let kernels = compiled.kernels;
+    let compiledGraph = graph;
+    if (!score) {
+      // The model outputs logits: the engine applies the softmax itself (an extra op in this program).
+      const probs = 'gradcam::probabilities';
+      const logitsShape = graph.tensors.get(graph.logits)!.shape;
+      const per = logitsShape.slice(1).reduce((a, b) => a * b, 1);
+      const op: SoftmaxOp = { kind: 'softmax', name: 'gradcam/softmax', onnxTypes: ['Softmax'], inputs: [graph.logits], output: probs };
+      const storage = graph.storages.length;
+      compiledGraph = {
+        ...graph,
+        ops: [...graph.ops, op],
+        storages: [...graph.storages, { id: storage, perImage: per, label: probs }],
+        tensors: new Map([...graph.tensors, [probs, { name: probs, shape: logitsShape, storage, offset: 0 }]]),
+      };
+      const buffer = env.scratch(per * graph.batch, probs);
+      const k = softmaxKernel(op, { inputs: [logitsShape], output: logitsShape });
+      kernels = new Map([...kernels, [op, k]]);
+      view = (n: string): BufferView => (n === probs ? { buffer, offset: 0, stride: per } : compiled.view(n));
+      pre.push(...await k.forward({ env, inputs: [compiled.view(graph.logits)], output: view(probs), batch: graph.batch }));
+      score = probs;
+    }
+    const backward = await compileBackward({ graph: compiledGraph, env, kernels, view }, { score, features: req.layers, classesPerImage: K });
+
+    const classes = env.device.createBuffer({ label: 'classes', size: Math.max(16, items * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+    const scoreShape = compiledGraph.tensors.get(score)!.shape;
+    const classCount = scoreShape.slice(1).reduce((a, b) => a * b, 1);
+    const [topkPipe, seedPipe, gradsPipe, mapPipe] = await Promise.all(['topk', 'seed', 'grads', 'map'].map((e) => env.pipeline(camCode, e)));
+    const camParams = (count: number, hw: number, v: { offset: number; stride: number }) => env.uniform(new Params().u32(count, hw, items, K, v.offset, v.stride, 0, 0));
+    const meta = (kernel: string, flops: number, shapes: string) => ({ kernel, label: kernel, opType: 'Grad-CAM', flops, shapes });
+    // Top-K by logit (the same order as by probability), so it can run before any extra softmax.
+    const logitsView = compiled.view(graph.logits);
+    const topk = env.dispatch(topkPipe, [camParams(classCount, 1, logitsView), classes, logitsView.buffer, null, null],
+      [Math.ceil(graph.batch / 64), 1, 1], meta('gradcam.topk', graph.batch * K * classCount, `${graph.batch}×${classCount} top ${K}`));
+    pre.push(env.dispatch(seedPipe, [camParams(classCount, 1, backward.scoreGrad), classes, backward.scoreGrad.buffer, null, null],
+      [Math.ceil(classCount / 64), items, 1], meta('gradcam.seed', 0, `${items}×${classCount}`)));
+
+    const cam: Dispatch[] = [];
+    const layers: LayerMaps[] = [];
+    for (const layer of req.layers) {
+      const shape = graph.tensors.get(layer)!.shape;
+      const [c, h, w] = [shape[1], shape[2] ?? 1, shape[3] ?? 1];
+      const alpha = env.scratch(items * c, `alpha ${layer}`);
+      const raw = env.scratch(items * h * w, `map ${layer}`);
+      const g = backward.featureGrads.get(layer)!;
+      const a = compiled.view(layer);
+      cam.push(env.dispatch(gradsPipe, [camParams(c, h * w, g), null, g.buffer, alpha, null],
+        [Math.ceil(c / 64), items, 1], meta('gradcam.alpha', items * c * h * w, `${items}×${c}×${h}×${w}`)));
+      cam.push(env.dispatch(mapPipe, [camParams(c, h * w, a), null, a.buffer, alpha, raw],
+        [Math.ceil((h * w) / 64), items, 1], meta('gradcam.map', 2 * items * c * h * w, `${items}×${c}×${h}×${w}`)));
+      layers.push({ layer, shape: [h, w], channels: c, raw });
+    }
+    return new GradcamProgram(req, score, items, classes, pre, topk, backward, cam, layers, engine);
+  }
+
+  /** Sets explicit classes (items = N·K, item = image·K + k); without a call, top-K is chosen on the GPU. */
+  writeClasses(classes: number[] | null): void {
+    this.explicit = classes !== null;
+    if (classes) this.engine.gpu.device.queue.writeBuffer(this.classes, 0, new Uint32Array(classes));
+  }
+
+  private explicit = false;
+
+  /** The stage after the forward pass: class choice, seed, backward. */
+  get backwardStage(): Dispatch[] {
+    return [...(this.explicit ? [] : [this.topk]), ...this.pre, ...this.backward.dispatches];
+  }
+
+  readbackRegions(): Region[] {
+    return [
+      { buffer: this.classes, offset: 0, bytes: this.items * 4 },
+      ...this.layers.map((l) => ({ buffer: l.raw, offset: 0, bytes: this.items * l.shape[0] * l.shape[1] * 4 })),
+    ];
+  }
+}

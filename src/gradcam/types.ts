@@ -1,0 +1,88 @@
+/** The public Grad-CAM types. */
+import type { RgbaImage } from '../image/image.ts';
+import type { Reduction } from './program.ts';
+
+export type { Reduction };
+
+/** A float32 NCHW tensor used as the model input as is (no preprocessing). */
+export interface TensorInput {
+  shape: number[];
+  data: Float32Array;
+}
+
+export type ModelInput = RgbaImage | TensorInput;
+
+/**
+ * Which classes to explain: a class index, a list of indices, 'top' (the best class), or 'topK'
+ * (e.g. 'top5'). K classes cost one backward pass.
+ */
+export type ClassSpec = number | number[] | 'top' | `top${number}`;
+
+export interface GradcamOptions {
+  /** Default 'top'. */
+  classes?: ClassSpec;
+  /**
+   * Feature layers: 'auto' (default: the last tensor with spatial extent before global pooling),
+   * 'all' (every block output), exact tensor names, or block names ('inception_4e'). Several layers
+   * cost one backward pass, down to the deepest.
+   */
+  featureLayers?: string | string[];
+  /** 'logit' (default: the pre-softmax score, as in the Grad-CAM paper) or 'softmax' (the probability, as MATLAB). */
+  reduction?: Reduction;
+  /** The score tensor to differentiate; default: the logits, or the probabilities for reduction 'softmax'. */
+  reductionLayer?: string;
+  /** Return each map upsampled to the image size (default true). */
+  upsample?: boolean;
+  /** Return each map as a jet overlay on the picture (default false); `alpha` is the map's weight (0.5). */
+  overlay?: boolean | { alpha?: number };
+}
+
+export interface Prediction {
+  class: number;
+  label: string;
+  /** The logit (pre-softmax score). */
+  score: number;
+  probability: number;
+}
+
+export interface GradcamMap {
+  /** The feature tensor's name. */
+  layer: string;
+  class: number;
+  label: string;
+  reduction: Reduction;
+  /** The class's logit and probability. */
+  score: number;
+  probability: number;
+  /** [h, w] of the feature layer. */
+  shape: [number, number];
+  /** ReLU(Σ_k α_k A_k) at the feature resolution, row-major, unscaled. */
+  raw: Float32Array;
+  /** Min and max of `raw`. */
+  min: number;
+  max: number;
+  /** The raw map upsampled (bilinear) to the picture's size, unscaled. */
+  upsampled?: { width: number; height: number; data: Float32Array; min: number; max: number };
+  /** Min-max normalised, jet-coloured and blended over the picture. */
+  overlay?: RgbaImage;
+}
+
+export interface GradcamTimings {
+  forwardMs: number;
+  backwardMs: number;
+  camMs: number;
+  totalMs: number;
+  /** 'gpu' (timestamp queries) or 'cpu' (stages submitted one by one). */
+  source: 'gpu' | 'cpu';
+}
+
+export interface GradcamResult {
+  /** Size of the picture the maps were upsampled to. */
+  width: number;
+  height: number;
+  predictions: Prediction[];
+  logits: Float32Array;
+  probabilities: Float32Array;
+  maps: GradcamMap[];
+  timings: GradcamTimings;
+}

@@ -1,0 +1,142 @@
+/**
+ * The targeted backward pass: from the score tensor (one-hot seeds, K classes per image) down to the
+ * requested feature tensors, through the cone of ops between them only, gradients with respect to
+ * activations only.
+ *
+ * Gradient storage mirrors the forward storage plan: a gradient buffer per forward storage that holds
+ * a tensor of the cone, K·N items long, and each tensor's gradient at the tensor's own offset. A
+ * Concat's gradient therefore splits for free: each in-place input's gradient is its channel slice of
+ * the output's gradient. Ops run in reverse order; where a tensor feeds several consumers the first
+ * writes its gradient and the others add to it (a fixed order, no atomics). An in-place Concat input
+ * that also feeds other ops gets a gradient buffer of its own, into which its slice is added.
+ */
+import { GradcamError } from '../errors.ts';
+import { ancestors, descendants, rootOf } from '../graph/deps.ts';
+import type { Graph, Op } from '../graph/ir.ts';
+import type { BufferView, Dispatch, KernelEnv } from '../gpu/dispatch.ts';
+import { grid1d, Params } from '../gpu/dispatch.ts';
+import type { GradTarget, OpKernel } from '../kernels/types.ts';
+import elementwise from '../../shaders/elementwise.wgsl';
+
+export interface BackwardRequest {
+  /** The score tensor (seeded one-hot): the logits or the probabilities, [N, classes]. */
+  score: string;
+  /** Feature tensors whose gradients are wanted. */
+  features: string[];
+  /** Classes per image (the gradient batch is N·K). */
+  classesPerImage: number;
+}
+
+export interface BackwardProgram {
+  items: number;
+  /** Gradient of the score tensor (written by the seed kernel before `dispatches`). */
+  scoreGrad: BufferView;
+  /** Gradients of the feature tensors, by the requested name. */
+  featureGrads: Map<string, BufferView>;
+  dispatches: Dispatch[];
+  /** The ops of the cone, in forward order (for reports and tests). */
+  cone: Op[];
+}
+
+interface Compiled {
+  graph: Graph;
+  env: KernelEnv;
+  kernels: Map<Op, OpKernel>;
+  view(name: string): BufferView;
+}
+
+/**
+ * The ops on some path from one of `features` to `score`, in forward order. Throws for a feature that
+ * the score does not depend on, or that depends on the score.
+ */
+export function backwardCone(graph: Graph, score: string, features: string[]): Op[] {
+  const up = ancestors(graph, score);
+  for (const f of features) {
+    if (descendants(graph, [score]).has(rootOf(graph, f))) {
+      throw new GradcamError(`layer '${f}' comes after the reduction layer '${score}' (or is it): Grad-CAM needs a feature layer that the score depends on`);
+    }
+    if (!up.has(rootOf(graph, f))) throw new GradcamError(`layer '${f}' has no path to the score '${score}': the score does not depend on it`);
+  }
+  const down = descendants(graph, features);
+  return graph.ops.filter((o) => up.has(o.output) && o.inputs.some((i) => down.has(rootOf(graph, i))));
+}
+
+export async function compileBackward(c: Compiled, req: BackwardRequest): Promise<BackwardProgram> {
+  const { graph, env } = c;
+  const root = (n: string) => rootOf(graph, n);
+  const cone = backwardCone(graph, req.score, req.features);
+  const items = graph.batch * req.classesPerImage;
+  const down = descendants(graph, req.features);
+  const up = ancestors(graph, req.score);
+  /** A tensor needs a gradient when it lies between the features and the score. */
+  const needs = (t: string) => down.has(root(t)) && up.has(root(t));
+
+  // Concat slices: their gradient is their part of the concat output's gradient...
+  const container = new Map<string, string>();
+  for (const cat of graph.concats) for (const sl of cat.slices) container.set(root(sl), root(cat.output));
+  // ...in place, unless an op of the cone also reads the slice: then it gets a buffer of its own,
+  // to which its part of the output's gradient is added.
+  const readInCone = (t: string) => cone.some((o) => o.inputs.some((i) => root(i) === t));
+  const ownBuffer = new Set([...container.keys()].filter((t) => needs(t) && readInCone(t)));
+
+  const storageGrads = new Map<number, GPUBuffer>();
+  const ownGrads = new Map<string, GPUBuffer>();
+  const gradView = (name: string): BufferView => {
+    const t = graph.tensors.get(name)!;
+    const r = root(name);
+    if (ownBuffer.has(r)) {
+      const per = t.shape.slice(1).reduce((a, b) => a * b, 1);
+      if (!ownGrads.has(r)) ownGrads.set(r, env.scratch(per * items, `grad ${r}`));
+      return { buffer: ownGrads.get(r)!, offset: 0, stride: per };
+    }
+    const perImage = graph.storages[t.storage].perImage;
+    if (!storageGrads.has(t.storage)) storageGrads.set(t.storage, env.scratch(perImage * items, `grad ${graph.storages[t.storage].label}`));
+    return { buffer: storageGrads.get(t.storage)!, offset: t.offset, stride: perImage };
+  };
+
+  // Gradients written so far (the score's by the seed); an in-place slice is written with its container.
+  const written = new Set<string>([root(req.score)]);
+  const isWritten = (t: string): boolean => written.has(t) || (!ownBuffer.has(t) && container.has(t) && isWritten(container.get(t)!));
+  const target = (name: string): GradTarget => {
+    const r = root(name);
+    const t = { view: gradView(name), accumulate: isWritten(r) };
+    written.add(r);
+    return t;
+  };
+  const dispatches: Dispatch[] = [];
+  const addSlice = async (t: string) => {
+    const out = container.get(t)!;
+    if (!isWritten(out)) return;
+    const info = graph.tensors.get(t)!;
+    const from: BufferView = { buffer: gradView(out).buffer, offset: info.offset, stride: graph.storages[info.storage].perImage };
+    dispatches.push(await sliceGrad(env, from, target(t), info.shape, items, t));
+  };
+
+  for (const op of [...cone].reverse()) {
+    // The output's gradient is complete here: every consumer comes later in forward order.
+    if (ownBuffer.has(op.output)) await addSlice(op.output);
+    if (!isWritten(op.output)) continue; // reached only through paths that carry no gradient
+    const dx = op.inputs.map((i) => (needs(i) ? target(i) : null));
+    dispatches.push(...await c.kernels.get(op)!.backward({
+      env, inputs: op.inputs.map(c.view), output: c.view(op.output), dy: gradView(op.output), dx, items, maskDiv: req.classesPerImage,
+    }));
+  }
+  for (const f of req.features) {
+    if (ownBuffer.has(root(f)) && !written.has(root(f))) await addSlice(root(f));
+    if (!isWritten(root(f))) throw new GradcamError(`internal: no gradient reached layer '${f}'`);
+  }
+  return {
+    items, scoreGrad: gradView(req.score), cone, dispatches,
+    featureGrads: new Map(req.features.map((f) => [f, gradView(f)])),
+  };
+}
+
+/** dst (+)= the slice (one in-place concat input's share of the concat's gradient). */
+async function sliceGrad(env: KernelEnv, from: BufferView, t: GradTarget, shape: number[], items: number, label: string): Promise<Dispatch> {
+  const count = shape.slice(1).reduce((a, b) => a * b, 1);
+  const pipeline = await env.pipeline(elementwise, 'grad', { MASK: false, SCALE: false, ACCUMULATE: t.accumulate });
+  const p = new Params().u32(count, items, 1, count, from.offset, from.stride, 0, 0, t.view.offset, t.view.stride, 0, 0, 1, 0, 0, 0);
+  return env.dispatch(pipeline, [env.uniform(p), from.buffer, env.dummy, env.dummy, null, t.view.buffer],
+    grid1d(count * items, 256),
+    { kernel: 'elementwise.grad', label: `${label}/slice`, opType: 'Concat', flops: count * items, shapes: shape.join('×') });
+}
