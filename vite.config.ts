@@ -16,6 +16,7 @@ export default defineConfig({
   plugins: [wgslText()],
   test: {
     include: ['test/**/*.test.ts'],
+    exclude: ['test/scratch/**', 'node_modules/**'],
     testTimeout: 600_000,
     hookTimeout: 600_000,
     // Dawn (SwiftShader) uses every core for one dispatch; running files in parallel only adds contention.

@@ -1,0 +1,76 @@
+/** Bad Grad-CAM requests: each is a clear GradcamError, raised before any GPU work. */
+import { beforeAll, describe, expect, test } from 'vitest';
+import { GradcamError } from '../src/errors.ts';
+import { Network } from '../src/gradcam/network.ts';
+import { decodeOnnx } from '../src/onnx/decode.ts';
+import { encodeOnnx } from '../src/onnx/write.ts';
+import { generateModelBytes } from '../weights/generate/index.ts';
+import { testGpu } from './helpers/gpu.ts';
+import { buildModel, ints, node, weight } from './reference/models.ts';
+import { randomTensor, rng } from './reference/tensor.ts';
+
+const input = { shape: [1, 3, 224, 224], data: new Float32Array(3 * 224 * 224) };
+
+async function rejects(p: Promise<unknown>, pattern: RegExp): Promise<void> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(GradcamError);
+  expect((err as Error).message).toMatch(pattern);
+}
+
+describe('zoo-style GoogLeNet', () => {
+  let net: Network;
+  beforeAll(async () => {
+    net = await Network.load(await testGpu(), decodeOnnx(generateModelBytes('googlenet-zoo-seeded')));
+  });
+
+  test('a class index out of range', async () => {
+    await rejects(net.gradCAM(input, { classes: 1000 }), /class index 1000 is out of range: the model has classes 0 … 999/);
+    await rejects(net.gradCAM(input, { classes: [3, -1] }), /class index -1 is out of range/);
+  });
+
+  test('more classes than the model has', async () => {
+    await rejects(net.gradCAM(input, { classes: 'top1001' }), /top1001 asks for 1001 classes, but the model has 1000/);
+  });
+
+  test('a feature layer after the reduction layer', async () => {
+    await rejects(net.gradCAM(input, { featureLayers: 'prob_1' }), /layer 'prob_1' comes after the reduction layer 'loss3\/classifier_1'/);
+    await rejects(net.gradCAM(input, { featureLayers: 'inception_5b/output_1', reductionLayer: 'inception_4e/output_1' }), /comes after the reduction layer/);
+  });
+
+  test('unknown and ambiguous layer names list the candidates', async () => {
+    await rejects(net.gradCAM(input, { featureLayers: 'inception_9z' }), /unknown layer 'inception_9z'/);
+    const err = await net.gradCAM(input, { featureLayers: 'inception_9z' }).catch((e: GradcamError) => e);
+    expect((err as GradcamError).hint).toMatch(/inception_3a\/output_1.*inception_5b\/output_1/);
+    await rejects(net.gradCAM(input, { featureLayers: 'pool_proj_2' }), /layer 'pool_proj_2' is ambiguous: it matches inception_3a\/pool_proj_2, .*inception_5b\/pool_proj_2/);
+  });
+
+  test('block names resolve to the block output', () => {
+    expect(net.layers().filter((l) => l.block).map((l) => l.name)).toEqual(
+      ['3a', '3b', '4a', '4b', '4c', '4d', '4e', '5a', '5b'].map((b) => `inception_${b}/output_1`));
+  });
+});
+
+test('a layer with no path to the score', async () => {
+  // x → conv → logits, and x → dead conv (a graph output the score does not depend on).
+  const r = rng(1);
+  const model = buildModel({
+    inputs: { x: [1, 3, 8, 8] },
+    outputs: ['logits', 'dead'],
+    weights: [
+      weight('w', randomTensor([4, 3, 3, 3], r)), weight('wd', randomTensor([2, 3, 1, 1], r)),
+      weight('fc', randomTensor([5, 4 * 8 * 8], r)),
+    ],
+    nodes: [
+      node('Conv', ['x', 'w'], ['a'], { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) }),
+      node('Conv', ['x', 'wd'], ['dead'], { kernel_shape: ints([1, 1]) }),
+      node('Flatten', ['a'], ['flat']),
+      node('Gemm', ['flat', 'fc'], ['logits'], { transB: { type: 'int', value: 1 } }),
+    ],
+  });
+  const net = await Network.load(await testGpu(), decodeOnnx(encodeOnnx(model)));
+  const x = { shape: [1, 3, 8, 8], data: new Float32Array(3 * 64).fill(1) };
+  await rejects(net.gradCAM(x, { featureLayers: 'dead' }), /layer 'dead' has no path to the score 'logits'/);
+  // The candidates (and so 'auto') only offer layers the score depends on.
+  expect(net.layers().map((l) => l.name)).toEqual(['a']);
+  net.destroy();
+});
