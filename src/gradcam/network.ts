@@ -58,12 +58,14 @@ export class Network {
     return candidateLayers(this.graph);
   }
 
-  private async writeInput(input: ModelInput): Promise<{ picture: GPUBuffer; width: number; height: number }> {
+  /** Writes the input; with `picture`, also the picture the overlays are drawn over. */
+  private async writeInput(input: ModelInput, withPicture = false): Promise<{ picture?: GPUBuffer; width: number; height: number }> {
     if (!isTensor(input)) {
       const stage = await this.engine.writeImage(input as RgbaImage);
       return { picture: stage.pixels, width: input.width, height: input.height };
     }
     this.engine.writeInput(input.data, input.shape);
+    if (!withPicture) return { width: input.shape[3], height: input.shape[2] };
     // The picture under the overlay: the tensor with the recipe undone.
     const [, c, h, w] = input.shape;
     const rgba = new Uint8Array(w * h * 4);
@@ -164,15 +166,15 @@ export class Network {
     const program = await this.program(programKey, layers, k, reduction, options.reductionLayer);
     const engine = this.engine;
     const { device } = engine.gpu;
-    const { picture, width, height } = await this.writeInput(input);
     const want = { upsampled: options.upsample ?? true, overlay: !!options.overlay };
+    const { picture, width, height } = await this.writeInput(input, want.upsampled || want.overlay);
     const alpha = typeof options.overlay === 'object' ? options.overlay.alpha ?? 0.5 : 0.5;
     let overlay: OverlayStage | undefined;
     if (want.upsampled || want.overlay) {
       const key = `${programKey}|${width}x${height}|${alpha}`;
       overlay = this.overlays.get(key);
       if (!overlay) {
-        overlay = await OverlayStage.create(engine.env, program.layers, program.items, picture, width, height, alpha);
+        overlay = await OverlayStage.create(engine.env, program.layers, program.items, picture!, width, height, alpha);
         this.overlays.set(key, overlay);
       }
     }

@@ -41,6 +41,8 @@ export interface LowerContext {
   shape(name: string): number[];
   /** True when the name is an initializer (a weight or constant). */
   isConstant(name: string): boolean;
+  /** True when the name is the graph input or an earlier node's output. */
+  hasActivation(name: string): boolean;
   /** A float32 initializer, checked against an expected element count when given. */
   weight(name: string, expectedElements?: number): OnnxTensor & { data: Float32Array };
   /** An int64 initializer as numbers. */
@@ -91,7 +93,8 @@ const lowerConv: Lowering = (ctx) => {
   const xName = nodeInput(ctx, 0, 'X');
   const x = need4d(ctx, xName);
   const wName = nodeInput(ctx, 1, 'W');
-  if (!ctx.isConstant(wName)) ctx.fail(`weights '${wName}' must be an initializer`);
+  // An activation as weights is refused; a name nobody defines is a missing initializer (weight() says so).
+  if (!ctx.isConstant(wName) && ctx.hasActivation(wName)) ctx.fail(`weights '${wName}' must be an initializer, not an activation`);
   const w = ctx.weight(wName);
   if (w.dims.length !== 4) ctx.fail(`weights '${wName}' have shape [${w.dims}]; expected [C_out, C_in, KH, KW]`);
   const [cOut, cInW, kh, kw] = w.dims;
@@ -117,7 +120,7 @@ function lowerDense(ctx: LowerContext, transA: boolean, transB: boolean, alpha: 
   const a = ctx.shape(aName);
   if (a.length !== 2) ctx.fail(`input '${aName}' has shape [${a}]; expected a 2-D matrix (Flatten or Reshape it first)`);
   const bName = nodeInput(ctx, 1, 'B');
-  if (!ctx.isConstant(bName)) ctx.fail(`the second operand '${bName}' must be an initializer (a weight matrix); products of two activations are not supported`);
+  if (!ctx.isConstant(bName) && ctx.hasActivation(bName)) ctx.fail(`the second operand '${bName}' must be an initializer (a weight matrix); products of two activations are not supported`);
   const b = ctx.weight(bName);
   if (b.dims.length !== 2) ctx.fail(`weights '${bName}' have shape [${b.dims}]; expected a matrix`);
   // The batch is axis 0 of every activation; A stored [K, N] (transA) would put it on axis 1.
@@ -336,6 +339,7 @@ export function lower(model: OnnxModel, options: LowerOptions = {}): Graph {
         return fail(`reads '${name}', which no earlier node produces and no initializer holds (a missing initializer?)`);
       },
       isConstant: (name) => model.initializers.has(name),
+      hasActivation: (name) => shapes.has(name),
       weight(name, expected) {
         const t = model.initializers.get(name);
         if (!t) return fail(`reads '${name}', which no initializer holds (a missing initializer?)`);

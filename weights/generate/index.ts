@@ -6,10 +6,11 @@
  * (googlenet-zoo.ts, ...) directly and encodes the model in memory.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { GradcamError } from '../../src/errors.ts';
+import { writeFileAtomic } from '../../src/node/files.ts';
+import { repositoryRoot } from '../../src/node/paths.ts';
 import type { OnnxModel } from '../../src/onnx/model.ts';
 import { encodeOnnx } from '../../src/onnx/write.ts';
 import { googlenetTorchvision } from './googlenet-torchvision.ts';
@@ -40,20 +41,6 @@ function spec(name: string): GeneratedModelSpec {
   return s;
 }
 
-/**
- * The repository root: the nearest folder above this module that holds package.json. Walking up
- * (instead of a fixed '../..') keeps it right when this code is bundled into dist/gradcam.mjs.
- */
-function repositoryRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
-  return dir;
-}
-
 /** The absolute path of `weights/generated/<name>.onnx` in this repository. */
 export function generatedModelPath(name: string): string {
   spec(name);
@@ -79,14 +66,7 @@ export async function ensureGeneratedModel(
   opts.log?.(`generating ${name}: ${spec(name).description}`);
   const bytes = generateModelBytes(name);
   await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  await writeFileAtomic(path, bytes);
   opts.log?.(`wrote ${path} (${(bytes.length / 1e6).toFixed(1)} MB)`);
   return path;
 }

@@ -1,0 +1,117 @@
+/**
+ * `gradcam classify <image|tensor.npy> --model <model.onnx>`: the model's top-K classes for one
+ * picture (resized and preprocessed on the GPU with the model's recipe) or one float32 NCHW tensor
+ * (used as is). The table goes to stdout; `--json` writes every score.
+ */
+import { GradcamError, withContext } from '../errors.ts';
+import { Network } from '../gradcam/network.ts';
+import type { Prediction } from '../gradcam/types.ts';
+import type { Graph } from '../graph/ir.ts';
+import { lower } from '../graph/lower.ts';
+import { nodeGpu } from '../gpu/node.ts';
+import { decodeImageFile } from '../image/decode-node.ts';
+import type { RgbaImage } from '../image/image.ts';
+import { encodeNpy, type NpyArray } from '../image/npy.ts';
+import type { Recipe } from '../image/recipes.ts';
+import { type Command, intOption, positionals, stringOption, UsageError } from './command.ts';
+import { readModelFile, readNpyFile, writeFileAtomic } from './files.ts';
+
+/** The shortest decimal that reads back as the same float32 (1.2345600128173828 → 1.23456). */
+export function f32(v: number): number {
+  for (let p = 6; p < 9; p++) {
+    const s = Number(v.toPrecision(p));
+    if (Math.fround(s) === v) return s;
+  }
+  return Number(v.toPrecision(9));
+}
+
+function describeRecipe(r: Recipe): string {
+  const range = r.valueScale === 1 ? '0–255' : Math.abs(r.valueScale * 255 - 1) < 1e-9 ? '0–1' : `×${r.valueScale}`;
+  const std = r.std.every((s) => s === 1) ? '' : `, std ${r.std.join('/')}`;
+  return `${r.name} (${range}, mean ${r.mean.join('/')} (RGB)${std}, ${r.channelOrder})`;
+}
+
+/** A .npy tensor, checked against the model's input shape, or a decoded picture. */
+async function readInput(path: string, graph: Graph): Promise<{ tensor?: NpyArray; image?: RgbaImage }> {
+  if (!/\.npy$/i.test(path)) return { image: await decodeImageFile(path) };
+  const tensor = await readNpyFile(path);
+  const want = graph.input.shape;
+  if (tensor.shape.join() !== want.join()) {
+    throw new GradcamError(`${path}: shape [${tensor.shape}], but the model's input '${graph.input.name}' is [${want}] (float32 NCHW)`,
+      `Save an array of shape (${want.join(', ')}), e.g. np.save('x.npy', x.reshape(${want.join(', ')}).astype(np.float32)).`);
+  }
+  return { tensor };
+}
+
+export const classify: Command = {
+  name: 'classify',
+  summary: 'top-K classes of a picture (PNG, JPEG, WebP) or of a float32 NCHW .npy tensor',
+  usage: 'gradcam classify <image.png|jpg|webp|tensor.npy> --model <model.onnx> [--top K] [--json FILE] [--save-input FILE]',
+  help: `options:
+  --model FILE        the ONNX model (required for now; \`gradcam generate\` writes test models)
+  --top K             how many classes to print (default 5)
+  --json FILE         also write {model, input, recipe, predictions, logits, probabilities} to FILE
+  --save-input FILE   write the model's input tensor (after preprocessing) to FILE as float32 .npy
+
+A picture is resized on the GPU to the model's input size (antialiased bilinear) and preprocessed
+with the model's recipe (caffe-bgr: Model Zoo GoogLeNet; imagenet-rgb: torchvision). A .npy tensor
+is the model's input as is: float32, C order, exactly the input's shape (e.g. [1, 3, 224, 224]).
+Scores are pre-softmax logits (for a model ending in Softmax, that Softmax's input).`,
+  options: { model: { type: 'string', short: 'm' }, top: { type: 'string', short: 'k' }, json: { type: 'string' }, 'save-input': { type: 'string' } },
+  async run(args, io) {
+    const [inputPath] = positionals(classify, args, 1, 1, 'the input (an image or a .npy tensor)');
+    const modelPath = stringOption(args, 'model');
+    if (!modelPath) {
+      throw new UsageError('no model given: pass --model FILE (e.g. `gradcam generate` then --model weights/generated/googlenet-zoo-seeded.onnx)', classify);
+    }
+    const k = intOption(classify, args, 'top', 5);
+    const model = await readModelFile(modelPath);
+    // Lowered here too (tens of ms) so that a model the engine cannot run fails before the GPU starts.
+    let graph: Graph;
+    try {
+      graph = lower(model);
+    } catch (err) {
+      throw withContext(modelPath, err);
+    }
+    const { tensor, image } = await readInput(inputPath, graph);
+
+    const gpu = await nodeGpu(io.info);
+    io.progress('gradcam: compiling kernels…');
+    const network = await Network.load(gpu, model);
+    const { engine } = network;
+    try {
+      if (image) {
+        const [, , h, w] = engine.inputShape;
+        io.info(`gradcam: ${inputPath} ${image.width}×${image.height} → ${w}×${h}, recipe ${describeRecipe(engine.recipe)}`);
+      }
+      io.progress('gradcam: running the forward pass…');
+      // Image 0 of the batch (the engine runs batch 1 unless the model fixes another size).
+      const result = await network.classify(image ?? tensor!, Math.min(k, engine.classCount));
+      const saveInput = stringOption(args, 'save-input');
+      if (saveInput) await writeFileAtomic(saveInput, encodeNpy(engine.inputShape, await engine.readTensor(engine.graph.input.name)));
+
+      const predictions: Prediction[] = result.predictions.map((p) => ({ ...p, score: f32(p.score), probability: f32(p.probability) }));
+      printTable(predictions, io.out);
+      const json = stringOption(args, 'json');
+      if (json) {
+        const n = engine.classCount;
+        const doc = {
+          model: modelPath, input: inputPath, recipe: image ? engine.recipe.name : null, predictions,
+          logits: Array.from(result.logits.subarray(0, n), f32), probabilities: Array.from(result.probabilities.subarray(0, n), f32),
+        };
+        await writeFileAtomic(json, `${JSON.stringify(doc)}\n`);
+      }
+    } finally {
+      network.destroy();
+    }
+  },
+};
+
+function printTable(preds: Prediction[], out: (line: string) => void): void {
+  const lw = Math.max(5, ...preds.map((p) => p.label.length));
+  out(`rank  class  ${'label'.padEnd(lw)}  ${'logit'.padStart(10)}  probability`);
+  for (const [i, p] of preds.entries()) {
+    const prob = p.probability >= 1e-4 || p.probability === 0 ? p.probability.toFixed(4) : p.probability.toExponential(1);
+    out(`${String(i + 1).padStart(4)}  ${String(p.class).padStart(5)}  ${p.label.padEnd(lw)}  ${p.score.toFixed(4).padStart(10)}  ${prob.padStart(11)}`);
+  }
+}

@@ -1,0 +1,28 @@
+/** Reading the CLI's inputs (models, tensors), with errors prefixed by the path the user gave. */
+import { withContext } from '../errors.ts';
+import { decodeNpy, type NpyArray } from '../image/npy.ts';
+import { readFileOrFail } from '../node/files.ts';
+import { decodeOnnx } from '../onnx/decode.ts';
+import type { OnnxModel } from '../onnx/model.ts';
+
+export { writeFileAtomic } from '../node/files.ts';
+
+/** Reads and decodes an ONNX file: "model.onnx: no such file", "model.onnx: not a readable ONNX model ...". */
+export async function readModelFile(path: string): Promise<OnnxModel> {
+  const bytes = await readFileOrFail(path);
+  try {
+    return decodeOnnx(bytes);
+  } catch (err) {
+    throw withContext(path, err);
+  }
+}
+
+/** Reads a float32 .npy tensor: "x.npy: dtype float64 ('<f8'); expected float32 ('<f4')". */
+export async function readNpyFile(path: string): Promise<NpyArray> {
+  const bytes = await readFileOrFail(path);
+  try {
+    return decodeNpy(bytes);
+  } catch (err) {
+    throw withContext(path, err);
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * `gradcam info <model.onnx>`: what the model is (producer, opset, inputs, outputs, ONNX op counts),
+ * what the engine makes of it (ops after fusion, storages), and which tensors Grad-CAM can explain
+ * (4-D tensors with more than one spatial position). Parse and lower only: no GPU.
+ */
+import { withContext } from '../errors.ts';
+import { candidateLayers, type LayerInfo, resolveLayers } from '../gradcam/layers.ts';
+import type { Graph } from '../graph/ir.ts';
+import { lower } from '../graph/lower.ts';
+import { guessRecipe } from '../image/recipes.ts';
+import type { OnnxModel, OnnxValueInfo } from '../onnx/model.ts';
+import { type Command, positionals, stringOption } from './command.ts';
+import { readModelFile, writeFileAtomic } from './files.ts';
+
+export interface FeatureLayer extends LayerInfo {
+  /** The ONNX op (or fused ops) that produce it, e.g. 'Conv+Relu', 'MaxPool', 'Concat'. */
+  producer: string;
+}
+
+/** Grad-CAM's candidate layers (src/gradcam/layers.ts), in forward order, with their producers. */
+export function featureLayers(model: OnnxModel, graph: Graph): FeatureLayer[] {
+  const onnxProducer = new Map(model.nodes.flatMap((n) => n.outputs.map((o) => [o, n.opType] as const)));
+  const opProducer = new Map(graph.ops.map((o) => [o.output, o.onnxTypes.join('+')]));
+  return candidateLayers(graph).map((l) => ({ ...l, producer: opProducer.get(l.name) ?? onnxProducer.get(l.name) ?? '?' }));
+}
+
+const fmtShape = (s: readonly (number | string | null)[]) => `[${s.map((d) => d ?? '?').join(', ')}]`;
+const fmtValue = (v: OnnxValueInfo) => `${v.name}  ${v.elemType} ${fmtShape(v.shape)}`;
+const counts = (c: Record<string, number>) => Object.entries(c).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ');
+
+function loweredSummary(graph: Graph) {
+  const kinds: Record<string, number> = {};
+  for (const op of graph.ops) kinds[op.onnxTypes.join('+')] = (kinds[op.onnxTypes.join('+')] ?? 0) + 1;
+  const bytes = graph.storages.reduce((a, s) => a + s.perImage * 4, 0);
+  return { ops: graph.ops.length, opCounts: kinds, storages: graph.storages.length, activationBytesPerImage: bytes, logits: graph.logits, probabilities: graph.probabilities ?? null };
+}
+
+export const info: Command = {
+  name: 'info',
+  summary: 'describe a model: inputs, outputs, ops, Grad-CAM feature layers (no GPU needed)',
+  usage: 'gradcam info <model.onnx> [--json FILE]',
+  help: `options:
+  --json FILE   also write the description as JSON to FILE
+
+Feature layers are the tensors Grad-CAM can explain (4-D, more than one spatial position), in forward
+order; * marks block outputs (Concat, e.g. inception_4e/output_1); the default layer is the last one
+before global pooling.`,
+  options: { json: { type: 'string' } },
+  async run(args, io) {
+    const [path] = positionals(info, args, 1, 1, 'the model file (gradcam info <model.onnx>)');
+    const model = await readModelFile(path);
+    const total = Object.values(countOps(model)).reduce((a, b) => a + b, 0);
+    io.out(`model      ${path}`);
+    io.out(`producer   ${model.producerName || '(none)'}; IR version ${model.irVersion}, opset ${model.opset}${model.graphName ? `; graph '${model.graphName}'` : ''}`);
+    for (const v of model.inputs) io.out(`input      ${fmtValue(v)}`);
+    for (const v of model.outputs) io.out(`output     ${fmtValue(v)}`);
+    io.out(`ONNX ops   ${total} nodes: ${counts(countOps(model))}`);
+    let graph: Graph;
+    try {
+      graph = lower(model);
+    } catch (err) {
+      throw withContext(path, err);
+    }
+    const lowered = loweredSummary(graph);
+    const layers = featureLayers(model, graph);
+    const [auto] = layers.length ? resolveLayers(graph, ['auto']) : [];
+    const recipe = guessRecipe(graph.input.name, Object.keys(graph.onnxOpCounts));
+    const logitShape = graph.tensors.get(graph.logits)!.shape;
+    io.out(`lowered    ${lowered.ops} ops after fusion: ${counts(lowered.opCounts)}`);
+    io.out(`storages   ${lowered.storages} buffers, ${(lowered.activationBytesPerImage / 1e6).toFixed(1)} MB of activations per image`);
+    io.out(`scores     ${graph.logits} ${fmtShape(logitShape)} (pre-softmax)${graph.probabilities ? `; probabilities ${graph.probabilities}` : ''}`);
+    io.out(`recipe     ${recipe.name} (guessed from the model, for pictures)`);
+    io.out('');
+    io.out(`feature layers (${layers.length}; * = block output (Concat); default: the last before global pooling):`);
+    const width = Math.max(...layers.map((l) => l.name.length), 4);
+    io.out(`    ${'name'.padEnd(width)}  ${'C×H×W'.padEnd(14)}  produced by`);
+    for (const l of layers) {
+      const mark = l.block ? '  * ' : '    ';
+      io.out(`${mark}${l.name.padEnd(width)}  ${l.shape.slice(1).join('×').padEnd(14)}  ${l.producer}${l.name === auto ? '  (default)' : ''}`);
+    }
+    const json = stringOption(args, 'json');
+    if (json) {
+      const doc = {
+        model: path, producer: model.producerName, irVersion: model.irVersion, opset: model.opset, graphName: model.graphName,
+        inputs: model.inputs, outputs: model.outputs, onnxOps: countOps(model), lowered, recipe: recipe.name,
+        featureLayers: layers, defaultLayer: auto ?? null,
+      };
+      await writeFileAtomic(json, `${JSON.stringify(doc, null, 2)}\n`);
+    }
+  },
+};
+
+function countOps(model: OnnxModel): Record<string, number> {
+  const c: Record<string, number> = {};
+  for (const n of model.nodes) c[n.opType] = (c[n.opType] ?? 0) + 1;
+  return c;
+}
