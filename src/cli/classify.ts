@@ -3,18 +3,15 @@
  * picture (resized and preprocessed on the GPU with the model's recipe) or one float32 NCHW tensor
  * (used as is). The table goes to stdout; `--json` writes every score.
  */
-import { GradcamError, withContext } from '../errors.ts';
 import { Network } from '../gradcam/network.ts';
 import type { Prediction } from '../gradcam/types.ts';
-import type { Graph } from '../graph/ir.ts';
-import { lower } from '../graph/lower.ts';
 import { nodeGpu } from '../gpu/node.ts';
-import { decodeImageFile } from '../image/decode-node.ts';
-import type { RgbaImage } from '../image/image.ts';
-import { encodeNpy, type NpyArray } from '../image/npy.ts';
+import { encodeNpy } from '../image/npy.ts';
 import type { Recipe } from '../image/recipes.ts';
-import { type Command, intOption, positionals, stringOption, UsageError } from './command.ts';
-import { readModelFile, readNpyFile, writeFileAtomic } from './files.ts';
+import { type Command, intOption, positionals, stringOption } from './command.ts';
+import { writeFileAtomic } from './files.ts';
+import { readInput } from './input.ts';
+import { lowerOrFail, resolveModel } from './models.ts';
 
 /** The shortest decimal that reads back as the same float32 (1.2345600128173828 → 1.23456). */
 export function f32(v: number): number {
@@ -31,24 +28,13 @@ function describeRecipe(r: Recipe): string {
   return `${r.name} (${range}, mean ${r.mean.join('/')} (RGB)${std}, ${r.channelOrder})`;
 }
 
-/** A .npy tensor, checked against the model's input shape, or a decoded picture. */
-async function readInput(path: string, graph: Graph): Promise<{ tensor?: NpyArray; image?: RgbaImage }> {
-  if (!/\.npy$/i.test(path)) return { image: await decodeImageFile(path) };
-  const tensor = await readNpyFile(path);
-  const want = graph.input.shape;
-  if (tensor.shape.join() !== want.join()) {
-    throw new GradcamError(`${path}: shape [${tensor.shape}], but the model's input '${graph.input.name}' is [${want}] (float32 NCHW)`,
-      `Save an array of shape (${want.join(', ')}), e.g. np.save('x.npy', x.reshape(${want.join(', ')}).astype(np.float32)).`);
-  }
-  return { tensor };
-}
-
 export const classify: Command = {
   name: 'classify',
   summary: 'top-K classes of a picture (PNG, JPEG, WebP) or of a float32 NCHW .npy tensor',
-  usage: 'gradcam classify <image.png|jpg|webp|tensor.npy> --model <model.onnx> [--top K] [--json FILE] [--save-input FILE]',
+  usage: 'gradcam classify <image.png|jpg|webp|tensor.npy> [--model M] [--top K] [--json FILE] [--save-input FILE]',
   help: `options:
-  --model FILE        the ONNX model (required for now; \`gradcam generate\` writes test models)
+  --model M           a model file or a manifest name (default: googlenet-12 when downloaded, else the
+                      demonstration model googlenet-known-answer)
   --top K             how many classes to print (default 5)
   --json FILE         also write {model, input, recipe, predictions, logits, probabilities} to FILE
   --save-input FILE   write the model's input tensor (after preprocessing) to FILE as float32 .npy
@@ -60,24 +46,14 @@ Scores are pre-softmax logits (for a model ending in Softmax, that Softmax's inp
   options: { model: { type: 'string', short: 'm' }, top: { type: 'string', short: 'k' }, json: { type: 'string' }, 'save-input': { type: 'string' } },
   async run(args, io) {
     const [inputPath] = positionals(classify, args, 1, 1, 'the input (an image or a .npy tensor)');
-    const modelPath = stringOption(args, 'model');
-    if (!modelPath) {
-      throw new UsageError('no model given: pass --model FILE (e.g. `gradcam generate` then --model weights/generated/googlenet-zoo-seeded.onnx)', classify);
-    }
     const k = intOption(classify, args, 'top', 5);
-    const model = await readModelFile(modelPath);
-    // Lowered here too (tens of ms) so that a model the engine cannot run fails before the GPU starts.
-    let graph: Graph;
-    try {
-      graph = lower(model);
-    } catch (err) {
-      throw withContext(modelPath, err);
-    }
-    const { tensor, image } = await readInput(inputPath, graph);
+    const resolved = await resolveModel(stringOption(args, 'model'), io.info);
+    const modelPath = resolved.name;
+    const { tensor, image } = await readInput(inputPath, lowerOrFail(resolved));
 
     const gpu = await nodeGpu(io.info);
     io.progress('gradcam: compiling kernels…');
-    const network = await Network.load(gpu, model);
+    const network = await Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels });
     const { engine } = network;
     try {
       if (image) {

@@ -22,6 +22,8 @@ export interface NetworkOptions {
   taps?: string[];
   /** How pictures become the input; default: guessed from the model. */
   recipe?: Recipe;
+  /** Class names; default: ImageNet's for a 1000-class model. */
+  labels?: readonly string[];
 }
 
 function isTensor(x: ModelInput): x is TensorInput {
@@ -88,7 +90,7 @@ export class Network {
     return [...Array(n).keys()]
       .sort((a, b) => logits[b] - logits[a] || a - b)
       .slice(0, top)
-      .map((c) => ({ class: c, label: labelOf(c, n), score: logits[c], probability: probabilities[c] }));
+      .map((c) => ({ class: c, label: labelOf(c, n, this.options.labels), score: logits[c], probability: probabilities[c] }));
   }
 
   /** The forward pass only: top classes, logits and probabilities of image 0. */
@@ -236,7 +238,7 @@ export class Network {
         for (const v of raw) { min = Math.min(min, v); max = Math.max(max, v); }
         const m = li * program.items + b;
         maps.push({
-          layer: l.layer, class: c, label: labelOf(c, n), reduction, score: fwd.logits[c], probability: fwd.probabilities[c],
+          layer: l.layer, class: c, label: labelOf(c, n, this.options.labels), reduction, score: fwd.logits[c], probability: fwd.probabilities[c],
           shape: l.shape, raw, min, max,
           upsampled: ups ? { width, height, data: ups.slice(m * plane, (m + 1) * plane), min: ranges![2 * m], max: ranges![2 * m + 1] } : undefined,
           overlay: ovs ? { width, height, data: ovs.slice(m * plane * 4, (m + 1) * plane * 4) } : undefined,

@@ -3,6 +3,7 @@
  * images, generated models).
  */
 import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,4 +24,17 @@ export function repositoryRoot(): string {
   }
   root = dir;
   return dir;
+}
+
+/**
+ * Where downloaded models are kept: weights/cache/ in a checkout of the repository; a per-user cache
+ * folder ($XDG_CACHE_HOME/gradcam-webgpu, else ~/.cache/gradcam-webgpu) when installed as a package.
+ * GRADCAM_CACHE overrides both.
+ */
+export function modelCacheDir(): string {
+  if (process.env.GRADCAM_CACHE) return process.env.GRADCAM_CACHE;
+  const repo = repositoryRoot();
+  if (existsSync(join(repo, 'weights', 'generate'))) return join(repo, 'weights', 'cache');
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return join(base, 'gradcam-webgpu');
 }

@@ -1,0 +1,114 @@
+/**
+ * `gradcam explain [image|tensor.npy] [--model M] [--layer L]... [--class C]... [--reduction R]
+ * [--out overlay.png] [--json FILE]`: Grad-CAM maps for one input, all requested classes and layers
+ * in one forward and one backward pass.
+ */
+import { basename, dirname, extname, join } from 'node:path';
+import { Network } from '../gradcam/network.ts';
+import type { ClassSpec, GradcamMap, GradcamResult, Reduction } from '../gradcam/types.ts';
+import { nodeGpu } from '../gpu/node.ts';
+import { encodePngAtomic } from '../image/decode-node.ts';
+import { samplePath } from './assets.ts';
+import { f32 } from './classify.ts';
+import { type Command, positionals, stringOption, UsageError } from './command.ts';
+import { readInput } from './input.ts';
+import { lowerOrFail, resolveModel } from './models.ts';
+import { writeFileAtomic } from './files.ts';
+
+/** --class values: indices, or one 'top' / 'topK'. */
+export function parseClasses(values: string[]): ClassSpec {
+  if (values.length === 0) return 'top';
+  const tops = values.filter((v) => /^top\d*$/.test(v));
+  if (tops.length) {
+    if (values.length > 1) throw new UsageError(`--class ${tops[0]} cannot be combined with other --class values`, explain);
+    return tops[0] as ClassSpec;
+  }
+  return values.map((v) => {
+    if (!/^\d+$/.test(v)) throw new UsageError(`--class wants a class index, 'top' or 'topK', got '${v}'`, explain);
+    return Number(v);
+  });
+}
+
+/** File name of one overlay: the --out name itself for one map, else <stem>.<layer>.class<c>.png. */
+export function overlayPath(out: string, map: GradcamMap, several: boolean): string {
+  if (!several) return out;
+  const ext = extname(out) || '.png';
+  const layer = map.layer.replace(/^\/+/, '').replace(/[^A-Za-z0-9]+/g, '_').replace(/_+$/, '');
+  return join(dirname(out), `${basename(out, ext)}.${layer}.class${map.class}${ext}`);
+}
+
+function printMaps(result: GradcamResult, out: (line: string) => void): void {
+  out(`layer${' '.repeat(28)}  class  label                 h×w     raw max      upsampled max`);
+  for (const m of result.maps) {
+    out(`${m.layer.padEnd(33)}  ${String(m.class).padStart(5)}  ${m.label.slice(0, 20).padEnd(20)}  ${`${m.shape[0]}×${m.shape[1]}`.padEnd(6)}  ${m.max.toExponential(3).padStart(10)}  ${(m.upsampled?.max ?? NaN).toExponential(3).padStart(13)}`);
+  }
+  const t = result.timings;
+  out(`timings (${t.source}): forward ${t.forwardMs.toFixed(1)} ms, backward ${t.backwardMs.toFixed(1)} ms, maps ${t.camMs.toFixed(1)} ms, total ${t.totalMs.toFixed(1)} ms`);
+}
+
+export const explain: Command = {
+  name: 'explain',
+  summary: 'Grad-CAM maps of a picture or .npy tensor for some classes at some layers',
+  usage: 'gradcam explain [image|tensor.npy] [--model M] [--layer NAME|auto|all]... [--class N|top|topK]... [--reduction logit|softmax] [--out overlay.png] [--json FILE]',
+  help: `options:
+  --model M         a model file or a manifest name (default: googlenet-12 when downloaded, else the
+                    demonstration model googlenet-known-answer)
+  --layer L         a feature layer: a tensor name, a block name (inception_4e), 'auto' (default: the
+                    last tensor with spatial extent before global pooling) or 'all' (every block output);
+                    repeat for several (one backward pass for all)
+  --class C         a class index, 'top' (default) or 'topK' (e.g. top3); repeat for several indices
+                    (one backward pass for all)
+  --reduction R     'logit' (default: the pre-softmax score, as the Grad-CAM paper) or 'softmax'
+                    (the probability, as MATLAB's gradCAM)
+  --out FILE        the overlay (jet over the picture, alpha 0.5) as PNG at the input's size; with
+                    several maps, one file per map: <stem>.<layer>.class<C>.png
+  --json FILE       predictions, logits, probabilities, maps (raw, at the layer's resolution) and timings
+
+Without an input, the bundled sample photo (weights/samples/chelsea.png) is explained.`,
+  options: {
+    model: { type: 'string', short: 'm' }, layer: { type: 'string', short: 'l', multiple: true },
+    class: { type: 'string', short: 'c', multiple: true }, reduction: { type: 'string', short: 'r' },
+    out: { type: 'string', short: 'o' }, json: { type: 'string' },
+  },
+  async run(args, io) {
+    const [inputArg] = positionals(explain, args, 0, 1, 'the input');
+    const inputPath = inputArg ?? samplePath('chelsea.png');
+    const classes = parseClasses((args.values.class as unknown as string[] | undefined) ?? []);
+    const layers = (args.values.layer as unknown as string[] | undefined) ?? ['auto'];
+    const reduction = (stringOption(args, 'reduction') ?? 'logit') as Reduction;
+    if (reduction !== 'logit' && reduction !== 'softmax') throw new UsageError(`--reduction must be 'logit' or 'softmax', got '${reduction}'`, explain);
+    const resolved = await resolveModel(stringOption(args, 'model'), io.info);
+    const input = await readInput(inputPath, lowerOrFail(resolved));
+
+    const gpu = await nodeGpu(io.info);
+    io.progress('gradcam: compiling kernels…');
+    const network = await Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels });
+    try {
+      io.progress('gradcam: running forward, backward and maps…');
+      const out = stringOption(args, 'out');
+      const result = await network.gradCAM(input.image ?? input.tensor!, { classes, featureLayers: layers, reduction, upsample: true, overlay: out !== undefined });
+      printMaps(result, io.out);
+      if (out) {
+        for (const m of result.maps) {
+          const path = overlayPath(out, m, result.maps.length > 1);
+          await encodePngAtomic(path, m.overlay!);
+          io.info(`gradcam: wrote ${path} (${m.layer}, class ${m.class} ${m.label})`);
+        }
+      }
+      const json = stringOption(args, 'json');
+      if (json) {
+        const n = network.classCount;
+        const doc = {
+          model: resolved.name, input: inputPath, recipe: input.image ? network.engine.recipe.name : null,
+          predictions: result.predictions.map((p) => ({ ...p, score: f32(p.score), probability: f32(p.probability) })),
+          logits: Array.from(result.logits.subarray(0, n), f32), probabilities: Array.from(result.probabilities.subarray(0, n), f32),
+          maps: result.maps.map((m) => ({ layer: m.layer, class: m.class, label: m.label, reduction: m.reduction, shape: m.shape, raw: Array.from(m.raw, f32), min: f32(m.min), max: f32(m.max) })),
+          timings: { forwardMs: result.timings.forwardMs, backwardMs: result.timings.backwardMs, camMs: result.timings.camMs, totalMs: result.timings.totalMs, source: result.timings.source },
+        };
+        await writeFileAtomic(json, `${JSON.stringify(doc)}\n`);
+      }
+    } finally {
+      network.destroy();
+    }
+  },
+};

@@ -1,0 +1,32 @@
+/** Typed access to weights/manifest.json: the models gradcam-webgpu knows by name. */
+import manifest from './manifest.json';
+
+export interface ManifestModel {
+  name: string;
+  /** 'onnx-zoo': downloaded and checked against its SHA-256; 'generated': built by the project's code. */
+  kind: 'onnx-zoo' | 'generated';
+  description: string;
+  url?: string;
+  bytes?: number;
+  sha256?: string;
+  /** For generated models: the command that writes the file. */
+  command?: string;
+  opset: number;
+  input: { name: string; shape: number[] };
+  output: { name: string; shape: number[]; kind: 'softmax' | 'logits'; logits: string };
+  /** A key of RECIPES (src/image/recipes.ts). */
+  recipe: string;
+  /** 'imagenet' or 'known-answer' (src/gradcam/labels.ts). */
+  labels: string;
+}
+
+export const MODELS: readonly ManifestModel[] = manifest.models as ManifestModel[];
+
+export function findModel(name: string): ManifestModel | undefined {
+  return MODELS.find((m) => m.name === name);
+}
+
+/** The model every command uses when none is given and no real weights are cached. */
+export const DEMO_MODEL = 'googlenet-known-answer';
+/** The real model used by default once it is in the cache. */
+export const DEFAULT_REAL_MODEL = 'googlenet-12';
