@@ -162,9 +162,6 @@ describe('usage', () => {
       expectExit(run, 2);
       expect(run.stderr).toMatch(/^gradcam: .*\nusage: gradcam /);
     }
-    const noModel = await gradcam(['classify', CHELSEA]);
-    expectExit(noModel, 2);
-    expect(noModel.stderr).toContain('gradcam: no model given: pass --model FILE (e.g. `gradcam generate` then --model weights/generated/googlenet-zoo-seeded.onnx)');
   });
 });
 
@@ -175,7 +172,7 @@ describe('generate', () => {
     expect(run.stdout.trim()).toBe(join(ROOT, 'weights', 'generated', `${ZOO}.onnx`));
     const unknown = await gradcam(['generate', 'alexnet']);
     expectUserError(unknown, /^gradcam: unknown generated model 'alexnet'$/);
-    expect(unknown.stderr).toContain(`hint: Known: ${ZOO}, ${TV}.`);
+    expect(unknown.stderr).toMatch(new RegExp(`hint: Known: .*${ZOO}.*${TV}`));
   });
 });
 

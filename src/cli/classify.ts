@@ -33,7 +33,7 @@ export const classify: Command = {
   summary: 'top-K classes of a picture (PNG, JPEG, WebP) or of a float32 NCHW .npy tensor',
   usage: 'gradcam classify <image.png|jpg|webp|tensor.npy> [--model M] [--top K] [--json FILE] [--save-input FILE]',
   help: `options:
-  --model M           a model file or a manifest name (default: googlenet-12 when downloaded, else the
+  --model M           a model file, a manifest name or an http(s) URL (default: googlenet-12 when downloaded, else the
                       demonstration model googlenet-known-answer)
   --top K             how many classes to print (default 5)
   --json FILE         also write {model, input, recipe, predictions, logits, probabilities} to FILE

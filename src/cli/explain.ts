@@ -51,7 +51,7 @@ export const explain: Command = {
   summary: 'Grad-CAM maps of a picture or .npy tensor for some classes at some layers',
   usage: 'gradcam explain [image|tensor.npy] [--model M] [--layer NAME|auto|all]... [--class N|top|topK]... [--reduction logit|softmax] [--out overlay.png] [--json FILE]',
   help: `options:
-  --model M         a model file or a manifest name (default: googlenet-12 when downloaded, else the
+  --model M         a model file, a manifest name or an http(s) URL (default: googlenet-12 when downloaded, else the
                     demonstration model googlenet-known-answer)
   --layer L         a feature layer: a tensor name, a block name (inception_4e), 'auto' (default: the
                     last tensor with spatial extent before global pooling) or 'all' (every block output);

@@ -9,8 +9,9 @@ import type { Graph } from '../graph/ir.ts';
 import { lower } from '../graph/lower.ts';
 import { guessRecipe } from '../image/recipes.ts';
 import type { OnnxModel, OnnxValueInfo } from '../onnx/model.ts';
-import { type Command, positionals, stringOption } from './command.ts';
-import { readModelFile, writeFileAtomic } from './files.ts';
+import { type Command, positionals, stringOption, UsageError } from './command.ts';
+import { writeFileAtomic } from './files.ts';
+import { resolveModel } from './models.ts';
 
 export interface FeatureLayer extends LayerInfo {
   /** The ONNX op (or fused ops) that produce it, e.g. 'Conv+Relu', 'MaxPool', 'Concat'. */
@@ -38,19 +39,25 @@ function loweredSummary(graph: Graph) {
 export const info: Command = {
   name: 'info',
   summary: 'describe a model: inputs, outputs, ops, Grad-CAM feature layers (no GPU needed)',
-  usage: 'gradcam info <model.onnx> [--json FILE]',
+  usage: 'gradcam info <model.onnx|NAME|URL> [--json FILE]',
   help: `options:
   --json FILE   also write the description as JSON to FILE
+  --model M     the model, instead of the argument: a file, a manifest name (a downloadable one is
+                fetched on first use) or an http(s) URL (downloaded into the cache once)
 
 Feature layers are the tensors Grad-CAM can explain (4-D, more than one spatial position), in forward
 order; * marks block outputs (Concat, e.g. inception_4e/output_1); the default layer is the last one
 before global pooling.`,
-  options: { json: { type: 'string' } },
+  options: { json: { type: 'string' }, model: { type: 'string', short: 'm' } },
   async run(args, io) {
-    const [path] = positionals(info, args, 1, 1, 'the model file (gradcam info <model.onnx>)');
-    const model = await readModelFile(path);
+    const [given] = positionals(info, args, 0, 1, 'the model file (gradcam info <model.onnx>)');
+    const option = stringOption(args, 'model');
+    if (given !== undefined && option !== undefined) throw new UsageError('give the model once: as the argument or with --model', info);
+    if (given === undefined && option === undefined) throw new UsageError('missing the model file (gradcam info <model.onnx>)', info);
+    const resolved = await resolveModel(given ?? option, io.info);
+    const { model, path } = resolved;
     const total = Object.values(countOps(model)).reduce((a, b) => a + b, 0);
-    io.out(`model      ${path}`);
+    io.out(`model      ${resolved.name === path ? path : `${resolved.name} (${path})`}`);
     io.out(`producer   ${model.producerName || '(none)'}; IR version ${model.irVersion}, opset ${model.opset}${model.graphName ? `; graph '${model.graphName}'` : ''}`);
     for (const v of model.inputs) io.out(`input      ${fmtValue(v)}`);
     for (const v of model.outputs) io.out(`output     ${fmtValue(v)}`);
@@ -81,7 +88,7 @@ before global pooling.`,
     const json = stringOption(args, 'json');
     if (json) {
       const doc = {
-        model: path, producer: model.producerName, irVersion: model.irVersion, opset: model.opset, graphName: model.graphName,
+        model: resolved.name, producer: model.producerName, irVersion: model.irVersion, opset: model.opset, graphName: model.graphName,
         inputs: model.inputs, outputs: model.outputs, onnxOps: countOps(model), lowered, recipe: recipe.name,
         featureLayers: layers, defaultLayer: auto ?? null,
       };

@@ -11,11 +11,12 @@ import { GradcamError } from '../errors.ts';
 import { repositoryRoot } from '../node/paths.ts';
 import { classify } from './classify.ts';
 import { explain } from './explain.ts';
+import { fetchCommand } from './fetch.ts';
 import { type Command, type Io, parseCommandArgs, UsageError } from './command.ts';
 import { generate } from './generate.ts';
 import { info } from './info.ts';
 
-const COMMANDS: Command[] = [explain, classify, info, generate];
+const COMMANDS: Command[] = [explain, classify, info, fetchCommand, generate];
 
 const io: Io = {
   out: (line) => process.stdout.write(`${line}\n`),

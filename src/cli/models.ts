@@ -1,7 +1,11 @@
 /**
- * Model resolution shared by every command: `--model` takes a path or a manifest name; without it,
- * the real GoogLeNet when it is in the cache, else the known-answer demonstration model (said in
- * one line, with how to get the real one).
+ * Model resolution shared by every command: `--model` takes a path, a manifest name or an http(s)
+ * URL; without it, the real GoogLeNet when it is in the cache, else the known-answer demonstration
+ * model (said in one line, with how to get the real one).
+ *
+ * A downloadable manifest model that is not in the cache yet is fetched on first use (progress on
+ * stderr, size and SHA-256 checked; weights/fetch.ts). A URL is downloaded into the cache once
+ * (no checksum known: said in one line) and the cached file is used from then on.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +18,8 @@ import { modelCacheDir } from '../node/paths.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import { ensureGeneratedModel } from '../../weights/generate/index.ts';
 import { DEFAULT_REAL_MODEL, DEMO_MODEL, findModel, type ManifestModel } from '../../weights/manifest.ts';
+import { fetchModel, type FetchOptions, isHttpUrl, targetForEntry, targetForUrl } from '../../weights/fetch.ts';
+import { baseUrlFromEnv, cliFetchOptions, type ProgressStream } from './fetch.ts';
 import { readModelFile } from './files.ts';
 
 export interface ResolvedModel {
@@ -26,33 +32,55 @@ export interface ResolvedModel {
   labels?: readonly string[];
 }
 
-/** The cached file of a downloadable manifest model. */
-export function cachedModelPath(name: string): string {
-  return join(modelCacheDir(), `${name}.onnx`);
+export interface ResolveOptions {
+  /** Where a download's progress display goes (default: process.stderr). */
+  progress?: ProgressStream;
+  /** Settings for the fetcher (cache folder, retries, timeouts); tests use them. */
+  fetch?: FetchOptions;
 }
 
-async function fromEntry(entry: ManifestModel, log: (line: string) => void): Promise<ResolvedModel> {
+/** The cached file of a downloadable manifest model. */
+export function cachedModelPath(name: string, cacheDir = modelCacheDir()): string {
+  return join(cacheDir, `${name}.onnx`);
+}
+
+function fetchOptions(log: (line: string) => void, opts: ResolveOptions): FetchOptions {
+  // A model used by a command gets the cheap check (size); `gradcam fetch` hashes it.
+  return { verifyExisting: 'size', ...cliFetchOptions({ info: log }, opts.progress ?? process.stderr, opts.fetch) };
+}
+
+async function fromEntry(entry: ManifestModel, log: (line: string) => void, opts: ResolveOptions): Promise<ResolvedModel> {
   let path: string;
   if (entry.kind === 'generated') {
     path = await ensureGeneratedModel(entry.name, { log: (l) => log(`gradcam: ${l}`) });
   } else {
-    path = cachedModelPath(entry.name);
-    if (!existsSync(path)) {
-      throw new GradcamError(`model '${entry.name}' is not downloaded yet (${(entry.bytes! / 2 ** 20).toFixed(1)} MiB)`, `Run \`gradcam fetch ${entry.name}\` first.`);
-    }
+    path = (await fetchModel(targetForEntry(entry, { baseUrl: baseUrlFromEnv() }), fetchOptions(log, opts))).path;
   }
   return { name: entry.name, path, model: await readModelFile(path), entry, recipe: RECIPES[entry.recipe], labels: labelSet(entry.labels) };
 }
 
-export async function resolveModel(arg: string | undefined, log: (line: string) => void): Promise<ResolvedModel> {
+/** A model by URL: downloaded into the cache once, then the cached file. */
+async function fromUrl(url: string, log: (line: string) => void, opts: ResolveOptions): Promise<ResolvedModel> {
+  const result = await fetchModel(targetForUrl(url), fetchOptions(log, opts));
+  if (result.status === 'cached') log(`gradcam: using ${result.path}, downloaded earlier from ${url}`);
+  try {
+    return { name: url, path: result.path, model: await readModelFile(result.path) };
+  } catch (err) {
+    const e = err instanceof GradcamError ? err : new GradcamError(String(err));
+    throw new GradcamError(`${url}: ${e.message}`, `Delete ${result.path} to download it again.`);
+  }
+}
+
+export async function resolveModel(arg: string | undefined, log: (line: string) => void, opts: ResolveOptions = {}): Promise<ResolvedModel> {
   if (arg === undefined) {
     const real = findModel(DEFAULT_REAL_MODEL)!;
-    if (existsSync(cachedModelPath(real.name))) return fromEntry(real, log);
+    if (existsSync(cachedModelPath(real.name, opts.fetch?.cacheDir))) return fromEntry(real, log, opts);
     log(`gradcam: using the demonstration model ${DEMO_MODEL} (hand-set weights: class 0 = red, 1 = green, 2 = blue); \`gradcam fetch ${real.name}\` gets the real GoogLeNet`);
-    return fromEntry(findModel(DEMO_MODEL)!, log);
+    return fromEntry(findModel(DEMO_MODEL)!, log, opts);
   }
+  if (isHttpUrl(arg)) return fromUrl(arg, log, opts);
   const entry = findModel(arg);
-  if (entry && !existsSync(arg)) return fromEntry(entry, log);
+  if (entry && !existsSync(arg)) return fromEntry(entry, log, opts);
   return { name: arg, path: arg, model: await readModelFile(arg) };
 }
 

@@ -1,0 +1,16 @@
+/**
+ * gradcam-webgpu: Grad-CAM for GoogLeNet on hand-written WebGPU kernels, in the browser and in Node.
+ * This is the platform-neutral API; Node adds file and Dawn helpers in `gradcam-webgpu/node`.
+ */
+export { GradcamError } from './errors.ts';
+export { requestGpu, describeAdapter, type GpuContext, type AdapterSummary } from './gpu/device.ts';
+export { decodeOnnx } from './onnx/decode.ts';
+export type { OnnxModel } from './onnx/model.ts';
+export { Network, gradCAM, type NetworkOptions } from './gradcam/network.ts';
+export type { LayerInfo } from './gradcam/layers.ts';
+export type {
+  ClassSpec, GradcamMap, GradcamOptions, GradcamResult, GradcamTimings, ModelInput, Prediction, Reduction, TensorInput,
+} from './gradcam/types.ts';
+export { IMAGENET_LABELS, KNOWN_ANSWER_LABELS, labelSet } from './gradcam/labels.ts';
+export type { RgbaImage } from './image/image.ts';
+export { CAFFE_BGR, IMAGENET_RGB, RECIPES, type Recipe } from './image/recipes.ts';

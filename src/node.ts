@@ -1,0 +1,42 @@
+/**
+ * gradcam-webgpu for Node: everything in the main entry, plus WebGPU through Dawn (SwiftShader when
+ * there is no GPU), model loading by file, manifest name or URL, and image files.
+ */
+import { type GpuContext } from './gpu/device.ts';
+import { nodeGpu } from './gpu/node.ts';
+import { Network, type NetworkOptions } from './gradcam/network.ts';
+import { decodeImageFile, encodePngAtomic } from './image/decode-node.ts';
+import type { RgbaImage } from './image/image.ts';
+import { resolveModel } from './cli/models.ts';
+
+export * from './index.ts';
+export { nodeGpu } from './gpu/node.ts';
+export { decodeNpy, encodeNpy } from './image/npy.ts';
+
+export interface LoadOptions extends NetworkOptions {
+  /** A device to share; default: a new one from Dawn. */
+  gpu?: GpuContext;
+  /** Where one-line notices go (SwiftShader in use, demonstration model, download progress); default stderr. */
+  log?: (line: string) => void;
+}
+
+/**
+ * Loads a network from a model file, a manifest name ('googlenet-12', 'googlenet-known-answer', …)
+ * or an http(s) URL; with no model, the default (googlenet-12 when downloaded, else the demonstration model).
+ */
+export async function loadNetwork(model?: string, options: LoadOptions = {}): Promise<Network> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const resolved = await resolveModel(model, log);
+  const gpu = options.gpu ?? (await nodeGpu(log));
+  return Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels, ...options });
+}
+
+/** Decodes a PNG, JPEG or WebP file to RGBA. */
+export function readImage(path: string): Promise<RgbaImage> {
+  return decodeImageFile(path);
+}
+
+/** Writes an RGBA image as PNG, atomically (no half-written file on failure). */
+export function writePng(path: string, image: RgbaImage): Promise<void> {
+  return encodePngAtomic(path, image);
+}
