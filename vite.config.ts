@@ -1,19 +1,32 @@
+import { readFile } from 'node:fs/promises';
 import type { Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
 
-/** WGSL and .txt files are imported as their text: `import src from '../../shaders/conv.wgsl'`. */
+/**
+ * WGSL and .txt files are imported as their text: `import src from '../../shaders/conv.wgsl'`.
+ * The file is read in `load`, before Vite's asset plugin (which would otherwise turn a .txt import
+ * into the URL of an emitted asset in `vite build`).
+ */
 function wgslText(): Plugin {
   return {
     name: 'wgsl-text',
-    transform(code, id) {
-      if (id.endsWith('.wgsl') || id.endsWith('.txt')) return { code: `export default ${JSON.stringify(code)};`, map: null };
-      return undefined;
+    enforce: 'pre',
+    async load(id) {
+      if (!/\.(wgsl|txt)$/.test(id)) return undefined;
+      // moduleType 'js': Rolldown would otherwise wrap a .txt file's code as text once more.
+      return { code: `export default ${JSON.stringify(await readFile(id, 'utf8'))};`, map: null, moduleType: 'js' };
     },
   };
 }
 
 export default defineConfig({
   plugins: [wgslText()],
+  // The package's own name resolves to its sources (tests, the README example).
+  resolve: { alias: [{ find: /^gradcam-webgpu\/node$/, replacement: `${import.meta.dirname}/src/node.ts` }, { find: /^gradcam-webgpu$/, replacement: `${import.meta.dirname}/src/index.ts` }] },
+  // The page (index.html, src/web/): `npm run dev` serves it, `npm run build:web` writes dist/web/.
+  build: { outDir: 'dist/web', emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 1024 },
+  // onnx-proto is CommonJS (protobufjs): pre-bundle it for the dev server.
+  optimizeDeps: { include: ['onnx-proto'] },
   test: {
     include: ['test/**/*.test.ts'],
     exclude: ['test/scratch/**', 'node_modules/**'],

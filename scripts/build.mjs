@@ -2,18 +2,24 @@
 // Bundles the Node entry points with esbuild (WGSL and .txt files inlined as text):
 //   dist/gradcam.mjs  the CLI        (node scripts/build.mjs cli)
 //   dist/bench.mjs    the benchmark  (node scripts/build.mjs bench)
+//   dist/index.mjs    the library (platform-neutral), dist/node.mjs its Node entry
 // With no target, builds all. Packages stay external (node_modules is next to dist/).
 import { build } from 'esbuild';
 
 const targets = {
   cli: { entry: 'src/cli/main.ts', out: 'dist/gradcam.mjs', banner: '#!/usr/bin/env node' },
   bench: { entry: 'bench/main.ts', out: 'dist/bench.mjs', banner: '' },
+  index: { entry: 'src/index.ts', out: 'dist/index.mjs', banner: '' },
+  node: { entry: 'src/node.ts', out: 'dist/node.mjs', banner: '' },
 };
 const args = process.argv.slice(2);
 const quiet = args.includes('--quiet');
 const names = args.filter((a) => !a.startsWith('--'));
+import { existsSync } from 'node:fs';
+
 for (const name of names.length ? names : Object.keys(targets)) {
   const t = targets[name];
+  if (!names.length && !existsSync(t.entry)) continue; // e.g. the benchmark before it exists
   if (!t) {
     console.error(`build: unknown target '${name}' (known: ${Object.keys(targets).join(', ')})`);
     process.exit(2);
