@@ -4,8 +4,8 @@
  * Each op output gets a storage of its own, except Concat inputs: a Concat's output gets one storage
  * and each input becomes the channel slice of it at its offset, written in place by its producer
  * (zero-copy concat). Nested concats compose. An input that cannot be written in place (the graph
- * input, a tensor already placed in another concat, a tensor listed twice) is copied into its slice
- * by a copy op instead. Aliases (Reshape, Flatten, Dropout, Identity) share their root's place.
+ * input, a tensor listed more than once among the concats' inputs) is copied into its slice by a
+ * copy op instead. Aliases (Reshape, Flatten, Dropout, Identity) share their root's place.
  */
 import type { ConcatInfo, Op, Storage, TensorInfo } from './ir.ts';
 import { tensorElements } from './ir.ts';
@@ -24,6 +24,11 @@ export function place(
   };
   const producedByOp = new Set(ops.map((o) => o.output));
   const root = (n: string) => aliases.get(n) ?? n;
+  // A tensor listed more than once among all concats' inputs keeps its own storage and is copied
+  // into each slice: written in place into one slice, a copy into another would read and write
+  // one buffer (which WebGPU forbids in one dispatch).
+  const uses = new Map<string, number>();
+  for (const op of ops) if (op.kind === 'concat') for (const i of op.inputs) uses.set(root(i), (uses.get(root(i)) ?? 0) + 1);
   const copiesAfter = new Map<Op, Op[]>();
   const concats: ConcatInfo[] = [];
 
@@ -41,7 +46,7 @@ export function place(
       offset += perImage(name);
       // An alias (e.g. Identity) in front of the concat places its root.
       const t = root(name);
-      const inPlace = producedByOp.has(t) && !places.has(t) && op.inputs.findIndex((n) => root(n) === t) === i;
+      const inPlace = producedByOp.has(t) && !places.has(t) && uses.get(t) === 1;
       if (inPlace) {
         places.set(t, slice);
         slices.push(t);

@@ -1,0 +1,435 @@
+/**
+ * The small models of the kernel tests (test/kernels-forward.test.ts, test/kernels-backward.test.ts).
+ *
+ * Each *case* (one variant of one kernel) is a branch `x_k → [op under test] → Flatten → Gemm(W_k
+ * random [M, F], transB = 1) → z_k`, so that the gradient reaching the op is a dense random vector
+ * (rows of W_k), never a one-hot. Several cases that share an input shape are branches of one model,
+ * logits = z_1 + z_2 + … (plus a final Softmax for the softmax group): on SwiftShader compiling a conv
+ * pipeline costs seconds, the rest of a model milliseconds, and every branch's head uses the same
+ * (1×1, one position) conv pipeline, compiled once per model instead of once per case.
+ *
+ * A branch reads its own input x_k = x + shift_k (an Add of a constant: the engine's affine op; exact,
+ * since x is on a coarse grid), so the gradient at x_k is that branch's alone; the gradient at x sums
+ * them all. Branches that must read the graph input itself (a Concat of it) read x.
+ *
+ * Shapes are odd on purpose: not multiples of the conv kernel's 16 channels × 8 positions block,
+ * 1×1 spatial, stride 2, asymmetric pads, channel counts not a multiple of 4, batches of 2 and 3.
+ * Inputs are float32-exact; where a max or a ReLU follows they are distinct values on a 1/64 grid (no
+ * ties, none at 0), except in the tie group, which is about ties.
+ */
+import type { OnnxAttribute, OnnxModel, OnnxNode, OnnxTensor } from '../../src/onnx/model.ts';
+import { buildModel, float, int, int64, ints, node, weight } from '../reference/models.ts';
+import { numel, randomTensor, rng, tensor, type Tensor } from '../reference/tensor.ts';
+
+export type Reduction = 'logit' | 'softmax';
+
+/** One compared tensor: which case (branch) and kernel family it belongs to, for the report. */
+export interface Compared {
+  tensor: string;
+  kernel: string;
+  branch: string;
+}
+
+export interface KernelCase {
+  name: string;
+  model: OnnxModel;
+  input: Tensor;
+  /** Tensors whose forward values are compared, besides the logits (and probabilities). */
+  checks: Compared[];
+  /** Gradient targets: the graph input 'x', each branch input, and the cases' own choices. */
+  grads: Compared[];
+  /** Tensors the engine must keep addressable (this disables the fusion that would hide them). */
+  taps: string[];
+  /** Classes per image (K each): classes[n] for image n. */
+  classes: number[][];
+  reductions: Reduction[];
+  /** Why central differences do not apply, when they do not (exact ties). */
+  noFd?: string;
+  /** Extra assertions on the engine's gradients (item 0 of each wrt tensor); returns violations. */
+  handChecks?: (g: Record<string, Float32Array[]>) => string[];
+}
+
+// ───────────────────────────── inputs ─────────────────────────────
+
+type Random = () => number;
+
+const uniform = (shape: number[], r: Random, lo = -1, hi = 1): Tensor => randomTensor(shape, r, lo, hi);
+
+/** Distinct values (k + ½)/64 − n/128, shuffled: no ties, none near 0, exact in float32. */
+function distinct(shape: number[], r: Random): Tensor {
+  const n = numel(shape);
+  const v = Array.from({ length: n }, (_, k) => (k + 0.5) / 64 - n / 128);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [v[i], v[j]] = [v[j], v[i]];
+  }
+  return tensor(shape, v);
+}
+
+/** Few levels (multiples of 1/4 in [−1, 1]): many exact ties inside pooling windows. */
+function tied(shape: number[], r: Random): Tensor {
+  return tensor(shape, Array.from({ length: numel(shape) }, () => Math.floor(r() * 9) / 4 - 1));
+}
+
+// ───────────────────────────── building blocks ─────────────────────────────
+
+const pool = (k: number[], s: number[], pads: number[], ceil = 0, extra: Record<string, OnnxAttribute> = {}) =>
+  ({ kernel_shape: ints(k), strides: ints(s), pads: ints(pads), ceil_mode: int(ceil), ...extra });
+
+/** What a branch's builder gets: its input, a name prefix, the model's RNG, and places for weights and nodes. */
+class Branch {
+  readonly weights: OnnxTensor[] = [];
+  readonly nodes: OnnxNode[] = [];
+  constructor(readonly id: string, readonly input: string, readonly r: Random) {}
+
+  p(name: string): string {
+    return `${this.id}/${name}`;
+  }
+
+  /** Adds a node; output and weight names are prefixed, inputs named by the builder as given. */
+  add(opType: string, inputs: string[], out: string, attrs: Record<string, OnnxAttribute> = {}): string {
+    this.nodes.push(node(opType, inputs, [this.p(out)], attrs));
+    return this.p(out);
+  }
+
+  w(name: string, t: Tensor): string {
+    this.weights.push(weight(this.p(name), t));
+    return this.p(name);
+  }
+
+  /** Conv with W ~ U(±1/√fan_in) (outputs of order 1) and an optional bias ~ U(±½). */
+  conv(x: string, out: string, shape: [number, number, number, number], o: { bias?: boolean; strides?: number[]; pads?: number[] } = {}): string {
+    const s = 1 / Math.sqrt(shape[1] * shape[2] * shape[3]);
+    const inputs = [x, this.w(`${out}_w`, uniform(shape, this.r, -s, s))];
+    if (o.bias ?? true) inputs.push(this.w(`${out}_b`, uniform([shape[0]], this.r, -0.5, 0.5)));
+    return this.add('Conv', inputs, out, { kernel_shape: ints([shape[2], shape[3]]), strides: ints(o.strides ?? [1, 1]), pads: ints(o.pads ?? [0, 0, 0, 0]) });
+  }
+
+  batchNorm(x: string, out: string, c: number): string {
+    const names = [
+      this.w(`${out}_s`, uniform([c], this.r, 0.5, 1.5)), this.w(`${out}_b`, uniform([c], this.r, -0.5, 0.5)),
+      this.w(`${out}_m`, uniform([c], this.r, -0.5, 0.5)), this.w(`${out}_v`, uniform([c], this.r, 0.2, 2)),
+    ];
+    return this.add('BatchNormalization', [x, ...names], out, { epsilon: float(1e-3) });
+  }
+}
+
+interface CaseSpec {
+  name: string;
+  kernel: string;
+  /** Builds the op(s) under test from `b.input`; returns the tensor the head reads. */
+  build(b: Branch): string;
+  /** Tensors to compare (unprefixed names; the branch input is 'in'). */
+  check: string[];
+  /** Gradient targets besides the branch input (unprefixed). */
+  wrt?: string[];
+  taps?: string[];
+  /** Read the graph input x itself instead of a copy (e.g. to concatenate it). */
+  direct?: boolean;
+  /** The copy is x + shift (exact for the grid inputs). */
+  shift?: number;
+}
+
+interface GroupSpec {
+  name: string;
+  seed: number;
+  input: number[];
+  makeInput(shape: number[], r: Random): Tensor;
+  cases: CaseSpec[];
+  /** Classes of the head (default 7). */
+  classCount?: number;
+  classes?: number[][];
+  softmax?: boolean;
+  reductions?: Reduction[];
+  noFd?: string;
+  handChecks?: KernelCase['handChecks'];
+}
+
+/** A group of cases as one model: branches, their heads, logits = Σ z_k [→ Softmax]. */
+function makeGroup(g: GroupSpec): KernelCase {
+  const r = rng(g.seed);
+  const input = g.makeInput(g.input, r);
+  const M = g.classCount ?? 7;
+  const weights: OnnxTensor[] = [];
+  const nodes: OnnxNode[] = [];
+  const checks: Compared[] = [];
+  const grads: Compared[] = [{ tensor: 'x', kernel: 'input', branch: 'all branches (Σ)' }];
+  const taps: string[] = [];
+  const heads: string[] = [];
+  g.cases.forEach((c, k) => {
+    const id = `b${k}`;
+    let inName = 'x';
+    if (!c.direct) {
+      inName = `${id}/in`;
+      const shift = `${id}/shift`;
+      weights.push(weight(shift, tensor([1], [c.shift ?? 0])));
+      nodes.push(node('Add', ['x', shift], [inName]));
+    }
+    const b = new Branch(id, inName, r);
+    const feature = c.build(b);
+    weights.push(...b.weights);
+    nodes.push(...b.nodes);
+    const name = (t: string) => (t === 'in' ? inName : b.p(t));
+    checks.push(...c.check.map((t) => ({ tensor: name(t), kernel: c.kernel, branch: c.name })));
+    if (!c.direct) grads.push({ tensor: inName, kernel: c.kernel, branch: c.name });
+    grads.push(...(c.wrt ?? []).map((t) => ({ tensor: name(t), kernel: c.kernel, branch: c.name })));
+    taps.push(...(c.taps ?? []).map(name));
+    // The head: Flatten → Gemm with W ~ U(±1.5/√F), so each z_k is of order 1.
+    const shape = buildModel({ inputs: { x: g.input }, weights: [...weights], nodes: [...nodes], outputs: [feature] }).outputs[0].shape as number[];
+    const F = numel(shape.slice(1));
+    const s = 1.5 / Math.sqrt(F);
+    weights.push(weight(`${id}/head_w`, uniform([M, F], r, -s, s)), weight(`${id}/head_b`, uniform([M], r, -0.5, 0.5)));
+    nodes.push(node('Flatten', [feature], [`${id}/flat`], { axis: int(1) }));
+    const z = g.cases.length === 1 ? 'logits' : `${id}/z`;
+    nodes.push(node('Gemm', [`${id}/flat`, `${id}/head_w`, `${id}/head_b`], [z], { transB: int(1) }));
+    heads.push(z);
+  });
+  for (let k = 1; k < heads.length; k++) {
+    const out = k === heads.length - 1 ? 'logits' : `sum${k}`;
+    nodes.push(node('Add', [k === 1 ? heads[0] : `sum${k - 1}`, heads[k]], [out]));
+  }
+  if (g.softmax) nodes.push(node('Softmax', ['logits'], ['prob'], { axis: int(1) }));
+  const model = buildModel({ inputs: { x: g.input }, weights, nodes, outputs: [g.softmax ? 'prob' : 'logits'] });
+  return {
+    name: g.name, model, input, checks, grads, taps, noFd: g.noFd, handChecks: g.handChecks,
+    classes: g.classes ?? [[3, 0, 5]], reductions: g.reductions ?? ['logit'],
+  };
+}
+
+// ───────────────────────────── the cases ─────────────────────────────
+
+const conv = (name: string, shape: [number, number, number, number], o: { bias?: boolean; strides?: number[]; pads?: number[] } = {}): CaseSpec => ({
+  name, kernel: 'conv', build: (b) => b.conv(b.input, 'y', shape, o), check: ['y'], wrt: ['y'],
+});
+const gemm = (name: string, w: [number, number], attrs: Record<string, OnnxAttribute>, bias: number[] | null): CaseSpec => ({
+  name, kernel: 'gemm',
+  build: (b) => {
+    const f = b.add('Flatten', [b.input], 'f', { axis: int(1) });
+    const ins = [f, b.w('g_w', uniform(w, b.r, -0.2, 0.2))];
+    if (bias) ins.push(b.w('g_b', uniform(bias, b.r)));
+    return b.add('Gemm', ins, 'g', attrs);
+  },
+  check: ['g'], wrt: ['g'],
+});
+const maxpool = (name: string, attrs: Record<string, OnnxAttribute>, shift = 0): CaseSpec => ({
+  name, kernel: 'maxpool', shift, build: (b) => b.add('MaxPool', [b.input], 'p', attrs), check: ['p'], wrt: ['p'],
+});
+const avgpool = (name: string, attrs: Record<string, OnnxAttribute>): CaseSpec => ({
+  name, kernel: 'avgpool', build: (b) => b.add('AveragePool', [b.input], 'p', attrs), check: ['p'], wrt: ['p'],
+});
+const gap = (name: string): CaseSpec => ({ name, kernel: 'globalavgpool', build: (b) => b.add('GlobalAveragePool', [b.input], 'p'), check: ['p'], wrt: ['p'] });
+const lrn = (name: string, p: { size: number; alpha: number; beta: number; bias: number }): CaseSpec => ({
+  name, kernel: 'lrn',
+  build: (b) => b.add('LRN', [b.input], 'n', { size: int(p.size), alpha: float(p.alpha), beta: float(p.beta), bias: float(p.bias) }),
+  check: ['n'], wrt: ['n'],
+});
+
+export function kernelCases(): KernelCase[] {
+  return [
+    makeGroup({
+      name: 'conv and gemm on [1, 5, 9, 8]', seed: 11, input: [1, 5, 9, 8], makeInput: (s, r) => uniform(s, r),
+      cases: [
+        conv('conv 1×1 (pointwise), C_in 5 → C_out 17, bias', [17, 5, 1, 1]),
+        conv('conv 3×3 stride 2 no pads, C_in 5 → C_out 33', [33, 5, 3, 3], { strides: [2, 2] }),
+        conv('conv 5×5 pad 2, C_in 5 → C_out 17', [17, 5, 5, 5], { pads: [2, 2, 2, 2] }),
+        conv('conv 3×2 strides [2,1] pads [0,1,2,0], C_in 5 → C_out 16, no bias', [16, 5, 3, 2], { strides: [2, 1], pads: [0, 1, 2, 0], bias: false }),
+        gemm('gemm transB 0, alpha 0.7, beta 1.3, bias [M], K 360 → M 19', [360, 19], { alpha: float(0.7), beta: float(1.3) }, [19]),
+        gemm('gemm transB 1, alpha −1.5, beta 0.5, bias [1, M], K 360 → M 33', [33, 360], { transB: int(1), alpha: float(-1.5), beta: float(0.5) }, [1, 33]),
+        gemm('gemm transB 1, no bias, K 360 → M 5', [5, 360], { transB: int(1) }, null),
+        {
+          name: 'matmul with a constant right operand, Reshape [1,−1] in front, K 360 → 21', kernel: 'gemm',
+          build: (b) => {
+            b.weights.push(int64(b.p('shape'), [1, -1]));
+            const f = b.add('Reshape', [b.input, b.p('shape')], 'f');
+            return b.add('MatMul', [f, b.w('m_w', uniform([360, 21], b.r, -0.2, 0.2))], 'g');
+          },
+          check: ['g'], wrt: ['g'],
+        },
+      ],
+    }),
+    makeGroup({
+      name: 'conv, fusions and views on [1, 3, 13, 11]', seed: 22, input: [1, 3, 13, 11], makeInput: (s, r) => uniform(s, r),
+      cases: [
+        conv('conv 7×7 stride 2 pads [3,2,2,3], C_in 3 → C_out 17', [17, 3, 7, 7], { strides: [2, 2], pads: [3, 2, 2, 3] }),
+        conv('conv 3×3 pad 1, C_in 3 → C_out 33, no bias', [33, 3, 3, 3], { bias: false, pads: [1, 1, 1, 1] }),
+        {
+          name: 'conv 3×3 pad 1 + Relu (fused into the conv), C_out 17', kernel: 'conv+relu',
+          build: (b) => b.add('Relu', [b.conv(b.input, 'y', [17, 3, 3, 3], { pads: [1, 1, 1, 1] })], 'r'), check: ['r'], wrt: ['r'],
+        },
+        {
+          name: 'conv 3×3 pad 1, then Relu standalone (conv output tapped)', kernel: 'relu',
+          build: (b) => b.add('Relu', [b.conv(b.input, 'y', [6, 3, 3, 3], { pads: [1, 1, 1, 1] })], 'r'), taps: ['y'], check: ['y', 'r'], wrt: ['y', 'r'],
+        },
+        {
+          name: 'batchnorm after conv (folded into it), pads [1,0,1,2]', kernel: 'batchnorm',
+          build: (b) => b.batchNorm(b.conv(b.input, 'y', [17, 3, 3, 3], { bias: false, pads: [1, 0, 1, 2] }), 'bn', 17), check: ['bn'], wrt: ['bn'],
+        },
+        {
+          name: 'batchnorm after conv + Relu (folded, fused)', kernel: 'batchnorm',
+          build: (b) => b.add('Relu', [b.batchNorm(b.conv(b.input, 'y', [5, 3, 3, 3], { pads: [1, 1, 1, 1] }), 'bn', 5)], 'r'), check: ['r'], wrt: ['r'],
+        },
+        {
+          name: 'batchnorm after conv, conv output tapped (an affine op, not folded)', kernel: 'batchnorm',
+          build: (b) => b.batchNorm(b.conv(b.input, 'y', [7, 3, 3, 3], { bias: false, pads: [1, 1, 1, 1] }), 'bn', 7), taps: ['y'], check: ['y', 'bn'], wrt: ['y', 'bn'],
+        },
+        {
+          name: 'conv 3×3 → Reshape [1,−1] → Dropout → Identity → Flatten → Gemm', kernel: 'views',
+          build: (b) => {
+            const y = b.conv(b.input, 'y', [5, 3, 3, 3], { pads: [1, 1, 1, 1] });
+            b.weights.push(int64(b.p('shape'), [1, -1]));
+            return b.add('Identity', [b.add('Dropout', [b.add('Reshape', [y, b.p('shape')], 'v')], 'd')], 'i');
+          },
+          check: ['y', 'v', 'd', 'i'], wrt: ['y', 'i'],
+        },
+      ],
+    }),
+    makeGroup({
+      name: '1×1 spatial: [1, 5, 1, 1]', seed: 13, input: [1, 5, 1, 1], makeInput: (s, r) => uniform(s, r),
+      cases: [
+        conv('conv 3×3 pad 1 on 1×1 spatial, C_in 5 → C_out 6', [6, 5, 3, 3], { pads: [1, 1, 1, 1] }),
+        conv('conv 1×1 on 1×1 spatial, C_in 5 → C_out 17, no bias', [17, 5, 1, 1], { bias: false }),
+        gap('global average pool on 1×1'),
+        lrn('LRN size 7 wider than C 5, alpha 1', { size: 7, alpha: 1, beta: 0.75, bias: 1 }),
+      ],
+    }),
+    makeGroup({
+      name: 'max pooling, Relu, BatchNorm, nested concat on distinct [1, 5, 10, 9]', seed: 14, input: [1, 5, 10, 9], makeInput: distinct,
+      cases: [
+        maxpool('maxpool 3×3 s2 pads [0,0,2,2] (Caffe ceil style)', pool([3, 3], [2, 2], [0, 0, 2, 2])),
+        maxpool('maxpool 2×2 s2 ceil_mode on odd width 9', pool([2, 2], [2, 2], [0, 0, 0, 0], 1)),
+        maxpool('maxpool 3×3 s1 pad 1, all inputs negative (padding never wins)', pool([3, 3], [1, 1], [1, 1, 1, 1]), -8),
+        {
+          name: 'relu standalone after maxpool 3×3 s2 pads 1', kernel: 'relu',
+          build: (b) => b.add('Relu', [b.add('MaxPool', [b.input], 'p', pool([3, 3], [2, 2], [1, 1, 1, 1]))], 'r'), check: ['p', 'r'], wrt: ['p', 'r'],
+        },
+        {
+          name: 'batchnorm after maxpool (an affine op)', kernel: 'batchnorm',
+          build: (b) => b.batchNorm(b.add('MaxPool', [b.input], 'p', pool([2, 2], [2, 2], [0, 0, 0, 0])), 'bn', 5), check: ['p', 'bn'], wrt: ['p', 'bn'],
+        },
+        {
+          name: 'batchnorm after maxpool + Relu (affine with fused relu)', kernel: 'batchnorm',
+          build: (b) => b.add('Relu', [b.batchNorm(b.add('MaxPool', [b.input], 'p', pool([3, 3], [2, 2], [0, 0, 0, 0])), 'bn', 5)], 'r'),
+          check: ['p', 'r'], wrt: ['p', 'r'],
+        },
+        {
+          name: 'nested concat [[conv 1×1, maxpool 3×3 s1 pad 1], conv 3×3]', kernel: 'concat',
+          build: (b) => {
+            const c1 = b.add('Concat', [b.conv(b.input, 'a', [3, 5, 1, 1]), b.add('MaxPool', [b.input], 'm', pool([3, 3], [1, 1], [1, 1, 1, 1]))], 'c1', { axis: int(1) });
+            return b.add('Concat', [c1, b.conv(b.input, 'd', [6, 5, 3, 3], { pads: [1, 1, 1, 1] })], 'c2', { axis: int(1) });
+          },
+          check: ['a', 'm', 'c1', 'd', 'c2'], wrt: ['a', 'm', 'c1', 'd', 'c2'],
+        },
+      ],
+    }),
+    makeGroup({
+      name: 'average pooling, Add, Concat on [1, 5, 8, 9]', seed: 15, input: [1, 5, 8, 9], makeInput: (s, r) => uniform(s, r),
+      cases: [
+        ...[0, 1].flatMap((cip) => [
+          avgpool(`avgpool 3×3 s2 pads [1,1,0,2] count_include_pad ${cip}`, pool([3, 3], [2, 2], [1, 1, 0, 2], 0, { count_include_pad: int(cip) })),
+          avgpool(`avgpool 3×3 s2 pads [1,0,1,0] ceil_mode count_include_pad ${cip}`, pool([3, 3], [2, 2], [1, 0, 1, 0], 1, { count_include_pad: int(cip) })),
+          avgpool(`avgpool 2×2 s2 ceil_mode no pads count_include_pad ${cip} (odd width 9)`, pool([2, 2], [2, 2], [0, 0, 0, 0], 1, { count_include_pad: int(cip) })),
+        ]),
+        gap('global average pool 8×9'),
+        {
+          name: 'add of two activations (conv 1×1 + conv 3×3)', kernel: 'add',
+          build: (b) => b.add('Add', [b.conv(b.input, 'a', [6, 5, 1, 1]), b.conv(b.input, 'b', [6, 5, 3, 3], { pads: [1, 1, 1, 1] })], 's'),
+          check: ['a', 'b', 's'], wrt: ['a', 'b', 's'],
+        },
+        {
+          name: 'add + Relu (fused into the add)', kernel: 'add+relu',
+          build: (b) => b.add('Relu', [b.add('Add', [b.conv(b.input, 'a', [6, 5, 1, 1]), b.conv(b.input, 'b', [6, 5, 3, 3], { pads: [1, 1, 1, 1] })], 's')], 'r'),
+          check: ['a', 'b', 'r'], wrt: ['a', 'r'],
+        },
+        {
+          name: 'concat [conv 1×1, conv 3×3, graph input x]', kernel: 'concat', direct: true,
+          build: (b) => b.add('Concat', [b.conv(b.input, 'a', [6, 5, 1, 1]), b.conv(b.input, 'b', [3, 5, 3, 3], { pads: [1, 1, 1, 1] }), b.input], 'cat', { axis: int(1) }),
+          check: ['a', 'b', 'cat'], wrt: ['a', 'b', 'cat'],
+        },
+        {
+          name: 'concat [a, b] + conv 1×1 of a: a feeds the concat and a conv', kernel: 'concat',
+          build: (b) => {
+            const a = b.conv(b.input, 'a', [4, 5, 1, 1]);
+            const cat = b.add('Concat', [a, b.conv(b.input, 'b', [3, 5, 3, 3], { pads: [1, 1, 1, 1] })], 'cat', { axis: int(1) });
+            return b.add('Add', [cat, b.conv(a, 'e', [7, 4, 1, 1])], 's');
+          },
+          check: ['a', 'b', 'cat', 'e', 's'], wrt: ['a', 'cat', 'e'],
+        },
+      ],
+    }),
+    makeGroup({
+      name: 'LRN, and a Softmax as the last op over 100 classes (more than a 64-wide workgroup), on [1, 7, 4, 3]', seed: 16, input: [1, 7, 4, 3],
+      makeInput: (s, r) => uniform(s, r, -2, 2), classCount: 100, classes: [[17, 64, 99]], softmax: true, reductions: ['logit', 'softmax'],
+      cases: [
+        lrn('LRN size 5, alpha 0.5, beta 0.75, bias 1', { size: 5, alpha: 0.5, beta: 0.75, bias: 1 }),
+        lrn('LRN size 4 (even), alpha 0.8, beta 0.6, bias 2', { size: 4, alpha: 0.8, beta: 0.6, bias: 2 }),
+        lrn('LRN size 3, alpha 1e-2, beta 1.2, bias 0.5', { size: 3, alpha: 1e-2, beta: 1.2, bias: 0.5 }),
+        { name: 'conv 3×3 pad 1 → softmax head', kernel: 'softmax', build: (b) => b.conv(b.input, 'y', [4, 7, 3, 3], { pads: [1, 1, 1, 1] }), check: ['y'], wrt: ['y'] },
+        avgpool('avgpool 2×2 s1 → softmax head', pool([2, 2], [1, 1], [0, 0, 0, 0])),
+      ],
+    }),
+    makeGroup({
+      name: 'max-pool ties on [1, 3, 9, 8] (levels of 1/4)', seed: 18, input: [1, 3, 9, 8],
+      // Channel 0's top-left 2×4 is set by hand: [[1, 5, 3, 3], [5, 2, 3, 3]] (below).
+      makeInput: (s, r) => {
+        const t = tied(s, r);
+        [[1, 5, 3, 3], [5, 2, 3, 3]].forEach((row, y) => row.forEach((v, x) => { t.data[y * s[3] + x] = v; }));
+        return t;
+      },
+      noFd: 'exact ties: the max is not differentiable there',
+      cases: [
+        maxpool('maxpool 3×3 s2 pads 1 with exact ties (first maximum in row-major order)', pool([3, 3], [2, 2], [1, 1, 1, 1])),
+        maxpool('maxpool 2×2 s2 with exact ties', pool([2, 2], [2, 2], [0, 0, 0, 0])),
+      ],
+      // Window (0,0) of the 2×2 pool holds 1 5 / 5 2: its gradient goes to the 5 at (0,1), not (1,0);
+      // window (0,1) holds 3 3 / 3 3: all of it goes to (0,2).
+      handChecks: (g) => {
+        const dx = g['b1/in'][0], dp = g['b1/p'][0];
+        const W = 8;
+        const want: [number, number, number][] = [[0, 0, 0], [0, 1, dp[0]], [1, 0, 0], [1, 1, 0], [0, 2, dp[1]], [0, 3, 0], [1, 2, 0], [1, 3, 0]];
+        const bad = want.filter(([y, x, v]) => dx[y * W + x] !== v).map(([y, x, v]) => `dx[0,0,${y},${x}] = ${dx[y * W + x]}, expected ${v}`);
+        if (dp[0] === 0 || dp[1] === 0) bad.push('the upstream gradient of the tie windows is 0: the check is vacuous');
+        return bad;
+      },
+    }),
+    makeGroup({
+      name: 'batch 2 (softmax reduction without a Softmax node): LRN (GoogLeNet parameters, inputs ±40) → conv 3×3 s2 + Relu → maxpool ceil', seed: 19, input: [2, 3, 9, 8],
+      makeInput: (s, r) => uniform(s, r, -40, 40), classCount: 6, classes: [[4, 1], [2, 5]], reductions: ['logit', 'softmax'],
+      cases: [
+        {
+          name: 'batch 2: LRN → conv 3×3 s2 pads [1,1,0,0] + Relu → maxpool 2×2 s2 ceil', kernel: 'batch',
+          build: (b) => {
+            const n = b.add('LRN', [b.input], 'n', { size: int(5), alpha: float(1e-4), beta: float(0.75), bias: float(1) });
+            const r = b.add('Relu', [b.conv(n, 'y', [17, 3, 3, 3], { strides: [2, 2], pads: [1, 1, 0, 0] })], 'r');
+            return b.add('MaxPool', [r], 'p', pool([2, 2], [2, 2], [0, 0, 0, 0], 1));
+          },
+          check: ['n', 'r', 'p'], wrt: ['n', 'r', 'p'],
+        },
+        lrn('batch 2: LRN size 5, GoogLeNet alpha 1e-4 on inputs of ±40', { size: 5, alpha: 1e-4, beta: 0.75, bias: 1 }),
+      ],
+    }),
+    makeGroup({
+      name: 'batch 3: concat [x, conv 1×1] → avgpool 2×2 s2 ceil count_include_pad 1', seed: 20, input: [3, 4, 5, 6], makeInput: (s, r) => uniform(s, r),
+      classCount: 5, classes: [[0, 4], [1, 0], [3, 2]],
+      cases: [{
+        name: 'batch 3: concat [x, conv 1×1] → avgpool 2×2 s2 ceil count_include_pad 1', kernel: 'batch', direct: true,
+        build: (b) => b.add('AveragePool', [b.add('Concat', [b.input, b.conv(b.input, 'a', [5, 4, 1, 1])], 'cat', { axis: int(1) })], 'p',
+          pool([2, 2], [2, 2], [0, 0, 0, 0], 1, { count_include_pad: int(1) })),
+        check: ['a', 'cat', 'p'], wrt: ['a', 'cat', 'p'],
+      }],
+    }),
+    // When written, this group failed to compile: placement.ts writes the first 'a' in place (a slice
+    // of cat) and copies the second from it, so the copy reads and writes one buffer, which
+    // runtime/forward.ts's checkAliasing refuses ("... are slices of one concatenation").
+    makeGroup({
+      name: 'concat of the same tensor twice [a, b, a] on [1, 5, 8, 9]', seed: 21, input: [1, 5, 8, 9], makeInput: (s, r) => uniform(s, r),
+      cases: [{
+        name: 'concat [a, b, a]: a twice (its second slice is a copy)', kernel: 'concat',
+        build: (b) => {
+          const a = b.conv(b.input, 'a', [4, 5, 1, 1]);
+          return b.add('Concat', [a, b.conv(b.input, 'b', [3, 5, 3, 3], { pads: [1, 1, 1, 1] }), a], 'cat', { axis: int(1) });
+        },
+        check: ['a', 'b', 'cat'], wrt: ['a', 'cat'],
+      }],
+    }),
+  ];
+}

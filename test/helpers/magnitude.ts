@@ -1,0 +1,362 @@
+/**
+ * Error bounds for comparing float32 GPU results with the float64 reference, from float32 rounding.
+ *
+ * A float32 sum of n terms is within γ_n·Σ|terms| of the exact sum (γ_n = n·u/(1 − n·u) ≈ n·u,
+ * u = 2⁻²⁴, worst case, any summation order, FMA or not). Through a chain of ops these bounds add up,
+ * each op's Σ|terms| taken over the magnitudes of its inputs. So for every value we compute its
+ * *magnitude* M — the same computation carried out on absolute values (|x|, |W|, |b|, ...) — and
+ * allow
+ *
+ *     |gpu − reference| ≤ rtol · M,   rtol = u · Σ_{ops on the way} (n_op + 16)
+ *
+ * where n_op is the op's reduction length (forward: terms per output; backward: terms per input
+ * gradient), the sum runs over the ops between the graph input and the value (forward; at a join the
+ * largest of the inputs' budgets) or between the value and the score (backward), and 16 ulp per op cover the rest:
+ * bias add, alpha/beta/BatchNorm scales folded into the weights (one rounding each), the average's
+ * division (2.5 ulp in WGSL), the write-out. Transcendentals get their WGSL accuracy explicitly
+ * (LRN's pow, Softmax's exp). This is a worst-case bound: it never flakes, and it still catches a
+ * wrong kernel, because a wrong index, a dropped or doubled term or a wrong coefficient is an error of
+ * order M/n, hundreds of times larger than n·u·M for the n ≤ 1300 of these models.
+ *
+ *   forward magnitudes  (forwardMagnitudes): the reference run on the model with every constant
+ *     replaced by its absolute value (BatchNorm's mean by −|mean|, so that (|x| + |mean|)·|scale|/σ + |B|),
+ *     on |input|. MaxPool of magnitudes bounds |max| and the error of a max; Relu is the identity on
+ *     them. LRN(|x|) = |LRN(x)| bounds LRN's own rounding only, so LRN must read an exact input (the
+ *     graph input, or a constant shift of it whose values are float32-exact).
+ *   backward magnitudes (backwardMagnitudes): reverse mode with |seed|, |W|, and the *real* forward
+ *     values for the decisions (ReLU masks, max-pool arg-max), every term taken in absolute value
+ *     (LRN: |dy_c|·d_c^−β + (2αβ/size)·|x_c|·Σ|dy_j·x_j|·d_j^(−β−1); Softmax: y·(|dy| + Σ|dy|·y)).
+ *
+ * The decisions must not depend on rounding: `kinkMargins` checks that every ReLU input and every
+ * max-pool window's runner-up lie further from the kink than the error bound (exact ties are allowed
+ * where the pool reads exact values).
+ */
+import type { OnnxModel, OnnxNode, OnnxTensor } from '../../src/onnx/model.ts';
+import { forwardValues } from '../reference/graph.ts';
+import * as op from '../reference/ops.ts';
+import { numel, reshape, tensor, zeros, type Tensor } from '../reference/tensor.ts';
+
+export const U = 2 ** -24;
+
+// ───────────────────────────── attributes (explicit pads only) ─────────────────────────────
+
+function attr(node: OnnxNode, name: string) {
+  return node.attributes[name];
+}
+const num = (n: OnnxNode, name: string, fallback: number): number => {
+  const a = attr(n, name);
+  return a && (a.type === 'int' || a.type === 'float') ? a.value : fallback;
+};
+const list = (n: OnnxNode, name: string, fallback: number[]): number[] => {
+  const a = attr(n, name);
+  return a && a.type === 'ints' ? a.value : fallback;
+};
+function noAutoPad(n: OnnxNode): void {
+  const a = attr(n, 'auto_pad');
+  if (a && a.type === 'string' && a.value !== 'NOTSET') throw new Error(`magnitude: node '${n.name}' uses auto_pad; give explicit pads`);
+}
+const convParams = (n: OnnxNode): op.ConvParams => {
+  noAutoPad(n);
+  return { strides: list(n, 'strides', [1, 1]) as [number, number], pads: list(n, 'pads', [0, 0, 0, 0]) as op.Pads };
+};
+const poolParams = (n: OnnxNode): op.PoolParams => {
+  noAutoPad(n);
+  return {
+    kernel: list(n, 'kernel_shape', []) as [number, number], strides: list(n, 'strides', [1, 1]) as [number, number],
+    pads: list(n, 'pads', [0, 0, 0, 0]) as op.Pads, ceilMode: num(n, 'ceil_mode', 0) === 1,
+  };
+};
+const lrnParams = (n: OnnxNode): op.LrnParams => ({ size: num(n, 'size', 0), alpha: num(n, 'alpha', 1e-4), beta: num(n, 'beta', 0.75), bias: num(n, 'bias', 1) });
+const absT = (t: Tensor): Tensor => tensor(t.shape, t.data.map(Math.abs));
+
+// ───────────────────────────── forward magnitudes ─────────────────────────────
+
+/**
+ * True for the graph input and for Add(graph input, constant): tensors that carry no rounding error
+ * from earlier ops, provided their values are float32-exact (prepare() checks that: then the float32
+ * add was exact).
+ */
+export function exactInput(model: OnnxModel, name: string): boolean {
+  const isInput = (t: string) => model.inputs.some((i) => i.name === t);
+  if (isInput(name)) return true;
+  const producer = model.nodes.find((n) => n.outputs[0] === name);
+  return !!producer && producer.opType === 'Add' && producer.inputs.some(isInput) && producer.inputs.some((i) => model.initializers.has(i));
+}
+
+/** The model on absolute values (see the file comment); a final Softmax becomes an Identity. */
+function absoluteModel(model: OnnxModel): OnnxModel {
+  const absInit = (t: OnnxTensor, negate = false): OnnxTensor =>
+    t.dataType === 'float32' ? { ...t, data: (t.data as Float32Array).map((v) => (negate ? -Math.abs(v) : Math.abs(v))) } : t;
+  const inits = new Map([...model.initializers].map(([k, t]) => [k, absInit(t)]));
+  const nodes = model.nodes.map((n, i): OnnxNode => {
+    if (n.opType === 'LRN' && !exactInput(model, n.inputs[0])) {
+      throw new Error(`magnitude: LRN '${n.name}' must read the graph input or a constant shift of it (its bound covers its own rounding only)`);
+    }
+    if (n.opType === 'Softmax') {
+      if (i !== model.nodes.length - 1) throw new Error(`magnitude: Softmax '${n.name}' must be the last node`);
+      return { ...n, opType: 'Identity', attributes: {} };
+    }
+    if (n.opType === 'BatchNormalization') inits.set(n.inputs[3], absInit(model.initializers.get(n.inputs[3])!, true));
+    if (n.opType === 'Gemm') {
+      return { ...n, attributes: { ...n.attributes, alpha: { type: 'float', value: Math.abs(num(n, 'alpha', 1)) }, beta: { type: 'float', value: Math.abs(num(n, 'beta', 1)) } } };
+    }
+    return n;
+  });
+  return { ...model, initializers: inits, nodes };
+}
+
+/** M for every tensor of the forward pass (by name). */
+export function forwardMagnitudes(model: OnnxModel, inputs: Record<string, Tensor>): Map<string, Tensor> {
+  const abs = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, absT(t)]));
+  return forwardValues(absoluteModel(model), abs);
+}
+
+// ───────────────────────────── backward magnitudes ─────────────────────────────
+
+/** Σ of the absolute terms of LRN's backward (the file comment's formula), real x. */
+function lrnBackwardMagnitude(dy: Tensor, x: Tensor, p: op.LrnParams): Tensor {
+  const [N, C] = x.shape;
+  const hw = numel(x.shape.slice(2));
+  const lo = Math.floor((p.size - 1) / 2), hi = Math.ceil((p.size - 1) / 2);
+  const d = new Float64Array(x.data.length);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      for (let q = 0; q < hw; q++) {
+        let s = 0;
+        for (let j = Math.max(0, c - lo); j <= Math.min(C - 1, c + hi); j++) s += x.data[(n * C + j) * hw + q] ** 2;
+        d[(n * C + c) * hw + q] = p.bias + (p.alpha / p.size) * s;
+      }
+    }
+  }
+  const k = 2 * Math.abs(p.beta) * (Math.abs(p.alpha) / p.size);
+  const dx = zeros(x.shape);
+  for (let i = 0; i < dx.data.length; i++) dx.data[i] = dy.data[i] * d[i] ** -p.beta;
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      // Output channel c's window holds j ∈ [c − lo, c + hi]: its cross term reaches each such x_j.
+      for (let j = Math.max(0, c - lo); j <= Math.min(C - 1, c + hi); j++) {
+        for (let q = 0; q < hw; q++) {
+          const oc = (n * C + c) * hw + q, oj = (n * C + j) * hw + q;
+          dx.data[oj] += k * Math.abs(x.data[oj] * dy.data[oc] * x.data[oc]) * d[oc] ** (-p.beta - 1);
+        }
+      }
+    }
+  }
+  return dx;
+}
+
+function backwardMagnitudeOf(node: OnnxNode, ins: Tensor[], y: Tensor, dy: Tensor, opset: number): (Tensor | undefined)[] {
+  const [x] = ins;
+  switch (node.opType) {
+    case 'Conv': return [op.convBackward(dy, x.shape, absT(ins[1]), convParams(node))];
+    case 'Gemm': return [op.gemmBackward(dy, x.shape, absT(ins[1]), {
+      transA: num(node, 'transA', 0) === 1, transB: num(node, 'transB', 0) === 1, alpha: Math.abs(num(node, 'alpha', 1)), beta: 0,
+    })];
+    case 'MatMul': return [op.matmulBackward(dy, x.shape, absT(ins[1]))];
+    case 'MaxPool': return [op.maxPoolBackward(dy, x, poolParams(node))];
+    case 'AveragePool': return [op.averagePoolBackward(dy, x.shape, poolParams(node), num(node, 'count_include_pad', 0) === 1)];
+    case 'GlobalAveragePool': return [op.globalAveragePoolBackward(dy, x.shape)];
+    case 'LRN': return [lrnBackwardMagnitude(dy, x, lrnParams(node))];
+    case 'Add': return op.addBackward(dy, ins[0].shape, ins[1].shape);
+    case 'Relu': return [op.reluBackward(dy, x)];
+    case 'Softmax': {
+      if (opset >= 13 ? num(node, 'axis', -1) !== -1 && num(node, 'axis', -1) !== y.shape.length - 1 : y.shape.length !== 2) {
+        throw new Error(`magnitude: Softmax '${node.name}' must be over the last axis of a 2-D tensor`);
+      }
+      const inner = y.shape[y.shape.length - 1];
+      const dx = zeros(y.shape);
+      for (let row = 0; row < y.data.length; row += inner) {
+        let dot = 0;
+        for (let i = 0; i < inner; i++) dot += dy.data[row + i] * y.data[row + i];
+        for (let i = 0; i < inner; i++) dx.data[row + i] = y.data[row + i] * (dy.data[row + i] + dot);
+      }
+      return [dx];
+    }
+    case 'BatchNormalization': return [op.batchNormBackward(dy, {
+      scale: absT(ins[1]), bias: ins[2], mean: ins[3], variance: ins[4], epsilon: num(node, 'epsilon', 1e-5),
+    })];
+    case 'Concat': {
+      const axis = (num(node, 'axis', 1) + dy.shape.length) % dy.shape.length;
+      return op.concatBackward(dy, ins.map((t) => t.shape), axis);
+    }
+    case 'Flatten': case 'Reshape': case 'Dropout': case 'Identity': return [op.viewBackward(dy, x.shape)];
+    default: throw new Error(`magnitude: no backward bound for ${node.opType}`);
+  }
+}
+
+/**
+ * Backward magnitudes: for each (non-negative) seed on `score`, the bound M of ∂(seed·score)/∂t for
+ * each t in wrt, walking the cone in reverse like the reference's backwardReference. `values` are
+ * the real model's forward values (forwardValues).
+ */
+export function backwardMagnitudes(model: OnnxModel, values: Map<string, Tensor>, score: string, seeds: Float64Array[], wrt: string[]): Record<string, Tensor[]> {
+  const inCone = new Set(wrt);
+  for (const n of model.nodes) if (n.inputs.some((i) => inCone.has(i))) n.outputs.forEach((o) => inCone.add(o));
+  const out: Record<string, Tensor[]> = Object.fromEntries(wrt.map((w) => [w, [] as Tensor[]]));
+  for (const seed of seeds) {
+    if (seed.some((v) => v < 0)) throw new Error('magnitude: seeds must be non-negative');
+    const grads = new Map<string, Tensor>([[score, tensor(values.get(score)!.shape, seed)]]);
+    for (let i = model.nodes.length - 1; i >= 0; i--) {
+      const node = model.nodes[i];
+      const dy = grads.get(node.outputs[0]);
+      if (!dy || !node.inputs.some((n) => inCone.has(n))) continue;
+      const ins = node.inputs.map((n) => values.get(n)!);
+      const dIns = backwardMagnitudeOf(node, ins, values.get(node.outputs[0])!, dy, model.opset);
+      node.inputs.forEach((name, j) => {
+        if (!inCone.has(name) || !dIns[j]) return;
+        const prev = grads.get(name);
+        if (!prev) grads.set(name, reshape(dIns[j]!, dIns[j]!.shape));
+        else for (let e = 0; e < prev.data.length; e++) prev.data[e] += dIns[j]!.data[e];
+      });
+    }
+    for (const w of wrt) out[w].push(grads.get(w) ?? zeros(values.get(w)!.shape));
+  }
+  return out;
+}
+
+// ───────────────────────────── rounding budgets ─────────────────────────────
+
+/**
+ * WGSL's pow(d, e) is exp2(e·log2 d): log2 is within 2⁻²¹ absolute on [0.5, 2] and 3 ulp elsewhere,
+ * the product rounds once, exp2(t) is within 3 + 2|t| ulp; so pow is within
+ * ln2·|e|·max(8, 3|log2 d|) + 3·|e·log2 d| + 3 ulp (relative), taken at the largest |log2 d|.
+ */
+function powUlps(e: number, maxLog2: number): number {
+  return Math.LN2 * Math.abs(e) * Math.max(8, 3 * maxLog2) + 3 * Math.abs(e) * maxLog2 + 3;
+}
+
+/** max |log2 d| over LRN's denominators d = bias + (α/size)·Σ x² (from the real input). */
+function lrnMaxLog2(x: Tensor, p: op.LrnParams): number {
+  const [N, C] = x.shape;
+  const hw = numel(x.shape.slice(2));
+  const lo = Math.floor((p.size - 1) / 2), hi = Math.ceil((p.size - 1) / 2);
+  let m = 0;
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      for (let q = 0; q < hw; q++) {
+        let s = 0;
+        for (let j = Math.max(0, c - lo); j <= Math.min(C - 1, c + hi); j++) s += x.data[(n * C + j) * hw + q] ** 2;
+        m = Math.max(m, Math.abs(Math.log2(p.bias + (p.alpha / p.size) * s)));
+      }
+    }
+  }
+  return m;
+}
+
+/** exp(t) is within 3 + 2|t| ulp, t down to −(max − min) of the row. */
+export function softmaxForwardUlps(len: number, range: number): number {
+  return len + 2 * (3 + 2 * range) + 16;
+}
+
+/**
+ * An op's rounding in ulp of its output's magnitude: its longest reduction (forward: the terms of one
+ * output; backward: the terms of one input gradient) + 16 ulp for the rest (file comment).
+ */
+export function opUlps(node: OnnxNode, values: Map<string, Tensor>, dir: 'forward' | 'backward'): number {
+  const x = values.get(node.inputs[0])!;
+  const w = node.inputs[1] ? values.get(node.inputs[1]) : undefined;
+  const fwd = dir === 'forward';
+  switch (node.opType) {
+    case 'Conv': {
+      const [co, ci, kh, kw] = w!.shape;
+      return (fwd ? ci : co) * kh * kw + 16;
+    }
+    case 'Gemm': case 'MatMul': {
+      const transB = num(node, 'transB', 0) === 1;
+      const [k, m] = transB ? [w!.shape[1], w!.shape[0]] : w!.shape;
+      return (fwd ? k : m) + 16;
+    }
+    case 'MaxPool': case 'AveragePool': { const k = list(node, 'kernel_shape', []); return k[0] * k[1] + 16; }
+    case 'GlobalAveragePool': return (fwd ? numel(x.shape.slice(2)) : 1) + 16;
+    case 'LRN': {
+      const p = lrnParams(node);
+      const m = lrnMaxLog2(x, p);
+      // Forward: Σ of size squares, one pow. Backward: that, plus a sum of size terms with pow(d, −β−1).
+      return fwd ? p.size + powUlps(p.beta, m) + 16 : 2 * p.size + powUlps(p.beta, m) + powUlps(p.beta + 1, m) + 16;
+    }
+    case 'Softmax': {
+      const len = x.shape[x.shape.length - 1];
+      return fwd ? softmaxForwardUlps(len, Math.max(...x.data) - Math.min(...x.data)) : len + 16;
+    }
+    default: return 16;
+  }
+}
+
+/** Forward rtol per tensor: the max over its inputs' rtol plus the op's own (ulps·u). */
+export function forwardBudgets(model: OnnxModel, values: Map<string, Tensor>): Map<string, number> {
+  const r = new Map<string, number>(model.inputs.map((i) => [i.name, 0]));
+  for (const node of model.nodes) {
+    const inMax = Math.max(0, ...node.inputs.map((i) => r.get(i) ?? 0)); // initializers are exact (0)
+    r.set(node.outputs[0], inMax + opUlps(node, values, 'forward') * U);
+  }
+  return r;
+}
+
+/**
+ * Backward rtol per tensor, for gradients of `score` (seeded exactly): the max over its consumers on
+ * the way to the score of (their output's rtol + the op's backward ulps), plus 1 ulp per consumer for
+ * summing their contributions.
+ */
+export function backwardBudgets(model: OnnxModel, values: Map<string, Tensor>, score: string): Map<string, number> {
+  const r = new Map<string, number>([[score, 0]]);
+  for (let i = model.nodes.length - 1; i >= 0; i--) {
+    const node = model.nodes[i];
+    const out = r.get(node.outputs[0]);
+    if (out === undefined) continue;
+    const mine = out + opUlps(node, values, 'backward') * U;
+    for (const name of node.inputs) if (!model.initializers.has(name)) r.set(name, Math.max(r.get(name) ?? 0, mine));
+  }
+  // A tensor read k times (by k ops, or twice by one Concat) sums k contributions: γ_k more.
+  for (const [name, v] of r) r.set(name, v + model.nodes.reduce((k, n) => k + n.inputs.filter((i) => i === name).length, 0) * U);
+  return r;
+}
+
+// ───────────────────────────── decisions away from rounding ─────────────────────────────
+
+/**
+ * Checks that rounding cannot flip a decision: every ReLU input v has |v| > 4·rtol·M(v), every
+ * max-pool window's maximum beats its runner-up by more than 4·rtol·M, rtol = rtolOf(the tensor).
+ * Exact ties are allowed where the pool reads an exact input (the graph input or a shift of it), and
+ * ties at 0 where it reads a Relu output (ReLU's mask gives those a zero gradient whichever wins).
+ * Returns the violations (empty when all is well).
+ */
+export function kinkMargins(model: OnnxModel, values: Map<string, Tensor>, mags: Map<string, Tensor>, rtolOf: (t: string) => number): string[] {
+  const bad: string[] = [];
+  for (const node of model.nodes) {
+    const xName = node.inputs[0];
+    const x = values.get(xName)!, m = mags.get(xName)!;
+    const rtol = rtolOf(xName);
+    if (node.opType === 'Relu') {
+      for (let i = 0; i < x.data.length; i++) {
+        if (Math.abs(x.data[i]) <= 4 * rtol * m.data[i]) bad.push(`Relu '${node.name}': input ${i} = ${x.data[i]} is within rounding of 0 (M = ${m.data[i]})`);
+      }
+    }
+    if (node.opType === 'MaxPool') {
+      const afterRelu = model.nodes.some((n) => n.outputs[0] === xName && n.opType === 'Relu');
+      const p = poolParams(node);
+      const [N, C, H, W] = x.shape;
+      const OH = op.pooledSize(H, p.kernel[0], p.strides[0], p.pads[0], p.pads[2], p.ceilMode);
+      const OW = op.pooledSize(W, p.kernel[1], p.strides[1], p.pads[1], p.pads[3], p.ceilMode);
+      for (let nc = 0; nc < N * C; nc++) {
+        for (let oy = 0; oy < OH; oy++) {
+          for (let ox = 0; ox < OW; ox++) {
+            const ys = oy * p.strides[0] - p.pads[0], xs = ox * p.strides[1] - p.pads[1];
+            const vals: number[] = [];
+            let mMax = 0;
+            for (let iy = Math.max(ys, 0); iy < Math.min(ys + p.kernel[0], H); iy++) {
+              for (let ix = Math.max(xs, 0); ix < Math.min(xs + p.kernel[1], W); ix++) {
+                vals.push(x.data[nc * H * W + iy * W + ix]);
+                mMax = Math.max(mMax, m.data[nc * H * W + iy * W + ix]);
+              }
+            }
+            vals.sort((a, b) => b - a);
+            const gap = vals.length > 1 ? vals[0] - vals[1] : Infinity;
+            if (gap === 0 && (exactInput(model, xName) || (afterRelu && vals[0] === 0))) continue;
+            if (gap <= 4 * rtol * mMax) bad.push(`MaxPool '${node.name}': window (${nc}, ${oy}, ${ox}) has a near tie (gap ${gap}, M ${mMax})`);
+          }
+        }
+      }
+    }
+  }
+  return bad;
+}
