@@ -11,11 +11,10 @@
  *   the logits against onnxruntime-node run on that reference input (tolerances derived below).
  * - Each kind of bad input: its own error text, exit code 1, no stack trace, nothing on stdout.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { samplePath } from '../src/cli/assets.ts';
 import { lower } from '../src/graph/lower.ts';
@@ -26,44 +25,14 @@ import type { OnnxModel } from '../src/onnx/model.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
 import { generateModelBytes } from '../weights/generate/index.ts';
 import { Rng } from '../weights/generate/random.ts';
+import { expectExit, expectUserError, gradcam, ROOT } from './helpers/cli.ts';
 import { OrtOracle } from './helpers/ort.ts';
 import { preprocessReference, ZOO_CAFFE } from './reference/preprocess.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(ROOT, 'dist', 'gradcam.mjs');
 const CHELSEA = samplePath('chelsea.png');
 const ZOO = 'googlenet-zoo-seeded';
 const TV = 'googlenet-torchvision-seeded';
 const BLOCKS = ['3a', '3b', '4a', '4b', '4c', '4d', '4e', '5a', '5b'];
-
-interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
-
-/** Runs the CLI; a run that does not end by itself within `timeoutMs` is killed (and fails the test). */
-function gradcam(args: string[], timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
-
-/** The run ended by itself with `code`; user errors never show a stack trace. */
-function expectExit(run: Run, code: number): void {
-  expect(run.signal, `killed; stderr:\n${run.stderr}`).toBeNull();
-  expect(run.code, `stderr:\n${run.stderr}`).toBe(code);
-  expect(run.stderr).not.toMatch(/\n\s+at /);
-}
-
-/** An error run: exit 1, nothing on stdout, `gradcam: <message>` on stderr. */
-function expectUserError(run: Run, message: RegExp): void {
-  expectExit(run, 1);
-  expect(run.stdout).toBe('');
-  expect(run.stderr.split('\n').find((l) => l.startsWith('gradcam: ') && !l.includes('SwiftShader'))).toMatch(message);
-}
 
 function topK(v: ArrayLike<number>, k: number): number[] {
   return Array.from({ length: v.length }, (_, i) => i).sort((a, b) => v[b] - v[a]).slice(0, k);

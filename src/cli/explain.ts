@@ -5,6 +5,7 @@
  */
 import { basename, dirname, extname, join } from 'node:path';
 import { Network } from '../gradcam/network.ts';
+import { planRequest } from '../gradcam/request.ts';
 import type { ClassSpec, GradcamMap, GradcamResult, Reduction } from '../gradcam/types.ts';
 import { nodeGpu } from '../gpu/node.ts';
 import { encodePngAtomic } from '../image/decode-node.ts';
@@ -13,6 +14,7 @@ import { f32 } from './classify.ts';
 import { type Command, positionals, stringOption, UsageError } from './command.ts';
 import { readInput } from './input.ts';
 import { lowerOrFail, resolveModel } from './models.ts';
+import { checkWritable } from '../node/files.ts';
 import { writeFileAtomic } from './files.ts';
 
 /** --class values: indices, or one 'top' / 'topK'. */
@@ -78,14 +80,19 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     const reduction = (stringOption(args, 'reduction') ?? 'logit') as Reduction;
     if (reduction !== 'logit' && reduction !== 'softmax') throw new UsageError(`--reduction must be 'logit' or 'softmax', got '${reduction}'`, explain);
     const resolved = await resolveModel(stringOption(args, 'model'), io.info);
-    const input = await readInput(inputPath, lowerOrFail(resolved));
+    const graph = lowerOrFail(resolved);
+    // Bad requests (a class out of range, an unknown layer, one after the score) fail here, before the GPU starts.
+    planRequest(graph, { classes, featureLayers: layers, reduction });
+    const input = await readInput(inputPath, graph);
+    const out = stringOption(args, 'out');
+    const json = stringOption(args, 'json');
+    for (const path of [out, json]) if (path) await checkWritable(path);
 
     const gpu = await nodeGpu(io.info);
     io.progress('gradcam: compiling kernels…');
     const network = await Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels });
     try {
       io.progress('gradcam: running forward, backward and maps…');
-      const out = stringOption(args, 'out');
       const result = await network.gradCAM(input.image ?? input.tensor!, { classes, featureLayers: layers, reduction, upsample: true, overlay: out !== undefined });
       printMaps(result, io.out);
       if (out) {
@@ -95,7 +102,6 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
           io.info(`gradcam: wrote ${path} (${m.layer}, class ${m.class} ${m.label})`);
         }
       }
-      const json = stringOption(args, 'json');
       if (json) {
         const n = network.classCount;
         const doc = {

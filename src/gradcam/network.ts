@@ -12,10 +12,11 @@ import { encodeStage } from '../runtime/program.ts';
 import { Readback } from '../runtime/readback.ts';
 import { StageTimer } from '../runtime/timing.ts';
 import { labelOf } from './labels.ts';
-import { candidateLayers, type LayerInfo, resolveLayers } from './layers.ts';
+import { candidateLayers, type LayerInfo } from './layers.ts';
 import { OverlayStage } from './overlay.ts';
 import { GradcamProgram, type Reduction } from './program.ts';
-import type { ClassSpec, GradcamMap, GradcamOptions, GradcamResult, ModelInput, Prediction, TensorInput } from './types.ts';
+import { planRequest } from './request.ts';
+import type { GradcamMap, GradcamOptions, GradcamResult, ModelInput, Prediction, TensorInput } from './types.ts';
 
 export interface NetworkOptions {
   /** Tensor names that must stay addressable (fusion would otherwise hide some pre-ReLU outputs). */
@@ -100,25 +101,6 @@ export class Network {
     return { predictions: this.predictions(r.logits, r.probabilities, top), logits: r.logits, probabilities: r.probabilities };
   }
 
-  private classPlan(spec: ClassSpec | undefined): { k: number; explicit: number[] | null } {
-    const n = this.classCount;
-    const s = spec ?? 'top';
-    if (typeof s === 'string') {
-      const m = /^top(\d*)$/.exec(s);
-      if (!m) throw new GradcamError(`classes '${s}' is not understood`, "Use a class index, a list of indices, 'top' or 'topK' (e.g. 'top5').");
-      const k = m[1] ? Number(m[1]) : 1;
-      if (k < 1 || k > n) throw new GradcamError(`top${k} asks for ${k} classes, but the model has ${n}`);
-      return { k, explicit: null };
-    }
-    const list = typeof s === 'number' ? [s] : s;
-    if (list.length === 0) throw new GradcamError('no classes given');
-    if (list.length > n) throw new GradcamError(`${list.length} classes asked for, but the model has ${n}`);
-    for (const c of list) {
-      if (!Number.isInteger(c) || c < 0 || c >= n) throw new GradcamError(`class index ${c} is out of range: the model has classes 0 … ${n - 1}`);
-    }
-    return { k: list.length, explicit: list };
-  }
-
   private async program(key: string, layers: string[], k: number, reduction: Reduction, score?: string): Promise<GradcamProgram> {
     let p = this.programs.get(key);
     if (!p) {
@@ -128,10 +110,8 @@ export class Network {
     return p;
   }
 
-  /** Resolves layer requests; re-lowers the graph when a requested tensor was hidden by fusion. */
-  private async resolve(requests: string[], score?: string): Promise<string[]> {
-    if (score && !this.graph.tensors.has(score) && !this.graph.fusedAway.has(score)) throw new GradcamError(`unknown reduction layer '${score}'`);
-    const layers = resolveLayers(this.graph, requests, score ?? this.graph.logits);
+  /** Re-lowers the graph when a requested tensor was hidden by fusion. */
+  private async keep(layers: string[], score?: string): Promise<void> {
     const hidden = [...layers, ...(score ? [score] : [])].filter((l) => this.graph.fusedAway.has(l));
     if (hidden.length) {
       // Rebuild the engine keeping these tensors (a one-time cost per new tap).
@@ -143,7 +123,6 @@ export class Network {
       this.engine.recipe = recipe;
       this.options = { ...this.options, taps };
     }
-    return layers;
   }
 
   private dropCaches(): void {
@@ -159,11 +138,8 @@ export class Network {
   async gradCAM(input: ModelInput, options: GradcamOptions = {}): Promise<GradcamResult> {
     const t0 = performance.now();
     if (this.engine.batch !== 1) throw new GradcamError(`gradCAM explains one image; this network was compiled for a batch of ${this.engine.batch}`);
-    const requests = options.featureLayers === undefined ? ['auto'] : typeof options.featureLayers === 'string' ? [options.featureLayers] : options.featureLayers;
-    const reduction = options.reduction ?? 'logit';
-    if (reduction !== 'logit' && reduction !== 'softmax') throw new GradcamError(`reduction '${reduction}' is not one of: logit, softmax`);
-    const { k, explicit } = this.classPlan(options.classes);
-    const layers = await this.resolve(requests, options.reductionLayer);
+    const { layers, k, explicit, reduction } = planRequest(this.graph, options);
+    await this.keep(layers, options.reductionLayer);
     const programKey = JSON.stringify([layers, k, reduction, options.reductionLayer ?? '']);
     const program = await this.program(programKey, layers, k, reduction, options.reductionLayer);
     const engine = this.engine;

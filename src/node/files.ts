@@ -3,7 +3,8 @@
  * "model.onnx: no such file" instead of an ENOENT stack trace, and writes that never leave a
  * half-written file behind.
  */
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { GradcamError } from '../errors.ts';
 
@@ -43,5 +44,19 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     await rm(tmp, { force: true });
     const reason = (err as NodeJS.ErrnoException)?.code === 'ENOENT' ? 'no such folder' : fileErrorReason(err);
     throw new GradcamError(`${path}: cannot write (${reason})`);
+  }
+}
+
+/** Fails early (before long work) when `path` cannot be created: its folder is missing or not writable. */
+export async function checkWritable(path: string): Promise<void> {
+  const folder = dirname(path);
+  try {
+    const s = await stat(folder);
+    if (!s.isDirectory()) throw new GradcamError(`${path}: cannot write (${folder} is not a folder)`);
+    await access(folder, constants.W_OK);
+  } catch (err) {
+    if (err instanceof GradcamError) throw err;
+    const reason = (err as NodeJS.ErrnoException)?.code === 'ENOENT' ? `no such folder: ${folder}` : fileErrorReason(err);
+    throw new GradcamError(`${path}: cannot write (${reason})`, 'Create the folder first, or choose another path.');
   }
 }

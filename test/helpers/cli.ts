@@ -1,0 +1,38 @@
+/** Running the built CLI (dist/gradcam.mjs) as a child process, and checking how it ended. */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = join(ROOT, 'dist', 'gradcam.mjs');
+
+export interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
+/** Runs the CLI; a run that does not end by itself within `timeoutMs` is killed (and fails the test). */
+export function gradcam(args: string[], timeoutMs = 60_000, env: NodeJS.ProcessEnv = process.env): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/** The run ended by itself with `code`; user errors never show a stack trace. */
+export function expectExit(run: Run, code: number): void {
+  expect(run.signal, `killed; stderr:\n${run.stderr}`).toBeNull();
+  expect(run.code, `stderr:\n${run.stderr}`).toBe(code);
+  expect(run.stderr).not.toMatch(/\n\s+at /);
+}
+
+/** An error run: exit 1, nothing on stdout, `gradcam: <message>` on stderr. */
+export function expectUserError(run: Run, message: RegExp): void {
+  expectExit(run, 1);
+  expect(run.stdout).toBe('');
+  expect(run.stderr.split('\n').find((l) => l.startsWith('gradcam: ') && !l.includes('SwiftShader'))).toMatch(message);
+}
+
