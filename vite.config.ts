@@ -29,7 +29,7 @@ export default defineConfig({
   optimizeDeps: { include: ['onnx-proto'] },
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['test/scratch/**', 'node_modules/**'],
+    exclude: process.env.VITEST_SCRATCH ? ['node_modules/**'] : ['test/scratch/**', 'node_modules/**'],
     testTimeout: 600_000,
     hookTimeout: 600_000,
     // Dawn (SwiftShader) uses every core for one dispatch; running files in parallel only adds contention.

@@ -1,0 +1,52 @@
+/**
+ * `window.gradcam`: what the page has done, for the end-to-end tests and for anyone poking at the
+ * page from the console. Read-only by convention, except `loseDevice()` (simulates a GPU reset).
+ */
+import type { GradcamMap, GradcamResult } from '../gradcam/types.ts';
+import { hotSpot } from './draw.ts';
+import type { LabelSet } from './labels.ts';
+
+export interface RunSummary {
+  model: string;
+  width: number;
+  height: number;
+  /** The map shown in the big view. */
+  map: { layer: string; class: number; label: string; reduction: string; shape: [number, number]; max: number; raw: number[] };
+  /** Every layer's map in this run (several in 'every block' mode). */
+  layers: string[];
+  /** The centre of the hottest feature cell, in picture pixels. */
+  hot: { x: number; y: number };
+  predictions: { class: number; label: string; probability: number }[];
+  timings: GradcamResult['timings'];
+}
+
+export interface PageHook {
+  state: 'starting' | 'ready' | 'no-webgpu' | 'error';
+  noWebGpuReason?: 'no-api' | 'no-adapter';
+  /** Grad-CAM runs drawn so far. */
+  runs: number;
+  /** performance.now() (ms since navigation started) when the first map was drawn. */
+  firstMapMs?: number;
+  model?: { name: string; source: string; demo: boolean };
+  last?: RunSummary;
+  errors: string[];
+  /** Device losses recovered. */
+  recoveries: number;
+  loseDevice(): void;
+}
+
+export const hook: PageHook = { state: 'starting', runs: 0, errors: [], recoveries: 0, loseDevice: () => undefined };
+(globalThis as unknown as { gradcam: PageHook }).gradcam = hook;
+
+export function publishResult(r: GradcamResult, map: GradcamMap, labels: LabelSet, model: string): void {
+  hook.last = {
+    model,
+    width: r.width,
+    height: r.height,
+    map: { layer: map.layer, class: map.class, label: labels.of(map.class), reduction: map.reduction, shape: map.shape, max: map.max, raw: [...map.raw] },
+    layers: r.maps.map((m) => m.layer),
+    hot: hotSpot(map, r.width, r.height),
+    predictions: r.predictions.map((p) => ({ class: p.class, label: labels.of(p.class), probability: p.probability })),
+    timings: r.timings,
+  };
+}

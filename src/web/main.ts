@@ -1,0 +1,454 @@
+/**
+ * The page: a picture (file, drop, webcam or the sample photo), a model (manifest entry or local
+ * file), and the Grad-CAM of the chosen class at the chosen layer drawn over the picture.
+ *
+ * Every change of input or option asks for a render; renders run one at a time and a burst of
+ * requests collapses into one (the webcam asks for the next frame as soon as one is drawn). All GPU
+ * work goes through the session's queue.
+ *
+ * Query parameters (for sharing links and for the end-to-end tests):
+ *   ?model=NAME      start with this manifest entry
+ *   ?manifest=URL    read the model manifest from URL instead of the bundled one
+ *   ?image=URL       start with this picture instead of the sample photo
+ */
+import sampleUrl from '../../weights/samples/chelsea.png';
+import type { GradcamMap, GradcamOptions, GradcamResult } from '../gradcam/types.ts';
+import type { RgbaImage } from '../image/image.ts';
+import { Profiler } from '../gpu/profiler.ts';
+import { clear, composite, drawImage } from './draw.ts';
+import { decodeImage, imageFromUrl } from './images.ts';
+import { labelSet, type LabelSet } from './labels.ts';
+import { loadManifest, type Manifest } from './manifest.ts';
+import { defaultModel, obtainModel, REAL_MODEL, type LoadedModel, type ModelChoice } from './models.ts';
+import { DeviceLost, NoWebGpu, Session } from './session.ts';
+import { isCached } from './download.ts';
+import { hook, publishResult } from './hook.ts';
+import {
+  busy, layerTitle, makeGalleryItem, notice, parseClassSearch, progress, renderClassPicker, renderClassSearch,
+  renderLayerPicker, renderPredictions, renderProfile, renderTimings, ui,
+} from './ui.ts';
+import { FpsMeter, Webcam } from './webcam.ts';
+
+const params = new URLSearchParams(location.search);
+const message = (e: unknown) => {
+  const err = e as { message?: string; hint?: string };
+  return [err?.message ?? String(e), err?.hint].filter(Boolean).join(' ');
+};
+
+class App {
+  private image?: RgbaImage;
+  private imageName = '';
+  private classChoice: 'top' | number = 'top';
+  private layer = 'auto';
+  private reduction: 'logit' | 'softmax' = 'logit';
+  private labels: LabelSet = labelSet(undefined, 0);
+  private result?: GradcamResult;
+  /** The picture the result belongs to (a webcam frame, or the still picture). */
+  private shown?: RgbaImage;
+  /** In 'every block' mode: which map the big view shows. */
+  private galleryPick = -1;
+  private modelValue = '';
+  private modelToken = 0;
+  /** Programs already compiled (the first run of a new layer/class/reduction shape compiles kernels). */
+  private compiled = new Set<string>();
+  private dirty = false;
+  private pumping = false;
+  private readonly webcam = new Webcam();
+  private readonly fps = new FpsMeter();
+
+  constructor(private session: Session, private manifest: Manifest) {}
+
+  async start(): Promise<void> {
+    ui.app.hidden = false;
+    ui.adapter.textContent = this.session.adapter;
+    ui.profile.disabled = !this.session.hasTimestamps;
+    if (!this.session.hasTimestamps) ui.profile.title = 'This adapter has no timestamp queries (feature timestamp-query)';
+    this.bindEvents();
+    await this.fillModelPicker();
+    const imageUrl = params.get('image') ?? sampleUrl;
+    const picture = imageFromUrl(imageUrl).then((img) => this.setImage(img, imageUrl === sampleUrl ? 'Chelsea the cat' : imageUrl));
+    const entry = await defaultModel(this.manifest, params.get('model'));
+    const model = entry ? this.switchModel({ kind: 'manifest', entry }) : Promise.resolve();
+    await Promise.all([picture.catch((e) => notice(`picture: ${message(e)}`, 'error')), model]);
+  }
+
+  // ── inputs ────────────────────────────────────────────────────────────────────────────────────
+
+  private setImage(img: RgbaImage, name: string): void {
+    this.image = img;
+    this.imageName = name;
+    if (!this.webcam.active) {
+      drawImage(ui.picture, img);
+      clear(ui.heat);
+      ui.view.dataset.empty = 'false';
+    }
+    this.requestRender();
+  }
+
+  private async openFile(file: File): Promise<void> {
+    if (/\.onnx$/i.test(file.name)) return this.switchModel({ kind: 'file', file });
+    try {
+      if (this.webcam.active) this.stopWebcam();
+      this.setImage(await decodeImage(file), file.name);
+    } catch (e) {
+      notice(`${file.name}: ${message(e)}`, 'error');
+    }
+  }
+
+  private async toggleWebcam(): Promise<void> {
+    if (this.webcam.active) return this.stopWebcam();
+    try {
+      await this.webcam.start();
+    } catch (e) {
+      notice(`webcam: ${message(e)}`, 'error');
+      return;
+    }
+    ui.webcam.textContent = 'Stop webcam';
+    ui.webcam.setAttribute('aria-pressed', 'true');
+    this.fps.reset();
+    this.requestRender();
+  }
+
+  /** Stops the camera; its last frame stays as the picture, to explore further. */
+  private stopWebcam(): void {
+    this.webcam.stop();
+    ui.webcam.textContent = 'Start webcam';
+    ui.webcam.removeAttribute('aria-pressed');
+    ui.fps.textContent = '';
+    if (this.shown) {
+      this.image = this.shown;
+      this.imageName = 'webcam frame';
+    }
+  }
+
+  // ── the model ─────────────────────────────────────────────────────────────────────────────────
+
+  private async fillModelPicker(): Promise<void> {
+    const options = await Promise.all(this.manifest.models.map(async (m) => {
+      const cached = m.kind === 'onnx-zoo' && (await isCached(m).catch(() => false));
+      const how = m.kind === 'generated' ? 'built here' : cached ? 'cached' : `${((m.bytes ?? 0) / 1e6).toFixed(0)} MB download`;
+      const o = document.createElement('option');
+      o.value = m.name;
+      o.textContent = `${m.name} (${how})`;
+      o.title = m.description;
+      return o;
+    }));
+    ui.model.replaceChildren(...options);
+  }
+
+  private async switchModel(choice: ModelChoice): Promise<void> {
+    const token = ++this.modelToken;
+    const value = choice.kind === 'file' ? `file:${choice.file.name}` : choice.entry.name;
+    const name = choice.kind === 'file' ? choice.file.name : choice.entry.name;
+    try {
+      const show = (text: string, fraction?: number) => {
+        if (token !== this.modelToken) return;
+        progress(text, fraction);
+        busy(text);
+      };
+      const loaded = await obtainModel(choice, (p) => show(p.text, p.fraction));
+      if (token !== this.modelToken) return;
+      show('compiling kernels…');
+      await this.session.load(loaded);
+      this.modelLoaded(loaded, value);
+    } catch (e) {
+      if (token !== this.modelToken) return;
+      busy(null);
+      notice(`${name}: ${message(e)}`, 'error');
+      ui.model.value = this.modelValue;
+    } finally {
+      // (The veil stays: the render that modelLoaded asked for takes it over, and clears it.)
+      if (token === this.modelToken) progress(null);
+    }
+  }
+
+  private modelLoaded(loaded: LoadedModel, value: string): void {
+    if (value.startsWith('file:') && ![...ui.model.options].some((o) => o.value === value)) {
+      ui.model.append(new Option(`${loaded.name} (local file)`, value));
+    }
+    if (loaded.source === 'download') void this.fillModelPicker().then(() => (ui.model.value = value));
+    ui.model.value = value;
+    this.modelValue = value;
+    const before = this.labels.name;
+    this.labels = labelSet(loaded.labels, this.session.classCount);
+    if (this.labels.name !== before) this.classChoice = 'top';
+    renderClassSearch(this.labels);
+    renderLayerPicker(this.session.layers, this.layer);
+    this.layer = ui.layer.value;
+    this.galleryPick = -1;
+    ui.modelNote.textContent = loaded.demo
+      ? `A demonstration model: GoogLeNet's layers with weights set by hand, so that class 0 = red, 1 = green, 2 = blue. ` +
+        `For real ImageNet predictions pick ${REAL_MODEL} above (28 MB, downloaded once and kept in this browser).`
+      : loaded.source === 'generated' ? 'A test model with random weights: its predictions mean nothing.' : '';
+    hook.model = { name: loaded.name, source: loaded.source, demo: loaded.demo };
+    this.requestRender();
+  }
+
+  // ── rendering ─────────────────────────────────────────────────────────────────────────────────
+
+  private options(): GradcamOptions {
+    return {
+      classes: this.classChoice === 'top' ? 'top' : [this.classChoice],
+      featureLayers: this.layer,
+      reduction: this.reduction,
+      upsample: false,
+      overlay: { alpha: 1 }, // the pure colour map; the slider blends it (CSS opacity)
+    };
+  }
+
+  requestRender(): void {
+    this.dirty = true;
+    if (!this.pumping) void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    while (this.dirty) {
+      this.dirty = false;
+      let drawn = false;
+      try {
+        drawn = await this.renderOnce();
+      } catch (e) {
+        // A lost device is reported by onLost, and the render is asked for again once it is back.
+        if (!(e instanceof DeviceLost)) {
+          notice(message(e), 'error');
+          hook.errors.push(message(e));
+        }
+      }
+      // The webcam asks for the next frame once this one is drawn (not while no model is ready, nor after an error).
+      if (this.webcam.active && drawn) {
+        this.fps.tick();
+        ui.fps.textContent = this.fps.fps ? `${this.fps.fps.toFixed(1)} frames/s` : '';
+        this.dirty = true;
+        await new Promise((r) => setTimeout(r, 0)); // let the page breathe between frames
+      }
+    }
+    busy(null);
+    this.pumping = false;
+  }
+
+  /** One Grad-CAM of the current picture (or webcam frame) with the current options; false if there was nothing to do. */
+  private async renderOnce(): Promise<boolean> {
+    if (!this.session.ready) return false;
+    const live = this.webcam.active;
+    const picture = live ? this.webcam.frame() : this.image;
+    if (!picture) return false;
+    const options = this.options();
+    const key = JSON.stringify([this.session.generation, options.featureLayers, options.classes === 'top', options.reduction]);
+    if (!live) busy(this.compiled.has(key) ? 'running…' : 'compiling Grad-CAM kernels, then running…');
+    const result = await this.session.run((net) => net.gradCAM(picture, options));
+    this.compiled.add(key);
+    busy(null);
+    this.result = result;
+    this.shown = picture;
+    this.draw();
+    hook.runs++;
+    hook.firstMapMs ??= performance.now();
+    publishResult(result, this.mainMap(result), this.labels, this.session.model?.name ?? '');
+    return true;
+  }
+
+  private mainMap(r: GradcamResult): GradcamMap {
+    return r.maps[this.galleryPick >= 0 && this.galleryPick < r.maps.length ? this.galleryPick : r.maps.length - 1];
+  }
+
+  /** Draws the last result: picture, heat map, gallery, predictions, pickers, timings, caption. */
+  private draw(): void {
+    const r = this.result;
+    const picture = this.shown;
+    if (!r || !picture) return;
+    const map = this.mainMap(r);
+    drawImage(ui.picture, picture);
+    drawImage(ui.heat, map.overlay!);
+    ui.view.dataset.empty = 'false';
+    this.drawGallery(r, map);
+    const selected = this.classChoice === 'top' ? r.predictions[0]?.class ?? null : this.classChoice;
+    // The demonstration model's unused classes (logit −10) are not worth a line.
+    const predictions = r.predictions.filter((p) => p.class < this.labels.meaningful);
+    renderPredictions(predictions, this.labels, selected, (c) => this.pickClass(c));
+    renderClassPicker(predictions, this.labels, this.classChoice);
+    renderTimings(r.timings, this.session.compileMs, this.session.adapter);
+    const [h, w] = map.shape;
+    const cold = map.max <= 0 ? ' The map is zero everywhere: nothing at this layer raises this score.' : '';
+    ui.caption.textContent = `Where “${this.labels.of(map.class)}” comes from, at ${layerTitle(map.layer)} (${h}×${w}), ` +
+      `by the ${map.reduction === 'logit' ? 'class score (logit)' : 'probability (softmax)'}. ` +
+      `${this.webcam.active ? 'Webcam' : this.imageName}.${cold}`;
+  }
+
+  private drawGallery(r: GradcamResult, main: GradcamMap): void {
+    ui.gallery.hidden = r.maps.length < 2;
+    if (r.maps.length < 2) return;
+    const opacity = Number(ui.opacity.value);
+    const items = r.maps.map((m, i) => {
+      const pic = document.createElement('canvas');
+      const heat = document.createElement('canvas');
+      drawImage(pic, this.shown!);
+      drawImage(heat, m.overlay!);
+      const thumb = composite(pic, heat, opacity);
+      return makeGalleryItem(layerTitle(m.layer), thumb, m === main, () => {
+        this.galleryPick = i;
+        this.draw();
+      });
+    });
+    ui.gallery.replaceChildren(...items);
+  }
+
+  private pickClass(c: number | 'top'): void {
+    this.classChoice = c;
+    this.requestRender();
+  }
+
+  private async profile(): Promise<void> {
+    ui.profile.disabled = true;
+    busy('profiling kernels…');
+    try {
+      const timings = await this.session.run(async (net) => {
+        const dispatches = net.engine.compiled.dispatches;
+        const profiler = new Profiler(this.session.device, dispatches.length);
+        try {
+          return await profiler.run(dispatches);
+        } finally {
+          profiler.destroy();
+        }
+      });
+      renderProfile(timings);
+    } catch (e) {
+      notice(`profile: ${message(e)}`, 'error');
+    } finally {
+      busy(null);
+      ui.profile.disabled = false;
+    }
+  }
+
+  private save(): void {
+    const out = composite(ui.picture, ui.heat, Number(ui.opacity.value));
+    const map = this.result ? this.mainMap(this.result) : undefined;
+    const name = map ? `gradcam-${this.labels.of(map.class)}-${layerTitle(map.layer)}`.replace(/[^\w.-]+/g, '_') : 'gradcam';
+    out.toBlob((blob) => {
+      if (!blob) return;
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = `${name}.png`;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+    }, 'image/png');
+  }
+
+  // ── events ────────────────────────────────────────────────────────────────────────────────────
+
+  private bindEvents(): void {
+    ui.imageFile.addEventListener('change', () => {
+      const f = ui.imageFile.files?.[0];
+      if (f) void this.openFile(f);
+      ui.imageFile.value = '';
+    });
+    ui.modelFile.addEventListener('change', () => {
+      const f = ui.modelFile.files?.[0];
+      if (f) void this.switchModel({ kind: 'file', file: f });
+      ui.modelFile.value = '';
+    });
+    ui.model.addEventListener('change', () => {
+      const entry = this.manifest.models.find((m) => m.name === ui.model.value);
+      if (entry) void this.switchModel({ kind: 'manifest', entry });
+    });
+    ui.webcam.addEventListener('click', () => void this.toggleWebcam());
+    ui.opacity.addEventListener('input', () => this.applyOpacity());
+    ui.save.addEventListener('click', () => this.save());
+    ui.profile.addEventListener('click', () => void this.profile());
+    ui.classSelect.addEventListener('change', () => this.pickClass(ui.classSelect.value === 'top' ? 'top' : Number(ui.classSelect.value)));
+    ui.classSearch.addEventListener('change', () => {
+      const c = parseClassSearch(ui.classSearch.value, this.labels);
+      if (c === null) {
+        if (ui.classSearch.value.trim()) notice(`no class matches “${ui.classSearch.value}”`, 'error');
+        return;
+      }
+      ui.classSearch.value = '';
+      this.pickClass(c);
+    });
+    ui.layer.addEventListener('change', () => {
+      this.layer = ui.layer.value;
+      this.galleryPick = -1;
+      this.requestRender();
+    });
+    for (const radio of document.querySelectorAll<HTMLInputElement>('input[name=reduction]')) {
+      radio.addEventListener('change', () => {
+        if (!radio.checked) return;
+        this.reduction = radio.value === 'softmax' ? 'softmax' : 'logit';
+        this.requestRender();
+      });
+    }
+    // Drag and drop anywhere on the page: pictures are explained, .onnx files become the model.
+    window.addEventListener('dragover', (e) => {
+      e.preventDefault();
+      ui.view.classList.add('dropping');
+    });
+    window.addEventListener('dragleave', (e) => {
+      if (!e.relatedTarget) ui.view.classList.remove('dropping');
+    });
+    window.addEventListener('drop', (e) => {
+      e.preventDefault();
+      ui.view.classList.remove('dropping');
+      const f = e.dataTransfer?.files?.[0];
+      if (f) void this.openFile(f);
+    });
+    this.applyOpacity();
+  }
+
+  private applyOpacity(): void {
+    const v = Number(ui.opacity.value);
+    ui.heat.style.opacity = String(v);
+    ui.opacityValue.textContent = `${Math.round(100 * v)} %`;
+    if (this.result && this.result.maps.length > 1) this.drawGallery(this.result, this.mainMap(this.result));
+  }
+
+  // ── device loss ───────────────────────────────────────────────────────────────────────────────
+
+  onLost(info: GPUDeviceLostInfo, recovered: Promise<void>): void {
+    const why = info.message ? ` (${info.message})` : '';
+    notice(`The GPU device was lost${why}; re-creating the engine…`);
+    this.compiled.clear();
+    recovered.then(() => {
+      progress(null);
+      hook.recoveries++;
+      notice(`The GPU device was lost${why}; the engine was re-created.`);
+      this.requestRender();
+    }, (e) => {
+      progress(null);
+      notice(`The GPU device was lost and could not be re-created: ${message(e)}. Reload the page to try again.`, 'error');
+    });
+  }
+}
+
+function showNoWebGpu(e: NoWebGpu): void {
+  ui.noWebGpu.hidden = false;
+  ui.noWebGpuReason.textContent = e.reason === 'no-api'
+    ? 'This browser has no WebGPU (navigator.gpu is missing).'
+    : 'This browser has WebGPU, but it found no graphics adapter to use (it may be turned off, or the driver blocked).';
+  hook.state = 'no-webgpu';
+  hook.noWebGpuReason = e.reason;
+}
+
+async function boot(): Promise<void> {
+  let app: App | undefined;
+  let session: Session;
+  try {
+    session = await Session.start({
+      lost: (info, recovered) => app?.onLost(info, recovered),
+      progress: (text) => progress(text),
+    });
+  } catch (e) {
+    if (e instanceof NoWebGpu) return showNoWebGpu(e);
+    throw e;
+  }
+  hook.loseDevice = () => session.loseDevice();
+  const manifest = await loadManifest(params.get('manifest'));
+  app = new App(session, manifest);
+  await app.start();
+  hook.state = 'ready';
+}
+
+boot().catch((e) => {
+  hook.state = 'error';
+  hook.errors.push(message(e));
+  notice(message(e), 'error');
+});

@@ -1,0 +1,82 @@
+/**
+ * Where the page's model comes from: a manifest entry (downloaded and cached, or generated in the
+ * page) or a local .onnx file. The result is a decoded OnnxModel plus what the page needs to show
+ * and preprocess for it.
+ */
+import { decodeOnnx } from '../onnx/decode.ts';
+import type { OnnxModel } from '../onnx/model.ts';
+import { RECIPES, type Recipe } from '../image/recipes.ts';
+import { fetchModelFile, isCached, type DownloadProgress } from './download.ts';
+import { generateModel } from './generated.ts';
+import { DEFAULT_REAL_MODEL, DEMO_MODEL } from '../../weights/manifest.ts';
+import type { Manifest, ManifestModel } from './manifest.ts';
+
+/** The real model, used by default once it is in Cache Storage. */
+export const REAL_MODEL = DEFAULT_REAL_MODEL;
+
+export type ModelChoice = { kind: 'manifest'; entry: ManifestModel } | { kind: 'file'; file: File };
+
+export interface LoadedModel {
+  /** The manifest name or the file name. */
+  name: string;
+  model: OnnxModel;
+  /** From the manifest; undefined = guessed by the engine from the model. */
+  recipe?: Recipe;
+  /** The manifest's label-set name ('imagenet', 'known-answer'). */
+  labels?: string;
+  source: 'cache' | 'download' | 'generated' | 'file';
+  /** The known-answer demonstration model. */
+  demo: boolean;
+}
+
+export interface ModelProgress {
+  text: string;
+  /** 0–1 when known. */
+  fraction?: number;
+}
+
+const MB = 1e6;
+
+function describeDownload(p: DownloadProgress): ModelProgress {
+  const pct = p.total ? Math.min(100, (100 * p.received) / p.total) : 0;
+  return {
+    text: `downloading… ${(p.received / MB).toFixed(1)} of ${(p.total / MB).toFixed(1)} MB (${pct.toFixed(0)} %), ${(p.rate / MB).toFixed(1)} MB/s`,
+    fraction: p.total ? p.received / p.total : undefined,
+  };
+}
+
+/** The model to start with: `?model=NAME` if given, else the real model when it is cached, else the demonstration model. */
+export async function defaultModel(manifest: Manifest, requested: string | null): Promise<ManifestModel | undefined> {
+  const find = (name: string) => manifest.models.find((m) => m.name === name);
+  if (requested) {
+    const e = find(requested);
+    if (!e) throw new Error(`?model=${requested}: no such model in the manifest (${manifest.models.map((m) => m.name).join(', ')})`);
+    return e;
+  }
+  const real = find(REAL_MODEL);
+  if (real && (await isCached(real).catch(() => false))) return real;
+  return find(DEMO_MODEL) ?? manifest.models.find((m) => m.kind === 'generated') ?? manifest.models[0];
+}
+
+export async function obtainModel(choice: ModelChoice, progress: (p: ModelProgress) => void): Promise<LoadedModel> {
+  if (choice.kind === 'file') {
+    progress({ text: `reading ${choice.file.name}…` });
+    const bytes = new Uint8Array(await choice.file.arrayBuffer());
+    progress({ text: 'decoding the model…' });
+    return { name: choice.file.name, model: decodeOnnx(bytes), source: 'file', demo: false };
+  }
+  const { entry } = choice;
+  const recipe = entry.recipe ? RECIPES[entry.recipe] : undefined;
+  const common = { name: entry.name, recipe, labels: entry.labels, demo: entry.name === DEMO_MODEL };
+  if (entry.kind === 'generated') {
+    progress({ text: `building ${entry.name} in the page…` });
+    // Let the progress line paint before the (synchronous, ~1 s) generator runs.
+    await new Promise((r) => setTimeout(r, 0));
+    return { ...common, model: await generateModel(entry.name), source: 'generated' };
+  }
+  progress({ text: `looking for ${entry.name} in the browser's cache…` });
+  const file = await fetchModelFile(entry, (p) => progress(describeDownload(p)));
+  progress({ text: 'decoding the model…' });
+  await new Promise((r) => setTimeout(r, 0));
+  return { ...common, model: decodeOnnx(file.bytes), source: file.fromCache ? 'cache' : 'download' };
+}

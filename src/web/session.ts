@@ -1,0 +1,153 @@
+/**
+ * The page's GPU side: one device, one loaded Network, and a queue that runs GPU work one job at a
+ * time (runs share buffers). A lost device is recovered in place: a new device is requested and the
+ * same model compiled on it again, without reloading the page.
+ */
+import { requestGpu, describeAdapter, type GpuContext } from '../gpu/device.ts';
+import { labelSet } from '../gradcam/labels.ts';
+import type { LayerInfo } from '../gradcam/layers.ts';
+import { Network } from '../gradcam/network.ts';
+import type { LoadedModel } from './models.ts';
+
+/** Why the page cannot run: no navigator.gpu, or no adapter behind it. */
+export class NoWebGpu extends Error {
+  constructor(readonly reason: 'no-api' | 'no-adapter', detail: string) {
+    super(detail);
+  }
+}
+
+/** A job was cut short by the loss of the device. */
+export class DeviceLost extends Error {
+  constructor() {
+    super('the GPU device was lost');
+  }
+}
+
+export interface SessionEvents {
+  /** The device was lost; `recovered` settles once the engine runs again (or for good fails). */
+  lost(info: GPUDeviceLostInfo, recovered: Promise<void>): void;
+  /** "compiling kernels…" and the like. */
+  progress(text: string): void;
+}
+
+async function acquire(): Promise<GpuContext> {
+  if (!('gpu' in navigator) || !navigator.gpu) throw new NoWebGpu('no-api', 'navigator.gpu is missing');
+  const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new NoWebGpu('no-adapter', 'navigator.gpu.requestAdapter() found no adapter');
+  return requestGpu(navigator.gpu, navigator.gpu, adapter);
+}
+
+export class Session {
+  private queue: Promise<unknown> = Promise.resolve();
+  private net?: Network;
+  private loaded?: LoadedModel;
+  /** Set while the page itself destroys the device (that loss is not recovered). */
+  private closing = false;
+  /** Bumped on every (re)load, so a job can tell that the network it started with is gone. */
+  generation = 0;
+
+  private constructor(private gpu: GpuContext, private events: SessionEvents) {
+    this.watch(gpu);
+  }
+
+  static async start(events: SessionEvents): Promise<Session> {
+    return new Session(await acquire(), events);
+  }
+
+  get adapter(): string {
+    return describeAdapter(this.gpu.adapter) + (this.gpu.adapter.isSoftware ? ' (software)' : '');
+  }
+
+  get hasTimestamps(): boolean {
+    return this.gpu.features.timestamps;
+  }
+
+  get device(): GPUDevice {
+    return this.gpu.device;
+  }
+
+  get model(): LoadedModel | undefined {
+    return this.loaded;
+  }
+
+  get classCount(): number {
+    return this.net?.classCount ?? 0;
+  }
+
+  /** Candidate feature layers of the loaded network, in forward order. */
+  get layers(): LayerInfo[] {
+    return this.net?.layers() ?? [];
+  }
+
+  /** How long lowering and compiling the loaded network took. */
+  get compileMs(): number | undefined {
+    return this.net?.engine.compileMs;
+  }
+
+  get ready(): boolean {
+    return this.net !== undefined;
+  }
+
+  /**
+   * Runs `fn` with the loaded network, after every job queued before it. A job that fails because
+   * the device was lost under it throws DeviceLost (the recovery runs it again).
+   */
+  run<T>(fn: (net: Network) => Promise<T>): Promise<T> {
+    return this.serial(async () => {
+      const { net, gpu } = this;
+      if (!net) throw new Error('no model is loaded');
+      try {
+        return await fn(net);
+      } catch (e) {
+        const lost = await Promise.race([gpu.lost.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 250))]);
+        throw lost ? new DeviceLost() : e;
+      }
+    });
+  }
+
+  /** Runs `fn` after every job queued before it. */
+  serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Compiles `model` on the device (replacing the network in use). */
+  load(model: LoadedModel): Promise<Network> {
+    return this.serial(() => this.compile(model));
+  }
+
+  private async compile(model: LoadedModel): Promise<Network> {
+    this.net?.destroy();
+    this.net = undefined;
+    this.loaded = model;
+    this.generation++;
+    this.events.progress('compiling kernels…');
+    this.net = await Network.load(this.gpu, model.model, { recipe: model.recipe, labels: labelSet(model.labels) });
+    return this.net;
+  }
+
+  private watch(gpu: GpuContext): void {
+    gpu.lost.then((info) => {
+      if (this.closing || gpu !== this.gpu) return;
+      const recovered = this.serial(async () => {
+        this.net = undefined;
+        this.gpu = await acquire();
+        this.watch(this.gpu);
+        if (this.loaded) await this.compile(this.loaded);
+      });
+      this.events.lost(info, recovered);
+    });
+  }
+
+  /** For tests: loses the device as a driver reset would. */
+  loseDevice(): void {
+    this.gpu.device.destroy();
+  }
+
+  close(): void {
+    this.closing = true;
+    this.net?.destroy();
+    this.gpu.device.destroy();
+  }
+}
