@@ -3,6 +3,7 @@
  * `Dispatch` (pipeline + bind group + workgroup count, made once at compile time and replayed on
  * every run).
  */
+import { GradcamError } from '../errors.ts';
 
 /** A view of a storage buffer: item i's values start at element i·stride + offset. */
 export interface BufferView {
@@ -57,16 +58,31 @@ export function grid1d(threads: number, workgroupSize: number): [number, number,
   return [65535, Math.ceil(groups / 65535), 1];
 }
 
+/**
+ * Which kernel variants to build: 'cpu' for a software adapter (SwiftShader: register blocking, no
+ * workgroup memory), 'gpu' otherwise (workgroup-memory tiles). GRADCAM_KERNELS=cpu|gpu overrides.
+ */
+export type KernelVariant = 'cpu' | 'gpu';
+
+export function kernelVariant(isSoftware: boolean): KernelVariant {
+  const forced = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.GRADCAM_KERNELS;
+  if (forced === 'cpu' || forced === 'gpu') return forced;
+  return isSoftware ? 'cpu' : 'gpu';
+}
+
 export class KernelEnv {
   private modules = new Map<string, GPUShaderModule>();
   private pipelines = new Map<string, Promise<GPUComputePipeline>>();
-  /** A small buffer bound where a kernel's optional binding (mask, scale) is unused. */
+  /** A small buffer bound where a kernel's optional read-only binding (mask, scale) is unused. */
   readonly dummy: GPUBuffer;
+  /** The same for an unused writable binding (one buffer may not be bound read-only and writable at once). */
+  readonly dummyWritable: GPUBuffer;
   /** Every buffer this environment created, destroyed with it. */
   private owned: GPUBuffer[] = [];
 
-  constructor(readonly device: GPUDevice) {
+  constructor(readonly device: GPUDevice, readonly variant: KernelVariant = 'cpu') {
     this.dummy = this.storage(new Float32Array(4));
+    this.dummyWritable = this.scratch(4, 'unused');
   }
 
   /** A compute pipeline for `entry` of `code` specialised by override constants; cached, compiled once. */
@@ -137,4 +153,24 @@ export class KernelEnv {
     for (const b of this.owned) b.destroy();
     this.owned = [];
   }
+}
+
+/**
+ * Runs `fn` (which creates GPU objects or encodes and submits work) inside validation and
+ * out-of-memory error scopes, and turns a captured error into an exception: WebGPU otherwise only
+ * reports it as an uncaptured error event, and the work silently does not happen.
+ */
+export async function checked<T>(device: GPUDevice, what: string, fn: () => T | Promise<T>): Promise<T> {
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  let result: T;
+  try {
+    result = await fn();
+  } finally {
+    const validation = await device.popErrorScope();
+    const oom = await device.popErrorScope();
+    if (oom) throw new GradcamError(`${what}: the GPU ran out of memory (${oom.message})`, 'Use a smaller batch, fewer classes or fewer layers at once.');
+    if (validation) throw new Error(`${what}: WebGPU validation failed: ${validation.message}`);
+  }
+  return result!;
 }

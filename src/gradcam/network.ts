@@ -7,6 +7,7 @@ import type { GpuContext } from '../gpu/device.ts';
 import type { RgbaImage } from '../image/image.ts';
 import { type Recipe, unprocess } from '../image/recipes.ts';
 import type { OnnxModel } from '../onnx/model.ts';
+import { checked, type KernelVariant } from '../gpu/dispatch.ts';
 import { Engine } from '../runtime/engine.ts';
 import { encodeStage } from '../runtime/program.ts';
 import { Readback } from '../runtime/readback.ts';
@@ -25,6 +26,8 @@ export interface NetworkOptions {
   recipe?: Recipe;
   /** Class names; default: ImageNet's for a 1000-class model. */
   labels?: readonly string[];
+  /** Kernel variants ('cpu' register-blocked, 'gpu' tiled); default: chosen by the adapter. */
+  variant?: KernelVariant;
 }
 
 function isTensor(x: ModelInput): x is TensorInput {
@@ -44,7 +47,7 @@ export class Network {
   }
 
   static async load(gpu: GpuContext, model: OnnxModel, options: NetworkOptions = {}): Promise<Network> {
-    const engine = await Engine.create(gpu, model, { taps: options.taps });
+    const engine = await Engine.create(gpu, model, { taps: options.taps, variant: options.variant });
     return new Network(engine, model, options);
   }
 
@@ -104,7 +107,7 @@ export class Network {
   private async program(key: string, layers: string[], k: number, reduction: Reduction, score?: string): Promise<GradcamProgram> {
     let p = this.programs.get(key);
     if (!p) {
-      p = await GradcamProgram.create(this.engine, { layers, classesPerImage: k, reduction, score });
+      p = await checked(this.engine.gpu.device, 'compiling the Grad-CAM program', () => GradcamProgram.create(this.engine, { layers, classesPerImage: k, reduction, score }));
       this.programs.set(key, p);
     }
     return p;
@@ -119,7 +122,7 @@ export class Network {
       const recipe = this.engine.recipe;
       this.dropCaches();
       this.engine.destroy();
-      this.engine = await Engine.create(this.engine.gpu, this.model, { taps });
+      this.engine = await Engine.create(this.engine.gpu, this.model, { taps, variant: this.options.variant });
       this.engine.recipe = recipe;
       this.options = { ...this.options, taps };
     }
@@ -152,7 +155,7 @@ export class Network {
       const key = `${programKey}|${width}x${height}|${alpha}`;
       overlay = this.overlays.get(key);
       if (!overlay) {
-        overlay = await OverlayStage.create(engine.env, program.layers, program.items, picture!, width, height, alpha);
+        overlay = await checked(device, 'compiling the display stage', () => OverlayStage.create(engine.env, program.layers, program.items, picture!, width, height, alpha));
         this.overlays.set(key, overlay);
       }
     }
@@ -173,7 +176,7 @@ export class Network {
       stages.forEach((d, i) => encodeStage(encoder, i === 0 ? 'backward' : 'gradcam', d, this.timer.writes(i + 1)));
       this.timer.resolve(encoder);
       readback.encode(encoder);
-      device.queue.submit([encoder.finish()]);
+      await checked(device, 'Grad-CAM run', () => device.queue.submit([encoder.finish()]));
     } else {
       // No timestamps: submit stage by stage and time each on the CPU.
       let t = performance.now();
@@ -182,7 +185,7 @@ export class Network {
         if (i === 0) engine.encodeForward(encoder);
         else encodeStage(encoder, 'stage', stages[i - 1]);
         if (i === 2) readback.encode(encoder);
-        device.queue.submit([encoder.finish()]);
+        await checked(device, 'Grad-CAM run', () => device.queue.submit([encoder.finish()]));
         await device.queue.onSubmittedWorkDone();
         cpuTimes.push(performance.now() - t);
         t = performance.now();

@@ -3,8 +3,13 @@
  * shaders/conv.wgsl. The weights are laid out once per direction, at compile time:
  *   forward  Wt[(ci·KH + ky)·KW + kx][co]   backward  Wt[(co·KH + ky)·KW + kx][ci]
  * with the column count padded to a multiple of 16 (the kernel's channel block).
+ *
+ * Two kernel variants compute it (KernelEnv.variant): on a CPU (SwiftShader) conv.wgsl, a 16 × 8
+ * register block per invocation and no workgroup memory; on a GPU conv_tiled.wgsl, 64 × 64 tiles
+ * staged in workgroup memory, with split-K when a layer has too few tiles to fill the GPU.
  */
 import code from '../../shaders/conv.wgsl';
+import tiledCode from '../../shaders/conv_tiled.wgsl';
 import type { ConvOp } from '../graph/ir.ts';
 import type { BufferView, Dispatch, KernelEnv } from '../gpu/dispatch.ts';
 import { Params } from '../gpu/dispatch.ts';
@@ -48,7 +53,22 @@ function workgroupShape(posBlocks: number): [number, number] {
   return [1, 64];
 }
 
-async function gemm(env: KernelEnv, op: ConvOp, c: GemmCall, kernel: string, flops: number): Promise<Dispatch> {
+function meta(op: ConvOp, c: GemmCall, kernel: string, flops: number) {
+  return {
+    kernel, label: op.name, opType: op.onnxTypes.join('+'), flops,
+    shapes: `${fmtShape([c.items, c.rows, c.inH, c.inW])} → ${fmtShape([c.items, c.cols, c.outH, c.outW])} k${op.kh}×${op.kw}/${op.strideH}`,
+  };
+}
+
+function params(op: ConvOp, c: GemmCall, mask: BufferView, chunksPerSplit = 0): Params {
+  return new Params()
+    .u32(c.rows, c.inH, c.inW, c.cols, c.outH, c.outW, c.items, pad16(c.cols) / 4)
+    .i32(op.pads[0], op.pads[1])
+    .u32(c.input.offset, c.input.stride, c.output.offset, c.output.stride, mask.offset, mask.stride, Math.max(1, c.maskDiv), chunksPerSplit, 0, 0);
+}
+
+/** The CPU variant (conv.wgsl): 16 channels × 8 positions per invocation. */
+async function gemmRegisterBlocked(env: KernelEnv, op: ConvOp, c: GemmCall, kernel: string, flops: number): Promise<Dispatch[]> {
   const pointwise = op.kh === 1 && op.kw === 1 && op.strideH === 1 && op.strideW === 1 && op.pads.every((p) => p === 0);
   const posBlocks = Math.ceil((c.items * c.outH * c.outW) / TN);
   const colBlocks = pad16(c.cols) / TM;
@@ -58,13 +78,46 @@ async function gemm(env: KernelEnv, op: ConvOp, c: GemmCall, kernel: string, flo
     RELU: c.relu, MASK: c.mask !== null, ACCUMULATE: c.accumulate, WG_X: wgx, WG_Y: wgy,
   });
   const mask = c.mask ?? { buffer: env.dummy, offset: 0, stride: 0 };
-  const params = new Params()
-    .u32(c.rows, c.inH, c.inW, c.cols, c.outH, c.outW, c.items, pad16(c.cols) / 4)
-    .i32(op.pads[0], op.pads[1])
-    .u32(c.input.offset, c.input.stride, c.output.offset, c.output.stride, mask.offset, mask.stride, Math.max(1, c.maskDiv), 0, 0, 0);
-  return env.dispatch(pipeline, [env.uniform(params), c.input.buffer, c.weights, c.bias, mask.buffer, c.output.buffer],
-    [Math.ceil(posBlocks / wgx), Math.ceil(colBlocks / wgy), 1],
-    { kernel, label: op.name, opType: op.onnxTypes.join('+'), flops, shapes: `${fmtShape([c.items, c.rows, c.inH, c.inW])} → ${fmtShape([c.items, c.cols, c.outH, c.outW])} k${op.kh}×${op.kw}/${op.strideH}` });
+  return [env.dispatch(pipeline, [env.uniform(params(op, c, mask)), c.input.buffer, c.weights, c.bias, mask.buffer, c.output.buffer],
+    [Math.ceil(posBlocks / wgx), Math.ceil(colBlocks / wgy), 1], meta(op, c, kernel, flops))];
+}
+
+/** Workgroups a GPU variant dispatch should reach before split-K stops paying (a few per compute unit). */
+export const TARGET_WORKGROUPS = 256;
+
+/** Split-K factor for a tiled GEMM: enough workgroups, but at least 4 chunks of 16 rows per split. */
+export function splitK(tiles: number, chunks: number): { split: number; chunksPerSplit: number } {
+  const want = Math.max(1, Math.min(Math.ceil(TARGET_WORKGROUPS / tiles), Math.floor(chunks / 4)));
+  const chunksPerSplit = Math.ceil(chunks / want);
+  return { split: Math.ceil(chunks / chunksPerSplit), chunksPerSplit };
+}
+
+/** The GPU variant (conv_tiled.wgsl): 64 × 64 tiles in workgroup memory, split-K for small layers. */
+async function gemmTiled(env: KernelEnv, op: ConvOp, c: GemmCall, kernel: string, flops: number): Promise<Dispatch[]> {
+  const posCount = c.items * c.outH * c.outW;
+  const tiles: [number, number] = [Math.ceil(posCount / 64), Math.ceil(c.cols / 64)];
+  const chunks = Math.ceil((c.rows * op.kh * op.kw) / 16);
+  const { split, chunksPerSplit } = splitK(tiles[0] * tiles[1], chunks);
+  const constants = {
+    KH: op.kh, KW: op.kw, SH: op.strideH, SW: op.strideW, TRANSPOSED: c.transposed,
+    RELU: c.relu, MASK: c.mask !== null, ACCUMULATE: c.accumulate, SPLIT: split,
+  };
+  const mask = c.mask ?? { buffer: env.dummy, offset: 0, stride: 0 };
+  const uniform = env.uniform(params(op, c, mask, chunksPerSplit));
+  const part = split > 1 ? env.scratch(split * c.cols * posCount, `${op.name} split-K`) : env.dummyWritable;
+  const main = await env.pipeline(tiledCode, 'main', constants);
+  const out = [env.dispatch(main, [uniform, c.input.buffer, c.weights, c.bias, mask.buffer, c.output.buffer, part],
+    [tiles[0], tiles[1], split], meta(op, c, split > 1 ? `${kernel}.splitk${split}` : kernel, flops))];
+  if (split > 1) {
+    const finish = await env.pipeline(tiledCode, 'finish', constants);
+    out.push(env.dispatch(finish, [uniform, null, null, c.bias, null, c.output.buffer, part],
+      [Math.ceil(posCount / 64), c.cols, 1], meta(op, c, `${kernel}.splitk-sum`, split * c.cols * posCount)));
+  }
+  return out;
+}
+
+function gemm(env: KernelEnv, op: ConvOp, c: GemmCall, kernel: string, flops: number): Promise<Dispatch[]> {
+  return env.variant === 'gpu' ? gemmTiled(env, op, c, kernel, flops) : gemmRegisterBlocked(env, op, c, kernel, flops);
 }
 
 export function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
@@ -83,7 +136,7 @@ export function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
       return gemm(env, op, {
         rows: op.cIn, inH, inW, cols: op.cOut, outH, outW, items: batch, input: inputs[0], output, mask: null, maskDiv: 1,
         relu: op.relu, accumulate: false, transposed: false, ...fwd,
-      }, 'conv.forward', 2 * macsPerItem * batch).then((d) => [d]);
+      }, 'conv.forward', 2 * macsPerItem * batch);
     },
     backward({ env, output, dy, dx, items, maskDiv }: BackwardArgs) {
       const target = dx[0];
@@ -92,7 +145,7 @@ export function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
       return gemm(env, op, {
         rows: op.cOut, inH: outH, inW: outW, cols: op.cIn, outH: inH, outW: inW, items, input: dy, output: target.view,
         mask: op.relu ? output : null, maskDiv, relu: false, accumulate: target.accumulate, transposed: true, ...bwd,
-      }, 'conv.backward', 2 * macsPerItem * items).then((d) => [d]);
+      }, 'conv.backward', 2 * macsPerItem * items);
     },
   };
 }

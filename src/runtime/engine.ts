@@ -6,7 +6,7 @@ import { GradcamError } from '../errors.ts';
 import type { Graph } from '../graph/ir.ts';
 import { lower, type LowerOptions } from '../graph/lower.ts';
 import type { GpuContext } from '../gpu/device.ts';
-import { KernelEnv } from '../gpu/dispatch.ts';
+import { checked, KernelEnv, type KernelVariant, kernelVariant } from '../gpu/dispatch.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
 import type { RgbaImage } from '../image/image.ts';
 import { PreprocessStage } from '../image/preprocess.ts';
@@ -22,6 +22,11 @@ export interface ForwardResult {
   /** Softmax of the logits, [batch × classes]. */
   probabilities: Float32Array;
   classes: number;
+}
+
+export interface EngineOptions extends LowerOptions {
+  /** Kernel variants: 'cpu' (register-blocked) or 'gpu' (workgroup-memory tiles); default by adapter. */
+  variant?: KernelVariant;
 }
 
 export class Engine {
@@ -40,7 +45,7 @@ export class Engine {
     readonly graph: Graph,
     readonly env: KernelEnv,
     readonly compiled: CompiledForward,
-    readonly lowerOptions: LowerOptions,
+    readonly options: EngineOptions,
     /** Milliseconds spent lowering and compiling (pipelines included). */
     readonly compileMs: number,
   ) {
@@ -48,11 +53,11 @@ export class Engine {
     this.recipe = guessRecipe(graph.input.name, Object.keys(graph.onnxOpCounts));
   }
 
-  static async create(gpu: GpuContext, model: OnnxModel, options: LowerOptions = {}): Promise<Engine> {
+  static async create(gpu: GpuContext, model: OnnxModel, options: EngineOptions = {}): Promise<Engine> {
     const t0 = performance.now();
     const graph = lower(model, options);
-    const env = new KernelEnv(gpu.device);
-    const compiled = await compileForward(env, graph);
+    const env = new KernelEnv(gpu.device, options.variant ?? kernelVariant(gpu.adapter.isSoftware));
+    const compiled = await checked(gpu.device, 'compiling the forward pass', () => compileForward(env, graph));
     return new Engine(gpu, model, graph, env, compiled, options, performance.now() - t0);
   }
 
@@ -131,7 +136,7 @@ export class Engine {
       const encoder = this.gpu.device.createCommandEncoder({ label: 'forward' });
       this.encodeForward(encoder);
       this.forwardReadback.encode(encoder);
-      this.gpu.device.queue.submit([encoder.finish()]);
+      await checked(this.gpu.device, 'forward pass', () => this.gpu.device.queue.submit([encoder.finish()]));
       const parts = await this.forwardReadback.read();
       return this.forwardResult(parts);
     });
@@ -166,7 +171,7 @@ export class Engine {
       const rb = new Readback(this.gpu.device, this.tensorRegions([name]));
       const encoder = this.gpu.device.createCommandEncoder();
       rb.encode(encoder);
-      this.gpu.device.queue.submit([encoder.finish()]);
+      await checked(this.gpu.device, 'read-back', () => this.gpu.device.queue.submit([encoder.finish()]));
       const parts = await rb.read();
       rb.destroy();
       const total = parts.reduce((a, b) => a + b.byteLength / 4, 0);
