@@ -29,7 +29,7 @@
 import { afterAll, describe, expect, test } from 'vitest';
 import { gpuGradients } from './helpers/grad.ts';
 import { kernelCases, type KernelCase, type Reduction } from './helpers/kernel-cases.ts';
-import { centralDifference, compare, gpuGradientsBatched, loadNetwork, prepare, printReport, rows, seeds, softmaxRtol } from './helpers/kernel-check.ts';
+import { centralDifference, compare, loadNetwork, prepare, printReport, rows, seeds, softmaxRtol } from './helpers/kernel-check.ts';
 import { backwardBudgets, backwardMagnitudes, U } from './helpers/magnitude.ts';
 import { backwardReference } from './reference/graph.ts';
 import { maxAbs, numel, rng } from './reference/tensor.ts';
@@ -52,7 +52,7 @@ function sample(ref: Float64Array, per: number, n: number, r: () => number): num
 
 async function engineGradients(c: KernelCase, net: Awaited<ReturnType<typeof loadNetwork>>, wrt: string[], reduction: Reduction) {
   const input = { shape: c.input.shape, data: Float32Array.from(c.input.data) };
-  return c.input.shape[0] === 1 ? gpuGradients(net, input, wrt, c.classes[0], reduction) : gpuGradientsBatched(net, input, wrt, c.classes, reduction);
+  return gpuGradients(net, input, wrt, c.input.shape[0] === 1 ? c.classes[0] : c.classes, reduction);
 }
 
 describe('kernels, backward, against the float64 reference and finite differences', () => {

@@ -7,11 +7,16 @@ import { GradcamProgram, type Reduction } from '../../src/gradcam/program.ts';
 import { encodeStage } from '../../src/runtime/program.ts';
 import { Readback, viewRegions } from '../../src/runtime/readback.ts';
 
-export async function gpuGradients(net: Network, input: { shape: number[]; data: Float32Array }, wrt: string[], classes: number[],
+/**
+ * `classes`: K class indices (batch 1), or classes[n] = image n's K classes. Returns, per tensor in
+ * `wrt`, one array per gradient item b = n·K + k: that item's gradient of the tensor (image n's slice).
+ */
+export async function gpuGradients(net: Network, input: { shape: number[]; data: Float32Array }, wrt: string[], classes: number[] | number[][],
   reduction: Reduction = 'logit'): Promise<Record<string, Float32Array[]>> {
+  const perImage = (typeof classes[0] === 'number' ? [classes] : classes) as number[][];
   const engine = net.engine;
-  const program = await GradcamProgram.create(engine, { layers: wrt, classesPerImage: classes.length, reduction });
-  program.writeClasses(classes);
+  const program = await GradcamProgram.create(engine, { layers: wrt, classesPerImage: perImage[0].length, reduction });
+  program.writeClasses(perImage.flat());
   engine.writeInput(input.data, input.shape);
   const regions = wrt.flatMap((name) => {
     const v = program.backward.featureGrads.get(name)!;
@@ -28,15 +33,15 @@ export async function gpuGradients(net: Network, input: { shape: number[]; data:
   rb.destroy();
   const out: Record<string, Float32Array[]> = {};
   for (const name of wrt) {
-    const per = regions.find((x) => x.name === name)!.per;
+    const mine = regions.map((x, i) => ({ x, part: parts[i] })).filter((e) => e.x.name === name);
+    const per = mine[0].x.per;
     const all = new Float32Array(per * program.items);
     let at = 0;
-    regions.forEach((x, i) => {
-      if (x.name !== name) return;
-      all.set(new Float32Array(parts[i]), at);
-      at += parts[i].byteLength / 4;
-    });
-    out[name] = classes.map((_, k) => all.slice(k * per, (k + 1) * per));
+    for (const e of mine) {
+      all.set(new Float32Array(e.part), at);
+      at += e.part.byteLength / 4;
+    }
+    out[name] = Array.from({ length: program.items }, (_, b) => all.slice(b * per, (b + 1) * per));
   }
   return out;
 }

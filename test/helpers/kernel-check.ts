@@ -4,11 +4,8 @@
  */
 import { expect } from 'vitest';
 import { Network } from '../../src/gradcam/network.ts';
-import { GradcamProgram } from '../../src/gradcam/program.ts';
 import { decodeOnnx } from '../../src/onnx/decode.ts';
 import { encodeOnnx } from '../../src/onnx/write.ts';
-import { encodeStage } from '../../src/runtime/program.ts';
-import { Readback, viewRegions } from '../../src/runtime/readback.ts';
 import { forwardValues, runReference } from '../reference/graph.ts';
 import { maxAbs, numel, type Tensor } from '../reference/tensor.ts';
 import { testGpu } from './gpu.ts';
@@ -157,45 +154,6 @@ export function softmaxRtol(logits: Tensor): number {
 }
 
 // ───────────────────────────── engine gradients for batches ─────────────────────────────
-
-/**
- * Like helpers/grad.ts' gpuGradients, for a batch: classes[n] are image n's K classes; returns, per
- * wrt tensor, one array per item b = n·K + k (that item's gradient at image n's slice).
- */
-export async function gpuGradientsBatched(net: Network, input: { shape: number[]; data: Float32Array }, wrt: string[], classes: number[][],
-  reduction: Reduction): Promise<Record<string, Float32Array[]>> {
-  const engine = net.engine;
-  const K = classes[0].length;
-  const program = await GradcamProgram.create(engine, { layers: wrt, classesPerImage: K, reduction });
-  program.writeClasses(classes.flat());
-  engine.writeInput(input.data, input.shape);
-  const regions = wrt.flatMap((name) => {
-    const v = program.backward.featureGrads.get(name)!;
-    const per = numel(engine.graph.tensors.get(name)!.shape.slice(1));
-    return viewRegions(v.buffer, v.offset, v.stride, per, program.items).map((r) => ({ r, name, per }));
-  });
-  const rb = new Readback(engine.gpu.device, regions.map((x) => x.r));
-  const encoder = engine.gpu.device.createCommandEncoder();
-  engine.encodeForward(encoder);
-  encodeStage(encoder, 'backward', program.backwardStage);
-  rb.encode(encoder);
-  engine.gpu.device.queue.submit([encoder.finish()]);
-  const parts = await rb.read();
-  rb.destroy();
-  const out: Record<string, Float32Array[]> = {};
-  for (const name of wrt) {
-    const mine = regions.map((x, i) => ({ x, part: parts[i] })).filter((e) => e.x.name === name);
-    const per = mine[0].x.per;
-    const all = new Float32Array(per * program.items);
-    let at = 0;
-    for (const e of mine) {
-      all.set(new Float32Array(e.part), at);
-      at += e.part.byteLength / 4;
-    }
-    out[name] = Array.from({ length: program.items }, (_, b) => all.slice(b * per, (b + 1) * per));
-  }
-  return out;
-}
 
 // ───────────────────────────── finite differences ─────────────────────────────
 
