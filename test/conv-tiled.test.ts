@@ -10,6 +10,7 @@
  * case and ~√864·2⁻²⁴ ≈ 2e-6 typically; a wrong tap or a lost split is O(1/channels) ≥ 1e-3 of the max.
  */
 import { describe, expect, test } from 'vitest';
+import type { OnnxAttribute } from '../src/onnx/model.ts';
 import { Network } from '../src/gradcam/network.ts';
 import { decodeOnnx } from '../src/onnx/decode.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
@@ -20,7 +21,7 @@ import { backwardReference, forwardValues } from './reference/graph.ts';
 import { buildModel, int, ints, node, weight } from './reference/models.ts';
 import { randomTensor, rng } from './reference/tensor.ts';
 
-const CASES = [
+const CASES: { name: string; x: number[]; w: number[]; attrs: Record<string, OnnxAttribute> }[] = [
   { name: 'many channels on 5×5: split-K', x: [1, 96, 5, 5], w: [70, 96, 3, 3], attrs: { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) } },
   { name: '1×1 on 7×7 with 130 channels: split-K', x: [1, 130, 7, 7], w: [40, 130, 1, 1], attrs: { kernel_shape: ints([1, 1]) } },
   { name: '7×7 stride 2, pads [3,2,2,3], on 20×17', x: [1, 3, 20, 17], w: [19, 3, 7, 7], attrs: { kernel_shape: ints([7, 7]), strides: ints([2, 2]), pads: ints([3, 2, 2, 3]) } },

@@ -6,6 +6,7 @@ import { decodeOnnx } from '../src/onnx/decode.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
 import { generateModelBytes } from '../weights/generate/index.ts';
 import { testGpu } from './helpers/gpu.ts';
+import { gradcamReference } from './reference/gradcam.ts';
 import { buildModel, ints, node, weight } from './reference/models.ts';
 import { randomTensor, rng } from './reference/tensor.ts';
 
@@ -72,5 +73,35 @@ test('a layer with no path to the score', async () => {
   await rejects(net.gradCAM(x, { featureLayers: 'dead' }), /layer 'dead' has no path to the score 'logits'/);
   // The candidates (and so 'auto') only offer layers the score depends on.
   expect(net.layers().map((l) => l.name)).toEqual(['a']);
+  net.destroy();
+});
+
+test('a tensor hidden by fusion (a Conv output before its Relu) can still be explained', async () => {
+  const r = rng(2);
+  const model = buildModel({
+    inputs: { x: [1, 3, 6, 6] },
+    outputs: ['logits'],
+    weights: [weight('w', randomTensor([5, 3, 3, 3], r)), weight('fc', randomTensor([4, 5 * 6 * 6], r))],
+    nodes: [
+      node('Conv', ['x', 'w'], ['pre'], { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) }),
+      node('Relu', ['pre'], ['act']),
+      node('Flatten', ['act'], ['flat']),
+      node('Gemm', ['flat', 'fc'], ['logits'], { transB: { type: 'int', value: 1 } }),
+    ],
+  });
+  const decoded = decodeOnnx(encodeOnnx(model));
+  const net = await Network.load(await testGpu(), decoded);
+  expect(net.graph.fusedAway.has('pre')).toBe(true);
+  const x = randomTensor([1, 3, 6, 6], r);
+  const result = await net.gradCAM({ shape: [1, 3, 6, 6], data: Float32Array.from(x.data) }, { featureLayers: 'pre', classes: 2, upsample: false });
+  expect(net.graph.tensors.has('pre')).toBe(true); // re-lowered with 'pre' kept
+  const ref = gradcamReference(decoded, x, { layer: 'pre', classes: [2], reduction: 'logit', logitsTensor: 'logits' }).classes[0];
+  const got = result.maps[0].raw;
+  let err = 0, scale = 0;
+  for (let i = 0; i < got.length; i++) {
+    err = Math.max(err, Math.abs(got[i] - ref.map.data[i]));
+    scale = Math.max(scale, Math.abs(ref.preRelu.data[i]));
+  }
+  expect(err).toBeLessThanOrEqual(1e-5 * scale);
   net.destroy();
 });

@@ -7,7 +7,7 @@ import { Network } from '../../src/gradcam/network.ts';
 import { decodeOnnx } from '../../src/onnx/decode.ts';
 import { encodeOnnx } from '../../src/onnx/write.ts';
 import { forwardValues, runReference } from '../reference/graph.ts';
-import { maxAbs, numel, type Tensor } from '../reference/tensor.ts';
+import { maxAbs, type Tensor } from '../reference/tensor.ts';
 import { testGpu } from './gpu.ts';
 import type { Compared, KernelCase, Reduction } from './kernel-cases.ts';
 import { exactInput, forwardBudgets, forwardMagnitudes, kinkMargins, softmaxForwardUlps, U } from './magnitude.ts';
