@@ -13,6 +13,7 @@ import { writeFileAtomic } from '../../src/node/files.ts';
 import { repositoryRoot } from '../../src/node/paths.ts';
 import type { OnnxModel } from '../../src/onnx/model.ts';
 import { encodeOnnx } from '../../src/onnx/write.ts';
+import { googlenetKnownAnswer } from './googlenet-known-answer.ts';
 import { googlenetTorchvision } from './googlenet-torchvision.ts';
 import { googlenetZoo } from './googlenet-zoo.ts';
 
@@ -32,6 +33,10 @@ export const GENERATED_MODELS: Record<string, GeneratedModelSpec> = {
   'googlenet-torchvision-seeded': {
     description: 'torchvision GoogLeNet as torch.onnx.export writes it (opset 13, Conv+BatchNormalization), seeded random weights',
     build: () => googlenetTorchvision(2),
+  },
+  'googlenet-known-answer': {
+    description: 'ONNX Model Zoo googlenet-12 topology and names, hand-set weights: classes 0, 1, 2 score red, green, blue (Grad-CAM known in advance)',
+    build: googlenetKnownAnswer,
   },
 };
 
