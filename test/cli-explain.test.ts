@@ -36,7 +36,7 @@ describe('explain', () => {
     const notices = run.stderr.split('\n').filter((l) => l.includes('demonstration model'));
     expect(notices).toEqual([expect.stringMatching(/^gradcam: using the demonstration model googlenet-known-answer .*gradcam fetch googlenet-12/)]);
     expect(run.stdout).toMatch(/^inception_5b\/output_1 +\d+ +(red|green|blue) /m);
-    expect(run.stdout).toMatch(/^timings \((gpu|cpu)\): forward [\d.]+ ms, backward [\d.]+ ms, maps [\d.]+ ms, total [\d.]+ ms$/m);
+    expect(run.stdout).toMatch(/^timings \((GPU timestamps|CPU clock), .+\): forward [\d.]+ ms, backward [\d.]+ ms, maps [\d.]+ ms, total [\d.]+ ms$/mi);
   });
 
   test('--layer all --class top3: 27 maps from one pass in the JSON, one overlay PNG per map at the input size', async () => {
@@ -60,6 +60,7 @@ describe('explain', () => {
     expect(doc.maps[0].shape).toEqual([28, 28]);
     expect(doc.maps[26].shape).toEqual([7, 7]);
     expect(doc.logits).toHaveLength(1000);
+    expect(doc.adapter).toMatchObject({ vendor: expect.any(String), architecture: expect.any(String), isSoftware: expect.any(Boolean) });
     expect(doc.timings.forwardMs).toBeGreaterThan(0);
     expect(doc.timings.backwardMs).toBeGreaterThan(0);
     expect(doc.timings.totalMs).toBeGreaterThanOrEqual(doc.timings.forwardMs);

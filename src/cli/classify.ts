@@ -72,7 +72,7 @@ Scores are pre-softmax logits (for a model ending in Softmax, that Softmax's inp
       if (json) {
         const n = engine.classCount;
         const doc = {
-          model: modelPath, input: inputPath, recipe: image ? engine.recipe.name : null, predictions,
+          model: modelPath, input: inputPath, recipe: image ? engine.recipe.name : null, adapter: gpu.adapter, predictions,
           logits: Array.from(result.logits.subarray(0, n), f32), probabilities: Array.from(result.probabilities.subarray(0, n), f32),
         };
         await writeFileAtomic(json, `${JSON.stringify(doc)}\n`);

@@ -7,6 +7,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import { Network } from '../gradcam/network.ts';
 import { planRequest } from '../gradcam/request.ts';
 import type { ClassSpec, GradcamMap, GradcamResult, Reduction } from '../gradcam/types.ts';
+import { describeAdapter } from '../gpu/device.ts';
 import { nodeGpu } from '../gpu/node.ts';
 import { encodePngAtomic } from '../image/decode-node.ts';
 import { samplePath } from './assets.ts';
@@ -39,13 +40,13 @@ export function overlayPath(out: string, map: GradcamMap, several: boolean): str
   return join(dirname(out), `${basename(out, ext)}.${layer}.class${map.class}${ext}`);
 }
 
-function printMaps(result: GradcamResult, out: (line: string) => void): void {
+function printMaps(result: GradcamResult, adapter: string, out: (line: string) => void): void {
   out(`layer${' '.repeat(28)}  class  label                 h×w     raw max      upsampled max`);
   for (const m of result.maps) {
     out(`${m.layer.padEnd(33)}  ${String(m.class).padStart(5)}  ${m.label.slice(0, 20).padEnd(20)}  ${`${m.shape[0]}×${m.shape[1]}`.padEnd(6)}  ${m.max.toExponential(3).padStart(10)}  ${(m.upsampled?.max ?? NaN).toExponential(3).padStart(13)}`);
   }
   const t = result.timings;
-  out(`timings (${t.source}): forward ${t.forwardMs.toFixed(1)} ms, backward ${t.backwardMs.toFixed(1)} ms, maps ${t.camMs.toFixed(1)} ms, total ${t.totalMs.toFixed(1)} ms`);
+  out(`timings (${t.source === 'gpu' ? 'GPU timestamps' : 'CPU clock'}, ${adapter}): forward ${t.forwardMs.toFixed(1)} ms, backward ${t.backwardMs.toFixed(1)} ms, maps ${t.camMs.toFixed(1)} ms, total ${t.totalMs.toFixed(1)} ms`);
 }
 
 export const explain: Command = {
@@ -94,7 +95,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     try {
       io.progress('gradcam: running forward, backward and maps…');
       const result = await network.gradCAM(input.image ?? input.tensor!, { classes, featureLayers: layers, reduction, upsample: true, overlay: out !== undefined });
-      printMaps(result, io.out);
+      printMaps(result, describeAdapter(gpu.adapter), io.out);
       if (out) {
         for (const m of result.maps) {
           const path = overlayPath(out, m, result.maps.length > 1);
@@ -105,7 +106,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
       if (json) {
         const n = network.classCount;
         const doc = {
-          model: resolved.name, input: inputPath, recipe: input.image ? network.engine.recipe.name : null,
+          model: resolved.name, input: inputPath, recipe: input.image ? network.engine.recipe.name : null, adapter: gpu.adapter,
           predictions: result.predictions.map((p) => ({ ...p, score: f32(p.score), probability: f32(p.probability) })),
           logits: Array.from(result.logits.subarray(0, n), f32), probabilities: Array.from(result.probabilities.subarray(0, n), f32),
           maps: result.maps.map((m) => ({ layer: m.layer, class: m.class, label: m.label, reduction: m.reduction, shape: m.shape, raw: Array.from(m.raw, f32), min: f32(m.min), max: f32(m.max) })),
