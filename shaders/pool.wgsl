@@ -1,17 +1,23 @@
 // Max and average pooling over KH×KW windows, forward and backward.
 //
 // Window (oy, ox) covers input rows oy·SH − padT … + KH − 1 and columns ox·SW − padL … + KW − 1.
-// Forward, one invocation per output value:
-//   max:  y = max over the window's in-range inputs (padding never wins)
-//   avg:  y = Σ in-range inputs / count, count = the window clipped to the input (or, with
-//         COUNT_INCLUDE_PAD, clipped to the padded input [−pad, size + pad)); GlobalAveragePool is a
-//         window of the whole plane.
-// Backward, one invocation per *input* value (each sums over the windows that cover it, so no two
-// invocations write the same place: deterministic, no atomics):
-//   max:  dx = Σ over covering windows whose arg-max is this input of dy(window); the arg-max is
-//         recomputed from x, and a tie goes to the first maximal input in row-major order (PyTorch).
-//   avg:  dx = Σ over covering windows of dy(window) / count(window).
-// Views: item i of a tensor starts at i·stride + offset. Backward reads x at image i / maskDiv.
+//   forward max:  y = max over the window's in-range inputs (padding never wins)
+//   forward avg:  y = Σ in-range inputs / count, count = the window clipped to the input (or, with
+//                 COUNT_INCLUDE_PAD, to the padded input [−pad, size + pad)); GlobalAveragePool is
+//                 a window of the whole plane.
+//   argmax:       idx = the in-plane index of the first maximal input of the window in row-major
+//                 order (PyTorch's tie rule), −1 for a window with no input; recomputed from x at the
+//                 start of the backward pass, once per image (not per class).
+//   backward max: dx = Σ over the windows that cover this input and whose idx is it, of dy(window)
+//   backward avg: dx = Σ over the windows that cover this input of dy(window) / count(window)
+// The backward runs one invocation per *input* block: no two invocations write the same value, so
+// it is deterministic without atomics.
+//
+// Threads: each invocation handles 4 neighbouring values of one row (the components of a vec4):
+// gid.x = column block, gid.y = row, gid.z = item · channels + channel. The kernel loops have
+// constant trip counts (KH, KW are override constants); per-value work on a CPU (SwiftShader) is a
+// handful of loads, so invocations are few and full. Views: item i starts at i·stride + offset;
+// the backward reads x and idx at image i / maskDiv.
 
 override KH: u32 = 1u;
 override KW: u32 = 1u;
@@ -48,113 +54,147 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> g: array<f32>;
 @group(0) @binding(3) var<storage, read_write> d: array<f32>;
+@group(0) @binding(4) var<storage, read_write> idx: array<i32>;
 
-// Window (oy, ox)'s count for the average.
-fn avgCount(oy: i32, ox: i32) -> f32 {
+const LANES = vec4<i32>(0, 1, 2, 3);
+
+// Window counts for the average, for the windows (oy, ox).
+fn avgCount(oy: i32, ox: vec4<i32>) -> vec4<f32> {
   var h0 = oy * i32(SH) - p.padT;
-  var w0 = ox * i32(SW) - p.padL;
   var h1 = min(h0 + i32(KH), i32(p.inH) + p.padB);
-  var w1 = min(w0 + i32(KW), i32(p.inW) + p.padR);
+  var w0 = ox * i32(SW) - p.padL;
+  var w1 = min(w0 + i32(KW), vec4<i32>(i32(p.inW) + p.padR));
   if (!COUNT_INCLUDE_PAD) {
     h0 = max(h0, 0);
-    w0 = max(w0, 0);
     h1 = min(h1, i32(p.inH));
-    w1 = min(w1, i32(p.inW));
+    w0 = max(w0, vec4<i32>(0));
+    w1 = min(w1, vec4<i32>(i32(p.inW)));
   }
-  return f32(max((h1 - h0) * (w1 - w0), 1));
+  return vec4<f32>(max((h1 - h0) * (w1 - w0), vec4<i32>(1)));
 }
 
-// The window (oy, ox) clipped to the input: rows [r.x, r.y), columns [r.z, r.w).
-fn clipped(oy: i32, ox: i32) -> vec4<i32> {
-  let h0 = oy * i32(SH) - p.padT;
-  let w0 = ox * i32(SW) - p.padL;
-  return vec4<i32>(max(h0, 0), min(h0 + i32(KH), i32(p.inH)), max(w0, 0), min(w0 + i32(KW), i32(p.inW)));
+// The 4 inputs of row `iy` at columns ix (0 where outside the input); `ok` says which are real.
+fn row4(plane: u32, iy: i32, ix: vec4<i32>, ok: vec4<bool>) -> vec4<f32> {
+  let at = plane + u32(iy) * p.inW;
+  let c = vec4<u32>(clamp(ix, vec4<i32>(0), vec4<i32>(i32(p.inW) - 1)));
+  return select(vec4<f32>(0.0), vec4<f32>(x[at + c.x], x[at + c.y], x[at + c.z], x[at + c.w]), ok);
 }
-
-// Index (within the plane) of the first maximal input of window (oy, ox) in row-major order, or -1
-// when the window holds no input at all.
-fn argmax(plane: u32, oy: i32, ox: i32) -> i32 {
-  let r = clipped(oy, ox);
-  var best = -3.402823e38;
-  var at = -1;
-  for (var iy = r.x; iy < r.y; iy++) {
-    let rowAt = plane + u32(iy) * p.inW;
-    for (var ix = r.z; ix < r.w; ix++) {
-      let v = x[rowAt + u32(ix)];
-      if (v > best || at < 0) {
-        best = v;
-        at = iy * i32(p.inW) + ix;
-      }
-    }
-  }
-  return at;
-}
-
-// Threads: gid.x = column, gid.y = row (of the output forward, of the input backward),
-// gid.z = item · channels + channel. No integer division per value but one (slow on CPUs).
 
 @compute @workgroup_size(8, 8)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
-  if (gid.x >= p.outW || gid.y >= p.outH || gid.z >= p.items * p.channels) {
+  let ox0 = gid.x * 4u;
+  if (ox0 >= p.outW || gid.y >= p.outH || gid.z >= p.items * p.channels) {
     return;
   }
   let item = gid.z / p.channels;
   let c = gid.z % p.channels;
-  let oy = i32(gid.y);
-  let ox = i32(gid.x);
   let plane = item * p.xStride + p.xOffset + c * p.inH * p.inW;
-  var result: f32;
-  if (MAX) {
-    let at = argmax(plane, oy, ox);
-    result = select(0.0, x[plane + u32(max(at, 0))], at >= 0);
-  } else {
-    let r = clipped(oy, ox);
-    var sum = 0.0;
-    for (var iy = r.x; iy < r.y; iy++) {
-      let rowAt = plane + u32(iy) * p.inW;
-      for (var ix = r.z; ix < r.w; ix++) {
-        sum += x[rowAt + u32(ix)];
-      }
+  let oy = i32(gid.y);
+  let ox = vec4<i32>(i32(ox0)) + LANES;
+  var best = vec4<f32>(-3.402823e38);
+  var seen = vec4<bool>(false);
+  var sum = vec4<f32>(0.0);
+  for (var ky = 0u; ky < KH; ky++) {
+    let iy = oy * i32(SH) - p.padT + i32(ky);
+    if (iy < 0 || iy >= i32(p.inH)) {
+      continue;
     }
-    result = sum / avgCount(oy, ox);
+    for (var kx = 0u; kx < KW; kx++) {
+      let ix = ox * i32(SW) - p.padL + i32(kx);
+      let ok = (ix >= vec4<i32>(0)) & (ix < vec4<i32>(i32(p.inW)));
+      let v = row4(plane, iy, ix, ok);
+      best = select(best, max(best, v), ok);
+      seen = seen | ok;
+      sum += v;
+    }
   }
-  g[item * p.gStride + p.gOffset + (c * p.outH + gid.y) * p.outW + gid.x] = result;
+  let result = select(sum / avgCount(oy, ox), select(vec4<f32>(0.0), best, seen), MAX);
+  let at = item * p.gStride + p.gOffset + (c * p.outH + gid.y) * p.outW + ox0;
+  for (var j = 0u; j < 4u; j++) {
+    if (ox0 + j < p.outW) {
+      g[at + j] = result[j];
+    }
+  }
+}
+
+@compute @workgroup_size(8, 8)
+fn argmax(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let ox0 = gid.x * 4u;
+  let images = (p.items + p.maskDiv - 1u) / p.maskDiv;
+  if (ox0 >= p.outW || gid.y >= p.outH || gid.z >= images * p.channels) {
+    return;
+  }
+  let image = gid.z / p.channels;
+  let c = gid.z % p.channels;
+  let plane = image * p.xStride + p.xOffset + c * p.inH * p.inW;
+  let oy = i32(gid.y);
+  let ox = vec4<i32>(i32(ox0)) + LANES;
+  var best = vec4<f32>(-3.402823e38);
+  var at = vec4<i32>(-1);
+  for (var ky = 0u; ky < KH; ky++) {
+    let iy = oy * i32(SH) - p.padT + i32(ky);
+    if (iy < 0 || iy >= i32(p.inH)) {
+      continue;
+    }
+    for (var kx = 0u; kx < KW; kx++) {
+      let ix = ox * i32(SW) - p.padL + i32(kx);
+      let ok = (ix >= vec4<i32>(0)) & (ix < vec4<i32>(i32(p.inW)));
+      let v = row4(plane, iy, ix, ok);
+      // Strictly greater: the first maximal input in row-major order keeps the window.
+      let better = ok & ((v > best) | (at < vec4<i32>(0)));
+      best = select(best, v, better);
+      at = select(at, vec4<i32>(iy * i32(p.inW)) + ix, better);
+    }
+  }
+  let base = ((image * p.channels + c) * p.outH + gid.y) * p.outW + ox0;
+  for (var j = 0u; j < 4u; j++) {
+    if (ox0 + j < p.outW) {
+      idx[base + j] = at[j];
+    }
+  }
 }
 
 @compute @workgroup_size(8, 8)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>) {
-  if (gid.x >= p.inW || gid.y >= p.inH || gid.z >= p.items * p.channels) {
+  let ix0 = gid.x * 4u;
+  if (ix0 >= p.inW || gid.y >= p.inH || gid.z >= p.items * p.channels) {
     return;
   }
   let item = gid.z / p.channels;
   let c = gid.z % p.channels;
   let iy = i32(gid.y);
-  let ix = i32(gid.x);
-  let inHW = p.inH * p.inW;
-  let plane = (item / p.maskDiv) * p.xStride + p.xOffset + c * inHW;
+  let ix = vec4<i32>(i32(ix0)) + LANES;
+  let me = vec4<i32>(iy * i32(p.inW)) + ix;
   let gPlane = item * p.gStride + p.gOffset + c * p.outH * p.outW;
-  // Windows covering (iy, ix): oy·SH − padT ≤ iy ≤ oy·SH − padT + KH − 1.
+  let idxPlane = ((item / p.maskDiv) * p.channels + c) * p.outH * p.outW;
+  // Windows covering rows iy and columns ix0 … ix0 + 3: oy·SH − padT ≤ iy ≤ oy·SH − padT + KH − 1.
   let oy0 = max(0, (iy + p.padT - i32(KH) + i32(SH)) / i32(SH));
   let oy1 = min(i32(p.outH) - 1, (iy + p.padT) / i32(SH));
-  let ox0 = max(0, (ix + p.padL - i32(KW) + i32(SW)) / i32(SW));
-  let ox1 = min(i32(p.outW) - 1, (ix + p.padL) / i32(SW));
-  var sum = 0.0;
+  let ox0 = max(0, (i32(ix0) + p.padL - i32(KW) + i32(SW)) / i32(SW));
+  let ox1 = min(i32(p.outW) - 1, (i32(ix0) + 3 + p.padL) / i32(SW));
+  var sum = vec4<f32>(0.0);
   for (var oy = oy0; oy <= oy1; oy++) {
     for (var ox = ox0; ox <= ox1; ox++) {
-      let gv = g[gPlane + u32(oy) * p.outW + u32(ox)];
+      let w = u32(oy) * p.outW + u32(ox);
+      let gv = g[gPlane + w];
       if (MAX) {
-        if (argmax(plane, oy, ox) == iy * i32(p.inW) + ix) {
-          sum += gv;
-        }
+        sum += select(vec4<f32>(0.0), vec4<f32>(gv), vec4<i32>(idx[idxPlane + w]) == me);
       } else {
-        sum += gv / avgCount(oy, ox);
+        // This window covers the lanes whose column lies in it.
+        let start = ox * i32(SW) - p.padL;
+        let inside = (ix >= vec4<i32>(start)) & (ix < vec4<i32>(start + i32(KW)));
+        sum += select(vec4<f32>(0.0), vec4<f32>(gv) / avgCount(oy, vec4<i32>(ox)), inside);
       }
     }
   }
-  let addr = item * p.dStride + p.dOffset + (c * p.inH + gid.y) * p.inW + gid.x;
-  if (ACCUMULATE) {
-    d[addr] += sum;
-  } else {
-    d[addr] = sum;
+  let at = item * p.dStride + p.dOffset + (c * p.inH + gid.y) * p.inW + ix0;
+  for (var j = 0u; j < 4u; j++) {
+    if (ix0 + j < p.inW) {
+      if (ACCUMULATE) {
+        d[at + j] += sum[j];
+      } else {
+        d[at + j] = sum[j];
+      }
+    }
   }
 }

@@ -1,13 +1,18 @@
 /**
  * MaxPool, AveragePool and GlobalAveragePool (an average over the whole plane), forward and
- * backward, both in shaders/pool.wgsl. The max-pool backward recomputes each window's arg-max
- * from the forward input instead of keeping indices.
+ * backward, in shaders/pool.wgsl. The max-pool backward first recomputes each window's arg-max from
+ * the forward input (once per image, into an index buffer made at compile time), then gathers the
+ * incoming gradient per input value.
  */
 import code from '../../shaders/pool.wgsl';
 import type { PoolOp } from '../graph/ir.ts';
+import type { Dispatch } from '../gpu/dispatch.ts';
 import { Params } from '../gpu/dispatch.ts';
 import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from './types.ts';
 import { chwOf, fmtShape } from './types.ts';
+
+type View = { offset: number; stride: number };
+const NONE: View = { offset: 0, stride: 0 };
 
 export function poolKernel(op: PoolOp, shapes: OpShapes): OpKernel {
   const [c, inH, inW] = chwOf(shapes.inputs[0]);
@@ -15,24 +20,37 @@ export function poolKernel(op: PoolOp, shapes: OpShapes): OpKernel {
   const constants = (accumulate: boolean) => ({
     KH: op.kh, KW: op.kw, SH: op.strideH, SW: op.strideW, MAX: op.kind === 'maxpool', COUNT_INCLUDE_PAD: op.countIncludePad, ACCUMULATE: accumulate,
   });
-  const params = (items: number, x: { offset: number; stride: number }, g: { offset: number; stride: number }, d: { offset: number; stride: number }, maskDiv: number) =>
+  const params = (items: number, x: View, g: View, d: View, maskDiv: number) =>
     new Params().u32(c, inH, inW, outH, outW, items).i32(...op.pads).u32(x.offset, x.stride, g.offset, g.stride, d.offset, d.stride, maskDiv, 0, 0, 0);
-  const meta = (kernel: string, items: number) => ({
-    kernel, label: op.name, opType: op.onnxTypes.join('+'), flops: items * c * outH * outW * op.kh * op.kw,
+  const meta = (kernel: string, items: number, flops: number) => ({
+    kernel, label: op.name, opType: op.onnxTypes.join('+'), flops,
     shapes: `${fmtShape([items, c, inH, inW])} → ${fmtShape([items, c, outH, outW])} k${op.kh}×${op.kw}/${op.strideH}`,
   });
+  const windowFlops = op.kh * op.kw;
+  let indices: GPUBuffer | undefined;
   return {
     async forward({ env, inputs, output, batch }: ForwardArgs) {
       const pipeline = await env.pipeline(code, 'forward', constants(false));
-      const p = params(batch, inputs[0], output, { offset: 0, stride: 0 }, 1);
-      return [env.dispatch(pipeline, [env.uniform(p), inputs[0].buffer, output.buffer], [Math.ceil(outW / 8), Math.ceil(outH / 8), batch * c], meta(`${op.kind}.forward`, batch))];
+      const p = params(batch, inputs[0], output, NONE, 1);
+      return [env.dispatch(pipeline, [env.uniform(p), inputs[0].buffer, output.buffer, null, null],
+        [Math.ceil(outW / 32), Math.ceil(outH / 8), batch * c], meta(`${op.kind}.forward`, batch, batch * c * outH * outW * windowFlops))];
     },
     async backward({ env, inputs, dy, dx, items, maskDiv }: BackwardArgs) {
       const t = dx[0];
       if (!t) return [];
-      const pipeline = await env.pipeline(code, 'backward', constants(t.accumulate));
-      const p = params(items, inputs[0], dy, t.view, maskDiv);
-      return [env.dispatch(pipeline, [env.uniform(p), inputs[0].buffer, dy.buffer, t.view.buffer], [Math.ceil(inW / 8), Math.ceil(inH / 8), items * c], meta(`${op.kind}.backward`, items))];
+      const out: Dispatch[] = [];
+      const p = env.uniform(params(items, inputs[0], dy, t.view, maskDiv));
+      const images = Math.ceil(items / maskDiv);
+      if (op.kind === 'maxpool') {
+        indices ??= env.scratch(images * c * outH * outW, `${op.name} arg-max`);
+        const argmax = await env.pipeline(code, 'argmax', constants(false));
+        out.push(env.dispatch(argmax, [p, inputs[0].buffer, null, null, indices], [Math.ceil(outW / 32), Math.ceil(outH / 8), images * c],
+          meta('maxpool.argmax', images, images * c * outH * outW * windowFlops)));
+      }
+      const backward = await env.pipeline(code, 'backward', constants(t.accumulate));
+      out.push(env.dispatch(backward, [p, null, dy.buffer, t.view.buffer, indices ?? env.dummyWritable], [Math.ceil(inW / 32), Math.ceil(inH / 8), items * c],
+        meta(`${op.kind}.backward`, items, items * c * inH * inW)));
+      return out;
     },
   };
 }
