@@ -19,14 +19,36 @@ function wgslText(): Plugin {
   };
 }
 
+/**
+ * The benchmark page (/bench/, bench/index.html): cross-origin isolation headers, so that
+ * onnxruntime-web's wasm provider may use threads (SharedArrayBuffer); also on ORT's own files,
+ * which its worker threads load.
+ */
+function benchIsolation(): Plugin {
+  return {
+    name: 'bench-isolation',
+    configureServer(server) {
+      server.middlewares.use((req, res, next) => {
+        if (req.url?.startsWith('/bench') || req.url?.startsWith('/node_modules/onnxruntime-web/')) {
+          res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+          res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+        }
+        next();
+      });
+    },
+  };
+}
+
 export default defineConfig({
-  plugins: [wgslText()],
+  plugins: [wgslText(), benchIsolation()],
   // The package's own name resolves to its sources (tests, the README example).
   resolve: { alias: [{ find: /^gradcam-webgpu\/node$/, replacement: `${import.meta.dirname}/src/node.ts` }, { find: /^gradcam-webgpu$/, replacement: `${import.meta.dirname}/src/index.ts` }] },
   // The page (index.html, src/web/): `npm run dev` serves it, `npm run build:web` writes dist/web/.
   build: { outDir: 'dist/web', emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 1024 },
   // onnx-proto is CommonJS (protobufjs): pre-bundle it for the dev server.
-  optimizeDeps: { include: ['onnx-proto'] },
+  // onnxruntime-web (the benchmark page) is not pre-bundled: it loads its .wasm and .mjs from next to
+  // its own module file, which must stay in node_modules/onnxruntime-web/dist/.
+  optimizeDeps: { include: ['onnx-proto'], exclude: ['onnxruntime-web'] },
   test: {
     include: ['test/**/*.test.ts'],
     exclude: process.env.VITEST_SCRATCH ? ['node_modules/**'] : ['test/scratch/**', 'node_modules/**'],

@@ -1,0 +1,217 @@
+/**
+ * `npm run bench`: the benchmark in Node on Dawn (the `webgpu` package; SwiftShader when there is no
+ * GPU), with onnxruntime-web's WebGPU and wasm providers as rivals in the same process.
+ * Prints the table (and the profile with --profile) and writes the JSON under bench/results/.
+ * `--help` lists the options; bench/README.md explains the measurements.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { GpuContext } from '../src/gpu/device.ts';
+import { nodeGpu } from '../src/gpu/node.ts';
+import { modelCacheDir, repositoryRoot } from '../src/node/paths.ts';
+import { DEFAULT_OPTIONS, runBench, type BenchOptions, type BenchResult, type MachineSample } from './harness.ts';
+import type { OrtModule, OrtProvider } from './ort.ts';
+import { formatReport } from './report.ts';
+import { copySharedWrites } from './shared-memory.ts';
+
+const HELP = `npm run bench -- [options]
+
+  --runs N            timed runs per measurement (default ${DEFAULT_OPTIONS.runs})
+  --warmup N          untimed runs first (default ${DEFAULT_OPTIONS.warmup})
+  --load-runs N       fresh-device load runs (default ${DEFAULT_OPTIONS.loadRuns})
+  --ort-runs N        timed runs for the ORT measurements (default: --runs)
+  --ort-warmup N      warm-up runs for ORT, after its first run (default: --warmup)
+  --threads N         threads of ORT's wasm provider (default 2)
+  --only a,b          measurements to run, by name or prefix: forward, gradcam,
+                      gradcam.inception_4e, gradcam.inception_5b.k5, load, ort, ort-webgpu, ort-wasm
+  --profile           per-kernel profile (timestamp queries) of the forward and a Grad-CAM
+                      (--no-profile turns it off again, e.g. after the GPU kit's default)
+  --profile-runs N    profiled runs, per-dispatch median (default ${DEFAULT_OPTIONS.profileRuns})
+  --model FILE        an ONNX model (default: googlenet-12 when cached, else the generated
+                      googlenet-zoo-seeded); the input shape comes from the model;
+                      generated:NAME builds a generated model in memory (googlenet-zoo-seeded, ...)
+  --out DIR           where the JSON goes (default bench/results/); latest.json is written too
+  --name TEMPLATE     file name, {date} and {adapter} replaced (default {date}-{adapter}.json)
+  --no-ort            skip onnxruntime-web
+  --ort-jsep          also measure ORT's JSEP WebGPU build (the default 'onnxruntime-web'
+                      import in browsers) as ort-webgpu-jsep.forward
+  --quiet             no progress lines (the table still goes to stdout)`;
+
+interface Cli {
+  options: BenchOptions;
+  model?: string;
+  out?: string;
+  name: string;
+  ort: boolean;
+  jsep: boolean;
+  threads: number;
+  quiet: boolean;
+}
+
+function parseArgs(argv: string[]): Cli {
+  const cli: Cli = { options: { ...DEFAULT_OPTIONS }, name: '{date}-{adapter}.json', ort: true, jsep: false, threads: 2, quiet: false };
+  const int = (flag: string, v: string | undefined, min: number) => {
+    const n = Number(v);
+    if (v === undefined || !Number.isInteger(n) || n < min) throw new Error(`${flag} needs an integer ≥ ${min}, got '${v ?? ''}'`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => argv[++i];
+    switch (a) {
+      case '--runs': cli.options.runs = int(a, next(), 1); break;
+      case '--warmup': cli.options.warmup = int(a, next(), 0); break;
+      case '--load-runs': cli.options.loadRuns = int(a, next(), 1); break;
+      case '--ort-runs': cli.options.ortRuns = int(a, next(), 1); break;
+      case '--ort-warmup': cli.options.ortWarmup = int(a, next(), 0); break;
+      case '--threads': cli.threads = int(a, next(), 1); break;
+      case '--only': cli.options.only = (next() ?? '').split(',').map((s) => s.trim()).filter(Boolean); break;
+      case '--profile': cli.options.profile = true; break;
+      case '--no-profile': cli.options.profile = false; break;
+      case '--profile-runs': cli.options.profileRuns = int(a, next(), 1); break;
+      case '--model': cli.model = next(); break;
+      case '--out': cli.out = next(); break;
+      case '--name': cli.name = next() ?? cli.name; break;
+      case '--no-ort': cli.ort = false; break;
+      case '--ort-jsep': cli.jsep = true; break;
+      case '--quiet': cli.quiet = true; break;
+      case '--help': case '-h': console.log(HELP); process.exit(0); break;
+      default: throw new Error(`unknown option '${a}' (--help lists them)`);
+    }
+  }
+  return cli;
+}
+
+function repoRoot(): string | undefined {
+  try {
+    return repositoryRoot();
+  } catch {
+    return undefined; // the GPU kit: no repository around the bundle
+  }
+}
+
+async function modelBytes(cli: Cli, log: (l: string) => void): Promise<{ name: string; bytes: Uint8Array }> {
+  if (cli.model?.startsWith('generated:')) {
+    // Built in memory by the project's generator (the same bytes as weights/generated/<name>.onnx).
+    const name = cli.model.slice('generated:'.length);
+    const { generateModelBytes } = await import('../weights/generate/index.ts');
+    log(`generating ${name}…`);
+    return { name: `${name}.onnx`, bytes: generateModelBytes(name) };
+  }
+  if (cli.model) return { name: basename(cli.model), bytes: new Uint8Array(readFileSync(cli.model)) };
+  const real = join(modelCacheDir(), 'googlenet-12.onnx');
+  if (existsSync(real)) return { name: 'googlenet-12.onnx', bytes: new Uint8Array(readFileSync(real)) };
+  const { ensureGeneratedModel } = await import('../weights/generate/index.ts');
+  const path = await ensureGeneratedModel('googlenet-zoo-seeded', { log });
+  return { name: 'googlenet-zoo-seeded.onnx', bytes: new Uint8Array(readFileSync(path)) };
+}
+
+function machine(): MachineSample {
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus[0]?.model.trim(), cores: os.availableParallelism?.() ?? cpus.length,
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10, loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+  };
+}
+
+/** The checkout's commit, '+dirty' when the engine's sources (src/, shaders/) have uncommitted changes. */
+function gitVersion(root: string | undefined): Record<string, string> {
+  // The GPU kit has no checkout: pack.sh records the commit and run.sh passes it on.
+  if (process.env.GRADCAM_BENCH_GIT) return { git: process.env.GRADCAM_BENCH_GIT };
+  if (!root) return {};
+  try {
+    const git = (...args: string[]) => execFileSync('git', ['-C', root, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return { git: `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--', 'src', 'shaders') ? '+dirty' : ''}` };
+  } catch {
+    return {};
+  }
+}
+
+/** The version field of an installed package's package.json, or 'unknown'. */
+function packageVersion(name: string): string {
+  try {
+    const req = createRequire(import.meta.url);
+    return (JSON.parse(readFileSync(req.resolve(`${name}/package.json`), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * onnxruntime-web in Node, two module instances: 'onnxruntime-web/webgpu' (the WebGPU EP, given our
+ * Dawn GPU object as navigator.gpu; one thread: the web build cannot start its worker threads in
+ * Node, it fetches a file: URL) and 'onnxruntime-web' (its Node build, wasm EP, `threads` threads).
+ */
+async function loadOrt(gpu: GpuContext, cli: Cli, log: (l: string) => void): Promise<OrtProvider[]> {
+  const req = createRequire(import.meta.url);
+  const dist = dirname(req.resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'));
+  Object.defineProperty(globalThis, 'navigator', {
+    value: { ...(globalThis as { navigator?: object }).navigator, gpu: gpu.owner }, configurable: true, writable: true,
+  });
+  const stats = copySharedWrites((globalThis as unknown as { GPUQueue: { prototype: GPUQueue } }).GPUQueue);
+  const copyNote = () => `GPUQueue.writeBuffer wrapped: ${stats.views} views on / ${stats.raw} whole SharedArrayBuffers copied (${(stats.bytes / 1e6).toFixed(1)} MB) so far`;
+  const providers: OrtProvider[] = [];
+
+  const wasm = (await import('onnxruntime-web')) as OrtModule;
+  wasm.env.wasm.numThreads = cli.threads;
+  wasm.env.wasm.wasmPaths = `${pathToFileURL(dist).href}/`;
+  providers.push({ name: 'ort-wasm', module: wasm, executionProvider: 'wasm', threads: cli.threads, build: 'onnxruntime-web (Node build ort.node.min.mjs, ort-wasm-simd-threaded.wasm)' });
+
+  const webgpu = (await import('onnxruntime-web/webgpu')) as OrtModule;
+  webgpu.env.wasm.numThreads = 1;
+  webgpu.env.wasm.wasmBinary = readFileSync(join(dist, 'ort-wasm-simd-threaded.asyncify.wasm'));
+  providers.push({
+    name: 'ort-webgpu', module: webgpu, executionProvider: 'webgpu', threads: 1,
+    build: 'onnxruntime-web/webgpu (ort.webgpu.bundle.min.mjs, native WebGPU EP, ort-wasm-simd-threaded.asyncify.wasm)',
+    get notes() { return [copyNote()]; },
+  });
+
+  if (cli.jsep) {
+    const jsep = (await import(pathToFileURL(join(dist, 'ort.bundle.min.mjs')).href)) as OrtModule;
+    jsep.env.wasm.numThreads = 1;
+    jsep.env.wasm.wasmBinary = readFileSync(join(dist, 'ort-wasm-simd-threaded.jsep.wasm'));
+    providers.push({
+      name: 'ort-webgpu-jsep', module: jsep, executionProvider: 'webgpu', threads: 1,
+      build: 'onnxruntime-web default build (ort.bundle.min.mjs, JSEP WebGPU EP, ort-wasm-simd-threaded.jsep.wasm)',
+      get notes() { return [copyNote()]; },
+    });
+  }
+  log(`onnxruntime-web ${webgpu.env.versions?.web ?? '?'} from ${dist}`);
+  return providers;
+}
+
+async function main(): Promise<void> {
+  const cli = parseArgs(process.argv.slice(2));
+  const log = cli.quiet ? () => undefined : (l: string) => process.stderr.write(`${l}\n`);
+  const gpu = await nodeGpu(log);
+  const model = await modelBytes(cli, log);
+  const ort = cli.ort ? await loadOrt(gpu, cli, log) : [];
+  const root = repoRoot();
+  const result: BenchResult = await runBench({
+    platform: 'node', gpu, model, ort, log, options: cli.options, machine,
+    versions: { ...gitVersion(root), node: process.version, 'webgpu (Dawn)': packageVersion('webgpu') },
+    notes: cli.ort ? [] : ['--no-ort: onnxruntime-web not measured'],
+  });
+  console.log(formatReport(result, cli.options.profile));
+
+  const out = resolve(cli.out ?? (root ? join(root, 'bench', 'results') : '.'));
+  mkdirSync(out, { recursive: true });
+  const file = join(out, cli.name.replace('{date}', result.date.slice(0, 10)).replace('{adapter}', result.adapterSlug));
+  const json = `${JSON.stringify(result, null, 1)}\n`;
+  writeFileSync(file, json);
+  writeFileSync(join(out, 'latest.json'), json);
+  log(`wrote ${file} and ${join(out, 'latest.json')}`);
+  // Dawn and ORT's worker threads keep the event loop alive; the results are written.
+  process.exit(0);
+}
+
+main().catch((e: unknown) => {
+  const err = e as Error & { hint?: string };
+  process.stderr.write(`bench: ${err.stack ?? err.message ?? String(e)}\n${err.hint ? `${err.hint}\n` : ''}`);
+  process.exit(1);
+});

@@ -1,0 +1,76 @@
+/** The result as text: the measurement table, the ratios, the sanity check, the profile. Platform-neutral. */
+import { describeAdapter } from '../src/gpu/device.ts';
+import type { BenchResult } from './harness.ts';
+import { formatOpTypes, formatProfileRows } from './profile.ts';
+import { fmtMs } from './stats.ts';
+
+const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length));
+const lpad = (s: string, n: number) => (s.length >= n ? s : ' '.repeat(n - s.length) + s);
+
+/** For a measurement: its ratio to our forward (gradcam), or ours to it (rivals). */
+export function ratioColumns(r: BenchResult): Map<string, string> {
+  const med = (n: string) => r.measurements.find((m) => m.name === n)?.medianMs;
+  const out = new Map<string, string>();
+  const fwd = med('forward'), fwdGpu = med('forward.gpu');
+  for (const m of r.measurements) {
+    if (m.name.startsWith('gradcam.') && m.name.endsWith('.gpu') && fwdGpu) out.set(m.name, `${(m.medianMs / fwdGpu).toFixed(2)}× forward.gpu`);
+    else if (m.name.startsWith('gradcam.') && fwd) out.set(m.name, `${(m.medianMs / fwd).toFixed(2)}× forward`);
+    else if (m.name.endsWith('.forward') && m.name.startsWith('ort-') && fwd) out.set(m.name, `forward / this = ${(fwd / m.medianMs).toFixed(3)}: ours ${fwd <= m.medianMs ? `${(m.medianMs / fwd).toFixed(1)}× faster` : `${(fwd / m.medianMs).toFixed(1)}× slower`}`);
+  }
+  return out;
+}
+
+export function formatHeader(r: BenchResult): string {
+  const load = (l?: number[]) => (l ? l.map((x) => x.toFixed(2)).join(' ') : '—');
+  return [
+    `gradcam-webgpu bench, ${r.date} (${r.platform})`,
+    `adapter: ${describeAdapter(r.adapter)}${r.adapter.isSoftware ? ' (software)' : ''}; timestamps ${r.adapter.features.timestamps ? 'yes' : 'no'}, subgroups ${r.adapter.features.subgroups ? 'yes' : 'no'}, f16 ${r.adapter.features.f16 ? 'yes' : 'no'}; kernels: ${r.adapter.kernelVariant ?? '?'}`,
+    `model: ${r.model.name} (${(r.model.bytes / 1e6).toFixed(1)} MB, sha256 ${r.model.sha256.slice(0, 12)}…), input ${r.model.input.name} [${r.model.input.shape}]`,
+    `machine: ${r.machine.cpuModel ?? '?'} × ${r.machine.cores ?? '?'}; load average at start ${load(r.machine.loadAverageStart)}, at end ${load(r.machine.loadAverageEnd)}`,
+    `versions: ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    `runs: ${r.options.runs} after ${r.options.warmup} warm-up (ORT: ${r.options.ortRuns ?? r.options.runs} after ${r.options.ortWarmup ?? r.options.warmup}); load: ${r.options.loadRuns}`,
+  ].join('\n');
+}
+
+export function formatTable(r: BenchResult): string {
+  const ratios = ratioColumns(r);
+  const lines = [`${pad('measurement', 32)}${lpad('runs', 5)}${lpad('median', 11)}${lpad('min', 11)}${lpad('max', 11)}  ratio`];
+  for (const m of r.measurements) {
+    lines.push(`${pad(m.name, 32)}${lpad(String(m.runs), 5)}${lpad(fmtMs(m.medianMs), 11)}${lpad(fmtMs(m.minMs), 11)}${lpad(fmtMs(m.maxMs), 11)}  ${ratios.get(m.name) ?? ''}`);
+  }
+  return lines.join('\n');
+}
+
+export function formatRatios(r: BenchResult): string {
+  const lines = ['ratios (medians):'];
+  for (const x of r.ratios) {
+    const verdict = x.target ? `  target ${x.target}: ${x.met ? 'met' : 'NOT met'}` : '';
+    lines.push(`  ${pad(x.name, 52)}${lpad(x.value === null ? '—' : x.value.toFixed(3), 9)}${verdict}`);
+  }
+  for (const g of r.gradcamStages ?? []) {
+    lines.push(`  ${pad(`${g.name} stages (${g.source})`, 52)} forward ${fmtMs(g.forwardMs)}, backward ${fmtMs(g.backwardMs)}, map ${fmtMs(g.mapMs)}`);
+  }
+  for (const s of r.sanity) {
+    lines.push(`  logits vs ${s.against}: max |Δ| ${s.maxAbsDiff.toExponential(2)} = ${s.relDiff.toExponential(2)} of max |logit|; top-1 ${s.top1Agrees ? 'same' : 'DIFFERENT'}; top-5 overlap ${s.top5Overlap}/5 → ${s.ok ? 'agree' : 'DISAGREE'}`);
+  }
+  return lines.join('\n');
+}
+
+export function formatProfile(r: BenchResult): string {
+  const p = r.profile;
+  if (!p) return '';
+  return [
+    `Per-kernel profile (timestamp queries, one pass per dispatch, median of ${p.runs} runs)`,
+    formatProfileRows('forward', p.forward),
+    formatProfileRows(`Grad-CAM backward + map (${p.gradcamRequest})`, p.gradcam),
+    formatOpTypes(p.byOpType),
+  ].join('\n\n');
+}
+
+export function formatReport(r: BenchResult, withProfile: boolean): string {
+  return [
+    formatHeader(r), '', formatTable(r), '', formatRatios(r),
+    ...(r.notes.length ? ['', 'notes:', ...r.notes.map((n) => `  - ${n}`)] : []),
+    ...(withProfile && r.profile ? ['', formatProfile(r)] : []),
+  ].join('\n');
+}
