@@ -20,6 +20,7 @@
  *   ort-webgpu.forward           onnxruntime-web, WebGPU execution provider, session.run from input
  *                                tensor to logits + probabilities on the CPU, after warm-up
  *   ort-wasm.forward             the same on its wasm (CPU) execution provider
+ *   ort-node.forward             onnxruntime-node (native CPU), Node only
  *   ort-*.session, ort-*.first-run   session creation, and the first run alone (1 run each)
  *
  * The bench/main.ts CLI (Node, Dawn) and bench/page.ts (browser) call `runBench`.
@@ -380,7 +381,7 @@ export async function runBench(setup: BenchSetup): Promise<BenchResult> {
   };
   const targets: Record<string, number> = { 'gradcam.inception_4e.k1': 1.3, 'gradcam.inception_4e.k5': 1.6 };
   const ratios = [
-    ratio('forward', 'ort-webgpu.forward', 0.05), ratio('forward', 'ort-wasm.forward'),
+    ratio('forward', 'ort-webgpu.forward', 0.05), ratio('forward', 'ort-wasm.forward'), ratio('forward', 'ort-node.forward'),
     ...GRADCAM_CASES.map((c) => ratio(`gradcam.${c.layer}.k${c.k}`, 'forward', targets[`gradcam.${c.layer}.k${c.k}`])),
     ...GRADCAM_CASES.map((c) => ratio(`gradcam.${c.layer}.k${c.k}.gpu`, 'forward.gpu', targets[`gradcam.${c.layer}.k${c.k}`])),
     // Less sensitive to load drift between measurements (SwiftShader on a busy CPU): our forward's GPU

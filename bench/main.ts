@@ -181,6 +181,13 @@ async function loadOrt(gpu: GpuContext, cli: Cli, log: (l: string) => void): Pro
       get notes() { return [copyNote()]; },
     });
   }
+  // onnxruntime-node (native, CPU) when installed (a dev dependency; the GPU kit does without it).
+  try {
+    const native = (await import('onnxruntime-node')) as unknown as OrtModule;
+    providers.push({ name: 'ort-node', module: native, executionProvider: 'cpu', threads: 0, build: `onnxruntime-node ${packageVersion('onnxruntime-node')} (native CPU EP, default threads)` });
+  } catch {
+    log('onnxruntime-node is not installed: ort-node not measured');
+  }
   log(`onnxruntime-web ${webgpu.env.versions?.web ?? '?'} from ${dist}`);
   return providers;
 }

@@ -12,10 +12,10 @@ import type * as OrtTypes from 'onnxruntime-web';
 export type OrtModule = typeof OrtTypes;
 
 export interface OrtProvider {
-  /** Measurement prefix: 'ort-webgpu' or 'ort-wasm' (the stable names), or another for experiments. */
+  /** Measurement prefix: 'ort-webgpu', 'ort-wasm' or 'ort-node' (the stable names), or another for experiments. */
   name: string;
   module: OrtModule;
-  executionProvider: 'webgpu' | 'wasm';
+  executionProvider: 'webgpu' | 'wasm' | 'cpu';
   /** Which ORT build and how it was loaded, e.g. 'onnxruntime-web/webgpu (ort.webgpu.bundle.min.mjs)'. */
   build: string;
   /** env.wasm.numThreads that the module was initialised with. */
