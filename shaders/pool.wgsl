@@ -14,7 +14,8 @@
 // it is deterministic without atomics.
 //
 // Threads: each invocation handles 4 neighbouring values of one row (the components of a vec4):
-// gid.x = column block, gid.y = row, gid.z = item · channels + channel. The kernel loops have
+// gid.x = column block, gid.y = row, gid.z = item · channels + channel; the workgroup's shape
+// follows the plane (small planes take several channels per workgroup). The kernel loops have
 // constant trip counts (KH, KW are override constants); per-value work on a CPU (SwiftShader) is a
 // handful of loads, so invocations are few and full. Views: item i starts at i·stride + offset;
 // the backward reads x and idx at image i / maskDiv.
@@ -26,6 +27,10 @@ override SW: u32 = 1u;
 override MAX: bool = true;
 override COUNT_INCLUDE_PAD: bool = false;
 override ACCUMULATE: bool = false;
+// Workgroup shape, fitted to the plane (a 7×7 plane in an 8×8 workgroup would leave most lanes idle).
+override WG_X: u32 = 8u;
+override WG_Y: u32 = 8u;
+override WG_Z: u32 = 1u;
 
 struct Params {
   channels: u32,
@@ -80,7 +85,7 @@ fn row4(plane: u32, iy: i32, ix: vec4<i32>, ok: vec4<bool>) -> vec4<f32> {
   return select(vec4<f32>(0.0), vec4<f32>(x[at + c.x], x[at + c.y], x[at + c.z], x[at + c.w]), ok);
 }
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
   let ox0 = gid.x * 4u;
   if (ox0 >= p.outW || gid.y >= p.outH || gid.z >= p.items * p.channels) {
@@ -117,7 +122,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 }
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn argmax(@builtin(global_invocation_id) gid: vec3<u32>) {
   let ox0 = gid.x * 4u;
   let images = (p.items + p.maskDiv - 1u) / p.maskDiv;
@@ -154,7 +159,7 @@ fn argmax(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 }
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>) {
   let ix0 = gid.x * 4u;
   if (ix0 >= p.inW || gid.y >= p.inH || gid.z >= p.items * p.channels) {

@@ -12,13 +12,22 @@ import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from './types.ts';
 import { chwOf, fmtShape } from './types.ts';
 
 type View = { offset: number; stride: number };
+
+/** A 64-invocation workgroup shape for planes of `w4` column blocks × `h` rows, and its grid. */
+export function planeGrid(w4: number, h: number, planes: number): { wg: { WG_X: number; WG_Y: number; WG_Z: number }; grid: [number, number, number] } {
+  const pow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+  const x = Math.min(pow2(w4), 8);
+  const y = Math.min(pow2(h), 64 / x);
+  const z = 64 / (x * y);
+  return { wg: { WG_X: x, WG_Y: y, WG_Z: z }, grid: [Math.ceil(w4 / x), Math.ceil(h / y), Math.ceil(planes / z)] };
+}
 const NONE: View = { offset: 0, stride: 0 };
 
 export function poolKernel(op: PoolOp, shapes: OpShapes): OpKernel {
   const [c, inH, inW] = chwOf(shapes.inputs[0]);
   const [, outH, outW] = chwOf(shapes.output);
-  const constants = (accumulate: boolean) => ({
-    KH: op.kh, KW: op.kw, SH: op.strideH, SW: op.strideW, MAX: op.kind === 'maxpool', COUNT_INCLUDE_PAD: op.countIncludePad, ACCUMULATE: accumulate,
+  const constants = (accumulate: boolean, wg: Record<string, number>) => ({
+    KH: op.kh, KW: op.kw, SH: op.strideH, SW: op.strideW, MAX: op.kind === 'maxpool', COUNT_INCLUDE_PAD: op.countIncludePad, ACCUMULATE: accumulate, ...wg,
   });
   const params = (items: number, x: View, g: View, d: View, maskDiv: number) =>
     new Params().u32(c, inH, inW, outH, outW, items).i32(...op.pads).u32(x.offset, x.stride, g.offset, g.stride, d.offset, d.stride, maskDiv, 0, 0, 0);
@@ -30,10 +39,11 @@ export function poolKernel(op: PoolOp, shapes: OpShapes): OpKernel {
   let indices: GPUBuffer | undefined;
   return {
     async forward({ env, inputs, output, batch }: ForwardArgs) {
-      const pipeline = await env.pipeline(code, 'forward', constants(false));
+      const { wg, grid } = planeGrid(Math.ceil(outW / 4), outH, batch * c);
+      const pipeline = await env.pipeline(code, 'forward', constants(false, wg));
       const p = params(batch, inputs[0], output, NONE, 1);
       return [env.dispatch(pipeline, [env.uniform(p), inputs[0].buffer, output.buffer, null, null],
-        [Math.ceil(outW / 32), Math.ceil(outH / 8), batch * c], meta(`${op.kind}.forward`, batch, batch * c * outH * outW * windowFlops))];
+        grid, meta(`${op.kind}.forward`, batch, batch * c * outH * outW * windowFlops))];
     },
     async backward({ env, inputs, dy, dx, items, maskDiv }: BackwardArgs) {
       const t = dx[0];
@@ -43,12 +53,14 @@ export function poolKernel(op: PoolOp, shapes: OpShapes): OpKernel {
       const images = Math.ceil(items / maskDiv);
       if (op.kind === 'maxpool') {
         indices ??= env.scratch(images * c * outH * outW, `${op.name} arg-max`);
-        const argmax = await env.pipeline(code, 'argmax', constants(false));
-        out.push(env.dispatch(argmax, [p, inputs[0].buffer, null, null, indices], [Math.ceil(outW / 32), Math.ceil(outH / 8), images * c],
+        const { wg, grid } = planeGrid(Math.ceil(outW / 4), outH, images * c);
+        const argmax = await env.pipeline(code, 'argmax', constants(false, wg));
+        out.push(env.dispatch(argmax, [p, inputs[0].buffer, null, null, indices], grid,
           meta('maxpool.argmax', images, images * c * outH * outW * windowFlops)));
       }
-      const backward = await env.pipeline(code, 'backward', constants(t.accumulate));
-      out.push(env.dispatch(backward, [p, null, dy.buffer, t.view.buffer, indices ?? env.dummyWritable], [Math.ceil(inW / 32), Math.ceil(inH / 8), items * c],
+      const { wg, grid } = planeGrid(Math.ceil(inW / 4), inH, items * c);
+      const backward = await env.pipeline(code, 'backward', constants(t.accumulate, wg));
+      out.push(env.dispatch(backward, [p, null, dy.buffer, t.view.buffer, indices ?? env.dummyWritable], grid,
         meta(`${op.kind}.backward`, items, items * c * inH * inW)));
       return out;
     },
