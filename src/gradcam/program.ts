@@ -78,7 +78,7 @@ export class GradcamProgram {
     }
     const backward = await compileBackward({ graph: compiledGraph, env, kernels, view }, { score, features: req.layers, classesPerImage: K });
 
-    const classes = env.device.createBuffer({ label: 'classes', size: Math.max(16, items * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+    const classes = env.scratch(items, 'classes'); // u32 per item
     const scoreShape = compiledGraph.tensors.get(score)!.shape;
     const classCount = scoreShape.slice(1).reduce((a, b) => a * b, 1);
     const [topkPipe, seedPipe, gradsPipe, mapPipe] = await Promise.all(['topk', 'seed', 'grads', 'map'].map((e) => env.pipeline(camCode, e)));
