@@ -18,6 +18,9 @@
 // on SwiftShader (a CPU) barriers cost more than they save. gid.x walks position blocks, gid.y channel blocks.
 // POINTWISE (1×1, stride 1, no padding) skips all window arithmetic. ACCUMULATE adds to the output
 // (gradients of a tensor with several consumers are summed, in a fixed order: no atomics).
+// WEIGHTS_PER_ITEM gives batch item i its own weight matrix, Wt + i·rows·KH·KW·cols4 (the 16 GEMMs of
+// a Winograd convolution, shaders/winograd.wgsl); outH·outW is then a multiple of 8, so that the 8
+// positions of a block belong to one item.
 
 override KH: u32 = 1u;
 override KW: u32 = 1u;
@@ -28,6 +31,7 @@ override TRANSPOSED: bool = false;
 override RELU: bool = false;
 override MASK: bool = false;
 override ACCUMULATE: bool = false;
+override WEIGHTS_PER_ITEM: bool = false;
 override WG_X: u32 = 8u;
 override WG_Y: u32 = 8u;
 
@@ -151,6 +155,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let rows = p.rows;
   let cols4 = p.cols4;
   let tapStride = KH * KW * cols4;
+  var weights0 = 0u;
+  if (WEIGHTS_PER_ITEM) {
+    weights0 = (pos0 / outHW) * rows * tapStride;
+  }
 
   var acc0 = mat4x4<f32>();
   var acc1 = mat4x4<f32>();
@@ -170,7 +178,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         offA = tapOffsets(rcA[0], rcA[1], ky, kx, &okA);
         offB = tapOffsets(rcB[0], rcB[1], ky, kx, &okB);
       }
-      var row = (ky * KW + kx) * cols4 + col4;
+      var row = weights0 + (ky * KW + kx) * cols4 + col4;
       for (var ch = 0u; ch < rows; ch++) {
         let w = mat4x4<f32>(wt[row], wt[row + 1u], wt[row + 2u], wt[row + 3u]);
         let o = ch * inHW;

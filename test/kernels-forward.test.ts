@@ -16,8 +16,19 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { kernelCases } from './helpers/kernel-cases.ts';
 import { compare, loadNetwork, prepare, printReport, softmaxRtol } from './helpers/kernel-check.ts';
 import { maxAbs } from './reference/tensor.ts';
+import { usesIm2col } from '../src/kernels/conv.ts';
+import { usesWinograd } from '../src/kernels/winograd.ts';
+import type { OnnxNode } from '../src/onnx/model.ts';
 
 const FILE = 'forward';
+
+function convWindow(n: OnnxNode) {
+  const a = (name: string) => n.attributes[name];
+  const k = a('kernel_shape'), st = a('strides');
+  const [kh, kw] = k?.type === 'ints' ? k.value : [0, 0];
+  const [strideH, strideW] = st?.type === 'ints' ? st.value : [1, 1];
+  return { kh, kw, strideH, strideW };
+}
 
 describe('kernels, forward, against the float64 reference', () => {
   afterAll(() => printReport(FILE));
@@ -28,6 +39,16 @@ describe('kernels, forward, against the float64 reference', () => {
     try {
       const engine = net.engine;
       expect(engine.batch).toBe(c.input.shape[0]);
+      // The CPU variant runs every 3×3 stride-1 convolution as Winograd F(2×2, 3×3), convolutions with
+      // few input channels as im2col + GEMM, the rest directly: each lowering is exercised here.
+      if (engine.env.variant === 'cpu') {
+        const convs = c.model.nodes.filter((n) => n.opType === 'Conv').map((n) => ({ ...convWindow(n), cIn: c.model.initializers.get(n.inputs[1])!.dims[1] }));
+        const winograd = convs.filter((w) => usesWinograd(w, 'cpu'));
+        const im2col = convs.filter((w) => !usesWinograd(w, 'cpu') && usesIm2col(w, 'cpu'));
+        const count = (kernel: string) => engine.compiled.dispatches.filter((d) => d.kernel === kernel).length;
+        expect(count('conv.winograd.gemm')).toBe(winograd.length);
+        expect(count('conv.im2col.gemm')).toBe(im2col.length);
+      }
       engine.writeInput(Float32Array.from(c.input.data), c.input.shape);
       const { logits, probabilities } = await engine.classify();
       for (const on of c.checks) {

@@ -7,14 +7,19 @@
  * Two kernel variants compute it (KernelEnv.variant): on a CPU (SwiftShader) conv.wgsl, a 16 × 8
  * register block per invocation and no workgroup memory; on a GPU conv_tiled.wgsl, 64 × 64 tiles
  * staged in workgroup memory, with split-K when a layer has too few tiles to fill the GPU.
+ * The CPU variant's forward pass has two more lowerings, both ending in conv.wgsl's GEMM: 3×3
+ * stride-1 layers as Winograd F(2×2, 3×3) (winograd.ts), and layers with few input channels
+ * (conv1) as im2col (shaders/im2col.wgsl) + a pointwise GEMM.
  */
 import code from '../../shaders/conv.wgsl';
 import tiledCode from '../../shaders/conv_tiled.wgsl';
+import im2colCode from '../../shaders/im2col.wgsl';
 import type { ConvOp } from '../graph/ir.ts';
-import type { BufferView, Dispatch, KernelEnv } from '../gpu/dispatch.ts';
-import { Params } from '../gpu/dispatch.ts';
+import type { BufferView, Dispatch, KernelEnv, KernelVariant } from '../gpu/dispatch.ts';
+import { grid1d, Params } from '../gpu/dispatch.ts';
 import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from './types.ts';
 import { chwOf, fmtShape } from './types.ts';
+import { inputTransform, outputTransform, POINTS, usesWinograd, winogradTiles, winogradWeights } from './winograd.ts';
 
 const TN = 8; // positions per invocation
 const TM = 16; // channels per invocation
@@ -39,7 +44,15 @@ export function layoutWeights(op: ConvOp, backward: boolean): Float32Array {
   return out;
 }
 
+/** The convolution window a GEMM walks (a ConvOp is one; Winograd's GEMMs are pointwise). */
+type Window = Pick<ConvOp, 'kh' | 'kw' | 'strideH' | 'strideW' | 'pads'>;
+const POINTWISE: Window = { kh: 1, kw: 1, strideH: 1, strideW: 1, pads: [0, 0, 0, 0] };
+
 interface GemmCall {
+  window: Window;
+  /** Batch item i uses weight matrix i (Winograd); shapes replaces the profile's default shape text. */
+  weightsPerItem?: boolean;
+  shapes?: string;
   rows: number; inH: number; inW: number; cols: number; outH: number; outW: number; items: number;
   input: BufferView; output: BufferView; mask: BufferView | null; maskDiv: number;
   relu: boolean; accumulate: boolean; transposed: boolean;
@@ -56,30 +69,40 @@ function workgroupShape(posBlocks: number): [number, number] {
 function meta(op: ConvOp, c: GemmCall, kernel: string, flops: number) {
   return {
     kernel, label: op.name, opType: op.onnxTypes.join('+'), flops,
-    shapes: `${fmtShape([c.items, c.rows, c.inH, c.inW])} → ${fmtShape([c.items, c.cols, c.outH, c.outW])} k${op.kh}×${op.kw}/${op.strideH}`,
+    shapes: c.shapes ?? `${fmtShape([c.items, c.rows, c.inH, c.inW])} → ${fmtShape([c.items, c.cols, c.outH, c.outW])} k${c.window.kh}×${c.window.kw}/${c.window.strideH}`,
   };
 }
 
-function params(op: ConvOp, c: GemmCall, mask: BufferView, chunksPerSplit = 0): Params {
+function params(c: GemmCall, mask: BufferView, chunksPerSplit = 0): Params {
   return new Params()
     .u32(c.rows, c.inH, c.inW, c.cols, c.outH, c.outW, c.items, pad16(c.cols) / 4)
-    .i32(op.pads[0], op.pads[1])
+    .i32(c.window.pads[0], c.window.pads[1])
     .u32(c.input.offset, c.input.stride, c.output.offset, c.output.stride, mask.offset, mask.stride, Math.max(1, c.maskDiv), chunksPerSplit, 0, 0);
 }
 
 /** The CPU variant (conv.wgsl): 16 channels × 8 positions per invocation. */
 async function gemmRegisterBlocked(env: KernelEnv, op: ConvOp, c: GemmCall, kernel: string, flops: number): Promise<Dispatch[]> {
-  const pointwise = op.kh === 1 && op.kw === 1 && op.strideH === 1 && op.strideW === 1 && op.pads.every((p) => p === 0);
+  const w = c.window;
+  const pointwise = w.kh === 1 && w.kw === 1 && w.strideH === 1 && w.strideW === 1 && w.pads.every((p) => p === 0);
   const posBlocks = Math.ceil((c.items * c.outH * c.outW) / TN);
   const colBlocks = pad16(c.cols) / TM;
   const [wgx, wgy] = workgroupShape(posBlocks);
   const pipeline = await env.pipeline(code, 'main', {
-    KH: op.kh, KW: op.kw, SH: op.strideH, SW: op.strideW, POINTWISE: pointwise, TRANSPOSED: c.transposed,
-    RELU: c.relu, MASK: c.mask !== null, ACCUMULATE: c.accumulate, WG_X: wgx, WG_Y: wgy,
+    KH: w.kh, KW: w.kw, SH: w.strideH, SW: w.strideW, POINTWISE: pointwise, TRANSPOSED: c.transposed,
+    RELU: c.relu, MASK: c.mask !== null, ACCUMULATE: c.accumulate, WEIGHTS_PER_ITEM: c.weightsPerItem ?? false, WG_X: wgx, WG_Y: wgy,
   });
   const mask = c.mask ?? { buffer: env.dummy, offset: 0, stride: 0 };
-  return [env.dispatch(pipeline, [env.uniform(params(op, c, mask)), c.input.buffer, c.weights, c.bias, mask.buffer, c.output.buffer],
+  return [env.dispatch(pipeline, [env.uniform(params(c, mask)), c.input.buffer, c.weights, c.bias, mask.buffer, c.output.buffer],
     [Math.ceil(posBlocks / wgx), Math.ceil(colBlocks / wgy), 1], meta(op, c, kernel, flops))];
+}
+
+/**
+ * Whether the CPU variant's forward pass lays the windows out first (im2col): with few input
+ * channels the direct kernel spends its time on window arithmetic (one tap's offsets serve only
+ * C_in multiply-adds); GoogLeNet's conv1 (C_in 3, 7×7) ran at half the GEMM rate.
+ */
+export function usesIm2col(op: Pick<ConvOp, 'kh' | 'kw' | 'cIn'>, variant: KernelVariant): boolean {
+  return variant === 'cpu' && op.kh * op.kw > 1 && op.cIn < 8;
 }
 
 /** Workgroups a GPU variant dispatch should reach before split-K stops paying (a few per compute unit). */
@@ -96,14 +119,15 @@ export function splitK(tiles: number, chunks: number): { split: number; chunksPe
 async function gemmTiled(env: KernelEnv, op: ConvOp, c: GemmCall, kernel: string, flops: number): Promise<Dispatch[]> {
   const posCount = c.items * c.outH * c.outW;
   const tiles: [number, number] = [Math.ceil(posCount / 64), Math.ceil(c.cols / 64)];
-  const chunks = Math.ceil((c.rows * op.kh * op.kw) / 16);
+  const w = c.window;
+  const chunks = Math.ceil((c.rows * w.kh * w.kw) / 16);
   const { split, chunksPerSplit } = splitK(tiles[0] * tiles[1], chunks);
   const constants = {
-    KH: op.kh, KW: op.kw, SH: op.strideH, SW: op.strideW, TRANSPOSED: c.transposed,
+    KH: w.kh, KW: w.kw, SH: w.strideH, SW: w.strideW, TRANSPOSED: c.transposed,
     RELU: c.relu, MASK: c.mask !== null, ACCUMULATE: c.accumulate, SPLIT: split,
   };
   const mask = c.mask ?? { buffer: env.dummy, offset: 0, stride: 0 };
-  const uniform = env.uniform(params(op, c, mask, chunksPerSplit));
+  const uniform = env.uniform(params(c, mask, chunksPerSplit));
   const part = split > 1 ? env.scratch(split * c.cols * posCount, `${op.name} split-K`) : env.dummyWritable;
   const main = await env.pipeline(tiledCode, 'main', constants);
   const out = [env.dispatch(main, [uniform, c.input.buffer, c.weights, c.bias, mask.buffer, c.output.buffer, part],
@@ -124,18 +148,64 @@ export function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
   const [, inH, inW] = chwOf(shapes.inputs[0]);
   const [, outH, outW] = chwOf(shapes.output);
   const macsPerItem = op.cOut * outH * outW * op.cIn * op.kh * op.kw;
-  let fwd: { weights: GPUBuffer; bias: GPUBuffer } | undefined;
+  const paddedBias = () => {
+    const bias = new Float32Array(pad16(op.cOut));
+    bias.set(op.bias);
+    return bias;
+  };
   let bwd: { weights: GPUBuffer; bias: GPUBuffer } | undefined;
+
+  /** im2col, then a pointwise GEMM over rows (ci, ky, kx): for few input channels on the CPU variant. */
+  async function im2colGemm({ env, inputs, output, batch }: ForwardArgs): Promise<Dispatch[]> {
+    const rows = op.cIn * op.kh * op.kw;
+    const col = env.scratch(batch * rows * outH * outW, `${op.name} im2col`);
+    const pipeline = await env.pipeline(im2colCode, 'main', { KH: op.kh, KW: op.kw, SH: op.strideH, SW: op.strideW });
+    const p = new Params().u32(op.cIn, inH, inW, outH, outW, batch).i32(op.pads[0], op.pads[1]).u32(inputs[0].offset, inputs[0].stride, 0, 0);
+    const shape = fmtShape([batch, rows, outH * outW]);
+    return [
+      env.dispatch(pipeline, [env.uniform(p), inputs[0].buffer, col], grid1d(batch * rows * outH * outW, 256), {
+        kernel: 'conv.im2col', label: op.name, opType: op.onnxTypes.join('+'), flops: 0,
+        shapes: `${fmtShape([batch, op.cIn, inH, inW])} → ${shape} k${op.kh}×${op.kw}/${op.strideH}`,
+      }),
+      ...await gemmRegisterBlocked(env, op, {
+        window: POINTWISE, shapes: `${shape} → ${fmtShape([batch, op.cOut, outH, outW])}`,
+        rows, inH: outH, inW: outW, cols: op.cOut, outH, outW, items: batch,
+        input: { buffer: col, offset: 0, stride: rows * outH * outW }, output, mask: null, maskDiv: 1,
+        relu: op.relu, accumulate: false, transposed: false, weights: env.storage(layoutWeights(op, false)), bias: env.storage(paddedBias()),
+      }, 'conv.im2col.gemm', 2 * macsPerItem * batch),
+    ];
+  }
+
+  /** Winograd F(2×2, 3×3): input transform, 16 GEMMs over the channels, output transform (winograd.ts). */
+  async function winograd({ env, inputs, output, batch }: ForwardArgs): Promise<Dispatch[]> {
+    const tiles = winogradTiles(outH, outW, batch);
+    const v = env.scratch(POINTS * op.cIn * tiles.t8, `${op.name} winograd V`);
+    const m = env.scratch(POINTS * op.cOut * tiles.t8, `${op.name} winograd M`);
+    const geometry = { inH, inW, outH, outW, items: batch, tiles };
+    const gemmShapes = `${POINTS} × (${op.cOut}×${op.cIn} · ${op.cIn}×${tiles.t8})`;
+    return [
+      await inputTransform(env, op, { ...geometry, input: inputs[0], output: { buffer: v, offset: 0, stride: 0 } }),
+      ...await gemmRegisterBlocked(env, op, {
+        window: POINTWISE, weightsPerItem: true, shapes: gemmShapes,
+        rows: op.cIn, inH: 1, inW: tiles.t8, cols: op.cOut, outH: 1, outW: tiles.t8, items: POINTS,
+        input: { buffer: v, offset: 0, stride: op.cIn * tiles.t8 }, output: { buffer: m, offset: 0, stride: op.cOut * tiles.t8 },
+        mask: null, maskDiv: 1, relu: false, accumulate: false, transposed: false,
+        weights: env.storage(winogradWeights(op, pad16(op.cOut))), bias: env.storage(new Float32Array(pad16(op.cOut))),
+      }, 'conv.winograd.gemm', 2 * POINTS * op.cOut * op.cIn * tiles.t8),
+      await outputTransform(env, op, { ...geometry, input: { buffer: m, offset: 0, stride: 0 }, output, bias: env.storage(paddedBias()), relu: op.relu }),
+    ];
+  }
+
   return {
-    forward({ env, inputs, output, batch }: ForwardArgs) {
-      if (!fwd) {
-        const bias = new Float32Array(pad16(op.cOut));
-        bias.set(op.bias);
-        fwd = { weights: env.storage(layoutWeights(op, false)), bias: env.storage(bias) };
+    forward(args: ForwardArgs) {
+      const { env, inputs, output, batch } = args;
+      if (usesWinograd(op, env.variant)) return winograd(args);
+      if (usesIm2col(op, env.variant) && batch * op.cIn * op.kh * op.kw * outH * outW * 4 <= env.device.limits.maxStorageBufferBindingSize) {
+        return im2colGemm(args);
       }
       return gemm(env, op, {
-        rows: op.cIn, inH, inW, cols: op.cOut, outH, outW, items: batch, input: inputs[0], output, mask: null, maskDiv: 1,
-        relu: op.relu, accumulate: false, transposed: false, ...fwd,
+        window: op, rows: op.cIn, inH, inW, cols: op.cOut, outH, outW, items: batch, input: inputs[0], output, mask: null, maskDiv: 1,
+        relu: op.relu, accumulate: false, transposed: false, weights: env.storage(layoutWeights(op, false)), bias: env.storage(paddedBias()),
       }, 'conv.forward', 2 * macsPerItem * batch);
     },
     backward({ env, output, dy, dx, items, maskDiv }: BackwardArgs) {
@@ -143,7 +213,7 @@ export function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
       if (!target) return Promise.resolve([]);
       if (!bwd) bwd = { weights: env.storage(layoutWeights(op, true)), bias: env.storage(new Float32Array(pad16(op.cIn))) };
       return gemm(env, op, {
-        rows: op.cOut, inH: outH, inW: outW, cols: op.cIn, outH: inH, outW: inW, items, input: dy, output: target.view,
+        window: op, rows: op.cOut, inH: outH, inW: outW, cols: op.cIn, outH: inH, outW: inW, items, input: dy, output: target.view,
         mask: op.relu ? output : null, maskDiv, relu: false, accumulate: target.accumulate, transposed: true, ...bwd,
       }, 'conv.backward', 2 * macsPerItem * items);
     },

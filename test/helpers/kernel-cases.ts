@@ -284,6 +284,20 @@ export function kernelCases(): KernelCase[] {
       ],
     }),
     makeGroup({
+      name: 'Winograd F(2×2, 3×3) (3×3 stride 1) on batch 2 of [6, 11, 9]: odd outputs, partial tiles', seed: 23, input: [2, 6, 11, 9],
+      makeInput: (s, r) => uniform(s, r), classCount: 6, classes: [[3, 0], [5, 1]],
+      cases: [
+        conv('winograd: no pads (9×7 output), C_out 20', [20, 6, 3, 3]),
+        conv('winograd: pad 2 (13×11 output), C_out 17, no bias', [17, 6, 3, 3], { pads: [2, 2, 2, 2], bias: false }),
+        conv('winograd: pads [0,2,1,0], C_out 33', [33, 6, 3, 3], { pads: [0, 2, 1, 0] }),
+        {
+          name: 'winograd into a concat slice: [conv 1×1, conv 3×3 pad 1]', kernel: 'concat',
+          build: (b) => b.add('Concat', [b.conv(b.input, 'a', [3, 6, 1, 1]), b.conv(b.input, 'b', [5, 6, 3, 3], { pads: [1, 1, 1, 1] })], 'cat', { axis: int(1) }),
+          check: ['a', 'b', 'cat'], wrt: ['a', 'b', 'cat'],
+        },
+      ],
+    }),
+    makeGroup({
       name: '1×1 spatial: [1, 5, 1, 1]', seed: 13, input: [1, 5, 1, 1], makeInput: (s, r) => uniform(s, r),
       cases: [
         conv('conv 3×3 pad 1 on 1×1 spatial, C_in 5 → C_out 6', [6, 5, 3, 3], { pads: [1, 1, 1, 1] }),

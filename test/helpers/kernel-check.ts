@@ -37,8 +37,14 @@ export function prepare(c: KernelCase): Prepared {
     const v = values.get(name)!.data;
     expect(v.every((e) => Math.fround(e) === e), `'${name}' is float32-exact`).toBe(true);
   }
-  // ReLU and max decisions further from their kinks than rounding and the FD step can move them.
-  expect(kinkMargins(c.model, values, mags, (t) => Math.max(fwd.get(t) ?? 0, 2.5e-5)), 'decisions within rounding of a kink').toEqual([]);
+  // ReLU and max decisions further from their kinks than rounding (rtol·M) and the FD step
+  // (2.5e-5 of the direct magnitude: an input perturbation moves a value through the direct sum) can move them.
+  const direct = forwardMagnitudes(c.model, { x: c.input }, { winograd: false });
+  const reach = (t: string) => {
+    const m = mags.get(t)!.data, d = direct.get(t)!.data, rtol = fwd.get(t) ?? 0;
+    return Float64Array.from(m, (mi, i) => Math.max(rtol * mi, 2.5e-5 * d[i]));
+  };
+  expect(kinkMargins(c.model, values, reach), 'decisions within rounding of a kink').toEqual([]);
   return { values, mags, fwd };
 }
 

@@ -27,10 +27,19 @@
  *     values for the decisions (ReLU masks, max-pool arg-max), every term taken in absolute value
  *     (LRN: |dy_c|·d_c^−β + (2αβ/size)·|x_c|·Σ|dy_j·x_j|·d_j^(−β−1); Softmax: y·(|dy| + Σ|dy|·y)).
  *
+ *   Winograd (3×3, stride-1 convolutions; the CPU variant computes them as F(2×2, 3×3), see
+ *     src/kernels/winograd.ts): the magnitude is the algorithm on absolute values,
+ *     |Aᵀ|·[Σ_c (|G|·|g|·|Gᵀ|) ⊙ (|Bᵀ|·|d|·|B|)]·|A| + |b| (winogradMagnitude). Each of its stages is a
+ *     sum of at most C terms (the channel sum; the transforms add 2 and 3 terms per pass, U is rounded
+ *     once), so its error is within u·(C + 9 + 16)·that magnitude, inside the op's C·9 + 16 ulps. It is
+ *     never below the direct magnitude (the signed coefficients of each direct term sum to 1), so the
+ *     bound also holds where the direct kernel runs.
+ *
  * The decisions must not depend on rounding: `kinkMargins` checks that every ReLU input and every
  * max-pool window's runner-up lie further from the kink than the error bound (exact ties are allowed
  * where the pool reads exact values).
  */
+import { usesWinograd } from '../../src/kernels/winograd.ts';
 import type { OnnxModel, OnnxNode, OnnxTensor } from '../../src/onnx/model.ts';
 import { forwardValues } from '../reference/graph.ts';
 import * as op from '../reference/ops.ts';
@@ -105,10 +114,58 @@ function absoluteModel(model: OnnxModel): OnnxModel {
   return { ...model, initializers: inits, nodes };
 }
 
-/** M for every tensor of the forward pass (by name). */
-export function forwardMagnitudes(model: OnnxModel, inputs: Record<string, Tensor>): Map<string, Tensor> {
+/**
+ * M for every tensor of the forward pass (by name). `winograd: false` gives the direct magnitude
+ * everywhere: the reach of an input perturbation (finite differences), rather than of rounding.
+ */
+export function forwardMagnitudes(model: OnnxModel, inputs: Record<string, Tensor>, o: { winograd?: boolean } = {}): Map<string, Tensor> {
   const abs = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, absT(t)]));
-  return forwardValues(absoluteModel(model), abs);
+  return forwardValues(absoluteModel(model), abs, (node, ins) => {
+    if (node.opType !== 'Conv' || o.winograd === false) return undefined;
+    const [kh, kw] = ins[1].shape.slice(2);
+    const p = convParams(node);
+    if (!usesWinograd({ kh, kw, strideH: p.strides[0], strideW: p.strides[1] }, 'cpu')) return undefined;
+    return [winogradMagnitude(ins[0], ins[1], ins[2] ?? null, p.pads)];
+  });
+}
+
+const BT_ABS = [[1, 0, 1, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 1, 0, 1]];
+const G_ABS = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0, 0, 1]];
+const AT_ABS = [[1, 1, 1, 0], [0, 1, 1, 1]];
+
+/** R·X·Sᵀ for small dense matrices. */
+function sandwich(r: number[][], x: number[][], s: number[][]): number[][] {
+  const rx = r.map((row) => x[0].map((_, j) => row.reduce((a, v, k) => a + v * x[k][j], 0)));
+  return rx.map((row) => s.map((srow) => row.reduce((a, v, k) => a + v * srow[k], 0)));
+}
+
+/** F(2×2, 3×3) on absolute values (x, w, b already ≥ 0): the file comment's Winograd magnitude. */
+export function winogradMagnitude(x: Tensor, w: Tensor, b: Tensor | null, pads: op.Pads): Tensor {
+  const [N, C, H, W] = x.shape;
+  const K = w.shape[0];
+  const [pt, pl, pb, pr] = pads;
+  const OH = H + pt + pb - 2, OW = W + pl + pr - 2;
+  const y = zeros([N, K, OH, OW]);
+  const u = Array.from({ length: K * C }, (_, kc) =>
+    sandwich(G_ABS, [0, 1, 2].map((ky) => [0, 1, 2].map((kx) => w.data[(kc * 3 + ky) * 3 + kx])), G_ABS));
+  for (let n = 0; n < N; n++) {
+    for (let ty = 0; ty < OH; ty += 2) {
+      for (let tx = 0; tx < OW; tx += 2) {
+        const v = Array.from({ length: C }, (_, c) => sandwich(BT_ABS, [0, 1, 2, 3].map((i) => [0, 1, 2, 3].map((j) => {
+          const iy = ty - pt + i, ix = tx - pl + j;
+          return iy >= 0 && iy < H && ix >= 0 && ix < W ? x.data[((n * C + c) * H + iy) * W + ix] : 0;
+        })), BT_ABS));
+        for (let k = 0; k < K; k++) {
+          const m = [0, 1, 2, 3].map((i) => [0, 1, 2, 3].map((j) => v.reduce((a, vc, c) => a + u[k * C + c][i][j] * vc[i][j], 0)));
+          const out = sandwich(AT_ABS, m, AT_ABS);
+          for (let i = 0; i < 2 && ty + i < OH; i++) {
+            for (let j = 0; j < 2 && tx + j < OW; j++) y.data[((n * K + k) * OH + ty + i) * OW + tx + j] = out[i][j] + (b ? b.data[k] : 0);
+          }
+        }
+      }
+    }
+  }
+  return y;
 }
 
 // ───────────────────────────── backward magnitudes ─────────────────────────────
@@ -314,21 +371,21 @@ export function backwardBudgets(model: OnnxModel, values: Map<string, Tensor>, s
 // ───────────────────────────── decisions away from rounding ─────────────────────────────
 
 /**
- * Checks that rounding cannot flip a decision: every ReLU input v has |v| > 4·rtol·M(v), every
- * max-pool window's maximum beats its runner-up by more than 4·rtol·M, rtol = rtolOf(the tensor).
+ * Checks that rounding (or a finite-difference step) cannot flip a decision: every ReLU input v has
+ * |v| > 4·reach(v), every max-pool window's maximum beats its runner-up by more than 4·(the window's
+ * largest reach); reachOf(tensor)[i] is how far rounding or the step can move value i.
  * Exact ties are allowed where the pool reads an exact input (the graph input or a shift of it), and
  * ties at 0 where it reads a Relu output (ReLU's mask gives those a zero gradient whichever wins).
  * Returns the violations (empty when all is well).
  */
-export function kinkMargins(model: OnnxModel, values: Map<string, Tensor>, mags: Map<string, Tensor>, rtolOf: (t: string) => number): string[] {
+export function kinkMargins(model: OnnxModel, values: Map<string, Tensor>, reachOf: (t: string) => ArrayLike<number>): string[] {
   const bad: string[] = [];
   for (const node of model.nodes) {
     const xName = node.inputs[0];
-    const x = values.get(xName)!, m = mags.get(xName)!;
-    const rtol = rtolOf(xName);
+    const x = values.get(xName)!, reach = reachOf(xName);
     if (node.opType === 'Relu') {
       for (let i = 0; i < x.data.length; i++) {
-        if (Math.abs(x.data[i]) <= 4 * rtol * m.data[i]) bad.push(`Relu '${node.name}': input ${i} = ${x.data[i]} is within rounding of 0 (M = ${m.data[i]})`);
+        if (Math.abs(x.data[i]) <= 4 * reach[i]) bad.push(`Relu '${node.name}': input ${i} = ${x.data[i]} is within rounding of 0 (reach ${reach[i]})`);
       }
     }
     if (node.opType === 'MaxPool') {
@@ -342,17 +399,17 @@ export function kinkMargins(model: OnnxModel, values: Map<string, Tensor>, mags:
           for (let ox = 0; ox < OW; ox++) {
             const ys = oy * p.strides[0] - p.pads[0], xs = ox * p.strides[1] - p.pads[1];
             const vals: number[] = [];
-            let mMax = 0;
+            let reachMax = 0;
             for (let iy = Math.max(ys, 0); iy < Math.min(ys + p.kernel[0], H); iy++) {
               for (let ix = Math.max(xs, 0); ix < Math.min(xs + p.kernel[1], W); ix++) {
                 vals.push(x.data[nc * H * W + iy * W + ix]);
-                mMax = Math.max(mMax, m.data[nc * H * W + iy * W + ix]);
+                reachMax = Math.max(reachMax, reach[nc * H * W + iy * W + ix]);
               }
             }
             vals.sort((a, b) => b - a);
             const gap = vals.length > 1 ? vals[0] - vals[1] : Infinity;
             if (gap === 0 && (exactInput(model, xName) || (afterRelu && vals[0] === 0))) continue;
-            if (gap <= 4 * rtol * mMax) bad.push(`MaxPool '${node.name}': window (${nc}, ${oy}, ${ox}) has a near tie (gap ${gap}, M ${mMax})`);
+            if (gap <= 4 * reachMax) bad.push(`MaxPool '${node.name}': window (${nc}, ${oy}, ${ox}) has a near tie (gap ${gap}, reach ${reachMax})`);
           }
         }
       }

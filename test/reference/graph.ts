@@ -174,8 +174,12 @@ function differentiableInputs(node: OnnxNode): number[] {
 
 // ───────────────────────────── forward ─────────────────────────────
 
-/** Runs every node; returns all values by name, initializers (as float64) included. */
-export function forwardValues(model: OnnxModel, inputs: Record<string, Tensor>): Map<string, Tensor> {
+/**
+ * Runs every node; returns all values by name, initializers (as float64) included. `replace` may
+ * compute a node differently (returning its outputs), or return undefined to run the reference op.
+ */
+export function forwardValues(model: OnnxModel, inputs: Record<string, Tensor>,
+  replace?: (node: OnnxNode, ins: Tensor[]) => Tensor[] | undefined): Map<string, Tensor> {
   const values = new Map<string, Tensor>();
   for (const [name, init] of model.initializers) values.set(name, fromOnnx(init));
   for (const info of model.inputs) {
@@ -191,7 +195,7 @@ export function forwardValues(model: OnnxModel, inputs: Record<string, Tensor>):
     const def = OPS[node.opType];
     if (!def || (node.domain !== '' && node.domain !== 'ai.onnx')) unsupported(node, 'this op');
     const ins = nodeInputs(node, values);
-    const outs = def.forward(node, ins, model.opset);
+    const outs = replace?.(node, ins) ?? def.forward(node, ins, model.opset);
     outs.forEach((t, i) => values.set(node.outputs[i], t));
   }
   return values;
