@@ -1,5 +1,8 @@
 // Winograd F(2×2, 3×3) (Lavin & Gray, 2016): the input and output transforms around the 16 GEMMs
 // of a 3×3, stride-1 convolution. The GEMMs run in shaders/conv.wgsl (WEIGHTS_PER_ITEM).
+// The data gradient of such a convolution is one too: dx = dy' ⋆ W' with W'[ci, co] = W[co, ci]
+// rotated by 180°, pads 2 − pad, dy' = dy · (y > 0) when MASK (the forward op had a fused ReLU; the
+// mask reads the forward output y of image n / maskDiv); ACCUMULATE adds to dx.
 //
 // For every 2×2 tile of output positions, d = the 4×4 input window under it (x read as 0 outside the
 // input; window origin (2·ty − padT, 2·tx − padL)) and g = W[k, c, ·, ·]:
@@ -20,6 +23,8 @@
 // view (item n at n·outStride + outOffset: a channel slice of a concat).
 
 override RELU: bool = false;
+override MASK: bool = false;
+override ACCUMULATE: bool = false;
 
 struct Params {
   channels: u32,    // C (input transform) or K (output transform)
@@ -37,29 +42,37 @@ struct Params {
   inStride: u32,
   outOffset: u32,
   outStride: u32,
+  maskOffset: u32,
+  maskStride: u32,
+  maskDiv: u32,     // gradient item n masks with the forward image n / maskDiv
   _p0: u32,
+  _p1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(4) var<storage, read> mask: array<f32>;
 
 fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return gid.x + gid.y * nwg.x * 64u;
 }
 
-// Input row iy, columns ix … ix + 3 of channel plane `base`, 0 outside the input.
-fn inputRow(base: u32, iy: i32, ix: i32) -> vec4<f32> {
+// Input row iy, columns ix … ix + 3 of channel plane `base` (mask plane `maskBase`), 0 outside the input.
+fn inputRow(base: u32, maskBase: u32, iy: i32, ix: i32) -> vec4<f32> {
   if (iy < 0 || iy >= i32(p.inH)) {
     return vec4<f32>(0.0);
   }
-  let row = base + u32(iy) * p.inW;
+  let row = u32(iy) * p.inW;
   var v = vec4<f32>(0.0);
   for (var j = 0; j < 4; j++) {
     let x = ix + j;
     if (x >= 0 && x < i32(p.inW)) {
-      v[j] = src[row + u32(x)];
+      v[j] = src[base + row + u32(x)];
+      if (MASK && mask[maskBase + row + u32(x)] <= 0.0) {
+        v[j] = 0.0;
+      }
     }
   }
   return v;
@@ -87,7 +100,9 @@ fn inputTransform(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   let iy = i32(tile / p.tilesW) * 2 - p.padT;
   let ix = i32(tile % p.tilesW) * 2 - p.padL;
   let base = n * p.inStride + p.inOffset + c * p.inH * p.inW;
-  let rows = bt(inputRow(base, iy, ix), inputRow(base, iy + 1, ix), inputRow(base, iy + 2, ix), inputRow(base, iy + 3, ix));
+  let maskBase = (n / p.maskDiv) * p.maskStride + p.maskOffset + c * p.inH * p.inW;
+  let rows = bt(inputRow(base, maskBase, iy, ix), inputRow(base, maskBase, iy + 1, ix),
+    inputRow(base, maskBase, iy + 2, ix), inputRow(base, maskBase, iy + 3, ix));
   let t = n * tilesPerItem + tile;
   let plane = p.channels * p.t8; // values per point ξ
   for (var i = 0u; i < 4u; i++) {
@@ -135,7 +150,12 @@ fn outputTransform(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
         if (RELU) {
           v = max(v, 0.0);
         }
-        dst[base + (oy + i) * p.outW + ox + j] = v;
+        let at = base + (oy + i) * p.outW + ox + j;
+        if (ACCUMULATE) {
+          dst[at] += v;
+        } else {
+          dst[at] = v;
+        }
       }
     }
   }

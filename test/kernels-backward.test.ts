@@ -30,9 +30,10 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { gpuGradients } from './helpers/grad.ts';
 import { kernelCases, type KernelCase, type Reduction } from './helpers/kernel-cases.ts';
 import { centralDifference, compare, loadNetwork, prepare, printReport, rows, seeds, softmaxRtol } from './helpers/kernel-check.ts';
-import { backwardBudgets, backwardMagnitudes, U } from './helpers/magnitude.ts';
+import { backwardBudgets, backwardMagnitudes, convWindow, U } from './helpers/magnitude.ts';
 import { backwardReference } from './reference/graph.ts';
 import { maxAbs, numel, rng } from './reference/tensor.ts';
+import { usesWinogradBackward } from '../src/kernels/winograd.ts';
 
 const FILE = 'backward';
 
@@ -52,7 +53,15 @@ function sample(ref: Float64Array, per: number, n: number, r: () => number): num
 
 async function engineGradients(c: KernelCase, net: Awaited<ReturnType<typeof loadNetwork>>, wrt: string[], reduction: Reduction) {
   const input = { shape: c.input.shape, data: Float32Array.from(c.input.data) };
-  return gpuGradients(net, input, wrt, c.input.shape[0] === 1 ? c.classes[0] : c.classes, reduction);
+  const kernels: string[] = [];
+  const grads = await gpuGradients(net, input, wrt, c.input.shape[0] === 1 ? c.classes[0] : c.classes, reduction, kernels);
+  // The CPU variant computes the data gradient of 3×3 stride-1 convolutions (pads ≤ 2) as Winograd
+  // F(2×2, 3×3): every conv lies between x and the logits, so each such conv runs it once.
+  if (net.engine.env.variant === 'cpu') {
+    const winograd = c.model.nodes.filter((n) => n.opType === 'Conv' && usesWinogradBackward(convWindow(n), 'cpu'));
+    expect(kernels.filter((k) => k === 'conv.winograd.backward.gemm').length, 'Winograd data gradients').toBe(winograd.length);
+  }
+  return grads;
 }
 
 describe('kernels, backward, against the float64 reference and finite differences', () => {

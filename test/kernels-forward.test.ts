@@ -15,20 +15,12 @@
 import { afterAll, describe, expect, test } from 'vitest';
 import { kernelCases } from './helpers/kernel-cases.ts';
 import { compare, loadNetwork, prepare, printReport, softmaxRtol } from './helpers/kernel-check.ts';
+import { convWindow } from './helpers/magnitude.ts';
 import { maxAbs } from './reference/tensor.ts';
 import { usesIm2col } from '../src/kernels/conv.ts';
 import { usesWinograd } from '../src/kernels/winograd.ts';
-import type { OnnxNode } from '../src/onnx/model.ts';
 
 const FILE = 'forward';
-
-function convWindow(n: OnnxNode) {
-  const a = (name: string) => n.attributes[name];
-  const k = a('kernel_shape'), st = a('strides');
-  const [kh, kw] = k?.type === 'ints' ? k.value : [0, 0];
-  const [strideH, strideW] = st?.type === 'ints' ? st.value : [1, 1];
-  return { kh, kw, strideH, strideW };
-}
 
 describe('kernels, forward, against the float64 reference', () => {
   afterAll(() => printReport(FILE));

@@ -7,9 +7,9 @@
  * Two kernel variants compute it (KernelEnv.variant): on a CPU (SwiftShader) conv.wgsl, a 16 × 8
  * register block per invocation and no workgroup memory; on a GPU conv_tiled.wgsl, 64 × 64 tiles
  * staged in workgroup memory, with split-K when a layer has too few tiles to fill the GPU.
- * The CPU variant's forward pass has two more lowerings, both ending in conv.wgsl's GEMM: 3×3
- * stride-1 layers as Winograd F(2×2, 3×3) (winograd.ts), and layers with few input channels
- * (conv1) as im2col (shaders/im2col.wgsl) + a pointwise GEMM.
+ * The CPU variant has two more lowerings, both ending in conv.wgsl's GEMM: 3×3 stride-1 layers
+ * as Winograd F(2×2, 3×3) (winograd.ts; forward and data gradient), and in the forward pass layers
+ * with few input channels (conv1) as im2col (shaders/im2col.wgsl) + a pointwise GEMM.
  */
 import code from '../../shaders/conv.wgsl';
 import tiledCode from '../../shaders/conv_tiled.wgsl';
@@ -19,7 +19,7 @@ import type { BufferView, Dispatch, KernelEnv, KernelVariant } from '../gpu/disp
 import { grid1d, Params } from '../gpu/dispatch.ts';
 import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from './types.ts';
 import { chwOf, fmtShape } from './types.ts';
-import { inputTransform, outputTransform, POINTS, usesWinograd, winogradTiles, winogradWeights } from './winograd.ts';
+import { gradientPads, POINTS, transform, usesWinograd, usesWinogradBackward, winogradTiles, winogradWeights } from './winograd.ts';
 
 const TN = 8; // positions per invocation
 const TM = 16; // channels per invocation
@@ -144,6 +144,37 @@ function gemm(env: KernelEnv, op: ConvOp, c: GemmCall, kernel: string, flops: nu
   return env.variant === 'gpu' ? gemmTiled(env, op, c, kernel, flops) : gemmRegisterBlocked(env, op, c, kernel, flops);
 }
 
+/** A Winograd convolution: GEMM rows (channels summed over) → cols, planes in → out. */
+interface WinogradCall {
+  rows: number; cols: number; inH: number; inW: number; outH: number; outW: number; items: number;
+  pads: readonly number[]; input: BufferView; output: BufferView; mask: BufferView | null; maskDiv: number;
+  weights: GPUBuffer; bias: GPUBuffer; relu: boolean; accumulate: boolean;
+}
+
+/** Winograd F(2×2, 3×3) (winograd.ts): input transform, 16 GEMMs over the rows, output transform. */
+async function winograd(env: KernelEnv, op: ConvOp, c: WinogradCall, kernel: string): Promise<Dispatch[]> {
+  const tiles = winogradTiles(c.outH, c.outW, c.items);
+  const v = env.scratch(POINTS * c.rows * tiles.t8, `${op.name} ${kernel} V`);
+  const m = env.scratch(POINTS * c.cols * tiles.t8, `${op.name} ${kernel} M`);
+  const geometry = { inH: c.inH, inW: c.inW, outH: c.outH, outW: c.outW, items: c.items, tiles, pads: c.pads };
+  return [
+    await transform(env, op, 'inputTransform', {
+      ...geometry, channels: c.rows, input: c.input, output: { buffer: v, offset: 0, stride: 0 }, mask: c.mask, maskDiv: c.maskDiv,
+    }, kernel),
+    ...await gemmRegisterBlocked(env, op, {
+      window: POINTWISE, weightsPerItem: true, shapes: `${POINTS} × (${c.cols}×${c.rows} · ${c.rows}×${tiles.t8})`,
+      rows: c.rows, inH: 1, inW: tiles.t8, cols: c.cols, outH: 1, outW: tiles.t8, items: POINTS,
+      input: { buffer: v, offset: 0, stride: c.rows * tiles.t8 }, output: { buffer: m, offset: 0, stride: c.cols * tiles.t8 },
+      mask: null, maskDiv: 1, relu: false, accumulate: false, transposed: false,
+      weights: c.weights, bias: env.storage(new Float32Array(pad16(c.cols))),
+    }, `${kernel}.gemm`, 2 * POINTS * c.cols * c.rows * tiles.t8),
+    await transform(env, op, 'outputTransform', {
+      ...geometry, channels: c.cols, input: { buffer: m, offset: 0, stride: 0 }, output: c.output,
+      bias: c.bias, relu: c.relu, accumulate: c.accumulate,
+    }, kernel),
+  ];
+}
+
 export function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
   const [, inH, inW] = chwOf(shapes.inputs[0]);
   const [, outH, outW] = chwOf(shapes.output);
@@ -176,30 +207,15 @@ export function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
     ];
   }
 
-  /** Winograd F(2×2, 3×3): input transform, 16 GEMMs over the channels, output transform (winograd.ts). */
-  async function winograd({ env, inputs, output, batch }: ForwardArgs): Promise<Dispatch[]> {
-    const tiles = winogradTiles(outH, outW, batch);
-    const v = env.scratch(POINTS * op.cIn * tiles.t8, `${op.name} winograd V`);
-    const m = env.scratch(POINTS * op.cOut * tiles.t8, `${op.name} winograd M`);
-    const geometry = { inH, inW, outH, outW, items: batch, tiles };
-    const gemmShapes = `${POINTS} × (${op.cOut}×${op.cIn} · ${op.cIn}×${tiles.t8})`;
-    return [
-      await inputTransform(env, op, { ...geometry, input: inputs[0], output: { buffer: v, offset: 0, stride: 0 } }),
-      ...await gemmRegisterBlocked(env, op, {
-        window: POINTWISE, weightsPerItem: true, shapes: gemmShapes,
-        rows: op.cIn, inH: 1, inW: tiles.t8, cols: op.cOut, outH: 1, outW: tiles.t8, items: POINTS,
-        input: { buffer: v, offset: 0, stride: op.cIn * tiles.t8 }, output: { buffer: m, offset: 0, stride: op.cOut * tiles.t8 },
-        mask: null, maskDiv: 1, relu: false, accumulate: false, transposed: false,
-        weights: env.storage(winogradWeights(op, pad16(op.cOut))), bias: env.storage(new Float32Array(pad16(op.cOut))),
-      }, 'conv.winograd.gemm', 2 * POINTS * op.cOut * op.cIn * tiles.t8),
-      await outputTransform(env, op, { ...geometry, input: { buffer: m, offset: 0, stride: 0 }, output, bias: env.storage(paddedBias()), relu: op.relu }),
-    ];
-  }
-
   return {
     forward(args: ForwardArgs) {
       const { env, inputs, output, batch } = args;
-      if (usesWinograd(op, env.variant)) return winograd(args);
+      if (usesWinograd(op, env.variant)) {
+        return winograd(env, op, {
+          rows: op.cIn, cols: op.cOut, inH, inW, outH, outW, items: batch, pads: op.pads, input: inputs[0], output, mask: null, maskDiv: 1,
+          weights: env.storage(winogradWeights(op, pad16(op.cOut), false)), bias: env.storage(paddedBias()), relu: op.relu, accumulate: false,
+        }, 'conv.winograd');
+      }
       if (usesIm2col(op, env.variant) && batch * op.cIn * op.kh * op.kw * outH * outW * 4 <= env.device.limits.maxStorageBufferBindingSize) {
         return im2colGemm(args);
       }
@@ -211,6 +227,14 @@ export function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
     backward({ env, output, dy, dx, items, maskDiv }: BackwardArgs) {
       const target = dx[0];
       if (!target) return Promise.resolve([]);
+      if (usesWinogradBackward(op, env.variant)) {
+        return winograd(env, op, {
+          rows: op.cOut, cols: op.cIn, inH: outH, inW: outW, outH: inH, outW: inW, items, pads: gradientPads(op.pads),
+          input: dy, output: target.view, mask: op.relu ? output : null, maskDiv,
+          weights: env.storage(winogradWeights(op, pad16(op.cIn), true)), bias: env.storage(new Float32Array(pad16(op.cIn))),
+          relu: false, accumulate: target.accumulate,
+        }, 'conv.winograd.backward');
+      }
       if (!bwd) bwd = { weights: env.storage(layoutWeights(op, true)), bias: env.storage(new Float32Array(pad16(op.cIn))) };
       return gemm(env, op, {
         window: op, rows: op.cOut, inH: outH, inW: outW, cols: op.cIn, outH: inH, outW: inW, items, input: dy, output: target.view,

@@ -1,11 +1,13 @@
 /**
- * Winograd F(2×2, 3×3) for the forward pass of 3×3, stride-1 convolutions on the CPU variant
- * (shaders/winograd.wgsl): input transform → 16 GEMMs (shaders/conv.wgsl, one weight matrix per
- * transform point) → output transform with bias and ReLU. 2.25× fewer multiplications than the direct
- * convolution; on SwiftShader, where GoogLeNet's forward is all GEMM time, that is what pays.
+ * Winograd F(2×2, 3×3) for 3×3, stride-1 convolutions on the CPU variant (shaders/winograd.wgsl):
+ * input transform → 16 GEMMs (shaders/conv.wgsl, one weight matrix per transform point) → output
+ * transform with bias and ReLU. 2.25× fewer multiplications than the direct convolution; on
+ * SwiftShader, where GoogLeNet's forward is all GEMM time, that is what pays.
  *
- * Only the forward pass uses it: the data gradient stays the direct transposed convolution, and the
- * GPU variant stays the tiled direct convolution (unmeasured on a GPU, so not switched).
+ * The data gradient of such a layer is a 3×3, stride-1 convolution as well (the weights transposed
+ * and rotated by 180°, pads 2 − pad), so it runs the same way, with the ReLU mask applied in the
+ * input transform and the gradient accumulated in the output transform. The GPU variant keeps the
+ * tiled direct convolution (unmeasured on a GPU, so not switched).
  */
 import code from '../../shaders/winograd.wgsl';
 import type { ConvOp } from '../graph/ir.ts';
@@ -21,24 +23,38 @@ export function usesWinograd(op: Pick<ConvOp, 'kh' | 'kw' | 'strideH' | 'strideW
   return variant === 'cpu' && op.kh === 3 && op.kw === 3 && op.strideH === 1 && op.strideW === 1;
 }
 
+/** The data gradient's pads [top, left, bottom, right] as a convolution of dy: 2 − pad. */
+export const gradientPads = (pads: readonly number[]): [number, number, number, number] =>
+  [2 - pads[0], 2 - pads[1], 2 - pads[2], 2 - pads[3]];
+
+/** Whether the data gradient of `op` runs as Winograd: when the forward does and no pad exceeds 2. */
+export function usesWinogradBackward(op: Pick<ConvOp, 'kh' | 'kw' | 'strideH' | 'strideW' | 'pads'>, variant: KernelVariant): boolean {
+  return usesWinograd(op, variant) && gradientPads(op.pads).every((p) => p >= 0);
+}
+
 const G = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]];
 
 /**
- * U[ξ][ci][co] = (G · W[co, ci] · Gᵀ)[ξ], computed in float64 and rounded once; columns (co) padded
- * to `cols` with zeros: the 16 weight matrices of the GEMMs, in shaders/conv.wgsl's row layout.
+ * U[ξ][r][c] = (G · g · Gᵀ)[ξ], computed in float64 and rounded once; forward r = ci, c = co,
+ * g = W[co, ci]; backward r = co, c = ci, g = W[co, ci] rotated by 180°. Columns padded to `cols`
+ * with zeros: the 16 weight matrices of the GEMMs, in shaders/conv.wgsl's row layout.
  */
-export function winogradWeights(op: ConvOp, cols: number): Float32Array {
+export function winogradWeights(op: ConvOp, cols: number, backward: boolean): Float32Array {
   const { cIn, cOut, weight } = op;
-  const out = new Float32Array(POINTS * cIn * cols);
+  const rows = backward ? cOut : cIn;
+  const out = new Float32Array(POINTS * rows * cols);
   const gg = new Float64Array(12); // G · g, 4 × 3
   for (let co = 0; co < cOut; co++) {
     for (let ci = 0; ci < cIn; ci++) {
-      const g = (ky: number, kx: number) => weight[((co * cIn + ci) * 3 + ky) * 3 + kx];
+      const [r, c] = backward ? [co, ci] : [ci, co];
+      const g = backward
+        ? (ky: number, kx: number) => weight[((co * cIn + ci) * 3 + 2 - ky) * 3 + 2 - kx]
+        : (ky: number, kx: number) => weight[((co * cIn + ci) * 3 + ky) * 3 + kx];
       for (let i = 0; i < 4; i++) for (let kx = 0; kx < 3; kx++) gg[i * 3 + kx] = G[i][0] * g(0, kx) + G[i][1] * g(1, kx) + G[i][2] * g(2, kx);
       for (let i = 0; i < 4; i++) {
         for (let j = 0; j < 4; j++) {
           const u = gg[i * 3] * G[j][0] + gg[i * 3 + 1] * G[j][1] + gg[i * 3 + 2] * G[j][2];
-          out[((i * 4 + j) * cIn + ci) * cols + co] = u;
+          out[((i * 4 + j) * rows + r) * cols + c] = u;
         }
       }
     }
@@ -58,37 +74,38 @@ export function winogradTiles(outH: number, outW: number, items: number): Winogr
   return { tilesH, tilesW, t8: Math.ceil((items * tilesH * tilesW) / 8) * 8 };
 }
 
-interface TransformCall {
+/** One transform dispatch: geometry of the convolution it serves (input → output planes). */
+export interface TransformCall {
   channels: number; inH: number; inW: number; outH: number; outW: number; items: number; tiles: WinogradTiles;
-  input: BufferView; output: BufferView; bias: GPUBuffer | null; relu: boolean;
+  pads: readonly number[]; input: BufferView; output: BufferView;
+  /** Input transform: the ReLU mask (forward output y; gradient item n reads image n / maskDiv). */
+  mask?: BufferView | null; maskDiv?: number;
+  /** Output transform: bias (padded), ReLU, accumulate into the output. */
+  bias?: GPUBuffer; relu?: boolean; accumulate?: boolean;
 }
 
-function params(op: ConvOp, c: TransformCall): Params {
+function params(c: TransformCall): Params {
+  const mask = c.mask ?? { offset: 0, stride: 0 };
   return new Params()
     .u32(c.channels, c.inH, c.inW, c.outH, c.outW, c.tiles.tilesH, c.tiles.tilesW, c.tiles.t8, c.items)
-    .i32(op.pads[0], op.pads[1])
-    .u32(c.input.offset, c.input.stride, c.output.offset, c.output.stride, 0);
+    .i32(c.pads[0], c.pads[1])
+    .u32(c.input.offset, c.input.stride, c.output.offset, c.output.stride, mask.offset, mask.stride, Math.max(1, c.maskDiv ?? 1));
 }
 
-async function transform(env: KernelEnv, op: ConvOp, entry: 'inputTransform' | 'outputTransform', c: TransformCall, shapes: string): Promise<Dispatch> {
-  const pipeline = await env.pipeline(code, entry, entry === 'outputTransform' ? { RELU: c.relu } : {});
+/** The input transform (x or dy view → V[ξ][c][t]) or the output transform (M[ξ][k][t] → y or dx view). */
+export async function transform(env: KernelEnv, op: ConvOp, entry: 'inputTransform' | 'outputTransform', c: TransformCall, kernel: string): Promise<Dispatch> {
+  const input = entry === 'inputTransform';
+  const pipeline = await env.pipeline(code, entry, input ? { MASK: !!c.mask } : { RELU: !!c.relu, ACCUMULATE: !!c.accumulate });
   const threads = c.items * c.channels * c.tiles.tilesH * c.tiles.tilesW;
   // Input: 2 passes of 16 two-term sums; output: 8 + 4 three-term sums (2 flops each) and the bias.
-  const flopsPerThread = entry === 'inputTransform' ? 32 : 28;
-  return env.dispatch(pipeline, [env.uniform(params(op, c)), c.input.buffer, c.bias, c.output.buffer], grid1d(threads, 64), {
-    kernel: `conv.winograd.${entry === 'inputTransform' ? 'input' : 'output'}`, label: op.name, opType: op.onnxTypes.join('+'),
-    flops: threads * flopsPerThread, shapes,
+  const flopsPerThread = input ? 32 : 28;
+  const shapes = input
+    ? `${fmtShape([c.items, c.channels, c.inH, c.inW])} → V ${fmtShape([POINTS, c.channels, c.tiles.t8])}`
+    : `M ${fmtShape([POINTS, c.channels, c.tiles.t8])} → ${fmtShape([c.items, c.channels, c.outH, c.outW])}`;
+  const buffers = input
+    ? [env.uniform(params(c)), c.input.buffer, null, c.output.buffer, c.mask ? c.mask.buffer : env.dummy]
+    : [env.uniform(params(c)), c.input.buffer, c.bias ?? null, c.output.buffer];
+  return env.dispatch(pipeline, buffers, grid1d(threads, 64), {
+    kernel: `${kernel}.${input ? 'input' : 'output'}`, label: op.name, opType: op.onnxTypes.join('+'), flops: threads * flopsPerThread, shapes,
   });
-}
-
-/** The input transform: x (view) → V[ξ][c][t]. */
-export function inputTransform(env: KernelEnv, op: ConvOp, c: Omit<TransformCall, 'channels' | 'bias' | 'relu'>): Promise<Dispatch> {
-  const shapes = `${fmtShape([c.items, op.cIn, c.inH, c.inW])} → V ${fmtShape([POINTS, op.cIn, c.tiles.t8])}`;
-  return transform(env, op, 'inputTransform', { ...c, channels: op.cIn, bias: null, relu: false }, shapes);
-}
-
-/** The output transform: M[ξ][k][t] → y (view) with bias and ReLU. */
-export function outputTransform(env: KernelEnv, op: ConvOp, c: Omit<TransformCall, 'channels'>): Promise<Dispatch> {
-  const shapes = `M ${fmtShape([POINTS, op.cOut, c.tiles.t8])} → ${fmtShape([c.items, op.cOut, c.outH, c.outW])}`;
-  return transform(env, op, 'outputTransform', { ...c, channels: op.cOut }, shapes);
 }

@@ -12,10 +12,11 @@ import { Readback, viewRegions } from '../../src/runtime/readback.ts';
  * `wrt`, one array per gradient item b = n·K + k: that item's gradient of the tensor (image n's slice).
  */
 export async function gpuGradients(net: Network, input: { shape: number[]; data: Float32Array }, wrt: string[], classes: number[] | number[][],
-  reduction: Reduction = 'logit'): Promise<Record<string, Float32Array[]>> {
+  reduction: Reduction = 'logit', kernels?: string[]): Promise<Record<string, Float32Array[]>> {
   const perImage = (typeof classes[0] === 'number' ? [classes] : classes) as number[][];
   const engine = net.engine;
   const program = await GradcamProgram.create(engine, { layers: wrt, classesPerImage: perImage[0].length, reduction });
+  kernels?.push(...program.backwardStage.map((d) => d.kernel));
   program.writeClasses(perImage.flat());
   engine.writeInput(input.data, input.shape);
   const regions = wrt.flatMap((name) => {

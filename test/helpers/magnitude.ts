@@ -33,13 +33,14 @@
  *     sum of at most C terms (the channel sum; the transforms add 2 and 3 terms per pass, U is rounded
  *     once), so its error is within u·(C + 9 + 16)·that magnitude, inside the op's C·9 + 16 ulps. It is
  *     never below the direct magnitude (the signed coefficients of each direct term sum to 1), so the
- *     bound also holds where the direct kernel runs.
+ *     bound also holds where the direct kernel runs. The data gradient of such a layer is computed the
+ *     same way (filters transposed and rotated by 180°, pads 2 − pad), and bounded the same way.
  *
  * The decisions must not depend on rounding: `kinkMargins` checks that every ReLU input and every
  * max-pool window's runner-up lie further from the kink than the error bound (exact ties are allowed
  * where the pool reads exact values).
  */
-import { usesWinograd } from '../../src/kernels/winograd.ts';
+import { gradientPads, usesWinograd, usesWinogradBackward } from '../../src/kernels/winograd.ts';
 import type { OnnxModel, OnnxNode, OnnxTensor } from '../../src/onnx/model.ts';
 import { forwardValues } from '../reference/graph.ts';
 import * as op from '../reference/ops.ts';
@@ -68,6 +69,12 @@ const convParams = (n: OnnxNode): op.ConvParams => {
   noAutoPad(n);
   return { strides: list(n, 'strides', [1, 1]) as [number, number], pads: list(n, 'pads', [0, 0, 0, 0]) as op.Pads };
 };
+/** A Conv node's window as the engine's lowering rules take it (kernel_shape must be given). */
+export function convWindow(n: OnnxNode): { kh: number; kw: number; strideH: number; strideW: number; pads: op.Pads } {
+  const [kh, kw] = list(n, 'kernel_shape', []);
+  const { strides: [strideH, strideW], pads } = convParams(n);
+  return { kh, kw, strideH, strideW, pads };
+}
 const poolParams = (n: OnnxNode): op.PoolParams => {
   noAutoPad(n);
   return {
@@ -121,11 +128,8 @@ function absoluteModel(model: OnnxModel): OnnxModel {
 export function forwardMagnitudes(model: OnnxModel, inputs: Record<string, Tensor>, o: { winograd?: boolean } = {}): Map<string, Tensor> {
   const abs = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, absT(t)]));
   return forwardValues(absoluteModel(model), abs, (node, ins) => {
-    if (node.opType !== 'Conv' || o.winograd === false) return undefined;
-    const [kh, kw] = ins[1].shape.slice(2);
-    const p = convParams(node);
-    if (!usesWinograd({ kh, kw, strideH: p.strides[0], strideW: p.strides[1] }, 'cpu')) return undefined;
-    return [winogradMagnitude(ins[0], ins[1], ins[2] ?? null, p.pads)];
+    if (node.opType !== 'Conv' || o.winograd === false || !usesWinograd(convWindow(node), 'cpu')) return undefined;
+    return [winogradMagnitude(ins[0], ins[1], ins[2] ?? null, convWindow(node).pads)];
   });
 }
 
@@ -137,6 +141,18 @@ const AT_ABS = [[1, 1, 1, 0], [0, 1, 1, 1]];
 function sandwich(r: number[][], x: number[][], s: number[][]): number[][] {
   const rx = r.map((row) => x[0].map((_, j) => row.reduce((a, v, k) => a + v * x[k][j], 0)));
   return rx.map((row) => s.map((srow) => row.reduce((a, v, k) => a + v * srow[k], 0)));
+}
+
+/** W'[ci, co, ky, kx] = W[co, ci, 2 − ky, 2 − kx]: the data gradient's 3×3 filters. */
+function rotateTranspose(w: Tensor): Tensor {
+  const [CO, CI] = w.shape;
+  const out = zeros([CI, CO, 3, 3]);
+  for (let co = 0; co < CO; co++) {
+    for (let ci = 0; ci < CI; ci++) {
+      for (let k = 0; k < 9; k++) out.data[(ci * CO + co) * 9 + 8 - k] = w.data[(co * CI + ci) * 9 + k];
+    }
+  }
+  return out;
 }
 
 /** F(2×2, 3×3) on absolute values (x, w, b already ≥ 0): the file comment's Winograd magnitude. */
@@ -205,7 +221,11 @@ function lrnBackwardMagnitude(dy: Tensor, x: Tensor, p: op.LrnParams): Tensor {
 function backwardMagnitudeOf(node: OnnxNode, ins: Tensor[], y: Tensor, dy: Tensor, opset: number): (Tensor | undefined)[] {
   const [x] = ins;
   switch (node.opType) {
-    case 'Conv': return [op.convBackward(dy, x.shape, absT(ins[1]), convParams(node))];
+    case 'Conv': {
+      const w = absT(ins[1]), window = convWindow(node);
+      if (usesWinogradBackward(window, 'cpu')) return [winogradMagnitude(dy, rotateTranspose(w), null, gradientPads(window.pads))];
+      return [op.convBackward(dy, x.shape, w, convParams(node))];
+    }
     case 'Gemm': return [op.gemmBackward(dy, x.shape, absT(ins[1]), {
       transA: num(node, 'transA', 0) === 1, transB: num(node, 'transB', 0) === 1, alpha: Math.abs(num(node, 'alpha', 1)), beta: 0,
     })];
