@@ -148,7 +148,8 @@ function gemm(env: KernelEnv, op: ConvOp, c: GemmCall, kernel: string, flops: nu
 interface WinogradCall {
   rows: number; cols: number; inH: number; inW: number; outH: number; outW: number; items: number;
   pads: readonly number[]; input: BufferView; output: BufferView; mask: BufferView | null; maskDiv: number;
-  weights: GPUBuffer; bias: GPUBuffer; relu: boolean; accumulate: boolean;
+  /** U (winogradWeights); the bias of the output transform; zeros (pad16(cols)) for the GEMMs. */
+  weights: GPUBuffer; bias: GPUBuffer; zeros: GPUBuffer; relu: boolean; accumulate: boolean;
 }
 
 /** Winograd F(2×2, 3×3) (winograd.ts): input transform, 16 GEMMs over the rows, output transform. */
@@ -166,7 +167,7 @@ async function winograd(env: KernelEnv, op: ConvOp, c: WinogradCall, kernel: str
       rows: c.rows, inH: 1, inW: tiles.t8, cols: c.cols, outH: 1, outW: tiles.t8, items: POINTS,
       input: { buffer: v, offset: 0, stride: c.rows * tiles.t8 }, output: { buffer: m, offset: 0, stride: c.cols * tiles.t8 },
       mask: null, maskDiv: 1, relu: false, accumulate: false, transposed: false,
-      weights: c.weights, bias: env.storage(new Float32Array(pad16(c.cols))),
+      weights: c.weights, bias: c.zeros,
     }, `${kernel}.gemm`, 2 * POINTS * c.cols * c.rows * tiles.t8),
     await transform(env, op, 'outputTransform', {
       ...geometry, channels: c.cols, input: { buffer: m, offset: 0, stride: 0 }, output: c.output,
@@ -184,7 +185,8 @@ export function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
     bias.set(op.bias);
     return bias;
   };
-  let bwd: { weights: GPUBuffer; bias: GPUBuffer } | undefined;
+  // Made once per kernel, shared by every backward program compiled on the engine.
+  let bwd: { weights: GPUBuffer; zeros: GPUBuffer } | undefined;
 
   /** im2col, then a pointwise GEMM over rows (ci, ky, kx): for few input channels on the CPU variant. */
   async function im2colGemm({ env, inputs, output, batch }: ForwardArgs): Promise<Dispatch[]> {
@@ -213,7 +215,8 @@ export function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
       if (usesWinograd(op, env.variant)) {
         return winograd(env, op, {
           rows: op.cIn, cols: op.cOut, inH, inW, outH, outW, items: batch, pads: op.pads, input: inputs[0], output, mask: null, maskDiv: 1,
-          weights: env.storage(winogradWeights(op, pad16(op.cOut), false)), bias: env.storage(paddedBias()), relu: op.relu, accumulate: false,
+          weights: env.storage(winogradWeights(op, pad16(op.cOut), false)), bias: env.storage(paddedBias()),
+          zeros: env.storage(new Float32Array(pad16(op.cOut))), relu: op.relu, accumulate: false,
         }, 'conv.winograd');
       }
       if (usesIm2col(op, env.variant) && batch * op.cIn * op.kh * op.kw * outH * outW * 4 <= env.device.limits.maxStorageBufferBindingSize) {
@@ -227,18 +230,22 @@ export function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
     backward({ env, output, dy, dx, items, maskDiv }: BackwardArgs) {
       const target = dx[0];
       if (!target) return Promise.resolve([]);
-      if (usesWinogradBackward(op, env.variant)) {
+      const winogradBackward = usesWinogradBackward(op, env.variant);
+      bwd ??= {
+        weights: env.storage(winogradBackward ? winogradWeights(op, pad16(op.cIn), true) : layoutWeights(op, true)),
+        zeros: env.storage(new Float32Array(pad16(op.cIn))),
+      };
+      if (winogradBackward) {
         return winograd(env, op, {
           rows: op.cOut, cols: op.cIn, inH: outH, inW: outW, outH: inH, outW: inW, items, pads: gradientPads(op.pads),
           input: dy, output: target.view, mask: op.relu ? output : null, maskDiv,
-          weights: env.storage(winogradWeights(op, pad16(op.cIn), true)), bias: env.storage(new Float32Array(pad16(op.cIn))),
-          relu: false, accumulate: target.accumulate,
+          weights: bwd.weights, bias: bwd.zeros, zeros: bwd.zeros, relu: false, accumulate: target.accumulate,
         }, 'conv.winograd.backward');
       }
-      if (!bwd) bwd = { weights: env.storage(layoutWeights(op, true)), bias: env.storage(new Float32Array(pad16(op.cIn))) };
       return gemm(env, op, {
         window: op, rows: op.cOut, inH: outH, inW: outW, cols: op.cIn, outH: inH, outW: inW, items, input: dy, output: target.view,
-        mask: op.relu ? output : null, maskDiv, relu: false, accumulate: target.accumulate, transposed: true, ...bwd,
+        mask: op.relu ? output : null, maskDiv, relu: false, accumulate: target.accumulate, transposed: true,
+        weights: bwd.weights, bias: bwd.zeros,
       }, 'conv.backward', 2 * macsPerItem * items);
     },
   };
