@@ -25,15 +25,13 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { downloadReporter } from '../src/cli/fetch.ts';
 import { type DownloadError, type DownloadProgress, type DownloadTarget, fetchModel, type FetchOptions, targetForUrl } from '../weights/fetch.ts';
 import { generateModelBytes } from '../weights/generate/index.ts';
+import { gradcam as runCli, ROOT, type Run } from './helpers/cli.ts';
 import { closedPort, type ModelServer, sendBytes, startServer } from './helpers/model-server.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(ROOT, 'dist', 'gradcam.mjs');
 
 let bytes: Uint8Array;
 let sha256: string;
@@ -101,22 +99,9 @@ async function expectError(p: Promise<unknown>): Promise<DownloadError> {
   return err as DownloadError;
 }
 
-interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
-
-/** Runs the bundled CLI asynchronously (the test server lives in this process). */
+/** Runs the bundled CLI asynchronously (the test server lives in this process), with no model mirror set. */
 function gradcam(args: string[], env: Record<string, string>, opts: { onSpawn?: (kill: () => void) => void } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: ROOT, env: { ...process.env, GRADCAM_MODEL_BASE_URL: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000, killSignal: 'SIGKILL',
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    opts.onSpawn?.(() => child.kill('SIGKILL'));
-  });
+  return runCli(args, 60_000, { ...process.env, GRADCAM_MODEL_BASE_URL: '', ...env }, opts.onSpawn);
 }
 
 async function until(what: string, cond: () => Promise<boolean>, ms = 20_000): Promise<void> {

@@ -9,8 +9,12 @@ export const CLI = join(ROOT, 'dist', 'gradcam.mjs');
 
 export interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
-/** Runs the CLI; a run that does not end by itself within `timeoutMs` is killed (and fails the test). */
-export function gradcam(args: string[], timeoutMs = 60_000, env: NodeJS.ProcessEnv = process.env): Promise<Run> {
+/**
+ * Runs the CLI; a run that does not end by itself within `timeoutMs` is killed (and fails the test).
+ * `onSpawn` receives a function that kills the child (a download interrupted on purpose).
+ */
+export function gradcam(args: string[], timeoutMs = 60_000, env: NodeJS.ProcessEnv = process.env,
+  onSpawn?: (kill: () => void) => void): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
     let stdout = '';
@@ -19,6 +23,7 @@ export function gradcam(args: string[], timeoutMs = 60_000, env: NodeJS.ProcessE
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    onSpawn?.(() => child.kill('SIGKILL'));
   });
 }
 
