@@ -1,0 +1,103 @@
+/**
+ * The packed package works for someone who installs it, exactly as they would:
+ *   `npm run pack` in this checkout (build + `npm pack`), then `npm install <tgz>` in an empty folder
+ *   (the dependencies come from npm's local cache, which `npm ci` filled: `--prefer-offline`), then
+ *   - the `gradcam` bin runs `classify` and `explain` on the default model (the demonstration model,
+ *     built on first use) and the sample photo the package ships;
+ *   - `import { loadNetwork, gradCAM, readImage } from 'gradcam-webgpu/node'` works from an ES module.
+ * The consumer's environment has none of this project's npm settings (npm_config_* variables set by
+ * `npm test` are removed) and its own HOME, so nothing leaks in from the checkout.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { ROOT } from './helpers/cli.ts';
+
+const work = mkdtempSync(join(tmpdir(), 'gradcam-pack-'));
+const app = join(work, 'app');
+const home = join(work, 'home');
+
+/** The environment of someone who has never seen this checkout. */
+function consumerEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!/^npm_|^GRADCAM_|^INIT_CWD$|^VITEST|^NODE_OPTIONS$/.test(k)) env[k] = v;
+  }
+  // npm's cache stays the machine's (that is where --prefer-offline finds the dependencies).
+  return { ...env, HOME: home, XDG_CACHE_HOME: join(home, '.cache'), npm_config_cache: join(process.env.HOME ?? '/root', '.npm') };
+}
+
+function run(cmd: string, args: string[], cwd: string, timeout = 180_000) {
+  const r = spawnSync(cmd, args, { cwd, env: consumerEnv(), encoding: 'utf8', timeout, killSignal: 'SIGKILL' });
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+function ok(r: ReturnType<typeof run>, what: string) {
+  expect(r.signal, `${what} was killed; stderr:\n${r.stderr}`).toBeNull();
+  expect(r.code, `${what}: stderr:\n${r.stderr}\nstdout:\n${r.stdout}`).toBe(0);
+}
+
+let tarball = '';
+
+beforeAll(() => {
+  mkdirSync(app);
+  mkdirSync(home);
+  // `npm run pack` is the project's own command; its arguments go to `npm pack`.
+  const pack = spawnSync('npm', ['run', '-s', 'pack', '--', '--pack-destination', work], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+  expect(pack.status, pack.stderr).toBe(0);
+  const tgz = readdirSync(work).filter((f) => f.endsWith('.tgz'));
+  expect(tgz).toHaveLength(1);
+  tarball = join(work, tgz[0]);
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+  ok(run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], app, 300_000), 'npm install <tgz>');
+});
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const bin = () => join(app, 'node_modules', '.bin', 'gradcam');
+const sample = () => join(app, 'node_modules', 'gradcam-webgpu', 'weights', 'samples', 'chelsea.png');
+
+test('the tarball holds the built bundles and no test, bench or model file', () => {
+  const r = spawnSync('tar', ['-tzf', tarball], { encoding: 'utf8' });
+  const files = r.stdout.split('\n').filter(Boolean);
+  for (const f of ['dist/gradcam.mjs', 'dist/index.mjs', 'dist/node.mjs', 'dist/types/src/node.d.ts', 'weights/samples/chelsea.png']) {
+    expect(files).toContain(`package/${f}`);
+  }
+  expect(files.filter((f) => /\.onnx$|^package\/(test|bench)\/|dist\/(bench|web)/.test(f))).toEqual([]);
+});
+
+test('the installed `gradcam` classifies and explains with the default model', () => {
+  const c = run(bin(), ['classify', sample(), '--top', '3'], app);
+  ok(c, 'gradcam classify');
+  expect(c.stderr).toMatch(/googlenet-known-answer/); // the default without downloaded weights, said in one line
+  expect(c.stdout.trim().split('\n').length).toBeGreaterThanOrEqual(3);
+
+  const e = run(bin(), ['explain', sample(), '--out', 'overlay.png', '--json', 'cam.json'], app);
+  ok(e, 'gradcam explain');
+  const png = readFileSync(join(app, 'overlay.png'));
+  expect([...png.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  const json = JSON.parse(readFileSync(join(app, 'cam.json'), 'utf8'));
+  expect(json.maps.length).toBeGreaterThan(0);
+  // Nothing was written inside the installed package (its cache is the user's).
+  expect(existsSync(join(app, 'node_modules', 'gradcam-webgpu', 'weights', 'cache'))).toBe(false);
+});
+
+test("`import { loadNetwork, gradCAM, readImage } from 'gradcam-webgpu/node'` works", () => {
+  writeFileSync(join(app, 'use.mjs'), `
+import { gradCAM, loadNetwork, readImage } from 'gradcam-webgpu/node';
+const net = await loadNetwork(undefined, { log: () => {} });
+const image = await readImage(${JSON.stringify(sample())});
+const r = await gradCAM(net, image, { classes: 'top2' });
+console.log(JSON.stringify(r.maps.map((m) => ({ layer: m.layer, class: m.class, shape: m.shape, max: m.max }))));
+net.destroy();
+process.exit(0);
+`);
+  const r = run(process.execPath, ['use.mjs'], app);
+  ok(r, 'node use.mjs');
+  const maps = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  expect(maps).toHaveLength(2);
+  expect(maps[0].shape).toEqual([7, 7]);
+  expect(maps[0].max).toBeGreaterThan(0);
+});
