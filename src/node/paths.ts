@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 let root: string | undefined;
@@ -27,14 +27,22 @@ export function repositoryRoot(): string {
 }
 
 /**
+ * True in a checkout of the repository (a clone, or an unpacked source archive); false when this
+ * code runs from an installed package (somewhere under node_modules), whose folder is not ours to write.
+ */
+export function isCheckout(): boolean {
+  const repo = repositoryRoot();
+  return !repo.split(sep).includes('node_modules') && existsSync(join(repo, 'weights', 'generate'));
+}
+
+/**
  * Where downloaded models are kept: weights/cache/ in a checkout of the repository; a per-user cache
  * folder ($XDG_CACHE_HOME/gradcam-webgpu, else ~/.cache/gradcam-webgpu) when installed as a package.
  * GRADCAM_CACHE overrides both.
  */
 export function modelCacheDir(): string {
   if (process.env.GRADCAM_CACHE) return process.env.GRADCAM_CACHE;
-  const repo = repositoryRoot();
-  if (existsSync(join(repo, 'weights', 'generate'))) return join(repo, 'weights', 'cache');
+  if (isCheckout()) return join(repositoryRoot(), 'weights', 'cache');
   const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
   return join(base, 'gradcam-webgpu');
 }

@@ -10,7 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { GradcamError } from '../../src/errors.ts';
 import { writeFileAtomic } from '../../src/node/files.ts';
-import { repositoryRoot } from '../../src/node/paths.ts';
+import { isCheckout, modelCacheDir, repositoryRoot } from '../../src/node/paths.ts';
 import type { OnnxModel } from '../../src/onnx/model.ts';
 import { encodeOnnx } from '../../src/onnx/write.ts';
 import { googlenetKnownAnswer } from './googlenet-known-answer.ts';
@@ -46,10 +46,14 @@ function spec(name: string): GeneratedModelSpec {
   return s;
 }
 
-/** The absolute path of `weights/generated/<name>.onnx` in this repository. */
+/**
+ * The absolute path of `weights/generated/<name>.onnx` in a checkout of the repository; for an
+ * installed package, `generated/<name>.onnx` in the model cache (never inside node_modules).
+ */
 export function generatedModelPath(name: string): string {
   spec(name);
-  return join(repositoryRoot(), 'weights', 'generated', `${name}.onnx`);
+  const folder = isCheckout() ? join(repositoryRoot(), 'weights', 'generated') : join(modelCacheDir(), 'generated');
+  return join(folder, `${name}.onnx`);
 }
 
 /** Builds a generated model and encodes it as ONNX bytes (no file involved). */
