@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
+import { modelFiles } from './scripts/model-files.ts';
 
 /**
  * WGSL and .txt files are imported as their text: `import src from '../../shaders/conv.wgsl'`.
@@ -40,7 +41,9 @@ function benchIsolation(): Plugin {
 }
 
 export default defineConfig({
-  plugins: [wgslText(), benchIsolation()],
+  // modelFiles: the CLI's model cache as `models/<name>.onnx` next to the page (dev and preview
+  // servers), and verified cached models copied into dist/web/models/ by `vite build`.
+  plugins: [wgslText(), benchIsolation(), modelFiles()],
   // The package's own name resolves to its sources (tests, the README example).
   resolve: { alias: [{ find: /^gradcam-webgpu\/node$/, replacement: `${import.meta.dirname}/src/node.ts` }, { find: /^gradcam-webgpu$/, replacement: `${import.meta.dirname}/src/index.ts` }] },
   // The page (index.html, src/web/): `npm run dev` serves it, `npm run build:web` writes dist/web/.

@@ -1,12 +1,18 @@
 /** Typed access to weights/manifest.json: the models gradcam-webgpu knows by name. */
-import manifest from './manifest.json';
+import manifest from './manifest.json' with { type: 'json' };
 
 export interface ManifestModel {
   name: string;
   /** 'onnx-zoo': downloaded and checked against its SHA-256; 'generated': built by the project's code. */
   kind: 'onnx-zoo' | 'generated';
   description: string;
+  /** Where the file is downloaded from (the primary source). */
   url?: string;
+  /**
+   * Other places that serve the same file (same size and SHA-256), tried in order after `url` when
+   * it fails. The page tries `models/<name>.onnx` next to itself before either (scripts/model-files.ts).
+   */
+  mirrors?: string[];
   bytes?: number;
   sha256?: string;
   /** For generated models: the command that writes the file. */
