@@ -27,7 +27,8 @@ export interface PageHook {
   runs: number;
   /** performance.now() (ms since navigation started) when the first map was drawn. */
   firstMapMs?: number;
-  model?: { name: string; source: string; demo: boolean };
+  /** source: 'cache' | 'server' | 'download' | 'generated' | 'file'; url: where a file came from. */
+  model?: { name: string; source: string; demo: boolean; url?: string };
   last?: RunSummary;
   errors: string[];
   /** Device losses recovered. */

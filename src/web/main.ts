@@ -21,7 +21,8 @@ import { labelSet, type LabelSet } from './labels.ts';
 import { loadManifest, type Manifest } from './manifest.ts';
 import { defaultModel, obtainModel, REAL_MODEL, type LoadedModel, type ModelChoice } from './models.ts';
 import { DeviceLost, NoWebGpu, Session } from './session.ts';
-import { isCached } from './download.ts';
+import { isCached, isOnServer } from './download.ts';
+import { DEMO_MODEL } from '../../weights/manifest.ts';
 import { hook, publishResult } from './hook.ts';
 import {
   busy, layerTitle, makeGalleryItem, notice, parseClassSearch, progress, renderClassPicker, renderClassSearch,
@@ -68,7 +69,12 @@ class App {
     const imageUrl = params.get('image') ?? sampleUrl;
     const picture = imageFromUrl(imageUrl).then((img) => this.setImage(img, imageUrl === sampleUrl ? 'Chelsea the cat' : imageUrl));
     const entry = await defaultModel(this.manifest, params.get('model'));
-    const model = entry ? this.switchModel({ kind: 'manifest', entry }) : Promise.resolve();
+    // A start model that cannot be had (a download the browser may not make) leaves its message
+    // on the status line, and the page goes on with the demonstration model.
+    const demo = this.manifest.models.find((m) => m.name === DEMO_MODEL);
+    const model = entry
+      ? this.switchModel({ kind: 'manifest', entry }).then((ok) => (ok || !demo || entry === demo ? ok : this.switchModel({ kind: 'manifest', entry: demo })))
+      : Promise.resolve();
     await Promise.all([picture.catch((e) => notice(`picture: ${message(e)}`, 'error')), model]);
   }
 
@@ -86,7 +92,7 @@ class App {
   }
 
   private async openFile(file: File): Promise<void> {
-    if (/\.onnx$/i.test(file.name)) return this.switchModel({ kind: 'file', file });
+    if (/\.onnx$/i.test(file.name)) return void (await this.switchModel({ kind: 'file', file }));
     try {
       if (this.webcam.active) this.stopWebcam();
       this.setImage(await decodeImage(file), file.name);
@@ -126,7 +132,8 @@ class App {
   private async fillModelPicker(): Promise<void> {
     const options = await Promise.all(this.manifest.models.map(async (m) => {
       const cached = m.kind === 'onnx-zoo' && (await isCached(m).catch(() => false));
-      const how = m.kind === 'generated' ? 'built here' : cached ? 'cached' : `${((m.bytes ?? 0) / 1e6).toFixed(0)} MB download`;
+      const served = m.kind === 'onnx-zoo' && !cached && (await isOnServer(m));
+      const how = m.kind === 'generated' ? 'built here' : cached ? 'cached' : served ? 'on this server' : `${((m.bytes ?? 0) / 1e6).toFixed(0)} MB download`;
       const o = document.createElement('option');
       o.value = m.name;
       o.textContent = `${m.name} (${how})`;
@@ -136,7 +143,11 @@ class App {
     ui.model.replaceChildren(...options);
   }
 
-  private async switchModel(choice: ModelChoice): Promise<void> {
+  /**
+   * Loads a model. False when it could not be had (the reason is on the status line) and no other
+   * model was asked for since; true when it was loaded, or when another request took over.
+   */
+  private async switchModel(choice: ModelChoice): Promise<boolean> {
     const token = ++this.modelToken;
     const value = choice.kind === 'file' ? `file:${choice.file.name}` : choice.entry.name;
     const name = choice.kind === 'file' ? choice.file.name : choice.entry.name;
@@ -147,15 +158,17 @@ class App {
         busy(text);
       };
       const loaded = await obtainModel(choice, (p) => show(p.text, p.fraction));
-      if (token !== this.modelToken) return;
+      if (token !== this.modelToken) return true;
       show('compiling kernels…');
       await this.session.load(loaded);
       this.modelLoaded(loaded, value);
+      return true;
     } catch (e) {
-      if (token !== this.modelToken) return;
+      if (token !== this.modelToken) return true;
       busy(null);
       notice(`${name}: ${message(e)}`, 'error');
       ui.model.value = this.modelValue;
+      return false;
     } finally {
       // (The veil stays: the render that modelLoaded asked for takes it over, and clears it.)
       if (token === this.modelToken) progress(null);
@@ -166,7 +179,7 @@ class App {
     if (value.startsWith('file:') && ![...ui.model.options].some((o) => o.value === value)) {
       ui.model.append(new Option(`${loaded.name} (local file)`, value));
     }
-    if (loaded.source === 'download') void this.fillModelPicker().then(() => (ui.model.value = value));
+    if (loaded.source === 'download' || loaded.source === 'server') void this.fillModelPicker().then(() => (ui.model.value = value));
     ui.model.value = value;
     this.modelValue = value;
     const before = this.labels.name;
@@ -179,8 +192,11 @@ class App {
     ui.modelNote.textContent = loaded.demo
       ? `A demonstration model: GoogLeNet's layers with weights set by hand, so that class 0 = red, 1 = green, 2 = blue. ` +
         `For real ImageNet predictions pick ${REAL_MODEL} above (28 MB, downloaded once and kept in this browser).`
-      : loaded.source === 'generated' ? 'A test model with random weights: its predictions mean nothing.' : '';
-    hook.model = { name: loaded.name, source: loaded.source, demo: loaded.demo };
+      : loaded.source === 'generated' ? 'A test model with random weights: its predictions mean nothing.'
+      : loaded.source === 'server' ? `Read from this server's models/ folder, checked against the manifest's SHA-256.`
+      : loaded.source === 'download' ? `Downloaded from ${new URL(loaded.url!).host}, checked against the manifest's SHA-256 and kept in this browser.`
+      : '';
+    hook.model = { name: loaded.name, source: loaded.source, demo: loaded.demo, url: loaded.url };
     this.requestRender();
   }
 

@@ -18,6 +18,9 @@ function check(m: unknown, source: string): Manifest {
       throw new Error(`${source}: an entry has no name or an unknown kind (${JSON.stringify(e).slice(0, 80)})`);
     }
     if (e.kind === 'onnx-zoo' && !(e.url && e.sha256 && e.bytes)) throw new Error(`${source}: '${e.name}' needs url, bytes and sha256`);
+    if (e.mirrors !== undefined && !(Array.isArray(e.mirrors) && e.mirrors.every((u) => typeof u === 'string'))) {
+      throw new Error(`${source}: '${e.name}': "mirrors" must be a list of URLs`);
+    }
   }
   return { models: models as ManifestModel[] };
 }

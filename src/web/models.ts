@@ -6,7 +6,7 @@
 import { decodeOnnx } from '../onnx/decode.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import { RECIPES, type Recipe } from '../image/recipes.ts';
-import { fetchModelFile, isCached, type DownloadProgress } from './download.ts';
+import { fetchModelFile, isCached, isOnServer, type DownloadProgress } from './download.ts';
 import { generateModel } from './generated.ts';
 import { DEFAULT_REAL_MODEL, DEMO_MODEL } from '../../weights/manifest.ts';
 import type { Manifest, ManifestModel } from './manifest.ts';
@@ -24,7 +24,10 @@ export interface LoadedModel {
   recipe?: Recipe;
   /** The manifest's label-set name ('imagenet', 'known-answer'). */
   labels?: string;
-  source: 'cache' | 'download' | 'generated' | 'file';
+  /** 'cache': the browser's Cache Storage; 'server': the page's own models/ folder (the CLI's cache under `npm start`). */
+  source: 'cache' | 'server' | 'download' | 'generated' | 'file';
+  /** The URL the file came from ('server' and 'download'). */
+  url?: string;
   /** The known-answer demonstration model. */
   demo: boolean;
 }
@@ -39,13 +42,17 @@ const MB = 1e6;
 
 function describeDownload(p: DownloadProgress): ModelProgress {
   const pct = p.total ? Math.min(100, (100 * p.received) / p.total) : 0;
+  const where = p.sameOrigin ? 'reading it from this server' : `downloading from ${new URL(p.url).host}`;
   return {
-    text: `downloading… ${(p.received / MB).toFixed(1)} of ${(p.total / MB).toFixed(1)} MB (${pct.toFixed(0)} %), ${(p.rate / MB).toFixed(1)} MB/s`,
+    text: `${where}… ${(p.received / MB).toFixed(1)} of ${(p.total / MB).toFixed(1)} MB (${pct.toFixed(0)} %), ${(p.rate / MB).toFixed(1)} MB/s`,
     fraction: p.total ? p.received / p.total : undefined,
   };
 }
 
-/** The model to start with: `?model=NAME` if given, else the real model when it is cached, else the demonstration model. */
+/**
+ * The model to start with: `?model=NAME` if given, else the real model when the browser has it
+ * cached or the page's server has it in models/ (after `gradcam fetch`), else the demonstration model.
+ */
 export async function defaultModel(manifest: Manifest, requested: string | null): Promise<ManifestModel | undefined> {
   const find = (name: string) => manifest.models.find((m) => m.name === name);
   if (requested) {
@@ -54,7 +61,7 @@ export async function defaultModel(manifest: Manifest, requested: string | null)
     return e;
   }
   const real = find(REAL_MODEL);
-  if (real && (await isCached(real).catch(() => false))) return real;
+  if (real && ((await isCached(real).catch(() => false)) || (await isOnServer(real)))) return real;
   return find(DEMO_MODEL) ?? manifest.models.find((m) => m.kind === 'generated') ?? manifest.models[0];
 }
 
@@ -74,9 +81,9 @@ export async function obtainModel(choice: ModelChoice, progress: (p: ModelProgre
     await new Promise((r) => setTimeout(r, 0));
     return { ...common, model: await generateModel(entry.name), source: 'generated' };
   }
-  progress({ text: `looking for ${entry.name} in the browser's cache…` });
+  progress({ text: `looking for ${entry.name} in the browser's cache and on this server…` });
   const file = await fetchModelFile(entry, (p) => progress(describeDownload(p)));
   progress({ text: 'decoding the model…' });
   await new Promise((r) => setTimeout(r, 0));
-  return { ...common, model: decodeOnnx(file.bytes), source: file.fromCache ? 'cache' : 'download' };
+  return { ...common, model: decodeOnnx(file.bytes), source: file.from, url: file.url };
 }

@@ -53,10 +53,13 @@ export const ui = {
 
 let noticeTimer: ReturnType<typeof setTimeout> | undefined;
 
-/** One line above the app; errors stay until the next notice, information fades after a while. */
+/**
+ * One line above the app; errors stay until the next notice, information fades after a while.
+ * A command in `backquotes` is shown as code (and loses the quotes).
+ */
 export function notice(text: string, kind: 'info' | 'error' = 'info'): void {
   clearTimeout(noticeTimer);
-  ui.notice.textContent = text;
+  ui.notice.replaceChildren(...text.split(/`([^`]+)`/).map((part, i) => (i % 2 ? h('code', {}, part) : part)));
   ui.notice.dataset.kind = kind;
   ui.notice.hidden = !text;
   if (kind === 'info' && text) noticeTimer = setTimeout(() => (ui.notice.hidden = true), 12_000);
