@@ -63,6 +63,9 @@ describe.skipIf(!hasChromium)(`the page in headless Chromium (${CHROMIUM}, WebGP
 
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'gradcam-e2e-'));
+    // An empty model cache: a googlenet-12 fetched by the CLI would otherwise be copied into the
+    // build's models/ folder and become the page's default model.
+    process.env.GRADCAM_CACHE = join(out, 'cache');
     const t0 = performance.now();
     await buildPage(ROOT, join(out, 'web'));
     console.log(`e2e: vite build ${((performance.now() - t0) / 1000).toFixed(1)} s`);
