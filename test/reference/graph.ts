@@ -232,6 +232,11 @@ export interface GradientRequest {
   seeds: Float64Array[];
   /** Tensors to return ∂y_k/∂t for. */
   wrt: string[];
+  /**
+   * Guided backpropagation (Springenberg et al. 2015): every Relu passes a gradient only where both
+   * its input and the incoming gradient are positive, g_in = g_out·[x > 0]·[g_out > 0].
+   */
+  guided?: boolean;
 }
 
 /**
@@ -264,7 +269,9 @@ export function backwardReference(model: OnnxModel, values: Map<string, Tensor>,
       const dy = grads.get(node.outputs[0]);
       if (!dy || !node.inputs.some((name) => inCone.has(name))) continue; // not between score and wrt
       const ins = nodeInputs(node, values);
-      const dIns = OPS[node.opType].backward(node, ins, values.get(node.outputs[0])!, dy, model.opset);
+      const dIns = req.guided && node.opType === 'Relu'
+        ? [op.reluBackward(tensor(dy.shape, dy.data.map((g) => Math.max(g, 0))), ins[0])]
+        : OPS[node.opType].backward(node, ins, values.get(node.outputs[0])!, dy, model.opset);
       const differentiable = differentiableInputs(node);
       node.inputs.forEach((name, j) => {
         if (!inCone.has(name)) return;
