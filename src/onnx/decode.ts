@@ -15,11 +15,12 @@ import { tensorSize } from './model.ts';
 const { onnx } = onnxProto;
 type Long = { toNumber(): number };
 
-const DATA_TYPE_NAMES: Record<number, string> = {
-  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string',
-  9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 14: 'complex64',
-  15: 'complex128', 16: 'bfloat16',
-};
+const DATA_TYPE_NAMES = new Map<number, string>([
+  [1, 'float32'], [2, 'uint8'], [3, 'int8'], [4, 'uint16'], [5, 'int16'], [6, 'int32'], [7, 'int64'], [8, 'string'],
+  [9, 'bool'], [10, 'float16'], [11, 'float64'], [12, 'uint32'], [13, 'uint64'], [14, 'complex64'],
+  [15, 'complex128'], [16, 'bfloat16'],
+]);
+const typeName = (t: number | null | undefined) => DATA_TYPE_NAMES.get(t ?? 0) ?? `data type ${t ?? 0}`;
 
 function num(v: number | Long | null | undefined): number {
   if (v === null || v === undefined) return 0;
@@ -34,6 +35,12 @@ function decodeTensor(t: onnxProto.onnx.ITensorProto, where: string): OnnxTensor
     throw new GradcamError(`${what} keeps its data in an external file, which is not supported`,
       'Re-save the model with all tensors inside the .onnx file (onnx.save_model(m, path, save_as_external_data=False)).');
   }
+  // ONNX's checker: every dimension of a tensor is ≥ 0. (A 0 is legal ONNX; lowering refuses it where
+  // a node reads the tensor.) Checked before any allocation: a negative count is not a length.
+  dims.forEach((d, i) => {
+    if (d < 0) throw new GradcamError(`${what}: dimension ${i} of [${dims}] is ${d}; expected ≥ 0`);
+    if (!Number.isSafeInteger(d)) throw new GradcamError(`${what}: dimension ${i} of [${dims}] is ${d}, too large to be a size`);
+  });
   const count = tensorSize(dims);
   const raw = t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
   if (t.dataType === onnx.TensorProto.DataType.FLOAT) {
@@ -62,8 +69,7 @@ function decodeTensor(t: onnxProto.onnx.ITensorProto, where: string): OnnxTensor
     }
     return { name, dims, dataType: 'int64', data };
   }
-  const typeName = DATA_TYPE_NAMES[t.dataType ?? 0] ?? `data type ${t.dataType}`;
-  throw new GradcamError(`${what} has element type ${typeName}; only float32 (and int64 for shapes) are supported`);
+  throw new GradcamError(`${what} has element type ${typeName(t.dataType)}; only float32 (and int64 for shapes) are supported`);
 }
 
 function decodeAttribute(a: onnxProto.onnx.IAttributeProto, node: string): OnnxAttribute {
@@ -83,9 +89,23 @@ function decodeAttribute(a: onnxProto.onnx.IAttributeProto, node: string): OnnxA
 function decodeValueInfo(v: onnxProto.onnx.IValueInfoProto): OnnxValueInfo {
   const tt = v.type?.tensorType;
   const elem = tt?.elemType ?? 0;
+  // A dimension is its dim_value when the file sets one (0 and negative values included: lowering
+  // refuses them by name), else its dim_param, else unknown.
   const shape = (tt?.shape?.dim ?? []).map((d) =>
-    d.dimValue !== null && d.dimValue !== undefined && num(d.dimValue) > 0 ? num(d.dimValue) : d.dimParam ? d.dimParam : null);
-  return { name: v.name ?? '', elemType: DATA_TYPE_NAMES[elem] ?? `type ${elem}`, shape };
+    d.dimValue !== null && d.dimValue !== undefined ? num(d.dimValue) : d.dimParam ? d.dimParam : null);
+  return { name: v.name ?? '', elemType: DATA_TYPE_NAMES.get(elem) ?? `type ${elem}`, shape };
+}
+
+/**
+ * The protobuf decoder's reason, in its own words ('index out of range: …', 'invalid wire type …'),
+ * except where the JavaScript engine stopped it: messages or groups nested so deeply that the
+ * (recursive) decoder ran out of stack.
+ */
+function decoderMessage(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  if (/call stack/i.test(message)) return 'messages nested too deeply';
+  if (/^(index out of range|invalid wire type|invalid varint|illegal|missing required)/.test(message)) return message;
+  return 'malformed protobuf';
 }
 
 /** Decodes ONNX bytes. Throws GradcamError for anything that is not a model the engine can read. */
@@ -94,7 +114,7 @@ export function decodeOnnx(bytes: Uint8Array): OnnxModel {
   try {
     proto = onnx.ModelProto.decode(bytes);
   } catch (e) {
-    throw new GradcamError(`not a readable ONNX model: the protobuf decoder stopped (${(e as Error).message}); the file is truncated, corrupt, or not ONNX`,
+    throw new GradcamError(`not a readable ONNX model: the protobuf decoder stopped (${decoderMessage(e)}); the file is truncated, corrupt, or not ONNX`,
       'Check that the file is a complete .onnx model (compare its size and SHA-256 with the source).');
   }
   const graph = proto.graph;
@@ -105,20 +125,34 @@ export function decodeOnnx(bytes: Uint8Array): OnnxModel {
   if (!defaultOpset) throw new GradcamError('the model declares no opset for the default ONNX domain (opset_import is empty)');
   const opset = num(defaultOpset.version);
 
+  // Tables keyed by names from the file are Maps, or objects without a prototype read through
+  // Object.hasOwn: '__proto__' or 'constructor' is a name like any other.
   const initializers = new Map<string, OnnxTensor>();
-  for (const t of graph.initializer ?? []) initializers.set(t.name ?? '', decodeTensor(t, 'initializer'));
+  for (const t of graph.initializer ?? []) {
+    const tensor = decodeTensor(t, 'initializer');
+    if (initializers.has(tensor.name)) throw new GradcamError(`initializer '${tensor.name}' is listed twice; tensor names must be unique`);
+    initializers.set(tensor.name, tensor);
+  }
 
   const nodes: OnnxNode[] = [];
   (graph.node ?? []).forEach((n, i) => {
     const opType = n.opType ?? '';
     const name = n.name || `${opType}_${i}`;
-    const attributes: Record<string, OnnxAttribute> = {};
-    for (const a of n.attribute ?? []) attributes[a.name ?? ''] = decodeAttribute(a, name);
+    const attributes: Record<string, OnnxAttribute> = Object.create(null);
+    for (const a of n.attribute ?? []) {
+      const key = a.name ?? '';
+      if (!key) throw new GradcamError(`node '${name}' (${opType}): an attribute has no name`);
+      if (Object.hasOwn(attributes, key)) throw new GradcamError(`node '${name}' (${opType}): attribute '${key}' is given twice`);
+      attributes[key] = decodeAttribute(a, name);
+    }
     const node: OnnxNode = { name, opType, domain: n.domain ?? '', inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attributes };
     if (opType === 'Constant' && (node.domain === '' || node.domain === 'ai.onnx')) {
-      const value = attributes.value;
+      const value = Object.hasOwn(attributes, 'value') ? attributes.value : undefined;
       if (!value || value.type !== 'tensor') throw new GradcamError(`node '${name}' (Constant): only the 'value' tensor form is supported`);
-      initializers.set(node.outputs[0], { ...value.value, name: node.outputs[0] });
+      const out = node.outputs[0];
+      if (!out || node.outputs.length !== 1) throw new GradcamError(`node '${name}' (Constant): expected one named output, got [${node.outputs.map((o) => `'${o}'`).join(', ')}]`);
+      if (initializers.has(out)) throw new GradcamError(`node '${name}' (Constant): its output '${out}' is already an initializer or another Constant's output; tensor names must be unique`);
+      initializers.set(out, { ...value.value, name: out });
       return;
     }
     nodes.push(node);

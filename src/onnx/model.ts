@@ -3,6 +3,7 @@
  * `decode.ts` produces it from bytes; `write.ts` turns one back into bytes (for the models the
  * project generates itself).
  */
+import { GradcamError } from '../errors.ts';
 
 /** The element types the engine reads: float32 for weights and activations, int64 for shapes. */
 export type OnnxDataType = 'float32' | 'int64';
@@ -32,6 +33,7 @@ export interface OnnxNode {
   /** Input tensor names; '' marks an omitted optional input. */
   inputs: string[];
   outputs: string[];
+  /** By name. `decode` makes it without a prototype; read it with `attribute()` (own names only). */
   attributes: Record<string, OnnxAttribute>;
 }
 
@@ -57,31 +59,43 @@ export interface OnnxModel {
   nodes: OnnxNode[];
 }
 
+/**
+ * An attribute by name, read only from the node's own table: a name from a file ('__proto__',
+ * 'constructor') never reaches Object's prototype.
+ */
+export function attribute(node: OnnxNode, name: string): OnnxAttribute | undefined {
+  return Object.hasOwn(node.attributes, name) ? node.attributes[name] : undefined;
+}
+
+function wrongType(node: OnnxNode, name: string, expected: string, got: string): never {
+  throw new GradcamError(`node '${node.name}' (${node.opType}): attribute '${name}' should be ${expected}, got ${got}`);
+}
+
 export function attrInt(node: OnnxNode, name: string, fallback: number): number {
-  const a = node.attributes[name];
+  const a = attribute(node, name);
   if (a === undefined) return fallback;
-  if (a.type !== 'int') throw new Error(`node '${node.name}' (${node.opType}): attribute '${name}' should be an int, got ${a.type}`);
+  if (a.type !== 'int') wrongType(node, name, 'an int', a.type);
   return a.value;
 }
 
 export function attrFloat(node: OnnxNode, name: string, fallback: number): number {
-  const a = node.attributes[name];
+  const a = attribute(node, name);
   if (a === undefined) return fallback;
-  if (a.type !== 'float' && a.type !== 'int') throw new Error(`node '${node.name}' (${node.opType}): attribute '${name}' should be a float, got ${a.type}`);
+  if (a.type !== 'float' && a.type !== 'int') wrongType(node, name, 'a float', a.type);
   return a.value;
 }
 
 export function attrInts(node: OnnxNode, name: string, fallback: number[] | undefined): number[] | undefined {
-  const a = node.attributes[name];
+  const a = attribute(node, name);
   if (a === undefined) return fallback;
-  if (a.type !== 'ints') throw new Error(`node '${node.name}' (${node.opType}): attribute '${name}' should be a list of ints, got ${a.type}`);
+  if (a.type !== 'ints') wrongType(node, name, 'a list of ints', a.type);
   return a.value;
 }
 
 export function attrString(node: OnnxNode, name: string, fallback: string): string {
-  const a = node.attributes[name];
+  const a = attribute(node, name);
   if (a === undefined) return fallback;
-  if (a.type !== 'string') throw new Error(`node '${node.name}' (${node.opType}): attribute '${name}' should be a string, got ${a.type}`);
+  if (a.type !== 'string') wrongType(node, name, 'a string', a.type);
   return a.value;
 }
 

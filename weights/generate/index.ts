@@ -41,7 +41,8 @@ export const GENERATED_MODELS: Record<string, GeneratedModelSpec> = {
 };
 
 function spec(name: string): GeneratedModelSpec {
-  const s = GENERATED_MODELS[name];
+  // Own entries only: a name like '__proto__' or 'constructor' is unknown, not Object's prototype.
+  const s = Object.hasOwn(GENERATED_MODELS, name) ? GENERATED_MODELS[name] : undefined;
   if (!s) throw new GradcamError(`unknown generated model '${name}'`, `Known: ${Object.keys(GENERATED_MODELS).join(', ')}.`);
   return s;
 }
