@@ -16,7 +16,7 @@ export function parentMap(graph: Graph): Map<string, string[]> {
   return parents;
 }
 
-/** The tensors `from` depends on, itself included. */
+/** The tensors `from` depends on, itself included (an iterative walk: no recursion, linear). */
 export function ancestors(graph: Graph, from: string): Set<string> {
   const parents = parentMap(graph);
   const seen = new Set<string>();
@@ -30,19 +30,23 @@ export function ancestors(graph: Graph, from: string): Set<string> {
   return seen;
 }
 
-/** The tensors that depend on any of `from`, those included. */
+/** The tensors that depend on any of `from`, those included (a walk down a child index: linear). */
 export function descendants(graph: Graph, from: string[]): Set<string> {
-  const parents = parentMap(graph);
-  const down = new Set(from.map((f) => rootOf(graph, f)));
-  // Fixpoint over the (small) graph: concat outputs are not ordered among the ops.
-  for (let changed = true; changed;) {
-    changed = false;
-    for (const [t, ps] of parents) {
-      if (!down.has(t) && ps.some((p) => down.has(p))) {
-        down.add(t);
-        changed = true;
-      }
+  const children = new Map<string, string[]>();
+  for (const [t, ps] of parentMap(graph)) {
+    for (const p of ps) {
+      const list = children.get(p);
+      if (list) list.push(t);
+      else children.set(p, [t]);
     }
+  }
+  const down = new Set<string>();
+  const stack = from.map((f) => rootOf(graph, f));
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (down.has(t)) continue;
+    down.add(t);
+    for (const c of children.get(t) ?? []) stack.push(c);
   }
   return down;
 }

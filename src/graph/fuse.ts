@@ -5,29 +5,46 @@
  *  - a Relu right after a conv, add or affine op becomes that op's `relu` flag.
  * A fusion happens only when the intermediate tensor has that one consumer and is not kept (a graph
  * output, the logits, or a tensor asked for as a tap): fusion never hides a tensor someone needs.
+ * An affine folds only over the convolution's own channels: one that reads the convolution's output
+ * through a Reshape or Flatten with other channels ([N, C·H·W]) stays an op.
  * Returns the tensor names fusion hid, each with the fused op that swallowed it.
+ *
+ * Linear in the number of ops: producers, consumer counts and aliases are indexed once.
  */
 import type { Op } from './ir.ts';
 
 export function fuse(ops: Op[], keep: Set<string>, aliases: Map<string, string>): Map<string, string> {
   const fusedAway = new Map<string, string>();
   const root = (n: string) => aliases.get(n) ?? n;
+  const producers = new Map<string, Op>();
+  for (const o of ops) producers.set(o.output, o);
   // Ops read tensors by the names the ONNX nodes used; an alias (Reshape, Dropout...) reads its root.
-  const consumers = (t: string) => ops.reduce((n, o) => n + o.inputs.filter((i) => root(i) === t).length, 0);
-  const hasKeptAlias = (t: string) => [...aliases].some(([a, r]) => r === t && keep.has(a));
+  const consumers = new Map<string, number>();
+  for (const o of ops) for (const i of o.inputs) consumers.set(root(i), (consumers.get(root(i)) ?? 0) + 1);
+  const aliasesOf = new Map<string, string[]>();
+  for (const [a, r] of aliases) {
+    const list = aliasesOf.get(r);
+    if (list) list.push(a);
+    else aliasesOf.set(r, [a]);
+  }
+  const hasKeptAlias = (t: string) => (aliasesOf.get(t) ?? []).some((a) => keep.has(a));
   const hide = (t: string, by: string) => {
     fusedAway.set(t, by);
-    for (const [a, r] of [...aliases]) if (r === t) { fusedAway.set(a, by); aliases.delete(a); }
+    for (const a of aliasesOf.get(t) ?? []) {
+      fusedAway.set(a, by);
+      aliases.delete(a);
+    }
+    aliasesOf.delete(t);
   };
 
-  for (let i = 0; i < ops.length; i++) {
-    const op = ops[i];
+  const removed = new Set<Op>();
+  for (const op of ops) {
     if (op.kind !== 'affine' && op.kind !== 'relu') continue;
     const t = root(op.inputs[0]);
-    const producer = ops.find((o) => o.output === t);
-    if (!producer || keep.has(t) || hasKeptAlias(t) || consumers(t) !== 1) continue;
+    const producer = producers.get(t);
+    if (!producer || keep.has(t) || hasKeptAlias(t) || consumers.get(t) !== 1) continue;
     if (op.kind === 'affine') {
-      if (producer.kind !== 'conv' || producer.relu) continue;
+      if (producer.kind !== 'conv' || producer.relu || op.scale.length !== producer.cOut) continue;
       const k = producer.cIn * producer.kh * producer.kw;
       for (let c = 0; c < producer.cOut; c++) {
         for (let j = 0; j < k; j++) producer.weight[c * k + j] *= op.scale[c];
@@ -38,12 +55,18 @@ export function fuse(ops: Op[], keep: Set<string>, aliases: Map<string, string>)
       if (producer.relu) continue;
       producer.relu = true;
     }
+    producers.delete(t);
     producer.output = op.output;
+    producers.set(op.output, producer);
     producer.name = `${producer.name}+${op.name}`;
     producer.onnxTypes.push(...op.onnxTypes);
     hide(t, producer.name);
-    ops.splice(i, 1);
-    i--;
+    removed.add(op);
+  }
+  if (removed.size > 0) {
+    let w = 0;
+    for (const op of ops) if (!removed.has(op)) ops[w++] = op;
+    ops.length = w;
   }
   return fusedAway;
 }
