@@ -198,6 +198,16 @@ describe('attributes and shapes are checked at lowering, as ONNX\'s checker does
     refuses(model({ nodes: [node('Dropout', 'd', ['x', 'nowhere'], ['y'])], output: 'y' }), /^node 'd' \(Dropout\): reads 'nowhere', which no earlier node produces and no initializer holds$/);
   });
 
+  it('an attribute of the wrong type is a GradcamError naming the node (was a plain Error: a bug, to the CLI)', () => {
+    refuses(conv({ strides: { type: 'string', value: '2' } }), /^node 'c' \(Conv\): attribute 'strides' should be a list of ints, got string$/);
+    refuses(model({ nodes: [node('LRN', 'n', ['x'], ['y'], { size: { type: 'float', value: 5 } })], output: 'y' }), /^node 'n' \(LRN\): attribute 'size' should be an int, got float$/);
+  });
+
+  it('an empty op type, and a model with no input', () => {
+    refuses(model({ nodes: [node('', 'n', ['x'], ['y'])], output: 'y' }), /^node 'n' \(\): the node has no op type; supported ops: Add, /);
+    refuses({ ...classifier(), inputs: [] }, /^the model has no input \(other than initializers\); expected one image input$/);
+  });
+
   it('the graph input: a dimension of 0 (was "symbolic size \'null\'"), a negative one, one with no size', () => {
     const relu = (shape: (number | string | null)[]) => model({ input: ['x', shape], nodes: [node('Relu', 'r', ['x'], ['y'])], output: 'y' });
     refuses(relu([1, 3, 0, 8]), /^dimension 2 of input 'x' is 0; expected ≥ 1$/);
@@ -219,8 +229,8 @@ describe('attributes and shapes are checked at lowering, as ONNX\'s checker does
 });
 
 describe('names from the file never reach Object\'s prototype', () => {
-  it('op types __proto__, constructor, toString are unsupported ops (was "lowering is not a function")', () => {
-    for (const op of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+  it('op types __proto__, constructor, valueOf… are unsupported ops (was "lowering is not a function", a TypeError for valueOf)', () => {
+    for (const op of ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf']) {
       refuses(model({ nodes: [node(op, 'n', ['x'], ['y'])], output: 'y' }), new RegExp(`^node 'n' \\(${op}\\): op type ${op} is not supported; supported ops: Add, AveragePool, `));
     }
   });

@@ -467,8 +467,9 @@ function inputShapeOf(input: OnnxValueInfo, options: LowerOptions): number[] {
  * here, not left to crash a GPU driver later). Linear in the number of nodes: names are indexed in Maps.
  */
 export function lower(model: OnnxModel, options: LowerOptions = {}): Graph {
+  if (model.inputs.length === 0) throw new GradcamError('the model has no input (other than initializers); expected one image input');
   if (model.inputs.length !== 1) {
-    throw new GradcamError(`the model has ${model.inputs.length} inputs (${model.inputs.map((i) => i.name).join(', ')}); expected one image input`);
+    throw new GradcamError(`the model has ${model.inputs.length} inputs (${model.inputs.map((i) => `'${i.name}'`).join(', ')}); expected one image input`);
   }
   if (model.outputs.length < 1) throw new GradcamError('the model declares no output');
   const inputInfo = model.inputs[0];
@@ -495,7 +496,9 @@ export function lower(model: OnnxModel, options: LowerOptions = {}): Graph {
     };
     if (node.domain && node.domain !== 'ai.onnx') fail(`domain '${node.domain}' is not supported (only the default ONNX domain)`);
     const spec = LOWERINGS.get(node.opType);
-    if (!spec) return fail(`op type ${node.opType} is not supported; supported ops: ${SUPPORTED_OPS.join(', ')}`);
+    if (!spec) {
+      return fail(`${node.opType ? `op type ${node.opType} is not supported` : 'the node has no op type'}; supported ops: ${SUPPORTED_OPS.join(', ')}`);
+    }
     const count = ([lo, hi]: [number, number]) => (lo === hi ? `${lo}` : hi === Infinity ? `at least ${lo}` : `${lo} to ${hi}`);
     if (node.inputs.length < spec.inputs[0] || node.inputs.length > spec.inputs[1]) {
       fail(`has ${node.inputs.length} inputs; expected ${count(spec.inputs)}`);

@@ -20,7 +20,7 @@ const DATA_TYPE_NAMES = new Map<number, string>([
   [9, 'bool'], [10, 'float16'], [11, 'float64'], [12, 'uint32'], [13, 'uint64'], [14, 'complex64'],
   [15, 'complex128'], [16, 'bfloat16'],
 ]);
-const typeName = (t: number | null | undefined) => DATA_TYPE_NAMES.get(t ?? 0) ?? `data type ${t ?? 0}`;
+const typeName = (t: number | null | undefined) => DATA_TYPE_NAMES.get(t ?? 0) ?? `unknown (${t ?? 0})`;
 
 function num(v: number | Long | null | undefined): number {
   if (v === null || v === undefined) return 0;
@@ -93,7 +93,7 @@ function decodeValueInfo(v: onnxProto.onnx.IValueInfoProto): OnnxValueInfo {
   // refuses them by name), else its dim_param, else unknown.
   const shape = (tt?.shape?.dim ?? []).map((d) =>
     d.dimValue !== null && d.dimValue !== undefined ? num(d.dimValue) : d.dimParam ? d.dimParam : null);
-  return { name: v.name ?? '', elemType: DATA_TYPE_NAMES.get(elem) ?? `type ${elem}`, shape };
+  return { name: v.name ?? '', elemType: typeName(elem), shape };
 }
 
 /**
