@@ -19,6 +19,9 @@
 // constant trip counts (KH, KW are override constants); per-value work on a CPU (SwiftShader) is a
 // handful of loads, so invocations are few and full. Views: item i starts at i·stride + offset;
 // the backward reads x and idx at image i / maskDiv.
+//
+// FOLD: more planes than a dispatch may have along z (K classes × channels) are folded into y: the
+// dispatched y is (row groups) · f, and plane group = (wid.y / row groups) · num_workgroups.z + wid.z.
 
 override KH: u32 = 1u;
 override KW: u32 = 1u;
@@ -31,6 +34,7 @@ override ACCUMULATE: bool = false;
 override WG_X: u32 = 8u;
 override WG_Y: u32 = 8u;
 override WG_Z: u32 = 1u;
+override FOLD: bool = false;
 
 struct Params {
   channels: u32,
@@ -63,6 +67,15 @@ struct Params {
 
 const LANES = vec4<i32>(0, 1, 2, 3);
 
+// The invocation's (column block, row, plane), unfolding FOLD; `rows` is the plane height walked.
+fn cell(gid: vec3<u32>, wid: vec3<u32>, lid: vec3<u32>, nwg: vec3<u32>, rows: u32) -> vec3<u32> {
+  if (!FOLD) {
+    return gid;
+  }
+  let rowGroups = (rows + WG_Y - 1u) / WG_Y;
+  return vec3<u32>(gid.x, (wid.y % rowGroups) * WG_Y + lid.y, ((wid.y / rowGroups) * nwg.z + wid.z) * WG_Z + lid.z);
+}
+
 // Window counts for the average, for the windows (oy, ox).
 fn avgCount(oy: i32, ox: vec4<i32>) -> vec4<f32> {
   var h0 = oy * i32(SH) - p.padT;
@@ -86,7 +99,9 @@ fn row4(plane: u32, iy: i32, ix: vec4<i32>, ok: vec4<bool>) -> vec4<f32> {
 }
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
-fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn forward(@builtin(global_invocation_id) g0: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gid = cell(g0, wid, lid, nwg, p.outH);
   let ox0 = gid.x * 4u;
   if (ox0 >= p.outW || gid.y >= p.outH || gid.z >= p.items * p.channels) {
     return;
@@ -123,7 +138,9 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
-fn argmax(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn argmax(@builtin(global_invocation_id) g0: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gid = cell(g0, wid, lid, nwg, p.outH);
   let ox0 = gid.x * 4u;
   let images = (p.items + p.maskDiv - 1u) / p.maskDiv;
   if (ox0 >= p.outW || gid.y >= p.outH || gid.z >= images * p.channels) {
@@ -160,7 +177,9 @@ fn argmax(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
-fn backward(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn backward(@builtin(global_invocation_id) g0: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gid = cell(g0, wid, lid, nwg, p.inH);
   let ix0 = gid.x * 4u;
   if (ix0 >= p.inW || gid.y >= p.inH || gid.z >= p.items * p.channels) {
     return;

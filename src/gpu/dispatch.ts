@@ -51,11 +51,60 @@ export class Params {
   }
 }
 
-/** Splits a 1-D count of workgroups over x and y (x ≤ 65535); kernels rebuild the index from num_workgroups. */
-export function grid1d(threads: number, workgroupSize: number): [number, number, number] {
+/**
+ * Splits a 1-D count of workgroups over x and y (x ≤ the per-dimension limit); kernels rebuild the
+ * index from num_workgroups. A y beyond the limit is refused by KernelEnv.dispatch.
+ */
+export function grid1d(threads: number, workgroupSize: number, limit = 65535): [number, number, number] {
   const groups = Math.max(1, Math.ceil(threads / workgroupSize));
-  if (groups <= 65535) return [groups, 1, 1];
-  return [65535, Math.ceil(groups / 65535), 1];
+  if (groups <= limit) return [groups, 1, 1];
+  return [limit, Math.ceil(groups / limit), 1];
+}
+
+/**
+ * A grid [x, y, z] of planes along z (pool.wgsl), fitted to the per-dimension limit: when z exceeds
+ * it, z is folded into y (dispatched y = y · f, z = ⌈z / f⌉) and the kernel, compiled with FOLD,
+ * rebuilds the plane from the workgroup id: plane group = (wid.y / y) · num_workgroups.z + wid.z.
+ * Refuses (naming the limit) what cannot be folded.
+ */
+export function foldPlanes(grid: [number, number, number], limit: number, what: string): { grid: [number, number, number]; folded: boolean } {
+  const [x, y, z] = grid;
+  if (x <= limit && y <= limit && z <= limit) return { grid, folded: false };
+  const f = Math.ceil(z / limit);
+  if (x > limit || y * f > limit) {
+    throw new GradcamError(`${what} needs ${x} × ${y} × ${z} workgroups, more than this GPU's maxComputeWorkgroupsPerDimension (${limit}) allows even folded`,
+      'Ask for fewer classes at once, or a smaller input.');
+  }
+  return { grid: [x, y * f, Math.ceil(z / f)], folded: true };
+}
+
+/** The limits a request must fit (the device's, as granted). */
+export interface DeviceLimits {
+  maxComputeWorkgroupsPerDimension: number;
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+}
+
+export function deviceLimits(device: GPUDevice): DeviceLimits {
+  const l = device.limits;
+  return {
+    maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+    maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+    maxBufferSize: l.maxBufferSize,
+  };
+}
+
+/** Bytes as GiB, MiB or KiB for messages. */
+export function formatBytes(bytes: number): string {
+  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+  return bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(1)} MiB` : `${(bytes / 2 ** 10).toFixed(1)} KiB`;
+}
+
+/** Throws when a storage buffer of `bytes` would exceed what the device binds or allocates. */
+export function checkStorageSize(limits: DeviceLimits, bytes: number, what: string, hint = 'Ask for fewer classes or fewer layers at once, or a smaller input.'): void {
+  const [limit, name] = limits.maxStorageBufferBindingSize <= limits.maxBufferSize
+    ? [limits.maxStorageBufferBindingSize, 'maxStorageBufferBindingSize'] : [limits.maxBufferSize, 'maxBufferSize'];
+  if (bytes > limit) throw new GradcamError(`${what} needs ${formatBytes(bytes)}, more than this GPU's ${name} (${formatBytes(limit)})`, hint);
 }
 
 /**
@@ -80,7 +129,11 @@ export class KernelEnv {
   /** Every buffer this environment created, destroyed with it. */
   private owned: GPUBuffer[] = [];
 
-  constructor(readonly device: GPUDevice, readonly variant: KernelVariant = 'cpu') {
+  /**
+   * `lower` replaces some of the device's limits by smaller ones (tests use it to reach the folding
+   * and refusal paths with small shapes).
+   */
+  constructor(readonly device: GPUDevice, readonly variant: KernelVariant = 'cpu', private readonly lower: Partial<DeviceLimits> = {}) {
     this.dummy = this.storage(new Float32Array(4));
     this.dummyWritable = this.scratch(4, 'unused');
   }
@@ -115,9 +168,16 @@ export class KernelEnv {
     return buf;
   }
 
+  get limits(): DeviceLimits {
+    const d = deviceLimits(this.device);
+    const m = (k: keyof DeviceLimits) => Math.min(d[k], this.lower[k] ?? Infinity);
+    return { maxComputeWorkgroupsPerDimension: m('maxComputeWorkgroupsPerDimension'), maxStorageBufferBindingSize: m('maxStorageBufferBindingSize'), maxBufferSize: m('maxBufferSize') };
+  }
+
   /** A read-only storage buffer holding `data` (weights, constants). */
   storage(data: Float32Array | Uint32Array): GPUBuffer {
     const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
+    checkStorageSize(this.limits, size, 'a constant buffer');
     const buf = this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
     const Ctor = data instanceof Float32Array ? Float32Array : Uint32Array;
     new Ctor(buf.getMappedRange()).set(data);
@@ -128,8 +188,10 @@ export class KernelEnv {
 
   /** A read-write storage buffer of `floats` float32 values. */
   scratch(floats: number, label?: string): GPUBuffer {
+    const size = Math.max(16, Math.ceil((floats * 4) / 16) * 16);
+    checkStorageSize(this.limits, size, `the buffer '${label ?? 'scratch'}'`);
     const buf = this.device.createBuffer({
-      label, size: Math.max(16, Math.ceil((floats * 4) / 16) * 16),
+      label, size,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
     });
     this.owned.push(buf);
@@ -141,6 +203,11 @@ export class KernelEnv {
    * point does not use (layout 'auto' holds only the bindings an entry point uses).
    */
   dispatch(pipeline: GPUComputePipeline, buffers: (GPUBuffer | null)[], workgroups: [number, number, number], meta: DispatchMeta): Dispatch {
+    const limit = this.limits.maxComputeWorkgroupsPerDimension;
+    if (workgroups.some((w) => w > limit)) {
+      throw new GradcamError(`${meta.label} (${meta.kernel}, ${meta.shapes}) needs ${workgroups.join(' × ')} workgroups, more than this GPU's maxComputeWorkgroupsPerDimension (${limit})`,
+        'Ask for fewer classes or fewer layers at once, or a smaller input.');
+    }
     const entries: GPUBindGroupEntry[] = [];
     buffers.forEach((buffer, binding) => {
       if (buffer) entries.push({ binding, resource: { buffer } });

@@ -176,6 +176,25 @@ async function winograd(env: KernelEnv, op: ConvOp, c: WinogradCall, kernel: str
   ];
 }
 
+/**
+ * The scratch buffers the data gradient of `op` makes for `items` items (floats each), without making
+ * them: Winograd's V and M on the CPU variant, the split-K partial sums on the GPU variant.
+ */
+export function convBackwardScratch(op: ConvOp, shapes: OpShapes, items: number, variant: KernelVariant): { label: string; floats: number }[] {
+  const [, inH, inW] = chwOf(shapes.inputs[0]);
+  if (usesWinogradBackward(op, variant)) {
+    const tiles = winogradTiles(inH, inW, items);
+    return [
+      { label: `${op.name} conv.winograd.backward V`, floats: POINTS * op.cOut * tiles.t8 },
+      { label: `${op.name} conv.winograd.backward M`, floats: POINTS * op.cIn * tiles.t8 },
+    ];
+  }
+  if (variant !== 'gpu') return [];
+  const posCount = items * inH * inW;
+  const { split } = splitK(Math.ceil(posCount / 64) * Math.ceil(op.cIn / 64), Math.ceil((op.cOut * op.kh * op.kw) / 16));
+  return split > 1 ? [{ label: `${op.name} split-K`, floats: split * op.cIn * posCount }] : [];
+}
+
 export function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
   const [, inH, inW] = chwOf(shapes.inputs[0]);
   const [, outH, outW] = chwOf(shapes.output);
@@ -196,7 +215,7 @@ export function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
     const p = new Params().u32(op.cIn, inH, inW, outH, outW, batch).i32(op.pads[0], op.pads[1]).u32(inputs[0].offset, inputs[0].stride, 0, 0);
     const shape = fmtShape([batch, rows, outH * outW]);
     return [
-      env.dispatch(pipeline, [env.uniform(p), inputs[0].buffer, col], grid1d(batch * rows * outH * outW, 256), {
+      env.dispatch(pipeline, [env.uniform(p), inputs[0].buffer, col], grid1d(batch * rows * outH * outW, 256, env.limits.maxComputeWorkgroupsPerDimension), {
         kernel: 'conv.im2col', label: op.name, opType: op.onnxTypes.join('+'), flops: 0,
         shapes: `${fmtShape([batch, op.cIn, inH, inW])} → ${shape} k${op.kh}×${op.kw}/${op.strideH}`,
       }),

@@ -41,7 +41,7 @@ function elementwise(shapes: OpShapes, label: string, opType: string) {
       grad: [env.uniform(p), call.a.buffer, b.buffer, call.scale ?? env.dummy, null, call.c.buffer],
     };
     const buffers = bindings[call.entry] ?? [env.uniform(p), call.a.buffer, null, null, null, call.c.buffer];
-    return env.dispatch(pipeline, buffers, grid1d(count * call.items, 256), {
+    return env.dispatch(pipeline, buffers, grid1d(count * call.items, 256, env.limits.maxComputeWorkgroupsPerDimension), {
       kernel: `elementwise.${call.entry}`, label, opType, flops: count * call.items, shapes: fmtShape([call.items, ...shapes.output.slice(1)]),
     });
   };

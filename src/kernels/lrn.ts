@@ -16,14 +16,14 @@ export function lrnKernel(op: LrnOp, shapes: OpShapes): OpKernel {
     async forward({ env, inputs, output, batch }: ForwardArgs) {
       const pipeline = await env.pipeline(code, 'forward', { SIZE: op.size, ACCUMULATE: false });
       const p = params(batch, inputs[0], output, { offset: 0, stride: 0 }, 1);
-      return [env.dispatch(pipeline, [env.uniform(p), inputs[0].buffer, output.buffer], grid1d(batch * c * h * w, 64), meta('lrn.forward', batch, 2 * op.size + 4))];
+      return [env.dispatch(pipeline, [env.uniform(p), inputs[0].buffer, output.buffer], grid1d(batch * c * h * w, 64, env.limits.maxComputeWorkgroupsPerDimension), meta('lrn.forward', batch, 2 * op.size + 4))];
     },
     async backward({ env, inputs, dy, dx, items, maskDiv }: BackwardArgs) {
       const t = dx[0];
       if (!t) return [];
       const pipeline = await env.pipeline(code, 'backward', { SIZE: op.size, ACCUMULATE: t.accumulate });
       const p = params(items, inputs[0], dy, t.view, maskDiv);
-      return [env.dispatch(pipeline, [env.uniform(p), inputs[0].buffer, dy.buffer, t.view.buffer], grid1d(items * c * h * w, 64), meta('lrn.backward', items, (op.size + 1) * (2 * op.size + 6)))];
+      return [env.dispatch(pipeline, [env.uniform(p), inputs[0].buffer, dy.buffer, t.view.buffer], grid1d(items * c * h * w, 64, env.limits.maxComputeWorkgroupsPerDimension), meta('lrn.backward', items, (op.size + 1) * (2 * op.size + 6)))];
     },
   };
 }

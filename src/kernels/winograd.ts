@@ -105,7 +105,7 @@ export async function transform(env: KernelEnv, op: ConvOp, entry: 'inputTransfo
   const buffers = input
     ? [env.uniform(params(c)), c.input.buffer, null, c.output.buffer, c.mask ? c.mask.buffer : env.dummy]
     : [env.uniform(params(c)), c.input.buffer, c.bias ?? null, c.output.buffer];
-  return env.dispatch(pipeline, buffers, grid1d(threads, 64), {
+  return env.dispatch(pipeline, buffers, grid1d(threads, 64, env.limits.maxComputeWorkgroupsPerDimension), {
     kernel: `${kernel}.${input ? 'input' : 'output'}`, label: op.name, opType: op.onnxTypes.join('+'), flops: threads * flopsPerThread, shapes,
   });
 }

@@ -36,6 +36,16 @@ export interface BackwardProgram {
   dispatches: Dispatch[];
   /** The ops of the cone, in forward order (for reports and tests). */
   cone: Op[];
+  /** The gradients written, in backward order (for naming where non-finite values appear). */
+  trail: GradientStep[];
+}
+
+export interface GradientStep {
+  /** The tensor whose gradient is written, and the node whose backward writes it. */
+  tensor: string;
+  node: string;
+  view: BufferView;
+  perItem: number;
 }
 
 interface Compiled {
@@ -61,16 +71,23 @@ export function backwardCone(graph: Graph, score: string, features: string[]): O
   return graph.ops.filter((o) => up.has(o.output) && o.inputs.some((i) => down.has(rootOf(graph, i))));
 }
 
-export async function compileBackward(c: Compiled, req: BackwardRequest): Promise<BackwardProgram> {
-  const { graph, env } = c;
-  const root = (n: string) => rootOf(graph, n);
-  const cone = backwardCone(graph, req.score, req.features);
-  const items = graph.batch * req.classesPerImage;
-  const down = descendants(graph, req.features);
-  const up = ancestors(graph, req.score);
+/** Which tensors carry a gradient, and where their gradients live (shared by compile and sizing). */
+export interface GradientPlan {
+  cone: Op[];
   /** A tensor needs a gradient when it lies between the features and the score. */
-  const needs = (t: string) => down.has(root(t)) && up.has(root(t));
+  needs(t: string): boolean;
+  /** In-place concat slice (root) → the concat output (root) whose gradient holds its gradient. */
+  container: Map<string, string>;
+  /** Slices (roots) that get a gradient buffer of their own. */
+  ownBuffer: Set<string>;
+}
 
+export function gradientPlan(graph: Graph, score: string, features: string[]): GradientPlan {
+  const root = (n: string) => rootOf(graph, n);
+  const cone = backwardCone(graph, score, features);
+  const down = descendants(graph, features);
+  const up = ancestors(graph, score);
+  const needs = (t: string) => down.has(root(t)) && up.has(root(t));
   // Concat slices: their gradient is their part of the concat output's gradient...
   const container = new Map<string, string>();
   for (const cat of graph.concats) for (const sl of cat.slices) container.set(root(sl), root(cat.output));
@@ -78,6 +95,35 @@ export async function compileBackward(c: Compiled, req: BackwardRequest): Promis
   // to which its part of the output's gradient is added.
   const readInCone = (t: string) => cone.some((o) => o.inputs.some((i) => root(i) === t));
   const ownBuffer = new Set([...container.keys()].filter((t) => needs(t) && readInCone(t)));
+  return { cone, needs, container, ownBuffer };
+}
+
+/**
+ * The gradient buffers a backward pass for `req` may make (floats each; at most these, a few may
+ * turn out unused), without making any: for checking a request against the device's limits first.
+ */
+export function gradientBuffers(graph: Graph, req: BackwardRequest, plan = gradientPlan(graph, req.score, req.features)): { label: string; floats: number }[] {
+  const { needs, ownBuffer } = plan;
+  const items = graph.batch * req.classesPerImage;
+  const root = (n: string) => rootOf(graph, n);
+  const storages = new Set<number>();
+  const own = new Map<string, number>();
+  for (const [name, t] of graph.tensors) {
+    if (!(needs(name) || name === req.score || req.features.includes(name))) continue;
+    if (ownBuffer.has(root(name))) own.set(root(name), t.shape.slice(1).reduce((a, b) => a * b, 1) * items);
+    else storages.add(t.storage);
+  }
+  return [
+    ...[...storages].map((id) => ({ label: `grad ${graph.storages[id].label}`, floats: graph.storages[id].perImage * items })),
+    ...[...own].map(([r, floats]) => ({ label: `grad ${r}`, floats })),
+  ];
+}
+
+export async function compileBackward(c: Compiled, req: BackwardRequest): Promise<BackwardProgram> {
+  const { graph, env } = c;
+  const root = (n: string) => rootOf(graph, n);
+  const items = graph.batch * req.classesPerImage;
+  const { cone, needs, container, ownBuffer } = gradientPlan(graph, req.score, req.features);
 
   const storageGrads = new Map<number, GPUBuffer>();
   const ownGrads = new Map<string, GPUBuffer>();
@@ -97,14 +143,20 @@ export async function compileBackward(c: Compiled, req: BackwardRequest): Promis
   // Gradients written so far (the score's by the seed); an in-place slice is written with its container.
   const written = new Set<string>([root(req.score)]);
   const isWritten = (t: string): boolean => written.has(t) || (!ownBuffer.has(t) && container.has(t) && isWritten(container.get(t)!));
+  /** Each gradient written, in the order the backward pass writes them (for diagnosis). */
+  const trail: GradientStep[] = [];
+  let node = '';
   const target = (name: string): GradTarget => {
     const r = root(name);
     const t = { view: gradView(name), accumulate: isWritten(r) };
     written.add(r);
+    const info = graph.tensors.get(name)!;
+    trail.push({ tensor: name, node, view: t.view, perItem: info.shape.slice(1).reduce((a, b) => a * b, 1) });
     return t;
   };
   const dispatches: Dispatch[] = [];
   const addSlice = async (t: string) => {
+    node = `${t}/slice`;
     const out = container.get(t)!;
     if (!isWritten(out)) return;
     const info = graph.tensors.get(t)!;
@@ -116,6 +168,7 @@ export async function compileBackward(c: Compiled, req: BackwardRequest): Promis
     // The output's gradient is complete here: every consumer comes later in forward order.
     if (ownBuffer.has(op.output)) await addSlice(op.output);
     if (!isWritten(op.output)) continue; // reached only through paths that carry no gradient
+    node = op.name;
     const dx = op.inputs.map((i) => (needs(i) ? target(i) : null));
     dispatches.push(...await c.kernels.get(op)!.backward({
       env, inputs: op.inputs.map(c.view), output: c.view(op.output), dy: gradView(op.output), dx, items, maskDiv: req.classesPerImage,
@@ -126,7 +179,7 @@ export async function compileBackward(c: Compiled, req: BackwardRequest): Promis
     if (!isWritten(root(f))) throw new GradcamError(`internal: no gradient reached layer '${f}'`);
   }
   return {
-    items, scoreGrad: gradView(req.score), cone, dispatches,
+    items, scoreGrad: gradView(req.score), cone, dispatches, trail,
     featureGrads: new Map(req.features.map((f) => [f, gradView(f)])),
   };
 }
@@ -137,6 +190,6 @@ async function sliceGrad(env: KernelEnv, from: BufferView, t: GradTarget, shape:
   const pipeline = await env.pipeline(elementwise, 'grad', { MASK: false, SCALE: false, ACCUMULATE: t.accumulate });
   const p = new Params().u32(count, items, 1, count, from.offset, from.stride, 0, 0, t.view.offset, t.view.stride, 0, 0, 1, 0, 0, 0);
   return env.dispatch(pipeline, [env.uniform(p), from.buffer, env.dummy, env.dummy, null, t.view.buffer],
-    grid1d(count * items, 256),
+    grid1d(count * items, 256, env.limits.maxComputeWorkgroupsPerDimension),
     { kernel: 'elementwise.grad', label: `${label}/slice`, opType: 'Concat', flops: count * items, shapes: shape.join('×') });
 }
