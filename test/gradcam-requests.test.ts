@@ -2,6 +2,7 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import { GradcamError } from '../src/errors.ts';
 import { Network } from '../src/gradcam/network.ts';
+import { classPlan } from '../src/gradcam/request.ts';
 import { decodeOnnx } from '../src/onnx/decode.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
 import { generateModelBytes } from '../weights/generate/index.ts';
@@ -103,5 +104,33 @@ test('a tensor hidden by fusion (a Conv output before its Relu) can still be exp
     scale = Math.max(scale, Math.abs(ref.preRelu.data[i]));
   }
   expect(err).toBeLessThanOrEqual(1e-5 * scale);
+  net.destroy();
+});
+
+test('a class asked for twice is explained once, in first-seen order', async () => {
+  expect(classPlan([5, 5], 10)).toEqual({ k: 1, explicit: [5] });
+  expect(classPlan([3, 7, 3, 1, 7], 10)).toEqual({ k: 3, explicit: [3, 7, 1] });
+  // Duplicates do not count against the class count either.
+  expect(classPlan([2, 2, 2, 2, 2, 2], 4)).toEqual({ k: 1, explicit: [2] });
+  const r = rng(3);
+  const model = buildModel({
+    inputs: { x: [1, 3, 6, 6] },
+    outputs: ['logits'],
+    weights: [weight('w', randomTensor([5, 3, 3, 3], r)), weight('fc', randomTensor([8, 5 * 6 * 6], r))],
+    nodes: [
+      node('Conv', ['x', 'w'], ['a'], { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) }),
+      node('Relu', ['a'], ['act']),
+      node('Flatten', ['act'], ['flat']),
+      node('Gemm', ['flat', 'fc'], ['logits'], { transB: { type: 'int', value: 1 } }),
+    ],
+  });
+  const net = await Network.load(await testGpu(), decodeOnnx(encodeOnnx(model)));
+  const x = { shape: [1, 3, 6, 6], data: Float32Array.from(randomTensor([1, 3, 6, 6], r).data) };
+  const twice = await net.gradCAM(x, { classes: [5, 5], upsample: false });
+  expect(twice.maps.map((m) => m.class)).toEqual([5]);
+  const mixed = await net.gradCAM(x, { classes: [6, 2, 6, 2, 0], upsample: false });
+  expect(mixed.maps.map((m) => m.class)).toEqual([6, 2, 0]);
+  const once = await net.gradCAM(x, { classes: [6, 2, 0], upsample: false });
+  expect(mixed.maps.map((m) => Array.from(m.raw))).toEqual(once.maps.map((m) => Array.from(m.raw)));
   net.destroy();
 });

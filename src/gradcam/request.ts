@@ -30,12 +30,13 @@ export function classPlan(spec: ClassSpec | undefined, n: number): { k: number; 
     if (k < 1 || k > n) throw new GradcamError(`top${k} asks for ${k} classes, but the model has ${n}`);
     return { k, explicit: null };
   }
-  const list = typeof s === 'number' ? [s] : s;
-  if (list.length === 0) throw new GradcamError('no classes given');
-  if (list.length > n) throw new GradcamError(`${list.length} classes asked for, but the model has ${n}`);
-  for (const c of list) {
+  const given = typeof s === 'number' ? [s] : s;
+  if (given.length === 0) throw new GradcamError('no classes given');
+  for (const c of given) {
     if (!Number.isInteger(c) || c < 0 || c >= n) throw new GradcamError(`class index ${c} is out of range: the model has classes 0 … ${n - 1}`);
   }
+  // A class asked for twice is explained once (first-seen order).
+  const list = [...new Set(given)];
   return { k: list.length, explicit: list };
 }
 
