@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { GradcamError } from '../src/errors.ts';
-import { decodeNpy, encodeNpy } from '../src/image/npy.ts';
+import { decodeNpy, describeShape, encodeNpy } from '../src/image/npy.ts';
 
 /** A .npy file with a hand-written header dict, as numpy lays it out (padded to 64 bytes, '\n'). */
 function npyWithHeader(dict: string, payload: Uint8Array, major = 1): Uint8Array {
@@ -121,6 +121,24 @@ describe('encodeNpy / decodeNpy', () => {
     const longer = new Uint8Array(good.length + 4);
     longer.set(good);
     expect(refusal(longer)).toMatch(/holds 4 bytes more than its shape \[2,3\] needs/);
+  });
+});
+
+describe('messages stay short whatever the header says', () => {
+  test('20,000 dimensions: refused by counting them (numpy has at most 64), not by listing them', () => {
+    const dims = Array(20_000).fill('1').join(', ');
+    const message = refusal(npyWithHeader(dict('<f4', `(${dims})`), f32bytes([1])));
+    expect(message).toBe('not a valid .npy shape (20000 dimensions; numpy arrays have at most 64)');
+  });
+
+  test('more than 8 dimensions are summarised; a long dtype or shape text is cut', () => {
+    const shape = Array(40).fill(1);
+    shape[0] = 2;
+    const message = refusal(npyWithHeader(dict('<f4', `(${shape.join(', ')})`), f32bytes([1])));
+    expect(message).toBe('truncated .npy file: shape [2,1,1,1,1,1,…] (40 dimensions) needs 8 bytes of float32 data, the file holds 4');
+    expect(describeShape([1, 3, 224, 224])).toBe('[1,3,224,224]');
+    expect(refusal(npyWithHeader(dict(`<${'f'.repeat(5000)}`, '(2,)'), f32bytes([1, 2]))).length).toBeLessThan(200);
+    expect(refusal(npyWithHeader(dict('<f4', `(${'x'.repeat(5000)},)`), f32bytes([1]))).length).toBeLessThan(120);
   });
 });
 

@@ -19,10 +19,25 @@ const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
 const KINDS: Record<string, string> = { f: 'float', i: 'int', u: 'uint', b: 'bool', c: 'complex', U: 'unicode string', S: 'byte string', O: 'Python object', M: 'datetime', m: 'timedelta', V: 'void' };
 
+/** The most dimensions numpy gives an array (NPY_MAXDIMS in numpy 2; 32 in numpy 1). */
+const MAX_DIMS = 64;
+
+/**
+ * A shape for a message, short whatever its rank: [1,3,224,224]; beyond 8 dimensions the first
+ * six and the count, [1,1,1,1,1,1,…] (20000 dimensions).
+ */
+export function describeShape(shape: readonly number[]): string {
+  if (shape.length <= 8) return `[${shape.join(',')}]`;
+  return `[${shape.slice(0, 6).join(',')},…] (${shape.length} dimensions)`;
+}
+
+/** Header text for a message: at most 60 characters. */
+const excerpt = (s: string) => (s.length > 60 ? `${s.slice(0, 59)}…` : s);
+
 /** A numpy dtype string in words: '<f8' → 'float64', '>f4' → 'big-endian float32'. */
 function describeDtype(descr: string): string {
   const m = /^([<>|=])([a-zA-Z])(\d+)$/.exec(descr);
-  if (!m || !KINDS[m[2]]) return `'${descr}'`;
+  if (!m || !KINDS[m[2]]) return `'${excerpt(descr)}'`;
   const [, order, kind, size] = m;
   const bits = ['f', 'i', 'u', 'c'].includes(kind) ? `${Number(size) * 8}` : '';
   return `${order === '>' ? 'big-endian ' : ''}${KINDS[kind]}${bits}`;
@@ -35,7 +50,8 @@ function parseHeader(text: string): { descr: string; fortran: boolean; shape: nu
   if (/['"]descr['"]\s*:\s*\[/.test(text)) throw new GradcamError("a structured (record) array; expected a plain float32 array ('<f4')");
   if (!descr || !fortran || !shape) throw new GradcamError(`not a valid .npy header (${JSON.stringify(text.trim().slice(0, 120))})`);
   const dims = shape[1].split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  if (dims.some((d) => !/^\d+$/.test(d))) throw new GradcamError(`not a valid .npy shape (${shape[1]})`);
+  if (dims.length > MAX_DIMS) throw new GradcamError(`not a valid .npy shape (${dims.length} dimensions; numpy arrays have at most ${MAX_DIMS})`);
+  if (dims.some((d) => !/^\d+$/.test(d))) throw new GradcamError(`not a valid .npy shape (${excerpt(shape[1])})`);
   return { descr: descr[1], fortran: fortran[1] === 'True', shape: dims.map(Number) };
 }
 
@@ -58,7 +74,7 @@ export function decodeNpy(bytes: Uint8Array): NpyArray {
   if (descr !== '<f4') {
     const hint = 'Convert it with x.astype(np.float32) before np.save.';
     if (descr === '>f4') throw new GradcamError(`dtype big-endian float32 ('>f4'); expected little-endian float32 ('<f4')`, hint);
-    throw new GradcamError(`dtype ${describeDtype(descr)} ('${descr}'); expected float32 ('<f4')`, hint);
+    throw new GradcamError(`dtype ${describeDtype(descr)} ('${excerpt(descr)}'); expected float32 ('<f4')`, hint);
   }
   const count = shape.reduce((a, b) => a * b, 1);
   if (fortran && shape.filter((d) => d > 1).length > 1) {
@@ -66,8 +82,8 @@ export function decodeNpy(bytes: Uint8Array): NpyArray {
   }
   const want = count * 4;
   const have = bytes.length - start;
-  if (have < want) throw new GradcamError(`truncated .npy file: shape [${shape}] needs ${want} bytes of float32 data, the file holds ${have}`);
-  if (have > want) throw new GradcamError(`the .npy file holds ${have - want} bytes more than its shape [${shape}] needs (corrupt?)`);
+  if (have < want) throw new GradcamError(`truncated .npy file: shape ${describeShape(shape)} needs ${want} bytes of float32 data, the file holds ${have}`);
+  if (have > want) throw new GradcamError(`the .npy file holds ${have - want} bytes more than its shape ${describeShape(shape)} needs (corrupt?)`);
   // Copied into a fresh, aligned buffer (a Node Buffer's slice() would be a view, not a copy).
   // .npy '<f4' is little-endian, like every WebGPU host.
   const data = new Float32Array(count);
