@@ -14,6 +14,13 @@
  *   says how to do without the network.
  * - Redirects are followed (GitHub serves LFS files from media.githubusercontent.com); each retry
  *   starts again from the original URL (redirect targets can be short-lived signed URLs).
+ * - Limits: a download of unknown size (a URL) has at most `maxBytes` (default 2 GiB, what an ONNX
+ *   file can hold); a manifest model no more than its declared size. A Content-Length over the
+ *   limit, or over the free space of the cache's file system, is refused before a byte is written.
+ *   The whole download (tries, waits) stops after `deadlineMs` (default 30 min; the .part is kept),
+ *   and a Retry-After longer than `maxRetryAfterMs` (default 60 s) is not waited for. Each message
+ *   says which limit was hit and how to raise it.
+ * - A URL's user name and password never appear in a message (`http://***@host/...`).
  * - `<file>.lock` (holding the pid) keeps two processes from appending to the same `.part`; a lock
  *   whose process is gone is taken over; a live one is waited for.
  *
@@ -25,13 +32,13 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, createReadStream, fdatasyncSync, openSync, writeSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GradcamError } from '../src/errors.ts';
-import { fileErrorReason } from '../src/node/files.ts';
+import { fileErrorReason, formatBytes, makeFolders, MAX_INPUT_BYTES } from '../src/node/files.ts';
 import { modelCacheDir } from '../src/node/paths.ts';
 import type { ManifestModel } from './manifest.ts';
 
@@ -79,6 +86,15 @@ export interface FetchOptions {
   retryBudgetMs?: number;
   /** A connection idle for this long (connecting included) is dropped (default 30 s). */
   timeoutMs?: number;
+  /**
+   * The most bytes a download of unknown size may have (default 2 GiB − 1 byte, the most an ONNX
+   * file can hold); a target whose known size is larger is refused.
+   */
+  maxBytes?: number;
+  /** The whole download (every try and wait) stops after this long; the .part is kept (default 30 min). */
+  deadlineMs?: number;
+  /** A Retry-After longer than this is not waited for: the download fails at once (default 60 s). */
+  maxRetryAfterMs?: number;
   /** Progress events at most this often (default 100 ms), plus a final one. */
   progressIntervalMs?: number;
   /** How long to wait for another process's lock before giving up (default 15 min). */
@@ -103,7 +119,25 @@ export interface FetchResult {
   requests: number;
 }
 
-export type DownloadErrorKind = 'unreachable' | 'http' | 'size' | 'checksum' | 'gave-up' | 'locked' | 'file' | 'url';
+export type DownloadErrorKind =
+  'unreachable' | 'http' | 'size' | 'too-large' | 'space' | 'deadline' | 'retry-after' | 'checksum' | 'gave-up' | 'locked' | 'file' | 'url';
+
+/** The default of FetchOptions.maxBytes: 2 GiB − 1 byte (Node reads no more at once; protobuf holds no more). */
+export const DEFAULT_MAX_DOWNLOAD_BYTES = MAX_INPUT_BYTES;
+/** The default of FetchOptions.deadlineMs: 30 minutes. */
+export const DEFAULT_DOWNLOAD_DEADLINE_MS = 30 * 60_000;
+/** The default of FetchOptions.maxRetryAfterMs: 60 s. */
+export const DEFAULT_MAX_RETRY_AFTER_MS = 60_000;
+
+/** A URL as shown in messages: its user name and password replaced by `***`. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@');
+}
+
+/** A duration in words: 90000 → "1.5 min", 2500 → "2.5 s". */
+function fmtDuration(ms: number): string {
+  return ms >= 60_000 ? `${+(ms / 60_000).toFixed(1)} min` : `${+(ms / 1000).toFixed(1)} s`;
+}
 
 /** A download that failed; `kind` says how (the message says it in words). */
 export class DownloadError extends GradcamError {
@@ -120,6 +154,7 @@ export function targetForEntry(entry: ManifestModel, opts: { url?: string; baseU
   }
   let url = opts.url ?? entry.url;
   if (!opts.url && opts.baseUrl) url = `${opts.baseUrl.replace(/\/+$/, '')}/${basename(new URL(entry.url).pathname)}`;
+  // (The name is the manifest's: a mirror's credentials never reach a message through it.)
   return { name: entry.name, url, file: `${entry.name}.onnx`, bytes: entry.bytes, sha256: entry.sha256?.toLowerCase() };
 }
 
@@ -130,17 +165,18 @@ export function isHttpUrl(s: string): boolean {
 /**
  * The download of a model given by URL: no size or checksum known. The cache file is named
  * `url-<12 hex of the URL's SHA-256>-<the URL's base name>`, so the same URL finds the same file.
+ * Its name in messages is the URL without credentials.
  */
 export function targetForUrl(url: string): DownloadTarget {
   let base: string;
   try {
     base = decodeURIComponent(basename(new URL(url).pathname));
   } catch {
-    throw new DownloadError('url', `not a valid URL: ${url}`);
+    throw new DownloadError('url', `not a valid URL: ${redactUrl(url)}`);
   }
   base = base.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(-80) || 'model.onnx';
   const key = createHash('sha256').update(url).digest('hex').slice(0, 12);
-  return { name: url, url, file: `url-${key}-${base}` };
+  return { name: redactUrl(url), url, file: `url-${key}-${base}` };
 }
 
 /** The path a target has in a cache folder. */
@@ -158,13 +194,18 @@ export async function fetchModel(target: DownloadTarget, opts: FetchOptions = {}
   const dir = opts.cacheDir ?? modelCacheDir();
   const path = join(dir, target.file);
   const log = opts.log ?? (() => {});
-  if (!URL.canParse(target.url) || !isHttpUrl(target.url)) throw new DownloadError('url', `${target.name}: not an http(s) URL: ${target.url}`);
+  if (!URL.canParse(target.url) || !isHttpUrl(target.url)) throw new DownloadError('url', `${target.name}: not an http(s) URL: ${redactUrl(target.url)}`);
   if (!opts.force) {
     const found = await existing(path, target, opts.verifyExisting ?? 'hash');
     if (found?.ok) return found.result;
   }
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_DOWNLOAD_BYTES;
+  if (target.bytes !== undefined && target.bytes > maxBytes) {
+    throw new DownloadError('too-large', `${target.name}: ${formatBytes(target.bytes)}, more than the download limit of ${formatBytes(maxBytes)} (--max-bytes)`,
+      `Raise the limit: --max-bytes ${target.bytes}.`);
+  }
   try {
-    await mkdir(dir, { recursive: true });
+    await makeFolders(dir);
   } catch (err) {
     throw new DownloadError('file', `${dir}: cannot create the cache folder (${fileErrorReason(err)})`, 'Set GRADCAM_CACHE to a folder you can write to.');
   }
@@ -290,6 +331,8 @@ interface Attempt {
   host: string;
   timedOut: boolean;
   connectTimedOut: boolean;
+  /** The request in flight: destroyed when the download's deadline passes. */
+  req?: http.ClientRequest;
 }
 
 /** One GET; resolves with the response (any status), rejects with the socket's error. */
@@ -297,6 +340,7 @@ function get(url: URL, headers: Record<string, string>, timeoutMs: number, at: A
   return new Promise((resolve, reject) => {
     const client = url.protocol === 'https:' ? https : http;
     const req = client.get(url, { headers, agent: false, timeout: timeoutMs }, resolve);
+    at.req = req;
     req.on('timeout', () => {
       at.timedOut = true;
       at.connectTimedOut = req.socket?.connecting ?? true;
@@ -312,13 +356,13 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 async function openUrl(start: string, headers: Record<string, string>, timeoutMs: number, at: Attempt): Promise<{ res: http.IncomingMessage; url: URL }> {
   let url = new URL(start);
   for (let hop = 0; ; hop++) {
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new DownloadError('url', `cannot download ${url.href}: only http and https URLs`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new DownloadError('url', `cannot download ${redactUrl(url.href)}: only http and https URLs`);
     at.host = url.host;
     const res = await get(url, headers, timeoutMs, at);
     const location = res.headers.location;
     if (!REDIRECTS.has(res.statusCode ?? 0) || !location) return { res, url };
     res.resume();
-    if (hop >= 10) throw new TryFailure(`too many redirects (last: ${url.href})`, false);
+    if (hop >= 10) throw new TryFailure(`too many redirects (last: ${redactUrl(url.href)})`, false);
     url = new URL(location, url);
   }
 }
@@ -379,6 +423,7 @@ function writeAllSync(fd: number, chunk: Buffer): void {
 
 async function download(target: DownloadTarget, path: string, opts: FetchOptions, log: (line: string) => void): Promise<FetchResult> {
   const part = `${path}.part`;
+  const dir = dirname(path);
   const maxFailures = opts.retries ?? 5;
   const firstDelay = opts.retryDelayMs ?? 1000;
   const maxDelay = opts.maxRetryDelayMs ?? 30_000;
@@ -387,187 +432,248 @@ async function download(target: DownloadTarget, path: string, opts: FetchOptions
   const started = Date.now();
   const deadline = started + (opts.retryBudgetMs ?? 10 * 60_000);
   const at: Attempt = { host: new URL(target.url).host, timedOut: false, connectTimedOut: false };
+  const shown = redactUrl(target.url);
+  // The most bytes accepted: the known size, else the limit for downloads of unknown size.
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_DOWNLOAD_BYTES;
+  const cap = target.bytes ?? maxBytes;
+  const maxRetryAfter = opts.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
+  // The overall deadline: the request in flight is destroyed when it passes; waits never outlast it.
+  const deadlineMs = opts.deadlineMs ?? DEFAULT_DOWNLOAD_DEADLINE_MS;
+  const stopAt = started + deadlineMs;
+  let expired = false;
+  const timer = setTimeout(() => {
+    expired = true;
+    at.req?.destroy();
+  }, deadlineMs);
+  try {
+    return await downloadUntil();
+  } finally {
+    clearTimeout(timer);
+  }
 
-  // The hash always covers exactly the first `hashed` bytes of the .part (written, then hashed).
-  let hash = createHash('sha256');
-  let hashed = 0;
-  let total = target.bytes;
-  let requests = 0;
-  let failures = 0;
-  let delay = firstDelay;
-  let reached = false;
-  let noRange = false;
-  let etag: string | undefined;
-  const resumedFrom = await sizeOf(part);
-  const size = total === undefined ? '' : ` (${mib(total)})`;
-  const source = target.name === target.url ? '' : `, from ${target.url}`;
-  log(resumedFrom > 0
-    ? `continuing the download of ${target.name}${size} at ${mib(resumedFrom)}${source}`
-    : `downloading ${target.name}${size}${source.replace(',', '')}`);
+  async function downloadUntil(): Promise<FetchResult> {
+    // The hash always covers exactly the first `hashed` bytes of the .part (written, then hashed).
+    let hash = createHash('sha256');
+    let hashed = 0;
+    let total = target.bytes;
+    let requests = 0;
+    let failures = 0;
+    let delay = firstDelay;
+    let reached = false;
+    let noRange = false;
+    let etag: string | undefined;
+    const resumedFrom = await sizeOf(part);
+    const size = total === undefined ? '' : ` (${mib(total)})`;
+    const source = target.name === shown ? '' : `, from ${shown}`;
+    log(resumedFrom > 0
+      ? `continuing the download of ${target.name}${size} at ${mib(resumedFrom)}${source}`
+      : `downloading ${target.name}${size}${source.replace(',', '')}`);
 
-  const restart = async () => {
-    await rm(part, { force: true });
-    hash = createHash('sha256');
-    hashed = 0;
-  };
-  const fail = (kind: DownloadErrorKind, message: string, hint?: string) => new DownloadError(kind, `${target.name}: ${message}`, hint);
+    const restart = async () => {
+      await rm(part, { force: true });
+      hash = createHash('sha256');
+      hashed = 0;
+    };
+    const fail = (kind: DownloadErrorKind, message: string, hint?: string) => new DownloadError(kind, `${target.name}: ${message}`, hint);
+    const where = () => (total !== undefined ? ` at ${mib(hashed)} of ${mib(total)}` : hashed > 0 ? ` at ${mib(hashed)}` : '');
+    const kept = (advice: string) => (hashed > 0 ? `${mib(hashed)} are kept in ${part}: ${advice}` : advice);
+    const timeUp = () => fail('deadline', `stopped after ${fmtDuration(Date.now() - started)}: a download may take ${fmtDuration(deadlineMs)} (--max-time)${where()}`,
+      kept(`run the command again to continue, or allow more time: --max-time ${Math.ceil((2 * deadlineMs) / 1000)} (seconds).`));
 
-  for (;;) {
-    let onDisk = await sizeOf(part);
-    if (target.bytes !== undefined && onDisk > target.bytes) {
-      log(`${part} is longer than ${target.name} (${onDisk} bytes > ${target.bytes}): starting over`);
-      await restart();
-      onDisk = 0;
-    }
-    if (onDisk !== hashed) ({ hash, bytes: hashed } = await hashFile(part));
-    if (target.bytes !== undefined && hashed === target.bytes) break; // a whole .part from an earlier run
+    for (;;) {
+      let onDisk = await sizeOf(part);
+      if (target.bytes !== undefined && onDisk > target.bytes) {
+        log(`${part} is longer than ${target.name} (${onDisk} bytes > ${target.bytes}): starting over`);
+        await restart();
+        onDisk = 0;
+      }
+      if (onDisk !== hashed) ({ hash, bytes: hashed } = await hashFile(part));
+      if (target.bytes !== undefined && hashed === target.bytes) break; // a whole .part from an earlier run
 
-    const headers: Record<string, string> = { 'user-agent': 'gradcam-webgpu', 'accept-encoding': 'identity' };
-    if (hashed > 0 && !noRange) {
-      headers.range = `bytes=${hashed}-`;
-      if (etag) headers['if-range'] = etag;
-    }
-    at.timedOut = false;
-    requests++;
-    const before = hashed;
-    let res: http.IncomingMessage | undefined;
-    let fd: number | undefined;
-    let complete = false;
-    try {
-      ({ res } = await openUrl(target.url, headers, timeoutMs, at));
-      reached = true;
-      const status = res.statusCode ?? 0;
-      if (status === 416) {
-        res.resume();
-        const whole = /^bytes \*\/(\d+)$/.exec(res.headers['content-range'] ?? '');
-        if (whole && Number(whole[1]) === hashed && (target.bytes === undefined || target.bytes === hashed)) {
-          complete = true; // the .part was whole already
-        } else {
-          if (hashed === 0 || noRange) throw fail('http', `HTTP 416 from ${target.url} for a request without Range`);
-          log(`the server has no bytes after ${mib(hashed)} of ${target.name} (HTTP 416): starting over`);
-          await restart();
-          noRange = true;
-          continue;
-        }
-      } else if (status === 200 || status === 206) {
-        let from = 0;
-        const length = res.headers['content-length'] ? Number(res.headers['content-length']) : undefined;
-        if (status === 206) {
-          const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers['content-range'] ?? '');
-          if (!m || Number(m[1]) !== hashed) {
-            res.destroy();
-            if (hashed === 0 || noRange) throw fail('http', `HTTP 206 from ${target.url} with Content-Range '${res.headers['content-range'] ?? ''}' for a request from byte 0`);
-            log(`the server answered the request for bytes ${hashed}- with ${res.headers['content-range'] ?? 'no Content-Range'}: starting over`);
+      const headers: Record<string, string> = { 'user-agent': 'gradcam-webgpu', 'accept-encoding': 'identity' };
+      if (hashed > 0 && !noRange) {
+        headers.range = `bytes=${hashed}-`;
+        if (etag) headers['if-range'] = etag;
+      }
+      at.timedOut = false;
+      requests++;
+      const before = hashed;
+      let res: http.IncomingMessage | undefined;
+      let fd: number | undefined;
+      let complete = false;
+      try {
+        ({ res } = await openUrl(target.url, headers, timeoutMs, at));
+        reached = true;
+        const status = res.statusCode ?? 0;
+        if (status === 416) {
+          res.resume();
+          const whole = /^bytes \*\/(\d+)$/.exec(res.headers['content-range'] ?? '');
+          if (whole && Number(whole[1]) === hashed && (target.bytes === undefined || target.bytes === hashed)) {
+            complete = true; // the .part was whole already
+          } else {
+            if (hashed === 0 || noRange) throw fail('http', `HTTP 416 from ${shown} for a request without Range`);
+            log(`the server has no bytes after ${mib(hashed)} of ${target.name} (HTTP 416): starting over`);
             await restart();
             noRange = true;
             continue;
           }
-          from = hashed;
-          if (m[3] !== '*') total = Number(m[3]);
-        } else {
-          if (hashed > 0) log(`the server ignored the range request (HTTP 200, not 206): downloading ${target.name} from the start`);
-          await restart();
-          if (length !== undefined) total = length;
-        }
-        if (target.bytes !== undefined && total !== undefined && total !== target.bytes) {
-          res.destroy();
-          await restart();
-          throw fail('size', `the server has ${total} bytes, but ${target.bytes} are expected`, `The URL may be wrong or the file changed: ${target.url}`);
-        }
-        const tag = res.headers.etag;
-        etag = tag && !tag.startsWith('W/') ? tag : undefined;
-        try {
-          fd = openSync(part, 'a');
-        } catch (err) {
-          throw fail('file', `${part}: cannot write (${fileErrorReason(err)})`);
-        }
-        const file = fd;
-        let lastEmit = 0;
-        const emit = (done: boolean) => opts.onProgress?.({ name: target.name, received: hashed, total, resumedFrom: from, done });
-        emit(false);
-        let tooLong = false;
-        try {
-          await receive(res, (chunk) => {
-            if (total !== undefined && hashed + chunk.length > total) {
-              tooLong = true;
-              throw fail('size', `the server sent more than the ${total} bytes expected; the download is deleted`);
+        } else if (status === 200 || status === 206) {
+          let from = 0;
+          const length = res.headers['content-length'] ? Number(res.headers['content-length']) : undefined;
+          if (status === 206) {
+            const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers['content-range'] ?? '');
+            if (!m || Number(m[1]) !== hashed) {
+              res.destroy();
+              if (hashed === 0 || noRange) throw fail('http', `HTTP 206 from ${shown} with Content-Range '${res.headers['content-range'] ?? ''}' for a request from byte 0`);
+              log(`the server answered the request for bytes ${hashed}- with ${res.headers['content-range'] ?? 'no Content-Range'}: starting over`);
+              await restart();
+              noRange = true;
+              continue;
             }
-            try {
-              writeAllSync(file, chunk);
-            } catch (err) {
-              throw fail('file', `${part}: cannot write (${fileErrorReason(err)})`);
-            }
-            hash.update(chunk);
-            hashed += chunk.length;
-            const now = Date.now();
-            if (now - lastEmit >= interval) {
-              lastEmit = now;
-              emit(false);
-            }
-          });
-        } finally {
-          if (tooLong) {
-            closeSync(file);
-            fd = undefined;
+            from = hashed;
+            if (m[3] !== '*') total = Number(m[3]);
+          } else {
+            if (hashed > 0) log(`the server ignored the range request (HTTP 200, not 206): downloading ${target.name} from the start`);
             await restart();
+            if (length !== undefined) total = length;
           }
+          if (target.bytes !== undefined && total !== undefined && total !== target.bytes) {
+            res.destroy();
+            await restart();
+            throw fail('size', `the server has ${total} bytes, but ${target.bytes} are expected`, `The URL may be wrong or the file changed: ${shown}`);
+          }
+          // What the server announces, checked before a byte is written: the limit, then the free space.
+          const announced = total ?? (length !== undefined ? from + length : undefined);
+          if (announced !== undefined && announced > cap) {
+            res.destroy();
+            await restart();
+            throw fail('too-large', `the server announces ${formatBytes(announced)} (${announced} bytes), more than the download limit of ${formatBytes(cap)} (--max-bytes); nothing was kept`,
+              `If the file is right, raise the limit: --max-bytes ${announced}.`);
+          }
+          if (announced !== undefined) {
+            const free = await freeBytes(dir);
+            if (free !== undefined && announced - from > free) {
+              res.destroy();
+              throw fail('space', `${formatBytes(announced - from)} more are needed in ${dir}, but only ${formatBytes(free)} are free`,
+                kept('Free some space, or set GRADCAM_CACHE to a folder on a file system with room.'));
+            }
+          }
+          const tag = res.headers.etag;
+          etag = tag && !tag.startsWith('W/') ? tag : undefined;
+          try {
+            fd = openSync(part, 'a');
+          } catch (err) {
+            throw fail('file', `${part}: cannot write (${fileErrorReason(err)})`);
+          }
+          const file = fd;
+          let lastEmit = 0;
+          const emit = (done: boolean) => opts.onProgress?.({ name: target.name, received: hashed, total, resumedFrom: from, done });
+          emit(false);
+          let tooLong = false;
+          try {
+            await receive(res, (chunk) => {
+              if (total !== undefined && hashed + chunk.length > total) {
+                tooLong = true;
+                throw fail('size', `the server sent more than the ${total} bytes expected; the download is deleted`);
+              }
+              if (hashed + chunk.length > cap) {
+                tooLong = true;
+                throw fail('too-large', `the server sent more than the download limit of ${formatBytes(cap)} (--max-bytes); the download is deleted`,
+                  `If the file is right, raise the limit: --max-bytes ${2 * cap}.`);
+              }
+              try {
+                writeAllSync(file, chunk);
+              } catch (err) {
+                throw fail('file', `${part}: cannot write (${fileErrorReason(err)})`);
+              }
+              hash.update(chunk);
+              hashed += chunk.length;
+              const now = Date.now();
+              if (now - lastEmit >= interval) {
+                lastEmit = now;
+                emit(false);
+              }
+            });
+          } finally {
+            if (tooLong) {
+              closeSync(file);
+              fd = undefined;
+              await restart();
+            }
+          }
+          if (total !== undefined && hashed < total) throw new TryFailure(`the connection closed after ${mib(hashed)} of ${mib(total)}`, true);
+          fdatasyncSync(file);
+          complete = true;
+        } else {
+          res.resume();
+          const what = `HTTP ${status} ${res.statusMessage ?? ''}`.trim();
+          if (status >= 500 || status === 408 || status === 429) throw new TryFailure(what, true, false, retryAfter(res));
+          throw fail('http', `${what} from ${shown}`,
+            status === 404 ? 'The file is not there: check the URL (--url), or download the file yourself and pass --model FILE.' : undefined);
         }
-        if (total !== undefined && hashed < total) throw new TryFailure(`the connection closed after ${mib(hashed)} of ${mib(total)}`, true);
-        fdatasyncSync(file);
-        complete = true;
-      } else {
-        res.resume();
-        const what = `HTTP ${status} ${res.statusMessage ?? ''}`.trim();
-        if (status >= 500 || status === 408 || status === 429) throw new TryFailure(what, true, false, retryAfter(res));
-        throw fail('http', `${what} from ${target.url}`,
-          status === 404 ? 'The file is not there: check the URL (--url), or download the file yourself and pass --model FILE.' : undefined);
+      } catch (err) {
+        res?.destroy();
+        if (expired) throw timeUp();
+        if (err instanceof DownloadError) throw err;
+        const f = failure(err, at, timeoutMs);
+        if (!f.transient) throw fail('url', f.message);
+        if (f.unreachable && !reached) {
+          throw new DownloadError('unreachable', `cannot reach ${at.host}: ${f.message}; check the network, or download the file yourself and pass --model FILE`,
+            `The file: ${shown}${target.sha256 ? ` (${target.bytes} bytes, SHA-256 ${target.sha256})` : ''}; saved as ${path}, it is used from there.`);
+        }
+        failures = hashed > before ? 1 : failures + 1;
+        if (hashed > before) delay = firstDelay;
+        const at_ = where();
+        if (f.retryAfterMs !== undefined && f.retryAfterMs > maxRetryAfter) {
+          throw fail('retry-after', `${f.message}${at_}: the server asks to wait ${Math.ceil(f.retryAfterMs / 1000)} s before trying again (Retry-After), more than the ${fmtDuration(maxRetryAfter)} gradcam waits`,
+            kept('run the command again later.'));
+        }
+        const wait = Math.max(Math.min(maxDelay, delay) * (0.8 + 0.4 * Math.random()), f.retryAfterMs ?? 0);
+        if (Date.now() + wait > stopAt) throw timeUp();
+        if (failures > maxFailures || Date.now() + wait > deadline) {
+          throw fail('gave-up', `download failed after ${requests} requests: ${f.message}${at_}`,
+            hashed > 0 ? `${mib(hashed)} are kept in ${part}: run the command again to continue from there.` : 'Check the network and run the command again.');
+        }
+        log(`${target.name}: ${f.message}${at_}; retrying in ${(wait / 1000).toFixed(1)} s (retry ${failures} of ${maxFailures})`);
+        await sleep(wait);
+        delay = Math.min(maxDelay, delay * 2);
+        continue;
+      } finally {
+        if (fd !== undefined) closeSync(fd);
       }
-    } catch (err) {
-      res?.destroy();
-      if (err instanceof DownloadError) throw err;
-      const f = failure(err, at, timeoutMs);
-      if (!f.transient) throw fail('url', f.message);
-      if (f.unreachable && !reached) {
-        throw new DownloadError('unreachable', `cannot reach ${at.host}: ${f.message}; check the network, or download the file yourself and pass --model FILE`,
-          `The file: ${target.url}${target.sha256 ? ` (${target.bytes} bytes, SHA-256 ${target.sha256})` : ''}; saved as ${path}, it is used from there.`);
-      }
-      failures = hashed > before ? 1 : failures + 1;
-      if (hashed > before) delay = firstDelay;
-      const wait = Math.min(maxDelay, Math.max(delay, f.retryAfterMs ?? 0)) * (0.8 + 0.4 * Math.random());
-      const at_ = total !== undefined ? ` at ${mib(hashed)} of ${mib(total)}` : hashed > 0 ? ` at ${mib(hashed)}` : '';
-      if (failures > maxFailures || Date.now() + wait > deadline) {
-        throw fail('gave-up', `download failed after ${requests} requests: ${f.message}${at_}`,
-          hashed > 0 ? `${mib(hashed)} are kept in ${part}: run the command again to continue from there.` : 'Check the network and run the command again.');
-      }
-      log(`${target.name}: ${f.message}${at_}; retrying in ${(wait / 1000).toFixed(1)} s (retry ${failures} of ${maxFailures})`);
-      await sleep(wait);
-      delay = Math.min(maxDelay, delay * 2);
-      continue;
-    } finally {
-      if (fd !== undefined) closeSync(fd);
+      if (complete) break;
     }
-    if (complete) break;
-  }
 
-  // Complete: check the size and the hash, then rename into place.
-  if (target.bytes !== undefined && hashed !== target.bytes) {
-    await restart();
-    throw fail('size', `downloaded ${hashed} bytes, but ${target.bytes} are expected; the download is deleted`);
+    // Complete: check the size and the hash, then rename into place.
+    if (target.bytes !== undefined && hashed !== target.bytes) {
+      await restart();
+      throw fail('size', `downloaded ${hashed} bytes, but ${target.bytes} are expected; the download is deleted`);
+    }
+    const sha256 = hash.digest('hex');
+    if (target.sha256 && sha256 !== target.sha256) {
+      await rm(part, { force: true });
+      throw fail('checksum', `SHA-256 mismatch: expected ${target.sha256}, got ${sha256}; the download is deleted`,
+        `Run the command again; if it fails the same way, the file at ${shown} is not the expected one (or something between altered it).`);
+    }
+    try {
+      await rename(part, path);
+    } catch (err) {
+      throw fail('file', `${path}: cannot write (${fileErrorReason(err)})`);
+    }
+    opts.onProgress?.({ name: target.name, received: hashed, total: hashed, resumedFrom, done: true });
+    const secs = (Date.now() - started) / 1000;
+    log(`${target.name}: ${mib(hashed)} in ${secs.toFixed(1)} s${target.sha256 ? ', SHA-256 verified' : ''}: ${path}`);
+    if (!target.sha256) log(`no checksum is known for ${shown}: the file is used as downloaded (its SHA-256 is ${sha256})`);
+    return { path, bytes: hashed, sha256, status: 'downloaded', verified: target.sha256 !== undefined, resumedFrom, requests };
   }
-  const sha256 = hash.digest('hex');
-  if (target.sha256 && sha256 !== target.sha256) {
-    await rm(part, { force: true });
-    throw fail('checksum', `SHA-256 mismatch: expected ${target.sha256}, got ${sha256}; the download is deleted`,
-      `Run the command again; if it fails the same way, the file at ${target.url} is not the expected one (or something between altered it).`);
-  }
+}
+
+/** The bytes an unprivileged process may still write on the file system of `dir` (undefined: unknown). */
+async function freeBytes(dir: string): Promise<number | undefined> {
   try {
-    await rename(part, path);
-  } catch (err) {
-    throw fail('file', `${path}: cannot write (${fileErrorReason(err)})`);
+    const s = await statfs(dir);
+    return s.bavail * s.bsize;
+  } catch {
+    return undefined;
   }
-  opts.onProgress?.({ name: target.name, received: hashed, total: hashed, resumedFrom, done: true });
-  const secs = (Date.now() - started) / 1000;
-  log(`${target.name}: ${mib(hashed)} in ${secs.toFixed(1)} s${target.sha256 ? ', SHA-256 verified' : ''}: ${path}`);
-  if (!target.sha256) log(`no checksum is known for ${target.url}: the file is used as downloaded (its SHA-256 is ${sha256})`);
-  return { path, bytes: hashed, sha256, status: 'downloaded', verified: target.sha256 !== undefined, resumedFrom, requests };
 }

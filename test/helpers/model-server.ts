@@ -10,6 +10,8 @@ export interface SeenRequest {
   path: string;
   range?: string;
   ifRange?: string;
+  /** The Authorization header (credentials given in the URL are sent as Basic). */
+  authorization?: string;
 }
 
 /** `n` is the request's index (0 for the first request this server gets). */
@@ -29,7 +31,7 @@ export async function startServer(handler: Handler): Promise<ModelServer> {
   let h = handler;
   const server: Server = createServer((req, res) => {
     const n = seen.length;
-    seen.push({ path: req.url ?? '', range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined });
+    seen.push({ path: req.url ?? '', range: req.headers.range, ifRange: req.headers['if-range'] as string | undefined, authorization: req.headers.authorization });
     h(req, res, n);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -61,6 +63,27 @@ export interface SendOptions {
   dropAfter?: number;
   /** Send this many bytes of the body, then send nothing more (the socket stays open). */
   stallAfter?: number;
+}
+
+/**
+ * Sends `chunk` again and again, `every` ms apart, until the client goes away or `max` chunks are
+ * out (a bounded stand-in for a body that never ends, or one that trickles); no Content-Length.
+ */
+export function sendEndless(res: ServerResponse, chunk: Uint8Array, every = 0, max = 100_000): void {
+  res.writeHead(200, { 'content-type': 'application/octet-stream' });
+  let sent = 0;
+  let closed = false;
+  res.on('close', () => (closed = true));
+  const next = () => {
+    if (closed) return;
+    if (sent >= max) return void res.end();
+    sent++;
+    const more = res.write(chunk);
+    if (every > 0) setTimeout(next, every);
+    else if (more) setImmediate(next);
+    else res.once('drain', next);
+  };
+  next();
 }
 
 /** Serves `bytes` as a static file: 200, or 206 for `Range: bytes=N-`, or 416 past the end. */
