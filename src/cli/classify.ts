@@ -8,10 +8,13 @@ import type { Prediction } from '../gradcam/types.ts';
 import { nodeGpu } from '../gpu/node.ts';
 import { encodeNpy } from '../image/npy.ts';
 import type { Recipe } from '../image/recipes.ts';
-import { type Command, intOption, positionals, stringOption } from './command.ts';
+import { checkWritable } from '../node/files.ts';
+import { type Command, intOption, pathOption, positionals, stringOption } from './command.ts';
+import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
 import { writeFileAtomic } from './files.ts';
-import { readInput } from './input.ts';
+import { maxPixelsOption, pictureOptionsHelp, PICTURE_OPTIONS, PICTURE_VALUES, readInput } from './input.ts';
 import { lowerOrFail, resolveModel } from './models.ts';
+import { jsonText } from './text.ts';
 
 /** The shortest decimal that reads back as the same float32 (1.2345600128173828 → 1.23456). */
 export function f32(v: number): number {
@@ -31,25 +34,43 @@ function describeRecipe(r: Recipe): string {
 export const classify: Command = {
   name: 'classify',
   summary: 'top-K classes of a picture (PNG, JPEG, WebP) or of a float32 NCHW .npy tensor',
-  usage: 'gradcam classify <image.png|jpg|webp|tensor.npy> [--model M] [--top K] [--json FILE] [--save-input FILE]',
+  usage: 'gradcam classify <image.png|jpg|webp|tensor.npy> [--model M] [--top K] [--json FILE|-] [--save-input FILE] [--max-pixels N] [--max-bytes N] [--max-time S]',
   help: `options:
   --model M           a model file, a manifest name or an http(s) URL (default: googlenet-12 when downloaded, else the
                       demonstration model googlenet-known-answer)
   --top K             how many classes to print (default 5)
-  --json FILE         also write {model, input, recipe, predictions, logits, probabilities} to FILE
+  --json FILE         also write {model, input, recipe, predictions, logits, probabilities} to FILE; '-': to
+                      stdout instead of the table
   --save-input FILE   write the model's input tensor (after preprocessing) to FILE as float32 .npy
+${pictureOptionsHelp(20)}
+${downloadOptionsHelp(20)}
 
 A picture is resized on the GPU to the model's input size (antialiased bilinear) and preprocessed
 with the model's recipe (caffe-bgr: Model Zoo GoogLeNet; imagenet-rgb: torchvision). A .npy tensor
 is the model's input as is: float32, C order, exactly the input's shape (e.g. [1, 3, 224, 224]).
 Scores are pre-softmax logits (for a model ending in Softmax, that Softmax's input).`,
-  options: { model: { type: 'string', short: 'm' }, top: { type: 'string', short: 'k' }, json: { type: 'string' }, 'save-input': { type: 'string' } },
+  options: {
+    model: { type: 'string', short: 'm' }, top: { type: 'string', short: 'k' }, json: { type: 'string' }, 'save-input': { type: 'string' },
+    ...PICTURE_OPTIONS, ...DOWNLOAD_OPTIONS,
+  },
+  values: {
+    model: 'a model file, a manifest name or a URL', top: 'an integer ≥ 1', json: "a file name ('-': stdout)", 'save-input': 'a file name',
+    ...PICTURE_VALUES, ...DOWNLOAD_VALUES,
+  },
   async run(args, io) {
     const [inputPath] = positionals(classify, args, 1, 1, 'the input (an image or a .npy tensor)');
     const k = intOption(classify, args, 'top', 5);
-    const resolved = await resolveModel(stringOption(args, 'model'), io.info);
+    const json = pathOption(classify, args, 'json');
+    const saveInput = pathOption(classify, args, 'save-input');
+    const maxPixels = maxPixelsOption(classify, args);
+    const limits = downloadLimits(classify, args);
+    // Every output is checked before any work (a download, the GPU): no result is lost at the end.
+    // --json -: the JSON instead of the table; --json /dev/stdout (or where stdout goes): after it.
+    const jsonToStdout = json === '-' || (json !== undefined && io.isStdout(json));
+    for (const path of [jsonToStdout ? undefined : json, saveInput]) if (path !== undefined) await checkWritable(path);
+    const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits });
     const modelPath = resolved.name;
-    const { tensor, image } = await readInput(inputPath, lowerOrFail(resolved));
+    const { tensor, image } = await readInput(inputPath, lowerOrFail(resolved), { maxPixels });
 
     const gpu = await nodeGpu(io.info);
     io.progress('gradcam: compiling kernels…');
@@ -63,19 +84,18 @@ Scores are pre-softmax logits (for a model ending in Softmax, that Softmax's inp
       io.progress('gradcam: running the forward pass…');
       // Image 0 of the batch (the engine runs batch 1 unless the model fixes another size).
       const result = await network.classify(image ?? tensor!, Math.min(k, engine.classCount));
-      const saveInput = stringOption(args, 'save-input');
       if (saveInput) await writeFileAtomic(saveInput, encodeNpy(engine.inputShape, await engine.readTensor(engine.graph.input.name)));
 
       const predictions: Prediction[] = result.predictions.map((p) => ({ ...p, score: f32(p.score), probability: f32(p.probability) }));
-      printTable(predictions, io.out);
-      const json = stringOption(args, 'json');
+      if (json !== '-') printTable(predictions, io.out);
       if (json) {
         const n = engine.classCount;
         const doc = {
           model: modelPath, input: inputPath, recipe: image ? engine.recipe.name : null, adapter: gpu.adapter, predictions,
           logits: Array.from(result.logits.subarray(0, n), f32), probabilities: Array.from(result.probabilities.subarray(0, n), f32),
         };
-        await writeFileAtomic(json, `${JSON.stringify(doc)}\n`);
+        if (jsonToStdout) io.out(jsonText(doc));
+        else await writeFileAtomic(json, `${jsonText(doc)}\n`);
       }
     } finally {
       network.destroy();

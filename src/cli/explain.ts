@@ -12,11 +12,15 @@ import { nodeGpu } from '../gpu/node.ts';
 import { encodePngAtomic } from '../image/decode-node.ts';
 import { samplePath } from './assets.ts';
 import { f32 } from './classify.ts';
-import { type Command, positionals, stringOption, UsageError } from './command.ts';
-import { readInput } from './input.ts';
+import { type Command, pathOption, positionals, stringOption, UsageError } from './command.ts';
+import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
+import { maxPixelsOption, pictureOptionsHelp, PICTURE_OPTIONS, PICTURE_VALUES, readInput } from './input.ts';
 import { lowerOrFail, resolveModel } from './models.ts';
 import { checkWritable } from '../node/files.ts';
 import { writeFileAtomic } from './files.ts';
+import { jsonText } from './text.ts';
+
+const CLASS_VALUE = "a class index ≥ 0, 'top' or 'topK'";
 
 /** --class values: indices, or one 'top' / 'topK'. */
 export function parseClasses(values: string[]): ClassSpec {
@@ -27,7 +31,7 @@ export function parseClasses(values: string[]): ClassSpec {
     return tops[0] as ClassSpec;
   }
   return values.map((v) => {
-    if (!/^\d+$/.test(v)) throw new UsageError(`--class wants a class index, 'top' or 'topK', got '${v}'`, explain);
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`--class takes ${CLASS_VALUE}, got '${v}'`, explain);
     return Number(v);
   });
 }
@@ -52,7 +56,7 @@ function printMaps(result: GradcamResult, adapter: string, out: (line: string) =
 export const explain: Command = {
   name: 'explain',
   summary: 'Grad-CAM maps of a picture or .npy tensor for some classes at some layers',
-  usage: 'gradcam explain [image|tensor.npy] [--model M] [--layer NAME|auto|all]... [--class N|top|topK]... [--reduction logit|softmax] [--out overlay.png] [--json FILE]',
+  usage: 'gradcam explain [image|tensor.npy] [--model M] [--layer NAME|auto|all]... [--class N|top|topK]... [--reduction logit|softmax] [--out overlay.png] [--json FILE|-] [--max-pixels N] [--max-bytes N] [--max-time S]',
   help: `options:
   --model M         a model file, a manifest name or an http(s) URL (default: googlenet-12 when downloaded, else the
                     demonstration model googlenet-known-answer)
@@ -65,13 +69,20 @@ export const explain: Command = {
                     (the probability, as MATLAB's gradCAM)
   --out FILE        the overlay (jet over the picture, alpha 0.5) as PNG at the input's size; with
                     several maps, one file per map: <stem>.<layer>.class<C>.png
-  --json FILE       predictions, logits, probabilities, maps (raw, at the layer's resolution) and timings
+  --json FILE       predictions, logits, probabilities, maps (raw, at the layer's resolution) and timings;
+                    '-': to stdout instead of the table
+${pictureOptionsHelp(18)}
+${downloadOptionsHelp(18)}
 
 Without an input, the bundled sample photo (weights/samples/chelsea.png) is explained.`,
   options: {
     model: { type: 'string', short: 'm' }, layer: { type: 'string', short: 'l', multiple: true },
     class: { type: 'string', short: 'c', multiple: true }, reduction: { type: 'string', short: 'r' },
-    out: { type: 'string', short: 'o' }, json: { type: 'string' },
+    out: { type: 'string', short: 'o' }, json: { type: 'string' }, ...PICTURE_OPTIONS, ...DOWNLOAD_OPTIONS,
+  },
+  values: {
+    model: 'a model file, a manifest name or a URL', layer: "a layer name, 'auto' or 'all'", class: CLASS_VALUE, reduction: "'logit' or 'softmax'",
+    out: 'a file name', json: "a file name ('-': stdout)", ...PICTURE_VALUES, ...DOWNLOAD_VALUES,
   },
   async run(args, io) {
     const [inputArg] = positionals(explain, args, 0, 1, 'the input');
@@ -80,14 +91,19 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     const layers = (args.values.layer as unknown as string[] | undefined) ?? ['auto'];
     const reduction = (stringOption(args, 'reduction') ?? 'logit') as Reduction;
     if (reduction !== 'logit' && reduction !== 'softmax') throw new UsageError(`--reduction must be 'logit' or 'softmax', got '${reduction}'`, explain);
-    const resolved = await resolveModel(stringOption(args, 'model'), io.info);
+    const out = pathOption(explain, args, 'out');
+    const json = pathOption(explain, args, 'json');
+    const maxPixels = maxPixelsOption(explain, args);
+    const limits = downloadLimits(explain, args);
+    // Every output is checked before any work (a download, the GPU): no result is lost at the end.
+    // --json -: the JSON instead of the table; --json /dev/stdout (or where stdout goes): after it.
+    const jsonToStdout = json === '-' || (json !== undefined && io.isStdout(json));
+    for (const path of [out, jsonToStdout ? undefined : json]) if (path !== undefined) await checkWritable(path);
+    const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits });
     const graph = lowerOrFail(resolved);
     // Bad requests (a class out of range, an unknown layer, one after the score) fail here, before the GPU starts.
     planRequest(graph, { classes, featureLayers: layers, reduction });
-    const input = await readInput(inputPath, graph);
-    const out = stringOption(args, 'out');
-    const json = stringOption(args, 'json');
-    for (const path of [out, json]) if (path) await checkWritable(path);
+    const input = await readInput(inputPath, graph, { maxPixels });
 
     const gpu = await nodeGpu(io.info);
     io.progress('gradcam: compiling kernels…');
@@ -95,7 +111,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     try {
       io.progress('gradcam: running forward, backward and maps…');
       const result = await network.gradCAM(input.image ?? input.tensor!, { classes, featureLayers: layers, reduction, upsample: true, overlay: out !== undefined });
-      printMaps(result, describeAdapter(gpu.adapter), io.out);
+      if (json !== '-') printMaps(result, describeAdapter(gpu.adapter), io.out);
       if (out) {
         for (const m of result.maps) {
           const path = overlayPath(out, m, result.maps.length > 1);
@@ -112,7 +128,8 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
           maps: result.maps.map((m) => ({ layer: m.layer, class: m.class, label: m.label, reduction: m.reduction, shape: m.shape, raw: Array.from(m.raw, f32), min: f32(m.min), max: f32(m.max) })),
           timings: { forwardMs: result.timings.forwardMs, backwardMs: result.timings.backwardMs, camMs: result.timings.camMs, totalMs: result.timings.totalMs, source: result.timings.source },
         };
-        await writeFileAtomic(json, `${JSON.stringify(doc)}\n`);
+        if (jsonToStdout) io.out(jsonText(doc));
+        else await writeFileAtomic(json, `${jsonText(doc)}\n`);
       }
     } finally {
       network.destroy();

@@ -6,10 +6,13 @@
  */
 import { DEFAULT_REAL_MODEL, findModel, MODELS } from '../../weights/manifest.ts';
 import {
-  type DownloadProgress, type DownloadTarget, fetchModel, type FetchOptions, isHttpUrl, mib, targetForEntry, targetForUrl,
+  DEFAULT_DOWNLOAD_DEADLINE_MS, DEFAULT_MAX_DOWNLOAD_BYTES, DEFAULT_MAX_RETRY_AFTER_MS, type DownloadProgress, type DownloadTarget, fetchModel,
+  type FetchOptions, isHttpUrl, mib, redactUrl, targetForEntry, targetForUrl,
 } from '../../weights/fetch.ts';
 import { GradcamError } from '../errors.ts';
-import { type Command, type Io, positionals, stringOption, UsageError } from './command.ts';
+import { formatBytes } from '../node/files.ts';
+import { type Args, byteSizeOption, type Command, type Io, type Options, positionals, secondsOption, stringOption, UsageError } from './command.ts';
+import { printable } from './text.ts';
 
 /** Where progress goes: process.stderr, or a stand-in in tests. */
 export interface ProgressStream {
@@ -31,9 +34,9 @@ function fmtTime(s: number): string {
   return s >= 3600 ? `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}` : `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
-/** A name for a progress line: a URL by its file name, anything at most 32 characters. */
+/** A name for a progress line: a URL by its file name, anything at most 32 characters, control characters escaped. */
 function shortName(name: string): string {
-  const base = isHttpUrl(name) ? (name.split(/[?#]/)[0].split('/').filter(Boolean).pop() ?? name) : name;
+  const base = printable(isHttpUrl(name) ? (redactUrl(name).split(/[?#]/)[0].split('/').filter(Boolean).pop() ?? name) : name);
   return base.length > 32 ? `…${base.slice(-31)}` : base;
 }
 
@@ -99,6 +102,26 @@ export function cliFetchOptions(io: Pick<Io, 'info'>, stream: ProgressStream = p
   return { ...extra, log: (line) => reporter.log(`gradcam: ${line}`), onProgress: (p) => reporter.progress(p) };
 }
 
+/** The download limits, as options of every command that may download a model. */
+export const DOWNLOAD_OPTIONS: Options = { 'max-bytes': { type: 'string' }, 'max-time': { type: 'string' } };
+export const DOWNLOAD_VALUES: Record<string, string> = { 'max-bytes': 'a size in bytes (e.g. 500MB, 2GiB)', 'max-time': 'a number of seconds' };
+
+/** The help lines of DOWNLOAD_OPTIONS (indented to the help's option column, `width`). */
+export function downloadOptionsHelp(width: number): string {
+  const col = (s: string) => `  ${s.padEnd(width)}`;
+  return `${col('--max-bytes N')}the most bytes a model downloaded from a URL may have (default ${formatBytes(DEFAULT_MAX_DOWNLOAD_BYTES)};
+${' '.repeat(width + 2)}e.g. 500MB, 2GiB); a manifest model may have no more than its declared size
+${col('--max-time S')}the most seconds a download may take, retries included (default ${DEFAULT_DOWNLOAD_DEADLINE_MS / 1000});
+${' '.repeat(width + 2)}the .part is kept and the next run continues it`;
+}
+
+/** FetchOptions from --max-bytes and --max-time. */
+export function downloadLimits(command: Command, args: Args): FetchOptions {
+  const maxBytes = byteSizeOption(command, args, 'max-bytes');
+  const seconds = secondsOption(command, args, 'max-time');
+  return { ...(maxBytes !== undefined && { maxBytes }), ...(seconds !== undefined && { deadlineMs: seconds * 1000 }) };
+}
+
 /** GRADCAM_MODEL_BASE_URL: a mirror that has the manifest's files under their base names. */
 export function baseUrlFromEnv(): string | undefined {
   return process.env.GRADCAM_MODEL_BASE_URL || undefined;
@@ -109,11 +132,12 @@ const downloadable = () => MODELS.filter((m) => m.kind === 'onnx-zoo');
 export const fetchCommand: Command = {
   name: 'fetch',
   summary: 'download a model of the manifest (the ONNX Model Zoo GoogLeNet) into the model cache, verified',
-  usage: 'gradcam fetch [NAME|all|URL] [--url URL] [--force]',
+  usage: 'gradcam fetch [NAME|all|URL] [--url URL] [--force] [--max-bytes N] [--max-time S]',
   help: `options:
-  --url URL   download from URL instead of the manifest's address (a mirror); the file must still
-              have the manifest's size and SHA-256
-  --force     download again, even when the file is in the cache and verifies
+  --url URL       download from URL instead of the manifest's address (a mirror); the file must still
+                  have the manifest's size and SHA-256
+  --force         download again, even when the file is in the cache and verifies
+${downloadOptionsHelp(16)}
 
 NAME defaults to ${DEFAULT_REAL_MODEL}; 'all' fetches every downloadable model; a URL is downloaded
 into the cache as \`--model URL\` does (no checksum known). The path of each file goes to stdout.
@@ -125,15 +149,18 @@ The cache is weights/cache/ in a checkout of the repository, else $XDG_CACHE_HOM
 A file already in the cache is checked (size and SHA-256), not downloaded again. An interrupted
 download is kept as <name>.onnx.part and continued (HTTP Range) by the next try or the next run;
 only a complete, verified file is ever renamed to <name>.onnx. Transient failures (a dropped
-connection, 5xx, a stalled transfer) are retried with backoff.
+connection, 5xx, a stalled transfer) are retried with backoff; a Retry-After of more than
+${DEFAULT_MAX_RETRY_AFTER_MS / 1000} s is not waited for.
 
 models:
 ${downloadable().map((m) => `  ${m.name} (${mib(m.bytes ?? 0)})\n      ${m.description}`).join('\n')}`,
-  options: { url: { type: 'string' }, force: { type: 'boolean' } },
+  options: { url: { type: 'string' }, force: { type: 'boolean' }, ...DOWNLOAD_OPTIONS },
+  values: { url: 'an http(s) URL', ...DOWNLOAD_VALUES },
   async run(args, io) {
     const [which = DEFAULT_REAL_MODEL] = positionals(fetchCommand, args, 0, 1, 'the model name');
     const url = stringOption(args, 'url');
-    if (url !== undefined && !isHttpUrl(url)) throw new UsageError(`--url wants an http(s) URL, got '${url}'`, fetchCommand);
+    if (url !== undefined && !isHttpUrl(url)) throw new UsageError(`--url takes an http(s) URL, got '${redactUrl(url)}'`, fetchCommand);
+    const limits = downloadLimits(fetchCommand, args);
     let targets: DownloadTarget[];
     if (which === 'all') {
       if (url) throw new UsageError('--url needs one model name, not all', fetchCommand);
@@ -146,7 +173,7 @@ ${downloadable().map((m) => `  ${m.name} (${mib(m.bytes ?? 0)})\n      ${m.descr
       if (!entry) throw new GradcamError(`unknown model '${which}'`, `Downloadable: ${downloadable().map((m) => m.name).join(', ')} (or a URL).`);
       targets = [targetForEntry(entry, { url, baseUrl: baseUrlFromEnv() })];
     }
-    const opts = cliFetchOptions(io);
+    const opts = cliFetchOptions(io, process.stderr, limits);
     for (const target of targets) {
       const result = await fetchModel(target, { ...opts, force: args.values.force === true });
       if (result.status === 'cached') {

@@ -9,9 +9,12 @@ import type { Graph } from '../graph/ir.ts';
 import { lower } from '../graph/lower.ts';
 import { guessRecipe } from '../image/recipes.ts';
 import type { OnnxModel, OnnxValueInfo } from '../onnx/model.ts';
-import { type Command, positionals, stringOption, UsageError } from './command.ts';
+import { checkWritable } from '../node/files.ts';
+import { type Command, pathOption, positionals, stringOption, UsageError } from './command.ts';
+import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
 import { writeFileAtomic } from './files.ts';
 import { resolveModel } from './models.ts';
+import { jsonText } from './text.ts';
 
 export interface FeatureLayer extends LayerInfo {
   /** The ONNX op (or fused ops) that produce it, e.g. 'Conv+Relu', 'MaxPool', 'Concat'. */
@@ -39,29 +42,41 @@ function loweredSummary(graph: Graph) {
 export const info: Command = {
   name: 'info',
   summary: 'describe a model: inputs, outputs, ops, Grad-CAM feature layers (no GPU needed)',
-  usage: 'gradcam info <model.onnx|NAME|URL> [--json FILE]',
+  usage: 'gradcam info <model.onnx|NAME|URL> [--json FILE|-] [--max-bytes N] [--max-time S]',
   help: `options:
-  --json FILE   also write the description as JSON to FILE
-  --model M     the model, instead of the argument: a file, a manifest name (a downloadable one is
-                fetched on first use) or an http(s) URL (downloaded into the cache once)
+  --json FILE     also write the description as JSON to FILE; '-': to stdout instead of the text
+  --model M       the model, instead of the argument: a file, a manifest name (a downloadable one is
+                  fetched on first use) or an http(s) URL (downloaded into the cache once)
+${downloadOptionsHelp(16)}
+
+Names and text from the model file are printed with control characters escaped (ESC as \\x1b).
 
 Feature layers are the tensors Grad-CAM can explain (4-D, more than one spatial position), in forward
 order; * marks block outputs (Concat, e.g. inception_4e/output_1); the default layer is the last one
 before global pooling.`,
-  options: { json: { type: 'string' }, model: { type: 'string', short: 'm' } },
+  options: { json: { type: 'string' }, model: { type: 'string', short: 'm' }, ...DOWNLOAD_OPTIONS },
+  values: { json: "a file name ('-': stdout)", model: 'a model file, a manifest name or a URL', ...DOWNLOAD_VALUES },
   async run(args, io) {
     const [given] = positionals(info, args, 0, 1, 'the model file (gradcam info <model.onnx>)');
     const option = stringOption(args, 'model');
     if (given !== undefined && option !== undefined) throw new UsageError('give the model once: as the argument or with --model', info);
     if (given === undefined && option === undefined) throw new UsageError('missing the model file (gradcam info <model.onnx>)', info);
-    const resolved = await resolveModel(given ?? option, io.info);
+    const json = pathOption(info, args, 'json');
+    const limits = downloadLimits(info, args);
+    // --json -: the JSON instead of the text; --json /dev/stdout (or where stdout goes): after it.
+    const jsonToStdout = json === '-' || (json !== undefined && io.isStdout(json));
+    if (json !== undefined && !jsonToStdout) await checkWritable(json);
+    const resolved = await resolveModel(given ?? option, io.info, { fetch: limits });
     const { model, path } = resolved;
     const total = Object.values(countOps(model)).reduce((a, b) => a + b, 0);
-    io.out(`model      ${resolved.name === path ? path : `${resolved.name} (${path})`}`);
-    io.out(`producer   ${model.producerName || '(none)'}; IR version ${model.irVersion}, opset ${model.opset}${model.graphName ? `; graph '${model.graphName}'` : ''}`);
-    for (const v of model.inputs) io.out(`input      ${fmtValue(v)}`);
-    for (const v of model.outputs) io.out(`output     ${fmtValue(v)}`);
-    io.out(`ONNX ops   ${total} nodes: ${counts(countOps(model))}`);
+    // The description (stdout), unless the JSON goes there instead. (Every line is printed with its
+    // control characters escaped, src/cli/main.ts: names and the producer come from the file.)
+    const say = json === '-' ? () => {} : io.out;
+    say(`model      ${resolved.name === path ? path : `${resolved.name} (${path})`}`);
+    say(`producer   ${model.producerName || '(none)'}; IR version ${model.irVersion}, opset ${model.opset}${model.graphName ? `; graph '${model.graphName}'` : ''}`);
+    for (const v of model.inputs) say(`input      ${fmtValue(v)}`);
+    for (const v of model.outputs) say(`output     ${fmtValue(v)}`);
+    say(`ONNX ops   ${total} nodes: ${counts(countOps(model))}`);
     let graph: Graph;
     try {
       graph = lower(model);
@@ -73,26 +88,26 @@ before global pooling.`,
     const [auto] = layers.length ? resolveLayers(graph, ['auto']) : [];
     const recipe = guessRecipe(graph.input.name, Object.keys(graph.onnxOpCounts));
     const logitShape = graph.tensors.get(graph.logits)!.shape;
-    io.out(`lowered    ${lowered.ops} ops after fusion: ${counts(lowered.opCounts)}`);
-    io.out(`storages   ${lowered.storages} buffers, ${(lowered.activationBytesPerImage / 1e6).toFixed(1)} MB of activations per image`);
-    io.out(`scores     ${graph.logits} ${fmtShape(logitShape)} (pre-softmax)${graph.probabilities ? `; probabilities ${graph.probabilities}` : ''}`);
-    io.out(`recipe     ${recipe.name} (guessed from the model, for pictures)`);
-    io.out('');
-    io.out(`feature layers (${layers.length}; * = block output (Concat); default: the last before global pooling):`);
+    say(`lowered    ${lowered.ops} ops after fusion: ${counts(lowered.opCounts)}`);
+    say(`storages   ${lowered.storages} buffers, ${(lowered.activationBytesPerImage / 1e6).toFixed(1)} MB of activations per image`);
+    say(`scores     ${graph.logits} ${fmtShape(logitShape)} (pre-softmax)${graph.probabilities ? `; probabilities ${graph.probabilities}` : ''}`);
+    say(`recipe     ${recipe.name} (guessed from the model, for pictures)`);
+    say('');
+    say(`feature layers (${layers.length}; * = block output (Concat); default: the last before global pooling):`);
     const width = Math.max(...layers.map((l) => l.name.length), 4);
-    io.out(`    ${'name'.padEnd(width)}  ${'C×H×W'.padEnd(14)}  produced by`);
+    say(`    ${'name'.padEnd(width)}  ${'C×H×W'.padEnd(14)}  produced by`);
     for (const l of layers) {
       const mark = l.block ? '  * ' : '    ';
-      io.out(`${mark}${l.name.padEnd(width)}  ${l.shape.slice(1).join('×').padEnd(14)}  ${l.producer}${l.name === auto ? '  (default)' : ''}`);
+      say(`${mark}${l.name.padEnd(width)}  ${l.shape.slice(1).join('×').padEnd(14)}  ${l.producer}${l.name === auto ? '  (default)' : ''}`);
     }
-    const json = stringOption(args, 'json');
     if (json) {
       const doc = {
         model: resolved.name, producer: model.producerName, irVersion: model.irVersion, opset: model.opset, graphName: model.graphName,
         inputs: model.inputs, outputs: model.outputs, onnxOps: countOps(model), lowered, recipe: recipe.name,
         featureLayers: layers, defaultLayer: auto ?? null,
       };
-      await writeFileAtomic(json, `${JSON.stringify(doc, null, 2)}\n`);
+      if (jsonToStdout) for (const line of jsonText(doc, 2).split('\n')) io.out(line);
+      else await writeFileAtomic(json, `${jsonText(doc, 2)}\n`);
     }
   },
 };

@@ -18,12 +18,12 @@ import { modelCacheDir } from '../node/paths.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import { ensureGeneratedModel } from '../../weights/generate/index.ts';
 import { DEFAULT_REAL_MODEL, DEMO_MODEL, findModel, type ManifestModel } from '../../weights/manifest.ts';
-import { fetchModel, type FetchOptions, isHttpUrl, targetForEntry, targetForUrl } from '../../weights/fetch.ts';
+import { fetchModel, type FetchOptions, isHttpUrl, redactUrl, targetForEntry, targetForUrl } from '../../weights/fetch.ts';
 import { baseUrlFromEnv, cliFetchOptions, type ProgressStream } from './fetch.ts';
 import { readModelFile } from './files.ts';
 
 export interface ResolvedModel {
-  /** What the user asked for (or the default's name). */
+  /** What the user asked for (or the default's name); a URL without its credentials. */
   name: string;
   path: string;
   model: OnnxModel;
@@ -35,7 +35,7 @@ export interface ResolvedModel {
 export interface ResolveOptions {
   /** Where a download's progress display goes (default: process.stderr). */
   progress?: ProgressStream;
-  /** Settings for the fetcher (cache folder, retries, timeouts); tests use them. */
+  /** Settings for the fetcher (cache folder, retries, timeouts, limits: --max-bytes, --max-time). */
   fetch?: FetchOptions;
 }
 
@@ -61,13 +61,14 @@ async function fromEntry(entry: ManifestModel, log: (line: string) => void, opts
 
 /** A model by URL: downloaded into the cache once, then the cached file. */
 async function fromUrl(url: string, log: (line: string) => void, opts: ResolveOptions): Promise<ResolvedModel> {
+  const shown = redactUrl(url);
   const result = await fetchModel(targetForUrl(url), fetchOptions(log, opts));
-  if (result.status === 'cached') log(`gradcam: using ${result.path}, downloaded earlier from ${url}`);
+  if (result.status === 'cached') log(`gradcam: using ${result.path}, downloaded earlier from ${shown}`);
   try {
-    return { name: url, path: result.path, model: await readModelFile(result.path) };
+    return { name: shown, path: result.path, model: await readModelFile(result.path) };
   } catch (err) {
     const e = err instanceof GradcamError ? err : new GradcamError(String(err));
-    throw new GradcamError(`${url}: ${e.message}`, `Delete ${result.path} to download it again.`);
+    throw new GradcamError(`${shown}: ${e.message}`, `Delete ${result.path} to download it again.`);
   }
 }
 

@@ -6,6 +6,11 @@
  * point the loader at it (VK_ICD_FILENAMES, read when Dawn creates its Vulkan instance) and say so in
  * one line on stderr. A driver chosen by the user (VK_ICD_FILENAMES / VK_DRIVER_FILES) is respected.
  * GRADCAM_ADAPTER=swiftshader forces SwiftShader.
+ *
+ * Dawn's binding prints a device's uncaptured errors to stdout (printf, "validation:\n...") unless
+ * a listener cancels the event: nodeGpu's listener does, and gives the text to `log` (stderr) instead.
+ * Its device log ("warning:", "info:") is printed the same way with no hook at all: the CLI keeps it
+ * off its results by running GPU commands in a child process (src/cli/main.ts).
  */
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,10 +47,13 @@ export async function nodeGpu(log: (line: string) => void = (l) => process.stder
   const dawn = await loadDawn();
   Object.assign(globalThis, dawn.globals);
   if (process.platform === 'linux' && !process.env.XDG_RUNTIME_DIR) {
-    // The Vulkan loader complains without it; any private writable folder will do.
+    // The Vulkan loader complains without it; any private writable folder will do. One level only
+    // (no recursive mkdir: it never returns under /proc), and without it the loader just complains.
     const dir = join(tmpdir(), `gradcam-xdg-${process.getuid?.() ?? 0}`);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    process.env.XDG_RUNTIME_DIR = dir;
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch { /* there already, or TMPDIR is unusable */ }
+    if (existsSync(dir)) process.env.XDG_RUNTIME_DIR = dir;
   }
   const userChoseDriver = !!(process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES);
   const force = process.env.GRADCAM_ADAPTER?.toLowerCase() === 'swiftshader';
@@ -79,5 +87,12 @@ export async function nodeGpu(log: (line: string) => void = (l) => process.stder
     throw new GradcamError(`no WebGPU adapter was found${libvk}`, hint);
   }
   // `gpu` owns Dawn's instance: the context keeps it referenced for as long as the device is used.
-  return requestGpu(gpu, gpu, adapter);
+  const context = await requestGpu(gpu, gpu, adapter);
+  context.device.addEventListener('uncapturederror', (event) => {
+    event.preventDefault(); // else Dawn prints it to stdout
+    const e = (event as GPUUncapturedErrorEvent).error;
+    const kind = e instanceof GPUValidationError ? 'validation error' : e instanceof GPUOutOfMemoryError ? 'out of memory' : 'internal error';
+    log(`gradcam: WebGPU ${kind}: ${e.message.trim().replace(/\s*\n\s*/g, ' ')}`);
+  });
+  return context;
 }
