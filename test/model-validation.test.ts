@@ -221,6 +221,17 @@ describe('attributes and shapes are checked at lowering, as ONNX\'s checker does
     expect(lower(fromFile(symbolic), { batch: 3 }).batch).toBe(3);
   });
 
+  it('tensors of rank other than 2 to 4 (the kernels read [N, F] … [N, C, H, W]; rank 5 was accepted and misread)', () => {
+    refuses(model({ nodes: [node('Reshape', 'r', ['x', 's'], ['y'])], weights: [i64('s', [1, 3, 8, 4, 2])], output: 'y' }),
+      /^node 'r' \(Reshape\): its output 'y' would have shape \[1,3,8,4,2\]: rank 5; the engine's tensors have 2 to 4 dimensions$/);
+    refuses(model({ input: ['x', [1, 1, 1, 1]], nodes: [node('Reshape', 'r', ['x', 's'], ['y'])], weights: [i64('s', [1])], output: 'y' }),
+      /^node 'r' \(Reshape\): its output 'y' would have shape \[1\]: rank 1;/);
+  });
+
+  it('a long (corrupt) list is shortened in the message', () => {
+    refuses(conv({ strides: ints(...Array.from({ length: 100 }, () => 1)) }), /^node 'c' \(Conv\): attribute 'strides' has 100 values \[1,1,1,1,1,1,… \(100 values\)\]; expected 2 for a 2-D op$/);
+  });
+
   it('zero-size tensors are refused where a node reads them, with the node named', () => {
     refuses(model({ nodes: [node('Add', 'a', ['x', 'k'], ['y'])], weights: [f32('k', [0])], output: 'y' }), /^node 'a' \(Add\): initializer 'k' has shape \[0\]; a weight needs every dimension ≥ 1$/);
     refuses(model({ nodes: [node('Reshape', 'r', ['x', 's'], ['y'], { allowzero: int(1) })], weights: [i64('s', [1, 0])], output: 'y' }),
@@ -282,6 +293,17 @@ describe('the decoder refuses malformed files in its own words', () => {
       graph: { name: 'g', node: [{ name: 'c', opType: 'Conv', input: ['x', 'w'], output: ['y'], attribute: [group, group] }] },
     }).finish();
     expect(refusal(() => decodeOnnx(dup)).message).toBe("node 'c' (Conv): attribute 'group' is given twice");
+  });
+
+  it('dims that overflow, or many with a 0 among huge ones (fuzz seed 1 case 34881: raw data read as dims, "need NaN")', () => {
+    const tensor = (dims: number[]) => {
+      const m = conv({});
+      m.initializers.set('w', { ...f32('w', [4, 3, 3, 3]), dims });
+      return encodeOnnx(m);
+    };
+    const many = [...Array.from({ length: 20 }, () => 2 ** 40), 0];
+    expect(refusal(() => decodeOnnx(tensor(many))).message).toBe("initializer 'w': raw_data holds 432 bytes, but dims [1099511627776,1099511627776,1099511627776,1099511627776,1099511627776,1099511627776,… (21 dims)] need 0 (float32)");
+    expect(refusal(() => decodeOnnx(tensor([2 ** 40, 2 ** 40]))).message).toBe("initializer 'w': dims [1099511627776,1099511627776] describe 1.2089258196146292e+24 values, more than any file holds");
   });
 
   it('messages nested deeper than the stack: a specific error, not "Maximum call stack size exceeded"', () => {

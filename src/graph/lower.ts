@@ -61,11 +61,16 @@ function nodeInput(ctx: LowerContext, i: number, what: string): string {
   return name;
 }
 
+/** A list for a message: all of it, or the first few values of a long (corrupt) one. */
+function list(values: readonly unknown[]): string {
+  return values.length <= 8 ? `[${values.join()}]` : `[${values.slice(0, 6).join()},… (${values.length} values)]`;
+}
+
 /** An ints attribute of `count` values, each ≥ `min` (ONNX: strides, dilations, kernel ≥ 1; pads ≥ 0). */
 function checkInts(ctx: LowerContext, name: string, values: number[], count: number, min: number): void {
-  if (values.length !== count) ctx.fail(`attribute '${name}' has ${values.length} values [${values}]; expected ${count} for a 2-D op`);
+  if (values.length !== count) ctx.fail(`attribute '${name}' has ${values.length} values ${list(values)}; expected ${count} for a 2-D op`);
   const bad = values.findIndex((v) => v < min);
-  if (bad >= 0) ctx.fail(`attribute '${name}' [${values}] has ${values[bad]} at position ${bad}; expected ≥ ${min}`);
+  if (bad >= 0) ctx.fail(`attribute '${name}' ${list(values)} has ${values[bad]} at position ${bad}; expected ≥ ${min}`);
 }
 
 /** An int attribute that is a flag: 0 or 1. */
@@ -85,7 +90,7 @@ function spatialAttrs(ctx: LowerContext, x: number[], kernel: [number, number], 
   if (dil.some((d) => d !== 1)) ctx.fail(`dilations [${dil}] are not supported (only 1)`);
   const autoPad = attrString(node, 'auto_pad', 'NOTSET');
   let pads = attrInts(node, 'pads', [0, 0, 0, 0])!;
-  if (pads.length !== 4) ctx.fail(`expected 4 pads [top, left, bottom, right], got [${pads}]`);
+  if (pads.length !== 4) ctx.fail(`expected 4 pads [top, left, bottom, right], got ${list(pads)}`);
   checkInts(ctx, 'pads', pads, 4, 0);
   if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
     const [t, b] = samePads(x[2], kernel[0], strides[0], autoPad === 'SAME_UPPER');
@@ -124,11 +129,11 @@ const lowerConv: Lowering = (ctx) => {
   // An activation as weights is refused; a name nobody defines is a missing initializer (weight() says so).
   if (!ctx.isConstant(wName) && ctx.hasActivation(wName)) ctx.fail(`weights '${wName}' must be an initializer, not an activation`);
   const w = ctx.weight(wName);
-  if (w.dims.length !== 4) ctx.fail(`weights '${wName}' have shape [${w.dims}]; expected [C_out, C_in, KH, KW]`);
+  if (w.dims.length !== 4) ctx.fail(`weights '${wName}' have shape ${list(w.dims)}; expected [C_out, C_in, KH, KW]`);
   const [cOut, cInW, kh, kw] = w.dims;
   const kernel = attrInts(node, 'kernel_shape', undefined);
   if (kernel && (kernel.length !== 2 || kernel[0] !== kh || kernel[1] !== kw)) {
-    ctx.fail(`kernel_shape [${kernel}] does not match the ${kh}×${kw} kernel of weights '${wName}' [${w.dims}]`);
+    ctx.fail(`kernel_shape ${list(kernel)} does not match the ${kh}×${kw} kernel of weights '${wName}' ${list(w.dims)}`);
   }
   const group = attrInt(node, 'group', 1);
   if (group < 1) ctx.fail(`group = ${group}; expected ≥ 1`);
@@ -143,7 +148,7 @@ const lowerConv: Lowering = (ctx) => {
   let bias = new Float32Array(cOut);
   if (bName) {
     const b = ctx.weight(bName, cOut);
-    if (b.dims.length !== 1) ctx.fail(`bias '${bName}' has shape [${b.dims}]; expected [${cOut}]`);
+    if (b.dims.length !== 1) ctx.fail(`bias '${bName}' has shape ${list(b.dims)}; expected [${cOut}]`);
     bias = b.data.slice();
   }
   const ho = windowCount(x[2], kh, strides[0], pads[0], pads[2]);
@@ -164,12 +169,12 @@ function lowerDense(ctx: LowerContext, transA: boolean, transB: boolean, alpha: 
   const bName = nodeInput(ctx, 1, 'B');
   if (!ctx.isConstant(bName) && ctx.hasActivation(bName)) ctx.fail(`the second operand '${bName}' must be an initializer (a weight matrix); products of two activations are not supported`);
   const b = ctx.weight(bName);
-  if (b.dims.length !== 2) ctx.fail(`weights '${bName}' have shape [${b.dims}]; expected a matrix`);
+  if (b.dims.length !== 2) ctx.fail(`weights '${bName}' have shape ${list(b.dims)}; expected a matrix`);
   // The batch is axis 0 of every activation; A stored [K, N] (transA) would put it on axis 1.
   if (transA) ctx.fail(`transA = 1 on an activation is not supported (the batch must be the first axis of A)`);
   const [n, k] = a;
   const [bk, m] = transB ? [b.dims[1], b.dims[0]] : [b.dims[0], b.dims[1]];
-  if (bk !== k) ctx.fail(`weights '${bName}' [${b.dims}]${transB ? ' (transB)' : ''} need ${bk} input features, but '${node.inputs[0]}' has ${k}`);
+  if (bk !== k) ctx.fail(`weights '${bName}' ${list(b.dims)}${transB ? ' (transB)' : ''} need ${bk} input features, but '${node.inputs[0]}' has ${k}`);
   // Weight as [C_out = M, C_in = K, 1, 1], alpha folded in.
   const weight = new Float32Array(m * k);
   for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) weight[i * k + j] = alpha * (transB ? b.data[i * k + j] : b.data[j * m + i]);
@@ -181,7 +186,7 @@ function lowerDense(ctx: LowerContext, transA: boolean, transB: boolean, alpha: 
     // C broadcasts to [N, M] (ONNX: unidirectionally); the engine takes one bias per output: a scalar,
     // [M], [1, M] (or [1], [1, 1]).
     const ok = r <= 2 && (cn === m || cn === 1) && (r === 0 || c.dims[r - 1] === m || c.dims[r - 1] === 1) && (r < 2 || c.dims[0] === 1);
-    if (!ok) ctx.fail(`bias '${biasName}' has shape [${c.dims}]; expected [${m}], [1, ${m}] or a scalar`);
+    if (!ok) ctx.fail(`bias '${biasName}' has shape ${list(c.dims)}; expected [${m}], [1, ${m}] or a scalar`);
     if (cn === m) for (let i = 0; i < m; i++) bias[i] = beta * c.data[i];
     else bias.fill(beta * c.data[0]);
   }
@@ -198,7 +203,7 @@ function lowerPool(kind: 'maxpool' | 'avgpool'): Lowering {
     const x = need4d(ctx, xName);
     if (node.outputs.length > 1 && node.outputs[1]) ctx.fail(`the Indices output is not supported`);
     const kernel = attrInts(node, 'kernel_shape', undefined);
-    if (!kernel || kernel.length !== 2) return ctx.fail(`kernel_shape must list 2 sizes, got [${kernel ?? ''}]`);
+    if (!kernel || kernel.length !== 2) return ctx.fail(`kernel_shape must list 2 sizes, got ${list(kernel ?? [])}`);
     checkInts(ctx, 'kernel_shape', kernel, 2, 1);
     if (kind === 'maxpool' && flag(ctx, 'storage_order')) ctx.fail('storage_order = 1 is not supported');
     const { strides, pads } = spatialAttrs(ctx, x, [kernel[0], kernel[1]], true);
@@ -276,7 +281,7 @@ const LOWERINGS = new Map<string, OpSpec>([
       const [s, b, m, v] = [1, 2, 3, 4].map((i) => {
         const name = nodeInput(ctx, i, ['', 'scale', 'B', 'mean', 'var'][i]);
         const t = ctx.weight(name, c);
-        if (t.dims.length !== 1) ctx.fail(`initializer '${name}' has shape [${t.dims}]; expected [${c}]`);
+        if (t.dims.length !== 1) ctx.fail(`initializer '${name}' has shape ${list(t.dims)}; expected [${c}]`);
         return t.data;
       });
       const eps = attrFloat(node, 'epsilon', 1e-5);
@@ -319,10 +324,10 @@ const LOWERINGS = new Map<string, OpSpec>([
       const c = x[1];
       // A constant broadcast per channel (numpy rules: dims aligned at the end, so the channel axis
       // of x is axis r − (rank − 1) of the constant: [C] on 2-D, [C, 1, 1] or [1, C, 1, 1] on 4-D), or a scalar.
-      if (r > x.length) ctx.fail(`constant '${cName}' [${k.dims}] has more dimensions than '${xName}' [${x}]`);
+      if (r > x.length) ctx.fail(`constant '${cName}' ${list(k.dims)} has more dimensions than '${xName}' [${x}]`);
       const channelAxis = r - (x.length - 1);
       const perChannel = n === c && channelAxis >= 0 && k.dims[channelAxis] === c;
-      if (!(perChannel || n === 1)) ctx.fail(`constant '${cName}' [${k.dims}] does not broadcast per channel over [${x}]`);
+      if (!(perChannel || n === 1)) ctx.fail(`constant '${cName}' ${list(k.dims)} does not broadcast per channel over [${x}]`);
       const shift = new Float32Array(c);
       for (let i = 0; i < c; i++) shift[i] = k.data[n === 1 ? 0 : i];
       ctx.emit({ kind: 'affine', name: ctx.node.name, onnxTypes: ['Add'], inputs: [xName], output: ctx.node.outputs[0], scale: new Float32Array(c).fill(1), shift, relu: false }, x);
@@ -376,20 +381,20 @@ const LOWERINGS = new Map<string, OpSpec>([
       const req = ctx.ints(sName);
       const allowZero = flag(ctx, 'allowzero');
       req.forEach((d, i) => {
-        if (d < -1) ctx.fail(`shape [${req}] has ${d} at position ${i}; expected -1, 0 or a positive size`);
-        if (d === 0 && allowZero) ctx.fail(`shape [${req}] has a 0 at position ${i} with allowzero = 1: a tensor with no values`);
-        if (d === 0 && i >= x.length) ctx.fail(`shape [${req}] copies dimension ${i} (a 0 there), which [${x}] does not have`);
+        if (d < -1) ctx.fail(`shape ${list(req)} has ${d} at position ${i}; expected -1, 0 or a positive size`);
+        if (d === 0 && allowZero) ctx.fail(`shape ${list(req)} has a 0 at position ${i} with allowzero = 1: a tensor with no values`);
+        if (d === 0 && i >= x.length) ctx.fail(`shape ${list(req)} copies dimension ${i} (a 0 there), which [${x}] does not have`);
       });
       const total = tensorElements(x);
       const shape = req.map((d, i) => (d === 0 ? x[i] : d));
       const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
       const minus = shape.filter((d) => d === -1).length;
-      if (minus > 1) ctx.fail(`shape [${req}] has more than one -1`);
+      if (minus > 1) ctx.fail(`shape ${list(req)} has more than one -1`);
       if (minus === 1) shape[shape.indexOf(-1)] = total / known;
       if (tensorElements(shape) !== total || shape.some((d) => !Number.isInteger(d) || d <= 0)) {
-        ctx.fail(`cannot reshape [${x}] (${total} values) to [${req}]`);
+        ctx.fail(`cannot reshape [${x}] (${total} values) to ${list(req)}`);
       }
-      if (shape[0] !== x[0]) ctx.fail(`reshape [${x}] → [${shape}] changes the batch dimension, which is not supported`);
+      if (shape[0] !== x[0]) ctx.fail(`reshape [${x}] → ${list(shape)} changes the batch dimension, which is not supported`);
       ctx.alias(ctx.node.outputs[0], xName, shape);
     },
   }],
@@ -427,6 +432,8 @@ export const MAX_VALUES_PER_IMAGE = 2 ** 28;
 
 /** Why a shape cannot be a tensor of the engine (undefined when it can). */
 function badShape(shape: readonly number[]): string | undefined {
+  // The kernels read [N, F], [N, C, L] and [N, C, H, W].
+  if (shape.length < 2 || shape.length > 4) return `rank ${shape.length}; the engine's tensors have 2 to 4 dimensions`;
   const i = shape.findIndex((d) => !Number.isSafeInteger(d) || d < 1);
   if (i >= 0) return `dimension ${i} is ${shape[i]}; expected ≥ 1`;
   const perImage = tensorElements(shape.slice(1));
@@ -440,7 +447,7 @@ function inputShapeOf(input: OnnxValueInfo, options: LowerOptions): number[] {
   if (options.batch !== undefined && (!Number.isSafeInteger(options.batch) || options.batch < 1)) {
     throw new GradcamError(`batch ${options.batch} is not a batch size; expected an integer ≥ 1`);
   }
-  if (input.shape.length !== 4) throw new GradcamError(`input '${name}' has shape [${input.shape}]; expected a 4-D NCHW image tensor`);
+  if (input.shape.length !== 4) throw new GradcamError(`input '${name}' has shape ${list(input.shape)}; expected a 4-D NCHW image tensor`);
   const shape = input.shape.map((d, i) => {
     if (i === 0 && options.batch) return options.batch;
     if (typeof d === 'number') {
@@ -452,7 +459,7 @@ function inputShapeOf(input: OnnxValueInfo, options: LowerOptions): number[] {
     throw new GradcamError(`input '${name}' has a symbolic size '${d}' at axis ${i}; only the batch may be symbolic`);
   });
   const bad = badShape(shape);
-  if (bad) throw new GradcamError(`input '${name}' has shape [${shape}]: ${bad}`);
+  if (bad) throw new GradcamError(`input '${name}' has shape ${list(shape)}: ${bad}`);
   return shape;
 }
 
@@ -535,21 +542,21 @@ export function lower(model: OnnxModel, options: LowerOptions = {}): Graph {
         const t = model.initializers.get(name);
         if (!t) return fail(`reads '${name}', which no initializer holds (a missing initializer?)`);
         if (t.dataType !== 'float32') return fail(`initializer '${name}' is ${t.dataType}; expected float32`);
-        if (t.dims.some((d) => d < 1)) fail(`initializer '${name}' has shape [${t.dims}]; a weight needs every dimension ≥ 1`);
-        if (t.data.length !== tensorElements(t.dims)) fail(`initializer '${name}' holds ${t.data.length} values, but its shape [${t.dims}] needs ${tensorElements(t.dims)}`);
-        if (expected !== undefined && t.data.length !== expected) fail(`initializer '${name}' has ${t.data.length} values [${t.dims}]; expected ${expected}`);
+        if (t.dims.some((d) => d < 1)) fail(`initializer '${name}' has shape ${list(t.dims)}; a weight needs every dimension ≥ 1`);
+        if (t.data.length !== tensorElements(t.dims)) fail(`initializer '${name}' holds ${t.data.length} values, but its shape ${list(t.dims)} needs ${tensorElements(t.dims)}`);
+        if (expected !== undefined && t.data.length !== expected) fail(`initializer '${name}' has ${t.data.length} values ${list(t.dims)}; expected ${expected}`);
         return t as OnnxTensor & { data: Float32Array };
       },
       ints(name) {
         const t = model.initializers.get(name);
         if (!t) return fail(`reads '${name}', which no initializer holds (a missing initializer?)`);
         if (t.dataType !== 'int64') return fail(`initializer '${name}' is ${t.dataType}; expected int64`);
-        if (t.dims.length !== 1) fail(`initializer '${name}' has shape [${t.dims}]; expected a 1-D list of sizes`);
+        if (t.dims.length !== 1) fail(`initializer '${name}' has shape ${list(t.dims)}; expected a 1-D list of sizes`);
         return Array.from(t.data as BigInt64Array, Number);
       },
       emit(op, outShape) {
         const bad = badShape(outShape);
-        if (bad) fail(`its output '${op.output}' would have shape [${outShape}]: ${bad}`);
+        if (bad) fail(`its output '${op.output}' would have shape ${list(outShape)}: ${bad}`);
         ops.push(op);
         producers.set(op.output, op);
         shapes.set(op.output, outShape);
@@ -557,7 +564,7 @@ export function lower(model: OnnxModel, options: LowerOptions = {}): Graph {
       alias(output, input, shape) {
         ctx.shape(input);
         const bad = badShape(shape);
-        if (bad) fail(`its output '${output}' would have shape [${shape}]: ${bad}`);
+        if (bad) fail(`its output '${output}' would have shape ${list(shape)}: ${bad}`);
         aliases.set(output, root(input));
         shapes.set(output, shape);
       },

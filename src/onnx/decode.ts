@@ -27,6 +27,11 @@ function num(v: number | Long | null | undefined): number {
   return typeof v === 'number' ? v : v.toNumber();
 }
 
+/** Dims for a message: all of them, or the first few of a long (corrupt) list. */
+function fmtDims(dims: readonly number[]): string {
+  return dims.length <= 8 ? `[${dims}]` : `[${dims.slice(0, 6)},… (${dims.length} dims)]`;
+}
+
 function decodeTensor(t: onnxProto.onnx.ITensorProto, where: string): OnnxTensor {
   const name = t.name ?? '';
   const dims = (t.dims ?? []).map(num);
@@ -37,21 +42,23 @@ function decodeTensor(t: onnxProto.onnx.ITensorProto, where: string): OnnxTensor
   }
   // ONNX's checker: every dimension of a tensor is ≥ 0. (A 0 is legal ONNX; lowering refuses it where
   // a node reads the tensor.) Checked before any allocation: a negative count is not a length.
+  const shown = fmtDims(dims);
   dims.forEach((d, i) => {
-    if (d < 0) throw new GradcamError(`${what}: dimension ${i} of [${dims}] is ${d}; expected ≥ 0`);
-    if (!Number.isSafeInteger(d)) throw new GradcamError(`${what}: dimension ${i} of [${dims}] is ${d}, too large to be a size`);
+    if (d < 0) throw new GradcamError(`${what}: dimension ${i} of ${shown} is ${d}; expected ≥ 0`);
+    if (!Number.isSafeInteger(d)) throw new GradcamError(`${what}: dimension ${i} of ${shown} is ${d}, too large to be a size`);
   });
-  const count = tensorSize(dims);
+  const count = dims.includes(0) ? 0 : tensorSize(dims);
+  if (!Number.isSafeInteger(count)) throw new GradcamError(`${what}: dims ${shown} describe ${count} values, more than any file holds`);
   const raw = t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
   if (t.dataType === onnx.TensorProto.DataType.FLOAT) {
     let data: Float32Array;
     if (raw) {
-      if (raw.length !== count * 4) throw new GradcamError(`${what}: raw_data holds ${raw.length} bytes, but dims [${dims}] need ${count * 4} (float32)`);
+      if (raw.length !== count * 4) throw new GradcamError(`${what}: raw_data holds ${raw.length} bytes, but dims ${shown} need ${count * 4} (float32)`);
       data = new Float32Array(count);
       new Uint8Array(data.buffer).set(raw);
     } else {
       const f = t.floatData ?? [];
-      if (f.length !== count) throw new GradcamError(`${what}: float_data holds ${f.length} values, but dims [${dims}] need ${count}`);
+      if (f.length !== count) throw new GradcamError(`${what}: float_data holds ${f.length} values, but dims ${shown} need ${count}`);
       data = Float32Array.from(f);
     }
     return { name, dims, dataType: 'float32', data };
@@ -59,12 +66,12 @@ function decodeTensor(t: onnxProto.onnx.ITensorProto, where: string): OnnxTensor
   if (t.dataType === onnx.TensorProto.DataType.INT64) {
     let data: BigInt64Array;
     if (raw) {
-      if (raw.length !== count * 8) throw new GradcamError(`${what}: raw_data holds ${raw.length} bytes, but dims [${dims}] need ${count * 8} (int64)`);
+      if (raw.length !== count * 8) throw new GradcamError(`${what}: raw_data holds ${raw.length} bytes, but dims ${shown} need ${count * 8} (int64)`);
       data = new BigInt64Array(count);
       new Uint8Array(data.buffer).set(raw);
     } else {
       const f = t.int64Data ?? [];
-      if (f.length !== count) throw new GradcamError(`${what}: int64_data holds ${f.length} values, but dims [${dims}] need ${count}`);
+      if (f.length !== count) throw new GradcamError(`${what}: int64_data holds ${f.length} values, but dims ${shown} need ${count}`);
       data = BigInt64Array.from(f.map((v) => BigInt(num(v))));
     }
     return { name, dims, dataType: 'int64', data };
