@@ -726,7 +726,8 @@ async function main(): Promise<number> {
 }
 
 if (!isMainThread && (workerData as { clock?: unknown } | null)?.clock) workerLoop();
-else if (isMainThread && process.argv[1] && new URL(import.meta.url).pathname === process.argv[1]) {
+// Run as a script (dist/fuzz.mjs, or a bundle named fuzz-*.mjs), not when another module imports it.
+else if (isMainThread && /(^|\/)fuzz[^/]*\.m?js$/.test(process.argv[1] ?? '') && new URL(import.meta.url).pathname === process.argv[1]) {
   main().then((code) => process.exit(code), (e: Error) => {
     process.stderr.write(`${e.message}\n`);
     process.exit(2);
