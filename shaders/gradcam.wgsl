@@ -8,7 +8,8 @@
 //   grads: α[b, c] = (1 / HW) · Σ_hw ∂y/∂A[b, c, hw]     (the gradient's spatial mean)
 //          one invocation per (c, b).
 //   map:   raw[b, hw] = max(0, Σ_c α[b, c] · A[n, c, hw])  (the Grad-CAM map at feature resolution)
-//          one invocation per (hw, b).
+//          one invocation per (hw, b). A non-finite sum (NaN, ±Inf: an overflow upstream) is
+//          written as is, not ReLU'd (max(NaN, 0) may be 0): the host checks the maps it reads back.
 
 struct Params {
   count: u32,      // topk/seed: classes; alpha/map: channels C
@@ -91,5 +92,7 @@ fn map(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var c = 0u; c < p.count; c++) {
     s += alpha[b * p.count + c] * a[base + c * p.hw];
   }
-  raw[b * p.hw + i] = max(s, 0.0);
+  // Non-finite by its exponent bits (comparisons with NaN may be folded away).
+  let nonFinite = (bitcast<u32>(s) & 0x7f800000u) == 0x7f800000u;
+  raw[b * p.hw + i] = select(max(s, 0.0), s, nonFinite);
 }

@@ -9,6 +9,11 @@
 //   colorize:  v = (up − min) / (max − min) (0 for a constant map),
 //              jet(v) = clamp(1.5 − |4v − 3|, 1.5 − |4v − 2|, 1.5 − |4v − 1|) (MATLAB's jet),
 //              out = alpha · jet(v) + (1 − alpha) · pixel, packed RGBA8 (opaque). One invocation per (X, Y, m).
+//              The display may be smaller than the picture (a picture too large for the device's
+//              buffers, SCALED): pixel is then the picture's pixel under the display pixel's centre,
+//              (⌊(X + 0.5)·srcW/W⌋, ⌊(Y + 0.5)·srcH/H⌋).
+
+override SCALED: bool = false;
 
 struct Params {
   w: u32,          // raw map size
@@ -18,7 +23,11 @@ struct Params {
   maps: u32,
   alpha: f32,
   first: u32,      // upsample: the first output map (each layer's maps go after the previous layers')
+  srcW: u32,       // the picture's size (colorize; the display size unless SCALED)
+  srcH: u32,
+  _p0: u32,
   _p1: u32,
+  _p2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -92,7 +101,13 @@ fn colorize(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.z * p.outW * p.outH + at;
   let range = mm[gid.z];
   let v = select(0.0, (up[i] - range.x) / (range.y - range.x), range.y > range.x);
-  let pixel = unpack4x8unorm(picture[at]).rgb;
+  var src = at;
+  if (SCALED) {
+    let sx = min(u32((f32(gid.x) + 0.5) * f32(p.srcW) / f32(p.outW)), p.srcW - 1u);
+    let sy = min(u32((f32(gid.y) + 0.5) * f32(p.srcH) / f32(p.outH)), p.srcH - 1u);
+    src = sy * p.srcW + sx;
+  }
+  let pixel = unpack4x8unorm(picture[src]).rgb;
   let rgb = p.alpha * jet(v) + (1.0 - p.alpha) * pixel;
   overlay[i] = pack4x8unorm(vec4<f32>(rgb, 1.0));
 }

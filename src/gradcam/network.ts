@@ -7,13 +7,14 @@ import type { GpuContext } from '../gpu/device.ts';
 import type { RgbaImage } from '../image/image.ts';
 import { type Recipe, unprocess } from '../image/recipes.ts';
 import type { OnnxModel } from '../onnx/model.ts';
-import { checked, type KernelVariant } from '../gpu/dispatch.ts';
-import { Engine } from '../runtime/engine.ts';
+import { checked, type DeviceLimits, type KernelVariant } from '../gpu/dispatch.ts';
+import { Engine, findNonFinite, RunQueue } from '../runtime/engine.ts';
 import { encodeStage } from '../runtime/program.ts';
-import { Readback } from '../runtime/readback.ts';
+import { Readback, viewRegions } from '../runtime/readback.ts';
 import { StageTimer } from '../runtime/timing.ts';
 import { labelOf } from './labels.ts';
 import { candidateLayers, type LayerInfo } from './layers.ts';
+import { checkProgramFits, type DisplayPlan, fitDisplay } from './limits.ts';
 import { OverlayStage } from './overlay.ts';
 import { GradcamProgram, type Reduction } from './program.ts';
 import { planRequest } from './request.ts';
@@ -28,27 +29,39 @@ export interface NetworkOptions {
   labels?: readonly string[];
   /** Kernel variants ('cpu' register-blocked, 'gpu' tiled); default: chosen by the adapter. */
   variant?: KernelVariant;
+  /** Limits lower than the device's (for tests of the folding, refusal and display-scaling paths). */
+  limits?: Partial<DeviceLimits>;
 }
 
 function isTensor(x: ModelInput): x is TensorInput {
   return (x as TensorInput).shape !== undefined;
 }
 
+/**
+ * Runs on one network are serialised (RunQueue): each `classify`, `gradCAM` and `readTensor` call
+ * is one run, from the input write to the decoded result, in call order, also across the engine
+ * replacement of `keep`. Concurrent calls give exactly the results of the same calls made one at a
+ * time.
+ */
 export class Network {
+  private readonly queue: RunQueue;
   private programs = new Map<string, GradcamProgram>();
   private overlays = new Map<string, OverlayStage>();
   private pictures = new Map<string, GPUBuffer>();
   private readbacks = new Map<string, Readback>();
   private timer: StageTimer;
 
-  private constructor(public engine: Engine, readonly model: OnnxModel, private options: NetworkOptions) {
+  private constructor(public engine: Engine, readonly model: OnnxModel, private options: NetworkOptions, queue: RunQueue) {
+    this.queue = queue;
     this.timer = new StageTimer(engine.gpu.device, 3, engine.gpu.features.timestamps);
     if (options.recipe) engine.recipe = options.recipe;
   }
 
+  /** Loads `model`; a model with NaN or infinite weights is refused, naming the initializer. */
   static async load(gpu: GpuContext, model: OnnxModel, options: NetworkOptions = {}): Promise<Network> {
-    const engine = await Engine.create(gpu, model, { taps: options.taps, variant: options.variant });
-    return new Network(engine, model, options);
+    const queue = new RunQueue();
+    const engine = await Engine.create(gpu, model, { taps: options.taps, variant: options.variant, limits: options.limits, queue });
+    return new Network(engine, model, options, queue);
   }
 
   get graph() {
@@ -62,6 +75,12 @@ export class Network {
   /** Candidate feature layers (tensors with spatial extent the score depends on), in forward order. */
   layers(): LayerInfo[] {
     return candidateLayers(this.graph);
+  }
+
+  /** Checks an input before any GPU work (shape, finite values, picture limits). */
+  private checkInput(input: ModelInput): void {
+    if (isTensor(input)) this.engine.checkInput(input.data, input.shape);
+    else this.engine.checkImage(input as RgbaImage);
   }
 
   /** Writes the input; with `picture`, also the picture the overlays are drawn over. */
@@ -97,11 +116,28 @@ export class Network {
       .map((c) => ({ class: c, label: labelOf(c, n, this.options.labels), score: logits[c], probability: probabilities[c] }));
   }
 
-  /** The forward pass only: top classes, logits and probabilities of image 0. */
-  async classify(input: ModelInput, top = 5): Promise<{ predictions: Prediction[]; logits: Float32Array; probabilities: Float32Array }> {
-    await this.writeInput(input);
-    const r = await this.engine.classify();
-    return { predictions: this.predictions(r.logits, r.probabilities, top), logits: r.logits, probabilities: r.probabilities };
+  /**
+   * The forward pass only: top classes, logits and probabilities of image 0. Non-finite input
+   * values or scores are a GradcamError naming where they first appear.
+   */
+  classify(input: ModelInput, top = 5): Promise<{ predictions: Prediction[]; logits: Float32Array; probabilities: Float32Array }> {
+    return this.queue.run(async () => {
+      this.checkInput(input);
+      await this.writeInput(input);
+      const r = await this.engine.classifyNow();
+      return { predictions: this.predictions(r.logits, r.probabilities, top), logits: r.logits, probabilities: r.probabilities };
+    });
+  }
+
+  /** Reads any tensor of the last run (all images), for tests and debugging; one run. */
+  readTensor(name: string): Promise<Float32Array> {
+    return this.queue.run(() => {
+      if (!this.graph.tensors.has(name)) {
+        const by = this.graph.fusedAway.get(name);
+        throw new GradcamError(by ? `tensor '${name}' was fused into '${by}'; load the network with taps: ['${name}']` : `unknown tensor '${name}'`);
+      }
+      return this.engine.readTensorNow(name);
+    });
   }
 
   private async program(key: string, layers: string[], k: number, reduction: Reduction, score?: string): Promise<GradcamProgram> {
@@ -122,7 +158,7 @@ export class Network {
       const recipe = this.engine.recipe;
       this.dropCaches();
       this.engine.destroy();
-      this.engine = await Engine.create(this.engine.gpu, this.model, { taps, variant: this.options.variant });
+      this.engine = await Engine.create(this.engine.gpu, this.model, { taps, variant: this.options.variant, limits: this.options.limits, queue: this.queue });
       this.engine.recipe = recipe;
       this.options = { ...this.options, taps };
     }
@@ -137,32 +173,54 @@ export class Network {
     this.readbacks.clear();
   }
 
-  /** Grad-CAM maps of `input` (one image) for the requested classes and layers: one forward, one backward pass. */
-  async gradCAM(input: ModelInput, options: GradcamOptions = {}): Promise<GradcamResult> {
+  /**
+   * Grad-CAM maps of `input` (one image) for the requested classes and layers: one forward, one
+   * backward pass, one run (see the class comment). Requests that do not fit the device's limits
+   * are refused before any GPU work; a display too large for them is scaled down (`downscaled`).
+   */
+  gradCAM(input: ModelInput, options: GradcamOptions = {}): Promise<GradcamResult> {
+    return this.queue.run(() => this.gradCAMNow(input, options));
+  }
+
+  private async gradCAMNow(input: ModelInput, options: GradcamOptions): Promise<GradcamResult> {
     const t0 = performance.now();
     if (this.engine.batch !== 1) throw new GradcamError(`gradCAM explains one image; this network was compiled for a batch of ${this.engine.batch}`);
+    this.checkInput(input);
     const { layers, k, explicit, reduction } = planRequest(this.graph, options);
     await this.keep(layers, options.reductionLayer);
     const programKey = JSON.stringify([layers, k, reduction, options.reductionLayer ?? '']);
+    if (!this.programs.has(programKey)) checkProgramFits(this.engine, { layers, k, reduction, score: options.reductionLayer }, this.engine.env.limits);
+    const want = { upsampled: options.upsample ?? true, overlay: !!options.overlay };
+    const display = want.upsampled || want.overlay;
+    const alpha = typeof options.overlay === 'object' ? options.overlay.alpha ?? 0.5 : 0.5;
+    const forwardRegions = this.engine.tensorRegions([this.graph.logits, ...(this.graph.probabilities ? [this.graph.probabilities] : [])]);
+    // The display size, settled before any GPU work: the picture's, or smaller to fit the limits.
+    const size = isTensor(input) ? { width: input.shape[3], height: input.shape[2] } : { width: input.width, height: input.height };
+    let plan: DisplayPlan = size;
+    if (display) {
+      const maps = layers.length * k;
+      const planes = layers.reduce((a, l) => a + this.graph.tensors.get(l)!.shape.slice(2).reduce((x, y) => x * y, 1), 0);
+      const otherBytes = forwardRegions.reduce((a, r) => a + r.bytes, 0) + this.timer.region().reduce((a, r) => a + r.bytes, 0)
+        + k * 4 + k * planes * 4 + maps * 8; // classes, raw maps, ranges
+      plan = fitDisplay(size.width, size.height, maps, want, otherBytes, this.engine.env.limits);
+    }
     const program = await this.program(programKey, layers, k, reduction, options.reductionLayer);
     const engine = this.engine;
     const { device } = engine.gpu;
-    const want = { upsampled: options.upsample ?? true, overlay: !!options.overlay };
-    const { picture, width, height } = await this.writeInput(input, want.upsampled || want.overlay);
-    const alpha = typeof options.overlay === 'object' ? options.overlay.alpha ?? 0.5 : 0.5;
+    const { picture, width, height } = await this.writeInput(input, display);
     let overlay: OverlayStage | undefined;
-    if (want.upsampled || want.overlay) {
-      const key = `${programKey}|${width}x${height}|${alpha}`;
+    if (display) {
+      const key = `${programKey}|${width}x${height}|${plan.width}x${plan.height}|${alpha}`;
       overlay = this.overlays.get(key);
       if (!overlay) {
-        overlay = await checked(device, 'compiling the display stage', () => OverlayStage.create(engine.env, program.layers, program.items, picture!, width, height, alpha));
+        overlay = await checked(device, 'compiling the display stage',
+          () => OverlayStage.create(engine.env, program.layers, program.items, picture!, plan.width, plan.height, alpha, { width, height }));
         this.overlays.set(key, overlay);
       }
     }
     program.writeClasses(explicit);
-    const rbKey = `${programKey}|${width}x${height}|${alpha}|${want.upsampled}|${want.overlay}`;
+    const rbKey = `${programKey}|${width}x${height}|${plan.width}x${plan.height}|${alpha}|${want.upsampled}|${want.overlay}`;
     let readback = this.readbacks.get(rbKey);
-    const forwardRegions = engine.tensorRegions([this.graph.logits, ...(this.graph.probabilities ? [this.graph.probabilities] : [])]);
     if (!readback) {
       readback = new Readback(device, [...forwardRegions, ...program.readbackRegions(), ...(overlay?.regions(want) ?? []), ...this.timer.region()]);
       this.readbacks.set(rbKey, readback);
@@ -192,7 +250,46 @@ export class Network {
       }
     }
     const parts = await readback.read();
-    return this.assemble(parts, forwardRegions.length, program, overlay, want, reduction, width, height, cpuTimes, performance.now() - t0);
+    const result = this.assemble(parts, forwardRegions.length, program, overlay, want, reduction, plan.width, plan.height, cpuTimes, performance.now() - t0);
+    await this.checkFinite(result, program);
+    if (plan.downscaled) result.downscaled = plan.downscaled;
+    return result;
+  }
+
+  /**
+   * Throws when the scores or maps read back are not finite, naming where non-finite values first
+   * appear: in the forward pass (the first op output), else in the backward pass (the first gradient
+   * written), else in the map's sum. The diagnosis runs only on that failure path.
+   */
+  private async checkFinite(result: GradcamResult, program: GradcamProgram): Promise<void> {
+    await this.engine.checkForward({ logits: result.logits, probabilities: result.probabilities, classes: this.classCount });
+    const badMap = result.maps.find((m) => findNonFinite(m.raw));
+    if (!badMap) return;
+    const kind = findNonFinite(badMap.raw)!.kind;
+    const origin = await this.engine.diagnoseForward() ?? await this.diagnoseBackward(program)
+      ?? `the gradients are finite: the sum Σ α·A at '${badMap.layer}' overflows float32`;
+    throw new GradcamError(`the Grad-CAM map of class ${badMap.class} at '${badMap.layer}' is not finite (${kind}): ${origin}; the model's weights or input may be broken`,
+      'The weights and a tensor input are checked for NaN and Inf, so values overflow float32 there: check the scale of the weights and of the input.');
+  }
+
+  /** The first gradient, in the order the backward pass writes them, holding a non-finite value (inside a run). */
+  private async diagnoseBackward(program: GradcamProgram): Promise<string | null> {
+    const { device } = this.engine.gpu;
+    for (const step of program.backward.trail) {
+      const rb = new Readback(device, viewRegions(step.view.buffer, step.view.offset, step.view.stride, step.perItem, program.items));
+      try {
+        const encoder = device.createCommandEncoder({ label: 'diagnosis' });
+        rb.encode(encoder);
+        await checked(device, 'read-back', () => device.queue.submit([encoder.finish()]));
+        for (const part of await rb.read()) {
+          const bad = findNonFinite(new Float32Array(part));
+          if (bad) return `non-finite values (${bad.kind}) first appear in the gradient of '${step.tensor}' (the backward pass of node '${step.node}')`;
+        }
+      } finally {
+        rb.destroy();
+      }
+    }
+    return null;
   }
 
   private assemble(parts: ArrayBuffer[], nForward: number, program: GradcamProgram, overlay: OverlayStage | undefined,

@@ -23,13 +23,20 @@ export class OverlayStage {
     readonly dispatches: Dispatch[],
   ) {}
 
-  static async create(env: KernelEnv, layers: LayerMaps[], items: number, picture: GPUBuffer, width: number, height: number, alpha: number): Promise<OverlayStage> {
+  /**
+   * `width` × `height`: the display size (fitDisplay), at most the picture's `source` size; a smaller
+   * display samples the picture under each display pixel's centre.
+   */
+  static async create(env: KernelEnv, layers: LayerMaps[], items: number, picture: GPUBuffer, width: number, height: number, alpha: number,
+    source: { width: number; height: number } = { width, height }): Promise<OverlayStage> {
     const maps = layers.length * items;
     const upsampled = env.scratch(maps * width * height, 'upsampled');
     const range = env.scratch(maps * 2, 'map ranges');
     const overlay = env.scratch(maps * width * height, 'overlays');
-    const [up, mm, color] = await Promise.all(['upsample', 'minmax', 'colorize'].map((e) => env.pipeline(code, e)));
-    const params = (w: number, h: number, first: number) => env.uniform(new Params().u32(w, h, width, height, maps).f32(alpha).u32(first, 0));
+    const scaled = source.width !== width || source.height !== height;
+    const [up, mm, color] = await Promise.all(['upsample', 'minmax', 'colorize'].map((e) => env.pipeline(code, e, e === 'colorize' ? { SCALED: scaled } : {})));
+    const params = (w: number, h: number, first: number) =>
+      env.uniform(new Params().u32(w, h, width, height, maps).f32(alpha).u32(first, source.width, source.height, 0, 0, 0));
     const meta = (kernel: string, flops: number) => ({ kernel, label: kernel, opType: 'Grad-CAM', flops, shapes: `${maps}×${height}×${width}` });
     const grid: [number, number, number] = [Math.ceil(width / 8), Math.ceil(height / 8), 0];
     const dispatches = layers.map((l, i) => env.dispatch(up, [params(l.shape[1], l.shape[0], i * items), l.raw, upsampled, null, null, null],

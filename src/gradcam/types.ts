@@ -77,9 +77,15 @@ export interface GradcamTimings {
 }
 
 export interface GradcamResult {
-  /** Size of the picture the maps were upsampled to. */
+  /** The size the maps were upsampled to: the picture's, unless `downscaled` says otherwise. */
   width: number;
   height: number;
+  /**
+   * Set when the upsampled maps and overlays are smaller than the picture, because at its size they
+   * would not fit the device's buffer limits: the picture's size, and which limit. The aspect ratio
+   * is kept; the overlay samples the picture under each display pixel's centre.
+   */
+  downscaled?: { pictureWidth: number; pictureHeight: number; reason: string };
   predictions: Prediction[];
   logits: Float32Array;
   probabilities: Float32Array;

@@ -1,3 +1,5 @@
+import { GradcamError } from '../errors.ts';
+
 /** A decoded picture: RGBA, 8 bits per channel, row-major (the layout of the web's ImageData). */
 export interface RgbaImage {
   width: number;
@@ -6,7 +8,8 @@ export interface RgbaImage {
 }
 
 export function checkImage(img: RgbaImage): void {
-  if (!(img.width > 0 && img.height > 0) || img.data.length !== img.width * img.height * 4) {
-    throw new Error(`image: ${img.width}×${img.height} needs ${img.width * img.height * 4} RGBA bytes, got ${img.data.length}`);
+  if (!(Number.isInteger(img.width) && Number.isInteger(img.height) && img.width > 0 && img.height > 0) || img.data.length !== img.width * img.height * 4) {
+    throw new GradcamError(`image: ${img.width}×${img.height} needs ${img.width * img.height * 4} RGBA bytes, got ${img.data.length}`,
+      'A picture is RGBA, 8 bits per channel, row-major (the layout of ImageData).');
   }
 }

@@ -6,9 +6,9 @@ import { GradcamError } from '../errors.ts';
 import type { Graph } from '../graph/ir.ts';
 import { lower, type LowerOptions } from '../graph/lower.ts';
 import type { GpuContext } from '../gpu/device.ts';
-import { checked, KernelEnv, type KernelVariant, kernelVariant } from '../gpu/dispatch.ts';
+import { checked, type DeviceLimits, KernelEnv, type KernelVariant, kernelVariant } from '../gpu/dispatch.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
-import type { RgbaImage } from '../image/image.ts';
+import { checkImage, type RgbaImage } from '../image/image.ts';
 import { PreprocessStage } from '../image/preprocess.ts';
 import { guessRecipe, type Recipe } from '../image/recipes.ts';
 import type { OnnxModel } from '../onnx/model.ts';
@@ -27,11 +27,85 @@ export interface ForwardResult {
 export interface EngineOptions extends LowerOptions {
   /** Kernel variants: 'cpu' (register-blocked) or 'gpu' (workgroup-memory tiles); default by adapter. */
   variant?: KernelVariant;
+  /** Limits lower than the device's (tests reach the folding and refusal paths with them). */
+  limits?: Partial<DeviceLimits>;
+  /**
+   * The queue runs wait in; a Network passes its own, so that its runs and the engine's are
+   * serialised together, also across engine replacement (Network.keep).
+   */
+  queue?: RunQueue;
 }
+
+/**
+ * Runs tasks one at a time, in call order. Runs on one network share buffers (input, classes,
+ * activations) and read-back staging buffers, so a run is the whole of: input write, class write,
+ * encode, submit, read-back and decode.
+ */
+export class RunQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+/** Where non-finite values are in an array: how many, of which kinds, the first index. */
+export interface NonFinite {
+  count: number;
+  first: number;
+  /** 'NaN', 'Inf' or 'NaN and Inf'. */
+  kind: string;
+}
+
+export function findNonFinite(data: ArrayLike<number>): NonFinite | null {
+  let count = 0, first = -1, nan = false, inf = false;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v - v !== 0) { // NaN and ±Inf only
+      if (first < 0) first = i;
+      count++;
+      if (v !== v) nan = true;
+      else inf = true;
+    }
+  }
+  return count ? { count, first, kind: nan && inf ? 'NaN and Inf' : nan ? 'NaN' : 'Inf' } : null;
+}
+
+/** A flat index as a multi-dimensional one, "[0, 2, 5, 1]". */
+export function indexIn(shape: readonly number[], flat: number): string {
+  const at: number[] = [];
+  for (let d = shape.length - 1; d >= 0; d--) {
+    at.unshift(flat % shape[d]);
+    flat = Math.floor(flat / shape[d]);
+  }
+  return `[${at.join(', ')}]`;
+}
+
+/**
+ * Refuses a model with NaN or ±Inf among its weights, naming the initializer and a node that reads
+ * it: such a model gives NaN activations that a fused ReLU can turn into zeros, and so confident,
+ * wrong answers.
+ */
+export function checkWeights(model: OnnxModel): void {
+  for (const t of model.initializers.values()) {
+    if (!(t.data instanceof Float32Array)) continue;
+    const bad = findNonFinite(t.data);
+    if (!bad) continue;
+    const reader = model.nodes.find((n) => n.inputs.includes(t.name));
+    throw new GradcamError(
+      `initializer '${t.name}'${reader ? ` (node '${reader.name}')` : ''} has non-finite values (${bad.kind}): ${bad.count} of ${t.data.length}, the first at ${indexIn(t.dims.length ? t.dims : [t.data.length], bad.first)}`,
+      'The model file is broken: download or export it again.');
+  }
+}
+
+/** Models whose weights were checked (a re-lowering with new taps does not check again). */
+const weightsChecked = new WeakSet<OnnxModel>();
 
 export class Engine {
   private readonly forwardReadback: Readback;
-  private busy: Promise<unknown> = Promise.resolve();
+  readonly queue: RunQueue;
   /** Preprocessing stages by image size and batch index; made once per size. */
   private stages = new Map<string, PreprocessStage>();
   /** Dispatches the next run must do first (the preprocessing of images written since the last run). */
@@ -51,12 +125,18 @@ export class Engine {
   ) {
     this.forwardReadback = new Readback(gpu.device, this.tensorRegions([graph.logits, ...(graph.probabilities ? [graph.probabilities] : [])]));
     this.recipe = guessRecipe(graph.input.name, Object.keys(graph.onnxOpCounts));
+    this.queue = options.queue ?? new RunQueue();
   }
 
+  /** Lowers and compiles `model`; a model with non-finite weights is refused (checkWeights). */
   static async create(gpu: GpuContext, model: OnnxModel, options: EngineOptions = {}): Promise<Engine> {
     const t0 = performance.now();
+    if (!weightsChecked.has(model)) {
+      checkWeights(model);
+      weightsChecked.add(model);
+    }
     const graph = lower(model, options);
-    const env = new KernelEnv(gpu.device, options.variant ?? kernelVariant(gpu.adapter.isSoftware));
+    const env = new KernelEnv(gpu.device, options.variant ?? kernelVariant(gpu.adapter.isSoftware), options.limits);
     const compiled = await checked(gpu.device, 'compiling the forward pass', () => compileForward(env, graph));
     return new Engine(gpu, model, graph, env, compiled, options, performance.now() - t0);
   }
@@ -84,17 +164,38 @@ export class Engine {
     });
   }
 
-  /** Writes a float32 NCHW input tensor (its shape is checked against the model's). */
+  /** Writes a float32 NCHW input tensor (checked first: checkInput). */
   writeInput(data: Float32Array, shape?: readonly number[]): void {
+    this.checkInput(data, shape);
+    const v = this.compiled.view(this.graph.input.name);
+    this.pending = [];
+    this.gpu.device.queue.writeBuffer(v.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /**
+   * Checks an input tensor on the CPU, before any GPU work: its shape against the model's, and its
+   * values (a NaN input would pass silently: ReLUs turn NaN into 0, and the answer looks confident).
+   */
+  checkInput(data: Float32Array, shape?: readonly number[]): void {
     const want = this.inputShape;
     if (shape && shape.join() !== want.join()) {
       throw new GradcamError(`input has shape [${shape}], but the model expects [${want}] (input '${this.graph.input.name}')`);
     }
     const n = want.reduce((a, b) => a * b, 1);
     if (data.length !== n) throw new GradcamError(`input has ${data.length} values, but the model expects [${want}] = ${n}`);
-    const v = this.compiled.view(this.graph.input.name);
-    this.pending = [];
-    this.gpu.device.queue.writeBuffer(v.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    const bad = findNonFinite(data);
+    if (bad) {
+      throw new GradcamError(`input '${this.graph.input.name}' has non-finite values (${bad.kind}): ${bad.count} of ${n}, the first at ${indexIn(want, bad.first)}`,
+        'The input tensor must hold finite float32 values; check how it was made.');
+    }
+  }
+
+  /** Checks a picture before any GPU work: its layout, and the preprocessing stage's limits. */
+  checkImage(img: RgbaImage): void {
+    const [, c, h, w] = this.inputShape;
+    if (c !== 3) throw new GradcamError(`the model's input has ${c} channels; pictures need 3 (give a .npy tensor instead)`);
+    checkImage(img);
+    PreprocessStage.check(this.env.limits, img.width, img.height, w, h);
   }
 
   /**
@@ -102,8 +203,8 @@ export class Engine {
    * applies `this.recipe` at the start of the next run.
    */
   async writeImage(img: RgbaImage, index = 0): Promise<PreprocessStage> {
-    const [n, c, h, w] = this.inputShape;
-    if (c !== 3) throw new GradcamError(`the model's input has ${c} channels; pictures need 3 (give a .npy tensor instead)`);
+    const [n, , h, w] = this.inputShape;
+    this.checkImage(img);
     if (index < 0 || index >= n) throw new GradcamError(`image index ${index} is outside the batch of ${n}`);
     const key = `${img.width}x${img.height}/${index}/${this.recipe.name}`;
     let stage = this.stages.get(key);
@@ -123,23 +224,78 @@ export class Engine {
     this.pending = [];
   }
 
-  /** Runs `fn` after any run in flight (runs share buffers and the read-back staging). */
+  /**
+   * Runs `fn` after any run in flight on this engine or on the network that owns it (runs share
+   * buffers and the read-back staging). Not re-entrant: inside, use the `…Now` methods.
+   */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.busy.then(fn, fn);
-    this.busy = next.catch(() => undefined);
-    return next;
+    return this.queue.run(fn);
   }
 
-  /** The forward pass on the input already written; reads back the logits and probabilities. */
+  /**
+   * The forward pass on the input already written; reads back the logits and probabilities. Writing
+   * the input and running are two calls: with concurrent callers, use Network.classify (one run).
+   */
   classify(): Promise<ForwardResult> {
-    return this.exclusive(async () => {
-      const encoder = this.gpu.device.createCommandEncoder({ label: 'forward' });
-      this.encodeForward(encoder);
-      this.forwardReadback.encode(encoder);
-      await checked(this.gpu.device, 'forward pass', () => this.gpu.device.queue.submit([encoder.finish()]));
-      const parts = await this.forwardReadback.read();
-      return this.forwardResult(parts);
-    });
+    return this.exclusive(() => this.classifyNow());
+  }
+
+  /** classify() inside a run already holding the queue. Non-finite logits are an error (checkForward). */
+  async classifyNow(): Promise<ForwardResult> {
+    const encoder = this.gpu.device.createCommandEncoder({ label: 'forward' });
+    this.encodeForward(encoder);
+    this.forwardReadback.encode(encoder);
+    await checked(this.gpu.device, 'forward pass', () => this.gpu.device.queue.submit([encoder.finish()]));
+    const parts = await this.forwardReadback.read();
+    const result = this.forwardResult(parts);
+    await this.checkForward(result);
+    return result;
+  }
+
+  /**
+   * Throws when the logits or probabilities read back are not finite, naming the first tensor (in
+   * forward order) with a non-finite value: costs nothing unless they are.
+   */
+  async checkForward(r: ForwardResult): Promise<void> {
+    const bad = findNonFinite(r.logits) ?? findNonFinite(r.probabilities);
+    if (!bad) return;
+    const origin = await this.diagnoseForward();
+    throw new GradcamError(`the model's scores are not finite (${bad.kind} in ${bad.count} of ${r.logits.length})${origin ? `: ${origin}` : ''}; the model's weights or input may be broken`,
+      'The weights and a tensor input are checked for NaN and Inf, so the activations overflow float32 there: check the scale of the weights and of the input.');
+  }
+
+  /**
+   * The diagnostic pass (only after a run gave non-finite results): reads back the input and every
+   * op's output, and names the first, in forward order, holding a non-finite value. Null when all
+   * are finite. Inside a run.
+   */
+  async diagnoseForward(): Promise<string | null> {
+    const steps = [{ tensor: this.graph.input.name, node: '' }, ...this.graph.ops.map((o) => ({ tensor: o.output, node: o.name }))];
+    const regions = steps.map((st) => this.tensorRegions([st.tensor]));
+    const rb = new Readback(this.gpu.device, regions.flat());
+    try {
+      const encoder = this.gpu.device.createCommandEncoder({ label: 'diagnosis' });
+      rb.encode(encoder);
+      await checked(this.gpu.device, 'read-back', () => this.gpu.device.queue.submit([encoder.finish()]));
+      const parts = await rb.read();
+      let at = 0;
+      for (let i = 0; i < steps.length; i++) {
+        const mine = parts.slice(at, at + regions[i].length);
+        at += regions[i].length;
+        for (const p of mine) {
+          const bad = findNonFinite(new Float32Array(p));
+          if (bad) {
+            const { tensor, node } = steps[i];
+            return node
+              ? `non-finite values (${bad.kind}) first appear in '${tensor}' (node '${node}')`
+              : `the input '${tensor}' holds non-finite values (${bad.kind})`;
+          }
+        }
+      }
+      return null;
+    } finally {
+      rb.destroy();
+    }
   }
 
   /** Builds a ForwardResult from the read-back logits (and probabilities) regions. */
@@ -167,22 +323,28 @@ export class Engine {
       const by = this.graph.fusedAway.get(name);
       throw new GradcamError(by ? `tensor '${name}' was fused into '${by}'; create the engine with taps: ['${name}']` : `unknown tensor '${name}'`);
     }
-    return this.exclusive(async () => {
-      const rb = new Readback(this.gpu.device, this.tensorRegions([name]));
+    return this.exclusive(() => this.readTensorNow(name));
+  }
+
+  /** readTensor() inside a run already holding the queue. */
+  async readTensorNow(name: string): Promise<Float32Array> {
+    if (!this.graph.tensors.has(name)) throw new GradcamError(`unknown tensor '${name}'`);
+    const rb = new Readback(this.gpu.device, this.tensorRegions([name]));
+    try {
       const encoder = this.gpu.device.createCommandEncoder();
       rb.encode(encoder);
       await checked(this.gpu.device, 'read-back', () => this.gpu.device.queue.submit([encoder.finish()]));
       const parts = await rb.read();
-      rb.destroy();
-      const total = parts.reduce((a, b) => a + b.byteLength / 4, 0);
-      const out = new Float32Array(total);
+      const out = new Float32Array(parts.reduce((a, b) => a + b.byteLength / 4, 0));
       let at = 0;
       for (const b of parts) {
         out.set(new Float32Array(b), at);
         at += b.byteLength / 4;
       }
       return out;
-    });
+    } finally {
+      rb.destroy();
+    }
   }
 
   destroy(): void {
