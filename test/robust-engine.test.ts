@@ -17,8 +17,9 @@ import { GradcamError } from '../src/errors.ts';
 import { checkProgramFits, fitDisplay } from '../src/gradcam/limits.ts';
 import { Network } from '../src/gradcam/network.ts';
 import { GradcamProgram } from '../src/gradcam/program.ts';
-import { type DeviceLimits, deviceLimits, KernelEnv } from '../src/gpu/dispatch.ts';
+import { type DeviceLimits, KernelEnv } from '../src/gpu/dispatch.ts';
 import { PreprocessStage } from '../src/image/preprocess.ts';
+import { Readback } from '../src/runtime/readback.ts';
 import { decodeOnnx } from '../src/onnx/decode.ts';
 import type { OnnxModel } from '../src/onnx/model.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
@@ -58,6 +59,9 @@ function twoConvModel(w1: Float32Array, w2: Float32Array, fc: Float32Array, clas
     ],
   });
 }
+
+/** SwiftShader's limits; tests that name them pin them (Network.load's `limits` only lowers the device's). */
+const GIB_LIMITS: DeviceLimits = { maxComputeWorkgroupsPerDimension: 65535, maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 2 ** 30 };
 
 const filled = (n: number, v: number) => new Float32Array(n).fill(v);
 const randomWeights = (n: number, seed: number) => Float32Array.from(randomTensor([n], rng(seed)).data);
@@ -112,11 +116,13 @@ describe('device limits on the known-answer GoogLeNet', () => {
   let net: Network;
   const picture = { width: 224, height: 224, data: new Uint8Array(224 * 224 * 4).map((_, i) => (i % 4 === 3 ? 255 : (i * 37) % 251)) };
   beforeAll(async () => {
-    net = await Network.load(await testGpu(), decodeOnnx(generateModelBytes('googlenet-known-answer')));
+    // SwiftShader's limits, pinned (a device with larger ones would let more through), and the CPU
+    // kernel variant (the GPU variant's split-K depends on K, so its sums would not be bitwise equal).
+    net = await Network.load(await testGpu(), decodeOnnx(generateModelBytes('googlenet-known-answer')), { limits: GIB_LIMITS, variant: 'cpu' });
   });
 
   test("top256 works (the average pool's backward folds its planes) and matches a smaller request for the same classes", async () => {
-    const limit = (await testGpu()).device.limits.maxComputeWorkgroupsPerDimension;
+    const limit = net.engine.env.limits.maxComputeWorkgroupsPerDimension;
     // 256 items × 1024 channels of pool5's backward: 65536 workgroups along z unfolded.
     expect(256 * 1024 / 4).toBeGreaterThan(limit);
     const big = await net.gradCAM(picture, { classes: 'top256', upsample: false });
@@ -211,6 +217,15 @@ describe('device limits on small models', () => {
     env.destroy();
   });
 
+  test('a read-back beyond maxBufferSize is refused naming the limit', async () => {
+    const { device } = await testGpu();
+    const limit = device.limits.maxBufferSize;
+    const buffer = device.createBuffer({ size: 16, usage: GPUBufferUsage.COPY_SRC });
+    expect(() => new Readback(device, [{ buffer, offset: 0, bytes: limit }, { buffer, offset: 0, bytes: 4 }]))
+      .toThrow(/^reading back [\d.]+ (GiB|MiB) exceeds this GPU's maxBufferSize \([\d.]+ (GiB|MiB)\)$/);
+    buffer.destroy();
+  });
+
   test('the classes-per-request limit: K fits and runs, K + 1 is refused before any GPU work', async () => {
     // 1 MiB buffers: the gradient of 'ra' (16 × 8 × 6 floats per class) allows 341 classes.
     const net = await load(poolModel(400), { maxStorageBufferBindingSize: 2 ** 20 });
@@ -264,12 +279,11 @@ describe('device limits on small models', () => {
   });
 
   test('pictures beyond the preprocessing limits are refused before any GPU work, naming the limit', async () => {
-    const net = await load(poolModel(10));
+    const net = await load(poolModel(10), GIB_LIMITS);
     const tall = { width: 1, height: 600_000, data: new Uint8Array(600_000 * 4) };
     await rejects(net.classify(tall), /^a 1×600000 picture needs 75000 workgroups along one dimension to preprocess, more than this GPU's maxComputeWorkgroupsPerDimension \(65535\)$/);
     // Too many bytes to bind (checked without making the 1 GiB picture).
-    const limits = deviceLimits((await testGpu()).device);
-    expect(() => PreprocessStage.check(limits, 16385, 16384, 224, 224))
+    expect(() => PreprocessStage.check(GIB_LIMITS, 16385, 16384, 224, 224))
       .toThrow(/^a 16385×16384 picture needs 1\.00 GiB, more than this GPU's maxStorageBufferBindingSize \(1\.00 GiB\)$/);
     await rejects(net.classify({ width: 4, height: 4, data: new Uint8Array(10) }), /^image: 4×4 needs 64 RGBA bytes, got 10$/);
     net.destroy();

@@ -3,6 +3,9 @@
  * command buffer as the work, into one staging buffer made at compile time, which is then mapped once.
  */
 
+import { GradcamError } from '../errors.ts';
+import { formatBytes } from '../gpu/dispatch.ts';
+
 export interface Region {
   buffer: GPUBuffer;
   /** Byte offset and length in `buffer` (multiples of 4). */
@@ -19,6 +22,11 @@ export class Readback {
     for (const r of regions) {
       this.places.push(size);
       size += Math.ceil(r.bytes / 4) * 4;
+    }
+    // Callers fit what they read back to the limits (fitDisplay, checkProgramFits); this is the backstop.
+    if (size > device.limits.maxBufferSize) {
+      throw new GradcamError(`reading back ${formatBytes(size)} exceeds this GPU's maxBufferSize (${formatBytes(device.limits.maxBufferSize)})`,
+        'Ask for fewer classes or layers at once, or a smaller picture.');
     }
     this.staging = device.createBuffer({ label: 'readback', size: Math.max(4, size), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   }
