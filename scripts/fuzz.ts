@@ -4,6 +4,8 @@
  *
  *   npm run fuzz -- [--cases N] [--seed S] [--from I] [--budget-ms MS] [--json]
  *   npm run fuzz -- --seed S --case I [--write FILE]      (one case again: its outcome, its bytes)
+ *   --hang-ms MS (default 10,000): when the watchdog stops a case; --hang-case I: case I never returns
+ *   (checks the watchdog)
  *
  * Each case takes one seed model (two small ones that have every op of the lowering table, and the
  * three generated GoogLeNets) and applies one to three mutations, chosen by a PRNG seeded with
@@ -573,7 +575,7 @@ interface WorkerMessage { type: 'ready' | 'case' | 'finished'; index?: number; m
 
 /** Worker side: runs cases [from, to), writing the running case and its start time to `clock`. */
 function workerLoop(): void {
-  const { seed, from, to, budgetMs, clock } = workerData as { seed: number; from: number; to: number; budgetMs: number; clock: SharedArrayBuffer };
+  const { seed, from, to, budgetMs, clock, hangCase } = workerData as { seed: number; from: number; to: number; budgetMs: number; clock: SharedArrayBuffer; hangCase?: number };
   const seeds = prepareSeeds();
   const c = new Float64Array(clock);
   parentPort!.postMessage({ type: 'ready' } satisfies WorkerMessage);
@@ -581,14 +583,18 @@ function workerLoop(): void {
     const { seedName, bytes, steps } = makeCase(seeds, seed, i);
     c[0] = i;
     c[1] = Date.now();
+    // --hang-case: this case never returns (a check of the watchdog).
+    while (i === hangCase) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
     const outcome = judge(bytes, budgetMs);
     c[1] = 0;
     parentPort!.postMessage({ type: 'case', index: i, model: seedName, outcome, steps: outcome.kind === 'failed' ? steps : undefined } satisfies WorkerMessage);
   }
   parentPort!.postMessage({ type: 'finished' } satisfies WorkerMessage);
+  // Stay alive until the main thread stops this worker, so that an exit always means a death.
+  parentPort!.on('message', () => undefined);
 }
 
-export interface RunOptions { seed: number; from: number; cases: number; budgetMs: number; hangMs: number; progress?: (line: string) => void }
+export interface RunOptions { seed: number; from: number; cases: number; budgetMs: number; hangMs: number; hangCase?: number; progress?: (line: string) => void }
 
 /** Runs cases [from, from + cases) in worker threads under a watchdog (a case past `hangMs` is a hang). */
 export async function runFuzz(o: RunOptions, script: URL): Promise<Summary> {
@@ -596,63 +602,67 @@ export async function runFuzz(o: RunOptions, script: URL): Promise<Summary> {
   const summary: Summary = { seed: o.seed, from: o.from, cases: o.cases, ok: 0, refused: 0, refusedAfterDecoding: 0, failures: [], seconds: 0, refusalKinds: [], perModel: {} };
   const kinds = new Map<string, number>();
   const end = o.from + o.cases;
-  let next = o.from, done = 0, lastReport = performance.now();
+  // Each case counts once, whichever worker's message reports it, however late.
+  const seen = new Uint8Array(o.cases);
+  let done = 0, lastReport = performance.now();
+  const count = (index: number, model: string, out: Outcome | { kind: 'failed'; why: 'hang' | 'crash'; message: string; ms: number }, steps: string[]) => {
+    if (seen[index - o.from]) return;
+    seen[index - o.from] = 1;
+    done++;
+    summary.perModel[model] = (summary.perModel[model] ?? 0) + 1;
+    if (out.kind === 'ok') summary.ok++;
+    else if (out.kind === 'refused') {
+      summary.refused++;
+      if (out.stage === 'lower') summary.refusedAfterDecoding++;
+      const k = kindOf(out.message);
+      kinds.set(k, (kinds.get(k) ?? 0) + 1);
+    } else {
+      summary.failures.push({ index, seed: o.seed, model, steps, why: out.why, message: out.message, ms: out.ms });
+    }
+    if (o.progress && performance.now() - lastReport > 5000) {
+      lastReport = performance.now();
+      const s = (performance.now() - t0) / 1000;
+      o.progress(`fuzz: ${done}/${o.cases} cases in ${s.toFixed(0)} s (${(done / s).toFixed(0)}/s): ${summary.ok} accepted, ${summary.refused} refused, ${summary.failures.length} failed`);
+    }
+  };
+  const describe = (index: number) => makeCase(seedsForReport(), o.seed, index);
+
+  let next = o.from;
   while (next < end) {
     const clock = new SharedArrayBuffer(16);
     const c = new Float64Array(clock);
-    const worker = new Worker(script, { workerData: { seed: o.seed, from: next, to: end, budgetMs: o.budgetMs, clock } });
-    next = await new Promise<number>((resolve, reject) => {
-      let last = next, settled = false;
+    c[0] = next - 1; // the last case started: none yet
+    const worker = new Worker(script, { workerData: { seed: o.seed, from: next, to: end, budgetMs: o.budgetMs, clock, hangCase: o.hangCase } });
+    next = await new Promise<number>((resolve) => {
+      let settled = false;
       const settle = (to: number) => {
         settled = true;
         clearInterval(timer);
         void worker.terminate();
         resolve(to);
       };
+      // The watchdog: a case running longer than hangMs is stopped with its worker; the next worker
+      // goes on after it.
       const timer = setInterval(() => {
-        if (c[1] > 0 && Date.now() - c[1] > o.hangMs) {
-          const index = c[0];
-          const { seedName, steps } = makeCase(seedsForReport(), o.seed, index);
-          summary.failures.push({ index, seed: o.seed, model: seedName, steps, why: 'hang', message: `no result after ${o.hangMs} ms (stopped)`, ms: o.hangMs });
-          done++;
-          settle(index + 1);
-        }
+        if (settled || !(c[1] > 0 && Date.now() - c[1] > o.hangMs)) return;
+        const index = c[0];
+        const { seedName, steps } = describe(index);
+        count(index, seedName, { kind: 'failed', why: 'hang', message: `no result after ${o.hangMs} ms (stopped)`, ms: o.hangMs }, steps);
+        settle(index + 1);
       }, 100);
       worker.on('message', (m: WorkerMessage) => {
-        if (m.type !== 'case') {
-          if (m.type === 'finished') settle(end);
-          return;
-        }
-        const out = m.outcome!;
-        last = m.index! + 1;
-        done++;
-        summary.perModel[m.model!] = (summary.perModel[m.model!] ?? 0) + 1;
-        if (out.kind === 'ok') summary.ok++;
-        else if (out.kind === 'refused') {
-          summary.refused++;
-          if (out.stage === 'lower') summary.refusedAfterDecoding++;
-          const k = kindOf(out.message);
-          kinds.set(k, (kinds.get(k) ?? 0) + 1);
-        } else {
-          summary.failures.push({ index: m.index!, seed: o.seed, model: m.model!, steps: m.steps ?? [], why: out.why, message: out.message, ms: out.ms });
-        }
-        if (o.progress && performance.now() - lastReport > 5000) {
-          lastReport = performance.now();
-          const s = (performance.now() - t0) / 1000;
-          o.progress(`fuzz: ${done}/${o.cases} cases in ${s.toFixed(0)} s (${(done / s).toFixed(0)}/s): ${summary.ok} accepted, ${summary.refused} refused, ${summary.failures.length} failed`);
-        }
+        if (m.type === 'case') count(m.index!, m.model!, m.outcome!, m.steps ?? []);
+        else if (m.type === 'finished' && !settled) settle(end);
       });
-      // The worker died outside a case's try (out of memory in a case is one): the running case failed.
+      // The worker died outside a case's try (out of memory in a case would be one). It does not
+      // exit by itself (it waits to be stopped after 'finished'), so an exit is a death.
       const died = (message: string) => {
         if (settled) return;
-        const index = c[1] > 0 ? c[0] : last;
-        summary.failures.push({ index, seed: o.seed, model: '?', steps: [], why: 'crash', message: `worker died: ${message}`, ms: 0 });
-        done++;
-        if (index >= end) {
-          settled = true;
-          clearInterval(timer);
-          reject(new Error(message));
-        } else settle(index + 1);
+        const inCase = c[1] > 0;
+        const index = inCase ? c[0] : c[0] + 1;
+        const { seedName, steps } = describe(Math.min(index, end - 1));
+        if (index < end) count(index, seedName, { kind: 'failed', why: 'crash', message: `worker died${inCase ? '' : ' between cases'}: ${message}`, ms: 0 }, steps);
+        settle(index + 1);
       };
       worker.on('error', (e) => died(e.message));
       worker.on('exit', (code) => died(`exit code ${code}`));
@@ -671,7 +681,7 @@ function seedsForReport(): Seed[] {
 }
 
 function parseArgs(argv: string[]) {
-  const o = { cases: 2000, seed: 1, from: 0, budgetMs: 2000, hangMs: 10_000, json: false, case: undefined as number | undefined, write: undefined as string | undefined };
+  const o = { cases: 2000, seed: 1, from: 0, budgetMs: 2000, hangMs: 10_000, json: false, case: undefined as number | undefined, hangCase: undefined as number | undefined, write: undefined as string | undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -690,9 +700,10 @@ function parseArgs(argv: string[]) {
     else if (a === '--budget-ms') o.budgetMs = count(value());
     else if (a === '--hang-ms') o.hangMs = count(value());
     else if (a === '--case') o.case = count(value());
+    else if (a === '--hang-case') o.hangCase = count(value());
     else if (a === '--write') o.write = value();
     else if (a === '--json') o.json = true;
-    else throw new Error(`fuzz: unknown argument ${a} (known: --cases N --seed S --from I --budget-ms MS --hang-ms MS --case I --write FILE --json)`);
+    else throw new Error(`fuzz: unknown argument ${a} (known: --cases N --seed S --from I --budget-ms MS --hang-ms MS --case I --write FILE --json --hang-case I)`);
   }
   return o;
 }

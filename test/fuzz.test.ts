@@ -65,6 +65,13 @@ describe('fuzz: mutated ONNX models through decode and lowering', () => {
     expect(Object.keys(s.perModel).sort()).toEqual(['googlenet-known-answer', 'googlenet-torchvision-seeded', 'googlenet-zoo-seeded', 'mini-torch', 'mini-zoo']);
   }, 180_000);
 
+  it('a case that never returns is stopped by the watchdog, reported with its seed and index, and the run goes on', async () => {
+    const { summary: s, code } = await fuzz(['--cases', '6', '--seed', '3', '--hang-case', '2', '--hang-ms', '1500'], 60_000);
+    expect(code).toBe(1);
+    expect(s.failures.map((f) => [f.index, f.seed, f.why])).toEqual([[2, 3, 'hang']]);
+    expect(s.ok + s.refused).toBe(5);
+  }, 60_000);
+
   it('is deterministic: the same seed gives the same outcomes', async () => {
     const [a, b] = [await fuzz(['--cases', '120', '--seed', '7'], 60_000), await fuzz(['--cases', '120', '--seed', '7'], 60_000)];
     expect(a.summary.failures).toEqual([]);
