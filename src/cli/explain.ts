@@ -111,6 +111,10 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     try {
       io.progress('gradcam: running forward, backward and maps…');
       const result = await network.gradCAM(input.image ?? input.tensor!, { classes, featureLayers: layers, reduction, upsample: true, overlay: out !== undefined });
+      if (result.downscaled) {
+        const d = result.downscaled;
+        io.info(`gradcam: the overlays are ${result.width}×${result.height}, not the picture's ${d.pictureWidth}×${d.pictureHeight}: ${d.reason}`);
+      }
       if (json !== '-') printMaps(result, describeAdapter(gpu.adapter), io.out);
       if (out) {
         for (const m of result.maps) {
