@@ -15,3 +15,14 @@ export function withContext(context: string, err: unknown): GradcamError {
   const msg = err instanceof Error ? err.message : String(err);
   return new GradcamError(`${context}: ${msg}`);
 }
+
+/**
+ * A broken promise inside the engine (a kernel bound wrongly, a layout that does not add up): never
+ * the user's fault. The CLI reports it as a bug (exit 3).
+ */
+export class InternalError extends Error {
+  constructor(message: string) {
+    super(`internal: ${message}`);
+    this.name = 'InternalError';
+  }
+}

@@ -161,7 +161,11 @@ export class KernelEnv {
   }
 
   uniform(params: Params): GPUBuffer {
-    const data = params.bytes();
+    return this.uniformBytes(params.bytes());
+  }
+
+  /** A uniform buffer holding `data` (a kernel's packed Params). */
+  uniformBytes(data: ArrayBuffer): GPUBuffer {
     const buf = this.device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.device.queue.writeBuffer(buf, 0, data);
     this.owned.push(buf);
