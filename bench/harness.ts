@@ -301,8 +301,8 @@ export async function runBench(setup: BenchSetup): Promise<BenchResult> {
     const program = await GradcamProgram.create(engine, { layers, classesPerImage: 1, reduction: 'logit' });
     program.writeClasses(null);
     const gradcamDispatches = [...program.backwardStage, ...program.cam];
-    log(`profile: ${o.profileRuns} runs of ${engine.compiled.dispatches.length} forward and ${gradcamDispatches.length} Grad-CAM dispatches`);
-    const [fwd, cam] = await profileStages(gpu.device, [engine.compiled.dispatches, gradcamDispatches], o.profileRuns,
+    log(`profile: ${o.profileRuns} runs of ${engine.forwardDispatches.length} forward and ${gradcamDispatches.length} Grad-CAM dispatches`);
+    const [fwd, cam] = await profileStages(gpu.device, [engine.forwardDispatches, gradcamDispatches], o.profileRuns,
       () => engine.writeInput(input, shape));
     const sum = (rows: typeof fwd) => round(rows.reduce((a, r) => a + r.ms, 0));
     profile = {

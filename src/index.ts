@@ -2,7 +2,7 @@
  * gradcam-webgpu: Grad-CAM for GoogLeNet on hand-written WebGPU kernels, in the browser and in Node.
  * This is the platform-neutral API; Node adds file and Dawn helpers in `gradcam-webgpu/node`.
  */
-export { GradcamError } from './errors.ts';
+export { GradcamError, InternalError } from './errors.ts';
 export { requestGpu, describeAdapter, type GpuContext, type AdapterSummary } from './gpu/device.ts';
 export { decodeOnnx } from './onnx/decode.ts';
 export type { OnnxModel } from './onnx/model.ts';

@@ -10,7 +10,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { Network } from '../src/gradcam/network.ts';
-import type { Reduction } from '../src/gradcam/program.ts';
+import type { Reduction } from '../src/gradcam/types.ts';
 import { decodeOnnx } from '../src/onnx/decode.ts';
 import { generateModelBytes } from '../weights/generate/index.ts';
 import { Rng } from '../weights/generate/random.ts';

@@ -19,7 +19,7 @@ import { Network } from '../src/gradcam/network.ts';
 import { GradcamProgram } from '../src/gradcam/program.ts';
 import { type DeviceLimits, KernelEnv } from '../src/gpu/dispatch.ts';
 import { PreprocessStage } from '../src/image/preprocess.ts';
-import { Readback } from '../src/runtime/readback.ts';
+import { ReadbackPlan } from '../src/runtime/readback.ts';
 import { decodeOnnx } from '../src/onnx/decode.ts';
 import type { OnnxModel } from '../src/onnx/model.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
@@ -221,7 +221,7 @@ describe('device limits on small models', () => {
     const { device } = await testGpu();
     const limit = device.limits.maxBufferSize;
     const buffer = device.createBuffer({ size: 16, usage: GPUBufferUsage.COPY_SRC });
-    expect(() => new Readback(device, [{ buffer, offset: 0, bytes: limit }, { buffer, offset: 0, bytes: 4 }]))
+    expect(() => new ReadbackPlan(device).add('a', { buffer, offset: 0, bytes: limit }).add('b', { buffer, offset: 0, bytes: 4 }))
       .toThrow(/^reading back [\d.]+ (GiB|MiB) exceeds this GPU's maxBufferSize \([\d.]+ (GiB|MiB)\)$/);
     buffer.destroy();
   });

@@ -5,7 +5,7 @@
  * that resolves to that block's Concat output.
  */
 import { GradcamError } from '../errors.ts';
-import { ancestors } from '../graph/deps.ts';
+import { ancestors, rootOf } from '../graph/deps.ts';
 import type { Graph } from '../graph/ir.ts';
 
 export interface LayerInfo {
@@ -17,7 +17,7 @@ export interface LayerInfo {
 
 /** Position of each tensor in forward order (a Concat output comes right after its last input). */
 function positions(graph: Graph): Map<string, number> {
-  const root = (n: string) => graph.aliases.get(n) ?? n;
+  const root = (n: string) => rootOf(graph, n);
   const pos = new Map<string, number>([[graph.input.name, -1]]);
   graph.ops.forEach((o, i) => pos.set(o.output, i));
   for (const c of graph.concats) pos.set(c.output, Math.max(...c.slices.map((i) => pos.get(root(i)) ?? -1)) + 0.5);
@@ -31,8 +31,7 @@ export function candidateLayers(graph: Graph, score: string = graph.logits): Lay
   const up = ancestors(graph, score);
   const blocks = new Set(graph.concats.map((c) => c.output));
   return [...graph.tensors.values()]
-    .filter((t) => t.shape.length === 4 && t.shape[2] * t.shape[3] > 1 && t.name !== graph.input.name && up.has(graph.aliases.get(t.name) ?? t.name))
-    .filter((t) => !t.name.includes('::'))
+    .filter((t) => !t.synthetic && t.shape.length === 4 && t.shape[2] * t.shape[3] > 1 && t.name !== graph.input.name && up.has(rootOf(graph, t.name)))
     .sort((a, b) => (pos.get(a.name) ?? 0) - (pos.get(b.name) ?? 0))
     .map((t) => ({ name: t.name, shape: t.shape, block: blocks.has(t.name) }));
 }
@@ -49,7 +48,7 @@ export function resolveLayers(graph: Graph, requests: string[], score: string = 
   for (const req of requests.length ? requests : ['auto']) {
     if (req === 'auto') out.push(candidates[candidates.length - 1].name);
     else if (req === 'all') out.push(...(blocks.length ? blocks : candidates).map((c) => c.name));
-    else if (graph.tensors.has(req) || graph.fusedAway.has(req)) out.push(req);
+    else if ((graph.tensors.has(req) && !graph.tensors.get(req)!.synthetic) || graph.fusedAway.has(req)) out.push(req);
     else {
       const q = norm(req);
       const matches = (items: LayerInfo[]) => items.filter((c) => c.name.split('/').some((part) => norm(part) === q));

@@ -7,19 +7,20 @@
  */
 import { GradcamError } from '../errors.ts';
 import { type DeviceLimits, formatBytes } from '../gpu/dispatch.ts';
+import { withSoftmaxScore } from '../graph/score.ts';
 import { convBackwardScratch } from '../kernels/conv.ts';
 import { gradientBuffers, gradientPlan } from '../runtime/backward.ts';
 import type { Engine } from '../runtime/engine.ts';
 import { opShapes } from '../runtime/forward.ts';
-import type { Reduction } from './program.ts';
+import type { PlannedRequest } from './request.ts';
 
-export interface ProgramShape {
-  layers: string[];
-  /** Classes per image. */
-  k: number;
-  reduction: Reduction;
-  /** An explicit score tensor (reductionLayer). */
-  score?: string;
+/** What a program is made for: the layers, K classes per image, the reduction and the score tensor. */
+export type ProgramShape = Pick<PlannedRequest, 'layers' | 'k' | 'reduction' | 'score'>;
+
+/** What a display is wanted for: the upsampled maps, the overlays (either makes the display stage). */
+export interface DisplayWant {
+  upsampled: boolean;
+  overlay: boolean;
 }
 
 export interface BufferNeed {
@@ -39,17 +40,14 @@ export function storageLimit(limits: DeviceLimits): { bytes: number; name: strin
  * backward pass may make, its convolutions' scratch, α and the raw maps), in bytes.
  */
 export function programBuffers(engine: Engine, req: ProgramShape): BufferNeed[] {
-  const { graph } = engine;
-  const items = graph.batch * req.k;
-  const classCount = engine.classCount;
+  const items = engine.graph.batch * req.k;
   // The score: the logits, the model's probabilities, or (softmax without one) probabilities the
-  // program adds after the logits; the gradient reaches the graph through the logits then.
-  const extraSoftmax = !req.score && req.reduction === 'softmax' && !graph.probabilities;
-  const score = req.score ?? (req.reduction === 'softmax' && graph.probabilities ? graph.probabilities : graph.logits);
+  // program adds after the logits (graph/score.ts); the gradient reaches the graph through the logits then.
+  const graph = !req.score && req.reduction === 'softmax' && !engine.graph.probabilities ? withSoftmaxScore(engine.graph).graph : engine.graph;
+  const score = req.score ?? (req.reduction === 'softmax' ? graph.probabilities! : graph.logits);
   const plan = gradientPlan(graph, score, req.layers);
   const needs: BufferNeed[] = gradientBuffers(graph, { score, features: req.layers, classesPerImage: req.k }, plan)
     .map((b) => ({ label: b.label, bytes: b.floats * 4 }));
-  if (extraSoftmax) needs.push({ label: 'grad gradcam::probabilities', bytes: classCount * items * 4 });
   // The data gradients of the cone's convolutions (those whose input carries a gradient) make scratch.
   for (const op of plan.cone) {
     if (op.kind !== 'conv' || !plan.needs(op.inputs[0])) continue;
@@ -105,7 +103,7 @@ export interface DisplayPlan {
  * limit (8-pixel workgroups per dimension), else the largest size with the picture's aspect ratio
  * that does. `otherReadback`: the bytes of everything else read back with them.
  */
-export function fitDisplay(width: number, height: number, maps: number, want: { upsampled: boolean; overlay: boolean }, otherReadback: number,
+export function fitDisplay(width: number, height: number, maps: number, want: DisplayWant, otherReadback: number,
   limits: DeviceLimits): DisplayPlan {
   const storage = storageLimit(limits);
   const readback = { bytes: Math.min(limits.maxBufferSize, DISPLAY_READBACK_MAX), name: limits.maxBufferSize <= DISPLAY_READBACK_MAX ? 'maxBufferSize' : 'display read-back limit' };

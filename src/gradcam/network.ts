@@ -8,17 +8,19 @@ import type { RgbaImage } from '../image/image.ts';
 import { type Recipe, unprocess } from '../image/recipes.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import { checked, type DeviceLimits, type KernelVariant } from '../gpu/dispatch.ts';
+import { type DispatchTiming, Profiler } from '../gpu/profiler.ts';
+import { tensorElements } from '../graph/ir.ts';
 import { Engine, findNonFinite, RunQueue } from '../runtime/engine.ts';
 import { encodeStage } from '../runtime/program.ts';
-import { Readback, viewRegions } from '../runtime/readback.ts';
+import { ReadbackPlan, type ReadbackResult, viewRegions } from '../runtime/readback.ts';
 import { StageTimer } from '../runtime/timing.ts';
 import { labelOf } from './labels.ts';
 import { candidateLayers, type LayerInfo } from './layers.ts';
-import { checkProgramFits, type DisplayPlan, fitDisplay } from './limits.ts';
+import { checkProgramFits, type DisplayPlan, type DisplayWant, fitDisplay } from './limits.ts';
 import { OverlayStage } from './overlay.ts';
-import { GradcamProgram, type Reduction } from './program.ts';
+import { GradcamProgram } from './program.ts';
 import { planRequest } from './request.ts';
-import type { GradcamMap, GradcamOptions, GradcamResult, ModelInput, Prediction, TensorInput } from './types.ts';
+import type { GradcamMap, GradcamOptions, GradcamResult, ModelInput, Prediction, Reduction, TensorInput } from './types.ts';
 
 export interface NetworkOptions {
   /** Tensor names that must stay addressable (fusion would otherwise hide some pre-ReLU outputs). */
@@ -48,7 +50,7 @@ export class Network {
   private programs = new Map<string, GradcamProgram>();
   private overlays = new Map<string, OverlayStage>();
   private pictures = new Map<string, GPUBuffer>();
-  private readbacks = new Map<string, Readback>();
+  private readbacks = new Map<string, ReadbackPlan>();
   private timer: StageTimer;
 
   private constructor(public engine: Engine, readonly model: OnnxModel, private options: NetworkOptions, queue: RunQueue) {
@@ -70,6 +72,27 @@ export class Network {
 
   get classCount(): number {
     return this.engine.classCount;
+  }
+
+  /** Milliseconds the engine in use spent lowering and compiling (pipelines included). */
+  get compileMs(): number {
+    return this.engine.compileMs;
+  }
+
+  /**
+   * Times each dispatch of the forward pass on the input written last (one run; needs the adapter's
+   * 'timestamp-query' feature): per-kernel times for a profile.
+   */
+  profileForward(): Promise<DispatchTiming[]> {
+    return this.queue.run(async () => {
+      const dispatches = this.engine.forwardDispatches;
+      const profiler = new Profiler(this.engine.gpu.device, dispatches.length);
+      try {
+        return await profiler.run(dispatches);
+      } finally {
+        profiler.destroy();
+      }
+    });
   }
 
   /** Candidate feature layers (tensors with spatial extent the score depends on), in forward order. */
@@ -190,17 +213,16 @@ export class Network {
     await this.keep(layers, options.reductionLayer);
     const programKey = JSON.stringify([layers, k, reduction, options.reductionLayer ?? '']);
     if (!this.programs.has(programKey)) checkProgramFits(this.engine, { layers, k, reduction, score: options.reductionLayer }, this.engine.env.limits);
-    const want = { upsampled: options.upsample ?? true, overlay: !!options.overlay };
+    const want: DisplayWant = { upsampled: options.upsample ?? true, overlay: !!options.overlay };
     const display = want.upsampled || want.overlay;
     const alpha = typeof options.overlay === 'object' ? options.overlay.alpha ?? 0.5 : 0.5;
-    const forwardRegions = this.engine.tensorRegions([this.graph.logits, ...(this.graph.probabilities ? [this.graph.probabilities] : [])]);
     // The display size, settled before any GPU work: the picture's, or smaller to fit the limits.
     const size = isTensor(input) ? { width: input.shape[3], height: input.shape[2] } : { width: input.width, height: input.height };
     let plan: DisplayPlan = size;
     if (display) {
       const maps = layers.length * k;
-      const planes = layers.reduce((a, l) => a + this.graph.tensors.get(l)!.shape.slice(2).reduce((x, y) => x * y, 1), 0);
-      const otherBytes = forwardRegions.reduce((a, r) => a + r.bytes, 0) + this.timer.region().reduce((a, r) => a + r.bytes, 0)
+      const planes = layers.reduce((a, l) => a + tensorElements(this.graph.tensors.get(l)!.shape.slice(2)), 0);
+      const otherBytes = this.engine.forwardReadbackBytes + this.timer.readbackBytes
         + k * 4 + k * planes * 4 + maps * 8; // classes, raw maps, ranges
       plan = fitDisplay(size.width, size.height, maps, want, otherBytes, this.engine.env.limits);
     }
@@ -222,7 +244,11 @@ export class Network {
     const rbKey = `${programKey}|${width}x${height}|${plan.width}x${plan.height}|${alpha}|${want.upsampled}|${want.overlay}`;
     let readback = this.readbacks.get(rbKey);
     if (!readback) {
-      readback = new Readback(device, [...forwardRegions, ...program.readbackRegions(), ...(overlay?.regions(want) ?? []), ...this.timer.region()]);
+      readback = new ReadbackPlan(device);
+      engine.addForwardReadback(readback);
+      program.addReadback(readback);
+      overlay?.addReadback(readback, want);
+      this.timer.addReadback(readback);
       this.readbacks.set(rbKey, readback);
     }
 
@@ -249,8 +275,8 @@ export class Network {
         t = performance.now();
       }
     }
-    const parts = await readback.read();
-    const result = this.assemble(parts, forwardRegions.length, program, overlay, want, reduction, plan.width, plan.height, cpuTimes, performance.now() - t0);
+    const read = await readback.read();
+    const result = this.assemble(read, { program, overlay, want, reduction, width: plan.width, height: plan.height, cpuTimes, totalMs: performance.now() - t0 });
     await this.checkFinite(result, program);
     if (plan.downscaled) result.downscaled = plan.downscaled;
     return result;
@@ -276,32 +302,26 @@ export class Network {
   private async diagnoseBackward(program: GradcamProgram): Promise<string | null> {
     const { device } = this.engine.gpu;
     for (const step of program.backward.trail) {
-      const rb = new Readback(device, viewRegions(step.view.buffer, step.view.offset, step.view.stride, step.perItem, program.items));
-      try {
-        const encoder = device.createCommandEncoder({ label: 'diagnosis' });
-        rb.encode(encoder);
-        await checked(device, 'read-back', () => device.queue.submit([encoder.finish()]));
-        for (const part of await rb.read()) {
-          const bad = findNonFinite(new Float32Array(part));
-          if (bad) return `non-finite values (${bad.kind}) first appear in the gradient of '${step.tensor}' (the backward pass of node '${step.node}')`;
-        }
-      } finally {
-        rb.destroy();
-      }
+      const plan = new ReadbackPlan(device).add('gradient', viewRegions(step.view.buffer, step.view.offset, step.view.stride, step.perItem, program.items));
+      const bad = findNonFinite((await this.engine.readNow(plan)).f32('gradient'));
+      if (bad) return `non-finite values (${bad.kind}) first appear in the gradient of '${step.tensor}' (the backward pass of node '${step.node}')`;
     }
     return null;
   }
 
-  private assemble(parts: ArrayBuffer[], nForward: number, program: GradcamProgram, overlay: OverlayStage | undefined,
-    want: { upsampled: boolean; overlay: boolean }, reduction: Reduction, width: number, height: number, cpuTimes: number[], totalMs: number): GradcamResult {
-    const fwd = this.engine.forwardResult(parts.slice(0, nForward));
-    let at = nForward;
-    const classes = new Uint32Array(parts[at++]);
-    const raws = program.layers.map(() => new Float32Array(parts[at++]));
-    const ranges = overlay ? new Float32Array(parts[at++]) : undefined;
-    const ups = overlay && want.upsampled ? new Float32Array(parts[at++]) : undefined;
-    const ovs = overlay && want.overlay ? new Uint8ClampedArray(parts[at++]) : undefined;
-    const times = this.timer.gpuTimed ? StageTimer.durations(parts[at++]) : cpuTimes;
+  /** The result from a run's read-back: each part decoded by the module that added it. */
+  private assemble(read: ReadbackResult, run: {
+    program: GradcamProgram; overlay?: OverlayStage; want: DisplayWant; reduction: Reduction; width: number; height: number; cpuTimes: number[]; totalMs: number;
+  }): GradcamResult {
+    const { program, overlay, want, reduction, width, height, totalMs } = run;
+    const fwd = this.engine.forwardResult(read);
+    const { classes, raw: raws } = program.decode(read);
+    const shown = overlay?.decode(read, want);
+    const ranges = shown?.ranges;
+    const ups = shown?.upsampled;
+    const ovs = shown?.overlays;
+    const times = this.timer.gpuTimed ? this.timer.durations(read) : run.cpuTimes;
+    read.done();
     const n = this.classCount;
     const plane = width * height;
     const maps: GradcamMap[] = [];

@@ -5,7 +5,8 @@
 import code from '../../shaders/overlay.wgsl';
 import type { Dispatch, KernelEnv } from '../gpu/dispatch.ts';
 import { Params } from '../gpu/dispatch.ts';
-import type { Region } from '../runtime/readback.ts';
+import type { ReadbackPlan, ReadbackResult } from '../runtime/readback.ts';
+import type { DisplayWant } from './limits.ts';
 import type { LayerMaps } from './program.ts';
 
 export class OverlayStage {
@@ -47,12 +48,19 @@ export class OverlayStage {
     return new OverlayStage(maps, width, height, upsampled, range, overlay, dispatches);
   }
 
-  regions(what: { upsampled: boolean; overlay: boolean }): Region[] {
+  /** Adds the ranges, and the upsampled maps and overlays when wanted, to a read-back; `decode` reads them. */
+  addReadback(plan: ReadbackPlan, what: DisplayWant): void {
     const bytes = this.maps * this.width * this.height * 4;
-    return [
-      { buffer: this.range, offset: 0, bytes: this.maps * 8 },
-      ...(what.upsampled ? [{ buffer: this.upsampled, offset: 0, bytes }] : []),
-      ...(what.overlay ? [{ buffer: this.overlay, offset: 0, bytes }] : []),
-    ];
+    plan.add('ranges', { buffer: this.range, offset: 0, bytes: this.maps * 8 });
+    if (what.upsampled) plan.add('upsampled', { buffer: this.upsampled, offset: 0, bytes });
+    if (what.overlay) plan.add('overlays', { buffer: this.overlay, offset: 0, bytes });
+  }
+
+  decode(read: ReadbackResult, what: DisplayWant): { ranges: Float32Array; upsampled?: Float32Array; overlays?: Uint8ClampedArray } {
+    return {
+      ranges: read.f32('ranges'),
+      upsampled: what.upsampled ? read.f32('upsampled') : undefined,
+      overlays: what.overlay ? read.rgba('overlays') : undefined,
+    };
   }
 }

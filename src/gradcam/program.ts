@@ -4,15 +4,16 @@
  * classes) → seed → targeted backward → α and the map per layer. Compiled once, replayed per image.
  */
 import camCode from '../../shaders/gradcam.wgsl';
-import type { SoftmaxOp } from '../graph/ir.ts';
+import { perImage } from '../graph/ir.ts';
+import { withSoftmaxScore } from '../graph/score.ts';
 import type { BufferView, Dispatch } from '../gpu/dispatch.ts';
 import { Params } from '../gpu/dispatch.ts';
 import { softmaxKernel } from '../kernels/softmax.ts';
 import { compileBackward, type BackwardProgram } from '../runtime/backward.ts';
 import type { Engine } from '../runtime/engine.ts';
-import type { Region } from '../runtime/readback.ts';
-
-export type Reduction = 'logit' | 'softmax';
+import { opShapes } from '../runtime/forward.ts';
+import type { ReadbackPlan, ReadbackResult } from '../runtime/readback.ts';
+import type { Reduction } from './types.ts';
 
 export interface ProgramRequest {
   layers: string[];
@@ -57,20 +58,14 @@ export class GradcamProgram {
     let kernels = compiled.kernels;
     let compiledGraph = graph;
     if (!score) {
-      // The model outputs logits: the engine applies the softmax itself (an extra op in this program).
-      const probs = 'gradcam::probabilities';
-      const logitsShape = graph.tensors.get(graph.logits)!.shape;
-      const per = logitsShape.slice(1).reduce((a, b) => a * b, 1);
-      const op: SoftmaxOp = { kind: 'softmax', name: 'gradcam/softmax', onnxTypes: ['Softmax'], inputs: [graph.logits], output: probs };
-      const storage = graph.storages.length;
-      compiledGraph = {
-        ...graph,
-        ops: [...graph.ops, op],
-        storages: [...graph.storages, { id: storage, perImage: per, label: probs }],
-        tensors: new Map([...graph.tensors, [probs, { name: probs, shape: logitsShape, storage, offset: 0 }]]),
-      };
+      // The model outputs logits: the softmax score is an op this program adds after them (graph/score.ts).
+      const scored = withSoftmaxScore(graph);
+      const { op } = scored;
+      compiledGraph = scored.graph;
+      const probs = op.output;
+      const per = perImage(compiledGraph.tensors.get(probs)!);
       const buffer = env.scratch(per * graph.batch, probs);
-      const k = softmaxKernel(op, { inputs: [logitsShape], output: logitsShape });
+      const k = softmaxKernel(op, opShapes(compiledGraph, op));
       kernels = new Map([...kernels, [op, k]]);
       view = (n: string): BufferView => (n === probs ? { buffer, offset: 0, stride: per } : compiled.view(n));
       pre.push(...await k.forward({ env, inputs: [compiled.view(graph.logits)], output: view(probs), batch: graph.batch }));
@@ -79,8 +74,7 @@ export class GradcamProgram {
     const backward = await compileBackward({ graph: compiledGraph, env, kernels, view }, { score, features: req.layers, classesPerImage: K });
 
     const classes = env.scratch(items, 'classes'); // u32 per item
-    const scoreShape = compiledGraph.tensors.get(score)!.shape;
-    const classCount = scoreShape.slice(1).reduce((a, b) => a * b, 1);
+    const classCount = perImage(compiledGraph.tensors.get(score)!);
     const [topkPipe, seedPipe, gradsPipe, mapPipe] = await Promise.all(['topk', 'seed', 'grads', 'map'].map((e) => env.pipeline(camCode, e)));
     const camParams = (count: number, hw: number, v: { offset: number; stride: number }) => env.uniform(new Params().u32(count, hw, items, K, v.offset, v.stride, 0, 0));
     const meta = (kernel: string, flops: number, shapes: string) => ({ kernel, label: kernel, opType: 'Grad-CAM', flops, shapes });
@@ -122,10 +116,14 @@ export class GradcamProgram {
     return [...(this.explicit ? [] : [this.topk]), ...this.pre, ...this.backward.dispatches];
   }
 
-  readbackRegions(): Region[] {
-    return [
-      { buffer: this.classes, offset: 0, bytes: this.items * 4 },
-      ...this.layers.map((l) => ({ buffer: l.raw, offset: 0, bytes: this.items * l.shape[0] * l.shape[1] * 4 })),
-    ];
+  /** Adds the classes (`classes`) and each layer's raw maps (`map:<layer>`) to a read-back; `decode` reads them. */
+  addReadback(plan: ReadbackPlan): void {
+    plan.add('classes', { buffer: this.classes, offset: 0, bytes: this.items * 4 });
+    for (const l of this.layers) plan.add(`map:${l.layer}`, { buffer: l.raw, offset: 0, bytes: this.items * l.shape[0] * l.shape[1] * 4 });
+  }
+
+  /** The class of each item, and each layer's raw maps (items × h × w, in `layers` order). */
+  decode(read: ReadbackResult): { classes: Uint32Array; raw: Float32Array[] } {
+    return { classes: read.u32('classes'), raw: this.layers.map((l) => read.f32(`map:${l.layer}`)) };
   }
 }

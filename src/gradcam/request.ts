@@ -4,10 +4,10 @@
  * any compilation or GPU work.
  */
 import { GradcamError } from '../errors.ts';
-import type { Graph } from '../graph/ir.ts';
-import { backwardCone } from '../runtime/backward.ts';
+import { type Graph, perImage } from '../graph/ir.ts';
+import { backwardCone } from '../graph/cone.ts';
 import { resolveLayers } from './layers.ts';
-import type { ClassSpec, GradcamOptions, Reduction } from './types.ts';
+import { type ClassSpec, type GradcamOptions, isReduction, type Reduction, REDUCTIONS } from './types.ts';
 
 export interface PlannedRequest {
   /** Resolved tensor names. */
@@ -42,8 +42,8 @@ export function classPlan(spec: ClassSpec | undefined, n: number): { k: number; 
 
 export function planRequest(graph: Graph, options: GradcamOptions): PlannedRequest {
   const reduction = options.reduction ?? 'logit';
-  if (reduction !== 'logit' && reduction !== 'softmax') throw new GradcamError(`reduction '${reduction}' is not one of: logit, softmax`);
-  const classes = graph.tensors.get(graph.logits)!.shape.slice(1).reduce((a, b) => a * b, 1);
+  if (!isReduction(reduction)) throw new GradcamError(`reduction '${reduction}' is not one of: ${REDUCTIONS.join(', ')}`);
+  const classes = perImage(graph.tensors.get(graph.logits)!);
   const { k, explicit } = classPlan(options.classes, classes);
   const score = options.reductionLayer;
   if (score !== undefined && !graph.tensors.has(score) && !graph.fusedAway.has(score)) {

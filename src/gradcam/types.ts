@@ -1,8 +1,13 @@
 /** The public Grad-CAM types. */
 import type { RgbaImage } from '../image/image.ts';
-import type { Reduction } from './program.ts';
 
-export type { Reduction };
+/** What the Grad-CAM score is: the class's logit (pre-softmax) or its probability (softmax). */
+export const REDUCTIONS = ['logit', 'softmax'] as const;
+export type Reduction = (typeof REDUCTIONS)[number];
+
+export function isReduction(s: unknown): s is Reduction {
+  return REDUCTIONS.includes(s as Reduction);
+}
 
 /** A float32 NCHW tensor used as the model input as is (no preprocessing). */
 export interface TensorInput {

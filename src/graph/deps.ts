@@ -2,10 +2,11 @@
  * Dependencies between tensors (by root name: aliases are their root), with Concat edges: a Concat
  * output depends on its slices, which are written by ops (in place) or by copy ops.
  */
-import type { Graph } from './ir.ts';
+import { aliasRoot, type Graph } from './ir.ts';
 
+/** The tensor `name` is a view of, in `graph` (aliasRoot). */
 export function rootOf(graph: Graph, name: string): string {
-  return graph.aliases.get(name) ?? name;
+  return aliasRoot(graph.aliases, name);
 }
 
 /** Each tensor's direct inputs: an op's inputs, or a Concat's slices. */

@@ -11,11 +11,11 @@
  *
  * Linear in the number of ops: producers, consumer counts and aliases are indexed once.
  */
-import type { Op } from './ir.ts';
+import { aliasRoot, type Op } from './ir.ts';
 
 export function fuse(ops: Op[], keep: Set<string>, aliases: Map<string, string>): Map<string, string> {
   const fusedAway = new Map<string, string>();
-  const root = (n: string) => aliases.get(n) ?? n;
+  const root = (n: string) => aliasRoot(aliases, n);
   const producers = new Map<string, Op>();
   for (const o of ops) producers.set(o.output, o);
   // Ops read tensors by the names the ONNX nodes used; an alias (Reshape, Dropout...) reads its root.

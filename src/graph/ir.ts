@@ -10,6 +10,7 @@
  * Flatten and Reshape are views too (same storage, same offset, another shape). The backward pass
  * uses the same plan for gradients, with K·N items instead of N images.
  */
+import { InternalError } from '../errors.ts';
 
 export interface Storage {
   id: number;
@@ -27,6 +28,11 @@ export interface TensorInfo {
   storage: number;
   /** Offset in float32 values from the start of the image's block in the storage. */
   offset: number;
+  /**
+   * A tensor the engine made up, not in the ONNX model (a Concat input's copy, the probabilities
+   * added for the softmax score): never offered as a Grad-CAM layer. Set where it is created.
+   */
+  synthetic?: boolean;
 }
 
 interface OpBase {
@@ -133,9 +139,17 @@ export function tensorElements(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-/** Values per image of a tensor (all dims but the batch). */
-export function perImage(t: TensorInfo): number {
-  return tensorElements(t.shape.slice(1));
+/** Values per image of a tensor (all dims but the batch), from its info or its shape. */
+export function perImage(t: { readonly shape: readonly number[] } | readonly number[]): number {
+  return tensorElements(('shape' in t ? t.shape : t).slice(1));
+}
+
+/**
+ * The tensor a name is a view of: the root of an alias (a Reshape, Flatten, Dropout or Identity
+ * output), else the name itself. Aliases point at their root directly (lowering resolves chains).
+ */
+export function aliasRoot(aliases: ReadonlyMap<string, string>, name: string): string {
+  return aliases.get(name) ?? name;
 }
 
 /** [C, H, W] of a tensor, treating [N, F] as [N, F, 1, 1]. */
@@ -144,5 +158,5 @@ export function chw(t: TensorInfo): [number, number, number] {
   if (s.length === 4) return [s[1], s[2], s[3]];
   if (s.length === 2) return [s[1], 1, 1];
   if (s.length === 3) return [s[1], s[2], 1];
-  throw new Error(`tensor '${t.name}' has rank ${s.length}; expected 2, 3 or 4`);
+  throw new InternalError(`tensor '${t.name}' has rank ${s.length}; expected 2, 3 or 4 (lowering refuses others)`);
 }

@@ -22,7 +22,7 @@ import type { OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo } from '../onnx/mod
 import { attrFloat, attrInt, attrInts, attrString, attribute } from '../onnx/model.ts';
 import { fuse } from './fuse.ts';
 import type { Graph, Op } from './ir.ts';
-import { tensorElements } from './ir.ts';
+import { aliasRoot, perImage, tensorElements } from './ir.ts';
 import { place } from './placement.ts';
 import { samePads, windowCount } from './shapes.ts';
 
@@ -436,8 +436,8 @@ function badShape(shape: readonly number[]): string | undefined {
   if (shape.length < 2 || shape.length > 4) return `rank ${shape.length}; the engine's tensors have 2 to 4 dimensions`;
   const i = shape.findIndex((d) => !Number.isSafeInteger(d) || d < 1);
   if (i >= 0) return `dimension ${i} is ${shape[i]}; expected ≥ 1`;
-  const perImage = tensorElements(shape.slice(1));
-  if (perImage > MAX_VALUES_PER_IMAGE) return `${perImage} values per image is more than the engine's limit of ${MAX_VALUES_PER_IMAGE} (1 GiB of float32)`;
+  const values = perImage(shape);
+  if (values > MAX_VALUES_PER_IMAGE) return `${values} values per image is more than the engine's limit of ${MAX_VALUES_PER_IMAGE} (1 GiB of float32)`;
   return undefined;
 }
 
@@ -492,7 +492,7 @@ export function lower(model: OnnxModel, options: LowerOptions = {}): Graph {
   /** Outputs a node declares but the engine does not compute (Dropout's mask): name → the node. */
   const uncomputed = new Map<string, string>();
   const onnxOpCounts: Record<string, number> = Object.create(null);
-  const root = (n: string): string => aliases.get(n) ?? n;
+  const root = (n: string): string => aliasRoot(aliases, n);
   const defined = (n: string) => shapes.has(n) || model.initializers.has(n) || uncomputed.has(n);
 
   for (const node of model.nodes) {

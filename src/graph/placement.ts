@@ -8,7 +8,7 @@
  * copy op instead. Aliases (Reshape, Flatten, Dropout, Identity) share their root's place.
  */
 import type { ConcatInfo, Op, Storage, TensorInfo } from './ir.ts';
-import { tensorElements } from './ir.ts';
+import { aliasRoot, perImage } from './ir.ts';
 
 interface Place { storage: number; offset: number }
 
@@ -17,19 +17,21 @@ export function place(
 ): { tensors: Map<string, TensorInfo>; storages: Storage[]; ops: Op[]; concats: ConcatInfo[] } {
   const storages: Storage[] = [];
   const places = new Map<string, Place>();
-  const perImage = (name: string) => tensorElements(shapes.get(name)!.slice(1));
+  const valuesPerImage = (name: string) => perImage(shapes.get(name)!);
   const newStorage = (name: string): Place => {
-    storages.push({ id: storages.length, perImage: perImage(name), label: name });
+    storages.push({ id: storages.length, perImage: valuesPerImage(name), label: name });
     return { storage: storages.length - 1, offset: 0 };
   };
   const producedByOp = new Set(ops.map((o) => o.output));
-  const root = (n: string) => aliases.get(n) ?? n;
+  const root = (n: string) => aliasRoot(aliases, n);
   // A tensor listed more than once among all concats' inputs keeps its own storage and is copied
   // into each slice: written in place into one slice, a copy into another would read and write
   // one buffer (which WebGPU forbids in one dispatch).
   const uses = new Map<string, number>();
   for (const op of ops) if (op.kind === 'concat') for (const i of op.inputs) uses.set(root(i), (uses.get(root(i)) ?? 0) + 1);
   const copiesAfter = new Map<Op, Op[]>();
+  /** Tensors placement makes up (the copies into concat slices). */
+  const synthetic = new Set<string>();
   const concats: ConcatInfo[] = [];
 
   // Concats from last to first, so an outer concat places its inputs (possibly inner concats) first.
@@ -43,7 +45,7 @@ export function place(
     concats.push({ name: op.name, output: op.output, slices });
     op.inputs.forEach((name, i) => {
       const slice = { storage: out.storage, offset };
-      offset += perImage(name);
+      offset += valuesPerImage(name);
       // An alias (e.g. Identity) in front of the concat places its root.
       const t = root(name);
       const inPlace = producedByOp.has(t) && !places.has(t) && uses.get(t) === 1;
@@ -53,6 +55,7 @@ export function place(
         return;
       }
       const copyName = `${op.output}::input${i}`;
+      synthetic.add(copyName);
       shapes.set(copyName, shapes.get(t)!);
       places.set(copyName, slice);
       slices.push(copyName);
@@ -73,9 +76,9 @@ export function place(
   const tensors = new Map<string, TensorInfo>();
   for (const [name, shape] of shapes) {
     if (fusedAway.has(name)) continue;
-    const p = places.get(aliases.get(name) ?? name);
+    const p = places.get(root(name));
     if (!p) continue; // an intermediate hidden by fusion
-    tensors.set(name, { name, shape, storage: p.storage, offset: p.offset });
+    tensors.set(name, { name, shape, storage: p.storage, offset: p.offset, ...(synthetic.has(name) && { synthetic: true }) });
   }
   return { tensors, storages, ops: finalOps, concats: concats.reverse() };
 }

@@ -10,9 +10,10 @@
  * writes its gradient and the others add to it (a fixed order, no atomics). An in-place Concat input
  * that also feeds other ops gets a gradient buffer of its own, into which its slice is added.
  */
-import { GradcamError } from '../errors.ts';
+import { InternalError } from '../errors.ts';
+import { backwardCone } from '../graph/cone.ts';
 import { ancestors, descendants, rootOf } from '../graph/deps.ts';
-import type { Graph, Op } from '../graph/ir.ts';
+import { type Graph, type Op, perImage } from '../graph/ir.ts';
 import type { BufferView, Dispatch, KernelEnv } from '../gpu/dispatch.ts';
 import { grid1d, Params } from '../gpu/dispatch.ts';
 import type { GradTarget, OpKernel } from '../kernels/types.ts';
@@ -55,22 +56,6 @@ interface Compiled {
   view(name: string): BufferView;
 }
 
-/**
- * The ops on some path from one of `features` to `score`, in forward order. Throws for a feature that
- * the score does not depend on, or that depends on the score.
- */
-export function backwardCone(graph: Graph, score: string, features: string[]): Op[] {
-  const up = ancestors(graph, score);
-  for (const f of features) {
-    if (descendants(graph, [score]).has(rootOf(graph, f))) {
-      throw new GradcamError(`layer '${f}' comes after the reduction layer '${score}' (or is it): Grad-CAM needs a feature layer that the score depends on`);
-    }
-    if (!up.has(rootOf(graph, f))) throw new GradcamError(`layer '${f}' has no path to the score '${score}': the score does not depend on it`);
-  }
-  const down = descendants(graph, features);
-  return graph.ops.filter((o) => up.has(o.output) && o.inputs.some((i) => down.has(rootOf(graph, i))));
-}
-
 /** Which tensors carry a gradient, and where their gradients live (shared by compile and sizing). */
 export interface GradientPlan {
   cone: Op[];
@@ -110,7 +95,7 @@ export function gradientBuffers(graph: Graph, req: BackwardRequest, plan = gradi
   const own = new Map<string, number>();
   for (const [name, t] of graph.tensors) {
     if (!(needs(name) || name === req.score || req.features.includes(name))) continue;
-    if (ownBuffer.has(root(name))) own.set(root(name), t.shape.slice(1).reduce((a, b) => a * b, 1) * items);
+    if (ownBuffer.has(root(name))) own.set(root(name), perImage(t) * items);
     else storages.add(t.storage);
   }
   return [
@@ -131,13 +116,13 @@ export async function compileBackward(c: Compiled, req: BackwardRequest): Promis
     const t = graph.tensors.get(name)!;
     const r = root(name);
     if (ownBuffer.has(r)) {
-      const per = t.shape.slice(1).reduce((a, b) => a * b, 1);
+      const per = perImage(t);
       if (!ownGrads.has(r)) ownGrads.set(r, env.scratch(per * items, `grad ${r}`));
       return { buffer: ownGrads.get(r)!, offset: 0, stride: per };
     }
-    const perImage = graph.storages[t.storage].perImage;
-    if (!storageGrads.has(t.storage)) storageGrads.set(t.storage, env.scratch(perImage * items, `grad ${graph.storages[t.storage].label}`));
-    return { buffer: storageGrads.get(t.storage)!, offset: t.offset, stride: perImage };
+    const stride = graph.storages[t.storage].perImage;
+    if (!storageGrads.has(t.storage)) storageGrads.set(t.storage, env.scratch(stride * items, `grad ${graph.storages[t.storage].label}`));
+    return { buffer: storageGrads.get(t.storage)!, offset: t.offset, stride };
   };
 
   // Gradients written so far (the score's by the seed); an in-place slice is written with its container.
@@ -151,7 +136,7 @@ export async function compileBackward(c: Compiled, req: BackwardRequest): Promis
     const t = { view: gradView(name), accumulate: isWritten(r) };
     written.add(r);
     const info = graph.tensors.get(name)!;
-    trail.push({ tensor: name, node, view: t.view, perItem: info.shape.slice(1).reduce((a, b) => a * b, 1) });
+    trail.push({ tensor: name, node, view: t.view, perItem: perImage(info) });
     return t;
   };
   const dispatches: Dispatch[] = [];
@@ -176,7 +161,7 @@ export async function compileBackward(c: Compiled, req: BackwardRequest): Promis
   }
   for (const f of req.features) {
     if (ownBuffer.has(root(f)) && !written.has(root(f))) await addSlice(root(f));
-    if (!isWritten(root(f))) throw new GradcamError(`internal: no gradient reached layer '${f}'`);
+    if (!isWritten(root(f))) throw new InternalError(`no gradient reached layer '${f}'`);
   }
   return {
     items, scoreGrad: gradView(req.score), cone, dispatches, trail,
@@ -186,7 +171,7 @@ export async function compileBackward(c: Compiled, req: BackwardRequest): Promis
 
 /** dst (+)= the slice (one in-place concat input's share of the concat's gradient). */
 async function sliceGrad(env: KernelEnv, from: BufferView, t: GradTarget, shape: number[], items: number, label: string): Promise<Dispatch> {
-  const count = shape.slice(1).reduce((a, b) => a * b, 1);
+  const count = perImage(shape);
   const pipeline = await env.pipeline(elementwise, 'grad', { MASK: false, SCALE: false, ACCUMULATE: t.accumulate });
   const p = new Params().u32(count, items, 1, count, from.offset, from.stride, 0, 0, t.view.offset, t.view.stride, 0, 0, 1, 0, 0, 0);
   return env.dispatch(pipeline, [env.uniform(p), from.buffer, env.dummy, env.dummy, null, t.view.buffer],

@@ -3,7 +3,7 @@
  * recorded programs; `classify` runs the forward pass, `gradcam.ts` adds the backward and CAM stages.
  */
 import { GradcamError } from '../errors.ts';
-import type { Graph } from '../graph/ir.ts';
+import { type Graph, perImage, tensorElements } from '../graph/ir.ts';
 import { lower, type LowerOptions } from '../graph/lower.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import { checked, type DeviceLimits, KernelEnv, type KernelVariant, kernelVariant } from '../gpu/dispatch.ts';
@@ -14,7 +14,8 @@ import { guessRecipe, type Recipe } from '../image/recipes.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import { compileForward, type CompiledForward } from './forward.ts';
 import { encodeStage } from './program.ts';
-import { Readback, viewRegions } from './readback.ts';
+import { ReadbackPlan, type ReadbackResult, type Region, viewRegions } from './readback.ts';
+import type { StageTimestamps } from './timing.ts';
 
 export interface ForwardResult {
   /** Pre-softmax class scores, [batch × classes]. */
@@ -103,8 +104,12 @@ export function checkWeights(model: OnnxModel): void {
 /** Models whose weights were checked (a re-lowering with new taps does not check again). */
 const weightsChecked = new WeakSet<OnnxModel>();
 
+/** The read-back regions of the forward result. */
+const LOGITS = 'logits';
+const PROBABILITIES = 'probabilities';
+
 export class Engine {
-  private readonly forwardReadback: Readback;
+  private readonly forwardReadback: ReadbackPlan;
   readonly queue: RunQueue;
   /** Preprocessing stages by image size and batch index; made once per size. */
   private stages = new Map<string, PreprocessStage>();
@@ -123,7 +128,8 @@ export class Engine {
     /** Milliseconds spent lowering and compiling (pipelines included). */
     readonly compileMs: number,
   ) {
-    this.forwardReadback = new Readback(gpu.device, this.tensorRegions([graph.logits, ...(graph.probabilities ? [graph.probabilities] : [])]));
+    this.forwardReadback = new ReadbackPlan(gpu.device);
+    this.addForwardReadback(this.forwardReadback);
     this.recipe = guessRecipe(graph.input.name, Object.keys(graph.onnxOpCounts));
     this.queue = options.queue ?? new RunQueue();
   }
@@ -150,18 +156,29 @@ export class Engine {
   }
 
   get classCount(): number {
-    const s = this.graph.tensors.get(this.graph.logits)!.shape;
-    return s.slice(1).reduce((a, b) => a * b, 1);
+    return perImage(this.graph.tensors.get(this.graph.logits)!);
   }
 
-  /** Regions of tensors (all images) for a read-back. */
-  tensorRegions(names: string[]) {
-    return names.flatMap((n) => {
-      const v = this.compiled.view(n);
-      const t = this.graph.tensors.get(n)!;
-      const per = t.shape.slice(1).reduce((a, b) => a * b, 1);
-      return viewRegions(v.buffer, v.offset, v.stride, per, this.batch);
-    });
+  /** The forward pass's dispatches (preprocessing excluded), in order: for profiles. */
+  get forwardDispatches(): readonly Dispatch[] {
+    return this.compiled.dispatches;
+  }
+
+  /** The regions of a tensor (all images) for a read-back. */
+  tensorRegions(name: string): Region[] {
+    const v = this.compiled.view(name);
+    return viewRegions(v.buffer, v.offset, v.stride, perImage(this.graph.tensors.get(name)!), this.batch);
+  }
+
+  /** Adds the logits (and the model's probabilities) to a read-back; `forwardResult` decodes them. */
+  addForwardReadback(plan: ReadbackPlan): void {
+    plan.add(LOGITS, this.tensorRegions(this.graph.logits));
+    if (this.graph.probabilities) plan.add(PROBABILITIES, this.tensorRegions(this.graph.probabilities));
+  }
+
+  /** The bytes `addForwardReadback` reads back. */
+  get forwardReadbackBytes(): number {
+    return this.forwardReadback.bytes;
   }
 
   /** Writes a float32 NCHW input tensor (checked first: checkInput). */
@@ -181,7 +198,7 @@ export class Engine {
     if (shape && shape.join() !== want.join()) {
       throw new GradcamError(`input has shape [${shape}], but the model expects [${want}] (input '${this.graph.input.name}')`);
     }
-    const n = want.reduce((a, b) => a * b, 1);
+    const n = tensorElements(want);
     if (data.length !== n) throw new GradcamError(`input has ${data.length} values, but the model expects [${want}] = ${n}`);
     const bad = findNonFinite(data);
     if (bad) {
@@ -219,7 +236,7 @@ export class Engine {
   }
 
   /** Encodes the preprocessing still pending and the forward pass, as one compute pass. */
-  encodeForward(encoder: GPUCommandEncoder, ts?: { querySet: GPUQuerySet; begin: number; end: number }): void {
+  encodeForward(encoder: GPUCommandEncoder, ts?: StageTimestamps): void {
     encodeStage(encoder, 'forward', this.pending.length ? [...this.pending, ...this.compiled.dispatches] : this.compiled.dispatches, ts);
     this.pending = [];
   }
@@ -246,8 +263,9 @@ export class Engine {
     this.encodeForward(encoder);
     this.forwardReadback.encode(encoder);
     await checked(this.gpu.device, 'forward pass', () => this.gpu.device.queue.submit([encoder.finish()]));
-    const parts = await this.forwardReadback.read();
-    const result = this.forwardResult(parts);
+    const read = await this.forwardReadback.read();
+    const result = this.forwardResult(read);
+    read.done();
     await this.checkForward(result);
     return result;
   }
@@ -271,50 +289,38 @@ export class Engine {
    */
   async diagnoseForward(): Promise<string | null> {
     const steps = [{ tensor: this.graph.input.name, node: '' }, ...this.graph.ops.map((o) => ({ tensor: o.output, node: o.name }))];
-    const regions = steps.map((st) => this.tensorRegions([st.tensor]));
-    const rb = new Readback(this.gpu.device, regions.flat());
-    try {
-      const encoder = this.gpu.device.createCommandEncoder({ label: 'diagnosis' });
-      rb.encode(encoder);
-      await checked(this.gpu.device, 'read-back', () => this.gpu.device.queue.submit([encoder.finish()]));
-      const parts = await rb.read();
-      let at = 0;
-      for (let i = 0; i < steps.length; i++) {
-        const mine = parts.slice(at, at + regions[i].length);
-        at += regions[i].length;
-        for (const p of mine) {
-          const bad = findNonFinite(new Float32Array(p));
-          if (bad) {
-            const { tensor, node } = steps[i];
-            return node
-              ? `non-finite values (${bad.kind}) first appear in '${tensor}' (node '${node}')`
-              : `the input '${tensor}' holds non-finite values (${bad.kind})`;
-          }
-        }
+    const plan = new ReadbackPlan(this.gpu.device);
+    for (const { tensor } of steps) plan.add(`tensor:${tensor}`, this.tensorRegions(tensor));
+    const read = await this.readNow(plan);
+    for (const { tensor, node } of steps) {
+      const bad = findNonFinite(read.f32(`tensor:${tensor}`));
+      if (bad) {
+        return node
+          ? `non-finite values (${bad.kind}) first appear in '${tensor}' (node '${node}')`
+          : `the input '${tensor}' holds non-finite values (${bad.kind})`;
       }
-      return null;
-    } finally {
-      rb.destroy();
     }
+    return null;
   }
 
-  /** Builds a ForwardResult from the read-back logits (and probabilities) regions. */
-  forwardResult(parts: ArrayBuffer[]): ForwardResult {
+  /** Builds a ForwardResult from a read-back holding `addForwardReadback`'s regions. */
+  forwardResult(read: ReadbackResult): ForwardResult {
     const classes = this.classCount;
-    const n = this.batch;
-    const join = (bufs: ArrayBuffer[]) => {
-      const out = new Float32Array(n * classes);
-      let at = 0;
-      for (const b of bufs) {
-        out.set(new Float32Array(b), at);
-        at += b.byteLength / 4;
-      }
-      return out;
-    };
-    const per = parts.length / (this.graph.probabilities ? 2 : 1);
-    const logits = join(parts.slice(0, per));
-    const probabilities = this.graph.probabilities ? join(parts.slice(per)) : softmaxRows(logits, classes);
+    const logits = read.f32(LOGITS);
+    const probabilities = this.graph.probabilities ? read.f32(PROBABILITIES) : softmaxRows(logits, classes);
     return { logits, probabilities, classes };
+  }
+
+  /** Reads back what `plan` holds now (nothing else runs), and destroys the plan's staging. Inside a run. */
+  async readNow(plan: ReadbackPlan): Promise<ReadbackResult> {
+    try {
+      const encoder = this.gpu.device.createCommandEncoder({ label: 'read-back' });
+      plan.encode(encoder);
+      await checked(this.gpu.device, 'read-back', () => this.gpu.device.queue.submit([encoder.finish()]));
+      return await plan.read();
+    } finally {
+      plan.destroy();
+    }
   }
 
   /** Reads any tensor (all images), for tests and debugging. */
@@ -329,22 +335,8 @@ export class Engine {
   /** readTensor() inside a run already holding the queue. */
   async readTensorNow(name: string): Promise<Float32Array> {
     if (!this.graph.tensors.has(name)) throw new GradcamError(`unknown tensor '${name}'`);
-    const rb = new Readback(this.gpu.device, this.tensorRegions([name]));
-    try {
-      const encoder = this.gpu.device.createCommandEncoder();
-      rb.encode(encoder);
-      await checked(this.gpu.device, 'read-back', () => this.gpu.device.queue.submit([encoder.finish()]));
-      const parts = await rb.read();
-      const out = new Float32Array(parts.reduce((a, b) => a + b.byteLength / 4, 0));
-      let at = 0;
-      for (const b of parts) {
-        out.set(new Float32Array(b), at);
-        at += b.byteLength / 4;
-      }
-      return out;
-    } finally {
-      rb.destroy();
-    }
+    const read = await this.readNow(new ReadbackPlan(this.gpu.device).add(name, this.tensorRegions(name)));
+    return read.f32(name);
   }
 
   destroy(): void {

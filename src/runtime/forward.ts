@@ -4,7 +4,7 @@
  */
 import type { Graph, Op } from '../graph/ir.ts';
 import type { BufferView, Dispatch, KernelEnv } from '../gpu/dispatch.ts';
-import { GradcamError } from '../errors.ts';
+import { GradcamError, InternalError } from '../errors.ts';
 import { kernelFor } from '../kernels/index.ts';
 import type { OpKernel, OpShapes } from '../kernels/types.ts';
 
@@ -23,7 +23,7 @@ export interface CompiledForward {
 export function opShapes(graph: Graph, op: Op): OpShapes {
   const shape = (n: string) => {
     const t = graph.tensors.get(n);
-    if (!t) throw new Error(`internal: tensor '${n}' has no placement`);
+    if (!t) throw new InternalError(`tensor '${n}' has no placement`);
     return t.shape;
   };
   return { inputs: op.inputs.map(shape), output: shape(op.output) };

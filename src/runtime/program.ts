@@ -3,6 +3,7 @@
  * profiling, one pass per dispatch with timestamps around it); nothing is created at run time.
  */
 import type { Dispatch } from '../gpu/dispatch.ts';
+import type { StageTimestamps } from './timing.ts';
 
 export function encodeDispatches(pass: GPUComputePassEncoder, dispatches: readonly Dispatch[]): void {
   for (const d of dispatches) {
@@ -14,7 +15,7 @@ export function encodeDispatches(pass: GPUComputePassEncoder, dispatches: readon
 
 /** Encodes a stage as one compute pass, with timestamps at its start and end when `ts` is given. */
 export function encodeStage(encoder: GPUCommandEncoder, label: string, dispatches: readonly Dispatch[],
-  ts?: { querySet: GPUQuerySet; begin: number; end: number }): void {
+  ts?: StageTimestamps): void {
   const pass = encoder.beginComputePass({
     label,
     timestampWrites: ts ? { querySet: ts.querySet, beginningOfPassWriteIndex: ts.begin, endOfPassWriteIndex: ts.end } : undefined,

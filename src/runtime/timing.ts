@@ -3,7 +3,17 @@
  * at the start and end of each stage's compute pass, read back with the results; without it, the
  * stages are submitted one by one and timed on the CPU with onSubmittedWorkDone.
  */
-import type { Region } from './readback.ts';
+import type { ReadbackPlan, ReadbackResult } from './readback.ts';
+
+/** Where the GPU writes a stage's timestamps: at the start and end of its compute pass. */
+export interface StageTimestamps {
+  querySet: GPUQuerySet;
+  begin: number;
+  end: number;
+}
+
+/** The read-back region of the timestamps. */
+const TIMESTAMPS = 'timestamps';
 
 export class StageTimer {
   readonly querySet?: GPUQuerySet;
@@ -21,7 +31,7 @@ export class StageTimer {
   }
 
   /** Timestamp writes for stage i, when timed on the GPU. */
-  writes(i: number): { querySet: GPUQuerySet; begin: number; end: number } | undefined {
+  writes(i: number): StageTimestamps | undefined {
     return this.querySet ? { querySet: this.querySet, begin: 2 * i, end: 2 * i + 1 } : undefined;
   }
 
@@ -29,13 +39,19 @@ export class StageTimer {
     if (this.querySet) encoder.resolveQuerySet(this.querySet, 0, 2 * this.stages, this.resolveBuffer!, 0);
   }
 
-  region(): Region[] {
-    return this.resolveBuffer ? [{ buffer: this.resolveBuffer, offset: 0, bytes: 16 * this.stages }] : [];
+  /** The bytes `addReadback` reads back. */
+  get readbackBytes(): number {
+    return this.resolveBuffer ? 16 * this.stages : 0;
   }
 
-  /** Milliseconds per stage from the read-back timestamps. */
-  static durations(data: ArrayBuffer): number[] {
-    const t = new BigUint64Array(data);
+  /** Adds the timestamps to a read-back, when timed on the GPU. */
+  addReadback(plan: ReadbackPlan): void {
+    if (this.resolveBuffer) plan.add(TIMESTAMPS, { buffer: this.resolveBuffer, offset: 0, bytes: 16 * this.stages });
+  }
+
+  /** Milliseconds per stage from the read-back timestamps (timed on the GPU only). */
+  durations(r: ReadbackResult): number[] {
+    const t = r.u64(TIMESTAMPS);
     const out: number[] = [];
     for (let i = 0; i < t.length; i += 2) out.push(Number(t[i + 1] - t[i]) / 1e6);
     return out;

@@ -12,9 +12,8 @@
  *   ?image=URL       start with this picture instead of the sample photo
  */
 import sampleUrl from '../../weights/samples/chelsea.png';
-import type { GradcamMap, GradcamOptions, GradcamResult } from '../gradcam/types.ts';
+import { type GradcamMap, type GradcamOptions, type GradcamResult, isReduction, type Reduction } from '../gradcam/types.ts';
 import type { RgbaImage } from '../image/image.ts';
-import { Profiler } from '../gpu/profiler.ts';
 import { clear, composite, drawImage } from './draw.ts';
 import { decodeImage, imageFromUrl } from './images.ts';
 import { labelSet, type LabelSet } from './labels.ts';
@@ -41,7 +40,7 @@ class App {
   private imageName = '';
   private classChoice: 'top' | number = 'top';
   private layer = 'auto';
-  private reduction: 'logit' | 'softmax' = 'logit';
+  private reduction: Reduction = 'logit';
   private labels: LabelSet = labelSet(undefined, 0);
   private result?: GradcamResult;
   /** The picture the result belongs to (a webcam frame, or the still picture). */
@@ -318,15 +317,7 @@ class App {
     ui.profile.disabled = true;
     busy('profiling kernels…');
     try {
-      const timings = await this.session.run(async (net) => {
-        const dispatches = net.engine.compiled.dispatches;
-        const profiler = new Profiler(this.session.device, dispatches.length);
-        try {
-          return await profiler.run(dispatches);
-        } finally {
-          profiler.destroy();
-        }
-      });
+      const timings = await this.session.run((net) => net.profileForward());
       renderProfile(timings);
     } catch (e) {
       notice(`profile: ${message(e)}`, 'error');
@@ -389,7 +380,7 @@ class App {
     for (const radio of document.querySelectorAll<HTMLInputElement>('input[name=reduction]')) {
       radio.addEventListener('change', () => {
         if (!radio.checked) return;
-        this.reduction = radio.value === 'softmax' ? 'softmax' : 'logit';
+        this.reduction = isReduction(radio.value) ? radio.value : 'logit';
         this.requestRender();
       });
     }

@@ -62,10 +62,6 @@ export class Session {
     return this.gpu.features.timestamps;
   }
 
-  get device(): GPUDevice {
-    return this.gpu.device;
-  }
-
   get model(): LoadedModel | undefined {
     return this.loaded;
   }
@@ -81,7 +77,7 @@ export class Session {
 
   /** How long lowering and compiling the loaded network took. */
   get compileMs(): number | undefined {
-    return this.net?.engine.compileMs;
+    return this.net?.compileMs;
   }
 
   get ready(): boolean {
