@@ -7,7 +7,7 @@ import { nodeGpu } from './gpu/node.ts';
 import { Network, type NetworkOptions } from './gradcam/network.ts';
 import { decodeImageFile, encodePngAtomic } from './image/decode-node.ts';
 import type { RgbaImage } from './image/image.ts';
-import { resolveModel } from './cli/models.ts';
+import { resolveModel } from './models/resolve.ts';
 
 export * from './index.ts';
 export { nodeGpu } from './gpu/node.ts';

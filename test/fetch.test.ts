@@ -26,7 +26,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { downloadReporter } from '../src/cli/fetch.ts';
+import { downloadReporter } from '../src/models/progress.ts';
 import { type DownloadError, type DownloadProgress, type DownloadTarget, fetchModel, type FetchOptions, targetForUrl } from '../weights/fetch.ts';
 import { generateModelBytes } from '../weights/generate/index.ts';
 import { gradcam as runCli, ROOT, type Run } from './helpers/cli.ts';

@@ -1,11 +1,11 @@
 /**
- * The CLI's text helpers (src/cli/text.ts), which every printed line goes through: control
+ * The CLI's text helpers (src/node/text.ts), which every printed line goes through: control
  * characters escaped, long message lines cut in the middle, credentials in URLs hidden, JSON with
  * the C1 controls escaped; and the byte-size option parser (src/cli/command.ts).
  */
 import { describe, expect, test } from 'vitest';
 import { parseByteSize } from '../src/cli/command.ts';
-import { jsonText, messageLine, printable, redactUrls, shorten } from '../src/cli/text.ts';
+import { jsonText, messageLine, printable, redactUrls, shorten } from '../src/node/text.ts';
 import { redactUrl } from '../weights/fetch.ts';
 
 describe('text helpers', () => {

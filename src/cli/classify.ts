@@ -13,8 +13,8 @@ import { type Command, intOption, pathOption, positionals, stringOption } from '
 import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
 import { writeFileAtomic } from './files.ts';
 import { maxPixelsOption, pictureOptionsHelp, PICTURE_OPTIONS, PICTURE_VALUES, readInput } from './input.ts';
-import { lowerOrFail, resolveModel } from './models.ts';
-import { jsonText } from './text.ts';
+import { lowerOrFail, resolveModel } from '../models/resolve.ts';
+import { jsonText } from '../node/text.ts';
 
 /** The shortest decimal that reads back as the same float32 (1.2345600128173828 → 1.23456). */
 export function f32(v: number): number {

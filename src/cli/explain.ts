@@ -6,7 +6,7 @@
 import { basename, dirname, extname, join } from 'node:path';
 import { Network } from '../gradcam/network.ts';
 import { planRequest } from '../gradcam/request.ts';
-import type { ClassSpec, GradcamMap, GradcamResult, Reduction } from '../gradcam/types.ts';
+import { type ClassSpec, type GradcamMap, type GradcamResult, isReduction, REDUCTIONS } from '../gradcam/types.ts';
 import { describeAdapter } from '../gpu/device.ts';
 import { nodeGpu } from '../gpu/node.ts';
 import { encodePngAtomic } from '../image/decode-node.ts';
@@ -15,10 +15,10 @@ import { f32 } from './classify.ts';
 import { type Command, pathOption, positionals, stringOption, UsageError } from './command.ts';
 import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
 import { maxPixelsOption, pictureOptionsHelp, PICTURE_OPTIONS, PICTURE_VALUES, readInput } from './input.ts';
-import { lowerOrFail, resolveModel } from './models.ts';
+import { lowerOrFail, resolveModel } from '../models/resolve.ts';
 import { checkWritable } from '../node/files.ts';
 import { writeFileAtomic } from './files.ts';
-import { jsonText } from './text.ts';
+import { jsonText } from '../node/text.ts';
 
 const CLASS_VALUE = "a class index ≥ 0, 'top' or 'topK'";
 
@@ -89,8 +89,8 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     const inputPath = inputArg ?? samplePath('chelsea.png');
     const classes = parseClasses((args.values.class as unknown as string[] | undefined) ?? []);
     const layers = (args.values.layer as unknown as string[] | undefined) ?? ['auto'];
-    const reduction = (stringOption(args, 'reduction') ?? 'logit') as Reduction;
-    if (reduction !== 'logit' && reduction !== 'softmax') throw new UsageError(`--reduction must be 'logit' or 'softmax', got '${reduction}'`, explain);
+    const reduction = stringOption(args, 'reduction') ?? 'logit';
+    if (!isReduction(reduction)) throw new UsageError(`--reduction must be ${REDUCTIONS.map((r) => `'${r}'`).join(' or ')}, got '${reduction}'`, explain);
     const out = pathOption(explain, args, 'out');
     const json = pathOption(explain, args, 'json');
     const maxPixels = maxPixelsOption(explain, args);

@@ -1,106 +1,18 @@
 /**
  * `gradcam fetch [NAME|all|URL] [--url URL] [--force]`: downloads the manifest's models (the ONNX
  * Model Zoo GoogLeNets) into the model cache, checked against their size and SHA-256, and prints
- * their paths; also the download progress display that every command uses when it fetches a
- * model on first use (src/cli/models.ts).
+ * their paths; also the download-limit options of every command that may fetch a model (the
+ * progress display is src/models/progress.ts).
  */
 import { DEFAULT_REAL_MODEL, findModel, MODELS } from '../../weights/manifest.ts';
 import {
-  DEFAULT_DOWNLOAD_DEADLINE_MS, DEFAULT_MAX_DOWNLOAD_BYTES, DEFAULT_MAX_RETRY_AFTER_MS, type DownloadProgress, type DownloadTarget, fetchModel,
+  DEFAULT_DOWNLOAD_DEADLINE_MS, DEFAULT_MAX_DOWNLOAD_BYTES, DEFAULT_MAX_RETRY_AFTER_MS, type DownloadTarget, fetchModel,
   type FetchOptions, isHttpUrl, mib, redactUrl, targetForEntry, targetForUrl,
 } from '../../weights/fetch.ts';
 import { GradcamError } from '../errors.ts';
+import { baseUrlFromEnv, fetchOptionsWithProgress } from '../models/progress.ts';
 import { formatBytes } from '../node/files.ts';
-import { type Args, byteSizeOption, type Command, type Io, type Options, positionals, secondsOption, stringOption, UsageError } from './command.ts';
-import { printable } from './text.ts';
-
-/** Where progress goes: process.stderr, or a stand-in in tests. */
-export interface ProgressStream {
-  isTTY?: boolean;
-  columns?: number;
-  write(s: string): unknown;
-}
-
-export interface DownloadReporter {
-  /** An information line (the progress bar, if shown, is cleared first). */
-  log(line: string): void;
-  progress(p: DownloadProgress): void;
-}
-
-const fmtRate = (bps: number) => (bps >= 2 ** 20 ? `${(bps / 2 ** 20).toFixed(1)} MiB/s` : `${(bps / 1024).toFixed(0)} KiB/s`);
-function fmtTime(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  s = Math.round(s);
-  return s >= 3600 ? `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}` : `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
-}
-
-/** A name for a progress line: a URL by its file name, anything at most 32 characters, control characters escaped. */
-function shortName(name: string): string {
-  const base = printable(isHttpUrl(name) ? (redactUrl(name).split(/[?#]/)[0].split('/').filter(Boolean).pop() ?? name) : name);
-  return base.length > 32 ? `…${base.slice(-31)}` : base;
-}
-
-/**
- * The display of a download: on a terminal, one line redrawn in place (bar, bytes, rate, time
- * left); otherwise (a log file, CI) a plain line every `intervalMs` (default 10 s), never a flood.
- * The rate is measured over the last 5 s.
- */
-export function downloadReporter(info: (line: string) => void, stream: ProgressStream, opts: { intervalMs?: number; now?: () => number } = {}): DownloadReporter {
-  const now = opts.now ?? (() => Date.now());
-  const interval = opts.intervalMs ?? 10_000;
-  let shown = false;
-  let lastLine = -Infinity;
-  let samples: { t: number; n: number }[] = [];
-  const clear = () => {
-    if (shown) stream.write('\r\x1b[K');
-    shown = false;
-  };
-  return {
-    log(line) {
-      clear();
-      info(line);
-    },
-    progress(p) {
-      if (p.done) {
-        clear();
-        samples = [];
-        return;
-      }
-      const t = now();
-      if (samples.length && p.received < samples[samples.length - 1].n) samples = []; // started over
-      samples.push({ t, n: p.received });
-      while (samples.length > 2 && t - samples[0].t > 5000) samples.shift();
-      const dt = (t - samples[0].t) / 1000;
-      const rate = dt > 0.2 ? (p.received - samples[0].n) / dt : NaN;
-      const left = p.total !== undefined && rate > 0 ? (p.total - p.received) / rate : NaN;
-      const pct = p.total ? Math.floor((100 * p.received) / p.total) : undefined;
-      const amount = p.total !== undefined ? `${(p.received / 2 ** 20).toFixed(1)}/${mib(p.total)}` : mib(p.received);
-      const speed = Number.isFinite(rate) ? fmtRate(rate) : '';
-      if (stream.isTTY) {
-        const width = Math.max(20, (stream.columns || 80) - 1);
-        const name = shortName(p.name);
-        const tail = `${pct !== undefined ? `${String(pct).padStart(3)}%  ` : ''}${amount}  ${speed}${Number.isFinite(left) ? `  ${fmtTime(left)} left` : ''}`;
-        const barWidth = Math.min(30, width - name.length - tail.length - 5);
-        const bar = pct !== undefined && barWidth >= 5 ? ` [${'#'.repeat(Math.floor((barWidth * pct) / 100)).padEnd(barWidth, '-')}]` : '';
-        stream.write(`\r\x1b[K${`${name}${bar} ${tail}`.slice(0, width)}`);
-        shown = true;
-      } else if (t - lastLine >= interval) {
-        if (lastLine === -Infinity) {
-          lastLine = t; // the "downloading ..." line has just been said
-          return;
-        }
-        lastLine = t;
-        info(`gradcam: ${shortName(p.name)}: ${amount}${pct !== undefined ? ` (${pct}%)` : ''}${speed ? `, ${speed}` : ''}${Number.isFinite(left) ? `, about ${fmtTime(left)} left` : ''}`);
-      }
-    },
-  };
-}
-
-/** The fetcher's options for the CLI: messages as `gradcam: ...` lines, progress on stderr. */
-export function cliFetchOptions(io: Pick<Io, 'info'>, stream: ProgressStream = process.stderr, extra: FetchOptions = {}): FetchOptions {
-  const reporter = downloadReporter(io.info, stream);
-  return { ...extra, log: (line) => reporter.log(`gradcam: ${line}`), onProgress: (p) => reporter.progress(p) };
-}
+import { type Args, byteSizeOption, type Command, type Options, positionals, secondsOption, stringOption, UsageError } from './command.ts';
 
 /** The download limits, as options of every command that may download a model. */
 export const DOWNLOAD_OPTIONS: Options = { 'max-bytes': { type: 'string' }, 'max-time': { type: 'string' } };
@@ -120,11 +32,6 @@ export function downloadLimits(command: Command, args: Args): FetchOptions {
   const maxBytes = byteSizeOption(command, args, 'max-bytes');
   const seconds = secondsOption(command, args, 'max-time');
   return { ...(maxBytes !== undefined && { maxBytes }), ...(seconds !== undefined && { deadlineMs: seconds * 1000 }) };
-}
-
-/** GRADCAM_MODEL_BASE_URL: a mirror that has the manifest's files under their base names. */
-export function baseUrlFromEnv(): string | undefined {
-  return process.env.GRADCAM_MODEL_BASE_URL || undefined;
 }
 
 const downloadable = () => MODELS.filter((m) => m.kind === 'onnx-zoo');
@@ -173,7 +80,7 @@ ${downloadable().map((m) => `  ${m.name} (${mib(m.bytes ?? 0)})\n      ${m.descr
       if (!entry) throw new GradcamError(`unknown model '${which}'`, `Downloadable: ${downloadable().map((m) => m.name).join(', ')} (or a URL).`);
       targets = [targetForEntry(entry, { url, baseUrl: baseUrlFromEnv() })];
     }
-    const opts = cliFetchOptions(io, process.stderr, limits);
+    const opts = fetchOptionsWithProgress(io.info, process.stderr, limits);
     for (const target of targets) {
       const result = await fetchModel(target, { ...opts, force: args.values.force === true });
       if (result.status === 'cached') {

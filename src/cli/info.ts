@@ -13,8 +13,8 @@ import { checkWritable } from '../node/files.ts';
 import { type Command, pathOption, positionals, stringOption, UsageError } from './command.ts';
 import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
 import { writeFileAtomic } from './files.ts';
-import { resolveModel } from './models.ts';
-import { jsonText } from './text.ts';
+import { resolveModel } from '../models/resolve.ts';
+import { jsonText } from '../node/text.ts';
 
 export interface FeatureLayer extends LayerInfo {
   /** The ONNX op (or fused ops) that produce it, e.g. 'Conv+Relu', 'MaxPool', 'Concat'. */

@@ -1,11 +1,12 @@
 /**
  * The `gradcam` command (bundled into dist/gradcam.mjs by scripts/build.mjs).
  *
- * Exit codes: 0 done; 1 a user error (GradcamError: one line `gradcam: <message>`, maybe a
- * `hint:` line); 2 a usage error; 3 a bug (anything else). The process exits explicitly when the
+ * Exit codes (src/cli/report.ts): 0 done; 1 a user error (GradcamError: one line
+ * `gradcam: <message>`, maybe a `hint:` line); 2 a usage error; 3 a bug (InternalError, or anything
+ * else). The process exits explicitly when the
  * work is done: Dawn keeps the event loop alive otherwise.
  *
- * Every line printed goes through src/cli/text.ts: control characters escaped (names come from
+ * Every line printed goes through src/node/text.ts: control characters escaped (names come from
  * model files), messages at most MAX_MESSAGE_LINE characters, credentials in URLs hidden.
  *
  * Results on stdout only. Dawn's Node binding prints its device log ("warning:", "info:") and
@@ -21,7 +22,6 @@ import { fstatSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { isatty, WriteStream } from 'node:tty';
-import { GradcamError } from '../errors.ts';
 import { repositoryRoot } from '../node/paths.ts';
 import { classify } from './classify.ts';
 import { explain } from './explain.ts';
@@ -29,7 +29,8 @@ import { fetchCommand } from './fetch.ts';
 import { type Command, type Io, parseCommandArgs, UsageError } from './command.ts';
 import { generate } from './generate.ts';
 import { info } from './info.ts';
-import { messageLine, printable } from './text.ts';
+import { reportError } from './report.ts';
+import { messageLine, printable } from '../node/text.ts';
 
 const COMMANDS: Command[] = [explain, classify, info, fetchCommand, generate];
 /** The commands that start Dawn: run in a child process (see the header). */
@@ -196,25 +197,10 @@ function runInChild(argv: string[]): Promise<number> {
   });
 }
 
-/** Prints an error the way the exit code says: user error, usage error, or bug. */
+/** Prints an error the way the exit code says (src/cli/report.ts): user error, usage error, or bug. */
 function report(err: unknown): number {
   // (io.info escapes control characters, hides URL credentials and shortens each line.)
-  if (err instanceof UsageError) {
-    io.info(`gradcam: ${err.message}`);
-    if (err.hint) io.info(`hint: ${err.hint}`);
-    io.info(err.command ? `usage: ${err.command.usage}  (gradcam ${err.command.name} --help)` : 'usage: gradcam <command> [options]  (gradcam --help)');
-    return 2;
-  }
-  if (err instanceof GradcamError) {
-    io.info(`gradcam: ${err.message}`);
-    if (err.hint) io.info(`hint: ${err.hint}`);
-    return 1;
-  }
-  const e = err instanceof Error ? err : new Error(String(err));
-  io.info(`gradcam: ${e.message} (this is a bug)`);
-  if (process.env.GRADCAM_DEBUG) for (const l of String(e.stack).split('\n')) process.stderr.write(`${printable(l)}\n`);
-  else io.info('hint: set GRADCAM_DEBUG=1 for the stack trace, and please report it.');
-  return 3;
+  return reportError(err, { info: io.info, trace: (l) => process.stderr.write(`${printable(l)}\n`) });
 }
 
 /** Waits until what was written to a stream has been handed to the OS (pipes can be asynchronous). */

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { InternalError } from '../errors.ts';
 
 let root: string | undefined;
 
@@ -19,7 +20,7 @@ export function repositoryRoot(): string {
   let dir = dirname(here);
   while (!existsSync(join(dir, 'package.json'))) {
     const parent = dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${here}`);
+    if (parent === dir) throw new InternalError(`no package.json above ${here}`);
     dir = parent;
   }
   root = dir;

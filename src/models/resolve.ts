@@ -1,6 +1,6 @@
 /**
- * Model resolution shared by every command: `--model` takes a path, a manifest name or an http(s)
- * URL; without it, the real GoogLeNet when it is in the cache, else the known-answer demonstration
+ * Model resolution (Node), shared by the library's loadNetwork and every CLI command: a model is a
+ * path, a manifest name or an http(s) URL (`--model`); without it, the real GoogLeNet when it is in the cache, else the known-answer demonstration
  * model (said in one line, with how to get the real one).
  *
  * A downloadable manifest model that is not in the cache yet is fetched on first use (progress on
@@ -14,13 +14,14 @@ import type { Graph } from '../graph/ir.ts';
 import { lower } from '../graph/lower.ts';
 import { labelSet } from '../gradcam/labels.ts';
 import { RECIPES, type Recipe } from '../image/recipes.ts';
+import { MAX_INPUT_BYTES, readFileOrFail } from '../node/files.ts';
 import { modelCacheDir } from '../node/paths.ts';
+import { decodeOnnx } from '../onnx/decode.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import { ensureGeneratedModel } from '../../weights/generate/index.ts';
 import { DEFAULT_REAL_MODEL, DEMO_MODEL, findModel, type ManifestModel } from '../../weights/manifest.ts';
 import { fetchModel, type FetchOptions, isHttpUrl, redactUrl, targetForEntry, targetForUrl } from '../../weights/fetch.ts';
-import { baseUrlFromEnv, cliFetchOptions, type ProgressStream } from './fetch.ts';
-import { readModelFile } from './files.ts';
+import { baseUrlFromEnv, fetchOptionsWithProgress, type ProgressStream } from './progress.ts';
 
 export interface ResolvedModel {
   /** What the user asked for (or the default's name); a URL without its credentials. */
@@ -39,6 +40,19 @@ export interface ResolveOptions {
   fetch?: FetchOptions;
 }
 
+/**
+ * Reads and decodes an ONNX file: "model.onnx: no such file", "model.onnx: not a readable ONNX model ...".
+ * Only a regular file of at most 2 GiB (protobuf's limit; the engine has no external-data support).
+ */
+export async function readModelFile(path: string): Promise<OnnxModel> {
+  const bytes = await readFileOrFail(path, { maxBytes: MAX_INPUT_BYTES, limitReason: 'an ONNX file is one protobuf message, which holds at most 2 GiB' });
+  try {
+    return decodeOnnx(bytes);
+  } catch (err) {
+    throw withContext(path, err);
+  }
+}
+
 /** The cached file of a downloadable manifest model. */
 export function cachedModelPath(name: string, cacheDir = modelCacheDir()): string {
   return join(cacheDir, `${name}.onnx`);
@@ -46,7 +60,7 @@ export function cachedModelPath(name: string, cacheDir = modelCacheDir()): strin
 
 function fetchOptions(log: (line: string) => void, opts: ResolveOptions): FetchOptions {
   // A model used by a command gets the cheap check (size); `gradcam fetch` hashes it.
-  return { verifyExisting: 'size', ...cliFetchOptions({ info: log }, opts.progress ?? process.stderr, opts.fetch) };
+  return { verifyExisting: 'size', ...fetchOptionsWithProgress(log, opts.progress ?? process.stderr, opts.fetch) };
 }
 
 async function fromEntry(entry: ManifestModel, log: (line: string) => void, opts: ResolveOptions): Promise<ResolvedModel> {
