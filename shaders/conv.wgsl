@@ -22,48 +22,9 @@
 // a Winograd convolution, shaders/winograd.wgsl); outH·outW is then a multiple of 8, so that the 8
 // positions of a block belong to one item.
 
-override KH: u32 = 1u;
-override KW: u32 = 1u;
-override SH: u32 = 1u;
-override SW: u32 = 1u;
-override POINTWISE: bool = false;
-override TRANSPOSED: bool = false;
-override RELU: bool = false;
-override MASK: bool = false;
-override ACCUMULATE: bool = false;
-override WEIGHTS_PER_ITEM: bool = false;
-override WG_X: u32 = 8u;
-override WG_Y: u32 = 8u;
-
-struct Params {
-  rows: u32,        // input channels of this GEMM's input tensor
-  inH: u32,
-  inW: u32,
-  cols: u32,        // output channels
-  outH: u32,
-  outW: u32,
-  items: u32,       // batch items (images, or images × classes for gradients)
-  cols4: u32,       // padded output channels / 4 = vec4 per weight row
-  padT: i32,
-  padL: i32,
-  inOffset: u32,    // views: item i's values start at i * stride + offset
-  inStride: u32,
-  outOffset: u32,
-  outStride: u32,
-  maskOffset: u32,
-  maskStride: u32,
-  maskDiv: u32,     // gradient item i masks with the forward image i / maskDiv
-  _p0: u32,
-  _p1: u32,
-  _p2: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read> wt: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> mask: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dst: array<f32>;
+// The interface (uniforms, bindings input, weights, bias, mask, output, overrides, TN = 8 positions and
+// TM = 16 channels per invocation) is declared in src/kernels/conv.ts; this body is unrolled for them.
+const_assert TN == 8u && TM == 16u;
 
 // Output positions 0–3 and 4–7 of an invocation's block are the components of two vec4 (A, B);
 // each position's 16 channels are one mat4x4 accumulator (column q = channels 4q … 4q + 3).
@@ -101,7 +62,7 @@ fn tapOffsets(oy: vec4<i32>, ox: vec4<i32>, ky: u32, kx: u32, ok: ptr<function, 
 
 // 4 input values (0 where !ok), times the ReLU mask of the forward output when MASK.
 fn load4(at: vec4<u32>, maskAt: vec4<u32>, ok: vec4<bool>) -> vec4<f32> {
-  var v = vec4<f32>(src[at.x], src[at.y], src[at.z], src[at.w]);
+  var v = vec4<f32>(input[at.x], input[at.y], input[at.z], input[at.w]);
   if (MASK) {
     let m = vec4<f32>(mask[maskAt.x], mask[maskAt.y], mask[maskAt.z], mask[maskAt.w]);
     v = select(vec4<f32>(0.0), v, m > vec4<f32>(0.0));
@@ -124,22 +85,22 @@ fn store(acc: mat4x4<f32>, pos: u32, posCount: u32, outHW: u32, col4: u32) {
       if (col < p.cols) {
         let addr = base + col * outHW;
         if (ACCUMULATE) {
-          dst[addr] += v[lane];
+          output[addr] += v[lane];
         } else {
-          dst[addr] = v[lane];
+          output[addr] = v[lane];
         }
       }
     }
   }
 }
 
-@compute @workgroup_size(WG_X, WG_Y)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+@compute @workgroup_size(WG_X, WG_Y, WG_Z)
+fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
   let outHW = p.outH * p.outW;
   let inHW = p.inH * p.inW;
   let posCount = p.items * outHW;
-  let pos0 = gid.x * 8u;
-  let col4 = gid.y * 4u;
+  let pos0 = gid.x * TN;
+  let col4 = gid.y * (TM / 4u);
   if (pos0 >= posCount || col4 >= p.cols4) {
     return;
   }
@@ -180,7 +141,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       }
       var row = weights0 + (ky * KW + kx) * cols4 + col4;
       for (var ch = 0u; ch < rows; ch++) {
-        let w = mat4x4<f32>(wt[row], wt[row + 1u], wt[row + 2u], wt[row + 3u]);
+        let w = mat4x4<f32>(weights[row], weights[row + 1u], weights[row + 2u], weights[row + 3u]);
         let o = ch * inHW;
         let va = load4(inA + offA + o, maskA + offA + o, okA);
         let vb = load4(inB + offB + o, maskB + offB + o, okB);

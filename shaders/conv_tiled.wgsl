@@ -9,53 +9,18 @@
 // input (4 positions per invocation, neighbours along the output row) in workgroup memory, then
 // every invocation does 16 rank-1 updates of its block from vec4 reads.
 // Split-K: with SPLIT > 1, workgroup z sums only its share of the chunks and writes a partial tile
-// to `part`; the `finish` entry adds the SPLIT partial sums, the bias and the ReLU (or accumulates),
+// to `partialOut`; the `splitkSum` entry adds the SPLIT partial sums, the bias and the ReLU (or accumulates),
 // so that small layers (14×14, 7×7) still give the GPU enough workgroups. With SPLIT = 1 the tile
 // is finished in place.
 
-override KH: u32 = 1u;
-override KW: u32 = 1u;
-override SH: u32 = 1u;
-override SW: u32 = 1u;
-override TRANSPOSED: bool = false;
-override RELU: bool = false;
-override MASK: bool = false;
-override ACCUMULATE: bool = false;
-override SPLIT: u32 = 1u;
+// The interface is declared in src/kernels/conv.ts: TILE = 64 channels and positions per workgroup,
+// CHUNK = 16 rows of r staged at a time, a WG_X × WG_Y = 16 × 16 workgroup (4 × 4 values per
+// invocation; the 256 invocations stage one vec4 of each slab each).
+const_assert WG_X * 4u == TILE && WG_Y * 4u == TILE && WG_X * WG_Y == CHUNK * TILE / 4u;
+const ROW4: u32 = TILE / 4u;   // vec4 per slab row
 
-struct Params {
-  rows: u32,        // input channels of this GEMM's input tensor
-  inH: u32,
-  inW: u32,
-  cols: u32,        // output channels
-  outH: u32,
-  outW: u32,
-  items: u32,
-  cols4: u32,       // padded output channels / 4 = vec4 per weight row
-  padT: i32,
-  padL: i32,
-  inOffset: u32,
-  inStride: u32,
-  outOffset: u32,
-  outStride: u32,
-  maskOffset: u32,
-  maskStride: u32,
-  maskDiv: u32,
-  chunksPerSplit: u32,  // chunks of 16 rows of r per split
-  _p1: u32,
-  _p2: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read> wt: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> mask: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(6) var<storage, read_write> part: array<f32>;
-
-var<workgroup> ws: array<vec4<f32>, 256>;   // [16 rows][16 vec4 = 64 channels]
-var<workgroup> xs: array<vec4<f32>, 256>;   // [16 rows][16 vec4 = 64 positions]
+var<workgroup> ws: array<vec4<f32>, CHUNK * ROW4>;   // [16 rows][16 vec4 = 64 channels]
+var<workgroup> xs: array<vec4<f32>, CHUNK * ROW4>;   // [16 rows][16 vec4 = 64 positions]
 
 // in(r, pos): the implicit im2col value (0 outside the input or off the stride grid), masked.
 fn inputValue(r: u32, pos: u32, posCount: u32) -> f32 {
@@ -88,7 +53,7 @@ fn inputValue(r: u32, pos: u32, posCount: u32) -> f32 {
     return 0.0;
   }
   let off = (ch * p.inH + u32(iy)) * p.inW + u32(ix);
-  var v = src[item * p.inStride + p.inOffset + off];
+  var v = input[item * p.inStride + p.inOffset + off];
   if (MASK && mask[(item / p.maskDiv) * p.maskStride + p.maskOffset + off] <= 0.0) {
     v = 0.0;
   }
@@ -104,33 +69,33 @@ fn emit(col: u32, pos: u32, sum: f32) {
   }
   let addr = (pos / outHW) * p.outStride + p.outOffset + col * outHW + pos % outHW;
   if (ACCUMULATE) {
-    dst[addr] += v;
+    output[addr] += v;
   } else {
-    dst[addr] = v;
+    output[addr] = v;
   }
 }
 
-@compute @workgroup_size(16, 16)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let t = lid.y * 16u + lid.x;
+@compute @workgroup_size(WG_X, WG_Y, WG_Z)
+fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let t = lid.y * WG_X + lid.x;
   let posCount = p.items * p.outH * p.outW;
-  let pos0 = wid.x * 64u;
-  let col0 = wid.y * 64u;
+  let pos0 = wid.x * TILE;
+  let col0 = wid.y * TILE;
   let rTotal = p.rows * KH * KW;
   let chunk0 = wid.z * p.chunksPerSplit;
-  let chunk1 = min(chunk0 + p.chunksPerSplit, (rTotal + 15u) / 16u);
+  let chunk1 = min(chunk0 + p.chunksPerSplit, (rTotal + CHUNK - 1u) / CHUNK);
   var acc: array<vec4<f32>, 4>;   // acc[i][j]: channel col0 + 4·lid.y + i, position pos0 + 4·lid.x + j
   for (var chunk = chunk0; chunk < chunk1; chunk++) {
-    // Stage the chunk: row t / 16 of both slabs, column group t % 16.
-    let r = chunk * 16u + t / 16u;
-    let c4 = col0 / 4u + t % 16u;
-    ws[t] = select(vec4<f32>(0.0), wt[min(r, rTotal - 1u) * p.cols4 + min(c4, p.cols4 - 1u)], r < rTotal && c4 < p.cols4);
-    let q = pos0 + 4u * (t % 16u);
+    // Stage the chunk: row t / ROW4 of both slabs, column group t % ROW4.
+    let r = chunk * CHUNK + t / ROW4;
+    let c4 = col0 / 4u + t % ROW4;
+    ws[t] = select(vec4<f32>(0.0), weights[min(r, rTotal - 1u) * p.cols4 + min(c4, p.cols4 - 1u)], r < rTotal && c4 < p.cols4);
+    let q = pos0 + 4u * (t % ROW4);
     xs[t] = vec4<f32>(inputValue(r, q, posCount), inputValue(r, q + 1u, posCount), inputValue(r, q + 2u, posCount), inputValue(r, q + 3u, posCount));
     workgroupBarrier();
-    for (var k = 0u; k < 16u; k++) {
-      let a = ws[k * 16u + lid.y];
-      let b = xs[k * 16u + lid.x];
+    for (var k = 0u; k < CHUNK; k++) {
+      let a = ws[k * ROW4 + lid.y];
+      let b = xs[k * ROW4 + lid.x];
       acc[0] += a.x * b;
       acc[1] += a.y * b;
       acc[2] += a.z * b;
@@ -146,7 +111,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         if (SPLIT == 1u) {
           emit(col, pos, acc[i][j]);
         } else {
-          part[(wid.z * p.cols + col) * posCount + pos] = acc[i][j];
+          partialOut[(wid.z * p.cols + col) * posCount + pos] = acc[i][j];
         }
       }
     }
@@ -154,8 +119,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 
 // Split-K epilogue: one invocation per (position, channel) adds the SPLIT partial sums.
-@compute @workgroup_size(64)
-fn finish(@builtin(global_invocation_id) gid: vec3<u32>) {
+@compute @workgroup_size(SPLITK_SUM_WG_X, SPLITK_SUM_WG_Y, SPLITK_SUM_WG_Z)
+fn splitkSum(@builtin(global_invocation_id) gid: vec3<u32>) {
   let posCount = p.items * p.outH * p.outW;
   let pos = gid.x;
   let col = gid.y;
@@ -164,7 +129,7 @@ fn finish(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   var s = 0.0;
   for (var z = 0u; z < SPLIT; z++) {
-    s += part[(z * p.cols + col) * posCount + pos];
+    s += partial[(z * p.cols + col) * posCount + pos];
   }
   emit(col, pos, s);
 }

@@ -1,14 +1,16 @@
-// Max and average pooling over KH×KW windows, forward and backward.
+// Max and average pooling over KH×KW windows, forward and backward. Two kernels share this body
+// (src/kernels/pool.ts): maxpool (MAX = true) and avgpool (MAX = false).
 //
 // Window (oy, ox) covers input rows oy·SH − padT … + KH − 1 and columns ox·SW − padL … + KW − 1.
 //   forward max:  y = max over the window's in-range inputs (padding never wins)
 //   forward avg:  y = Σ in-range inputs / count, count = the window clipped to the input (or, with
 //                 COUNT_INCLUDE_PAD, to the padded input [−pad, size + pad)); GlobalAveragePool is
 //                 a window of the whole plane.
-//   argmax:       idx = the in-plane index of the first maximal input of the window in row-major
+//   argmax:       indicesOut = the in-plane index of the first maximal input of the window in row-major
 //                 order (PyTorch's tie rule), −1 for a window with no input; recomputed from x at the
 //                 start of the backward pass, once per image (not per class).
-//   backward max: dx = Σ over the windows that cover this input and whose idx is it, of dy(window)
+//   backward max: dx = Σ over the windows that cover this input and whose index (`indices`, the
+//                 argmax entry's output) is it, of dy(window)
 //   backward avg: dx = Σ over the windows that cover this input of dy(window) / count(window)
 // The backward runs one invocation per *input* block: no two invocations write the same value, so
 // it is deterministic without atomics.
@@ -17,53 +19,13 @@
 // gid.x = column block, gid.y = row, gid.z = item · channels + channel; the workgroup's shape
 // follows the plane (small planes take several channels per workgroup). The kernel loops have
 // constant trip counts (KH, KW are override constants); per-value work on a CPU (SwiftShader) is a
-// handful of loads, so invocations are few and full. Views: item i starts at i·stride + offset;
-// the backward reads x and idx at image i / maskDiv.
+// handful of loads, so invocations are few and full. Views: item i of x, y, dy and dx starts at
+// i·stride + offset; the backward reads the indices of image i / maskDiv.
 //
+// The workgroup shape (WG_X, WG_Y, WG_Z: overrides) is fitted to the plane: a 7×7 plane in an 8×8
+// workgroup would leave most lanes idle.
 // FOLD: more planes than a dispatch may have along z (K classes × channels) are folded into y: the
 // dispatched y is (row groups) · f, and plane group = (wid.y / row groups) · num_workgroups.z + wid.z.
-
-override KH: u32 = 1u;
-override KW: u32 = 1u;
-override SH: u32 = 1u;
-override SW: u32 = 1u;
-override MAX: bool = true;
-override COUNT_INCLUDE_PAD: bool = false;
-override ACCUMULATE: bool = false;
-// Workgroup shape, fitted to the plane (a 7×7 plane in an 8×8 workgroup would leave most lanes idle).
-override WG_X: u32 = 8u;
-override WG_Y: u32 = 8u;
-override WG_Z: u32 = 1u;
-override FOLD: bool = false;
-
-struct Params {
-  channels: u32,
-  inH: u32,
-  inW: u32,
-  outH: u32,
-  outW: u32,
-  items: u32,
-  padT: i32,
-  padL: i32,
-  padB: i32,
-  padR: i32,
-  xOffset: u32,   // forward input x
-  xStride: u32,
-  gOffset: u32,   // forward: y; backward: dy
-  gStride: u32,
-  dOffset: u32,   // backward: dx
-  dStride: u32,
-  maskDiv: u32,
-  _p0: u32,
-  _p1: u32,
-  _p2: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> g: array<f32>;
-@group(0) @binding(3) var<storage, read_write> d: array<f32>;
-@group(0) @binding(4) var<storage, read_write> idx: array<i32>;
 
 const LANES = vec4<i32>(0, 1, 2, 3);
 
@@ -129,10 +91,10 @@ fn forward(@builtin(global_invocation_id) g0: vec3<u32>, @builtin(workgroup_id) 
     }
   }
   let result = select(sum / avgCount(oy, ox), select(vec4<f32>(0.0), best, seen), MAX);
-  let at = item * p.gStride + p.gOffset + (c * p.outH + gid.y) * p.outW + ox0;
+  let at = item * p.yStride + p.yOffset + (c * p.outH + gid.y) * p.outW + ox0;
   for (var j = 0u; j < 4u; j++) {
     if (ox0 + j < p.outW) {
-      g[at + j] = result[j];
+      y[at + j] = result[j];
     }
   }
 }
@@ -171,7 +133,7 @@ fn argmax(@builtin(global_invocation_id) g0: vec3<u32>, @builtin(workgroup_id) w
   let base = ((image * p.channels + c) * p.outH + gid.y) * p.outW + ox0;
   for (var j = 0u; j < 4u; j++) {
     if (ox0 + j < p.outW) {
-      idx[base + j] = at[j];
+      indicesOut[base + j] = at[j];
     }
   }
 }
@@ -189,7 +151,7 @@ fn backward(@builtin(global_invocation_id) g0: vec3<u32>, @builtin(workgroup_id)
   let iy = i32(gid.y);
   let ix = vec4<i32>(i32(ix0)) + LANES;
   let me = vec4<i32>(iy * i32(p.inW)) + ix;
-  let gPlane = item * p.gStride + p.gOffset + c * p.outH * p.outW;
+  let dyPlane = item * p.dyStride + p.dyOffset + c * p.outH * p.outW;
   let idxPlane = ((item / p.maskDiv) * p.channels + c) * p.outH * p.outW;
   // Windows covering rows iy and columns ix0 … ix0 + 3: oy·SH − padT ≤ iy ≤ oy·SH − padT + KH − 1.
   let oy0 = max(0, (iy + p.padT - i32(KH) + i32(SH)) / i32(SH));
@@ -200,24 +162,24 @@ fn backward(@builtin(global_invocation_id) g0: vec3<u32>, @builtin(workgroup_id)
   for (var oy = oy0; oy <= oy1; oy++) {
     for (var ox = ox0; ox <= ox1; ox++) {
       let w = u32(oy) * p.outW + u32(ox);
-      let gv = g[gPlane + w];
+      let g = dy[dyPlane + w];
       if (MAX) {
-        sum += select(vec4<f32>(0.0), vec4<f32>(gv), vec4<i32>(idx[idxPlane + w]) == me);
+        sum += select(vec4<f32>(0.0), vec4<f32>(g), vec4<i32>(indices[idxPlane + w]) == me);
       } else {
         // This window covers the lanes whose column lies in it.
         let start = ox * i32(SW) - p.padL;
         let inside = (ix >= vec4<i32>(start)) & (ix < vec4<i32>(start + i32(KW)));
-        sum += select(vec4<f32>(0.0), vec4<f32>(gv) / avgCount(oy, vec4<i32>(ox)), inside);
+        sum += select(vec4<f32>(0.0), vec4<f32>(g) / avgCount(oy, vec4<i32>(ox)), inside);
       }
     }
   }
-  let at = item * p.dStride + p.dOffset + (c * p.inH + gid.y) * p.inW + ix0;
+  let at = item * p.dxStride + p.dxOffset + (c * p.inH + gid.y) * p.inW + ix0;
   for (var j = 0u; j < 4u; j++) {
     if (ix0 + j < p.inW) {
       if (ACCUMULATE) {
-        d[at + j] += sum[j];
+        dx[at + j] += sum[j];
       } else {
-        d[at + j] = sum[j];
+        dx[at + j] = sum[j];
       }
     }
   }

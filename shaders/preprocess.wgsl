@@ -7,32 +7,11 @@
 //   out(X) = Σ_i w_i · src(i) / Σ_i w_i,  w_i = max(0, 1 − |i + 0.5 − c| / support)
 // over the source pixels i within the support (the same filter as PIL's BILINEAR resize).
 // Enlarging, support = 1 and this is bilinear interpolation with half-pixel centres.
-//   rows pass:   tmp[ch][y][X] = resample of row y of the RGBA image (values 0–255)
-//   cols pass:   out[ch'][Y][X] = (resample of column X of tmp · valueScale − mean[ch]) / std[ch]
-// where ch' is the model's channel order (BGR swaps 0 and 2). One invocation per output pixel,
-// all three channels.
-
-struct Params {
-  srcW: u32,
-  srcH: u32,
-  dstW: u32,
-  dstH: u32,
-  scaleX: f32,
-  scaleY: f32,
-  valueScale: f32,
-  bgr: u32,
-  mean: vec4<f32>,
-  invStd: vec4<f32>,
-  outOffset: u32,
-  _p0: u32,
-  _p1: u32,
-  _p2: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> rgba: array<u32>;
-@group(0) @binding(2) var<storage, read_write> tmp: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+//   rows pass:   resizedRowsOut[ch][y][X] = resample of row y of the RGBA `pixels` (values 0–255)
+//   cols pass:   modelInput[ch'][Y][X] = (resample of column X of resizedRows · valueScale − mean[ch]) / std[ch]
+// where ch' is the model's channel order (BGR swaps 0 and 2; invStd = 1 / std). One invocation
+// per output pixel, all three channels; the picture is srcW × srcH, the model input dstW × dstH
+// (at outOffset in its buffer).
 
 // Source range [first, last] and support of output pixel x for one axis.
 fn window(x: u32, scale: f32, size: u32) -> vec3<f32> {
@@ -48,7 +27,7 @@ fn weight(i: f32, x: u32, scale: f32, support: f32) -> f32 {
   return max(0.0, 1.0 - abs(i + 0.5 - centre) / support);
 }
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (gid.x >= p.dstW || gid.y >= p.srcH) {
     return;
@@ -58,18 +37,18 @@ fn rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   var total = 0.0;
   for (var i = win.x; i <= win.y; i += 1.0) {
     let w = weight(i, gid.x, p.scaleX, win.z);
-    sum += w * unpack4x8unorm(rgba[gid.y * p.srcW + u32(i)]).rgb * 255.0;
+    sum += w * unpack4x8unorm(pixels[gid.y * p.srcW + u32(i)]).rgb * 255.0;
     total += w;
   }
   sum /= total;
   let plane = p.srcH * p.dstW;
   let at = gid.y * p.dstW + gid.x;
-  tmp[at] = sum.r;
-  tmp[plane + at] = sum.g;
-  tmp[2u * plane + at] = sum.b;
+  resizedRowsOut[at] = sum.r;
+  resizedRowsOut[plane + at] = sum.g;
+  resizedRowsOut[2u * plane + at] = sum.b;
 }
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn cols(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (gid.x >= p.dstW || gid.y >= p.dstH) {
     return;
@@ -81,14 +60,14 @@ fn cols(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var i = win.x; i <= win.y; i += 1.0) {
     let w = weight(i, gid.y, p.scaleY, win.z);
     let at = u32(i) * p.dstW + gid.x;
-    sum += w * vec3<f32>(tmp[at], tmp[plane + at], tmp[2u * plane + at]);
+    sum += w * vec3<f32>(resizedRows[at], resizedRows[plane + at], resizedRows[2u * plane + at]);
     total += w;
   }
   let rgb = (sum / total * p.valueScale - p.mean.rgb) * p.invStd.rgb;
   let v = select(rgb, rgb.bgr, p.bgr == 1u);
   let outPlane = p.dstW * p.dstH;
   let at = p.outOffset + gid.y * p.dstW + gid.x;
-  dst[at] = v.x;
-  dst[outPlane + at] = v.y;
-  dst[2u * outPlane + at] = v.z;
+  modelInput[at] = v.x;
+  modelInput[outPlane + at] = v.y;
+  modelInput[2u * outPlane + at] = v.z;
 }

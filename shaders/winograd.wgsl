@@ -18,46 +18,10 @@
 // and each row of t is padded to T8 (a multiple of 8, zeros) so that a GEMM block of 8 positions
 // never spans two points ξ.
 //
-// Threads: inputTransform, one invocation per (item, channel, tile); outputTransform, one per
-// (item, output channel, tile), writing its 2×2 outputs (those inside the output) into the output
-// view (item n at n·outStride + outOffset: a channel slice of a concat).
-
-override RELU: bool = false;
-override MASK: bool = false;
-override ACCUMULATE: bool = false;
-
-struct Params {
-  channels: u32,    // C (input transform) or K (output transform)
-  inH: u32,
-  inW: u32,
-  outH: u32,
-  outW: u32,
-  tilesH: u32,      // TH = ⌈outH / 2⌉
-  tilesW: u32,      // TW = ⌈outW / 2⌉
-  t8: u32,          // row length of V and M: items · TH · TW rounded up to a multiple of 8
-  items: u32,
-  padT: i32,
-  padL: i32,
-  inOffset: u32,
-  inStride: u32,
-  outOffset: u32,
-  outStride: u32,
-  maskOffset: u32,
-  maskStride: u32,
-  maskDiv: u32,     // gradient item n masks with the forward image n / maskDiv
-  _p0: u32,
-  _p1: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(4) var<storage, read> mask: array<f32>;
-
-fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return gid.x + gid.y * nwg.x * 64u;
-}
+// Threads: inputTransform, one invocation per (item, channel, tile), reading `input` (x, or dy for the
+// data gradient; item n at n·inStride + inOffset) and writing `V`; outputTransform, one per
+// (item, output channel, tile), reading `M` and writing its 2×2 outputs (those inside the output)
+// into `output` (y or dx; item n at n·outStride + outOffset: a channel slice of a concat).
 
 // Input row iy, columns ix … ix + 3 of channel plane `base` (mask plane `maskBase`), 0 outside the input.
 fn inputRow(base: u32, maskBase: u32, iy: i32, ix: i32) -> vec4<f32> {
@@ -69,7 +33,7 @@ fn inputRow(base: u32, maskBase: u32, iy: i32, ix: i32) -> vec4<f32> {
   for (var j = 0; j < 4; j++) {
     let x = ix + j;
     if (x >= 0 && x < i32(p.inW)) {
-      v[j] = src[base + row + u32(x)];
+      v[j] = input[base + row + u32(x)];
       if (MASK && mask[maskBase + row + u32(x)] <= 0.0) {
         v[j] = 0.0;
       }
@@ -87,10 +51,10 @@ fn btRow(r: vec4<f32>) -> vec4<f32> {
   return vec4<f32>(r.x - r.z, r.y + r.z, r.z - r.y, r.y - r.w);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn inputTransform(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let tilesPerItem = p.tilesH * p.tilesW;
-  let id = index(gid, nwg);
+  let id = linearIndex(gid, nwg);
   if (id >= p.items * p.channels * tilesPerItem) {
     return;
   }
@@ -108,7 +72,7 @@ fn inputTransform(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   for (var i = 0u; i < 4u; i++) {
     let v = btRow(rows[i]);
     for (var j = 0u; j < 4u; j++) {
-      dst[(i * 4u + j) * plane + c * p.t8 + t] = v[j];
+      V[(i * 4u + j) * plane + c * p.t8 + t] = v[j];
     }
   }
 }
@@ -118,10 +82,10 @@ fn atRow(r: vec4<f32>) -> vec2<f32> {
   return vec2<f32>(r.x + r.y + r.z, r.y - r.z - r.w);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn outputTransform(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let tilesPerItem = p.tilesH * p.tilesW;
-  let id = index(gid, nwg);
+  let id = linearIndex(gid, nwg);
   if (id >= p.items * p.channels * tilesPerItem) {
     return;
   }
@@ -134,7 +98,7 @@ fn outputTransform(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   var m: array<vec4<f32>, 4>;
   for (var i = 0u; i < 4u; i++) {
     let row = i * 4u * plane + at;
-    m[i] = vec4<f32>(src[row], src[row + plane], src[row + 2u * plane], src[row + 3u * plane]);
+    m[i] = vec4<f32>(M[row], M[row + plane], M[row + 2u * plane], M[row + 3u * plane]);
   }
   // Aᵀ M (rows), then · A (within each row).
   let top = atRow(m[0] + m[1] + m[2]);
@@ -152,9 +116,9 @@ fn outputTransform(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
         }
         let at = base + (oy + i) * p.outW + ox + j;
         if (ACCUMULATE) {
-          dst[at] += v;
+          output[at] += v;
         } else {
-          dst[at] = v;
+          output[at] = v;
         }
       }
     }

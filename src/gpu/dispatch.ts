@@ -1,7 +1,8 @@
 /**
  * What every kernel module builds on: a pipeline cache, the few buffer helpers, and the recorded
  * `Dispatch` (pipeline + bind group + workgroup count, made once at compile time and replayed on
- * every run).
+ * every run). Kernels are declared in src/gpu/kernel.ts and record their dispatches through
+ * `Kernel.dispatch`, which binds by name and ends in `KernelEnv.dispatch` (the device-limit checks).
  */
 import { GradcamError } from '../errors.ts';
 
@@ -13,7 +14,7 @@ export interface BufferView {
 }
 
 export interface Dispatch {
-  /** Kernel family and entry ('conv', 'pool.backward', ...). */
+  /** The kernel and its entry point, `<kernel>[.<use>].<entry>` ('maxpool.backward', 'conv.winograd.gemm'; Kernel.dispatch). */
   kernel: string;
   /** The graph op (or stage) it belongs to, for profiles. */
   label: string;
@@ -29,37 +30,6 @@ export interface Dispatch {
 }
 
 export type DispatchMeta = Pick<Dispatch, 'kernel' | 'label' | 'opType' | 'shapes' | 'flops'>;
-
-/** Packs a uniform struct of 4-byte fields in declaration order, padded to 16 bytes. */
-export class Params {
-  private words: number[] = [];
-  private kinds: ('u' | 'i' | 'f')[] = [];
-  u32(...v: number[]): this { for (const x of v) { this.words.push(x); this.kinds.push('u'); } return this; }
-  i32(...v: number[]): this { for (const x of v) { this.words.push(x); this.kinds.push('i'); } return this; }
-  f32(...v: number[]): this { for (const x of v) { this.words.push(x); this.kinds.push('f'); } return this; }
-  bytes(): ArrayBuffer {
-    const n = Math.ceil(this.words.length / 4) * 4;
-    const buf = new ArrayBuffer(Math.max(n, 4) * 4);
-    const dv = new DataView(buf);
-    this.words.forEach((w, i) => {
-      const k = this.kinds[i];
-      if (k === 'u') dv.setUint32(i * 4, w >>> 0, true);
-      else if (k === 'i') dv.setInt32(i * 4, w | 0, true);
-      else dv.setFloat32(i * 4, w, true);
-    });
-    return buf;
-  }
-}
-
-/**
- * Splits a 1-D count of workgroups over x and y (x ≤ the per-dimension limit); kernels rebuild the
- * index from num_workgroups. A y beyond the limit is refused by KernelEnv.dispatch.
- */
-export function grid1d(threads: number, workgroupSize: number, limit = 65535): [number, number, number] {
-  const groups = Math.max(1, Math.ceil(threads / workgroupSize));
-  if (groups <= limit) return [groups, 1, 1];
-  return [limit, Math.ceil(groups / limit), 1];
-}
 
 /**
  * A grid [x, y, z] of planes along z (pool.wgsl), fitted to the per-dimension limit: when z exceeds
@@ -122,7 +92,8 @@ export function kernelVariant(isSoftware: boolean): KernelVariant {
 export class KernelEnv {
   private modules = new Map<string, GPUShaderModule>();
   private pipelines = new Map<string, Promise<GPUComputePipeline>>();
-  /** A small buffer bound where a kernel's optional read-only binding (mask, scale) is unused. */
+  private uniforms = new Map<string, GPUBuffer>();
+  /** A small buffer bound where a kernel's read-only binding (mask, scale) is unused by this dispatch. */
   readonly dummy: GPUBuffer;
   /** The same for an unused writable binding (one buffer may not be bound read-only and writable at once). */
   readonly dummyWritable: GPUBuffer;
@@ -160,15 +131,19 @@ export class KernelEnv {
     return this.pipelines.size;
   }
 
-  uniform(params: Params): GPUBuffer {
-    return this.uniformBytes(params.bytes());
-  }
-
-  /** A uniform buffer holding `data` (a kernel's packed Params). */
+  /**
+   * A uniform buffer holding `data` (a kernel's packed Params, Kernel.pack). Uniform buffers are
+   * written once and never changed, so equal contents share one buffer.
+   */
   uniformBytes(data: ArrayBuffer): GPUBuffer {
-    const buf = this.device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    this.device.queue.writeBuffer(buf, 0, data);
-    this.owned.push(buf);
+    const key = new Uint32Array(data).join(',');
+    let buf = this.uniforms.get(key);
+    if (!buf) {
+      buf = this.device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      this.device.queue.writeBuffer(buf, 0, data);
+      this.owned.push(buf);
+      this.uniforms.set(key, buf);
+    }
     return buf;
   }
 
@@ -203,19 +178,16 @@ export class KernelEnv {
   }
 
   /**
-   * Records a dispatch: binding i of group 0 gets buffers[i]; null skips a binding that the entry
-   * point does not use (layout 'auto' holds only the bindings an entry point uses).
+   * Records a dispatch: `entries` (binding numbers and buffers) make its bind group. Kernels call it
+   * through Kernel.dispatch, which binds by name; here the workgroup counts are checked against the
+   * device's maxComputeWorkgroupsPerDimension.
    */
-  dispatch(pipeline: GPUComputePipeline, buffers: (GPUBuffer | null)[], workgroups: [number, number, number], meta: DispatchMeta): Dispatch {
+  dispatch(pipeline: GPUComputePipeline, entries: GPUBindGroupEntry[], workgroups: [number, number, number], meta: DispatchMeta): Dispatch {
     const limit = this.limits.maxComputeWorkgroupsPerDimension;
     if (workgroups.some((w) => w > limit)) {
       throw new GradcamError(`${meta.label} (${meta.kernel}, ${meta.shapes}) needs ${workgroups.join(' × ')} workgroups, more than this GPU's maxComputeWorkgroupsPerDimension (${limit})`,
         'Ask for fewer classes or fewer layers at once, or a smaller input.');
     }
-    const entries: GPUBindGroupEntry[] = [];
-    buffers.forEach((buffer, binding) => {
-      if (buffer) entries.push({ binding, resource: { buffer } });
-    });
     const bindGroup = this.device.createBindGroup({ label: meta.label, layout: pipeline.getBindGroupLayout(0), entries });
     return { ...meta, pipeline, bindGroup, workgroups };
   }
@@ -223,6 +195,7 @@ export class KernelEnv {
   destroy(): void {
     for (const b of this.owned) b.destroy();
     this.owned = [];
+    this.uniforms.clear();
   }
 }
 

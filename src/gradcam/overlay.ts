@@ -2,9 +2,8 @@
  * The display stage for one image size: every raw map upsampled to the picture, normalised, coloured
  * with jet and blended over the picture (shaders/overlay.wgsl). Made once per (program, size).
  */
-import code from '../../shaders/overlay.wgsl';
 import type { Dispatch, KernelEnv } from '../gpu/dispatch.ts';
-import { Params } from '../gpu/dispatch.ts';
+import { OVERLAY } from '../kernels/overlay.ts';
 import type { ReadbackPlan, ReadbackResult } from '../runtime/readback.ts';
 import type { DisplayWant } from './limits.ts';
 import type { LayerMaps } from './program.ts';
@@ -35,16 +34,27 @@ export class OverlayStage {
     const range = env.scratch(maps * 2, 'map ranges');
     const overlay = env.scratch(maps * width * height, 'overlays');
     const scaled = source.width !== width || source.height !== height;
-    const [up, mm, color] = await Promise.all(['upsample', 'minmax', 'colorize'].map((e) => env.pipeline(code, e, e === 'colorize' ? { SCALED: scaled } : {})));
-    const params = (w: number, h: number, first: number) =>
-      env.uniform(new Params().u32(w, h, width, height, maps).f32(alpha).u32(first, source.width, source.height, 0, 0, 0));
-    const meta = (kernel: string, flops: number) => ({ kernel, label: kernel, opType: 'Grad-CAM', flops, shapes: `${maps}×${height}×${width}` });
-    const grid: [number, number, number] = [Math.ceil(width / 8), Math.ceil(height / 8), 0];
-    const dispatches = layers.map((l, i) => env.dispatch(up, [params(l.shape[1], l.shape[0], i * items), l.raw, upsampled, null, null, null],
-      [grid[0], grid[1], items], meta('overlay.upsample', 8 * items * width * height)));
-    const all = params(1, 1, 0);
-    dispatches.push(env.dispatch(mm, [all, null, upsampled, range, null, null], [maps, 1, 1], meta('overlay.minmax', 2 * maps * width * height)));
-    dispatches.push(env.dispatch(color, [all, null, upsampled, range, picture, overlay], [grid[0], grid[1], maps], meta('overlay.colorize', 20 * maps * width * height)));
+    // The three pipelines compiled in parallel, then cached.
+    await Promise.all(OVERLAY.entryNames.map((e) => OVERLAY.pipeline(env, e, e === 'colorize' ? { SCALED: scaled } : {})));
+    const info = (kernel: string, flops: number) => ({ label: kernel, opType: 'Grad-CAM', flops, shapes: `${maps}×${height}×${width}` });
+    const display = { outW: width, outH: height };
+    const dispatches = await Promise.all(layers.map((l, i) => OVERLAY.dispatch(env, 'upsample', {
+      uniforms: { ...display, mapW: l.shape[1], mapH: l.shape[0], maps, first: i * items },
+      buffers: { raw: l.raw, upsampledOut: upsampled },
+      workgroups: OVERLAY.groups('upsample', [width, height, items]),
+      ...info('overlay.upsample', 8 * items * width * height),
+    })));
+    dispatches.push(await OVERLAY.dispatch(env, 'minmax', {
+      uniforms: display, buffers: { upsampled, rangesOut: range }, workgroups: [maps, 1, 1],
+      ...info('overlay.minmax', 2 * maps * width * height),
+    }));
+    dispatches.push(await OVERLAY.dispatch(env, 'colorize', {
+      overrides: { SCALED: scaled },
+      uniforms: { ...display, maps, alpha, pictureW: source.width, pictureH: source.height },
+      buffers: { upsampled, ranges: range, picture, overlay },
+      workgroups: OVERLAY.groups('colorize', [width, height, maps]),
+      ...info('overlay.colorize', 20 * maps * width * height),
+    }));
     return new OverlayStage(maps, width, height, upsampled, range, overlay, dispatches);
   }
 

@@ -3,11 +3,11 @@
  * forward pass, [softmax, when the model has none and the reduction needs it] → top-K (or the given
  * classes) → seed → targeted backward → α and the map per layer. Compiled once, replayed per image.
  */
-import camCode from '../../shaders/gradcam.wgsl';
 import { perImage } from '../graph/ir.ts';
 import { withSoftmaxScore } from '../graph/score.ts';
 import type { BufferView, Dispatch } from '../gpu/dispatch.ts';
-import { Params } from '../gpu/dispatch.ts';
+import { view as viewUniforms } from '../gpu/kernel.ts';
+import { GRADCAM } from '../kernels/gradcam.ts';
 import { softmaxKernel } from '../kernels/softmax.ts';
 import { compileBackward, type BackwardProgram } from '../runtime/backward.ts';
 import type { Engine } from '../runtime/engine.ts';
@@ -75,29 +75,46 @@ export class GradcamProgram {
 
     const classes = env.scratch(items, 'classes'); // u32 per item
     const classCount = perImage(compiledGraph.tensors.get(score)!);
-    const [topkPipe, seedPipe, gradsPipe, mapPipe] = await Promise.all(['topk', 'seed', 'grads', 'map'].map((e) => env.pipeline(camCode, e)));
-    const camParams = (count: number, hw: number, v: { offset: number; stride: number }) => env.uniform(new Params().u32(count, hw, items, K, v.offset, v.stride, 0, 0));
-    const meta = (kernel: string, flops: number, shapes: string) => ({ kernel, label: kernel, opType: 'Grad-CAM', flops, shapes });
+    await Promise.all(GRADCAM.entryNames.map((e) => GRADCAM.pipeline(env, e))); // compiled in parallel, then cached
+    const common = { items, classesPerImage: K };
+    const info = (flops: number, shapes: string) => ({ opType: 'Grad-CAM', flops, shapes });
     // Top-K by logit (the same order as by probability), so it can run before any extra softmax.
     const logitsView = compiled.view(graph.logits);
-    const topk = env.dispatch(topkPipe, [camParams(classCount, 1, logitsView), classes, logitsView.buffer, null, null],
-      [Math.ceil(graph.batch / 64), 1, 1], meta('gradcam.topk', graph.batch * K * classCount, `${graph.batch}×${classCount} top ${K}`));
-    pre.push(env.dispatch(seedPipe, [camParams(classCount, 1, backward.scoreGrad), classes, backward.scoreGrad.buffer, null, null],
-      [Math.ceil(classCount / 64), items, 1], meta('gradcam.seed', 0, `${items}×${classCount}`)));
+    const topk = await GRADCAM.dispatch(env, 'topk', {
+      uniforms: { ...common, classCount, ...viewUniforms('scores', logitsView) },
+      buffers: { scores: logitsView.buffer, classesOut: classes },
+      workgroups: GRADCAM.groups('topk', [graph.batch, 1, 1]),
+      label: 'gradcam.topk', ...info(graph.batch * K * classCount, `${graph.batch}×${classCount} top ${K}`),
+    });
+    pre.push(await GRADCAM.dispatch(env, 'seed', {
+      uniforms: { ...common, classCount, ...viewUniforms('scoreGrad', backward.scoreGrad) },
+      buffers: { classes, scoreGrad: backward.scoreGrad.buffer },
+      workgroups: GRADCAM.groups('seed', [classCount, items, 1]),
+      label: 'gradcam.seed', ...info(0, `${items}×${classCount}`),
+    }));
 
     const cam: Dispatch[] = [];
     const layers: LayerMaps[] = [];
     for (const layer of req.layers) {
       const shape = graph.tensors.get(layer)!.shape;
       const [c, h, w] = [shape[1], shape[2] ?? 1, shape[3] ?? 1];
-      const alpha = env.scratch(items * c, `alpha ${layer}`);
+      const alphas = env.scratch(items * c, `alpha ${layer}`);
       const raw = env.scratch(items * h * w, `map ${layer}`);
       const g = backward.featureGrads.get(layer)!;
       const a = compiled.view(layer);
-      cam.push(env.dispatch(gradsPipe, [camParams(c, h * w, g), null, g.buffer, alpha, null],
-        [Math.ceil(c / 64), items, 1], meta('gradcam.alpha', items * c * h * w, `${items}×${c}×${h}×${w}`)));
-      cam.push(env.dispatch(mapPipe, [camParams(c, h * w, a), null, a.buffer, alpha, raw],
-        [Math.ceil((h * w) / 64), items, 1], meta('gradcam.map', 2 * items * c * h * w, `${items}×${c}×${h}×${w}`)));
+      const geometry = { ...common, channels: c, hw: h * w };
+      cam.push(await GRADCAM.dispatch(env, 'alpha', {
+        uniforms: { ...geometry, ...viewUniforms('featureGrad', g) },
+        buffers: { featureGrad: g.buffer, alphasOut: alphas },
+        workgroups: GRADCAM.groups('alpha', [c, items, 1]),
+        label: 'gradcam.alpha', ...info(items * c * h * w, `${items}×${c}×${h}×${w}`),
+      }));
+      cam.push(await GRADCAM.dispatch(env, 'map', {
+        uniforms: { ...geometry, ...viewUniforms('features', a) },
+        buffers: { features: a.buffer, alphas, maps: raw },
+        workgroups: GRADCAM.groups('map', [h * w, items, 1]),
+        label: 'gradcam.map', ...info(2 * items * c * h * w, `${items}×${c}×${h}×${w}`),
+      }));
       layers.push({ layer, shape: [h, w], channels: c, raw });
     }
     return new GradcamProgram(req, score, items, classes, pre, topk, backward, cam, layers, engine);

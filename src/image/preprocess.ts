@@ -2,10 +2,10 @@
  * The GPU preprocessing stage (shaders/preprocess.wgsl) for one source image size: its buffers,
  * pipelines and bind groups are made once per size and reused (webcam frames all share one).
  */
-import code from '../../shaders/preprocess.wgsl';
 import { GradcamError } from '../errors.ts';
 import type { BufferView, DeviceLimits, Dispatch, KernelEnv } from '../gpu/dispatch.ts';
-import { checkStorageSize, Params } from '../gpu/dispatch.ts';
+import { checkStorageSize } from '../gpu/dispatch.ts';
+import { PREPROCESS } from '../kernels/preprocess.ts';
 import type { RgbaImage } from './image.ts';
 import { checkImage } from './image.ts';
 import type { Recipe } from './recipes.ts';
@@ -23,14 +23,14 @@ export class PreprocessStage {
   /**
    * Refuses, before any GPU work, a picture whose buffers or dispatches exceed the device's limits:
    * the RGBA pixels (width · height · 4 bytes, bound as one storage buffer), the row-resized
-   * intermediate (3 · height · outW floats), and the rows pass's ⌈height / 8⌉ workgroups.
+   * intermediate (3 · height · outW floats), and the passes' workgroups (⌈height / 8⌉ for the rows pass).
    */
   static check(limits: DeviceLimits, width: number, height: number, outW: number, outH: number): void {
     const hint = 'Resize the picture (a few thousand pixels a side is plenty: the model sees it at its input size).';
     checkStorageSize(limits, width * height * 4, `a ${width}×${height} picture`, hint);
     checkStorageSize(limits, 3 * height * outW * 4, `resizing a ${width}×${height} picture`, hint);
     const groups = limits.maxComputeWorkgroupsPerDimension;
-    const most = Math.max(Math.ceil(height / 8), Math.ceil(outW / 8), Math.ceil(outH / 8));
+    const most = Math.max(...PREPROCESS.groups('rows', [outW, height, 1]), ...PREPROCESS.groups('cols', [outW, outH, 1]));
     if (most > groups) {
       throw new GradcamError(`a ${width}×${height} picture needs ${most} workgroups along one dimension to preprocess, more than this GPU's maxComputeWorkgroupsPerDimension (${groups})`, hint);
     }
@@ -40,18 +40,20 @@ export class PreprocessStage {
     PreprocessStage.check(env.limits, width, height, outW, outH);
     const pixels = env.device.createBuffer({ label: 'pixels', size: width * height * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     const tmp = env.scratch(3 * height * outW, 'resize-rows');
-    const params = new Params()
-      .u32(width, height, outW, outH)
-      .f32(width / outW, height / outH, recipe.valueScale)
-      .u32(recipe.channelOrder === 'BGR' ? 1 : 0)
-      .f32(...recipe.mean, 0, ...recipe.std.map((s) => 1 / s), 0)
-      .u32(out.offset, 0, 0, 0);
-    const uniform = env.uniform(params);
-    const [rows, cols] = await Promise.all([env.pipeline(code, 'rows'), env.pipeline(code, 'cols')]);
-    const meta = (kernel: string, n: number) => ({ kernel, label: 'preprocess', opType: 'Preprocess', flops: n, shapes: `${width}×${height} → ${outW}×${outH}` });
+    const uniforms = {
+      srcW: width, srcH: height, dstW: outW, dstH: outH, scaleX: width / outW, scaleY: height / outH,
+      valueScale: recipe.valueScale, bgr: recipe.channelOrder === 'BGR' ? 1 : 0,
+      mean: [...recipe.mean, 0], invStd: [...recipe.std.map((s) => 1 / s), 0], outOffset: out.offset,
+    };
+    await Promise.all(PREPROCESS.entryNames.map((e) => PREPROCESS.pipeline(env, e))); // compiled in parallel, then cached
+    const info = (flops: number) => ({ label: 'preprocess', opType: 'Preprocess', flops, shapes: `${width}×${height} → ${outW}×${outH}` });
     const dispatches = [
-      env.dispatch(rows, [uniform, pixels, tmp, null], [Math.ceil(outW / 8), Math.ceil(height / 8), 1], meta('preprocess.rows', 3 * outW * height)),
-      env.dispatch(cols, [uniform, null, tmp, out.buffer], [Math.ceil(outW / 8), Math.ceil(outH / 8), 1], meta('preprocess.cols', 3 * outW * outH)),
+      await PREPROCESS.dispatch(env, 'rows', {
+        uniforms, buffers: { pixels, resizedRowsOut: tmp }, workgroups: PREPROCESS.groups('rows', [outW, height, 1]), ...info(3 * outW * height),
+      }),
+      await PREPROCESS.dispatch(env, 'cols', {
+        uniforms, buffers: { resizedRows: tmp, modelInput: out.buffer }, workgroups: PREPROCESS.groups('cols', [outW, outH, 1]), ...info(3 * outW * outH),
+      }),
     ];
     return new PreprocessStage(env, width, height, pixels, dispatches);
   }

@@ -4,8 +4,8 @@
  *   forward  Wt[(ci·KH + ky)·KW + kx][co]   backward  Wt[(co·KH + ky)·KW + kx][ci]
  * with the column count padded to a multiple of 16 (the kernel's channel block).
  *
- * Two kernel variants compute it (KernelEnv.variant): on a CPU (SwiftShader) conv.wgsl, a 16 × 8
- * register block per invocation and no workgroup memory; on a GPU conv_tiled.wgsl, 64 × 64 tiles
+ * Two kernel variants compute it (KernelEnv.variant): on a CPU (SwiftShader) conv.wgsl (CONV), a 16 × 8
+ * register block per invocation and no workgroup memory; on a GPU conv_tiled.wgsl (CONV_TILED), 64 × 64 tiles
  * staged in workgroup memory, with split-K when a layer has too few tiles to fill the GPU.
  * The CPU variant has two more lowerings, both ending in conv.wgsl's GEMM: 3×3 stride-1 layers
  * as Winograd F(2×2, 3×3) (winograd.ts; forward and data gradient), and in the forward pass layers
@@ -16,14 +16,78 @@ import tiledCode from '../../shaders/conv_tiled.wgsl';
 import im2colCode from '../../shaders/im2col.wgsl';
 import type { ConvOp } from '../graph/ir.ts';
 import type { BufferView, Dispatch, KernelEnv, KernelVariant } from '../gpu/dispatch.ts';
-import { grid1d, Params } from '../gpu/dispatch.ts';
+import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
 import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from './types.ts';
 import { chwOf, fmtShape } from './types.ts';
 import { gradientPads, POINTS, transform, usesWinograd, usesWinogradBackward, winogradTiles, winogradWeights } from './winograd.ts';
 
-const TN = 8; // positions per invocation
-const TM = 16; // channels per invocation
+/** The GEMM's view geometry, shared by conv.wgsl and conv_tiled.wgsl. */
+const GEMM_UNIFORMS = {
+  rows: 'u32', // input channels of this GEMM's input tensor (the r axis is rows × KH × KW)
+  inH: 'u32', inW: 'u32',
+  cols: 'u32', // output channels
+  outH: 'u32', outW: 'u32',
+  items: 'u32', // batch items (images, or images × classes for gradients)
+  cols4: 'u32', // padded output channels / 4 = vec4 per weight row
+  padT: 'i32', padL: 'i32',
+  inOffset: 'u32', inStride: 'u32', // views: item i's values start at i · stride + offset
+  outOffset: 'u32', outStride: 'u32',
+  maskOffset: 'u32', maskStride: 'u32',
+  maskDiv: 'u32', // gradient item i masks with the forward image i / maskDiv
+} as const;
 
+const WINDOW = { KH: 1, KW: 1, SH: 1, SW: 1 };
+const MODES = { TRANSPOSED: false, RELU: false, MASK: false, ACCUMULATE: false };
+
+/** The CPU variant: a 16 × 8 register block per invocation (shaders/conv.wgsl). */
+export const CONV = declareKernel({
+  name: 'conv',
+  body: code,
+  uniforms: GEMM_UNIFORMS,
+  bindings: { input: read(), weights: read('vec4<f32>'), bias: read('vec4<f32>'), mask: read(), output: readWrite() },
+  entries: { gemm: ['input', 'weights', 'bias', 'mask', 'output'] },
+  // TN positions × TM channels per invocation; the workgroup shape is chosen per layer (workgroupShape).
+  constants: { TN: 8, TM: 16 },
+  workgroupSize: [8, 8, 1],
+  overrides: { ...WINDOW, ...MODES, POINTWISE: false, WEIGHTS_PER_ITEM: false, WG_X: 8, WG_Y: 8 },
+});
+
+/** The GPU variant: TILE × TILE tiles in workgroup memory, split-K (shaders/conv_tiled.wgsl). */
+export const CONV_TILED = declareKernel({
+  name: 'conv_tiled',
+  body: tiledCode,
+  uniforms: { ...GEMM_UNIFORMS, chunksPerSplit: 'u32' /* chunks of CHUNK rows of r per split */ },
+  bindings: {
+    input: read(), weights: read('vec4<f32>'), bias: read(), mask: read(), output: readWrite(),
+    partialOut: readWrite(), partial: read(),
+  },
+  entries: {
+    gemm: ['input', 'weights', 'bias', 'mask', 'output', 'partialOut'],
+    splitkSum: { bindings: ['bias', 'output', 'partial'], workgroupSize: [64, 1, 1] },
+  },
+  constants: { TILE: 64, CHUNK: 16 },
+  workgroupSize: [16, 16, 1],
+  overrides: { ...WINDOW, ...MODES, SPLIT: 1 },
+});
+
+/** im2col for layers with few input channels on the CPU variant (shaders/im2col.wgsl). */
+export const IM2COL = declareKernel({
+  name: 'im2col',
+  body: im2colCode,
+  uniforms: {
+    channels: 'u32', inH: 'u32', inW: 'u32', outH: 'u32', outW: 'u32', items: 'u32', padT: 'i32', padL: 'i32',
+    xOffset: 'u32', xStride: 'u32',
+  },
+  bindings: { x: read(), columns: readWrite() },
+  entries: { unfold: ['x', 'columns'] },
+  workgroupSize: [256, 1, 1],
+  overrides: WINDOW,
+});
+
+const { TN, TM } = CONV.constants; // positions, channels per invocation
+const { TILE, CHUNK } = CONV_TILED.constants;
+
+/** Output channels padded to the channel block (the weights' and bias's row length). */
 const pad16 = (n: number) => Math.ceil(n / TM) * TM;
 
 /** Wt[(r·KH + ky)·KW + kx][c] from W[co][ci][ky][kx]; forward: r = ci, c = co; backward: r = co, c = ci. */
@@ -66,34 +130,40 @@ function workgroupShape(posBlocks: number): [number, number] {
   return [1, 64];
 }
 
-function meta(op: ConvOp, c: GemmCall, kernel: string, flops: number) {
+/** What a profile shows of a GEMM dispatch; `use` names what the GEMM serves (forward, winograd, ...). */
+function info(op: ConvOp, c: GemmCall, use: string, flops: number, note = '') {
   return {
-    kernel, label: op.name, opType: op.onnxTypes.join('+'), flops,
-    shapes: c.shapes ?? `${fmtShape([c.items, c.rows, c.inH, c.inW])} → ${fmtShape([c.items, c.cols, c.outH, c.outW])} k${c.window.kh}×${c.window.kw}/${c.window.strideH}`,
+    use, label: op.name, opType: op.onnxTypes.join('+'), flops,
+    shapes: (c.shapes ?? `${fmtShape([c.items, c.rows, c.inH, c.inW])} → ${fmtShape([c.items, c.cols, c.outH, c.outW])} k${c.window.kh}×${c.window.kw}/${c.window.strideH}`) + note,
   };
 }
 
-function params(c: GemmCall, mask: BufferView, chunksPerSplit = 0): Params {
-  return new Params()
-    .u32(c.rows, c.inH, c.inW, c.cols, c.outH, c.outW, c.items, pad16(c.cols) / 4)
-    .i32(c.window.pads[0], c.window.pads[1])
-    .u32(c.input.offset, c.input.stride, c.output.offset, c.output.stride, mask.offset, mask.stride, Math.max(1, c.maskDiv), chunksPerSplit, 0, 0);
+function uniforms(c: GemmCall, mask: BufferView) {
+  return {
+    rows: c.rows, inH: c.inH, inW: c.inW, cols: c.cols, outH: c.outH, outW: c.outW, items: c.items, cols4: pad16(c.cols) / 4,
+    padT: c.window.pads[0], padL: c.window.pads[1], inOffset: c.input.offset, inStride: c.input.stride,
+    outOffset: c.output.offset, outStride: c.output.stride, maskOffset: mask.offset, maskStride: mask.stride, maskDiv: Math.max(1, c.maskDiv),
+  };
 }
 
-/** The CPU variant (conv.wgsl): 16 channels × 8 positions per invocation. */
-async function gemmRegisterBlocked(env: KernelEnv, op: ConvOp, c: GemmCall, kernel: string, flops: number): Promise<Dispatch[]> {
+/** The CPU variant (conv.wgsl): TM channels × TN positions per invocation. */
+async function gemmRegisterBlocked(env: KernelEnv, op: ConvOp, c: GemmCall, use: string, flops: number): Promise<Dispatch[]> {
   const w = c.window;
   const pointwise = w.kh === 1 && w.kw === 1 && w.strideH === 1 && w.strideW === 1 && w.pads.every((p) => p === 0);
   const posBlocks = Math.ceil((c.items * c.outH * c.outW) / TN);
   const colBlocks = pad16(c.cols) / TM;
   const [wgx, wgy] = workgroupShape(posBlocks);
-  const pipeline = await env.pipeline(code, 'main', {
-    KH: w.kh, KW: w.kw, SH: w.strideH, SW: w.strideW, POINTWISE: pointwise, TRANSPOSED: c.transposed,
-    RELU: c.relu, MASK: c.mask !== null, ACCUMULATE: c.accumulate, WEIGHTS_PER_ITEM: c.weightsPerItem ?? false, WG_X: wgx, WG_Y: wgy,
-  });
   const mask = c.mask ?? { buffer: env.dummy, offset: 0, stride: 0 };
-  return [env.dispatch(pipeline, [env.uniform(params(c, mask)), c.input.buffer, c.weights, c.bias, mask.buffer, c.output.buffer],
-    [Math.ceil(posBlocks / wgx), Math.ceil(colBlocks / wgy), 1], meta(op, c, kernel, flops))];
+  return [await CONV.dispatch(env, 'gemm', {
+    overrides: {
+      KH: w.kh, KW: w.kw, SH: w.strideH, SW: w.strideW, POINTWISE: pointwise, TRANSPOSED: c.transposed,
+      RELU: c.relu, MASK: c.mask !== null, ACCUMULATE: c.accumulate, WEIGHTS_PER_ITEM: c.weightsPerItem ?? false, WG_X: wgx, WG_Y: wgy,
+    },
+    uniforms: uniforms(c, mask),
+    buffers: { input: c.input.buffer, weights: c.weights, bias: c.bias, mask: mask.buffer, output: c.output.buffer },
+    workgroups: [Math.ceil(posBlocks / wgx), Math.ceil(colBlocks / wgy), 1],
+    ...info(op, c, use, flops),
+  })];
 }
 
 /**
@@ -108,40 +178,44 @@ export function usesIm2col(op: Pick<ConvOp, 'kh' | 'kw' | 'cIn'>, variant: Kerne
 /** Workgroups a GPU variant dispatch should reach before split-K stops paying (a few per compute unit). */
 export const TARGET_WORKGROUPS = 256;
 
-/** Split-K factor for a tiled GEMM: enough workgroups, but at least 4 chunks of 16 rows per split. */
+/** Split-K factor for a tiled GEMM: enough workgroups, but at least 4 chunks of CHUNK rows per split. */
 export function splitK(tiles: number, chunks: number): { split: number; chunksPerSplit: number } {
   const want = Math.max(1, Math.min(Math.ceil(TARGET_WORKGROUPS / tiles), Math.floor(chunks / 4)));
   const chunksPerSplit = Math.ceil(chunks / want);
   return { split: Math.ceil(chunks / chunksPerSplit), chunksPerSplit };
 }
 
-/** The GPU variant (conv_tiled.wgsl): 64 × 64 tiles in workgroup memory, split-K for small layers. */
-async function gemmTiled(env: KernelEnv, op: ConvOp, c: GemmCall, kernel: string, flops: number): Promise<Dispatch[]> {
+/** The GPU variant (conv_tiled.wgsl): TILE × TILE tiles in workgroup memory, split-K for small layers. */
+async function gemmTiled(env: KernelEnv, op: ConvOp, c: GemmCall, use: string, flops: number): Promise<Dispatch[]> {
   const posCount = c.items * c.outH * c.outW;
-  const tiles: [number, number] = [Math.ceil(posCount / 64), Math.ceil(c.cols / 64)];
+  const tiles: [number, number] = [Math.ceil(posCount / TILE), Math.ceil(c.cols / TILE)];
   const w = c.window;
-  const chunks = Math.ceil((c.rows * w.kh * w.kw) / 16);
+  const chunks = Math.ceil((c.rows * w.kh * w.kw) / CHUNK);
   const { split, chunksPerSplit } = splitK(tiles[0] * tiles[1], chunks);
-  const constants = {
+  const overrides = {
     KH: w.kh, KW: w.kw, SH: w.strideH, SW: w.strideW, TRANSPOSED: c.transposed,
     RELU: c.relu, MASK: c.mask !== null, ACCUMULATE: c.accumulate, SPLIT: split,
   };
   const mask = c.mask ?? { buffer: env.dummy, offset: 0, stride: 0 };
-  const uniform = env.uniform(params(c, mask, chunksPerSplit));
-  const part = split > 1 ? env.scratch(split * c.cols * posCount, `${op.name} split-K`) : env.dummyWritable;
-  const main = await env.pipeline(tiledCode, 'main', constants);
-  const out = [env.dispatch(main, [uniform, c.input.buffer, c.weights, c.bias, mask.buffer, c.output.buffer, part],
-    [tiles[0], tiles[1], split], meta(op, c, split > 1 ? `${kernel}.splitk${split}` : kernel, flops))];
+  const values = { ...uniforms(c, mask), chunksPerSplit };
+  const partial = split > 1 ? env.scratch(split * c.cols * posCount, `${op.name} split-K`) : env.dummyWritable;
+  const note = split > 1 ? ` split-K ${split}` : '';
+  const out = [await CONV_TILED.dispatch(env, 'gemm', {
+    overrides, uniforms: values,
+    buffers: { input: c.input.buffer, weights: c.weights, bias: c.bias, mask: mask.buffer, output: c.output.buffer, partialOut: partial },
+    workgroups: [tiles[0], tiles[1], split], ...info(op, c, use, flops, note),
+  })];
   if (split > 1) {
-    const finish = await env.pipeline(tiledCode, 'finish', constants);
-    out.push(env.dispatch(finish, [uniform, null, null, c.bias, null, c.output.buffer, part],
-      [Math.ceil(posCount / 64), c.cols, 1], meta(op, c, `${kernel}.splitk-sum`, split * c.cols * posCount)));
+    out.push(await CONV_TILED.dispatch(env, 'splitkSum', {
+      overrides, uniforms: values, buffers: { bias: c.bias, output: c.output.buffer, partial },
+      workgroups: CONV_TILED.groups('splitkSum', [posCount, c.cols, 1]), ...info(op, c, use, split * c.cols * posCount, note),
+    }));
   }
   return out;
 }
 
-function gemm(env: KernelEnv, op: ConvOp, c: GemmCall, kernel: string, flops: number): Promise<Dispatch[]> {
-  return env.variant === 'gpu' ? gemmTiled(env, op, c, kernel, flops) : gemmRegisterBlocked(env, op, c, kernel, flops);
+function gemm(env: KernelEnv, op: ConvOp, c: GemmCall, use: string, flops: number): Promise<Dispatch[]> {
+  return env.variant === 'gpu' ? gemmTiled(env, op, c, use, flops) : gemmRegisterBlocked(env, op, c, use, flops);
 }
 
 /** A Winograd convolution: GEMM rows (channels summed over) → cols, planes in → out. */
@@ -152,27 +226,31 @@ interface WinogradCall {
   weights: GPUBuffer; bias: GPUBuffer; zeros: GPUBuffer; relu: boolean; accumulate: boolean;
 }
 
-/** Winograd F(2×2, 3×3) (winograd.ts): input transform, 16 GEMMs over the rows, output transform. */
-async function winograd(env: KernelEnv, op: ConvOp, c: WinogradCall, kernel: string): Promise<Dispatch[]> {
+/**
+ * Winograd F(2×2, 3×3) (winograd.ts): input transform, 16 GEMMs over the rows, output transform.
+ * Profiles: winograd.<direction>.inputTransform, conv.winograd[.backward].gemm, winograd.<direction>.outputTransform.
+ */
+async function winograd(env: KernelEnv, op: ConvOp, c: WinogradCall, direction: 'forward' | 'backward'): Promise<Dispatch[]> {
   const tiles = winogradTiles(c.outH, c.outW, c.items);
-  const v = env.scratch(POINTS * c.rows * tiles.t8, `${op.name} ${kernel} V`);
-  const m = env.scratch(POINTS * c.cols * tiles.t8, `${op.name} ${kernel} M`);
+  const scratch = direction === 'forward' ? 'conv.winograd' : 'conv.winograd.backward'; // convBackwardScratch names them alike
+  const v = env.scratch(POINTS * c.rows * tiles.t8, `${op.name} ${scratch} V`);
+  const m = env.scratch(POINTS * c.cols * tiles.t8, `${op.name} ${scratch} M`);
   const geometry = { inH: c.inH, inW: c.inW, outH: c.outH, outW: c.outW, items: c.items, tiles, pads: c.pads };
   return [
     await transform(env, op, 'inputTransform', {
       ...geometry, channels: c.rows, input: c.input, output: { buffer: v, offset: 0, stride: 0 }, mask: c.mask, maskDiv: c.maskDiv,
-    }, kernel),
+    }, direction),
     ...await gemmRegisterBlocked(env, op, {
       window: POINTWISE, weightsPerItem: true, shapes: `${POINTS} × (${c.cols}×${c.rows} · ${c.rows}×${tiles.t8})`,
       rows: c.rows, inH: 1, inW: tiles.t8, cols: c.cols, outH: 1, outW: tiles.t8, items: POINTS,
       input: { buffer: v, offset: 0, stride: c.rows * tiles.t8 }, output: { buffer: m, offset: 0, stride: c.cols * tiles.t8 },
       mask: null, maskDiv: 1, relu: false, accumulate: false, transposed: false,
       weights: c.weights, bias: c.zeros,
-    }, `${kernel}.gemm`, 2 * POINTS * c.cols * c.rows * tiles.t8),
+    }, direction === 'forward' ? 'winograd' : 'winograd.backward', 2 * POINTS * c.cols * c.rows * tiles.t8),
     await transform(env, op, 'outputTransform', {
       ...geometry, channels: c.cols, input: { buffer: m, offset: 0, stride: 0 }, output: c.output,
       bias: c.bias, relu: c.relu, accumulate: c.accumulate,
-    }, kernel),
+    }, direction),
   ];
 }
 
@@ -191,7 +269,7 @@ export function convBackwardScratch(op: ConvOp, shapes: OpShapes, items: number,
   }
   if (variant !== 'gpu') return [];
   const posCount = items * inH * inW;
-  const { split } = splitK(Math.ceil(posCount / 64) * Math.ceil(op.cIn / 64), Math.ceil((op.cOut * op.kh * op.kw) / 16));
+  const { split } = splitK(Math.ceil(posCount / TILE) * Math.ceil(op.cIn / TILE), Math.ceil((op.cOut * op.kh * op.kw) / CHUNK));
   return split > 1 ? [{ label: `${op.name} split-K`, floats: split * op.cIn * posCount }] : [];
 }
 
@@ -211,12 +289,17 @@ export function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
   async function im2colGemm({ env, inputs, output, batch }: ForwardArgs): Promise<Dispatch[]> {
     const rows = op.cIn * op.kh * op.kw;
     const col = env.scratch(batch * rows * outH * outW, `${op.name} im2col`);
-    const pipeline = await env.pipeline(im2colCode, 'main', { KH: op.kh, KW: op.kw, SH: op.strideH, SW: op.strideW });
-    const p = new Params().u32(op.cIn, inH, inW, outH, outW, batch).i32(op.pads[0], op.pads[1]).u32(inputs[0].offset, inputs[0].stride, 0, 0);
     const shape = fmtShape([batch, rows, outH * outW]);
     return [
-      env.dispatch(pipeline, [env.uniform(p), inputs[0].buffer, col], grid1d(batch * rows * outH * outW, 256, env.limits.maxComputeWorkgroupsPerDimension), {
-        kernel: 'conv.im2col', label: op.name, opType: op.onnxTypes.join('+'), flops: 0,
+      await IM2COL.dispatch(env, 'unfold', {
+        overrides: { KH: op.kh, KW: op.kw, SH: op.strideH, SW: op.strideW },
+        uniforms: {
+          channels: op.cIn, inH, inW, outH, outW, items: batch, padT: op.pads[0], padL: op.pads[1],
+          xOffset: inputs[0].offset, xStride: inputs[0].stride,
+        },
+        buffers: { x: inputs[0].buffer, columns: col },
+        workgroups: IM2COL.grid1d('unfold', batch * rows * outH * outW, env.limits.maxComputeWorkgroupsPerDimension),
+        label: op.name, opType: op.onnxTypes.join('+'), flops: 0,
         shapes: `${fmtShape([batch, op.cIn, inH, inW])} → ${shape} k${op.kh}×${op.kw}/${op.strideH}`,
       }),
       ...await gemmRegisterBlocked(env, op, {
@@ -224,7 +307,7 @@ export function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
         rows, inH: outH, inW: outW, cols: op.cOut, outH, outW, items: batch,
         input: { buffer: col, offset: 0, stride: rows * outH * outW }, output, mask: null, maskDiv: 1,
         relu: op.relu, accumulate: false, transposed: false, weights: env.storage(layoutWeights(op, false)), bias: env.storage(paddedBias()),
-      }, 'conv.im2col.gemm', 2 * macsPerItem * batch),
+      }, 'im2col', 2 * macsPerItem * batch),
     ];
   }
 
@@ -236,7 +319,7 @@ export function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
           rows: op.cIn, cols: op.cOut, inH, inW, outH, outW, items: batch, pads: op.pads, input: inputs[0], output, mask: null, maskDiv: 1,
           weights: env.storage(winogradWeights(op, pad16(op.cOut), false)), bias: env.storage(paddedBias()),
           zeros: env.storage(new Float32Array(pad16(op.cOut))), relu: op.relu, accumulate: false,
-        }, 'conv.winograd');
+        }, 'forward');
       }
       if (usesIm2col(op, env.variant) && batch * op.cIn * op.kh * op.kw * outH * outW * 4 <= env.device.limits.maxStorageBufferBindingSize) {
         return im2colGemm(args);
@@ -244,7 +327,7 @@ export function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
       return gemm(env, op, {
         window: op, rows: op.cIn, inH, inW, cols: op.cOut, outH, outW, items: batch, input: inputs[0], output, mask: null, maskDiv: 1,
         relu: op.relu, accumulate: false, transposed: false, weights: env.storage(layoutWeights(op, false)), bias: env.storage(paddedBias()),
-      }, 'conv.forward', 2 * macsPerItem * batch);
+      }, 'forward', 2 * macsPerItem * batch);
     },
     backward({ env, output, dy, dx, items, maskDiv }: BackwardArgs) {
       const target = dx[0];
@@ -259,13 +342,13 @@ export function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
           rows: op.cOut, cols: op.cIn, inH: outH, inW: outW, outH: inH, outW: inW, items, pads: gradientPads(op.pads),
           input: dy, output: target.view, mask: op.relu ? output : null, maskDiv,
           weights: bwd.weights, bias: bwd.zeros, zeros: bwd.zeros, relu: false, accumulate: target.accumulate,
-        }, 'conv.winograd.backward');
+        }, 'backward');
       }
       return gemm(env, op, {
         window: op, rows: op.cOut, inH: outH, inW: outW, cols: op.cIn, outH: inH, outW: inW, items, input: dy, output: target.view,
         mask: op.relu ? output : null, maskDiv, relu: false, accumulate: target.accumulate, transposed: true,
         weights: bwd.weights, bias: bwd.zeros,
-      }, 'conv.backward', 2 * macsPerItem * items);
+      }, 'backward', 2 * macsPerItem * items);
     },
   };
 }

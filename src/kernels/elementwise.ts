@@ -6,107 +6,156 @@
 import code from '../../shaders/elementwise.wgsl';
 import type { AddOp, AffineOp, CopyOp, ReluOp } from '../graph/ir.ts';
 import type { BufferView, Dispatch, KernelEnv } from '../gpu/dispatch.ts';
-import { grid1d, Params } from '../gpu/dispatch.ts';
+import { declareKernel, read, readWrite, view } from '../gpu/kernel.ts';
 import type { BackwardArgs, ForwardArgs, GradTarget, OpKernel, OpShapes } from './types.ts';
 import { chwOf, fmtShape } from './types.ts';
 
-const NONE = { offset: 0, stride: 0 };
-type V = { offset: number; stride: number };
+export const ELEMENTWISE = declareKernel({
+  name: 'elementwise',
+  body: code,
+  uniforms: {
+    count: 'u32', // values per item
+    items: 'u32',
+    channels: 'u32', hw: 'u32', // value k is in channel (k / hw) % channels
+    aOffset: 'u32', aStride: 'u32', // views: item i at i · stride + offset
+    bOffset: 'u32', bStride: 'u32',
+    xOffset: 'u32', xStride: 'u32',
+    yOffset: 'u32', yStride: 'u32',
+    dyOffset: 'u32', dyStride: 'u32',
+    maskOffset: 'u32', maskStride: 'u32',
+    maskDiv: 'u32', // gradient item i masks with the forward image i / maskDiv
+    dxOffset: 'u32', dxStride: 'u32',
+  },
+  bindings: {
+    a: read(), b: read(), x: read(), scale: read(), shift: read(), y: readWrite(),
+    dy: read(), mask: read(), dx: readWrite(),
+  },
+  entries: {
+    add: ['a', 'b', 'y'],
+    affine: ['x', 'scale', 'shift', 'y'],
+    relu: ['x', 'y'],
+    copy: ['x', 'y'],
+    grad: ['dy', 'scale', 'mask', 'dx'],
+  },
+  workgroupSize: [256, 1, 1],
+  overrides: { RELU: false, MASK: false, SCALE: false, ACCUMULATE: false },
+});
 
-interface Call {
-  entry: string;
-  items: number;
-  a: BufferView;
-  b?: BufferView;
-  c: BufferView;
-  m?: V;
-  scale?: GPUBuffer;
-  shift?: GPUBuffer;
-  constants: Record<string, boolean>;
-  maskDiv?: number;
+/** Geometry of an op's values: count per item, channels and plane size (for the per-channel scale). */
+function geometry(shapes: OpShapes) {
+  const [channels, h, w] = chwOf(shapes.output);
+  return { count: channels * h * w, channels, hw: h * w };
 }
 
-function elementwise(shapes: OpShapes, label: string, opType: string) {
-  const [channels, h, w] = chwOf(shapes.output);
-  const count = channels * h * w;
-  return async (env: KernelEnv, call: Call): Promise<Dispatch> => {
-    const pipeline = await env.pipeline(code, call.entry, call.constants);
-    const b = call.b ?? { ...NONE, buffer: env.dummy };
-    const m = call.m ?? NONE;
-    const p = new Params().u32(count, call.items, channels, h * w, call.a.offset, call.a.stride, b.offset, b.stride,
-      call.c.offset, call.c.stride, m.offset, m.stride, call.maskDiv ?? 1, 0, 0, 0);
-    const bindings: Record<string, (GPUBuffer | null)[]> = {
-      add: [env.uniform(p), call.a.buffer, b.buffer, null, null, call.c.buffer],
-      affine: [env.uniform(p), call.a.buffer, null, call.scale!, call.shift!, call.c.buffer],
-      grad: [env.uniform(p), call.a.buffer, b.buffer, call.scale ?? env.dummy, null, call.c.buffer],
-    };
-    const buffers = bindings[call.entry] ?? [env.uniform(p), call.a.buffer, null, null, null, call.c.buffer];
-    return env.dispatch(pipeline, buffers, grid1d(count * call.items, 256, env.limits.maxComputeWorkgroupsPerDimension), {
-      kernel: `elementwise.${call.entry}`, label, opType, flops: count * call.items, shapes: fmtShape([call.items, ...shapes.output.slice(1)]),
-    });
-  };
+function info(shapes: OpShapes, label: string, opType: string, items: number) {
+  const g = geometry(shapes);
+  return { label, opType, flops: g.count * items, shapes: fmtShape([items, ...shapes.output.slice(1)]) };
 }
 
 /** The backward of an element-wise op for one input: dx (+)= dy · scale · mask. */
-function gradCall(run: ReturnType<typeof elementwise>, env: KernelEnv, dy: BufferView, t: GradTarget, items: number, maskDiv: number,
+function gradCall(env: KernelEnv, shapes: OpShapes, label: string, opType: string, dy: BufferView, t: GradTarget, items: number, maskDiv: number,
   mask: BufferView | null, scale?: GPUBuffer): Promise<Dispatch> {
-  return run(env, {
-    entry: 'grad', items, a: dy, b: mask ?? undefined, m: mask ?? undefined, c: t.view, scale, maskDiv,
-    constants: { MASK: mask !== null, SCALE: scale !== undefined, ACCUMULATE: t.accumulate },
+  const g = geometry(shapes);
+  const m = mask ?? { buffer: env.dummy, offset: 0, stride: 0 };
+  return ELEMENTWISE.dispatch(env, 'grad', {
+    overrides: { MASK: mask !== null, SCALE: scale !== undefined, ACCUMULATE: t.accumulate },
+    uniforms: { ...g, items, maskDiv, ...view('dy', dy), ...view('mask', m), ...view('dx', t.view) },
+    buffers: { dy: dy.buffer, scale: scale ?? env.dummy, mask: m.buffer, dx: t.view.buffer },
+    workgroups: ELEMENTWISE.grid1d('grad', g.count * items, env.limits.maxComputeWorkgroupsPerDimension),
+    ...info(shapes, label, opType, items),
+  });
+}
+
+/** A forward element-wise op whose only input is x (relu, copy). */
+function unary(env: KernelEnv, entry: 'relu' | 'copy', shapes: OpShapes, label: string, opType: string, x: BufferView, y: BufferView, items: number): Promise<Dispatch> {
+  const g = geometry(shapes);
+  return ELEMENTWISE.dispatch(env, entry, {
+    uniforms: { ...g, items, ...view('x', x), ...view('y', y) },
+    buffers: { x: x.buffer, y: y.buffer },
+    workgroups: ELEMENTWISE.grid1d(entry, g.count * items, env.limits.maxComputeWorkgroupsPerDimension),
+    ...info(shapes, label, opType, items),
+  });
+}
+
+/**
+ * dx (+)= one in-place concat input's share of the concat's gradient (`from`: the slice of the
+ * concat output's gradient), for a slice with a gradient buffer of its own (src/runtime/backward.ts).
+ */
+export function sliceGradient(env: KernelEnv, from: BufferView, t: GradTarget, shape: number[], items: number, label: string): Promise<Dispatch> {
+  const count = shape.slice(1).reduce((a, b) => a * b, 1);
+  return ELEMENTWISE.dispatch(env, 'grad', {
+    overrides: { MASK: false, SCALE: false, ACCUMULATE: t.accumulate },
+    uniforms: { count, items, channels: 1, hw: count, maskDiv: 1, ...view('dy', from), ...view('mask', { offset: 0, stride: 0 }), ...view('dx', t.view) },
+    buffers: { dy: from.buffer, scale: env.dummy, mask: env.dummy, dx: t.view.buffer },
+    workgroups: ELEMENTWISE.grid1d('grad', count * items, env.limits.maxComputeWorkgroupsPerDimension),
+    label: `${label}/slice`, opType: 'Concat', flops: count * items, shapes: shape.join('×'),
   });
 }
 
 export function addKernel(op: AddOp, shapes: OpShapes): OpKernel {
-  const run = elementwise(shapes, op.name, op.onnxTypes.join('+'));
+  const opType = op.onnxTypes.join('+');
   return {
-    async forward({ env, inputs, output, batch }: ForwardArgs) {
-      return [await run(env, { entry: 'add', items: batch, a: inputs[0], b: inputs[1], c: output, constants: { RELU: op.relu } })];
+    async forward({ env, inputs: [a, b], output, batch }: ForwardArgs) {
+      const g = geometry(shapes);
+      return [await ELEMENTWISE.dispatch(env, 'add', {
+        overrides: { RELU: op.relu },
+        uniforms: { ...g, items: batch, ...view('a', a), ...view('b', b), ...view('y', output) },
+        buffers: { a: a.buffer, b: b.buffer, y: output.buffer },
+        workgroups: ELEMENTWISE.grid1d('add', g.count * batch, env.limits.maxComputeWorkgroupsPerDimension),
+        ...info(shapes, op.name, opType, batch),
+      })];
     },
     async backward({ env, output, dy, dx, items, maskDiv }: BackwardArgs) {
       const out: Dispatch[] = [];
-      for (const t of dx) if (t) out.push(await gradCall(run, env, dy, t, items, maskDiv, op.relu ? output : null));
+      for (const t of dx) if (t) out.push(await gradCall(env, shapes, op.name, opType, dy, t, items, maskDiv, op.relu ? output : null));
       return out;
     },
   };
 }
 
 export function affineKernel(op: AffineOp, shapes: OpShapes): OpKernel {
-  const run = elementwise(shapes, op.name, op.onnxTypes.join('+'));
+  const opType = op.onnxTypes.join('+');
   let buffers: { scale: GPUBuffer; shift: GPUBuffer } | undefined;
   const get = (env: KernelEnv) => (buffers ??= { scale: env.storage(op.scale), shift: env.storage(op.shift) });
   return {
-    async forward({ env, inputs, output, batch }: ForwardArgs) {
-      return [await run(env, { entry: 'affine', items: batch, a: inputs[0], c: output, ...get(env), constants: { RELU: op.relu } })];
+    async forward({ env, inputs: [x], output, batch }: ForwardArgs) {
+      const g = geometry(shapes);
+      return [await ELEMENTWISE.dispatch(env, 'affine', {
+        overrides: { RELU: op.relu },
+        uniforms: { ...g, items: batch, ...view('x', x), ...view('y', output) },
+        buffers: { x: x.buffer, ...get(env), y: output.buffer },
+        workgroups: ELEMENTWISE.grid1d('affine', g.count * batch, env.limits.maxComputeWorkgroupsPerDimension),
+        ...info(shapes, op.name, opType, batch),
+      })];
     },
     async backward({ env, output, dy, dx, items, maskDiv }: BackwardArgs) {
       const t = dx[0];
-      return t ? [await gradCall(run, env, dy, t, items, maskDiv, op.relu ? output : null, get(env).scale)] : [];
+      return t ? [await gradCall(env, shapes, op.name, opType, dy, t, items, maskDiv, op.relu ? output : null, get(env).scale)] : [];
     },
   };
 }
 
 export function reluKernel(op: ReluOp, shapes: OpShapes): OpKernel {
-  const run = elementwise(shapes, op.name, 'Relu');
   return {
     async forward({ env, inputs, output, batch }: ForwardArgs) {
-      return [await run(env, { entry: 'relu', items: batch, a: inputs[0], c: output, constants: {} })];
+      return [await unary(env, 'relu', shapes, op.name, 'Relu', inputs[0], output, batch)];
     },
     async backward({ env, output, dy, dx, items, maskDiv }: BackwardArgs) {
       const t = dx[0];
-      return t ? [await gradCall(run, env, dy, t, items, maskDiv, output)] : [];
+      return t ? [await gradCall(env, shapes, op.name, 'Relu', dy, t, items, maskDiv, output)] : [];
     },
   };
 }
 
 export function copyKernel(op: CopyOp, shapes: OpShapes): OpKernel {
-  const run = elementwise(shapes, op.name, op.onnxTypes.join('+'));
+  const opType = op.onnxTypes.join('+');
   return {
     async forward({ env, inputs, output, batch }: ForwardArgs) {
-      return [await run(env, { entry: 'copy', items: batch, a: inputs[0], c: output, constants: {} })];
+      return [await unary(env, 'copy', shapes, op.name, opType, inputs[0], output, batch)];
     },
     async backward({ env, dy, dx, items, maskDiv }: BackwardArgs) {
       const t = dx[0];
-      return t ? [await gradCall(run, env, dy, t, items, maskDiv, null)] : [];
+      return t ? [await gradCall(env, shapes, op.name, opType, dy, t, items, maskDiv, null)] : [];
     },
   };
 }

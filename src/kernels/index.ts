@@ -1,11 +1,24 @@
-/** The kernel module of each graph op kind (the lowering table's second half: op kind → kernels). */
+/**
+ * The kernel module of each graph op kind (the lowering table's second half: op kind → kernels), and
+ * every declared WGSL kernel (ALL_KERNELS: test/kernel-declarations.test.ts checks each declaration
+ * against its body and compiles every entry point).
+ */
 import type { Op } from '../graph/ir.ts';
-import { convKernel } from './conv.ts';
-import { addKernel, affineKernel, copyKernel, reluKernel } from './elementwise.ts';
-import { lrnKernel } from './lrn.ts';
-import { poolKernel } from './pool.ts';
-import { softmaxKernel } from './softmax.ts';
+import type { AnyKernel } from '../gpu/kernel.ts';
+import { CONV, CONV_TILED, convKernel, IM2COL } from './conv.ts';
+import { addKernel, affineKernel, copyKernel, ELEMENTWISE, reluKernel } from './elementwise.ts';
+import { GRADCAM } from './gradcam.ts';
+import { LRN, lrnKernel } from './lrn.ts';
+import { OVERLAY } from './overlay.ts';
+import { AVGPOOL, MAXPOOL, poolKernel } from './pool.ts';
+import { PREPROCESS } from './preprocess.ts';
+import { SOFTMAX, softmaxKernel } from './softmax.ts';
 import type { OpKernel, OpShapes } from './types.ts';
+import { WINOGRAD } from './winograd.ts';
+
+export const ALL_KERNELS: readonly AnyKernel[] = [
+  CONV, CONV_TILED, IM2COL, WINOGRAD, MAXPOOL, AVGPOOL, LRN, SOFTMAX, ELEMENTWISE, GRADCAM, OVERLAY, PREPROCESS,
+];
 
 export function kernelFor(op: Op, shapes: OpShapes): OpKernel {
   switch (op.kind) {

@@ -1,29 +1,58 @@
 /** LRN across channels (ONNX semantics: alpha divided by size), forward and backward: shaders/lrn.wgsl. */
 import code from '../../shaders/lrn.wgsl';
 import type { LrnOp } from '../graph/ir.ts';
-import { grid1d, Params } from '../gpu/dispatch.ts';
+import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
 import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from './types.ts';
 import { chwOf, fmtShape } from './types.ts';
 
+export const LRN = declareKernel({
+  name: 'lrn',
+  body: code,
+  uniforms: {
+    channels: 'u32', hw: 'u32', items: 'u32', alpha: 'f32', beta: 'f32', bias: 'f32',
+    xOffset: 'u32', xStride: 'u32', // forward input x (backward: read at image item / maskDiv)
+    yOffset: 'u32', yStride: 'u32',
+    dyOffset: 'u32', dyStride: 'u32',
+    dxOffset: 'u32', dxStride: 'u32',
+    maskDiv: 'u32',
+  },
+  bindings: { x: read(), y: readWrite(), dy: read(), dx: readWrite() },
+  entries: { forward: ['x', 'y'], backward: ['x', 'dy', 'dx'] },
+  workgroupSize: [64, 1, 1],
+  overrides: { SIZE: 5, ACCUMULATE: false },
+});
+
 export function lrnKernel(op: LrnOp, shapes: OpShapes): OpKernel {
   const [c, h, w] = chwOf(shapes.output);
-  const params = (items: number, x: { offset: number; stride: number }, g: { offset: number; stride: number }, d: { offset: number; stride: number }, maskDiv: number) =>
-    new Params().u32(c, h * w, items).f32(op.alpha, op.beta, op.bias).u32(x.offset, x.stride, g.offset, g.stride, d.offset, d.stride, maskDiv, 0, 0, 0);
-  const meta = (kernel: string, items: number, perValue: number) => ({
-    kernel, label: op.name, opType: 'LRN', flops: items * c * h * w * perValue, shapes: `${fmtShape([items, c, h, w])} size ${op.size}`,
+  const geometry = { channels: c, hw: h * w, alpha: op.alpha, beta: op.beta, bias: op.bias };
+  const info = (items: number, perValue: number) => ({
+    label: op.name, opType: 'LRN', flops: items * c * h * w * perValue, shapes: `${fmtShape([items, c, h, w])} size ${op.size}`,
   });
   return {
     async forward({ env, inputs, output, batch }: ForwardArgs) {
-      const pipeline = await env.pipeline(code, 'forward', { SIZE: op.size, ACCUMULATE: false });
-      const p = params(batch, inputs[0], output, { offset: 0, stride: 0 }, 1);
-      return [env.dispatch(pipeline, [env.uniform(p), inputs[0].buffer, output.buffer], grid1d(batch * c * h * w, 64, env.limits.maxComputeWorkgroupsPerDimension), meta('lrn.forward', batch, 2 * op.size + 4))];
+      const x = inputs[0];
+      return [await LRN.dispatch(env, 'forward', {
+        overrides: { SIZE: op.size, ACCUMULATE: false },
+        uniforms: { ...geometry, items: batch, xOffset: x.offset, xStride: x.stride, yOffset: output.offset, yStride: output.stride },
+        buffers: { x: x.buffer, y: output.buffer },
+        workgroups: LRN.grid1d('forward', batch * c * h * w, env.limits.maxComputeWorkgroupsPerDimension),
+        ...info(batch, 2 * op.size + 4),
+      })];
     },
     async backward({ env, inputs, dy, dx, items, maskDiv }: BackwardArgs) {
       const t = dx[0];
       if (!t) return [];
-      const pipeline = await env.pipeline(code, 'backward', { SIZE: op.size, ACCUMULATE: t.accumulate });
-      const p = params(items, inputs[0], dy, t.view, maskDiv);
-      return [env.dispatch(pipeline, [env.uniform(p), inputs[0].buffer, dy.buffer, t.view.buffer], grid1d(items * c * h * w, 64, env.limits.maxComputeWorkgroupsPerDimension), meta('lrn.backward', items, (op.size + 1) * (2 * op.size + 6)))];
+      const x = inputs[0];
+      return [await LRN.dispatch(env, 'backward', {
+        overrides: { SIZE: op.size, ACCUMULATE: t.accumulate },
+        uniforms: {
+          ...geometry, items, maskDiv, xOffset: x.offset, xStride: x.stride,
+          dyOffset: dy.offset, dyStride: dy.stride, dxOffset: t.view.offset, dxStride: t.view.stride,
+        },
+        buffers: { x: x.buffer, dy: dy.buffer, dx: t.view.buffer },
+        workgroups: LRN.grid1d('backward', items * c * h * w, env.limits.maxComputeWorkgroupsPerDimension),
+        ...info(items, (op.size + 1) * (2 * op.size + 6)),
+      })];
     },
   };
 }

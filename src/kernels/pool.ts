@@ -7,11 +7,39 @@
 import code from '../../shaders/pool.wgsl';
 import type { PoolOp } from '../graph/ir.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
-import { foldPlanes, Params } from '../gpu/dispatch.ts';
+import { foldPlanes } from '../gpu/dispatch.ts';
+import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
 import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from './types.ts';
 import { chwOf, fmtShape } from './types.ts';
 
-type View = { offset: number; stride: number };
+/** pool.wgsl's interface; the two kernels on it differ in MAX only. */
+const pool = {
+  body: code,
+  uniforms: {
+    channels: 'u32', inH: 'u32', inW: 'u32', outH: 'u32', outW: 'u32',
+    items: 'u32', // forward: images; backward: gradient items (images × classes)
+    padT: 'i32', padL: 'i32', padB: 'i32', padR: 'i32',
+    xOffset: 'u32', xStride: 'u32', // forward input x (views: item i at i · stride + offset)
+    yOffset: 'u32', yStride: 'u32', // forward output y
+    dyOffset: 'u32', dyStride: 'u32',
+    dxOffset: 'u32', dxStride: 'u32',
+    maskDiv: 'u32', // gradient item i belongs to image i / maskDiv (argmax: images = ⌈items / maskDiv⌉)
+  },
+  bindings: {
+    x: read(), y: readWrite(),
+    indicesOut: readWrite('i32'), // argmax: each window's arg-max, per image
+    dy: read(), indices: read('i32'), dx: readWrite(),
+  },
+  entries: { forward: ['x', 'y'], argmax: ['x', 'indicesOut'], backward: ['dy', 'indices', 'dx'] },
+  // The workgroup shape is fitted to each plane (planeGrid); FOLD folds planes beyond the z limit into y.
+  workgroupSize: [8, 8, 1],
+  overrides: { KH: 1, KW: 1, SH: 1, SW: 1, COUNT_INCLUDE_PAD: false, ACCUMULATE: false, WG_X: 8, WG_Y: 8, WG_Z: 1, FOLD: false },
+} as const;
+
+export const MAXPOOL = declareKernel({ ...pool, name: 'maxpool', constants: { MAX: true } });
+/** (Its argmax entry is the body's and never dispatched.) */
+export const AVGPOOL = declareKernel({ ...pool, name: 'avgpool', constants: { MAX: false } });
+
 
 /** A 64-invocation workgroup shape for planes of `w4` column blocks × `h` rows, and its grid. */
 export function planeGrid(w4: number, h: number, planes: number, limit = 65535, what = 'pooling'): { wg: { WG_X: number; WG_Y: number; WG_Z: number; FOLD: boolean }; grid: [number, number, number] } {
@@ -23,18 +51,17 @@ export function planeGrid(w4: number, h: number, planes: number, limit = 65535, 
   const { grid, folded } = foldPlanes([Math.ceil(w4 / x), Math.ceil(h / y), Math.ceil(planes / z)], limit, what);
   return { wg: { WG_X: x, WG_Y: y, WG_Z: z, FOLD: folded }, grid };
 }
-const NONE: View = { offset: 0, stride: 0 };
 
 export function poolKernel(op: PoolOp, shapes: OpShapes): OpKernel {
   const [c, inH, inW] = chwOf(shapes.inputs[0]);
   const [, outH, outW] = chwOf(shapes.output);
-  const constants = (accumulate: boolean, wg: Record<string, number | boolean>) => ({
-    KH: op.kh, KW: op.kw, SH: op.strideH, SW: op.strideW, MAX: op.kind === 'maxpool', COUNT_INCLUDE_PAD: op.countIncludePad, ACCUMULATE: accumulate, ...wg,
+  const kernel = op.kind === 'maxpool' ? MAXPOOL : AVGPOOL;
+  const overrides = (accumulate: boolean, wg: ReturnType<typeof planeGrid>['wg']) => ({
+    KH: op.kh, KW: op.kw, SH: op.strideH, SW: op.strideW, COUNT_INCLUDE_PAD: op.countIncludePad, ACCUMULATE: accumulate, ...wg,
   });
-  const params = (items: number, x: View, g: View, d: View, maskDiv: number) =>
-    new Params().u32(c, inH, inW, outH, outW, items).i32(...op.pads).u32(x.offset, x.stride, g.offset, g.stride, d.offset, d.stride, maskDiv, 0, 0, 0);
-  const meta = (kernel: string, items: number, flops: number) => ({
-    kernel, label: op.name, opType: op.onnxTypes.join('+'), flops,
+  const geometry = { channels: c, inH, inW, outH, outW, padT: op.pads[0], padL: op.pads[1], padB: op.pads[2], padR: op.pads[3] };
+  const info = (items: number, flops: number) => ({
+    label: op.name, opType: op.onnxTypes.join('+'), flops,
     shapes: `${fmtShape([items, c, inH, inW])} → ${fmtShape([items, c, outH, outW])} k${op.kh}×${op.kw}/${op.strideH}`,
   });
   const windowFlops = op.kh * op.kw;
@@ -42,28 +69,38 @@ export function poolKernel(op: PoolOp, shapes: OpShapes): OpKernel {
   return {
     async forward({ env, inputs, output, batch }: ForwardArgs) {
       const { wg, grid } = planeGrid(Math.ceil(outW / 4), outH, batch * c, env.limits.maxComputeWorkgroupsPerDimension, `${op.name} (${op.kind}.forward)`);
-      const pipeline = await env.pipeline(code, 'forward', constants(false, wg));
-      const p = params(batch, inputs[0], output, NONE, 1);
-      return [env.dispatch(pipeline, [env.uniform(p), inputs[0].buffer, output.buffer, null, null],
-        grid, meta(`${op.kind}.forward`, batch, batch * c * outH * outW * windowFlops))];
+      const x = inputs[0];
+      return [await kernel.dispatch(env, 'forward', {
+        overrides: overrides(false, wg),
+        uniforms: { ...geometry, items: batch, xOffset: x.offset, xStride: x.stride, yOffset: output.offset, yStride: output.stride },
+        buffers: { x: x.buffer, y: output.buffer }, workgroups: grid,
+        ...info(batch, batch * c * outH * outW * windowFlops),
+      })];
     },
     async backward({ env, inputs, dy, dx, items, maskDiv }: BackwardArgs) {
       const t = dx[0];
       if (!t) return [];
       const out: Dispatch[] = [];
-      const p = env.uniform(params(items, inputs[0], dy, t.view, maskDiv));
       const images = Math.ceil(items / maskDiv);
       if (op.kind === 'maxpool') {
         indices ??= env.scratch(images * c * outH * outW, `${op.name} arg-max`);
         const { wg, grid } = planeGrid(Math.ceil(outW / 4), outH, images * c, env.limits.maxComputeWorkgroupsPerDimension, `${op.name} (maxpool.argmax)`);
-        const argmax = await env.pipeline(code, 'argmax', constants(false, wg));
-        out.push(env.dispatch(argmax, [p, inputs[0].buffer, null, null, indices], grid,
-          meta('maxpool.argmax', images, images * c * outH * outW * windowFlops)));
+        const x = inputs[0];
+        out.push(await kernel.dispatch(env, 'argmax', {
+          overrides: overrides(false, wg),
+          uniforms: { ...geometry, items, maskDiv, xOffset: x.offset, xStride: x.stride },
+          buffers: { x: x.buffer, indicesOut: indices }, workgroups: grid,
+          ...info(images, images * c * outH * outW * windowFlops),
+        }));
       }
       const { wg, grid } = planeGrid(Math.ceil(inW / 4), inH, items * c, env.limits.maxComputeWorkgroupsPerDimension, `${op.name} (${op.kind}.backward)`);
-      const backward = await env.pipeline(code, 'backward', constants(t.accumulate, wg));
-      out.push(env.dispatch(backward, [p, null, dy.buffer, t.view.buffer, indices ?? env.dummyWritable], grid,
-        meta(`${op.kind}.backward`, items, items * c * inH * inW)));
+      out.push(await kernel.dispatch(env, 'backward', {
+        overrides: overrides(t.accumulate, wg),
+        uniforms: { ...geometry, items, maskDiv, dyOffset: dy.offset, dyStride: dy.stride, dxOffset: t.view.offset, dxStride: t.view.stride },
+        // The average pool never reads indices (MAX is false), but the binding is the entry point's.
+        buffers: { dy: dy.buffer, indices: indices ?? env.dummy, dx: t.view.buffer }, workgroups: grid,
+        ...info(items, items * c * inH * inW),
+      }));
       return out;
     },
   };

@@ -1,27 +1,54 @@
 /** Softmax over each item's values, forward and backward: shaders/softmax.wgsl (a workgroup per row). */
 import code from '../../shaders/softmax.wgsl';
 import type { SoftmaxOp } from '../graph/ir.ts';
-import { Params } from '../gpu/dispatch.ts';
+import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
 import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from './types.ts';
 import { fmtShape } from './types.ts';
 
+export const SOFTMAX = declareKernel({
+  name: 'softmax',
+  body: code,
+  uniforms: {
+    length: 'u32', // values per item
+    xOffset: 'u32', xStride: 'u32',
+    yOffset: 'u32', yStride: 'u32',
+    probsOffset: 'u32', probsStride: 'u32', // backward: the forward output y, read at image item / maskDiv
+    dyOffset: 'u32', dyStride: 'u32',
+    dxOffset: 'u32', dxStride: 'u32',
+    maskDiv: 'u32',
+  },
+  bindings: { x: read(), y: readWrite(), probs: read(), dy: read(), dx: readWrite() },
+  entries: { forward: ['x', 'y'], backward: ['probs', 'dy', 'dx'] },
+  // One workgroup per item; its invocations reduce the row (a power of two).
+  workgroupSize: [64, 1, 1],
+  overrides: { ACCUMULATE: false },
+});
+
 export function softmaxKernel(op: SoftmaxOp, shapes: OpShapes): OpKernel {
   const length = shapes.output.slice(1).reduce((a, b) => a * b, 1);
-  const params = (items: number, x: { offset: number; stride: number }, g: { offset: number; stride: number }, d: { offset: number; stride: number }, maskDiv: number) =>
-    new Params().u32(length, items, x.offset, x.stride, g.offset, g.stride, d.offset, d.stride, maskDiv, 0, 0, 0);
-  const meta = (kernel: string, items: number) => ({ kernel, label: op.name, opType: 'Softmax', flops: items * length * 4, shapes: fmtShape([items, length]) });
+  const info = (items: number) => ({ label: op.name, opType: 'Softmax', flops: items * length * 4, shapes: fmtShape([items, length]) });
   return {
     async forward({ env, inputs, output, batch }: ForwardArgs) {
-      const pipeline = await env.pipeline(code, 'forward', { ACCUMULATE: false });
-      const p = params(batch, inputs[0], output, { offset: 0, stride: 0 }, 1);
-      return [env.dispatch(pipeline, [env.uniform(p), inputs[0].buffer, output.buffer], [batch, 1, 1], meta('softmax.forward', batch))];
+      const x = inputs[0];
+      return [await SOFTMAX.dispatch(env, 'forward', {
+        overrides: { ACCUMULATE: false },
+        uniforms: { length, xOffset: x.offset, xStride: x.stride, yOffset: output.offset, yStride: output.stride },
+        buffers: { x: x.buffer, y: output.buffer }, workgroups: [batch, 1, 1],
+        ...info(batch),
+      })];
     },
     async backward({ env, output, dy, dx, items, maskDiv }: BackwardArgs) {
       const t = dx[0];
       if (!t) return [];
-      const pipeline = await env.pipeline(code, 'backward', { ACCUMULATE: t.accumulate });
-      const p = params(items, output, dy, t.view, maskDiv);
-      return [env.dispatch(pipeline, [env.uniform(p), output.buffer, dy.buffer, t.view.buffer], [items, 1, 1], meta('softmax.backward', items))];
+      return [await SOFTMAX.dispatch(env, 'backward', {
+        overrides: { ACCUMULATE: t.accumulate },
+        uniforms: {
+          length, maskDiv, probsOffset: output.offset, probsStride: output.stride,
+          dyOffset: dy.offset, dyStride: dy.stride, dxOffset: t.view.offset, dxStride: t.view.stride,
+        },
+        buffers: { probs: output.buffer, dy: dy.buffer, dx: t.view.buffer }, workgroups: [items, 1, 1],
+        ...info(items),
+      })];
     },
   };
 }

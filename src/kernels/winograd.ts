@@ -12,11 +12,33 @@
 import code from '../../shaders/winograd.wgsl';
 import type { ConvOp } from '../graph/ir.ts';
 import type { BufferView, Dispatch, KernelEnv, KernelVariant } from '../gpu/dispatch.ts';
-import { grid1d, Params } from '../gpu/dispatch.ts';
+import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
 import { fmtShape } from './types.ts';
 
 /** Transform points ξ of the 4×4 domain. */
 export const POINTS = 16;
+
+/** The input and output transforms (shaders/winograd.wgsl); the GEMMs between them are conv.ts's. */
+export const WINOGRAD = declareKernel({
+  name: 'winograd',
+  body: code,
+  uniforms: {
+    channels: 'u32', // C (input transform) or K (output transform)
+    inH: 'u32', inW: 'u32', outH: 'u32', outW: 'u32',
+    tilesH: 'u32', tilesW: 'u32', // TH = ⌈outH / 2⌉, TW = ⌈outW / 2⌉
+    t8: 'u32', // row length of V and M: items · TH · TW rounded up to a multiple of 8
+    items: 'u32',
+    padT: 'i32', padL: 'i32',
+    inOffset: 'u32', inStride: 'u32', // the input view (x, or dy for the data gradient)
+    outOffset: 'u32', outStride: 'u32', // the output view (y, or dx)
+    maskOffset: 'u32', maskStride: 'u32',
+    maskDiv: 'u32', // gradient item n masks with the forward image n / maskDiv
+  },
+  bindings: { input: read(), mask: read(), V: readWrite(), M: read(), bias: read(), output: readWrite() },
+  entries: { inputTransform: ['input', 'mask', 'V'], outputTransform: ['M', 'bias', 'output'] },
+  workgroupSize: [64, 1, 1],
+  overrides: { RELU: false, MASK: false, ACCUMULATE: false },
+});
 
 /** Whether the forward pass of `op` runs as Winograd F(2×2, 3×3) on this kernel variant. */
 export function usesWinograd(op: Pick<ConvOp, 'kh' | 'kw' | 'strideH' | 'strideW'>, variant: KernelVariant): boolean {
@@ -84,28 +106,39 @@ export interface TransformCall {
   bias?: GPUBuffer; relu?: boolean; accumulate?: boolean;
 }
 
-function params(c: TransformCall): Params {
-  const mask = c.mask ?? { offset: 0, stride: 0 };
-  return new Params()
-    .u32(c.channels, c.inH, c.inW, c.outH, c.outW, c.tiles.tilesH, c.tiles.tilesW, c.tiles.t8, c.items)
-    .i32(c.pads[0], c.pads[1])
-    .u32(c.input.offset, c.input.stride, c.output.offset, c.output.stride, mask.offset, mask.stride, Math.max(1, c.maskDiv ?? 1));
-}
-
-/** The input transform (x or dy view → V[ξ][c][t]) or the output transform (M[ξ][k][t] → y or dx view). */
-export async function transform(env: KernelEnv, op: ConvOp, entry: 'inputTransform' | 'outputTransform', c: TransformCall, kernel: string): Promise<Dispatch> {
+/**
+ * The input transform (x or dy view → V[ξ][c][t]) or the output transform (M[ξ][k][t] → y or dx
+ * view); profiled as winograd.<direction>.<entry>.
+ */
+export async function transform(env: KernelEnv, op: ConvOp, entry: 'inputTransform' | 'outputTransform', c: TransformCall, direction: string): Promise<Dispatch> {
   const input = entry === 'inputTransform';
-  const pipeline = await env.pipeline(code, entry, input ? { MASK: !!c.mask } : { RELU: !!c.relu, ACCUMULATE: !!c.accumulate });
   const threads = c.items * c.channels * c.tiles.tilesH * c.tiles.tilesW;
   // Input: 2 passes of 16 two-term sums; output: 8 + 4 three-term sums (2 flops each) and the bias.
   const flopsPerThread = input ? 32 : 28;
   const shapes = input
     ? `${fmtShape([c.items, c.channels, c.inH, c.inW])} → V ${fmtShape([POINTS, c.channels, c.tiles.t8])}`
     : `M ${fmtShape([POINTS, c.channels, c.tiles.t8])} → ${fmtShape([c.items, c.channels, c.outH, c.outW])}`;
-  const buffers = input
-    ? [env.uniform(params(c)), c.input.buffer, null, c.output.buffer, c.mask ? c.mask.buffer : env.dummy]
-    : [env.uniform(params(c)), c.input.buffer, c.bias ?? null, c.output.buffer];
-  return env.dispatch(pipeline, buffers, grid1d(threads, 64, env.limits.maxComputeWorkgroupsPerDimension), {
-    kernel: `${kernel}.${input ? 'input' : 'output'}`, label: op.name, opType: op.onnxTypes.join('+'), flops: threads * flopsPerThread, shapes,
+  const geometry = { channels: c.channels, tilesH: c.tiles.tilesH, tilesW: c.tiles.tilesW, t8: c.tiles.t8, items: c.items };
+  const info = {
+    use: direction, label: op.name, opType: op.onnxTypes.join('+'), flops: threads * flopsPerThread, shapes,
+    workgroups: WINOGRAD.grid1d(entry, threads, env.limits.maxComputeWorkgroupsPerDimension),
+  };
+  if (input) {
+    const mask = c.mask ?? { buffer: env.dummy, offset: 0, stride: 0 };
+    return WINOGRAD.dispatch(env, 'inputTransform', {
+      overrides: { MASK: !!c.mask },
+      uniforms: {
+        ...geometry, inH: c.inH, inW: c.inW, padT: c.pads[0], padL: c.pads[1], inOffset: c.input.offset, inStride: c.input.stride,
+        maskOffset: mask.offset, maskStride: mask.stride, maskDiv: Math.max(1, c.maskDiv ?? 1),
+      },
+      buffers: { input: c.input.buffer, mask: mask.buffer, V: c.output.buffer },
+      ...info,
+    });
+  }
+  return WINOGRAD.dispatch(env, 'outputTransform', {
+    overrides: { RELU: !!c.relu, ACCUMULATE: !!c.accumulate },
+    uniforms: { ...geometry, outH: c.outH, outW: c.outW, outOffset: c.output.offset, outStride: c.output.stride },
+    buffers: { M: c.input.buffer, bias: c.bias!, output: c.output.buffer },
+    ...info,
   });
 }

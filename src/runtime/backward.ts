@@ -15,9 +15,8 @@ import { backwardCone } from '../graph/cone.ts';
 import { ancestors, descendants, rootOf } from '../graph/deps.ts';
 import { type Graph, type Op, perImage } from '../graph/ir.ts';
 import type { BufferView, Dispatch, KernelEnv } from '../gpu/dispatch.ts';
-import { grid1d, Params } from '../gpu/dispatch.ts';
+import { sliceGradient } from '../kernels/elementwise.ts';
 import type { GradTarget, OpKernel } from '../kernels/types.ts';
-import elementwise from '../../shaders/elementwise.wgsl';
 
 export interface BackwardRequest {
   /** The score tensor (seeded one-hot): the logits or the probabilities, [N, classes]. */
@@ -170,11 +169,6 @@ export async function compileBackward(c: Compiled, req: BackwardRequest): Promis
 }
 
 /** dst (+)= the slice (one in-place concat input's share of the concat's gradient). */
-async function sliceGrad(env: KernelEnv, from: BufferView, t: GradTarget, shape: number[], items: number, label: string): Promise<Dispatch> {
-  const count = perImage(shape);
-  const pipeline = await env.pipeline(elementwise, 'grad', { MASK: false, SCALE: false, ACCUMULATE: t.accumulate });
-  const p = new Params().u32(count, items, 1, count, from.offset, from.stride, 0, 0, t.view.offset, t.view.stride, 0, 0, 1, 0, 0, 0);
-  return env.dispatch(pipeline, [env.uniform(p), from.buffer, env.dummy, env.dummy, null, t.view.buffer],
-    grid1d(count * items, 256, env.limits.maxComputeWorkgroupsPerDimension),
-    { kernel: 'elementwise.grad', label: `${label}/slice`, opType: 'Concat', flops: count * items, shapes: shape.join('×') });
+function sliceGrad(env: KernelEnv, from: BufferView, t: GradTarget, shape: number[], items: number, label: string): Promise<Dispatch> {
+  return sliceGradient(env, from, t, shape, items, label);
 }
