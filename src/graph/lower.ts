@@ -29,7 +29,10 @@ import { samePads, windowCount } from './shapes.ts';
 export interface LowerOptions {
   /** Tensor names that must stay addressable (fusion will not hide them). */
   taps?: string[];
-  /** Batch size, for a model whose input has a symbolic batch dimension (default 1). */
+  /**
+   * Batch size (default: the model's, 1 when symbolic). A model exported with a fixed batch is
+   * re-batched: a Reshape's constant shape whose first entry is that fixed batch reads it as the batch.
+   */
   batch?: number;
 }
 
@@ -37,6 +40,8 @@ export interface LowerOptions {
 export interface LowerContext {
   node: OnnxNode;
   opset: number;
+  /** The batch fixed in the file's input shape, when the lowering runs at another batch (LowerOptions.batch). */
+  rebatchedFrom?: number;
   /** Shape of an activation (graph input or an earlier node's output); throws if unknown. */
   shape(name: string): number[];
   /** True when the name is an initializer (a weight or constant). */
@@ -386,7 +391,7 @@ const LOWERINGS = new Map<string, OpSpec>([
         if (d === 0 && i >= x.length) ctx.fail(`shape ${list(req)} copies dimension ${i} (a 0 there), which [${x}] does not have`);
       });
       const total = tensorElements(x);
-      const shape = req.map((d, i) => (d === 0 ? x[i] : d));
+      const shape = req.map((d, i) => (d === 0 ? x[i] : i === 0 && d === ctx.rebatchedFrom ? x[0] : d));
       const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
       const minus = shape.filter((d) => d === -1).length;
       if (minus > 1) ctx.fail(`shape ${list(req)} has more than one -1`);
@@ -483,6 +488,8 @@ export function lower(model: OnnxModel, options: LowerOptions = {}): Graph {
   if (!inputInfo.name) throw new GradcamError('the graph input has no name');
   if (inputInfo.elemType !== 'float32') throw new GradcamError(`input '${inputInfo.name}' has element type ${inputInfo.elemType}; expected float32`);
   const inputShape = inputShapeOf(inputInfo, options);
+  const fileBatch = inputInfo.shape[0];
+  const rebatchedFrom = typeof fileBatch === 'number' && fileBatch !== inputShape[0] ? fileBatch : undefined;
 
   const shapes = new Map<string, number[]>([[inputInfo.name, inputShape]]);
   const aliases = new Map<string, string>();
@@ -527,7 +534,7 @@ export function lower(model: OnnxModel, options: LowerOptions = {}): Graph {
       }
     });
     const ctx: LowerContext = {
-      node, opset: model.opset, fail,
+      node, opset: model.opset, fail, rebatchedFrom,
       shape(name) {
         const s = shapes.get(name);
         if (s) return s;
