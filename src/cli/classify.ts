@@ -14,6 +14,8 @@ import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp 
 import { writeFileAtomic } from './files.ts';
 import { maxPixelsOption, pictureOptionsHelp, PICTURE_OPTIONS, PICTURE_VALUES, readInput } from './input.ts';
 import { lowerOrFail, resolveModel } from '../models/resolve.ts';
+import { classifyMany } from './classify-many.ts';
+import { isMany, MANY_OPTIONS, MANY_VALUES, manyOptionsHelp } from './many.ts';
 import { jsonText } from '../node/text.ts';
 
 /** The shortest decimal that reads back as the same float32 (1.2345600128173828 → 1.23456). */
@@ -34,7 +36,7 @@ function describeRecipe(r: Recipe): string {
 export const classify: Command = {
   name: 'classify',
   summary: 'top-K classes of a picture (PNG, JPEG, WebP) or of a float32 NCHW .npy tensor',
-  usage: 'gradcam classify <image.png|jpg|webp|tensor.npy> [--model M] [--top K] [--json FILE|-] [--save-input FILE] [--max-pixels N] [--max-bytes N] [--max-time S]',
+  usage: 'gradcam classify <image.png|jpg|webp|tensor.npy|folder>... [--model M] [--top K] [--json FILE|-] [--save-input FILE] [--jsonl FILE|-] [--batch B] [--resume] [--max-pixels N] [--max-bytes N] [--max-time S]',
   help: `options:
   --model M           a model file, a manifest name or an http(s) URL (default: googlenet-12 when downloaded, else the
                       demonstration model googlenet-known-answer)
@@ -42,6 +44,8 @@ export const classify: Command = {
   --json FILE         also write {model, input, recipe, predictions, logits, probabilities} to FILE; '-': to
                       stdout instead of the table
   --save-input FILE   write the model's input tensor (after preprocessing) to FILE as float32 .npy
+several inputs (files, folders of pictures; also one input with any option below):
+${manyOptionsHelp(18)}
 ${pictureOptionsHelp(20)}
 ${downloadOptionsHelp(20)}
 
@@ -51,13 +55,14 @@ is the model's input as is: float32, C order, exactly the input's shape (e.g. [1
 Scores are pre-softmax logits (for a model ending in Softmax, that Softmax's input).`,
   options: {
     model: { type: 'string', short: 'm' }, top: { type: 'string', short: 'k' }, json: { type: 'string' }, 'save-input': { type: 'string' },
-    ...PICTURE_OPTIONS, ...DOWNLOAD_OPTIONS,
+    ...MANY_OPTIONS, ...PICTURE_OPTIONS, ...DOWNLOAD_OPTIONS,
   },
   values: {
     model: 'a model file, a manifest name or a URL', top: 'an integer ≥ 1', json: "a file name ('-': stdout)", 'save-input': 'a file name',
-    ...PICTURE_VALUES, ...DOWNLOAD_VALUES,
+    ...MANY_VALUES, ...PICTURE_VALUES, ...DOWNLOAD_VALUES,
   },
   async run(args, io) {
+    if (isMany(args)) return classifyMany(args, io);
     const [inputPath] = positionals(classify, args, 1, 1, 'the input (an image or a .npy tensor)');
     const k = intOption(classify, args, 'top', 5);
     const json = pathOption(classify, args, 'json');

@@ -6,13 +6,15 @@
 import { basename, dirname, extname, join } from 'node:path';
 import { Network } from '../gradcam/network.ts';
 import { planRequest } from '../gradcam/request.ts';
-import { type ClassSpec, type GradcamMap, type GradcamResult, isReduction, REDUCTIONS } from '../gradcam/types.ts';
+import { type ClassSpec, type GradcamMap, type GradcamResult, isReduction, type Reduction, REDUCTIONS } from '../gradcam/types.ts';
 import { describeAdapter } from '../gpu/device.ts';
 import { nodeGpu } from '../gpu/node.ts';
 import { encodePngAtomic } from '../image/decode-node.ts';
 import { samplePath } from './assets.ts';
 import { f32 } from './classify.ts';
-import { type Command, pathOption, positionals, stringOption, UsageError } from './command.ts';
+import { type Args, type Command, pathOption, positionals, stringOption, UsageError } from './command.ts';
+import { explainMany } from './explain-many.ts';
+import { isMany, MANY_OPTIONS, MANY_VALUES, manyOptionsHelp } from './many.ts';
 import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
 import { maxPixelsOption, pictureOptionsHelp, PICTURE_OPTIONS, PICTURE_VALUES, readInput } from './input.ts';
 import { lowerOrFail, resolveModel } from '../models/resolve.ts';
@@ -44,6 +46,20 @@ export function overlayPath(out: string, map: GradcamMap, several: boolean): str
   return join(dirname(out), `${basename(out, ext)}.${layer}.class${map.class}${ext}`);
 }
 
+/** The Grad-CAM request of the command line (--class, --layer, --reduction), checked: mistakes are usage errors. */
+export function explainRequest(args: Args): { classes: ClassSpec; featureLayers: string[]; reduction: Reduction } {
+  const classes = parseClasses((args.values.class as unknown as string[] | undefined) ?? []);
+  const featureLayers = (args.values.layer as unknown as string[] | undefined) ?? ['auto'];
+  const reduction = stringOption(args, 'reduction') ?? 'logit';
+  if (!isReduction(reduction)) throw new UsageError(`--reduction must be ${REDUCTIONS.map((r) => `'${r}'`).join(' or ')}, got '${reduction}'`, explain);
+  return { classes, featureLayers, reduction };
+}
+
+/** A map as the JSON outputs (--json, --jsonl) hold it: raw at the layer's resolution, float32 values in their shortest form. */
+export function mapJson(m: GradcamMap) {
+  return { layer: m.layer, class: m.class, label: m.label, reduction: m.reduction, shape: m.shape, raw: Array.from(m.raw, f32), min: f32(m.min), max: f32(m.max) };
+}
+
 function printMaps(result: GradcamResult, adapter: string, out: (line: string) => void): void {
   out(`layer${' '.repeat(28)}  class  label                 h×w     raw max      upsampled max`);
   for (const m of result.maps) {
@@ -56,7 +72,7 @@ function printMaps(result: GradcamResult, adapter: string, out: (line: string) =
 export const explain: Command = {
   name: 'explain',
   summary: 'Grad-CAM maps of a picture or .npy tensor for some classes at some layers',
-  usage: 'gradcam explain [image|tensor.npy] [--model M] [--layer NAME|auto|all]... [--class N|top|topK]... [--reduction logit|softmax] [--out overlay.png] [--json FILE|-] [--max-pixels N] [--max-bytes N] [--max-time S]',
+  usage: 'gradcam explain [image|tensor.npy|folder]... [--model M] [--layer NAME|auto|all]... [--class N|top|topK]... [--reduction logit|softmax] [--out overlay.png] [--json FILE|-] [--out-dir DIR] [--jsonl FILE|-] [--batch B] [--resume] [--max-pixels N] [--max-bytes N] [--max-time S]',
   help: `options:
   --model M         a model file, a manifest name or an http(s) URL (default: googlenet-12 when downloaded, else the
                     demonstration model googlenet-known-answer)
@@ -71,6 +87,9 @@ export const explain: Command = {
                     several maps, one file per map: <stem>.<layer>.class<C>.png
   --json FILE       predictions, logits, probabilities, maps (raw, at the layer's resolution) and timings;
                     '-': to stdout instead of the table
+several inputs (files, folders of pictures; also one input with any option below):
+  --out-dir DIR     one overlay per map: DIR/<input stem>.<layer>.class<C>.<method>.png (made if missing)
+${manyOptionsHelp(18)}
 ${pictureOptionsHelp(18)}
 ${downloadOptionsHelp(18)}
 
@@ -78,19 +97,17 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
   options: {
     model: { type: 'string', short: 'm' }, layer: { type: 'string', short: 'l', multiple: true },
     class: { type: 'string', short: 'c', multiple: true }, reduction: { type: 'string', short: 'r' },
-    out: { type: 'string', short: 'o' }, json: { type: 'string' }, ...PICTURE_OPTIONS, ...DOWNLOAD_OPTIONS,
+    out: { type: 'string', short: 'o' }, json: { type: 'string' }, 'out-dir': { type: 'string' }, ...MANY_OPTIONS, ...PICTURE_OPTIONS, ...DOWNLOAD_OPTIONS,
   },
   values: {
     model: 'a model file, a manifest name or a URL', layer: "a layer name, 'auto' or 'all'", class: CLASS_VALUE, reduction: "'logit' or 'softmax'",
-    out: 'a file name', json: "a file name ('-': stdout)", ...PICTURE_VALUES, ...DOWNLOAD_VALUES,
+    out: 'a file name', json: "a file name ('-': stdout)", 'out-dir': 'a folder name', ...MANY_VALUES, ...PICTURE_VALUES, ...DOWNLOAD_VALUES,
   },
   async run(args, io) {
+    if (isMany(args, ['out-dir'])) return explainMany(args, io);
     const [inputArg] = positionals(explain, args, 0, 1, 'the input');
     const inputPath = inputArg ?? samplePath('chelsea.png');
-    const classes = parseClasses((args.values.class as unknown as string[] | undefined) ?? []);
-    const layers = (args.values.layer as unknown as string[] | undefined) ?? ['auto'];
-    const reduction = stringOption(args, 'reduction') ?? 'logit';
-    if (!isReduction(reduction)) throw new UsageError(`--reduction must be ${REDUCTIONS.map((r) => `'${r}'`).join(' or ')}, got '${reduction}'`, explain);
+    const { classes, featureLayers: layers, reduction } = explainRequest(args);
     const out = pathOption(explain, args, 'out');
     const json = pathOption(explain, args, 'json');
     const maxPixels = maxPixelsOption(explain, args);
@@ -129,7 +146,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
           model: resolved.name, input: inputPath, recipe: input.image ? network.engine.recipe.name : null, adapter: gpu.adapter,
           predictions: result.predictions.map((p) => ({ ...p, score: f32(p.score), probability: f32(p.probability) })),
           logits: Array.from(result.logits.subarray(0, n), f32), probabilities: Array.from(result.probabilities.subarray(0, n), f32),
-          maps: result.maps.map((m) => ({ layer: m.layer, class: m.class, label: m.label, reduction: m.reduction, shape: m.shape, raw: Array.from(m.raw, f32), min: f32(m.min), max: f32(m.max) })),
+          maps: result.maps.map(mapJson),
           timings: { forwardMs: result.timings.forwardMs, backwardMs: result.timings.backwardMs, camMs: result.timings.camMs, totalMs: result.timings.totalMs, source: result.timings.source },
         };
         if (jsonToStdout) io.out(jsonText(doc));

@@ -21,7 +21,8 @@ export interface DownloadReporter {
 }
 
 const fmtRate = (bps: number) => (bps >= 2 ** 20 ? `${(bps / 2 ** 20).toFixed(1)} MiB/s` : `${(bps / 1024).toFixed(0)} KiB/s`);
-function fmtTime(s: number): string {
+/** Seconds as m:ss or h:mm:ss ('?' when unknown). */
+export function fmtTime(s: number): string {
   if (!Number.isFinite(s)) return '?';
   s = Math.round(s);
   return s >= 3600 ? `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}` : `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;

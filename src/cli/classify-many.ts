@@ -1,0 +1,57 @@
+/**
+ * `gradcam classify` over many inputs (src/cli/many.ts): the top-K classes of every input, one
+ * JSONL line per input.
+ */
+import { Network } from '../gradcam/network.ts';
+import { nodeGpu } from '../gpu/node.ts';
+import { lowerOrFail, resolveModel } from '../models/resolve.ts';
+import { checkWritable } from '../node/files.ts';
+import { classify, f32 } from './classify.ts';
+import { type Args, type Io, intOption, stringOption, UsageError } from './command.ts';
+import { downloadLimits } from './fetch.ts';
+import { maxPixelsOption, readInput } from './input.ts';
+import { expandInputs, manySettings, runMany } from './many.ts';
+
+export async function classifyMany(args: Args, io: Io): Promise<void> {
+  for (const single of ['json', 'save-input'] as const) {
+    if (args.values[single] !== undefined) throw new UsageError(`--${single} is for one input${single === 'json' ? '; with several, use --jsonl FILE' : ''}`, classify);
+  }
+  const k = intOption(classify, args, 'top', 5);
+  const settings = manySettings(classify, args);
+  const maxPixels = maxPixelsOption(classify, args);
+  const limits = downloadLimits(classify, args);
+  if (!args.positionals.length) throw new UsageError('missing the inputs (pictures, .npy tensors or folders of them)', classify);
+  if (settings.jsonl !== undefined && settings.jsonl !== '-' && !io.isStdout(settings.jsonl)) await checkWritable(settings.jsonl);
+  const inputs = expandInputs(args.positionals);
+  const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits });
+  const graph = lowerOrFail(resolved);
+  const gpu = await nodeGpu(io.info);
+  io.progress('gradcam: compiling kernels…');
+  const network = await Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels });
+  const top = Math.min(k, network.classCount);
+  try {
+    await runMany({
+      settings: { ...settings, inputs }, io,
+      read: (path) => readInput(path, graph, { maxPixels }),
+      async run(batch) {
+        const out: object[] = [];
+        for (const x of batch) {
+          const t0 = performance.now();
+          const r = await network.classify(x.input.image ?? x.input.tensor!, top);
+          out.push({
+            predictions: r.predictions.map((p) => ({ ...p, score: f32(p.score), probability: f32(p.probability) })),
+            timings: { totalMs: performance.now() - t0 },
+          });
+        }
+        return out;
+      },
+      describe(path, result) {
+        const r = result as { predictions: { class: number; label: string; probability: number }[]; timings: { totalMs: number } };
+        const p = r.predictions[0];
+        return `${path}  ${p.class} ${p.label}  p=${p.probability}  ${r.timings.totalMs.toFixed(0)} ms`;
+      },
+    });
+  } finally {
+    network.destroy();
+  }
+}

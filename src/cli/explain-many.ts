@@ -1,0 +1,81 @@
+/**
+ * `gradcam explain` over many inputs (src/cli/many.ts): the Grad-CAM request of the command line
+ * for every input, overlays in --out-dir, one JSONL line per input.
+ */
+import { join } from 'node:path';
+import { Network } from '../gradcam/network.ts';
+import { planRequest } from '../gradcam/request.ts';
+import type { GradcamMap, GradcamResult } from '../gradcam/types.ts';
+import { nodeGpu } from '../gpu/node.ts';
+import { encodePngAtomic } from '../image/decode-node.ts';
+import { lowerOrFail, resolveModel } from '../models/resolve.ts';
+import { checkWritable } from '../node/files.ts';
+import { samplePath } from './assets.ts';
+import { f32 } from './classify.ts';
+import { type Args, type Io, stringOption, UsageError } from './command.ts';
+import { explain, explainRequest, mapJson } from './explain.ts';
+import { downloadLimits } from './fetch.ts';
+import { maxPixelsOption, readInput } from './input.ts';
+import { expandInputs, manySettings, outputStems, overlayFileName, prepareOutDir, runMany } from './many.ts';
+
+/** The per-input fields of a JSONL line (besides `input`). */
+export function explainLine(result: GradcamResult, overlays?: string[]) {
+  return {
+    predictions: result.predictions.map((p) => ({ ...p, score: f32(p.score), probability: f32(p.probability) })),
+    maps: result.maps.map((m, i) => ({ ...mapJson(m), ...(overlays ? { overlay: overlays[i] } : {}) })),
+    ...(result.downscaled ? { downscaled: result.downscaled } : {}),
+    timings: { forwardMs: result.timings.forwardMs, backwardMs: result.timings.backwardMs, camMs: result.timings.camMs, totalMs: result.timings.totalMs, source: result.timings.source },
+  };
+}
+
+export async function explainMany(args: Args, io: Io): Promise<void> {
+  for (const single of ['out', 'json'] as const) {
+    if (args.values[single] !== undefined) throw new UsageError(`--${single} is for one input; with several, use ${single === 'out' ? '--out-dir DIR' : '--jsonl FILE'}`, explain);
+  }
+  const request = explainRequest(args);
+  const settings = manySettings(explain, args);
+  const outDir = stringOption(args, 'out-dir');
+  const maxPixels = maxPixelsOption(explain, args);
+  const limits = downloadLimits(explain, args);
+  // Outputs first (no result is lost at the end), then the inputs, then the model, then the GPU.
+  if (settings.jsonl !== undefined && settings.jsonl !== '-' && !io.isStdout(settings.jsonl)) await checkWritable(settings.jsonl);
+  if (outDir !== undefined) await prepareOutDir(outDir);
+  const inputs = expandInputs(args.positionals.length ? args.positionals : [samplePath('chelsea.png')]);
+  const stems = new Map(outputStems(inputs).map((s, i) => [inputs[i], s]));
+  const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits });
+  const graph = lowerOrFail(resolved);
+  planRequest(graph, request);
+  const gpu = await nodeGpu(io.info);
+  io.progress('gradcam: compiling kernels…');
+  const network = await Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels });
+  try {
+    await runMany({
+      settings: { ...settings, inputs }, io,
+      read: (path) => readInput(path, graph, { maxPixels }),
+      async run(batch) {
+        const out: object[] = [];
+        for (const x of batch) {
+          const result = await network.gradCAM(x.input.image ?? x.input.tensor!, { ...request, upsample: outDir !== undefined, overlay: outDir !== undefined });
+          let overlays: string[] | undefined;
+          if (outDir !== undefined) {
+            overlays = [];
+            for (const m of result.maps) {
+              const path = join(outDir, overlayFileName(stems.get(x.path)!, m as GradcamMap & { method?: string; counterfactual?: boolean }));
+              await encodePngAtomic(path, m.overlay!);
+              overlays.push(path);
+            }
+          }
+          out.push(explainLine(result, overlays));
+        }
+        return out;
+      },
+      describe(path, result) {
+        const r = result as ReturnType<typeof explainLine>;
+        const top = r.predictions[0];
+        return `${path}  ${top.class} ${top.label}  p=${top.probability}  ${r.maps.length} map${r.maps.length === 1 ? '' : 's'}  ${r.timings.totalMs.toFixed(0)} ms`;
+      },
+    });
+  } finally {
+    network.destroy();
+  }
+}
