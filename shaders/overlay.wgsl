@@ -1,7 +1,7 @@
 // From raw Grad-CAM maps to pictures: bilinear upsampling to the image size, per-map min-max
 // normalisation, the jet colormap, and an alpha blend over the image.
 //
-//   upsample:  upsampledOut[first + m, Y, X] = bilinear sample of raw[m] (mapH × mapW) at
+//   upsample:  upsampledOut[first + m, Y, X] = bilinear sample of raw[firstItem + m] (mapH × mapW) at
 //              ((Y + 0.5)·mapH/H − 0.5, (X + 0.5)·mapW/W − 0.5), coordinates clamped to the map
 //              (align_corners = false, as PyTorch and OpenCV); H × W = outH × outW, the display.
 //              One invocation per (X, Y, m).
@@ -33,7 +33,7 @@ fn upsample(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   let sx = source(gid.x, f32(p.mapW) / f32(p.outW), p.mapW);
   let sy = source(gid.y, f32(p.mapH) / f32(p.outH), p.mapH);
-  let base = gid.z * p.mapW * p.mapH;
+  let base = (p.firstItem + gid.z) * p.mapW * p.mapH;
   let r0 = base + u32(sy.x) * p.mapW;
   let r1 = base + u32(sy.y) * p.mapW;
   let top = mix(raw[r0 + u32(sx.x)], raw[r0 + u32(sx.y)], sx.z);

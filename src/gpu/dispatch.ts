@@ -5,6 +5,7 @@
  * `Kernel.dispatch`, which binds by name and ends in `KernelEnv.dispatch` (the device-limit checks).
  */
 import { GradcamError } from '../errors.ts';
+import { createBuffer, destroyBuffer } from './buffers.ts';
 
 /** A view of a storage buffer: item i's values start at element i·stride + offset. */
 export interface BufferView {
@@ -89,28 +90,19 @@ export function kernelVariant(isSoftware: boolean): KernelVariant {
   return isSoftware ? 'cpu' : 'gpu';
 }
 
-export class KernelEnv {
+/**
+ * Shader modules and compute pipelines by code, entry point and override constants, each compiled
+ * once. The engines of one network (one per batch size) share one: pipelines do not depend on the
+ * batch, which is in the uniforms and the workgroup counts.
+ */
+export class PipelineCache {
   private modules = new Map<string, GPUShaderModule>();
   private pipelines = new Map<string, Promise<GPUComputePipeline>>();
-  private uniforms = new Map<string, GPUBuffer>();
-  /** A small buffer bound where a kernel's read-only binding (mask, scale) is unused by this dispatch. */
-  readonly dummy: GPUBuffer;
-  /** The same for an unused writable binding (one buffer may not be bound read-only and writable at once). */
-  readonly dummyWritable: GPUBuffer;
-  /** Every buffer this environment created, destroyed with it. */
-  private owned: GPUBuffer[] = [];
 
-  /**
-   * `lower` replaces some of the device's limits by smaller ones (tests use it to reach the folding
-   * and refusal paths with small shapes).
-   */
-  constructor(readonly device: GPUDevice, readonly variant: KernelVariant = 'cpu', private readonly lower: Partial<DeviceLimits> = {}) {
-    this.dummy = this.storage(new Float32Array(4));
-    this.dummyWritable = this.scratch(4, 'unused');
-  }
+  constructor(readonly device: GPUDevice) {}
 
   /** A compute pipeline for `entry` of `code` specialised by override constants; cached, compiled once. */
-  pipeline(code: string, entry: string, constants: Record<string, number | boolean> = {}): Promise<GPUComputePipeline> {
+  get(code: string, entry: string, constants: Record<string, number | boolean> = {}): Promise<GPUComputePipeline> {
     const consts: Record<string, number> = {};
     for (const [k, v] of Object.entries(constants)) consts[k] = typeof v === 'boolean' ? (v ? 1 : 0) : v;
     const key = `${entry}|${JSON.stringify(Object.entries(consts).sort())}|${code}`;
@@ -127,6 +119,38 @@ export class KernelEnv {
     return p;
   }
 
+  get size(): number {
+    return this.pipelines.size;
+  }
+}
+
+export class KernelEnv {
+  private uniforms = new Map<string, GPUBuffer>();
+  /** A small buffer bound where a kernel's read-only binding (mask, scale) is unused by this dispatch. */
+  readonly dummy: GPUBuffer;
+  /** The same for an unused writable binding (one buffer may not be bound read-only and writable at once). */
+  readonly dummyWritable: GPUBuffer;
+  /** Every buffer this environment created, destroyed with it. */
+  private owned: GPUBuffer[] = [];
+  /** The read-write buffers made by `scratch` (activations, gradients, kernel scratch): the largest, and all together, in bytes. */
+  readonly scratchBytes = { largest: 0, total: 0 };
+
+  /**
+   * `lower` replaces some of the device's limits by smaller ones (tests use it to reach the folding
+   * and refusal paths with small shapes).
+   */
+  constructor(readonly device: GPUDevice, readonly variant: KernelVariant = 'cpu', private readonly lower: Partial<DeviceLimits> = {},
+    /** The pipeline cache; engines of one network pass one to share it. */
+    readonly pipelines: PipelineCache = new PipelineCache(device)) {
+    this.dummy = this.storage(new Float32Array(4));
+    this.dummyWritable = this.scratch(4, 'unused');
+  }
+
+  /** A compute pipeline for `entry` of `code` specialised by override constants; cached, compiled once. */
+  pipeline(code: string, entry: string, constants: Record<string, number | boolean> = {}): Promise<GPUComputePipeline> {
+    return this.pipelines.get(code, entry, constants);
+  }
+
   get pipelineCount(): number {
     return this.pipelines.size;
   }
@@ -139,7 +163,7 @@ export class KernelEnv {
     const key = new Uint32Array(data).join(',');
     let buf = this.uniforms.get(key);
     if (!buf) {
-      buf = this.device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      buf = createBuffer(this.device, { size: data.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
       this.device.queue.writeBuffer(buf, 0, data);
       this.owned.push(buf);
       this.uniforms.set(key, buf);
@@ -157,7 +181,7 @@ export class KernelEnv {
   storage(data: Float32Array | Uint32Array): GPUBuffer {
     const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
     checkStorageSize(this.limits, size, 'a constant buffer');
-    const buf = this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+    const buf = createBuffer(this.device, { size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
     const Ctor = data instanceof Float32Array ? Float32Array : Uint32Array;
     new Ctor(buf.getMappedRange()).set(data);
     buf.unmap();
@@ -169,7 +193,9 @@ export class KernelEnv {
   scratch(floats: number, label?: string): GPUBuffer {
     const size = Math.max(16, Math.ceil((floats * 4) / 16) * 16);
     checkStorageSize(this.limits, size, `the buffer '${label ?? 'scratch'}'`);
-    const buf = this.device.createBuffer({
+    this.scratchBytes.largest = Math.max(this.scratchBytes.largest, size);
+    this.scratchBytes.total += size;
+    const buf = createBuffer(this.device, {
       label, size,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
     });
@@ -192,8 +218,16 @@ export class KernelEnv {
     return { ...meta, pipeline, bindGroup, workgroups };
   }
 
+  /**
+   * An environment sharing this one's device, variant, limits and pipelines, with buffers and
+   * uniforms of its own: what it makes is freed by its own destroy (caches of per-size stages).
+   */
+  child(): KernelEnv {
+    return new KernelEnv(this.device, this.variant, this.lower, this.pipelines);
+  }
+
   destroy(): void {
-    for (const b of this.owned) b.destroy();
+    for (const b of this.owned) destroyBuffer(b);
     this.owned = [];
     this.uniforms.clear();
   }

@@ -4,6 +4,7 @@
  * separate from normal runs (one pass per dispatch adds a little overhead).
  */
 import type { Dispatch } from './dispatch.ts';
+import { createBuffer, destroyBuffer } from './buffers.ts';
 
 export interface DispatchTiming {
   dispatch: Dispatch;
@@ -17,8 +18,8 @@ export class Profiler {
 
   constructor(private device: GPUDevice, private capacity: number) {
     this.querySet = device.createQuerySet({ type: 'timestamp', count: capacity * 2 });
-    this.resolve = device.createBuffer({ size: capacity * 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    this.staging = device.createBuffer({ size: capacity * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.resolve = createBuffer(device, { size: capacity * 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    this.staging = createBuffer(device, { size: capacity * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   }
 
   /** Runs the dispatches once, each timed, in one submission (after `before`, e.g. an input write). */
@@ -47,7 +48,7 @@ export class Profiler {
 
   destroy(): void {
     this.querySet.destroy();
-    this.resolve.destroy();
-    this.staging.destroy();
+    destroyBuffer(this.resolve);
+    destroyBuffer(this.staging);
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The display stage for one image size: every raw map upsampled to the picture, normalised, coloured
- * with jet and blended over the picture (shaders/overlay.wgsl). Made once per (program, size).
+ * with jet and blended over the picture (shaders/overlay.wgsl). Made once per (program, size, and
+ * image of the batch: image n's stage reads items n·K … n·K + K − 1 of the raw maps).
  */
 import type { Dispatch, KernelEnv } from '../gpu/dispatch.ts';
 import { OVERLAY } from '../kernels/overlay.ts';
@@ -28,7 +29,7 @@ export class OverlayStage {
    * display samples the picture under each display pixel's centre.
    */
   static async create(env: KernelEnv, layers: LayerMaps[], items: number, picture: GPUBuffer, width: number, height: number, alpha: number,
-    source: { width: number; height: number } = { width, height }): Promise<OverlayStage> {
+    source: { width: number; height: number } = { width, height }, firstItem = 0): Promise<OverlayStage> {
     const maps = layers.length * items;
     const upsampled = env.scratch(maps * width * height, 'upsampled');
     const range = env.scratch(maps * 2, 'map ranges');
@@ -39,7 +40,7 @@ export class OverlayStage {
     const info = (kernel: string, flops: number) => ({ label: kernel, opType: 'Grad-CAM', flops, shapes: `${maps}×${height}×${width}` });
     const display = { outW: width, outH: height };
     const dispatches = await Promise.all(layers.map((l, i) => OVERLAY.dispatch(env, 'upsample', {
-      uniforms: { ...display, mapW: l.shape[1], mapH: l.shape[0], maps, first: i * items },
+      uniforms: { ...display, mapW: l.shape[1], mapH: l.shape[0], maps, first: i * items, firstItem },
       buffers: { raw: l.raw, upsampledOut: upsampled },
       workgroups: OVERLAY.groups('upsample', [width, height, items]),
       ...info('overlay.upsample', 8 * items * width * height),
@@ -58,19 +59,27 @@ export class OverlayStage {
     return new OverlayStage(maps, width, height, upsampled, range, overlay, dispatches);
   }
 
-  /** Adds the ranges, and the upsampled maps and overlays when wanted, to a read-back; `decode` reads them. */
-  addReadback(plan: ReadbackPlan, what: DisplayWant): void {
+  /**
+   * Adds the ranges, and the upsampled maps and overlays when wanted, to a read-back; `decode` reads
+   * them. `image`: which image of the batch this stage draws (its regions are named for it).
+   */
+  addReadback(plan: ReadbackPlan, what: DisplayWant, image = 0): void {
     const bytes = this.maps * this.width * this.height * 4;
-    plan.add('ranges', { buffer: this.range, offset: 0, bytes: this.maps * 8 });
-    if (what.upsampled) plan.add('upsampled', { buffer: this.upsampled, offset: 0, bytes });
-    if (what.overlay) plan.add('overlays', { buffer: this.overlay, offset: 0, bytes });
+    plan.add(`ranges:${image}`, { buffer: this.range, offset: 0, bytes: this.maps * 8 });
+    if (what.upsampled) plan.add(`upsampled:${image}`, { buffer: this.upsampled, offset: 0, bytes });
+    if (what.overlay) plan.add(`overlays:${image}`, { buffer: this.overlay, offset: 0, bytes });
   }
 
-  decode(read: ReadbackResult, what: DisplayWant): { ranges: Float32Array; upsampled?: Float32Array; overlays?: Uint8ClampedArray } {
+  /** The bytes `addReadback` reads back. */
+  static readbackBytes(maps: number, width: number, height: number, what: DisplayWant): number {
+    return maps * 8 + maps * width * height * 4 * ((what.upsampled ? 1 : 0) + (what.overlay ? 1 : 0));
+  }
+
+  decode(read: ReadbackResult, what: DisplayWant, image = 0): { ranges: Float32Array; upsampled?: Float32Array; overlays?: Uint8ClampedArray } {
     return {
-      ranges: read.f32('ranges'),
-      upsampled: what.upsampled ? read.f32('upsampled') : undefined,
-      overlays: what.overlay ? read.rgba('overlays') : undefined,
+      ranges: read.f32(`ranges:${image}`),
+      upsampled: what.upsampled ? read.f32(`upsampled:${image}`) : undefined,
+      overlays: what.overlay ? read.rgba(`overlays:${image}`) : undefined,
     };
   }
 }

@@ -9,6 +9,7 @@ import { PREPROCESS } from '../kernels/preprocess.ts';
 import type { RgbaImage } from './image.ts';
 import { checkImage } from './image.ts';
 import type { Recipe } from './recipes.ts';
+import { createBuffer, destroyBuffer } from '../gpu/buffers.ts';
 
 export class PreprocessStage {
   /** The uploaded RGBA pixels (also read by the overlay stage). */
@@ -38,7 +39,7 @@ export class PreprocessStage {
 
   static async create(env: KernelEnv, width: number, height: number, outW: number, outH: number, recipe: Recipe, out: BufferView): Promise<PreprocessStage> {
     PreprocessStage.check(env.limits, width, height, outW, outH);
-    const pixels = env.device.createBuffer({ label: 'pixels', size: width * height * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    const pixels = createBuffer(env.device, { label: 'pixels', size: width * height * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     const tmp = env.scratch(3 * height * outW, 'resize-rows');
     const uniforms = {
       srcW: width, srcH: height, dstW: outW, dstH: outH, scaleX: width / outW, scaleY: height / outH,
@@ -65,6 +66,6 @@ export class PreprocessStage {
   }
 
   destroy(): void {
-    this.pixels.destroy();
+    destroyBuffer(this.pixels);
   }
 }

@@ -14,6 +14,7 @@ export const OVERLAY = declareKernel({
     maps: 'u32', // upsample: bound on the map index; colorize: maps
     alpha: 'f32', // colorize: the blend's weight of the colormap
     first: 'u32', // upsample: the first output map (each layer's maps go after the previous layers')
+    firstItem: 'u32', // upsample: the first raw map read (image n of a batch: n · K)
     pictureW: 'u32', pictureH: 'u32', // colorize: the picture's size (the display size unless SCALED)
   },
   bindings: {

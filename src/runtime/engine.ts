@@ -2,11 +2,11 @@
  * The engine: a lowered graph compiled on a device, ready to run. It owns the GPU buffers and the
  * recorded programs; `classify` runs the forward pass, `gradcam.ts` adds the backward and CAM stages.
  */
-import { GradcamError } from '../errors.ts';
+import { GradcamError, InternalError } from '../errors.ts';
 import { type Graph, perImage, tensorElements } from '../graph/ir.ts';
 import { lower, type LowerOptions } from '../graph/lower.ts';
 import type { GpuContext } from '../gpu/device.ts';
-import { checked, type DeviceLimits, KernelEnv, type KernelVariant, kernelVariant } from '../gpu/dispatch.ts';
+import { checked, type DeviceLimits, KernelEnv, type KernelVariant, kernelVariant, type PipelineCache } from '../gpu/dispatch.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
 import { checkImage, type RgbaImage } from '../image/image.ts';
 import { PreprocessStage } from '../image/preprocess.ts';
@@ -35,6 +35,8 @@ export interface EngineOptions extends LowerOptions {
    * serialised together, also across engine replacement (Network.keep).
    */
   queue?: RunQueue;
+  /** The pipeline cache to use; a Network's engines (one per batch size) share one. */
+  pipelines?: PipelineCache;
 }
 
 /**
@@ -111,10 +113,12 @@ const PROBABILITIES = 'probabilities';
 export class Engine {
   private readonly forwardReadback: ReadbackPlan;
   readonly queue: RunQueue;
-  /** Preprocessing stages by image size and batch index; made once per size. */
+  /** Preprocessing stages by image size and batch index; made once per size (until dropStages). */
   private stages = new Map<string, PreprocessStage>();
-  /** Dispatches the next run must do first (the preprocessing of images written since the last run). */
-  private pending: Dispatch[] = [];
+  /** Where the stages' buffers live: freed together by dropStages. */
+  private stageEnv: KernelEnv;
+  /** Dispatches the next run must do first, by batch index: the preprocessing of pictures written since the last run. */
+  private pending = new Map<number, readonly Dispatch[]>();
   /** How pictures become this model's input (guessed from the model; settable). */
   recipe: Recipe;
 
@@ -127,9 +131,15 @@ export class Engine {
     readonly options: EngineOptions,
     /** Milliseconds spent lowering and compiling (pipelines included). */
     readonly compileMs: number,
+    /**
+     * The forward pass's read-write buffers (activations, kernel scratch), which grow with the
+     * batch: the largest and all together, in bytes, for the whole batch.
+     */
+    readonly forwardBytes: { largest: number; total: number },
   ) {
     this.forwardReadback = new ReadbackPlan(gpu.device);
     this.addForwardReadback(this.forwardReadback);
+    this.stageEnv = env.child();
     this.recipe = guessRecipe(graph.input.name, Object.keys(graph.onnxOpCounts));
     this.queue = options.queue ?? new RunQueue();
   }
@@ -142,9 +152,9 @@ export class Engine {
       weightsChecked.add(model);
     }
     const graph = lower(model, options);
-    const env = new KernelEnv(gpu.device, options.variant ?? kernelVariant(gpu.adapter.isSoftware), options.limits);
+    const env = new KernelEnv(gpu.device, options.variant ?? kernelVariant(gpu.adapter.isSoftware), options.limits, options.pipelines);
     const compiled = await checked(gpu.device, 'compiling the forward pass', () => compileForward(env, graph));
-    return new Engine(gpu, model, graph, env, compiled, options, performance.now() - t0);
+    return new Engine(gpu, model, graph, env, compiled, options, performance.now() - t0, { ...env.scratchBytes });
   }
 
   get batch(): number {
@@ -185,8 +195,31 @@ export class Engine {
   writeInput(data: Float32Array, shape?: readonly number[]): void {
     this.checkInput(data, shape);
     const v = this.compiled.view(this.graph.input.name);
-    this.pending = [];
+    this.pending.clear();
     this.gpu.device.queue.writeBuffer(v.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** The shape of one image of the input: [1, C, H, W]. */
+  get imageShape(): number[] {
+    return [1, ...this.inputShape.slice(1)];
+  }
+
+  /** Writes one image's float32 tensor ([1, C, H, W], checked first: checkImageTensor) as image `index` of the batch. */
+  writeImageTensor(data: Float32Array, shape: readonly number[] | undefined, index: number): void {
+    this.checkImageTensor(data, shape);
+    this.checkIndex(index);
+    const v = this.compiled.view(this.graph.input.name);
+    this.pending.delete(index);
+    this.gpu.device.queue.writeBuffer(v.buffer, (index * v.stride + v.offset) * 4, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** checkInput for one image of the batch: its shape is [1, C, H, W]. */
+  checkImageTensor(data: Float32Array, shape?: readonly number[]): void {
+    checkTensor(this.graph.input.name, this.imageShape, data, shape);
+  }
+
+  private checkIndex(index: number): void {
+    if (!Number.isInteger(index) || index < 0 || index >= this.batch) throw new InternalError(`image index ${index} is outside the batch of ${this.batch}`);
   }
 
   /**
@@ -194,17 +227,7 @@ export class Engine {
    * values (a NaN input would pass silently: ReLUs turn NaN into 0, and the answer looks confident).
    */
   checkInput(data: Float32Array, shape?: readonly number[]): void {
-    const want = this.inputShape;
-    if (shape && shape.join() !== want.join()) {
-      throw new GradcamError(`input has shape [${shape}], but the model expects [${want}] (input '${this.graph.input.name}')`);
-    }
-    const n = tensorElements(want);
-    if (data.length !== n) throw new GradcamError(`input has ${data.length} values, but the model expects [${want}] = ${n}`);
-    const bad = findNonFinite(data);
-    if (bad) {
-      throw new GradcamError(`input '${this.graph.input.name}' has non-finite values (${bad.kind}): ${bad.count} of ${n}, the first at ${indexIn(want, bad.first)}`,
-        'The input tensor must hold finite float32 values; check how it was made.');
-    }
+    checkTensor(this.graph.input.name, this.inputShape, data, shape);
   }
 
   /** Checks a picture before any GPU work: its layout, and the preprocessing stage's limits. */
@@ -227,18 +250,37 @@ export class Engine {
     let stage = this.stages.get(key);
     if (!stage) {
       const v = this.compiled.view(this.graph.input.name);
-      stage = await PreprocessStage.create(this.env, img.width, img.height, w, h, this.recipe, { ...v, offset: index * v.stride });
+      stage = await PreprocessStage.create(this.stageEnv, img.width, img.height, w, h, this.recipe, { ...v, offset: index * v.stride + v.offset });
       this.stages.set(key, stage);
     }
     stage.upload(img);
-    this.pending = this.pending.filter((d) => !stage.dispatches.includes(d)).concat(stage.dispatches);
+    this.pending.set(index, stage.dispatches);
     return stage;
+  }
+
+  /** How many preprocessing stages (one per picture size and batch index) are kept. */
+  get stageCount(): number {
+    return this.stages.size;
+  }
+
+  /**
+   * Frees every preprocessing stage (their pixels, scratch and uniforms); the next picture of each
+   * size makes its stage again. A Network calls it, between runs, when pictures of many sizes
+   * would otherwise keep a stage each forever.
+   */
+  dropStages(): void {
+    for (const s of this.stages.values()) s.destroy();
+    this.stages.clear();
+    this.pending.clear();
+    this.stageEnv.destroy();
+    this.stageEnv = this.env.child();
   }
 
   /** Encodes the preprocessing still pending and the forward pass, as one compute pass. */
   encodeForward(encoder: GPUCommandEncoder, ts?: StageTimestamps): void {
-    encodeStage(encoder, 'forward', this.pending.length ? [...this.pending, ...this.compiled.dispatches] : this.compiled.dispatches, ts);
-    this.pending = [];
+    const pending = [...this.pending.values()].flat();
+    encodeStage(encoder, 'forward', pending.length ? [...pending, ...this.compiled.dispatches] : this.compiled.dispatches, ts);
+    this.pending.clear();
   }
 
   /**
@@ -341,8 +383,27 @@ export class Engine {
 
   destroy(): void {
     for (const s of this.stages.values()) s.destroy();
+    this.stages.clear();
+    this.stageEnv.destroy();
     this.forwardReadback.destroy();
     this.env.destroy();
+  }
+}
+
+/**
+ * Checks a tensor input on the CPU, before any GPU work: its shape against `want`, and its values
+ * (a NaN input would pass silently: ReLUs turn NaN into 0, and the answer looks confident).
+ */
+function checkTensor(name: string, want: readonly number[], data: Float32Array, shape?: readonly number[]): void {
+  if (shape && shape.join() !== want.join()) {
+    throw new GradcamError(`input has shape [${shape}], but the model expects [${want}] (input '${name}')`);
+  }
+  const n = tensorElements(want);
+  if (data.length !== n) throw new GradcamError(`input has ${data.length} values, but the model expects [${want}] = ${n}`);
+  const bad = findNonFinite(data);
+  if (bad) {
+    throw new GradcamError(`input '${name}' has non-finite values (${bad.kind}): ${bad.count} of ${n}, the first at ${indexIn(want, bad.first)}`,
+      'The input tensor must hold finite float32 values; check how it was made.');
   }
 }
 

@@ -10,6 +10,7 @@
  */
 import { GradcamError, InternalError } from '../errors.ts';
 import { formatBytes } from '../gpu/dispatch.ts';
+import { createBuffer, destroyBuffer } from '../gpu/buffers.ts';
 
 export interface Region {
   buffer: GPUBuffer;
@@ -60,7 +61,7 @@ export class ReadbackPlan {
 
   /** Copies every region into the staging buffer (made on the first call). */
   encode(encoder: GPUCommandEncoder): void {
-    this.staging ??= this.device.createBuffer({ label: 'readback', size: Math.max(4, this.size), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.staging ??= createBuffer(this.device, { label: 'readback', size: Math.max(4, this.size), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     for (const e of this.entries.values()) {
       let at = e.start;
       for (const r of e.regions) {
@@ -82,7 +83,7 @@ export class ReadbackPlan {
   }
 
   destroy(): void {
-    this.staging?.destroy();
+    destroyBuffer(this.staging);
   }
 }
 

@@ -4,6 +4,7 @@
  * stages are submitted one by one and timed on the CPU with onSubmittedWorkDone.
  */
 import type { ReadbackPlan, ReadbackResult } from './readback.ts';
+import { createBuffer, destroyBuffer } from '../gpu/buffers.ts';
 
 /** Where the GPU writes a stage's timestamps: at the start and end of its compute pass. */
 export interface StageTimestamps {
@@ -22,7 +23,7 @@ export class StageTimer {
   constructor(device: GPUDevice, readonly stages: number, useTimestamps: boolean) {
     if (useTimestamps) {
       this.querySet = device.createQuerySet({ type: 'timestamp', count: 2 * stages });
-      this.resolveBuffer = device.createBuffer({ size: 16 * stages, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+      this.resolveBuffer = createBuffer(device, { size: 16 * stages, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
     }
   }
 
@@ -59,6 +60,6 @@ export class StageTimer {
 
   destroy(): void {
     this.querySet?.destroy();
-    this.resolveBuffer?.destroy();
+    destroyBuffer(this.resolveBuffer);
   }
 }
