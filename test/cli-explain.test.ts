@@ -35,7 +35,7 @@ describe('explain', () => {
     expectExit(run, 0);
     const notices = run.stderr.split('\n').filter((l) => l.includes('demonstration model'));
     expect(notices).toEqual([expect.stringMatching(/^gradcam: using the demonstration model googlenet-known-answer .*gradcam fetch googlenet-12/)]);
-    expect(run.stdout).toMatch(/^inception_5b\/output_1 +\d+ +(red|green|blue) /m);
+    expect(run.stdout).toMatch(/^inception_5b\/output_1 +gradcam +\d+ +(red|green|blue) /m);
     expect(run.stdout).toMatch(/^timings \((GPU timestamps|CPU clock), .+\): forward [\d.]+ ms, backward [\d.]+ ms, maps [\d.]+ ms, total [\d.]+ ms$/mi);
   });
 

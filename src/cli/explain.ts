@@ -7,6 +7,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import { Network } from '../gradcam/network.ts';
 import { planRequest } from '../gradcam/request.ts';
 import { type ClassSpec, type GradcamMap, type GradcamResult, isReduction, type Reduction, REDUCTIONS } from '../gradcam/types.ts';
+import { isMethod, type Method, METHODS } from '../gradcam/methods.ts';
 import { describeAdapter } from '../gpu/device.ts';
 import { nodeGpu } from '../gpu/node.ts';
 import { encodePngAtomic } from '../image/decode-node.ts';
@@ -38,32 +39,52 @@ export function parseClasses(values: string[]): ClassSpec {
   });
 }
 
-/** File name of one overlay: the --out name itself for one map, else <stem>.<layer>.class<c>.png. */
-export function overlayPath(out: string, map: GradcamMap, several: boolean): string {
+/**
+ * File name of one overlay: the --out name itself for one map, else <stem>.<layer>.class<c>.png, and
+ * when the request asks for other methods than Grad-CAM alone (or the counterfactual)
+ * <stem>.<layer>.class<c>.<method>[-counterfactual].png (as --out-dir names them).
+ */
+export function overlayPath(out: string, map: GradcamMap, several: boolean, withMethod = false): string {
   if (!several) return out;
   const ext = extname(out) || '.png';
   const layer = map.layer.replace(/^\/+/, '').replace(/[^A-Za-z0-9]+/g, '_').replace(/_+$/, '');
-  return join(dirname(out), `${basename(out, ext)}.${layer}.class${map.class}${ext}`);
+  const method = withMethod ? `.${map.method}${map.counterfactual ? '-counterfactual' : ''}` : '';
+  return join(dirname(out), `${basename(out, ext)}.${layer}.class${map.class}${method}${ext}`);
 }
 
-/** The Grad-CAM request of the command line (--class, --layer, --reduction), checked: mistakes are usage errors. */
-export function explainRequest(args: Args): { classes: ClassSpec; featureLayers: string[]; reduction: Reduction } {
+/** --method values: names, each value may list several separated by commas (gradcam,hirescam). */
+export function parseMethods(values: string[]): Method[] {
+  if (values.length === 0) return ['gradcam'];
+  const names = values.flatMap((v) => v.split(',')).map((v) => v.trim());
+  for (const n of names) {
+    if (!isMethod(n)) throw new UsageError(`--method takes ${METHODS.join(', ')} (or several, comma-separated), got '${n}'`, explain);
+  }
+  return [...new Set(names as Method[])];
+}
+
+/** The Grad-CAM request of the command line (--class, --layer, --reduction, --method, --counterfactual), checked: mistakes are usage errors. */
+export function explainRequest(args: Args): { classes: ClassSpec; featureLayers: string[]; reduction: Reduction; methods: Method[]; counterfactual: boolean } {
   const classes = parseClasses((args.values.class as unknown as string[] | undefined) ?? []);
   const featureLayers = (args.values.layer as unknown as string[] | undefined) ?? ['auto'];
   const reduction = stringOption(args, 'reduction') ?? 'logit';
   if (!isReduction(reduction)) throw new UsageError(`--reduction must be ${REDUCTIONS.map((r) => `'${r}'`).join(' or ')}, got '${reduction}'`, explain);
-  return { classes, featureLayers, reduction };
+  const methods = parseMethods((args.values.method as unknown as string[] | undefined) ?? []);
+  return { classes, featureLayers, reduction, methods, counterfactual: args.values.counterfactual === true };
 }
 
 /** A map as the JSON outputs (--json, --jsonl) hold it: raw at the layer's resolution, float32 values in their shortest form. */
 export function mapJson(m: GradcamMap) {
-  return { layer: m.layer, class: m.class, label: m.label, reduction: m.reduction, shape: m.shape, raw: Array.from(m.raw, f32), min: f32(m.min), max: f32(m.max) };
+  return {
+    layer: m.layer, method: m.method, counterfactual: m.counterfactual, class: m.class, label: m.label, reduction: m.reduction, shape: m.shape,
+    raw: Array.from(m.raw, f32), min: f32(m.min), max: f32(m.max), ...(m.eigen ? { eigen: m.eigen } : {}),
+  };
 }
 
 function printMaps(result: GradcamResult, adapter: string, out: (line: string) => void): void {
-  out(`layer${' '.repeat(28)}  class  label                 h×w     raw max      upsampled max`);
+  out(`layer${' '.repeat(28)}  method                  class  label                 h×w     raw max      upsampled max`);
   for (const m of result.maps) {
-    out(`${m.layer.padEnd(33)}  ${String(m.class).padStart(5)}  ${m.label.slice(0, 20).padEnd(20)}  ${`${m.shape[0]}×${m.shape[1]}`.padEnd(6)}  ${m.max.toExponential(3).padStart(10)}  ${(m.upsampled?.max ?? NaN).toExponential(3).padStart(13)}`);
+    const method = `${m.method}${m.counterfactual ? ' (cf)' : ''}`;
+    out(`${m.layer.padEnd(33)}  ${method.padEnd(22)}  ${String(m.class).padStart(5)}  ${m.label.slice(0, 20).padEnd(20)}  ${`${m.shape[0]}×${m.shape[1]}`.padEnd(6)}  ${m.max.toExponential(3).padStart(10)}  ${(m.upsampled?.max ?? NaN).toExponential(3).padStart(13)}`);
   }
   const t = result.timings;
   out(`timings (${t.source === 'gpu' ? 'GPU timestamps' : 'CPU clock'}, ${adapter}): forward ${t.forwardMs.toFixed(1)} ms, backward ${t.backwardMs.toFixed(1)} ms, maps ${t.camMs.toFixed(1)} ms, total ${t.totalMs.toFixed(1)} ms`);
@@ -72,7 +93,7 @@ function printMaps(result: GradcamResult, adapter: string, out: (line: string) =
 export const explain: Command = {
   name: 'explain',
   summary: 'Grad-CAM maps of a picture or .npy tensor for some classes at some layers',
-  usage: 'gradcam explain [image|tensor.npy|folder]... [--model M] [--layer NAME|auto|all]... [--class N|top|topK]... [--reduction logit|softmax] [--out overlay.png] [--json FILE|-] [--out-dir DIR] [--jsonl FILE|-] [--batch B] [--resume] [--max-pixels N] [--max-bytes N] [--max-time S]',
+  usage: 'gradcam explain [image|tensor.npy|folder]... [--model M] [--layer NAME|auto|all]... [--class N|top|topK]... [--reduction logit|softmax] [--method M[,M...]]... [--counterfactual] [--out overlay.png] [--json FILE|-] [--out-dir DIR] [--jsonl FILE|-] [--batch B] [--resume] [--max-pixels N] [--max-bytes N] [--max-time S]',
   help: `options:
   --model M         a model file, a manifest name or an http(s) URL (default: googlenet-12 when downloaded, else the
                     demonstration model googlenet-known-answer)
@@ -83,8 +104,12 @@ export const explain: Command = {
                     (one backward pass for all)
   --reduction R     'logit' (default: the pre-softmax score, as the Grad-CAM paper) or 'softmax'
                     (the probability, as MATLAB's gradCAM)
+  --method M        gradcam (default), hirescam, gradcam-elementwise, gradcam++, xgradcam, layercam,
+                    eigencam; comma-separated or repeated for several (one forward and backward pass for all)
+  --counterfactual  negate the gradients (G := −G): what speaks against the class (gradient methods)
   --out FILE        the overlay (jet over the picture, alpha 0.5) as PNG at the input's size; with
-                    several maps, one file per map: <stem>.<layer>.class<C>.png
+                    several maps, one file per map: <stem>.<layer>.class<C>.png, or with --method or
+                    --counterfactual <stem>.<layer>.class<C>.<method>[-counterfactual].png
   --json FILE       predictions, logits, probabilities, maps (raw, at the layer's resolution) and timings;
                     '-': to stdout instead of the table
 several inputs (files, folders of pictures; also one input with any option below):
@@ -97,17 +122,18 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
   options: {
     model: { type: 'string', short: 'm' }, layer: { type: 'string', short: 'l', multiple: true },
     class: { type: 'string', short: 'c', multiple: true }, reduction: { type: 'string', short: 'r' },
+    method: { type: 'string', multiple: true }, counterfactual: { type: 'boolean' },
     out: { type: 'string', short: 'o' }, json: { type: 'string' }, 'out-dir': { type: 'string' }, ...MANY_OPTIONS, ...PICTURE_OPTIONS, ...DOWNLOAD_OPTIONS,
   },
   values: {
-    model: 'a model file, a manifest name or a URL', layer: "a layer name, 'auto' or 'all'", class: CLASS_VALUE, reduction: "'logit' or 'softmax'",
+    model: 'a model file, a manifest name or a URL', layer: "a layer name, 'auto' or 'all'", class: CLASS_VALUE, reduction: "'logit' or 'softmax'", method: `method names (${METHODS.join(', ')})`,
     out: 'a file name', json: "a file name ('-': stdout)", 'out-dir': 'a folder name', ...MANY_VALUES, ...PICTURE_VALUES, ...DOWNLOAD_VALUES,
   },
   async run(args, io) {
     if (isMany(args, ['out-dir'])) return explainMany(args, io);
     const [inputArg] = positionals(explain, args, 0, 1, 'the input');
     const inputPath = inputArg ?? samplePath('chelsea.png');
-    const { classes, featureLayers: layers, reduction } = explainRequest(args);
+    const { classes, featureLayers: layers, reduction, methods, counterfactual } = explainRequest(args);
     const out = pathOption(explain, args, 'out');
     const json = pathOption(explain, args, 'json');
     const maxPixels = maxPixelsOption(explain, args);
@@ -119,7 +145,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits });
     const graph = lowerOrFail(resolved);
     // Bad requests (a class out of range, an unknown layer, one after the score) fail here, before the GPU starts.
-    planRequest(graph, { classes, featureLayers: layers, reduction });
+    planRequest(graph, { classes, featureLayers: layers, reduction, methods, counterfactual });
     const input = await readInput(inputPath, graph, { maxPixels });
 
     const gpu = await nodeGpu(io.info);
@@ -127,7 +153,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     const network = await Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels });
     try {
       io.progress('gradcam: running forward, backward and maps…');
-      const result = await network.gradCAM(input.image ?? input.tensor!, { classes, featureLayers: layers, reduction, upsample: true, overlay: out !== undefined });
+      const result = await network.gradCAM(input.image ?? input.tensor!, { classes, featureLayers: layers, reduction, methods, counterfactual, upsample: true, overlay: out !== undefined });
       if (result.downscaled) {
         const d = result.downscaled;
         io.info(`gradcam: the overlays are ${result.width}×${result.height}, not the picture's ${d.pictureWidth}×${d.pictureHeight}: ${d.reason}`);
@@ -135,9 +161,9 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
       if (json !== '-') printMaps(result, describeAdapter(gpu.adapter), io.out);
       if (out) {
         for (const m of result.maps) {
-          const path = overlayPath(out, m, result.maps.length > 1);
+          const path = overlayPath(out, m, result.maps.length > 1, counterfactual || methods.length > 1 || methods[0] !== 'gradcam');
           await encodePngAtomic(path, m.overlay!);
-          io.info(`gradcam: wrote ${path} (${m.layer}, class ${m.class} ${m.label})`);
+          io.info(`gradcam: wrote ${path} (${m.layer}, ${m.method}${m.counterfactual ? ' counterfactual' : ''}, class ${m.class} ${m.label})`);
         }
       }
       if (json) {

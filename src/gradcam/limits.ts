@@ -12,10 +12,11 @@ import { convBackwardScratch } from '../kernels/conv.ts';
 import { gradientBuffers, gradientPlan } from '../runtime/backward.ts';
 import type { Engine } from '../runtime/engine.ts';
 import { opShapes } from '../runtime/forward.ts';
+import { methodSpec } from './methods.ts';
 import type { PlannedRequest } from './request.ts';
 
 /** What a program is made for: the layers, K classes per image, the reduction and the score tensor. */
-export type ProgramShape = Pick<PlannedRequest, 'layers' | 'k' | 'reduction' | 'score'>;
+export type ProgramShape = Pick<PlannedRequest, 'layers' | 'k' | 'reduction' | 'score'> & { methods?: PlannedRequest['methods'] };
 
 /** What a display is wanted for: the upsampled maps, the overlays (either makes the display stage). */
 export interface DisplayWant {
@@ -56,7 +57,11 @@ export function programBuffers(engine: Engine, req: ProgramShape): BufferNeed[] 
   needs.push({ label: 'classes', bytes: items * 4 });
   for (const l of req.layers) {
     const s = graph.tensors.get(l)!.shape;
-    needs.push({ label: `alpha ${l}`, bytes: items * s[1] * 4 }, { label: `map ${l}`, bytes: items * (s[2] ?? 1) * (s[3] ?? 1) * 4 });
+    // Per method: weights (the weighted ones), the map and the signed map (Eigen-CAM's scratch is per image, not per K).
+    for (const m of req.methods ?? ['gradcam']) {
+      if (methodSpec(m).kind === 'weighted') needs.push({ label: `weights ${m} ${l}`, bytes: items * s[1] * 4 });
+      needs.push({ label: `map ${m} ${l}`, bytes: items * (s[2] ?? 1) * (s[3] ?? 1) * 4 }, { label: `signed map ${m} ${l}`, bytes: items * (s[2] ?? 1) * (s[3] ?? 1) * 4 });
+    }
   }
   return needs;
 }

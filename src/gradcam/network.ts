@@ -18,7 +18,8 @@ import { labelOf } from './labels.ts';
 import { candidateLayers, type LayerInfo } from './layers.ts';
 import { checkProgramFits, type DisplayPlan, type DisplayWant, fitDisplay } from './limits.ts';
 import { OverlayStage } from './overlay.ts';
-import { GradcamProgram } from './program.ts';
+import { EIGEN_TOLERANCE, methodSpec } from './methods.ts';
+import { GradcamProgram, type ProgramRequest } from './program.ts';
 import { planRequest } from './request.ts';
 import type { GradcamMap, GradcamOptions, GradcamResult, ModelInput, Prediction, Reduction, TensorInput } from './types.ts';
 
@@ -163,10 +164,10 @@ export class Network {
     });
   }
 
-  private async program(key: string, layers: string[], k: number, reduction: Reduction, score?: string): Promise<GradcamProgram> {
+  private async program(key: string, request: ProgramRequest): Promise<GradcamProgram> {
     let p = this.programs.get(key);
     if (!p) {
-      p = await checked(this.engine.gpu.device, 'compiling the Grad-CAM program', () => GradcamProgram.create(this.engine, { layers, classesPerImage: k, reduction, score }));
+      p = await checked(this.engine.gpu.device, 'compiling the Grad-CAM program', () => GradcamProgram.create(this.engine, request));
       this.programs.set(key, p);
     }
     return p;
@@ -209,10 +210,10 @@ export class Network {
     const t0 = performance.now();
     if (this.engine.batch !== 1) throw new GradcamError(`gradCAM explains one image; this network was compiled for a batch of ${this.engine.batch}`);
     this.checkInput(input);
-    const { layers, k, explicit, reduction } = planRequest(this.graph, options);
+    const { layers, k, explicit, reduction, methods, counterfactual } = planRequest(this.graph, options);
     await this.keep(layers, options.reductionLayer);
-    const programKey = JSON.stringify([layers, k, reduction, options.reductionLayer ?? '']);
-    if (!this.programs.has(programKey)) checkProgramFits(this.engine, { layers, k, reduction, score: options.reductionLayer }, this.engine.env.limits);
+    const programKey = JSON.stringify([layers, k, reduction, options.reductionLayer ?? '', methods, counterfactual]);
+    if (!this.programs.has(programKey)) checkProgramFits(this.engine, { layers, k, reduction, score: options.reductionLayer, methods }, this.engine.env.limits);
     const want: DisplayWant = { upsampled: options.upsample ?? true, overlay: !!options.overlay };
     const display = want.upsampled || want.overlay;
     const alpha = typeof options.overlay === 'object' ? options.overlay.alpha ?? 0.5 : 0.5;
@@ -220,13 +221,13 @@ export class Network {
     const size = isTensor(input) ? { width: input.shape[3], height: input.shape[2] } : { width: input.width, height: input.height };
     let plan: DisplayPlan = size;
     if (display) {
-      const maps = layers.length * k;
-      const planes = layers.reduce((a, l) => a + tensorElements(this.graph.tensors.get(l)!.shape.slice(2)), 0);
+      const maps = layers.length * methods.length * k;
+      const planes = methods.length * layers.reduce((a, l) => a + tensorElements(this.graph.tensors.get(l)!.shape.slice(2)), 0);
       const otherBytes = this.engine.forwardReadbackBytes + this.timer.readbackBytes
         + k * 4 + k * planes * 4 + maps * 8; // classes, raw maps, ranges
       plan = fitDisplay(size.width, size.height, maps, want, otherBytes, this.engine.env.limits);
     }
-    const program = await this.program(programKey, layers, k, reduction, options.reductionLayer);
+    const program = await this.program(programKey, { layers, classesPerImage: k, reduction, score: options.reductionLayer, methods, counterfactual });
     const engine = this.engine;
     const { device } = engine.gpu;
     const { picture, width, height } = await this.writeInput(input, display);
@@ -315,7 +316,7 @@ export class Network {
   }): GradcamResult {
     const { program, overlay, want, reduction, width, height, totalMs } = run;
     const fwd = this.engine.forwardResult(read);
-    const { classes, raw: raws } = program.decode(read);
+    const { classes, maps: decoded } = program.decode(read);
     const shown = overlay?.decode(read, want);
     const ranges = shown?.ranges;
     const ups = shown?.upsampled;
@@ -329,16 +330,22 @@ export class Network {
       const hw = l.shape[0] * l.shape[1];
       for (let b = 0; b < program.items; b++) {
         const c = classes[b];
-        const raw = raws[li].slice(b * hw, (b + 1) * hw);
+        const raw = decoded[li].raw.slice(b * hw, (b + 1) * hw);
         let min = Infinity, max = -Infinity;
         for (const v of raw) { min = Math.min(min, v); max = Math.max(max, v); }
         const m = li * program.items + b;
         maps.push({
-          layer: l.layer, class: c, label: labelOf(c, n, this.options.labels), reduction, score: fwd.logits[c], probability: fwd.probabilities[c],
+          layer: l.layer, method: l.method, counterfactual: !!program.request.counterfactual && methodSpec(l.method).gradients,
+          class: c, label: labelOf(c, n, this.options.labels), reduction, score: fwd.logits[c], probability: fwd.probabilities[c],
           shape: l.shape, raw, min, max,
           upsampled: ups ? { width, height, data: ups.slice(m * plane, (m + 1) * plane), min: ranges![2 * m], max: ranges![2 * m + 1] } : undefined,
           overlay: ovs ? { width, height, data: ovs.slice(m * plane * 4, (m + 1) * plane * 4) } : undefined,
         });
+        const eigen = decoded[li].eigen;
+        if (eigen) {
+          const [iterations, change] = eigen.subarray(2 * (b / program.request.classesPerImage | 0));
+          maps[maps.length - 1].eigen = { iterations, change, converged: change <= EIGEN_TOLERANCE };
+        }
       }
     });
     return {

@@ -1,18 +1,20 @@
 /**
  * The Grad-CAM program for one request shape (layers, K classes per image, reduction): after the
  * forward pass, [softmax, when the model has none and the reduction needs it] → top-K (or the given
- * classes) → seed → targeted backward → α and the map per layer. Compiled once, replayed per image.
+ * classes) → seed → targeted backward → each method's map per layer (src/gradcam/methods.ts: every
+ * method from the same forward and backward pass). Compiled once, replayed per image.
  */
 import { perImage } from '../graph/ir.ts';
 import { withSoftmaxScore } from '../graph/score.ts';
 import type { BufferView, Dispatch } from '../gpu/dispatch.ts';
 import { view as viewUniforms } from '../gpu/kernel.ts';
-import { GRADCAM } from '../kernels/gradcam.ts';
-import { softmaxKernel } from '../kernels/softmax.ts';
+import { eigenScratchFloats, GRADCAM } from '../kernels/gradcam.ts';
+import { softmaxKernel } from '../ops/softmax.ts';
 import { compileBackward, type BackwardProgram } from '../runtime/backward.ts';
 import type { Engine } from '../runtime/engine.ts';
 import { opShapes } from '../runtime/forward.ts';
 import type { ReadbackPlan, ReadbackResult } from '../runtime/readback.ts';
+import { EIGEN_MAX_ITERATIONS, EIGEN_TOLERANCE, type Method, methodSpec } from './methods.ts';
 import type { Reduction } from './types.ts';
 
 export interface ProgramRequest {
@@ -21,15 +23,38 @@ export interface ProgramRequest {
   reduction: Reduction;
   /** The score tensor; default: the logits (reduction 'logit') or the probabilities ('softmax'). */
   score?: string;
+  /** The CAM methods (default ['gradcam']); one forward and one backward pass serve them all. */
+  methods?: Method[];
+  /** G := −G for the gradient methods (the counterfactual explanation). */
+  counterfactual?: boolean;
 }
 
+/** One method's maps at one layer, for all items. */
 export interface LayerMaps {
   layer: string;
+  method: Method;
   /** [h, w] of the feature layer. */
   shape: [number, number];
   channels: number;
   /** items × h × w raw maps (ReLU applied), item = image · K + k. */
   raw: GPUBuffer;
+  /** items × h × w maps before the ReLU. */
+  signed: GPUBuffer;
+  /** items × channels channel weights (the weighted methods). */
+  weights?: GPUBuffer;
+  /** Eigen-CAM's scratch, eigenScratchFloats(channels, h·w) per image: [iterations, last change, …]. */
+  eigen?: GPUBuffer;
+  /** The dispatches that compute these maps (after the backward pass). */
+  dispatches: Dispatch[];
+}
+
+/** One entry of `layers` as read back. */
+export interface DecodedMaps {
+  raw: Float32Array;
+  signed?: Float32Array;
+  weights?: Float32Array;
+  /** Eigen-CAM: [iterations, last change] per image. */
+  eigen?: Float32Array;
 }
 
 export class GradcamProgram {
@@ -43,8 +68,9 @@ export class GradcamProgram {
     readonly pre: Dispatch[],
     readonly topk: Dispatch,
     readonly backward: BackwardProgram,
-    readonly cam: Dispatch[],
     readonly layers: LayerMaps[],
+    /** Whether the backward pass runs (some method reads gradients). */
+    readonly needsGradients: boolean,
     private engine: Engine,
   ) {}
 
@@ -93,31 +119,60 @@ export class GradcamProgram {
       label: 'gradcam.seed', ...info(0, `${items}×${classCount}`),
     }));
 
-    const cam: Dispatch[] = [];
+    const methods = req.methods ?? ['gradcam'];
+    const needsGradients = methods.some((m) => methodSpec(m).gradients);
+    const gradSign = req.counterfactual ? -1 : 1;
     const layers: LayerMaps[] = [];
     for (const layer of req.layers) {
       const shape = graph.tensors.get(layer)!.shape;
       const [c, h, w] = [shape[1], shape[2] ?? 1, shape[3] ?? 1];
-      const alphas = env.scratch(items * c, `alpha ${layer}`);
-      const raw = env.scratch(items * h * w, `map ${layer}`);
       const g = backward.featureGrads.get(layer)!;
       const a = compiled.view(layer);
       const geometry = { ...common, channels: c, hw: h * w };
-      cam.push(await GRADCAM.dispatch(env, 'alpha', {
-        uniforms: { ...geometry, ...viewUniforms('featureGrad', g) },
-        buffers: { featureGrad: g.buffer, alphasOut: alphas },
-        workgroups: GRADCAM.groups('alpha', [c, items, 1]),
-        label: 'gradcam.alpha', ...info(items * c * h * w, `${items}×${c}×${h}×${w}`),
-      }));
-      cam.push(await GRADCAM.dispatch(env, 'map', {
-        uniforms: { ...geometry, ...viewUniforms('features', a) },
-        buffers: { features: a.buffer, alphas, maps: raw },
-        workgroups: GRADCAM.groups('map', [h * w, items, 1]),
-        label: 'gradcam.map', ...info(2 * items * c * h * w, `${items}×${c}×${h}×${w}`),
-      }));
-      layers.push({ layer, shape: [h, w], channels: c, raw });
+      const shapes = `${items}×${c}×${h}×${w}`;
+      for (const method of methods) {
+        const spec = methodSpec(method);
+        const raw = env.scratch(items * h * w, `map ${method} ${layer}`);
+        const signed = env.scratch(items * h * w, `signed map ${method} ${layer}`);
+        const maps: LayerMaps = { layer, method, shape: [h, w], channels: c, raw, signed, dispatches: [] };
+        const at = { label: `${method} ${layer}`, use: method };
+        if (spec.kind === 'weighted') {
+          maps.weights = env.scratch(items * c, `weights ${method} ${layer}`);
+          maps.dispatches.push(await GRADCAM.dispatch(env, 'weights', {
+            overrides: { WEIGHTS: spec.code },
+            uniforms: { ...geometry, gradSign, ...viewUniforms('featureGrad', g), ...viewUniforms('features', a) },
+            buffers: { featureGrad: g.buffer, features: a.buffer, alphasOut: maps.weights },
+            workgroups: GRADCAM.groups('weights', [c, items, 1]),
+            ...at, ...info(3 * items * c * h * w, shapes),
+          }));
+          maps.dispatches.push(await GRADCAM.dispatch(env, 'map', {
+            uniforms: { ...geometry, ...viewUniforms('features', a) },
+            buffers: { features: a.buffer, alphas: maps.weights, maps: raw, signedMapsOut: signed },
+            workgroups: GRADCAM.groups('map', [h * w, items, 1]),
+            ...at, ...info(2 * items * c * h * w, shapes),
+          }));
+        } else if (spec.kind === 'elementwise') {
+          maps.dispatches.push(await GRADCAM.dispatch(env, 'elementwise', {
+            overrides: { TERM: spec.code },
+            uniforms: { ...geometry, gradSign, ...viewUniforms('featureGrad', g), ...viewUniforms('features', a) },
+            buffers: { featureGrad: g.buffer, features: a.buffer, maps: raw, signedMapsOut: signed },
+            workgroups: GRADCAM.groups('elementwise', [h * w, items, 1]),
+            ...at, ...info(3 * items * c * h * w, shapes),
+          }));
+        } else {
+          maps.eigen = env.scratch(graph.batch * eigenScratchFloats(c, h * w), `eigen ${layer}`);
+          maps.dispatches.push(await GRADCAM.dispatch(env, 'eigen', {
+            uniforms: { ...geometry, ...viewUniforms('features', a), eigenTolerance: EIGEN_TOLERANCE, eigenMaxIterations: EIGEN_MAX_ITERATIONS },
+            buffers: { features: a.buffer, maps: raw, signedMapsOut: signed, eigenScratch: maps.eigen },
+            workgroups: [graph.batch, 1, 1],
+            // Per iteration 4·C·HW (Xv and Xᵀu); the count is data-dependent: one iteration is stated.
+            ...at, ...info(graph.batch * 4 * c * h * w, `${graph.batch}×${c}×${h}×${w}, power iteration`),
+          }));
+        }
+        layers.push(maps);
+      }
     }
-    return new GradcamProgram(req, score, items, classes, pre, topk, backward, cam, layers, engine);
+    return new GradcamProgram(req, score, items, classes, pre, topk, backward, layers, needsGradients, engine);
   }
 
   /** Sets explicit classes (items = N·K, item = image·K + k); without a call, top-K is chosen on the GPU. */
@@ -128,19 +183,54 @@ export class GradcamProgram {
 
   private explicit = false;
 
-  /** The stage after the forward pass: class choice, seed, backward. */
+  /** The stage after the forward pass: class choice, seed, backward (when some method reads gradients). */
   get backwardStage(): Dispatch[] {
-    return [...(this.explicit ? [] : [this.topk]), ...this.pre, ...this.backward.dispatches];
+    return [...(this.explicit ? [] : [this.topk]), ...(this.needsGradients ? [...this.pre, ...this.backward.dispatches] : [])];
   }
 
-  /** Adds the classes (`classes`) and each layer's raw maps (`map:<layer>`) to a read-back; `decode` reads them. */
-  addReadback(plan: ReadbackPlan): void {
+  /** Every map's dispatches, in `layers` order. */
+  get cam(): Dispatch[] {
+    return this.layers.flatMap((l) => l.dispatches);
+  }
+
+  /**
+   * Adds to a read-back the classes (`classes`), each (method, layer)'s raw maps (`map:<method>:<layer>`)
+   * and Eigen-CAM's iteration counts (`eigen:<layer>`); with `inspect`, also the signed maps
+   * (`signed:…`) and channel weights (`weights:…`). `decode` reads them.
+   */
+  addReadback(plan: ReadbackPlan, inspect = false): void {
     plan.add('classes', { buffer: this.classes, offset: 0, bytes: this.items * 4 });
-    for (const l of this.layers) plan.add(`map:${l.layer}`, { buffer: l.raw, offset: 0, bytes: this.items * l.shape[0] * l.shape[1] * 4 });
+    const n = this.items / this.request.classesPerImage; // images
+    for (const l of this.layers) {
+      const key = `${l.method}:${l.layer}`;
+      const bytes = this.items * l.shape[0] * l.shape[1] * 4;
+      plan.add(`map:${key}`, { buffer: l.raw, offset: 0, bytes });
+      if (l.eigen) {
+        const per = eigenScratchFloats(l.channels, l.shape[0] * l.shape[1]) * 4;
+        plan.add(`eigen:${l.layer}`, Array.from({ length: n }, (_, i) => ({ buffer: l.eigen!, offset: i * per, bytes: 8 })));
+      }
+      if (!inspect) continue;
+      plan.add(`signed:${key}`, { buffer: l.signed, offset: 0, bytes });
+      if (l.weights) plan.add(`weights:${key}`, { buffer: l.weights, offset: 0, bytes: this.items * l.channels * 4 });
+    }
   }
 
-  /** The class of each item, and each layer's raw maps (items × h × w, in `layers` order). */
-  decode(read: ReadbackResult): { classes: Uint32Array; raw: Float32Array[] } {
-    return { classes: read.u32('classes'), raw: this.layers.map((l) => read.f32(`map:${l.layer}`)) };
+  /**
+   * The class of each item, and per entry of `layers`: the raw maps (items × h × w), with `inspect`
+   * the signed maps and weights (items × channels), for Eigen-CAM [iterations, last change] per image.
+   */
+  decode(read: ReadbackResult, inspect = false): { classes: Uint32Array; maps: DecodedMaps[] } {
+    return {
+      classes: read.u32('classes'),
+      maps: this.layers.map((l) => {
+        const key = `${l.method}:${l.layer}`;
+        return {
+          raw: read.f32(`map:${key}`),
+          signed: inspect ? read.f32(`signed:${key}`) : undefined,
+          weights: inspect && l.weights ? read.f32(`weights:${key}`) : undefined,
+          eigen: l.eigen ? read.f32(`eigen:${l.layer}`) : undefined,
+        };
+      }),
+    };
   }
 }

@@ -1,5 +1,8 @@
 /** The public Grad-CAM types. */
 import type { RgbaImage } from '../image/image.ts';
+import type { Method } from './methods.ts';
+
+export type { Method } from './methods.ts';
 
 /** What the Grad-CAM score is: the class's logit (pre-softmax) or its probability (softmax). */
 export const REDUCTIONS = ['logit', 'softmax'] as const;
@@ -40,6 +43,13 @@ export interface GradcamOptions {
   upsample?: boolean;
   /** Return each map as a jet overlay on the picture (default false); `alpha` is the map's weight (0.5). */
   overlay?: boolean | { alpha?: number };
+  /**
+   * The CAM methods (default ['gradcam']; METHODS lists them): every one from the same forward and
+   * backward pass, one map per (layer, method, class).
+   */
+  methods?: Method[];
+  /** G := −G for the gradient methods: what speaks against the class (default false). */
+  counterfactual?: boolean;
 }
 
 export interface Prediction {
@@ -53,6 +63,10 @@ export interface Prediction {
 export interface GradcamMap {
   /** The feature tensor's name. */
   layer: string;
+  /** The CAM method that made this map. */
+  method: Method;
+  /** Whether the gradients were negated (the counterfactual explanation; never for eigencam). */
+  counterfactual: boolean;
   class: number;
   label: string;
   reduction: Reduction;
@@ -61,7 +75,7 @@ export interface GradcamMap {
   probability: number;
   /** [h, w] of the feature layer. */
   shape: [number, number];
-  /** ReLU(Σ_k α_k A_k) at the feature resolution, row-major, unscaled. */
+  /** The method's map at the feature resolution (for gradcam ReLU(Σ_k α_k A_k)), row-major, unscaled. */
   raw: Float32Array;
   /** Min and max of `raw`. */
   min: number;
@@ -70,6 +84,8 @@ export interface GradcamMap {
   upsampled?: { width: number; height: number; data: Float32Array; min: number; max: number };
   /** Min-max normalised, jet-coloured and blended over the picture. */
   overlay?: RgbaImage;
+  /** Eigen-CAM only: how its power iteration ended (`converged` false: it stopped at the cap). */
+  eigen?: { iterations: number; change: number; converged: boolean };
 }
 
 export interface GradcamTimings {

@@ -1,9 +1,16 @@
 /**
  * The Grad-CAM kernels (shaders/gradcam.wgsl): top-K class choice, the one-hot seed of the backward
- * pass, α per channel and the raw map per layer. Used by src/gradcam/program.ts.
+ * pass, and the maps of the CAM methods (src/gradcam/methods.ts): channel weights, weighted maps,
+ * element-wise maps, Eigen-CAM's power iteration. Used by src/gradcam/program.ts.
  */
 import code from '../../shaders/gradcam.wgsl';
 import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
+
+/** Eigen-CAM's workgroup: one per image (a power iteration loops with barriers). */
+const EIGEN_WG = 256;
+
+/** Floats of Eigen-CAM's scratch per image: iterations, last change, mean[C], v[C], w[C], u[HW]. */
+export const eigenScratchFloats = (channels: number, hw: number) => 2 + 3 * channels + hw;
 
 export const GRADCAM = declareKernel({
   name: 'gradcam',
@@ -18,23 +25,32 @@ export const GRADCAM = declareKernel({
     scoreGradOffset: 'u32', scoreGradStride: 'u32',
     featureGradOffset: 'u32', featureGradStride: 'u32',
     featuresOffset: 'u32', featuresStride: 'u32',
+    gradSign: 'f32', // 1, or −1 for the counterfactual explanation (G := −G)
+    eigenTolerance: 'f32', // eigen: stop when no entry of v changes by more
+    eigenMaxIterations: 'u32', // eigen: the iteration cap
   },
   bindings: {
     scores: read(), // topk: the score tensor (logits)
     classesOut: readWrite('u32'), // topk: the class of each item
     classes: read('u32'), // seed: the class of each item (topk's, or the host's)
     scoreGrad: readWrite(), // seed: the gradient of the score tensor
-    featureGrad: read(), // alpha: ∂y/∂A
-    alphasOut: readWrite(), // alpha: α per (item, channel)
-    alphas: read(), // map: α
-    features: read(), // map: A
-    maps: readWrite(), // map: the raw maps, items × H × W
+    featureGrad: read(), // weights, elementwise: ∂y/∂A
+    alphasOut: readWrite(), // weights: w per (item, channel)
+    alphas: read(), // map: w
+    features: read(), // weights, map, elementwise, eigen: A
+    maps: readWrite(), // map, elementwise, eigen: the raw maps (ReLU applied), items × H × W
+    signedMapsOut: readWrite(), // map, elementwise, eigen: the maps before the ReLU, items × H × W
+    eigenScratch: readWrite(), // eigen: per image [iterations, last change, mean[C], v[C], w[C], u[HW]]
   },
   entries: {
     topk: ['scores', 'classesOut'],
     seed: ['classes', 'scoreGrad'],
-    alpha: ['featureGrad', 'alphasOut'],
-    map: ['features', 'alphas', 'maps'],
+    weights: ['featureGrad', 'features', 'alphasOut'],
+    map: ['features', 'alphas', 'maps', 'signedMapsOut'],
+    elementwise: ['featureGrad', 'features', 'maps', 'signedMapsOut'],
+    eigen: { bindings: ['features', 'maps', 'signedMapsOut', 'eigenScratch'], workgroupSize: [EIGEN_WG, 1, 1] },
   },
+  /** WEIGHTS: the channel weights' formula; TERM: the element-wise term (methods.ts gives each method's). */
+  overrides: { WEIGHTS: 0, TERM: 0 },
   workgroupSize: [64, 1, 1],
 });

@@ -1,0 +1,88 @@
+/**
+ * The CAM methods: one table from a method's name to how the GPU computes it from the layer's
+ * activations A [C, H, W] and gradients G = ∂score/∂A (shaders/gradcam.wgsl). Every method of a
+ * request comes from the same forward and backward pass. Definitions follow pytorch-grad-cam.
+ *
+ * A method is one of three kinds:
+ *   - 'weighted': channel weights w_k (the `weights` entry, override WEIGHTS = `code`), then the
+ *     weighted map ReLU(Σ_k w_k A_k) (the `map` entry);
+ *   - 'elementwise': ReLU(Σ_k term(G_k, A_k)) per position (the `elementwise` entry, override
+ *     TERM = `code`);
+ *   - 'eigen': the first principal component of A, by power iteration (the `eigen` entry).
+ * Adding a method: a case in the WGSL function its kind selects, and one entry here.
+ */
+import { GradcamError } from '../errors.ts';
+
+export type MethodKind = 'weighted' | 'elementwise' | 'eigen';
+
+export interface MethodSpec {
+  kind: MethodKind;
+  /** The WEIGHTS (weighted) or TERM (elementwise) override value; unused for 'eigen'. */
+  code: number;
+  /** Whether it reads the gradients (the backward pass runs only when some method does). */
+  gradients: boolean;
+  /** The formula, for documentation and messages. */
+  formula: string;
+  /** The paper. */
+  reference: string;
+  /**
+   * 'elementwise': the term of one channel at one position, in float64 on the CPU, for the inspector's
+   * per-channel contributions (the same formula as the WGSL TERM case `code`).
+   */
+  term?: (g: number, a: number) => number;
+}
+
+export const METHOD_SPECS = {
+  gradcam: { kind: 'weighted', code: 0, gradients: true, formula: 'w_k = mean_hw G_k; ReLU(Σ_k w_k A_k)', reference: 'Selvaraju et al. 2017' },
+  hirescam: { kind: 'elementwise', code: 0, gradients: true, formula: 'ReLU(Σ_k G_k ⊙ A_k)', reference: 'Draelos & Carin 2020', term: (g, a) => g * a },
+  'gradcam-elementwise': {
+    kind: 'elementwise', code: 1, gradients: true, formula: 'ReLU(Σ_k ReLU(G_k ⊙ A_k))', reference: 'pytorch-grad-cam (GradCAMElementWise)',
+    term: (g, a) => Math.max(g * a, 0),
+  },
+  'gradcam++': {
+    kind: 'weighted', code: 1, gradients: true,
+    formula: 'a = G² / (2G² + S_k G³ + 1e-6), S_k = Σ_hw A_k (a = 0 where G = 0); w_k = Σ_hw ReLU(G_k) ⊙ a_k; ReLU(Σ_k w_k A_k)',
+    reference: 'Chattopadhay et al. 2018',
+  },
+  xgradcam: { kind: 'weighted', code: 2, gradients: true, formula: 'w_k = Σ_hw G_k A_k / (Σ_hw A_k + 1e-7); ReLU(Σ_k w_k A_k)', reference: 'Fu et al. 2020' },
+  layercam: { kind: 'elementwise', code: 2, gradients: true, formula: 'ReLU(Σ_k ReLU(G_k) ⊙ A_k)', reference: 'Jiang et al. 2021', term: (g, a) => Math.max(g, 0) * a },
+  eigencam: {
+    kind: 'eigen', code: 0, gradients: false,
+    formula: 'A as [H·W, C] centred over positions, projected on its first principal component (power iteration); sign: largest |entry| positive; ReLU',
+    reference: 'Muhammad & Yeasin 2020',
+  },
+} as const satisfies Record<string, MethodSpec>;
+
+export type Method = keyof typeof METHOD_SPECS;
+
+/** Every method, in table order. */
+export const METHODS = Object.keys(METHOD_SPECS) as Method[];
+
+export function isMethod(s: unknown): s is Method {
+  return typeof s === 'string' && Object.hasOwn(METHOD_SPECS, s);
+}
+
+export function methodSpec(m: Method): MethodSpec {
+  return METHOD_SPECS[m];
+}
+
+/**
+ * Checks a request's methods: known names, at least one; duplicates are dropped (first-seen order).
+ */
+export function planMethods(methods: readonly string[] | undefined): Method[] {
+  const list = methods ?? ['gradcam'];
+  if (!Array.isArray(list) || list.length === 0) throw new GradcamError('no methods given', `Ask for one or more of: ${METHODS.join(', ')}.`);
+  for (const m of list) {
+    if (!isMethod(m)) throw new GradcamError(`unknown method '${String(m)}'`, `The methods: ${METHODS.join(', ')}.`);
+  }
+  return [...new Set(list as Method[])];
+}
+
+/**
+ * Eigen-CAM's power iteration stops when no entry of the unit vector v changes by more than this
+ * between two iterations. float32 rounds each entry of Xᵀ(Xv)/‖·‖ to a few ulps of 1 (2⁻²⁴ ≈ 6e-8),
+ * so the iteration settles well below it; 1e-6 is about 16 ulps of 1.
+ */
+export const EIGEN_TOLERANCE = 1e-6;
+/** The most iterations Eigen-CAM's power iteration runs; the result says when it stopped there. */
+export const EIGEN_MAX_ITERATIONS = 2000;

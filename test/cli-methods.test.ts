@@ -1,0 +1,54 @@
+/**
+ * `gradcam explain --method … --counterfactual` end to end (the built CLI as a child process): the
+ * methods of one request in one run, their JSON fields and overlay file names; a bad method name is a
+ * usage error (exit 2) that lists the valid names, before the GPU starts.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { encodeNpy } from '../src/image/npy.ts';
+import { METHODS } from '../src/gradcam/methods.ts';
+import { Rng } from '../weights/generate/random.ts';
+import { expectExit, gradcam, ROOT } from './helpers/cli.ts';
+
+let dir: string;
+const file = (name: string) => join(dir, name);
+
+beforeAll(async () => {
+  execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', 'cli'], { cwd: ROOT });
+  dir = await mkdtemp(join(tmpdir(), 'gradcam-methods-'));
+  const rng = new Rng(9);
+  await writeFile(file('x.npy'), encodeNpy([1, 3, 224, 224], Float32Array.from({ length: 3 * 224 * 224 }, () => rng.normal() * 50)));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('--method a,b --method c --counterfactual: every map has its method in the JSON, the table and the overlay name', async () => {
+  const run = await gradcam(['explain', file('x.npy'), '--model', 'googlenet-zoo-seeded', '--class', 'top2',
+    '--method', 'gradcam,eigencam', '--method', 'layercam', '--counterfactual', '--json', file('m.json'), '--out', file('cam.png')], 300_000);
+  expectExit(run, 0);
+  const doc = JSON.parse(await readFile(file('m.json'), 'utf8'));
+  expect(doc.maps.map((m: { method: string }) => m.method)).toEqual(['gradcam', 'gradcam', 'eigencam', 'eigencam', 'layercam', 'layercam']);
+  // The counterfactual negates gradients: eigencam has none.
+  expect(doc.maps.map((m: { counterfactual: boolean }) => m.counterfactual)).toEqual([true, true, false, false, true, true]);
+  const eigen = doc.maps.find((m: { method: string }) => m.method === 'eigencam');
+  expect(eigen.eigen.converged).toBe(true);
+  expect(eigen.eigen.iterations).toBeGreaterThan(1);
+  expect(run.stdout).toMatch(/^inception_5b\/output_1 +gradcam \(cf\) +\d+ /m);
+  expect(run.stdout).toMatch(/^inception_5b\/output_1 +eigencam +\d+ /m);
+  for (const m of doc.maps) {
+    const name = `cam.inception_5b_output_1.class${m.class}.${m.method}${m.counterfactual ? '-counterfactual' : ''}.png`;
+    expect(existsSync(file(name)), name).toBe(true);
+  }
+});
+
+test('a bad method name is a usage error listing the valid names, before the GPU starts', async () => {
+  const run = await gradcam(['explain', file('x.npy'), '--model', 'googlenet-zoo-seeded', '--method', 'gradcam,scorecam']);
+  expectExit(run, 2);
+  expect(run.stderr).toContain(`--method takes ${METHODS.join(', ')} (or several, comma-separated), got 'scorecam'`);
+  expect(run.stderr).not.toContain('SwiftShader');
+});
