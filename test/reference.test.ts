@@ -8,8 +8,11 @@ import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import type { OnnxAttribute, OnnxModel, OnnxTensor } from '../src/onnx/model.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
+import { SUPPORTED_OPS } from '../src/ops/index.ts';
 import { gradcamReference, normalizeMinMax, upsampleBilinear } from './reference/gradcam.ts';
-import { gradientsReference, runReference } from './reference/graph.ts';
+import { kernelCases } from './helpers/kernel-cases.ts';
+import { ROUNDING_OP_TYPES } from './helpers/magnitude.ts';
+import { gradientsReference, REFERENCE_OP_TYPES, runReference } from './reference/graph.ts';
 import { buildModel, float, int, int64, ints, node, weight } from './reference/models.ts';
 import { maxPoolBackward } from './reference/ops.ts';
 import { maxAbs, maxAbsDiff, numel, randomTensor, rng, tensor, type Tensor } from './reference/tensor.ts';
@@ -96,6 +99,11 @@ const CASES: Case[] = [
   opCase('add, broadcast activation [1,3,1,1]', 'Add', { a: rand([2, 3, 4, 5]), b: rand([1, 3, 1, 1]) }),
   // Elementwise and shape ops.
   opCase('relu', 'Relu', { x: awayFromZero([2, 3, 5, 7]) }),
+  opCase('sigmoid on ±8', 'Sigmoid', { x: rand([2, 3, 4, 5], -8, 8) }),
+  // Clip: bounds as inputs (opset ≥ 11; scalars, either one omitted) and as attributes (opset < 11).
+  opCase('clip opset 13, min and max inputs', 'Clip', { x: rand([2, 3, 4, 5], -2, 2) }, { weights: [weight('min', tensor([], [-0.5])), weight('max', tensor([], [0.75]))] }),
+  opCase('clip opset 11, max input only', 'Clip', { x: rand([1, 3, 4, 5], -8, 8) }, { weights: [weight('max', tensor([], [6]))], nodeInputs: ['x', '', 'max'], opset: 11 }),
+  opCase('clip opset 10, attributes min 0 max 6 (ReLU6)', 'Clip', { x: rand([1, 4, 3, 5], -8, 8) }, { attrs: { min: float(0), max: float(6) }, opset: 10 }),
   opCase('softmax opset 13, last axis', 'Softmax', { x: rand([3, 7], -5, 5) }),
   opCase('softmax opset 13, 3-D', 'Softmax', { x: rand([2, 3, 5], -5, 5) }),
   opCase('softmax opset 11, axis 1 on 4-D (flattened tail)', 'Softmax', { x: rand([2, 3, 2, 2], -5, 5) }, { opset: 11 }),
@@ -199,6 +207,17 @@ describe('reference backward agrees with finite differences', () => {
     const p = { kernel: [3, 3] as [number, number], strides: [3, 3] as [number, number], pads: [0, 0, 0, 0] as [number, number, number, number], ceilMode: false };
     const dx = maxPoolBackward(tensor([1, 1, 1, 1], [7]), x, p);
     expect([...dx.data]).toEqual([0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  });
+});
+
+describe('every op the engine supports is tested', () => {
+  // Adding an op (docs/design.md) needs its reference, its rounding bound and a kernel case: a
+  // missing one is named here, not discovered when a model using the op disagrees.
+  const inKernelCases = new Set(kernelCases().flatMap((c) => c.model.nodes.map((n) => n.opType)));
+  it.each(SUPPORTED_OPS)('%s', (type) => {
+    expect(REFERENCE_OP_TYPES, 'a float64 reference (test/reference/graph.ts OPS)').toContain(type);
+    expect(ROUNDING_OP_TYPES, 'a rounding bound (test/helpers/magnitude.ts ROUNDING)').toContain(type);
+    expect([...inKernelCases], 'a kernel case (test/helpers/kernel-cases.ts)').toContain(type);
   });
 });
 

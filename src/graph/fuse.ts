@@ -2,7 +2,7 @@
  * Fusion on the lowered op list, in place:
  *  - an affine op (BatchNormalization, or Add of a per-channel constant) right after a convolution is
  *    folded into the convolution's weights and bias;
- *  - a Relu right after a conv, add or affine op becomes that op's `relu` flag.
+ *  - a Relu right after an op whose spec says `fusesRelu` (conv, add, affine) becomes its `relu` flag.
  * A fusion happens only when the intermediate tensor has that one consumer and is not kept (a graph
  * output, the logits, or a tensor asked for as a tap): fusion never hides a tensor someone needs.
  * An affine folds only over the convolution's own channels: one that reads the convolution's output
@@ -11,6 +11,7 @@
  *
  * Linear in the number of ops: producers, consumer counts and aliases are indexed once.
  */
+import { opSpec } from '../ops/index.ts';
 import { aliasRoot, type Op } from './ir.ts';
 
 export function fuse(ops: Op[], keep: Set<string>, aliases: Map<string, string>): Map<string, string> {
@@ -51,8 +52,7 @@ export function fuse(ops: Op[], keep: Set<string>, aliases: Map<string, string>)
         producer.bias[c] = producer.bias[c] * op.scale[c] + op.shift[c];
       }
     } else {
-      if (producer.kind !== 'conv' && producer.kind !== 'add' && producer.kind !== 'affine') continue;
-      if (producer.relu) continue;
+      if (!opSpec(producer.kind).fusesRelu || !('relu' in producer) || producer.relu) continue;
       producer.relu = true;
     }
     producers.delete(t);

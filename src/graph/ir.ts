@@ -1,6 +1,6 @@
 /**
- * The engine's typed graph: ONNX lowered to the few op kinds the kernels implement, with static
- * shapes and a storage plan.
+ * The engine's typed graph: ONNX lowered to the few op kinds the kernels implement (src/ops/), with
+ * static shapes and a storage plan.
  *
  * Storage plan. Every activation lives in a *storage* (one GPU buffer at run time) holding
  * `perImage` float32 values per image, images one after another (NCHW, float32). A tensor is a
@@ -11,6 +11,9 @@
  * uses the same plan for gradients, with K·N items instead of N images.
  */
 import { InternalError } from '../errors.ts';
+import type { Op } from '../ops/index.ts';
+
+export type { Op };
 
 export interface Storage {
   id: number;
@@ -35,7 +38,12 @@ export interface TensorInfo {
   synthetic?: boolean;
 }
 
-interface OpBase {
+/**
+ * What every op has. Each op kind's own type (ConvOp, PoolOp, ...) extends it in its spec file,
+ * src/ops/<op>.ts; `Op` is their union (src/ops/index.ts).
+ */
+export interface OpBase {
+  kind: string;
   /** The ONNX node name this op came from (several for fused ops: 'conv1/7x7_s2+conv1/relu_7x7'). */
   name: string;
   /** ONNX op types folded into this op, for the profile ('Conv+Relu'). */
@@ -43,61 +51,6 @@ interface OpBase {
   inputs: string[];
   output: string;
 }
-
-/** Convolution, and every GEMM (Gemm/MatMul are 1×1 convolutions over [N, K, 1, 1]). */
-export interface ConvOp extends OpBase {
-  kind: 'conv';
-  /** Weights [C_out, C_in, KH, KW], with BatchNormalization and Gemm's alpha already folded in. */
-  weight: Float32Array;
-  /** Bias [C_out] (zeros when the model has none). */
-  bias: Float32Array;
-  cIn: number; cOut: number;
-  kh: number; kw: number;
-  strideH: number; strideW: number;
-  /** [top, left, bottom, right]. */
-  pads: [number, number, number, number];
-  relu: boolean;
-}
-
-export interface PoolOp extends OpBase {
-  kind: 'maxpool' | 'avgpool';
-  kh: number; kw: number;
-  strideH: number; strideW: number;
-  pads: [number, number, number, number];
-  /** AveragePool: whether padded positions count in the divisor (ONNX count_include_pad). */
-  countIncludePad: boolean;
-}
-
-export interface LrnOp extends OpBase {
-  kind: 'lrn';
-  size: number; alpha: number; beta: number; bias: number;
-}
-
-/** y = x·scale[c] + shift[c] (a BatchNormalization that could not be folded, or Add of a per-channel constant). */
-export interface AffineOp extends OpBase {
-  kind: 'affine';
-  scale: Float32Array;
-  shift: Float32Array;
-  relu: boolean;
-}
-
-export interface AddOp extends OpBase {
-  kind: 'add';
-  relu: boolean;
-}
-
-export interface ReluOp extends OpBase { kind: 'relu' }
-
-/** Softmax over each image's values (the last axis of [N, C]). */
-export interface SoftmaxOp extends OpBase { kind: 'softmax' }
-
-/** Copies a tensor into a view (a Concat input that cannot be written in place). */
-export interface CopyOp extends OpBase { kind: 'copy' }
-
-/** Concat along channels: exists only until placement.ts turns it into channel-slice views. */
-export interface ConcatOp extends OpBase { kind: 'concat' }
-
-export type Op = ConvOp | PoolOp | LrnOp | AffineOp | AddOp | ReluOp | SoftmaxOp | CopyOp | ConcatOp;
 
 /** A Concat after placement (in forward order). */
 export interface ConcatInfo {

@@ -6,7 +6,8 @@
  * stays the model's; a Grad-CAM program compiles the added op (src/gradcam/program.ts).
  */
 import { InternalError } from '../errors.ts';
-import { type Graph, perImage, type SoftmaxOp } from './ir.ts';
+import type { SoftmaxOp } from '../ops/softmax.ts';
+import { type Graph, perImage } from './ir.ts';
 
 /** The name of the probabilities a softmax score adds (a synthetic tensor: never offered as a layer). */
 export const SOFTMAX_SCORE = 'gradcam::probabilities';

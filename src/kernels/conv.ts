@@ -14,7 +14,7 @@
 import code from '../../shaders/conv.wgsl';
 import tiledCode from '../../shaders/conv_tiled.wgsl';
 import im2colCode from '../../shaders/im2col.wgsl';
-import type { ConvOp } from '../graph/ir.ts';
+import type { ConvOp } from '../ops/conv.ts';
 import type { BufferView, Dispatch, KernelEnv, KernelVariant } from '../gpu/dispatch.ts';
 import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
 import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from './types.ts';

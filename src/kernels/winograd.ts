@@ -10,7 +10,7 @@
  * tiled direct convolution (unmeasured on a GPU, so not switched).
  */
 import code from '../../shaders/winograd.wgsl';
-import type { ConvOp } from '../graph/ir.ts';
+import type { ConvOp } from '../ops/conv.ts';
 import type { BufferView, Dispatch, KernelEnv, KernelVariant } from '../gpu/dispatch.ts';
 import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
 import { fmtShape } from './types.ts';

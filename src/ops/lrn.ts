@@ -1,9 +1,28 @@
-/** LRN across channels (ONNX semantics: alpha divided by size), forward and backward: shaders/lrn.wgsl. */
+/** lrn: LRN across channels (ONNX semantics: alpha divided by size), forward and backward: shaders/lrn.wgsl. */
 import code from '../../shaders/lrn.wgsl';
-import type { LrnOp } from '../graph/ir.ts';
+import type { OpBase } from '../graph/ir.ts';
 import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
-import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from './types.ts';
-import { chwOf, fmtShape } from './types.ts';
+import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from '../kernels/types.ts';
+import { chwOf, fmtShape } from '../kernels/types.ts';
+import { attrFloat, attrInt } from '../onnx/model.ts';
+import { need4d, nodeInput } from './attributes.ts';
+import { defineOp, type LowerContext } from './spec.ts';
+
+export interface LrnOp extends OpBase {
+  kind: 'lrn';
+  size: number; alpha: number; beta: number; bias: number;
+}
+
+function lowerLrn(ctx: LowerContext): void {
+  const xName = nodeInput(ctx, 0, 'X');
+  const x = need4d(ctx, xName);
+  const size = attrInt(ctx.node, 'size', 0);
+  if (size < 1) ctx.fail(`attribute 'size' is required and must be ≥ 1, got ${size}`);
+  ctx.emit({
+    kind: 'lrn', name: ctx.node.name, onnxTypes: ['LRN'], inputs: [xName], output: ctx.node.outputs[0], size,
+    alpha: attrFloat(ctx.node, 'alpha', 1e-4), beta: attrFloat(ctx.node, 'beta', 0.75), bias: attrFloat(ctx.node, 'bias', 1),
+  }, x);
+}
 
 export const LRN = declareKernel({
   name: 'lrn',
@@ -22,7 +41,7 @@ export const LRN = declareKernel({
   overrides: { SIZE: 5, ACCUMULATE: false },
 });
 
-export function lrnKernel(op: LrnOp, shapes: OpShapes): OpKernel {
+function lrnKernel(op: LrnOp, shapes: OpShapes): OpKernel {
   const [c, h, w] = chwOf(shapes.output);
   const geometry = { channels: c, hw: h * w, alpha: op.alpha, beta: op.beta, bias: op.bias };
   const info = (items: number, perValue: number) => ({
@@ -56,3 +75,10 @@ export function lrnKernel(op: LrnOp, shapes: OpShapes): OpKernel {
     },
   };
 }
+
+export const lrn = defineOp<LrnOp>({
+  kind: 'lrn',
+  onnx: { LRN: { inputs: [1, 1], outputs: [1, 1], attributes: ['alpha', 'beta', 'bias', 'size'], lower: lowerLrn } },
+  kernel: lrnKernel,
+  kernels: [LRN],
+});

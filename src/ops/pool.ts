@@ -1,16 +1,71 @@
 /**
- * MaxPool, AveragePool and GlobalAveragePool (an average over the whole plane), forward and
- * backward, in shaders/pool.wgsl. The max-pool backward first recomputes each window's arg-max from
- * the forward input (once per image, into an index buffer made at compile time), then gathers the
- * incoming gradient per input value.
+ * maxpool and avgpool: MaxPool, AveragePool and GlobalAveragePool (an average over the whole plane),
+ * forward and backward, in shaders/pool.wgsl. The max-pool backward first recomputes each window's
+ * arg-max from the forward input (once per image, into an index buffer made at compile time), then
+ * gathers the incoming gradient per input value. No Relu fuses into them.
  */
 import code from '../../shaders/pool.wgsl';
-import type { PoolOp } from '../graph/ir.ts';
+import type { OpBase } from '../graph/ir.ts';
+import { windowCount } from '../graph/shapes.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
 import { foldPlanes } from '../gpu/dispatch.ts';
 import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
-import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from './types.ts';
-import { chwOf, fmtShape } from './types.ts';
+import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from '../kernels/types.ts';
+import { chwOf, fmtShape } from '../kernels/types.ts';
+import { attrInts } from '../onnx/model.ts';
+import { checkInts, flag, list, need4d, nodeInput, spatialAttrs } from './attributes.ts';
+import { defineOp, type OnnxLowering } from './spec.ts';
+
+export interface PoolOp extends OpBase {
+  kind: 'maxpool' | 'avgpool';
+  kh: number; kw: number;
+  strideH: number; strideW: number;
+  pads: [number, number, number, number];
+  /** AveragePool: whether padded positions count in the divisor (ONNX count_include_pad). */
+  countIncludePad: boolean;
+}
+
+const POOL_ATTRIBUTES = ['auto_pad', 'ceil_mode', 'dilations', 'kernel_shape', 'pads', 'strides'];
+
+/** MaxPool and AveragePool: a KH×KW window with strides, pads, ceil_mode. */
+function lowerPool(kind: 'maxpool' | 'avgpool', attributes: string[]): OnnxLowering {
+  return {
+    inputs: [1, 1], outputs: kind === 'maxpool' ? [1, 2] : [1, 1], attributes: [...POOL_ATTRIBUTES, ...attributes],
+    lower: (ctx) => {
+      const { node } = ctx;
+      const xName = nodeInput(ctx, 0, 'X');
+      const x = need4d(ctx, xName);
+      if (node.outputs.length > 1 && node.outputs[1]) ctx.fail(`the Indices output is not supported`);
+      const kernel = attrInts(node, 'kernel_shape', undefined);
+      if (!kernel || kernel.length !== 2) return ctx.fail(`kernel_shape must list 2 sizes, got ${list(kernel ?? [])}`);
+      checkInts(ctx, 'kernel_shape', kernel, 2, 1);
+      if (kind === 'maxpool' && flag(ctx, 'storage_order')) ctx.fail('storage_order = 1 is not supported');
+      const { strides, pads } = spatialAttrs(ctx, x, [kernel[0], kernel[1]], true);
+      const ceil = flag(ctx, 'ceil_mode');
+      const countIncludePad = kind === 'avgpool' && flag(ctx, 'count_include_pad');
+      const ho = windowCount(x[2], kernel[0], strides[0], pads[0], pads[2], ceil);
+      const wo = windowCount(x[3], kernel[1], strides[1], pads[1], pads[3], ceil);
+      if (ho <= 0 || wo <= 0) ctx.fail(`the ${kernel[0]}×${kernel[1]} window does not fit the ${x[2]}×${x[3]} input (pads [${pads}])`);
+      ctx.emit({
+        kind, name: node.name, onnxTypes: [node.opType], inputs: [xName], output: node.outputs[0],
+        kh: kernel[0], kw: kernel[1], strideH: strides[0], strideW: strides[1], pads, countIncludePad,
+      }, [x[0], x[1], ho, wo]);
+    },
+  };
+}
+
+/** GlobalAveragePool: an average pool whose window is the whole plane. */
+const globalAveragePool: OnnxLowering = {
+  inputs: [1, 1], outputs: [1, 1], attributes: [],
+  lower: (ctx) => {
+    const xName = nodeInput(ctx, 0, 'X');
+    const x = need4d(ctx, xName);
+    ctx.emit({
+      kind: 'avgpool', name: ctx.node.name, onnxTypes: ['GlobalAveragePool'], inputs: [xName], output: ctx.node.outputs[0],
+      kh: x[2], kw: x[3], strideH: 1, strideW: 1, pads: [0, 0, 0, 0], countIncludePad: false,
+    }, [x[0], x[1], 1, 1]);
+  },
+};
 
 /** pool.wgsl's interface; the two kernels on it differ in MAX only. */
 const pool = {
@@ -52,7 +107,7 @@ export function planeGrid(w4: number, h: number, planes: number, limit = 65535, 
   return { wg: { WG_X: x, WG_Y: y, WG_Z: z, FOLD: folded }, grid };
 }
 
-export function poolKernel(op: PoolOp, shapes: OpShapes): OpKernel {
+function poolKernel(op: PoolOp, shapes: OpShapes): OpKernel {
   const [c, inH, inW] = chwOf(shapes.inputs[0]);
   const [, outH, outW] = chwOf(shapes.output);
   const kernel = op.kind === 'maxpool' ? MAXPOOL : AVGPOOL;
@@ -105,3 +160,13 @@ export function poolKernel(op: PoolOp, shapes: OpShapes): OpKernel {
     },
   };
 }
+
+export const maxpool = defineOp<PoolOp>({
+  kind: 'maxpool', onnx: { MaxPool: lowerPool('maxpool', ['storage_order']) }, kernel: poolKernel, kernels: [MAXPOOL],
+});
+
+export const avgpool = defineOp<PoolOp>({
+  kind: 'avgpool',
+  onnx: { AveragePool: lowerPool('avgpool', ['count_include_pad']), GlobalAveragePool: globalAveragePool },
+  kernel: poolKernel, kernels: [AVGPOOL],
+});

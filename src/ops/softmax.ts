@@ -1,9 +1,28 @@
-/** Softmax over each item's values, forward and backward: shaders/softmax.wgsl (a workgroup per row). */
+/**
+ * softmax: Softmax over each item's values (the last axis of [N, C]), forward and backward:
+ * shaders/softmax.wgsl (a workgroup per row). Also the score that Grad-CAM's softmax reduction adds
+ * after a model's logits (graph/score.ts).
+ */
 import code from '../../shaders/softmax.wgsl';
-import type { SoftmaxOp } from '../graph/ir.ts';
+import { type OpBase, perImage } from '../graph/ir.ts';
 import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
-import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from './types.ts';
-import { fmtShape } from './types.ts';
+import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from '../kernels/types.ts';
+import { fmtShape } from '../kernels/types.ts';
+import { attrInt } from '../onnx/model.ts';
+import { axisAttr, nodeInput } from './attributes.ts';
+import { defineOp, type LowerContext } from './spec.ts';
+
+export interface SoftmaxOp extends OpBase { kind: 'softmax' }
+
+function lowerSoftmax(ctx: LowerContext): void {
+  const xName = nodeInput(ctx, 0, 'X');
+  const x = ctx.shape(xName);
+  const a = axisAttr(ctx, ctx.opset >= 13 ? -1 : 1, x.length);
+  // Supported: a softmax over all of each image's values (2-D last axis; opset < 13 coerces to 2-D at axis 1).
+  const ok = x.length === 2 ? a === 1 : ctx.opset < 13 ? a === 1 : false;
+  if (!ok) ctx.fail(`softmax over axis ${attrInt(ctx.node, 'axis', a)} of [${x}] is not supported (only over each image's values)`);
+  ctx.emit({ kind: 'softmax', name: ctx.node.name, onnxTypes: ['Softmax'], inputs: [xName], output: ctx.node.outputs[0] }, x);
+}
 
 export const SOFTMAX = declareKernel({
   name: 'softmax',
@@ -25,7 +44,7 @@ export const SOFTMAX = declareKernel({
 });
 
 export function softmaxKernel(op: SoftmaxOp, shapes: OpShapes): OpKernel {
-  const length = shapes.output.slice(1).reduce((a, b) => a * b, 1);
+  const length = perImage(shapes.output);
   const info = (items: number) => ({ label: op.name, opType: 'Softmax', flops: items * length * 4, shapes: fmtShape([items, length]) });
   return {
     async forward({ env, inputs, output, batch }: ForwardArgs) {
@@ -52,3 +71,10 @@ export function softmaxKernel(op: SoftmaxOp, shapes: OpShapes): OpKernel {
     },
   };
 }
+
+export const softmax = defineOp<SoftmaxOp>({
+  kind: 'softmax',
+  onnx: { Softmax: { inputs: [1, 1], outputs: [1, 1], attributes: ['axis'], lower: lowerSoftmax } },
+  kernel: softmaxKernel,
+  kernels: [SOFTMAX],
+});

@@ -5,8 +5,8 @@
 import type { Graph, Op } from '../graph/ir.ts';
 import type { BufferView, Dispatch, KernelEnv } from '../gpu/dispatch.ts';
 import { GradcamError, InternalError } from '../errors.ts';
-import { kernelFor } from '../kernels/index.ts';
 import type { OpKernel, OpShapes } from '../kernels/types.ts';
+import { kernelFor } from '../ops/index.ts';
 
 export interface CompiledForward {
   graph: Graph;

@@ -141,6 +141,8 @@ interface GroupSpec {
   classes?: number[][];
   softmax?: boolean;
   reductions?: Reduction[];
+  /** The model's opset (default 13). */
+  opset?: number;
   noFd?: string;
   handChecks?: KernelCase['handChecks'];
 }
@@ -175,7 +177,7 @@ function makeGroup(g: GroupSpec): KernelCase {
     grads.push(...(c.wrt ?? []).map((t) => ({ tensor: name(t), kernel: c.kernel, branch: c.name })));
     taps.push(...(c.taps ?? []).map(name));
     // The head: Flatten → Gemm with W ~ U(±1.5/√F), so each z_k is of order 1.
-    const shape = buildModel({ inputs: { x: g.input }, weights: [...weights], nodes: [...nodes], outputs: [feature] }).outputs[0].shape as number[];
+    const shape = buildModel({ opset: g.opset, inputs: { x: g.input }, weights: [...weights], nodes: [...nodes], outputs: [feature] }).outputs[0].shape as number[];
     const F = numel(shape.slice(1));
     const s = 1.5 / Math.sqrt(F);
     weights.push(weight(`${id}/head_w`, uniform([M, F], r, -s, s)), weight(`${id}/head_b`, uniform([M], r, -0.5, 0.5)));
@@ -189,7 +191,7 @@ function makeGroup(g: GroupSpec): KernelCase {
     nodes.push(node('Add', [k === 1 ? heads[0] : `sum${k - 1}`, heads[k]], [out]));
   }
   if (g.softmax) nodes.push(node('Softmax', ['logits'], ['prob'], { axis: int(1) }));
-  const model = buildModel({ inputs: { x: g.input }, weights, nodes, outputs: [g.softmax ? 'prob' : 'logits'] });
+  const model = buildModel({ opset: g.opset, inputs: { x: g.input }, weights, nodes, outputs: [g.softmax ? 'prob' : 'logits'] });
   return {
     name: g.name, model, input, checks, grads, taps, noFd: g.noFd, handChecks: g.handChecks,
     classes: g.classes ?? [[3, 0, 5]], reductions: g.reductions ?? ['logit'],
@@ -430,6 +432,34 @@ export function kernelCases(): KernelCase[] {
           pool([2, 2], [2, 2], [0, 0, 0, 0], 1, { count_include_pad: int(1) })),
         check: ['a', 'cat', 'p'], wrt: ['a', 'cat', 'p'],
       }],
+    }),
+    makeGroup({
+      // Seed 28: no conv output lies within rounding of a bound (prepare() refuses such a case; seeds 25 and 27 had one).
+      name: 'Sigmoid and Clip (opset 13: bounds as inputs) on batch 2 of [5, 6, 7], inputs ±8', seed: 28, input: [2, 5, 6, 7],
+      makeInput: (s, r) => uniform(s, r, -8, 8), classCount: 6, classes: [[2, 4], [5, 0]], reductions: ['logit', 'softmax'],
+      cases: [
+        // (Its backward recomputes σ'(x) from x: it reads the exact branch input, helpers/magnitude.ts.)
+        { name: 'sigmoid on ±8', kernel: 'sigmoid', build: (b) => b.add('Sigmoid', [b.input], 's'), check: ['s'], wrt: ['s'] },
+        {
+          name: 'clip [−0.5, 0.75] after conv 3×3 pad 1', kernel: 'clip',
+          build: (b) => b.add('Clip', [b.conv(b.input, 'y', [7, 5, 3, 3], { pads: [1, 1, 1, 1] }), b.w('lo', tensor([], [-0.5])), b.w('hi', tensor([], [0.75]))], 'c'),
+          check: ['y', 'c'], wrt: ['y', 'c'],
+        },
+        {
+          name: 'ReLU6: clip [0, 6]', kernel: 'clip',
+          build: (b) => b.add('Clip', [b.input, b.w('lo', tensor([], [0])), b.w('hi', tensor([], [6]))], 'c'), check: ['c'], wrt: ['c'],
+        },
+        { name: 'clip, max 2.5 only', kernel: 'clip', build: (b) => b.add('Clip', [b.input, '', b.w('hi', tensor([], [2.5]))], 'c'), check: ['c'], wrt: ['c'] },
+        { name: 'clip, min −1.25 only', kernel: 'clip', build: (b) => b.add('Clip', [b.input, b.w('lo', tensor([], [-1.25]))], 'c'), check: ['c'], wrt: ['c'] },
+      ],
+    }),
+    makeGroup({
+      name: 'Clip before opset 11 (bounds as attributes) on [1, 3, 5, 4]', seed: 26, input: [1, 3, 5, 4], opset: 10,
+      makeInput: (s, r) => uniform(s, r, -4, 4),
+      cases: [
+        { name: 'clip-6: min −1, max 3', kernel: 'clip', build: (b) => b.add('Clip', [b.input], 'c', { min: float(-1), max: float(3) }), check: ['c'], wrt: ['c'] },
+        { name: 'clip-6: max 0.5 only', kernel: 'clip', build: (b) => b.add('Clip', [b.input], 'c', { max: float(0.5) }), check: ['c'], wrt: ['c'] },
+      ],
     }),
     // When written, this group failed to compile: placement.ts writes the first 'a' in place (a slice
     // of cat) and copies the second from it, so the copy reads and writes one buffer, which

@@ -24,8 +24,10 @@
  *     them. LRN(|x|) = |LRN(x)| bounds LRN's own rounding only, so LRN must read an exact input (the
  *     graph input, or a constant shift of it whose values are float32-exact).
  *   backward magnitudes (backwardMagnitudes): reverse mode with |seed|, |W|, and the *real* forward
- *     values for the decisions (ReLU masks, max-pool arg-max), every term taken in absolute value
- *     (LRN: |dy_c|·d_c^−β + (2αβ/size)·|x_c|·Σ|dy_j·x_j|·d_j^(−β−1); Softmax: y·(|dy| + Σ|dy|·y)).
+ *     values for the decisions (ReLU and Clip masks, max-pool arg-max), every term taken in absolute
+ *     value (LRN: |dy_c|·d_c^−β + (2αβ/size)·|x_c|·Σ|dy_j·x_j|·d_j^(−β−1); Softmax: y·(|dy| + Σ|dy|·y)).
+ *   Sigmoid: M_y = σ(M_x) + M_x/4 (σ' ≤ ¼); its backward recomputes σ'(x) from x, so it must read
+ *     an exact input, like LRN. Clip: exact; M_y = max(M_x, lo if lo > 0, −hi if hi < 0).
  *
  *   Winograd (3×3, stride-1 convolutions; the CPU variant computes them as F(2×2, 3×3), see
  *     src/kernels/winograd.ts): the magnitude is the algorithm on absolute values,
@@ -36,9 +38,12 @@
  *     bound also holds where the direct kernel runs. The data gradient of such a layer is computed the
  *     same way (filters transposed and rotated by 180°, pads 2 − pad), and bounded the same way.
  *
- * The decisions must not depend on rounding: `kinkMargins` checks that every ReLU input and every
- * max-pool window's runner-up lie further from the kink than the error bound (exact ties are allowed
- * where the pool reads exact values).
+ * The decisions must not depend on rounding: `kinkMargins` checks that every ReLU and Clip input and
+ * every max-pool window's runner-up lie further from the kink than the error bound (exact ties are
+ * allowed where the pool reads exact values).
+ *
+ * Each ONNX op type's part of this is one entry of the ROUNDING table (its own ulps, magnitude,
+ * backward magnitude, kinks), keyed like the reference's OPS (test/reference/graph.ts).
  */
 import { gradientPads, usesWinograd, usesWinogradBackward } from '../../src/kernels/winograd.ts';
 import type { OnnxModel, OnnxNode, OnnxTensor } from '../../src/onnx/model.ts';
@@ -85,7 +90,7 @@ const poolParams = (n: OnnxNode): op.PoolParams => {
 const lrnParams = (n: OnnxNode): op.LrnParams => ({ size: num(n, 'size', 0), alpha: num(n, 'alpha', 1e-4), beta: num(n, 'beta', 0.75), bias: num(n, 'bias', 1) });
 const absT = (t: Tensor): Tensor => tensor(t.shape, t.data.map(Math.abs));
 
-// ───────────────────────────── forward magnitudes ─────────────────────────────
+// ───────────────────────────── helpers of the table ─────────────────────────────
 
 /**
  * True for the graph input and for Add(graph input, constant): tensors that carry no rounding error
@@ -97,40 +102,6 @@ export function exactInput(model: OnnxModel, name: string): boolean {
   if (isInput(name)) return true;
   const producer = model.nodes.find((n) => n.outputs[0] === name);
   return !!producer && producer.opType === 'Add' && producer.inputs.some(isInput) && producer.inputs.some((i) => model.initializers.has(i));
-}
-
-/** The model on absolute values (see the file comment); a final Softmax becomes an Identity. */
-function absoluteModel(model: OnnxModel): OnnxModel {
-  const absInit = (t: OnnxTensor, negate = false): OnnxTensor =>
-    t.dataType === 'float32' ? { ...t, data: (t.data as Float32Array).map((v) => (negate ? -Math.abs(v) : Math.abs(v))) } : t;
-  const inits = new Map([...model.initializers].map(([k, t]) => [k, absInit(t)]));
-  const nodes = model.nodes.map((n, i): OnnxNode => {
-    if (n.opType === 'LRN' && !exactInput(model, n.inputs[0])) {
-      throw new Error(`magnitude: LRN '${n.name}' must read the graph input or a constant shift of it (its bound covers its own rounding only)`);
-    }
-    if (n.opType === 'Softmax') {
-      if (i !== model.nodes.length - 1) throw new Error(`magnitude: Softmax '${n.name}' must be the last node`);
-      return { ...n, opType: 'Identity', attributes: {} };
-    }
-    if (n.opType === 'BatchNormalization') inits.set(n.inputs[3], absInit(model.initializers.get(n.inputs[3])!, true));
-    if (n.opType === 'Gemm') {
-      return { ...n, attributes: { ...n.attributes, alpha: { type: 'float', value: Math.abs(num(n, 'alpha', 1)) }, beta: { type: 'float', value: Math.abs(num(n, 'beta', 1)) } } };
-    }
-    return n;
-  });
-  return { ...model, initializers: inits, nodes };
-}
-
-/**
- * M for every tensor of the forward pass (by name). `winograd: false` gives the direct magnitude
- * everywhere: the reach of an input perturbation (finite differences), rather than of rounding.
- */
-export function forwardMagnitudes(model: OnnxModel, inputs: Record<string, Tensor>, o: { winograd?: boolean } = {}): Map<string, Tensor> {
-  const abs = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, absT(t)]));
-  return forwardValues(absoluteModel(model), abs, (node, ins) => {
-    if (node.opType !== 'Conv' || o.winograd === false || !usesWinograd(convWindow(node), 'cpu')) return undefined;
-    return [winogradMagnitude(ins[0], ins[1], ins[2] ?? null, convWindow(node).pads)];
-  });
 }
 
 const BT_ABS = [[1, 0, 1, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 1, 0, 1]];
@@ -184,8 +155,6 @@ export function winogradMagnitude(x: Tensor, w: Tensor, b: Tensor | null, pads: 
   return y;
 }
 
-// ───────────────────────────── backward magnitudes ─────────────────────────────
-
 /** Σ of the absolute terms of LRN's backward (the file comment's formula), real x. */
 function lrnBackwardMagnitude(dy: Tensor, x: Tensor, p: op.LrnParams): Tensor {
   const [N, C] = x.shape;
@@ -217,81 +186,6 @@ function lrnBackwardMagnitude(dy: Tensor, x: Tensor, p: op.LrnParams): Tensor {
   }
   return dx;
 }
-
-function backwardMagnitudeOf(node: OnnxNode, ins: Tensor[], y: Tensor, dy: Tensor, opset: number): (Tensor | undefined)[] {
-  const [x] = ins;
-  switch (node.opType) {
-    case 'Conv': {
-      const w = absT(ins[1]), window = convWindow(node);
-      if (usesWinogradBackward(window, 'cpu')) return [winogradMagnitude(dy, rotateTranspose(w), null, gradientPads(window.pads))];
-      return [op.convBackward(dy, x.shape, w, convParams(node))];
-    }
-    case 'Gemm': return [op.gemmBackward(dy, x.shape, absT(ins[1]), {
-      transA: num(node, 'transA', 0) === 1, transB: num(node, 'transB', 0) === 1, alpha: Math.abs(num(node, 'alpha', 1)), beta: 0,
-    })];
-    case 'MatMul': return [op.matmulBackward(dy, x.shape, absT(ins[1]))];
-    case 'MaxPool': return [op.maxPoolBackward(dy, x, poolParams(node))];
-    case 'AveragePool': return [op.averagePoolBackward(dy, x.shape, poolParams(node), num(node, 'count_include_pad', 0) === 1)];
-    case 'GlobalAveragePool': return [op.globalAveragePoolBackward(dy, x.shape)];
-    case 'LRN': return [lrnBackwardMagnitude(dy, x, lrnParams(node))];
-    case 'Add': return op.addBackward(dy, ins[0].shape, ins[1].shape);
-    case 'Relu': return [op.reluBackward(dy, x)];
-    case 'Softmax': {
-      if (opset >= 13 ? num(node, 'axis', -1) !== -1 && num(node, 'axis', -1) !== y.shape.length - 1 : y.shape.length !== 2) {
-        throw new Error(`magnitude: Softmax '${node.name}' must be over the last axis of a 2-D tensor`);
-      }
-      const inner = y.shape[y.shape.length - 1];
-      const dx = zeros(y.shape);
-      for (let row = 0; row < y.data.length; row += inner) {
-        let dot = 0;
-        for (let i = 0; i < inner; i++) dot += dy.data[row + i] * y.data[row + i];
-        for (let i = 0; i < inner; i++) dx.data[row + i] = y.data[row + i] * (dy.data[row + i] + dot);
-      }
-      return [dx];
-    }
-    case 'BatchNormalization': return [op.batchNormBackward(dy, {
-      scale: absT(ins[1]), bias: ins[2], mean: ins[3], variance: ins[4], epsilon: num(node, 'epsilon', 1e-5),
-    })];
-    case 'Concat': {
-      const axis = (num(node, 'axis', 1) + dy.shape.length) % dy.shape.length;
-      return op.concatBackward(dy, ins.map((t) => t.shape), axis);
-    }
-    case 'Flatten': case 'Reshape': case 'Dropout': case 'Identity': return [op.viewBackward(dy, x.shape)];
-    default: throw new Error(`magnitude: no backward bound for ${node.opType}`);
-  }
-}
-
-/**
- * Backward magnitudes: for each (non-negative) seed on `score`, the bound M of ∂(seed·score)/∂t for
- * each t in wrt, walking the cone in reverse like the reference's backwardReference. `values` are
- * the real model's forward values (forwardValues).
- */
-export function backwardMagnitudes(model: OnnxModel, values: Map<string, Tensor>, score: string, seeds: Float64Array[], wrt: string[]): Record<string, Tensor[]> {
-  const inCone = new Set(wrt);
-  for (const n of model.nodes) if (n.inputs.some((i) => inCone.has(i))) n.outputs.forEach((o) => inCone.add(o));
-  const out: Record<string, Tensor[]> = Object.fromEntries(wrt.map((w) => [w, [] as Tensor[]]));
-  for (const seed of seeds) {
-    if (seed.some((v) => v < 0)) throw new Error('magnitude: seeds must be non-negative');
-    const grads = new Map<string, Tensor>([[score, tensor(values.get(score)!.shape, seed)]]);
-    for (let i = model.nodes.length - 1; i >= 0; i--) {
-      const node = model.nodes[i];
-      const dy = grads.get(node.outputs[0]);
-      if (!dy || !node.inputs.some((n) => inCone.has(n))) continue;
-      const ins = node.inputs.map((n) => values.get(n)!);
-      const dIns = backwardMagnitudeOf(node, ins, values.get(node.outputs[0])!, dy, model.opset);
-      node.inputs.forEach((name, j) => {
-        if (!inCone.has(name) || !dIns[j]) return;
-        const prev = grads.get(name);
-        if (!prev) grads.set(name, reshape(dIns[j]!, dIns[j]!.shape));
-        else for (let e = 0; e < prev.data.length; e++) prev.data[e] += dIns[j]!.data[e];
-      });
-    }
-    for (const w of wrt) out[w].push(grads.get(w) ?? zeros(values.get(w)!.shape));
-  }
-  return out;
-}
-
-// ───────────────────────────── rounding budgets ─────────────────────────────
 
 /**
  * WGSL's pow(d, e) is exp2(e·log2 d): log2 is within 2⁻²¹ absolute on [0.5, 2] and 3 ulp elsewhere,
@@ -325,39 +219,278 @@ export function softmaxForwardUlps(len: number, range: number): number {
   return len + 2 * (3 + 2 * range) + 16;
 }
 
+/** Softmax's backward on absolute values: y·(|dy| + Σ|dy|·y) per row (the last axis of a 2-D tensor). */
+function softmaxBackwardMagnitude(node: OnnxNode, y: Tensor, dy: Tensor, opset: number): Tensor {
+  if (opset >= 13 ? num(node, 'axis', -1) !== -1 && num(node, 'axis', -1) !== y.shape.length - 1 : y.shape.length !== 2) {
+    throw new Error(`magnitude: Softmax '${node.name}' must be over the last axis of a 2-D tensor`);
+  }
+  const inner = y.shape[y.shape.length - 1];
+  const dx = zeros(y.shape);
+  for (let row = 0; row < y.data.length; row += inner) {
+    let dot = 0;
+    for (let i = 0; i < inner; i++) dot += dy.data[row + i] * y.data[row + i];
+    for (let i = 0; i < inner; i++) dx.data[row + i] = y.data[row + i] * (dy.data[row + i] + dot);
+  }
+  return dx;
+}
+
+/** Every max-pool window's maximum beats its runner-up by more than 4·(the window's largest reach), ties allowed as kinkMargins says. */
+function maxPoolKinks(node: OnnxNode, model: OnnxModel, x: Tensor, reach: ArrayLike<number>): string[] {
+  const bad: string[] = [];
+  const xName = node.inputs[0];
+  const afterRelu = model.nodes.some((n) => n.outputs[0] === xName && n.opType === 'Relu');
+  const p = poolParams(node);
+  const [N, C, H, W] = x.shape;
+  const OH = op.pooledSize(H, p.kernel[0], p.strides[0], p.pads[0], p.pads[2], p.ceilMode);
+  const OW = op.pooledSize(W, p.kernel[1], p.strides[1], p.pads[1], p.pads[3], p.ceilMode);
+  for (let nc = 0; nc < N * C; nc++) {
+    for (let oy = 0; oy < OH; oy++) {
+      for (let ox = 0; ox < OW; ox++) {
+        const ys = oy * p.strides[0] - p.pads[0], xs = ox * p.strides[1] - p.pads[1];
+        const vals: number[] = [];
+        let reachMax = 0;
+        for (let iy = Math.max(ys, 0); iy < Math.min(ys + p.kernel[0], H); iy++) {
+          for (let ix = Math.max(xs, 0); ix < Math.min(xs + p.kernel[1], W); ix++) {
+            vals.push(x.data[nc * H * W + iy * W + ix]);
+            reachMax = Math.max(reachMax, reach[nc * H * W + iy * W + ix]);
+          }
+        }
+        vals.sort((a, b) => b - a);
+        const gap = vals.length > 1 ? vals[0] - vals[1] : Infinity;
+        if (gap === 0 && (exactInput(model, xName) || (afterRelu && vals[0] === 0))) continue;
+        if (gap <= 4 * reachMax) bad.push(`MaxPool '${node.name}': window (${nc}, ${oy}, ${ox}) has a near tie (gap ${gap}, reach ${reachMax})`);
+      }
+    }
+  }
+  return bad;
+}
+
+/** Values within 4·reach of a kink at k (ReLU's 0, Clip's bounds). */
+function nearKink(node: OnnxNode, x: Tensor, reach: ArrayLike<number>, kinks: number[]): string[] {
+  const bad: string[] = [];
+  for (let i = 0; i < x.data.length; i++) {
+    for (const k of kinks) {
+      if (Math.abs(x.data[i] - k) <= 4 * reach[i]) bad.push(`${node.opType} '${node.name}': input ${i} = ${x.data[i]} is within rounding of ${k} (reach ${reach[i]})`);
+    }
+  }
+  return bad;
+}
+
+/** Clip's bounds in the real model: attributes before opset 11, constant inputs 1 and 2 from 11 on; ±∞ when absent. */
+function clipBounds(node: OnnxNode, model: OnnxModel): [number, number] {
+  if (model.opset < 11) return [num(node, 'min', -Infinity), num(node, 'max', Infinity)];
+  const bound = (i: number, fallback: number) => (node.inputs[i] ? (model.initializers.get(node.inputs[i])!.data as Float32Array)[0] : fallback);
+  return [bound(1, -Infinity), bound(2, Infinity)];
+}
+
+const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+
+// ───────────────────────────── the table ─────────────────────────────
+
+/**
+ * The rounding bound of each ONNX op type: the tests' second half of an op, next to its float64
+ * reference (test/reference/graph.ts OPS, the same keys). Every member but `backward` is optional.
+ */
+interface Rounding {
+  /** The node in the model on absolute values, when |constants| alone is not its magnitude (Gemm's alpha, BatchNorm's mean). */
+  absolute?(n: OnnxNode, c: { model: OnnxModel; inits: Map<string, OnnxTensor>; last: boolean }): OnnxNode;
+  /** M of the output from the inputs' magnitudes, when it is not the reference op on them (undefined: it is). */
+  magnitude?(n: OnnxNode, mags: Tensor[], c: { model: OnnxModel; winograd: boolean }): Tensor | undefined;
+  /** M of each input's gradient from M of the output's (|W|, real forward values for masks and arg-maxes). */
+  backward(n: OnnxNode, ins: Tensor[], y: Tensor, dy: Tensor, c: { model: OnnxModel }): (Tensor | undefined)[];
+  /** The op's rounding in ulp of its output's magnitude, besides the 16 every op gets (default 0). */
+  ulps?(n: OnnxNode, values: Map<string, Tensor>, dir: 'forward' | 'backward'): number;
+  /** Decisions within rounding (reach) of a kink. */
+  kinks?(n: OnnxNode, model: OnnxModel, x: Tensor, reach: ArrayLike<number>): string[];
+}
+
+const view: Rounding = { backward: (_n, [x], _y, dy) => [op.viewBackward(dy, x.shape)] };
+const poolUlps = (n: OnnxNode) => { const k = list(n, 'kernel_shape', []); return k[0] * k[1]; };
+const gemmUlps = (n: OnnxNode, values: Map<string, Tensor>, dir: 'forward' | 'backward') => {
+  const w = values.get(n.inputs[1])!;
+  const [k, m] = num(n, 'transB', 0) === 1 ? [w.shape[1], w.shape[0]] : w.shape;
+  return dir === 'forward' ? k : m;
+};
+
+const ROUNDING: Record<string, Rounding> = {
+  Conv: {
+    magnitude: (n, [x, w, b], c) => (c.winograd && usesWinograd(convWindow(n), 'cpu') ? winogradMagnitude(x, w, b ?? null, convWindow(n).pads) : undefined),
+    backward: (n, [x, w], _y, dy) => {
+      const window = convWindow(n);
+      if (usesWinogradBackward(window, 'cpu')) return [winogradMagnitude(dy, rotateTranspose(absT(w)), null, gradientPads(window.pads))];
+      return [op.convBackward(dy, x.shape, absT(w), convParams(n))];
+    },
+    ulps: (n, values, dir) => {
+      const [co, ci, kh, kw] = values.get(n.inputs[1])!.shape;
+      return (dir === 'forward' ? ci : co) * kh * kw;
+    },
+  },
+  Gemm: {
+    absolute: (n) => ({ ...n, attributes: { ...n.attributes, alpha: { type: 'float', value: Math.abs(num(n, 'alpha', 1)) }, beta: { type: 'float', value: Math.abs(num(n, 'beta', 1)) } } }),
+    backward: (n, [x, w], _y, dy) => [op.gemmBackward(dy, x.shape, absT(w), {
+      transA: num(n, 'transA', 0) === 1, transB: num(n, 'transB', 0) === 1, alpha: Math.abs(num(n, 'alpha', 1)), beta: 0,
+    })],
+    ulps: gemmUlps,
+  },
+  MatMul: { backward: (_n, [x, w], _y, dy) => [op.matmulBackward(dy, x.shape, absT(w))], ulps: gemmUlps },
+  MaxPool: {
+    backward: (n, [x], _y, dy) => [op.maxPoolBackward(dy, x, poolParams(n))],
+    ulps: poolUlps,
+    kinks: maxPoolKinks,
+  },
+  AveragePool: { backward: (n, [x], _y, dy) => [op.averagePoolBackward(dy, x.shape, poolParams(n), num(n, 'count_include_pad', 0) === 1)], ulps: poolUlps },
+  GlobalAveragePool: {
+    backward: (_n, [x], _y, dy) => [op.globalAveragePoolBackward(dy, x.shape)],
+    ulps: (n, values, dir) => (dir === 'forward' ? numel(values.get(n.inputs[0])!.shape.slice(2)) : 1),
+  },
+  LRN: {
+    absolute: (n, c) => {
+      if (!exactInput(c.model, n.inputs[0])) throw new Error(`magnitude: LRN '${n.name}' must read the graph input or a constant shift of it (its bound covers its own rounding only)`);
+      return n;
+    },
+    backward: (n, [x], _y, dy) => [lrnBackwardMagnitude(dy, x, lrnParams(n))],
+    ulps: (n, values, dir) => {
+      const p = lrnParams(n);
+      const m = lrnMaxLog2(values.get(n.inputs[0])!, p);
+      // Forward: Σ of size squares, one pow. Backward: that, plus a sum of size terms with pow(d, −β−1).
+      return dir === 'forward' ? p.size + powUlps(p.beta, m) : 2 * p.size + powUlps(p.beta, m) + powUlps(p.beta + 1, m);
+    },
+  },
+  Add: { backward: (_n, [a, b], _y, dy) => op.addBackward(dy, a.shape, b.shape) },
+  Relu: {
+    backward: (_n, [x], _y, dy) => [op.reluBackward(dy, x)],
+    kinks: (n, _model, x, reach) => nearKink(n, x, reach, [0]),
+  },
+  Softmax: {
+    absolute: (n, c) => {
+      if (!c.last) throw new Error(`magnitude: Softmax '${n.name}' must be the last node`);
+      return { ...n, opType: 'Identity', attributes: {} };
+    },
+    backward: (n, _ins, y, dy, c) => [softmaxBackwardMagnitude(n, y, dy, c.model.opset)],
+    ulps: (n, values, dir) => {
+      const x = values.get(n.inputs[0])!;
+      const len = x.shape[x.shape.length - 1];
+      return dir === 'forward' ? softmaxForwardUlps(len, Math.max(...x.data) - Math.min(...x.data)) - 16 : len;
+    },
+  },
+  BatchNormalization: {
+    absolute: (n, c) => {
+      const mean = c.model.initializers.get(n.inputs[3])!;
+      c.inits.set(n.inputs[3], { ...mean, data: (mean.data as Float32Array).map((v) => -Math.abs(v)) });
+      return n;
+    },
+    backward: (n, ins, _y, dy) => [op.batchNormBackward(dy, {
+      scale: absT(ins[1]), bias: ins[2], mean: ins[3], variance: ins[4], epsilon: num(n, 'epsilon', 1e-5),
+    })],
+  },
+  // σ(x) moves by at most |Δx|/4 (σ' ≤ ¼) and σ(M) ≥ σ(x) (σ increases), so M_y = σ(M) + M/4. The
+  // backward recomputes σ'(x) from x, so it must read an exact input (like LRN). Own rounding:
+  // forward t = e^(−|x|) within 3 + 2|x| ulp, in numerator and denominator for x < 0, 1 + t and the
+  // division 3.5: ≤ 4|x| + 10; backward t/(1 + t)² carries t's error 3 times, 1 + t, the square, the
+  // division and the product with dy 6.5: ≤ 6|x| + 16.
+  Sigmoid: {
+    magnitude: (_n, [m]) => tensor(m.shape, m.data.map((v) => sigmoid(v) + v / 4)),
+    backward: (n, _ins, y, dy, c) => {
+      if (!exactInput(c.model, n.inputs[0])) throw new Error(`magnitude: Sigmoid '${n.name}' must read the graph input or a constant shift of it (its backward recomputes σ'(x))`);
+      return [op.sigmoidBackward(dy, y)];
+    },
+    ulps: (n, values, dir) => {
+      const maxAbs = Math.max(...values.get(n.inputs[0])!.data.map(Math.abs));
+      return dir === 'forward' ? 4 * maxAbs + 10 : 6 * maxAbs + 16;
+    },
+  },
+  // Exact (a min and a max); |Δy| ≤ |Δx|, and |y| ≤ max(|x|, lo when lo > 0, −hi when hi < 0). The
+  // gradient is a mask like ReLU's: x must lie further from both bounds than rounding can move it.
+  Clip: {
+    magnitude: (n, [m], c) => {
+      const [lo, hi] = clipBounds(n, c.model);
+      const floor = Math.max(lo, -hi, 0);
+      return tensor(m.shape, m.data.map((v) => Math.max(v, floor)));
+    },
+    backward: (n, [x], _y, dy, c) => [op.clipBackward(dy, x, ...clipBounds(n, c.model))],
+    kinks: (n, model, x, reach) => nearKink(n, x, reach, clipBounds(n, model).filter(Number.isFinite)),
+  },
+  Concat: {
+    backward: (n, ins, _y, dy) => {
+      const axis = (num(n, 'axis', 1) + dy.shape.length) % dy.shape.length;
+      return op.concatBackward(dy, ins.map((t) => t.shape), axis);
+    },
+  },
+  Flatten: view, Reshape: view, Dropout: view, Identity: view,
+};
+
+/** The ONNX op types with a rounding bound. */
+export const ROUNDING_OP_TYPES: readonly string[] = Object.keys(ROUNDING);
+
+function rounding(n: OnnxNode): Rounding {
+  const r = ROUNDING[n.opType];
+  if (!r) throw new Error(`magnitude: no rounding bound for ${n.opType} (add it to ROUNDING)`);
+  return r;
+}
+
+// ───────────────────────────── forward magnitudes ─────────────────────────────
+
+/** The model on absolute values (see the file comment): |constants|, and each op's `absolute`. */
+function absoluteModel(model: OnnxModel): OnnxModel {
+  const inits = new Map([...model.initializers].map(([k, t]) => [k, t.dataType === 'float32' ? { ...t, data: (t.data as Float32Array).map(Math.abs) } : t]));
+  const nodes = model.nodes.map((n, i) => rounding(n).absolute?.(n, { model, inits, last: i === model.nodes.length - 1 }) ?? n);
+  return { ...model, initializers: inits, nodes };
+}
+
+/**
+ * M for every tensor of the forward pass (by name). `winograd: false` gives the direct magnitude
+ * everywhere: the reach of an input perturbation (finite differences), rather than of rounding.
+ */
+export function forwardMagnitudes(model: OnnxModel, inputs: Record<string, Tensor>, o: { winograd?: boolean } = {}): Map<string, Tensor> {
+  const abs = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, absT(t)]));
+  return forwardValues(absoluteModel(model), abs, (node, ins) => {
+    const m = rounding(node).magnitude?.(node, ins, { model, winograd: o.winograd !== false });
+    return m ? [m] : undefined;
+  });
+}
+
+// ───────────────────────────── backward magnitudes ─────────────────────────────
+
+/**
+ * Backward magnitudes: for each (non-negative) seed on `score`, the bound M of ∂(seed·score)/∂t for
+ * each t in wrt, walking the cone in reverse like the reference's backwardReference. `values` are
+ * the real model's forward values (forwardValues).
+ */
+export function backwardMagnitudes(model: OnnxModel, values: Map<string, Tensor>, score: string, seeds: Float64Array[], wrt: string[]): Record<string, Tensor[]> {
+  const inCone = new Set(wrt);
+  for (const n of model.nodes) if (n.inputs.some((i) => inCone.has(i))) n.outputs.forEach((o) => inCone.add(o));
+  const out: Record<string, Tensor[]> = Object.fromEntries(wrt.map((w) => [w, [] as Tensor[]]));
+  for (const seed of seeds) {
+    if (seed.some((v) => v < 0)) throw new Error('magnitude: seeds must be non-negative');
+    const grads = new Map<string, Tensor>([[score, tensor(values.get(score)!.shape, seed)]]);
+    for (let i = model.nodes.length - 1; i >= 0; i--) {
+      const node = model.nodes[i];
+      const dy = grads.get(node.outputs[0]);
+      if (!dy || !node.inputs.some((n) => inCone.has(n))) continue;
+      const ins = node.inputs.map((n) => values.get(n)!);
+      const dIns = rounding(node).backward(node, ins, values.get(node.outputs[0])!, dy, { model });
+      node.inputs.forEach((name, j) => {
+        if (!inCone.has(name) || !dIns[j]) return;
+        const prev = grads.get(name);
+        if (!prev) grads.set(name, reshape(dIns[j]!, dIns[j]!.shape));
+        else for (let e = 0; e < prev.data.length; e++) prev.data[e] += dIns[j]!.data[e];
+      });
+    }
+    for (const w of wrt) out[w].push(grads.get(w) ?? zeros(values.get(w)!.shape));
+  }
+  return out;
+}
+
+// ───────────────────────────── rounding budgets ─────────────────────────────
+
 /**
  * An op's rounding in ulp of its output's magnitude: its longest reduction (forward: the terms of one
  * output; backward: the terms of one input gradient) + 16 ulp for the rest (file comment).
  */
 export function opUlps(node: OnnxNode, values: Map<string, Tensor>, dir: 'forward' | 'backward'): number {
-  const x = values.get(node.inputs[0])!;
-  const w = node.inputs[1] ? values.get(node.inputs[1]) : undefined;
-  const fwd = dir === 'forward';
-  switch (node.opType) {
-    case 'Conv': {
-      const [co, ci, kh, kw] = w!.shape;
-      return (fwd ? ci : co) * kh * kw + 16;
-    }
-    case 'Gemm': case 'MatMul': {
-      const transB = num(node, 'transB', 0) === 1;
-      const [k, m] = transB ? [w!.shape[1], w!.shape[0]] : w!.shape;
-      return (fwd ? k : m) + 16;
-    }
-    case 'MaxPool': case 'AveragePool': { const k = list(node, 'kernel_shape', []); return k[0] * k[1] + 16; }
-    case 'GlobalAveragePool': return (fwd ? numel(x.shape.slice(2)) : 1) + 16;
-    case 'LRN': {
-      const p = lrnParams(node);
-      const m = lrnMaxLog2(x, p);
-      // Forward: Σ of size squares, one pow. Backward: that, plus a sum of size terms with pow(d, −β−1).
-      return fwd ? p.size + powUlps(p.beta, m) + 16 : 2 * p.size + powUlps(p.beta, m) + powUlps(p.beta + 1, m) + 16;
-    }
-    case 'Softmax': {
-      const len = x.shape[x.shape.length - 1];
-      return fwd ? softmaxForwardUlps(len, Math.max(...x.data) - Math.min(...x.data)) : len + 16;
-    }
-    default: return 16;
-  }
+  return (rounding(node).ulps?.(node, values, dir) ?? 0) + 16;
 }
+
 
 /** Forward rtol per tensor: the max over its inputs' rtol plus the op's own (ulps·u). */
 export function forwardBudgets(model: OnnxModel, values: Map<string, Tensor>): Map<string, number> {
@@ -391,49 +524,17 @@ export function backwardBudgets(model: OnnxModel, values: Map<string, Tensor>, s
 // ───────────────────────────── decisions away from rounding ─────────────────────────────
 
 /**
- * Checks that rounding (or a finite-difference step) cannot flip a decision: every ReLU input v has
- * |v| > 4·reach(v), every max-pool window's maximum beats its runner-up by more than 4·(the window's
- * largest reach); reachOf(tensor)[i] is how far rounding or the step can move value i.
+ * Checks that rounding (or a finite-difference step) cannot flip a decision (each op's `kinks`): every
+ * ReLU input v has |v| > 4·reach(v), every Clip input lies further than that from both bounds, every
+ * max-pool window's maximum beats its runner-up by more than 4·(the window's largest reach);
+ * reachOf(tensor)[i] is how far rounding or the step can move value i.
  * Exact ties are allowed where the pool reads an exact input (the graph input or a shift of it), and
  * ties at 0 where it reads a Relu output (ReLU's mask gives those a zero gradient whichever wins).
  * Returns the violations (empty when all is well).
  */
 export function kinkMargins(model: OnnxModel, values: Map<string, Tensor>, reachOf: (t: string) => ArrayLike<number>): string[] {
-  const bad: string[] = [];
-  for (const node of model.nodes) {
-    const xName = node.inputs[0];
-    const x = values.get(xName)!, reach = reachOf(xName);
-    if (node.opType === 'Relu') {
-      for (let i = 0; i < x.data.length; i++) {
-        if (Math.abs(x.data[i]) <= 4 * reach[i]) bad.push(`Relu '${node.name}': input ${i} = ${x.data[i]} is within rounding of 0 (reach ${reach[i]})`);
-      }
-    }
-    if (node.opType === 'MaxPool') {
-      const afterRelu = model.nodes.some((n) => n.outputs[0] === xName && n.opType === 'Relu');
-      const p = poolParams(node);
-      const [N, C, H, W] = x.shape;
-      const OH = op.pooledSize(H, p.kernel[0], p.strides[0], p.pads[0], p.pads[2], p.ceilMode);
-      const OW = op.pooledSize(W, p.kernel[1], p.strides[1], p.pads[1], p.pads[3], p.ceilMode);
-      for (let nc = 0; nc < N * C; nc++) {
-        for (let oy = 0; oy < OH; oy++) {
-          for (let ox = 0; ox < OW; ox++) {
-            const ys = oy * p.strides[0] - p.pads[0], xs = ox * p.strides[1] - p.pads[1];
-            const vals: number[] = [];
-            let reachMax = 0;
-            for (let iy = Math.max(ys, 0); iy < Math.min(ys + p.kernel[0], H); iy++) {
-              for (let ix = Math.max(xs, 0); ix < Math.min(xs + p.kernel[1], W); ix++) {
-                vals.push(x.data[nc * H * W + iy * W + ix]);
-                reachMax = Math.max(reachMax, reach[nc * H * W + iy * W + ix]);
-              }
-            }
-            vals.sort((a, b) => b - a);
-            const gap = vals.length > 1 ? vals[0] - vals[1] : Infinity;
-            if (gap === 0 && (exactInput(model, xName) || (afterRelu && vals[0] === 0))) continue;
-            if (gap <= 4 * reachMax) bad.push(`MaxPool '${node.name}': window (${nc}, ${oy}, ${ox}) has a near tie (gap ${gap}, reach ${reachMax})`);
-          }
-        }
-      }
-    }
-  }
-  return bad;
+  return model.nodes.flatMap((node) => {
+    const kinks = rounding(node).kinks;
+    return kinks ? kinks(node, model, values.get(node.inputs[0])!, reachOf(node.inputs[0])) : [];
+  });
 }

@@ -87,6 +87,12 @@ function softmaxInner(node: OnnxNode, x: Tensor, opset: number): number {
 
 const axisOf = (node: OnnxNode, rank: number, fallback: number): number => (int(node, 'axis', fallback) + rank) % rank;
 
+/** Clip's bounds: attributes min/max before opset 11, optional inputs 1 and 2 from 11 on; ±∞ when absent. */
+function clipBounds(node: OnnxNode, ins: Tensor[], opset: number): [number, number] {
+  if (opset < 11) return [float(node, 'min', -Infinity), float(node, 'max', Infinity)];
+  return [ins[1]?.data[0] ?? -Infinity, ins[2]?.data[0] ?? Infinity];
+}
+
 // ───────────────────────────── the op table ─────────────────────────────
 
 interface OpDef {
@@ -136,6 +142,14 @@ const OPS: Record<string, OpDef> = {
     forward: (_n, [x]) => [op.relu(x)],
     backward: (_n, [x], _y, dy) => [op.reluBackward(dy, x)],
   },
+  Sigmoid: {
+    forward: (_n, [x]) => [op.sigmoid(x)],
+    backward: (_n, _ins, y, dy) => [op.sigmoidBackward(dy, y)],
+  },
+  Clip: {
+    forward: (n, ins, opset) => [op.clip(ins[0], ...clipBounds(n, ins, opset))],
+    backward: (n, ins, _y, dy, opset) => [op.clipBackward(dy, ins[0], ...clipBounds(n, ins, opset))],
+  },
   Softmax: {
     forward: (n, [x], opset) => [op.softmax(x, softmaxInner(n, x, opset))],
     backward: (n, [x], y, dy, opset) => [op.softmaxBackward(dy, y, softmaxInner(n, x, opset))],
@@ -164,6 +178,9 @@ const OPS: Record<string, OpDef> = {
   Dropout: { forward: (_n, [x]) => [reshape(x, x.shape)], backward: (_n, [x], _y, dy) => [op.viewBackward(dy, x.shape)] },
   Identity: { forward: (_n, [x]) => [reshape(x, x.shape)], backward: (_n, [x], _y, dy) => [op.viewBackward(dy, x.shape)] },
 };
+
+/** The ONNX op types the reference runs. */
+export const REFERENCE_OP_TYPES: readonly string[] = Object.keys(OPS);
 
 /** Which inputs of a node carry activation gradients; the others (weights, shapes, BN statistics) are constants. */
 function differentiableInputs(node: OnnxNode): number[] {

@@ -412,6 +412,34 @@ export function reluBackward(dy: Tensor, x: Tensor): Tensor {
   return dx;
 }
 
+/** The logistic sigmoid 1 / (1 + e^(−x)). */
+export function sigmoid(x: Tensor): Tensor {
+  const y = zeros(x.shape);
+  for (let i = 0; i < y.data.length; i++) y.data[i] = 1 / (1 + Math.exp(-x.data[i]));
+  return y;
+}
+
+/** dx = dy · y · (1 − y), y = sigmoid(x). */
+export function sigmoidBackward(dy: Tensor, y: Tensor): Tensor {
+  const dx = zeros(y.shape);
+  for (let i = 0; i < dx.data.length; i++) dx.data[i] = dy.data[i] * y.data[i] * (1 - y.data[i]);
+  return dx;
+}
+
+/** y = min(max(x, lo), hi) (ONNX Clip: hi wins when lo > hi). */
+export function clip(x: Tensor, lo: number, hi: number): Tensor {
+  const y = zeros(x.shape);
+  for (let i = 0; i < y.data.length; i++) y.data[i] = Math.min(Math.max(x.data[i], lo), hi);
+  return y;
+}
+
+/** dx = dy where lo ≤ x ≤ hi (PyTorch's clamp: the gradient passes at the bounds themselves). */
+export function clipBackward(dy: Tensor, x: Tensor, lo: number, hi: number): Tensor {
+  const dx = zeros(x.shape);
+  for (let i = 0; i < dx.data.length; i++) dx.data[i] = x.data[i] >= lo && x.data[i] <= hi ? dy.data[i] : 0;
+  return dx;
+}
+
 /** Softmax over each row of `inner` contiguous elements (the last axis, or ONNX < 13's flattened tail). */
 export function softmax(x: Tensor, inner: number): Tensor {
   const y = zeros(x.shape);

@@ -1,0 +1,122 @@
+/**
+ * conv: Conv, and every Gemm and MatMul with a constant right operand as a 1×1 convolution over
+ * [N, K, 1, 1] (alpha and beta folded into the weights). A Relu fuses into it; an affine right after
+ * it (an unfolded BatchNormalization) is folded into its weights by graph/fuse.ts.
+ *
+ * Forward and data gradient: src/kernels/conv.ts (`convKernel`), which picks one of four GEMM
+ * lowerings per layer and direction (direct register-blocked, tiled with split-K, Winograd
+ * F(2×2, 3×3), im2col); the WGSL is shaders/conv.wgsl, conv_tiled.wgsl, winograd.wgsl, im2col.wgsl.
+ */
+import type { OpBase } from '../graph/ir.ts';
+import { tensorElements } from '../graph/ir.ts';
+import { windowCount } from '../graph/shapes.ts';
+import { CONV, CONV_TILED, convKernel, IM2COL } from '../kernels/conv.ts';
+import { WINOGRAD } from '../kernels/winograd.ts';
+import { attrFloat, attrInt, attrInts } from '../onnx/model.ts';
+import { flag, list, need4d, nodeInput, spatialAttrs } from './attributes.ts';
+import { defineOp, type LowerContext } from './spec.ts';
+
+export interface ConvOp extends OpBase {
+  kind: 'conv';
+  /** Weights [C_out, C_in, KH, KW], with BatchNormalization and Gemm's alpha already folded in. */
+  weight: Float32Array;
+  /** Bias [C_out] (zeros when the model has none). */
+  bias: Float32Array;
+  cIn: number; cOut: number;
+  kh: number; kw: number;
+  strideH: number; strideW: number;
+  /** [top, left, bottom, right]. */
+  pads: [number, number, number, number];
+  relu: boolean;
+}
+
+function lowerConv(ctx: LowerContext): void {
+  const { node } = ctx;
+  const xName = nodeInput(ctx, 0, 'X');
+  const x = need4d(ctx, xName);
+  const wName = nodeInput(ctx, 1, 'W');
+  // An activation as weights is refused; a name nobody defines is a missing initializer (weight() says so).
+  if (!ctx.isConstant(wName) && ctx.hasActivation(wName)) ctx.fail(`weights '${wName}' must be an initializer, not an activation`);
+  const w = ctx.weight(wName);
+  if (w.dims.length !== 4) ctx.fail(`weights '${wName}' have shape ${list(w.dims)}; expected [C_out, C_in, KH, KW]`);
+  const [cOut, cInW, kh, kw] = w.dims;
+  const kernel = attrInts(node, 'kernel_shape', undefined);
+  if (kernel && (kernel.length !== 2 || kernel[0] !== kh || kernel[1] !== kw)) {
+    ctx.fail(`kernel_shape ${list(kernel)} does not match the ${kh}×${kw} kernel of weights '${wName}' ${list(w.dims)}`);
+  }
+  const group = attrInt(node, 'group', 1);
+  if (group < 1) ctx.fail(`group = ${group}; expected ≥ 1`);
+  if (cInW * group !== x[1]) {
+    ctx.fail(group === 1 ? `weights '${wName}' expect ${cInW} input channels, but '${xName}' has ${x[1]}`
+      : `weights '${wName}' expect ${cInW} input channels per group, ${cInW * group} for group = ${group}, but '${xName}' has ${x[1]}`);
+  }
+  if (cOut % group !== 0) ctx.fail(`weights '${wName}' have ${cOut} output channels, not a multiple of group = ${group}`);
+  if (group !== 1) ctx.fail(`group = ${group} is not supported yet (only group = 1)`);
+  const { strides, pads } = spatialAttrs(ctx, x, [kh, kw], false);
+  const bName = node.inputs[2];
+  let bias = new Float32Array(cOut);
+  if (bName) {
+    const b = ctx.weight(bName, cOut);
+    if (b.dims.length !== 1) ctx.fail(`bias '${bName}' has shape ${list(b.dims)}; expected [${cOut}]`);
+    bias = b.data.slice();
+  }
+  const ho = windowCount(x[2], kh, strides[0], pads[0], pads[2]);
+  const wo = windowCount(x[3], kw, strides[1], pads[1], pads[3]);
+  if (ho <= 0 || wo <= 0) ctx.fail(`the ${kh}×${kw} kernel does not fit the ${x[2]}×${x[3]} input (pads [${pads}])`);
+  ctx.emit({
+    kind: 'conv', name: node.name, onnxTypes: ['Conv'], inputs: [xName], output: node.outputs[0],
+    weight: w.data.slice(), bias, cIn: x[1], cOut, kh, kw, strideH: strides[0], strideW: strides[1], pads, relu: false,
+  }, [x[0], cOut, ho, wo]);
+}
+
+/** Gemm and MatMul with a constant right operand: a 1×1 convolution over [N, K, 1, 1]. */
+function lowerDense(ctx: LowerContext, transA: boolean, transB: boolean, alpha: number, beta: number, biasName: string | undefined) {
+  const { node } = ctx;
+  const aName = nodeInput(ctx, 0, 'A');
+  const a = ctx.shape(aName);
+  if (a.length !== 2) ctx.fail(`input '${aName}' has shape [${a}]; expected a 2-D matrix (Flatten or Reshape it first)`);
+  const bName = nodeInput(ctx, 1, 'B');
+  if (!ctx.isConstant(bName) && ctx.hasActivation(bName)) ctx.fail(`the second operand '${bName}' must be an initializer (a weight matrix); products of two activations are not supported`);
+  const b = ctx.weight(bName);
+  if (b.dims.length !== 2) ctx.fail(`weights '${bName}' have shape ${list(b.dims)}; expected a matrix`);
+  // The batch is axis 0 of every activation; A stored [K, N] (transA) would put it on axis 1.
+  if (transA) ctx.fail(`transA = 1 on an activation is not supported (the batch must be the first axis of A)`);
+  const [n, k] = a;
+  const [bk, m] = transB ? [b.dims[1], b.dims[0]] : [b.dims[0], b.dims[1]];
+  if (bk !== k) ctx.fail(`weights '${bName}' ${list(b.dims)}${transB ? ' (transB)' : ''} need ${bk} input features, but '${node.inputs[0]}' has ${k}`);
+  // Weight as [C_out = M, C_in = K, 1, 1], alpha folded in.
+  const weight = new Float32Array(m * k);
+  for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) weight[i * k + j] = alpha * (transB ? b.data[i * k + j] : b.data[j * m + i]);
+  const bias = new Float32Array(m);
+  if (biasName) {
+    const c = ctx.weight(biasName);
+    const cn = tensorElements(c.dims);
+    const r = c.dims.length;
+    // C broadcasts to [N, M] (ONNX: unidirectionally); the engine takes one bias per output: a scalar,
+    // [M], [1, M] (or [1], [1, 1]).
+    const ok = r <= 2 && (cn === m || cn === 1) && (r === 0 || c.dims[r - 1] === m || c.dims[r - 1] === 1) && (r < 2 || c.dims[0] === 1);
+    if (!ok) ctx.fail(`bias '${biasName}' has shape ${list(c.dims)}; expected [${m}], [1, ${m}] or a scalar`);
+    if (cn === m) for (let i = 0; i < m; i++) bias[i] = beta * c.data[i];
+    else bias.fill(beta * c.data[0]);
+  }
+  ctx.emit({
+    kind: 'conv', name: node.name, onnxTypes: [node.opType], inputs: [aName], output: node.outputs[0],
+    weight, bias, cIn: k, cOut: m, kh: 1, kw: 1, strideH: 1, strideW: 1, pads: [0, 0, 0, 0], relu: false,
+  }, [n, m]);
+}
+
+export const conv = defineOp<ConvOp>({
+  kind: 'conv',
+  onnx: {
+    Conv: { inputs: [2, 3], outputs: [1, 1], attributes: ['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides'], lower: lowerConv },
+    Gemm: {
+      inputs: [2, 3], outputs: [1, 1], attributes: ['alpha', 'beta', 'broadcast', 'transA', 'transB'],
+      lower: (ctx) => lowerDense(ctx, flag(ctx, 'transA'), flag(ctx, 'transB'),
+        attrFloat(ctx.node, 'alpha', 1), attrFloat(ctx.node, 'beta', 1), ctx.node.inputs[2] || undefined),
+    },
+    MatMul: { inputs: [2, 2], outputs: [1, 1], attributes: [], lower: (ctx) => lowerDense(ctx, false, false, 1, 0, undefined) },
+  },
+  kernel: convKernel,
+  fusesRelu: true,
+  kernels: [CONV, CONV_TILED, IM2COL, WINOGRAD],
+});

@@ -1,0 +1,80 @@
+/**
+ * Every op of the engine, once. OPS lists one spec per graph op kind (src/ops/<op>.ts: its IR type,
+ * ONNX lowerings, forward and backward, fusion); from it come the lowering table (ONNX op type →
+ * lowering), the Op union of the IR, the kernel of an op, and the op kernels in ALL_KERNELS.
+ * Adding an op is one new file here and one entry in OPS (docs/design.md, "Adding an op").
+ *
+ * | ONNX op                 | op kind                                                          |
+ * | ----------------------- | ---------------------------------------------------------------- |
+ * | Conv                    | conv (group 1, dilation 1)                                       |
+ * | Gemm, MatMul            | conv 1×1 over [N, K, 1, 1] (alpha, beta folded into the weights) |
+ * | BatchNormalization      | affine; folded into the preceding conv when possible             |
+ * | Relu                    | relu; fused into its producer (conv, add, affine) when possible  |
+ * | MaxPool, AveragePool    | maxpool, avgpool                                                 |
+ * | GlobalAveragePool       | avgpool with a window of the whole plane                         |
+ * | LRN                     | lrn                                                              |
+ * | Add                     | add (same shapes) or affine (plus a per-channel constant)        |
+ * | Softmax                 | softmax over each image's values                                 |
+ * | Sigmoid                 | sigmoid                                                          |
+ * | Clip                    | clip (min/max from attributes, opset < 11, or constant inputs)   |
+ * | Concat (axis 1)         | concat: placed as channel slices of the output's storage, no op  |
+ * | Flatten, Reshape        | view (same storage, new shape)                                   |
+ * | Dropout, Identity       | view (inference: identity)                                       |
+ * (copy, made by placement.ts, has no ONNX op.)
+ */
+import { InternalError } from '../errors.ts';
+import type { AnyKernel } from '../gpu/kernel.ts';
+import type { OpKernel, OpShapes } from '../kernels/types.ts';
+import { add } from './add.ts';
+import { affine } from './affine.ts';
+import { clip } from './clip.ts';
+import { concat } from './concat.ts';
+import { conv } from './conv.ts';
+import { copy } from './copy.ts';
+import { lrn } from './lrn.ts';
+import { avgpool, maxpool } from './pool.ts';
+import { relu } from './relu.ts';
+import { sigmoid } from './sigmoid.ts';
+import { softmax } from './softmax.ts';
+import type { OnnxLowering, OpSpec } from './spec.ts';
+import { VIEWS } from './views.ts';
+
+export const OPS = [conv, maxpool, avgpool, lrn, softmax, add, affine, relu, sigmoid, clip, copy, concat] as const;
+
+type OpOf<S> = S extends OpSpec<infer O> ? O : never;
+/** An op of the IR: the union of every spec's op type. */
+export type Op = OpOf<(typeof OPS)[number]>;
+
+const byKind = new Map<string, OpSpec<Op>>();
+for (const spec of OPS as readonly OpSpec<Op>[]) {
+  if (byKind.has(spec.kind)) throw new InternalError(`op kind '${spec.kind}' is listed twice`);
+  byKind.set(spec.kind, spec);
+}
+
+/** The spec of an op kind. */
+export function opSpec(kind: string): OpSpec<Op> {
+  const spec = byKind.get(kind);
+  if (!spec) throw new InternalError(`no op kind '${kind}'`);
+  return spec;
+}
+
+/** The lowering table: ONNX op type → its lowering (each op's rows, and the views). */
+export const LOWERINGS: ReadonlyMap<string, OnnxLowering> = (() => {
+  const table = new Map<string, OnnxLowering>();
+  for (const [type, row] of [...OPS.flatMap((o) => Object.entries<OnnxLowering>(o.onnx ?? {})), ...Object.entries(VIEWS)]) {
+    if (table.has(type)) throw new InternalError(`ONNX op type ${type} is lowered twice`);
+    table.set(type, row);
+  }
+  return table;
+})();
+
+/** The ONNX op types the engine reads, sorted. */
+export const SUPPORTED_OPS = [...LOWERINGS.keys()].sort();
+
+/** The forward and backward dispatches of one op (made at compile time). */
+export function kernelFor(op: Op, shapes: OpShapes): OpKernel {
+  return opSpec(op.kind).kernel(op, shapes);
+}
+
+/** The declared WGSL kernels the ops use (each once). */
+export const OP_KERNELS: readonly AnyKernel[] = [...new Set(OPS.flatMap((o): readonly AnyKernel[] => o.kernels ?? []))];
