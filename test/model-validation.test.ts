@@ -187,6 +187,28 @@ describe('attributes and shapes are checked at lowering, as ONNX\'s checker does
       /^node 'a' \(Add\): constant 'k' \[1,1,1,1,1\] has more dimensions than 'x' \[1,3,8,8\]$/);
   });
 
+  it('Clip: bounds as attributes before opset 11, as constant scalar inputs from 11 (either may be omitted), nothing else', () => {
+    const scalar = (name: string, v: number): OnnxTensor => ({ name, dims: [], dataType: 'float32', data: Float32Array.of(v) });
+    const clip = (opset: number, inputs: string[], attributes: Record<string, OnnxAttribute> = {}, weights: OnnxTensor[] = []) =>
+      model({ opset, input: ['x', [1, 10, 1, 1]], nodes: [node('Clip', 'c', inputs, ['y'], attributes)], weights: [scalar('lo', -1), scalar('hi', 6), ...weights], output: 'y' });
+    const f = (value: number): OnnxAttribute => ({ type: 'float', value });
+    const bounds = (m: OnnxModel) => {
+      const op = lower(fromFile(m)).ops.find((o) => o.kind === 'clip');
+      return op?.kind === 'clip' ? [op.lo, op.hi] : undefined;
+    };
+    const MAX = 3.4028234663852886e38; // float32's largest: Clip-6's defaults
+    expect(bounds(clip(13, ['x', 'lo', 'hi']))).toEqual([-1, 6]);
+    expect(bounds(clip(11, ['x', '', 'hi']))).toEqual([-MAX, 6]);
+    expect(bounds(clip(13, ['x', 'lo']))).toEqual([-1, MAX]);
+    expect(bounds(clip(10, ['x'], { min: f(0), max: f(6) }))).toEqual([0, 6]);
+    expect(bounds(clip(6, ['x'], { max: f(0.5) }))).toEqual([-MAX, 0.5]);
+    refuses(clip(13, ['x'], { min: f(0) }), /^node 'c' \(Clip\): attribute 'min' is Clip's before opset 11; at opset 13 give min and max as inputs 1 and 2$/);
+    refuses(clip(10, ['x', 'lo', 'hi']), /^node 'c' \(Clip\): has 3 inputs; before opset 11 \(model opset 10\) min and max are attributes$/);
+    refuses(clip(13, ['x', 'x']), /^node 'c' \(Clip\): its min 'x' must be a constant \(a float32 initializer\), not an activation$/);
+    refuses(clip(13, ['x', 'lo', 'v'], {}, [f32('v', [2])]), /^node 'c' \(Clip\): its max 'v' has shape \[2\]; expected a scalar$/);
+    refuses(clip(13, ['x', 'lo', 'nobody']), /^node 'c' \(Clip\): reads 'nobody', which no initializer holds/);
+  });
+
   it('node structure: too many inputs, no output, an output defined twice, an unrecognized attribute, an input nobody defines', () => {
     refuses(model({ nodes: [node('Relu', 'r', ['x', 'x'], ['y'])], output: 'y' }), /^node 'r' \(Relu\): has 2 inputs; expected 1$/);
     refuses(model({ nodes: [node('Relu', 'r', ['x'], [])], output: 'y' }), /^node 'r' \(Relu\): has 0 outputs; expected 1$/);

@@ -1,6 +1,7 @@
 /**
- * Convolution (and Gemm/MatMul as 1×1 convolutions): forward and data gradient, both in
- * shaders/conv.wgsl. The weights are laid out once per direction, at compile time:
+ * The GEMM machinery of convolution (and Gemm/MatMul as 1×1 convolutions), forward and data
+ * gradient, both in shaders/conv.wgsl; the conv op (src/ops/conv.ts) picks the lowering per layer
+ * and direction. The weights are laid out once per direction, at compile time:
  *   forward  Wt[(ci·KH + ky)·KW + kx][co]   backward  Wt[(co·KH + ky)·KW + kx][ci]
  * with the column count padded to a multiple of 16 (the kernel's channel block).
  *
@@ -17,9 +18,9 @@ import im2colCode from '../../shaders/im2col.wgsl';
 import type { ConvOp } from '../ops/conv.ts';
 import type { BufferView, Dispatch, KernelEnv, KernelVariant } from '../gpu/dispatch.ts';
 import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
-import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from './types.ts';
+import type { OpShapes } from './types.ts';
 import { chwOf, fmtShape } from './types.ts';
-import { gradientPads, POINTS, transform, usesWinograd, usesWinogradBackward, winogradTiles, winogradWeights } from './winograd.ts';
+import { POINTS, transform, usesWinogradBackward, winogradTiles } from './winograd.ts';
 
 /** The GEMM's view geometry, shared by conv.wgsl and conv_tiled.wgsl. */
 const GEMM_UNIFORMS = {
@@ -88,7 +89,7 @@ const { TN, TM } = CONV.constants; // positions, channels per invocation
 const { TILE, CHUNK } = CONV_TILED.constants;
 
 /** Output channels padded to the channel block (the weights' and bias's row length). */
-const pad16 = (n: number) => Math.ceil(n / TM) * TM;
+export const pad16 = (n: number) => Math.ceil(n / TM) * TM;
 
 /** Wt[(r·KH + ky)·KW + kx][c] from W[co][ci][ky][kx]; forward: r = ci, c = co; backward: r = co, c = ci. */
 export function layoutWeights(op: ConvOp, backward: boolean): Float32Array {
@@ -110,7 +111,7 @@ export function layoutWeights(op: ConvOp, backward: boolean): Float32Array {
 
 /** The convolution window a GEMM walks (a ConvOp is one; Winograd's GEMMs are pointwise). */
 type Window = Pick<ConvOp, 'kh' | 'kw' | 'strideH' | 'strideW' | 'pads'>;
-const POINTWISE: Window = { kh: 1, kw: 1, strideH: 1, strideW: 1, pads: [0, 0, 0, 0] };
+export const POINTWISE: Window = { kh: 1, kw: 1, strideH: 1, strideW: 1, pads: [0, 0, 0, 0] };
 
 interface GemmCall {
   window: Window;
@@ -147,7 +148,7 @@ function uniforms(c: GemmCall, mask: BufferView) {
 }
 
 /** The CPU variant (conv.wgsl): TM channels × TN positions per invocation. */
-async function gemmRegisterBlocked(env: KernelEnv, op: ConvOp, c: GemmCall, use: string, flops: number): Promise<Dispatch[]> {
+export async function gemmRegisterBlocked(env: KernelEnv, op: ConvOp, c: GemmCall, use: string, flops: number): Promise<Dispatch[]> {
   const w = c.window;
   const pointwise = w.kh === 1 && w.kw === 1 && w.strideH === 1 && w.strideW === 1 && w.pads.every((p) => p === 0);
   const posBlocks = Math.ceil((c.items * c.outH * c.outW) / TN);
@@ -214,7 +215,7 @@ async function gemmTiled(env: KernelEnv, op: ConvOp, c: GemmCall, use: string, f
   return out;
 }
 
-function gemm(env: KernelEnv, op: ConvOp, c: GemmCall, use: string, flops: number): Promise<Dispatch[]> {
+export function gemm(env: KernelEnv, op: ConvOp, c: GemmCall, use: string, flops: number): Promise<Dispatch[]> {
   return env.variant === 'gpu' ? gemmTiled(env, op, c, use, flops) : gemmRegisterBlocked(env, op, c, use, flops);
 }
 
@@ -230,7 +231,7 @@ interface WinogradCall {
  * Winograd F(2×2, 3×3) (winograd.ts): input transform, 16 GEMMs over the rows, output transform.
  * Profiles: winograd.<direction>.inputTransform, conv.winograd[.backward].gemm, winograd.<direction>.outputTransform.
  */
-async function winograd(env: KernelEnv, op: ConvOp, c: WinogradCall, direction: 'forward' | 'backward'): Promise<Dispatch[]> {
+export async function winograd(env: KernelEnv, op: ConvOp, c: WinogradCall, direction: 'forward' | 'backward'): Promise<Dispatch[]> {
   const tiles = winogradTiles(c.outH, c.outW, c.items);
   const scratch = direction === 'forward' ? 'conv.winograd' : 'conv.winograd.backward'; // convBackwardScratch names them alike
   const v = env.scratch(POINTS * c.rows * tiles.t8, `${op.name} ${scratch} V`);
@@ -271,84 +272,4 @@ export function convBackwardScratch(op: ConvOp, shapes: OpShapes, items: number,
   const posCount = items * inH * inW;
   const { split } = splitK(Math.ceil(posCount / TILE) * Math.ceil(op.cIn / TILE), Math.ceil((op.cOut * op.kh * op.kw) / CHUNK));
   return split > 1 ? [{ label: `${op.name} split-K`, floats: split * op.cIn * posCount }] : [];
-}
-
-export function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
-  const [, inH, inW] = chwOf(shapes.inputs[0]);
-  const [, outH, outW] = chwOf(shapes.output);
-  const macsPerItem = op.cOut * outH * outW * op.cIn * op.kh * op.kw;
-  const paddedBias = () => {
-    const bias = new Float32Array(pad16(op.cOut));
-    bias.set(op.bias);
-    return bias;
-  };
-  // Made once per kernel, shared by every backward program compiled on the engine.
-  let bwd: { weights: GPUBuffer; zeros: GPUBuffer } | undefined;
-
-  /** im2col, then a pointwise GEMM over rows (ci, ky, kx): for few input channels on the CPU variant. */
-  async function im2colGemm({ env, inputs, output, batch }: ForwardArgs): Promise<Dispatch[]> {
-    const rows = op.cIn * op.kh * op.kw;
-    const col = env.scratch(batch * rows * outH * outW, `${op.name} im2col`);
-    const shape = fmtShape([batch, rows, outH * outW]);
-    return [
-      await IM2COL.dispatch(env, 'unfold', {
-        overrides: { KH: op.kh, KW: op.kw, SH: op.strideH, SW: op.strideW },
-        uniforms: {
-          channels: op.cIn, inH, inW, outH, outW, items: batch, padT: op.pads[0], padL: op.pads[1],
-          xOffset: inputs[0].offset, xStride: inputs[0].stride,
-        },
-        buffers: { x: inputs[0].buffer, columns: col },
-        workgroups: IM2COL.grid1d('unfold', batch * rows * outH * outW, env.limits.maxComputeWorkgroupsPerDimension),
-        label: op.name, opType: op.onnxTypes.join('+'), flops: 0,
-        shapes: `${fmtShape([batch, op.cIn, inH, inW])} → ${shape} k${op.kh}×${op.kw}/${op.strideH}`,
-      }),
-      ...await gemmRegisterBlocked(env, op, {
-        window: POINTWISE, shapes: `${shape} → ${fmtShape([batch, op.cOut, outH, outW])}`,
-        rows, inH: outH, inW: outW, cols: op.cOut, outH, outW, items: batch,
-        input: { buffer: col, offset: 0, stride: rows * outH * outW }, output, mask: null, maskDiv: 1,
-        relu: op.relu, accumulate: false, transposed: false, weights: env.storage(layoutWeights(op, false)), bias: env.storage(paddedBias()),
-      }, 'im2col', 2 * macsPerItem * batch),
-    ];
-  }
-
-  return {
-    forward(args: ForwardArgs) {
-      const { env, inputs, output, batch } = args;
-      if (usesWinograd(op, env.variant)) {
-        return winograd(env, op, {
-          rows: op.cIn, cols: op.cOut, inH, inW, outH, outW, items: batch, pads: op.pads, input: inputs[0], output, mask: null, maskDiv: 1,
-          weights: env.storage(winogradWeights(op, pad16(op.cOut), false)), bias: env.storage(paddedBias()),
-          zeros: env.storage(new Float32Array(pad16(op.cOut))), relu: op.relu, accumulate: false,
-        }, 'forward');
-      }
-      if (usesIm2col(op, env.variant) && batch * op.cIn * op.kh * op.kw * outH * outW * 4 <= env.device.limits.maxStorageBufferBindingSize) {
-        return im2colGemm(args);
-      }
-      return gemm(env, op, {
-        window: op, rows: op.cIn, inH, inW, cols: op.cOut, outH, outW, items: batch, input: inputs[0], output, mask: null, maskDiv: 1,
-        relu: op.relu, accumulate: false, transposed: false, weights: env.storage(layoutWeights(op, false)), bias: env.storage(paddedBias()),
-      }, 'forward', 2 * macsPerItem * batch);
-    },
-    backward({ env, output, dy, dx, items, maskDiv }: BackwardArgs) {
-      const target = dx[0];
-      if (!target) return Promise.resolve([]);
-      const winogradBackward = usesWinogradBackward(op, env.variant);
-      bwd ??= {
-        weights: env.storage(winogradBackward ? winogradWeights(op, pad16(op.cIn), true) : layoutWeights(op, true)),
-        zeros: env.storage(new Float32Array(pad16(op.cIn))),
-      };
-      if (winogradBackward) {
-        return winograd(env, op, {
-          rows: op.cOut, cols: op.cIn, inH: outH, inW: outW, outH: inH, outW: inW, items, pads: gradientPads(op.pads),
-          input: dy, output: target.view, mask: op.relu ? output : null, maskDiv,
-          weights: bwd.weights, bias: bwd.zeros, zeros: bwd.zeros, relu: false, accumulate: target.accumulate,
-        }, 'backward');
-      }
-      return gemm(env, op, {
-        window: op, rows: op.cOut, inH: outH, inW: outW, cols: op.cIn, outH: inH, outW: inW, items, input: dy, output: target.view,
-        mask: op.relu ? output : null, maskDiv, relu: false, accumulate: target.accumulate, transposed: true,
-        weights: bwd.weights, bias: bwd.zeros,
-      }, 'backward', 2 * macsPerItem * items);
-    },
-  };
 }

@@ -8,8 +8,9 @@
  */
 import code from '../../shaders/clip.wgsl';
 import { type OpBase, perImage } from '../graph/ir.ts';
-import { declareKernel, read, readWrite, view } from '../gpu/kernel.ts';
+import { declareKernel, view } from '../gpu/kernel.ts';
 import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from '../kernels/types.ts';
+import { UNARY_BINDINGS, UNARY_ENTRIES, UNARY_VIEWS } from '../kernels/unary.ts';
 import { fmtShape } from '../kernels/types.ts';
 import { attrFloat, attribute } from '../onnx/model.ts';
 import { list, nodeInput } from './attributes.ts';
@@ -27,14 +28,10 @@ export const CLIP = declareKernel({
   uniforms: {
     count: 'u32', items: 'u32', // values per item, items
     lo: 'f32', hi: 'f32',
-    xOffset: 'u32', xStride: 'u32', // the forward input (backward: read at image item / maskDiv)
-    yOffset: 'u32', yStride: 'u32',
-    dyOffset: 'u32', dyStride: 'u32',
-    dxOffset: 'u32', dxStride: 'u32',
-    maskDiv: 'u32',
+    ...UNARY_VIEWS,
   },
-  bindings: { x: read(), y: readWrite(), dy: read(), dx: readWrite() },
-  entries: { forward: ['x', 'y'], backward: ['x', 'dy', 'dx'] },
+  bindings: UNARY_BINDINGS,
+  entries: UNARY_ENTRIES,
   workgroupSize: [256, 1, 1],
   overrides: { ACCUMULATE: false },
 });
@@ -46,7 +43,8 @@ const FLT_MAX = 3.4028234663852886e38;
 function boundInput(ctx: LowerContext, i: number, fallback: number): number {
   const name = ctx.node.inputs[i];
   if (!name) return fallback;
-  if (!ctx.isConstant(name)) ctx.fail(`its ${i === 1 ? 'min' : 'max'} '${name}' must be a constant (a float32 initializer), not an activation`);
+  // An activation is refused; a name nobody defines is a missing initializer (weight() says so).
+  if (!ctx.isConstant(name) && ctx.hasActivation(name)) ctx.fail(`its ${i === 1 ? 'min' : 'max'} '${name}' must be a constant (a float32 initializer), not an activation`);
   const t = ctx.weight(name);
   if (t.data.length !== 1) ctx.fail(`its ${i === 1 ? 'min' : 'max'} '${name}' has shape ${list(t.dims)}; expected a scalar`);
   return t.data[0];

@@ -3,15 +3,19 @@
  * [N, K, 1, 1] (alpha and beta folded into the weights). A Relu fuses into it; an affine right after
  * it (an unfolded BatchNormalization) is folded into its weights by graph/fuse.ts.
  *
- * Forward and data gradient: src/kernels/conv.ts (`convKernel`), which picks one of four GEMM
- * lowerings per layer and direction (direct register-blocked, tiled with split-K, Winograd
- * F(2×2, 3×3), im2col); the WGSL is shaders/conv.wgsl, conv_tiled.wgsl, winograd.wgsl, im2col.wgsl.
+ * Forward and data gradient (convKernel, below) pick one of four GEMM lowerings per layer and
+ * direction: direct register-blocked, tiled with split-K, Winograd F(2×2, 3×3), im2col; their
+ * machinery is src/kernels/conv.ts and winograd.ts, the WGSL shaders/conv.wgsl, conv_tiled.wgsl,
+ * winograd.wgsl, im2col.wgsl.
  */
 import type { OpBase } from '../graph/ir.ts';
 import { tensorElements } from '../graph/ir.ts';
 import { windowCount } from '../graph/shapes.ts';
-import { CONV, CONV_TILED, convKernel, IM2COL } from '../kernels/conv.ts';
-import { WINOGRAD } from '../kernels/winograd.ts';
+import type { Dispatch } from '../gpu/dispatch.ts';
+import { CONV, CONV_TILED, gemm, gemmRegisterBlocked, IM2COL, layoutWeights, pad16, POINTWISE, usesIm2col, winograd } from '../kernels/conv.ts';
+import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from '../kernels/types.ts';
+import { chwOf, fmtShape } from '../kernels/types.ts';
+import { gradientPads, usesWinograd, usesWinogradBackward, WINOGRAD, winogradWeights } from '../kernels/winograd.ts';
 import { attrFloat, attrInt, attrInts } from '../onnx/model.ts';
 import { flag, list, need4d, nodeInput, spatialAttrs } from './attributes.ts';
 import { defineOp, type LowerContext } from './spec.ts';
@@ -103,6 +107,92 @@ function lowerDense(ctx: LowerContext, transA: boolean, transB: boolean, alpha: 
     kind: 'conv', name: node.name, onnxTypes: [node.opType], inputs: [aName], output: node.outputs[0],
     weight, bias, cIn: k, cOut: m, kh: 1, kw: 1, strideH: 1, strideW: 1, pads: [0, 0, 0, 0], relu: false,
   }, [n, m]);
+}
+
+/**
+ * Forward: Winograd for 3×3 stride-1 layers and im2col for few input channels on the CPU variant,
+ * else the direct GEMM (register-blocked on a CPU, tiled on a GPU). Data gradient: the same GEMM,
+ * transposed (TRANSPOSED), or Winograd for 3×3 stride-1 layers on the CPU variant; the fused ReLU
+ * masks the incoming gradient. Weights are laid out once per direction.
+ */
+function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
+  const [, inH, inW] = chwOf(shapes.inputs[0]);
+  const [, outH, outW] = chwOf(shapes.output);
+  const macsPerItem = op.cOut * outH * outW * op.cIn * op.kh * op.kw;
+  const paddedBias = () => {
+    const bias = new Float32Array(pad16(op.cOut));
+    bias.set(op.bias);
+    return bias;
+  };
+  // Made once per kernel, shared by every backward program compiled on the engine.
+  let bwd: { weights: GPUBuffer; zeros: GPUBuffer } | undefined;
+
+  /** im2col, then a pointwise GEMM over rows (ci, ky, kx): for few input channels on the CPU variant. */
+  async function im2colGemm({ env, inputs, output, batch }: ForwardArgs): Promise<Dispatch[]> {
+    const rows = op.cIn * op.kh * op.kw;
+    const col = env.scratch(batch * rows * outH * outW, `${op.name} im2col`);
+    const shape = fmtShape([batch, rows, outH * outW]);
+    return [
+      await IM2COL.dispatch(env, 'unfold', {
+        overrides: { KH: op.kh, KW: op.kw, SH: op.strideH, SW: op.strideW },
+        uniforms: {
+          channels: op.cIn, inH, inW, outH, outW, items: batch, padT: op.pads[0], padL: op.pads[1],
+          xOffset: inputs[0].offset, xStride: inputs[0].stride,
+        },
+        buffers: { x: inputs[0].buffer, columns: col },
+        workgroups: IM2COL.grid1d('unfold', batch * rows * outH * outW, env.limits.maxComputeWorkgroupsPerDimension),
+        label: op.name, opType: op.onnxTypes.join('+'), flops: 0,
+        shapes: `${fmtShape([batch, op.cIn, inH, inW])} → ${shape} k${op.kh}×${op.kw}/${op.strideH}`,
+      }),
+      ...await gemmRegisterBlocked(env, op, {
+        window: POINTWISE, shapes: `${shape} → ${fmtShape([batch, op.cOut, outH, outW])}`,
+        rows, inH: outH, inW: outW, cols: op.cOut, outH, outW, items: batch,
+        input: { buffer: col, offset: 0, stride: rows * outH * outW }, output, mask: null, maskDiv: 1,
+        relu: op.relu, accumulate: false, transposed: false, weights: env.storage(layoutWeights(op, false)), bias: env.storage(paddedBias()),
+      }, 'im2col', 2 * macsPerItem * batch),
+    ];
+  }
+
+  return {
+    forward(args: ForwardArgs) {
+      const { env, inputs, output, batch } = args;
+      if (usesWinograd(op, env.variant)) {
+        return winograd(env, op, {
+          rows: op.cIn, cols: op.cOut, inH, inW, outH, outW, items: batch, pads: op.pads, input: inputs[0], output, mask: null, maskDiv: 1,
+          weights: env.storage(winogradWeights(op, pad16(op.cOut), false)), bias: env.storage(paddedBias()),
+          zeros: env.storage(new Float32Array(pad16(op.cOut))), relu: op.relu, accumulate: false,
+        }, 'forward');
+      }
+      if (usesIm2col(op, env.variant) && batch * op.cIn * op.kh * op.kw * outH * outW * 4 <= env.device.limits.maxStorageBufferBindingSize) {
+        return im2colGemm(args);
+      }
+      return gemm(env, op, {
+        window: op, rows: op.cIn, inH, inW, cols: op.cOut, outH, outW, items: batch, input: inputs[0], output, mask: null, maskDiv: 1,
+        relu: op.relu, accumulate: false, transposed: false, weights: env.storage(layoutWeights(op, false)), bias: env.storage(paddedBias()),
+      }, 'forward', 2 * macsPerItem * batch);
+    },
+    backward({ env, output, dy, dx, items, maskDiv }: BackwardArgs) {
+      const target = dx[0];
+      if (!target) return Promise.resolve([]);
+      const winogradBackward = usesWinogradBackward(op, env.variant);
+      bwd ??= {
+        weights: env.storage(winogradBackward ? winogradWeights(op, pad16(op.cIn), true) : layoutWeights(op, true)),
+        zeros: env.storage(new Float32Array(pad16(op.cIn))),
+      };
+      if (winogradBackward) {
+        return winograd(env, op, {
+          rows: op.cOut, cols: op.cIn, inH: outH, inW: outW, outH: inH, outW: inW, items, pads: gradientPads(op.pads),
+          input: dy, output: target.view, mask: op.relu ? output : null, maskDiv,
+          weights: bwd.weights, bias: bwd.zeros, zeros: bwd.zeros, relu: false, accumulate: target.accumulate,
+        }, 'backward');
+      }
+      return gemm(env, op, {
+        window: op, rows: op.cOut, inH: outH, inW: outW, cols: op.cIn, outH: inH, outW: inW, items, input: dy, output: target.view,
+        mask: op.relu ? output : null, maskDiv, relu: false, accumulate: target.accumulate, transposed: true,
+        weights: bwd.weights, bias: bwd.zeros,
+      }, 'backward', 2 * macsPerItem * items);
+    },
+  };
 }
 
 export const conv = defineOp<ConvOp>({

@@ -1,8 +1,9 @@
 /** lrn: LRN across channels (ONNX semantics: alpha divided by size), forward and backward: shaders/lrn.wgsl. */
 import code from '../../shaders/lrn.wgsl';
 import type { OpBase } from '../graph/ir.ts';
-import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
+import { declareKernel } from '../gpu/kernel.ts';
 import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from '../kernels/types.ts';
+import { UNARY_BINDINGS, UNARY_ENTRIES, UNARY_VIEWS } from '../kernels/unary.ts';
 import { chwOf, fmtShape } from '../kernels/types.ts';
 import { attrFloat, attrInt } from '../onnx/model.ts';
 import { need4d, nodeInput } from './attributes.ts';
@@ -29,14 +30,10 @@ export const LRN = declareKernel({
   body: code,
   uniforms: {
     channels: 'u32', hw: 'u32', items: 'u32', alpha: 'f32', beta: 'f32', bias: 'f32',
-    xOffset: 'u32', xStride: 'u32', // forward input x (backward: read at image item / maskDiv)
-    yOffset: 'u32', yStride: 'u32',
-    dyOffset: 'u32', dyStride: 'u32',
-    dxOffset: 'u32', dxStride: 'u32',
-    maskDiv: 'u32',
+    ...UNARY_VIEWS,
   },
-  bindings: { x: read(), y: readWrite(), dy: read(), dx: readWrite() },
-  entries: { forward: ['x', 'y'], backward: ['x', 'dy', 'dx'] },
+  bindings: UNARY_BINDINGS,
+  entries: UNARY_ENTRIES,
   workgroupSize: [64, 1, 1],
   overrides: { SIZE: 5, ACCUMULATE: false },
 });

@@ -4,8 +4,9 @@
  */
 import code from '../../shaders/sigmoid.wgsl';
 import { type OpBase, perImage } from '../graph/ir.ts';
-import { declareKernel, read, readWrite, view } from '../gpu/kernel.ts';
+import { declareKernel, view } from '../gpu/kernel.ts';
 import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from '../kernels/types.ts';
+import { UNARY_BINDINGS, UNARY_ENTRIES, UNARY_VIEWS } from '../kernels/unary.ts';
 import { fmtShape } from '../kernels/types.ts';
 import { nodeInput } from './attributes.ts';
 import { defineOp } from './spec.ts';
@@ -17,14 +18,10 @@ export const SIGMOID = declareKernel({
   body: code,
   uniforms: {
     count: 'u32', items: 'u32', // values per item, items
-    xOffset: 'u32', xStride: 'u32', // the forward input (backward: read at image item / maskDiv)
-    yOffset: 'u32', yStride: 'u32',
-    dyOffset: 'u32', dyStride: 'u32',
-    dxOffset: 'u32', dxStride: 'u32',
-    maskDiv: 'u32',
+    ...UNARY_VIEWS,
   },
-  bindings: { x: read(), y: readWrite(), dy: read(), dx: readWrite() },
-  entries: { forward: ['x', 'y'], backward: ['x', 'dy', 'dx'] },
+  bindings: UNARY_BINDINGS,
+  entries: UNARY_ENTRIES,
   workgroupSize: [256, 1, 1],
   overrides: { ACCUMULATE: false },
 });
