@@ -41,3 +41,9 @@ export function unprocess(recipe: Recipe, values: [number, number, number]): [nu
   const rgb = recipe.channelOrder === 'BGR' ? [values[2], values[1], values[0]] : values;
   return rgb.map((v, c) => Math.max(0, Math.min(255, Math.round(((v * recipe.std[c]) + recipe.mean[c]) / recipe.valueScale)))) as [number, number, number];
 }
+
+/** A recipe applied to one RGB pixel (0–255): the input tensor's values, in the model's channel order. */
+export function preprocessPixel(recipe: Recipe, rgb: [number, number, number]): [number, number, number] {
+  const v = rgb.map((x, c) => (x * recipe.valueScale - recipe.mean[c]) / recipe.std[c]);
+  return (recipe.channelOrder === 'BGR' ? [v[2], v[1], v[0]] : v) as [number, number, number];
+}

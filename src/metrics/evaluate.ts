@@ -1,0 +1,180 @@
+/**
+ * Faithfulness and localisation of CAM maps, per image and over a set (the formulas are in
+ * drop-increase.ts, deletion-insertion.ts and localisation.ts). For one image:
+ *
+ * 1. the forward pass on the picture: its top-5 classes, probabilities, and the model's input x
+ *    (preprocessed on the GPU, read back);
+ * 2. one Grad-CAM call on x (every method, the layer, the top-1 class, or the top-5 for
+ *    localisation): maps upsampled on the GPU to the input's resolution (224 × 224);
+ * 3. per method, the perturbed inputs (the explanation map's, each step of deletion and of
+ *    insertion), made on the CPU a batch at a time and classified on the GPU in batches;
+ * 4. localisation: boxes from the top-5 classes' maps, scaled to the picture's pixels, against the
+ *    ground truth.
+ *
+ * The class explained and scored is the predicted (top-1) class, as in both papers.
+ */
+import type { Method } from '../gradcam/methods.ts';
+import type { Network } from '../gradcam/network.ts';
+import type { GradcamOptions, ModelInput, Prediction, Reduction, TensorInput } from '../gradcam/types.ts';
+import { preprocessPixel } from '../image/recipes.ts';
+import type { Box } from './boxes.ts';
+import { auc, type Baseline, baselineInput, changedAt, DEFAULT_STEPS, perturbedInput, pixelOrder } from './deletion-insertion.ts';
+import { averageDrop, explanationInput, increaseInConfidence, normalise } from './drop-increase.ts';
+import { boxFromMap, boxToPicture, localisedWithin, type LocalisationTruth } from './localisation.ts';
+
+export interface EvaluateOptions {
+  /** CAM methods (default ['gradcam']). */
+  methods?: Method[];
+  /** The feature layer (default 'auto'). */
+  featureLayer?: string;
+  /** The Grad-CAM score (default 'logit'). */
+  reduction?: Reduction;
+  /** Deletion and insertion steps (default 224). */
+  steps?: number;
+  deletionBaseline?: Baseline;
+  insertionBaseline?: Baseline;
+  /** Which metrics (default all; localisation needs `truth`). */
+  dropIncrease?: boolean;
+  deletion?: boolean;
+  insertion?: boolean;
+  /** Inputs per GPU batch of the perturbed forward passes (default 8). */
+  batchSize?: number;
+}
+
+export interface MethodEvaluation {
+  method: Method;
+  /** The class explained: the predicted one. */
+  class: number;
+  /** Y_c: its probability on the image; O_c: on the explanation map. */
+  full: number;
+  explained?: number;
+  /** The probability at steps 0…N, and the area under it. */
+  deletion?: number[];
+  deletionAuc?: number;
+  insertion?: number[];
+  insertionAuc?: number;
+  /** Boxes of the top-5 classes' maps (picture pixels, 1-based inclusive; null: an all-zero map) and the verdicts. */
+  localisation?: { boxes: { class: number; box: Box | null }[]; top1: boolean; top5: boolean };
+}
+
+export interface ImageEvaluation {
+  /** The picture's (or tensor's) size. */
+  width: number;
+  height: number;
+  predictions: Prediction[];
+  methods: MethodEvaluation[];
+}
+
+export interface MethodSummary {
+  method: Method;
+  images: number;
+  /** Percentages (Chattopadhay et al.). */
+  averageDrop?: number;
+  increaseInConfidence?: number;
+  /** Means over the images. */
+  deletionAuc?: number;
+  insertionAuc?: number;
+  /** Over the images with ground truth: error percentages (Selvaraju et al., ILSVRC). */
+  localisation?: { images: number; top1Error: number; top5Error: number };
+}
+
+const isTensor = (x: ModelInput): x is TensorInput => (x as TensorInput).shape !== undefined;
+
+/** Probabilities of `cls` for inputs made on demand, `batch` at a time. */
+async function scores(net: Network, shape: number[], make: (() => Float32Array)[], cls: number, batch: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let at = 0; at < make.length; at += batch) {
+    const chunk = make.slice(at, at + batch).map((f) => ({ shape, data: f() }));
+    for (const input of chunk) out.push((await net.classify(input, 1)).probabilities[cls]);
+  }
+  return out;
+}
+
+/** Evaluates the maps of one image (see the module comment); `truth` adds localisation. */
+export async function evaluateImage(net: Network, input: ModelInput, options: EvaluateOptions = {}, truth?: readonly LocalisationTruth[]): Promise<ImageEvaluation> {
+  const methods: Method[] = options.methods ?? ['gradcam'];
+  const steps = options.steps ?? DEFAULT_STEPS;
+  const batch = options.batchSize ?? 8;
+  const first = await net.classify(input, 5);
+  const shape = [1, ...net.engine.inputShape.slice(1)];
+  const [, c, h, w] = shape;
+  const x = isTensor(input) ? input.data : (await net.readTensor(net.graph.input.name)).slice(0, c * h * w);
+  const width = isTensor(input) ? w : input.width;
+  const height = isTensor(input) ? h : input.height;
+  const top = first.predictions[0].class;
+  const request: GradcamOptions = {
+    classes: truth ? 'top5' : [top], featureLayers: [options.featureLayer ?? 'auto'], reduction: options.reduction ?? 'logit', upsample: true, methods,
+  };
+  const result = await net.gradCAM({ shape, data: x }, request);
+  const mapOf = (method: Method, cls: number) => result.maps.find((m) => m.method === method && !m.counterfactual && m.class === cls)!.upsampled!.data;
+  const black = preprocessPixel(net.engine.recipe, [0, 0, 0]);
+  const full = first.probabilities[top];
+  const delBase = options.deletion !== false ? baselineInput(x, c, h, w, options.deletionBaseline ?? 'zero') : undefined;
+  const insBase = options.insertion !== false ? baselineInput(x, c, h, w, options.insertionBaseline ?? 'blur') : undefined;
+  const evaluations: MethodEvaluation[] = [];
+  for (const method of methods) {
+    const map = mapOf(method, top);
+    const e: MethodEvaluation = { method, class: top, full };
+    const order = pixelOrder(map);
+    const make: (() => Float32Array)[] = [];
+    if (options.dropIncrease !== false) make.push(() => explanationInput(x, normalise(map), black));
+    const stepsOf = (kind: 'deletion' | 'insertion', base: Float32Array) =>
+      Array.from({ length: steps + 1 }, (_, i) => () => perturbedInput(kind, x, base, order, changedAt(i, steps, h * w)));
+    if (delBase) make.push(...stepsOf('deletion', delBase));
+    if (insBase) make.push(...stepsOf('insertion', insBase));
+    const p = await scores(net, shape, make, top, batch);
+    let at = 0;
+    if (options.dropIncrease !== false) e.explained = p[at++];
+    if (delBase) {
+      e.deletion = p.slice(at, at += steps + 1);
+      e.deletionAuc = auc(e.deletion);
+    }
+    if (insBase) {
+      e.insertion = p.slice(at, at += steps + 1);
+      e.insertionAuc = auc(e.insertion);
+    }
+    if (truth) {
+      const predicted = first.predictions.map((q) => q.class);
+      const boxes = new Map(predicted.map((cls) => {
+        const b = boxFromMap(mapOf(method, cls), w, h);
+        return [cls, b && boxToPicture(b, w, h, width, height)] as const;
+      }));
+      e.localisation = {
+        boxes: predicted.map((cls) => ({ class: cls, box: boxes.get(cls)! })),
+        top1: localisedWithin(1, predicted, boxes, truth),
+        top5: localisedWithin(5, predicted, boxes, truth),
+      };
+    }
+    evaluations.push(e);
+  }
+  return { width, height, predictions: first.predictions, methods: evaluations };
+}
+
+const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN);
+
+/** The metrics over a set of images, per method (in the order of the first image's). */
+export function summarise(images: readonly ImageEvaluation[]): MethodSummary[] {
+  const methods = images[0]?.methods.map((m) => m.method) ?? [];
+  return methods.map((method) => {
+    const ms = images.map((im) => im.methods.find((m) => m.method === method)!);
+    const s: MethodSummary = { method, images: ms.length };
+    const pairs = ms.filter((m) => m.explained !== undefined).map((m) => ({ full: m.full, explained: m.explained! }));
+    if (pairs.length) {
+      s.averageDrop = averageDrop(pairs);
+      s.increaseInConfidence = increaseInConfidence(pairs);
+    }
+    const del = ms.filter((m) => m.deletionAuc !== undefined).map((m) => m.deletionAuc!);
+    if (del.length) s.deletionAuc = mean(del);
+    const ins = ms.filter((m) => m.insertionAuc !== undefined).map((m) => m.insertionAuc!);
+    if (ins.length) s.insertionAuc = mean(ins);
+    const loc = ms.filter((m) => m.localisation).map((m) => m.localisation!);
+    if (loc.length) {
+      s.localisation = {
+        images: loc.length,
+        top1Error: (100 * loc.filter((l) => !l.top1).length) / loc.length,
+        top5Error: (100 * loc.filter((l) => !l.top5).length) / loc.length,
+      };
+    }
+    return s;
+  });
+}
