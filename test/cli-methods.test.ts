@@ -52,3 +52,21 @@ test('a bad method name is a usage error listing the valid names, before the GPU
   expect(run.stderr).toContain(`--method takes ${METHODS.join(', ')} (or several, comma-separated), got 'scorecam'`);
   expect(run.stderr).not.toContain('SwiftShader');
 });
+
+test('--inspect: a diagnosis line per map in the table; the inspection in the JSON (weights, channels, branches, CAM identity)', async () => {
+  const run = await gradcam(['explain', file('x.npy'), '--model', 'googlenet-zoo-seeded', '--inspect', '--json', file('i.json')], 300_000);
+  expectExit(run, 0);
+  expect(run.stdout).toMatch(/^ {2}The map is (positive at \d+ of 49 positions|all zero because)/m);
+  const [m] = JSON.parse(await readFile(file('i.json'), 'utf8')).maps;
+  expect(m.layer).toBe('inception_5b/output_1');
+  const i = m.inspection;
+  expect(i.weights).toHaveLength(1024);
+  expect(i.contributions).toHaveLength(1024);
+  expect(i.signed).toHaveLength(49);
+  expect(i.topChannels[0].activation).toHaveLength(49);
+  expect(i.topChannels[0].gradient).toHaveLength(49);
+  expect(i.branches.map((b: { kind: string }) => b.kind)).toEqual(['1×1', '3×3', '5×5', 'pool proj']);
+  expect(i.branches[3].channels[1]).toBe(1024);
+  expect(i.camIdentity.applies).toBe(true);
+  expect(i.diagnosis).toBe(run.stdout.split('\n').find((l) => l.startsWith('  The map'))!.trim());
+});

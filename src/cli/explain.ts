@@ -7,6 +7,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import { Network } from '../gradcam/network.ts';
 import { planRequest } from '../gradcam/request.ts';
 import { type ClassSpec, type GradcamMap, type GradcamResult, isReduction, type Reduction, REDUCTIONS } from '../gradcam/types.ts';
+import type { MapInspection } from '../gradcam/inspect.ts';
 import { isMethod, type Method, METHODS } from '../gradcam/methods.ts';
 import { describeAdapter } from '../gpu/device.ts';
 import { nodeGpu } from '../gpu/node.ts';
@@ -63,13 +64,13 @@ export function parseMethods(values: string[]): Method[] {
 }
 
 /** The Grad-CAM request of the command line (--class, --layer, --reduction, --method, --counterfactual), checked: mistakes are usage errors. */
-export function explainRequest(args: Args): { classes: ClassSpec; featureLayers: string[]; reduction: Reduction; methods: Method[]; counterfactual: boolean } {
+export function explainRequest(args: Args): { classes: ClassSpec; featureLayers: string[]; reduction: Reduction; methods: Method[]; counterfactual: boolean; inspect: boolean } {
   const classes = parseClasses((args.values.class as unknown as string[] | undefined) ?? []);
   const featureLayers = (args.values.layer as unknown as string[] | undefined) ?? ['auto'];
   const reduction = stringOption(args, 'reduction') ?? 'logit';
   if (!isReduction(reduction)) throw new UsageError(`--reduction must be ${REDUCTIONS.map((r) => `'${r}'`).join(' or ')}, got '${reduction}'`, explain);
   const methods = parseMethods((args.values.method as unknown as string[] | undefined) ?? []);
-  return { classes, featureLayers, reduction, methods, counterfactual: args.values.counterfactual === true };
+  return { classes, featureLayers, reduction, methods, counterfactual: args.values.counterfactual === true, inspect: args.values.inspect === true };
 }
 
 /** A map as the JSON outputs (--json, --jsonl) hold it: raw at the layer's resolution, float32 values in their shortest form. */
@@ -77,6 +78,21 @@ export function mapJson(m: GradcamMap) {
   return {
     layer: m.layer, method: m.method, counterfactual: m.counterfactual, class: m.class, label: m.label, reduction: m.reduction, shape: m.shape,
     raw: Array.from(m.raw, f32), min: f32(m.min), max: f32(m.max), ...(m.eigen ? { eigen: m.eigen } : {}),
+    ...(m.inspection ? { inspection: inspectionJson(m.inspection) } : {}),
+  };
+}
+
+/** The inspector's report (--inspect) as JSON: float32 arrays as lists of shortest floats. */
+function inspectionJson(i: MapInspection) {
+  const list = (a: ArrayLike<number> | undefined) => (a ? Array.from(a, f32) : undefined);
+  const channel = (c: MapInspection['topChannels'][number]) => ({
+    channel: c.channel, weight: c.weight === undefined ? undefined : f32(c.weight), contribution: c.contribution, branch: c.branch,
+    activation: list(c.activation), gradient: list(c.gradient),
+  });
+  return {
+    diagnosis: i.diagnosis, negativeShare: i.negativeShare, negativePositions: i.negativePositions, signed: list(i.signed),
+    weights: list(i.weights), contributions: Array.from(i.contributions), topChannels: i.topChannels.map(channel),
+    negativeChannels: i.negativeChannels.map(channel), branches: i.branches, camIdentity: i.camIdentity,
   };
 }
 
@@ -85,6 +101,7 @@ function printMaps(result: GradcamResult, adapter: string, out: (line: string) =
   for (const m of result.maps) {
     const method = `${m.method}${m.counterfactual ? ' (cf)' : ''}`;
     out(`${m.layer.padEnd(33)}  ${method.padEnd(22)}  ${String(m.class).padStart(5)}  ${m.label.slice(0, 20).padEnd(20)}  ${`${m.shape[0]}×${m.shape[1]}`.padEnd(6)}  ${m.max.toExponential(3).padStart(10)}  ${(m.upsampled?.max ?? NaN).toExponential(3).padStart(13)}`);
+    if (m.inspection) out(`  ${m.inspection.diagnosis}`);
   }
   const t = result.timings;
   out(`timings (${t.source === 'gpu' ? 'GPU timestamps' : 'CPU clock'}, ${adapter}): forward ${t.forwardMs.toFixed(1)} ms, backward ${t.backwardMs.toFixed(1)} ms, maps ${t.camMs.toFixed(1)} ms, total ${t.totalMs.toFixed(1)} ms`);
@@ -93,7 +110,7 @@ function printMaps(result: GradcamResult, adapter: string, out: (line: string) =
 export const explain: Command = {
   name: 'explain',
   summary: 'Grad-CAM maps of a picture or .npy tensor for some classes at some layers',
-  usage: 'gradcam explain [image|tensor.npy|folder]... [--model M] [--layer NAME|auto|all]... [--class N|top|topK]... [--reduction logit|softmax] [--method M[,M...]]... [--counterfactual] [--out overlay.png] [--json FILE|-] [--out-dir DIR] [--jsonl FILE|-] [--batch B] [--resume] [--max-pixels N] [--max-bytes N] [--max-time S]',
+  usage: 'gradcam explain [image|tensor.npy|folder]... [--model M] [--layer NAME|auto|all]... [--class N|top|topK]... [--reduction logit|softmax] [--method M[,M...]]... [--counterfactual] [--inspect] [--out overlay.png] [--json FILE|-] [--out-dir DIR] [--jsonl FILE|-] [--batch B] [--resume] [--max-pixels N] [--max-bytes N] [--max-time S]',
   help: `options:
   --model M         a model file, a manifest name or an http(s) URL (default: googlenet-12 when downloaded, else the
                     demonstration model googlenet-known-answer)
@@ -107,6 +124,9 @@ export const explain: Command = {
   --method M        gradcam (default), hirescam, gradcam-elementwise, gradcam++, xgradcam, layercam,
                     eigencam; comma-separated or repeated for several (one forward and backward pass for all)
   --counterfactual  negate the gradients (G := −G): what speaks against the class (gradient methods)
+  --inspect         per map, a diagnosis line in the table and in the JSON an 'inspection': channel weights,
+                    contributions, top channels with activation/gradient maps, the signed map, inception
+                    branches, the CAM identity (docs/cli.md)
   --out FILE        the overlay (jet over the picture, alpha 0.5) as PNG at the input's size; with
                     several maps, one file per map: <stem>.<layer>.class<C>.png, or with --method or
                     --counterfactual <stem>.<layer>.class<C>.<method>[-counterfactual].png
@@ -122,7 +142,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
   options: {
     model: { type: 'string', short: 'm' }, layer: { type: 'string', short: 'l', multiple: true },
     class: { type: 'string', short: 'c', multiple: true }, reduction: { type: 'string', short: 'r' },
-    method: { type: 'string', multiple: true }, counterfactual: { type: 'boolean' },
+    method: { type: 'string', multiple: true }, counterfactual: { type: 'boolean' }, inspect: { type: 'boolean' },
     out: { type: 'string', short: 'o' }, json: { type: 'string' }, 'out-dir': { type: 'string' }, ...MANY_OPTIONS, ...PICTURE_OPTIONS, ...DOWNLOAD_OPTIONS,
   },
   values: {
@@ -133,7 +153,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     if (isMany(args, ['out-dir'])) return explainMany(args, io);
     const [inputArg] = positionals(explain, args, 0, 1, 'the input');
     const inputPath = inputArg ?? samplePath('chelsea.png');
-    const { classes, featureLayers: layers, reduction, methods, counterfactual } = explainRequest(args);
+    const { classes, featureLayers: layers, reduction, methods, counterfactual, inspect } = explainRequest(args);
     const out = pathOption(explain, args, 'out');
     const json = pathOption(explain, args, 'json');
     const maxPixels = maxPixelsOption(explain, args);
@@ -153,7 +173,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     const network = await Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels });
     try {
       io.progress('gradcam: running forward, backward and maps…');
-      const result = await network.gradCAM(input.image ?? input.tensor!, { classes, featureLayers: layers, reduction, methods, counterfactual, upsample: true, overlay: out !== undefined });
+      const result = await network.gradCAM(input.image ?? input.tensor!, { classes, featureLayers: layers, reduction, methods, counterfactual, inspect, upsample: true, overlay: out !== undefined });
       if (result.downscaled) {
         const d = result.downscaled;
         io.info(`gradcam: the overlays are ${result.width}×${result.height}, not the picture's ${d.pictureWidth}×${d.pictureHeight}: ${d.reason}`);

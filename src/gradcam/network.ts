@@ -153,6 +153,23 @@ export class Network {
     });
   }
 
+  /** The Grad-CAM program of the last run (profileMethods times its methods). */
+  private lastProgram?: GradcamProgram;
+
+  /**
+   * gradCAM of one input, plus each method's time (`timings.methodMs`): after the run, each method's
+   * dispatches (at every layer) are replayed alone `runs` times on the activations and gradients it
+   * left, median ms (GPU timestamps when the adapter has them, else the CPU clock). One run on the
+   * queue. For comparing methods side by side (the page's grid).
+   */
+  profileMethods(input: ModelInput, options: GradcamOptions = {}, runs = 3): Promise<GradcamResult> {
+    return this.queue.run(async () => {
+      const result = await this.gradCAMNow(input, options);
+      result.timings.methodMs = await this.lastProgram!.timeMethods(runs, this.timer.gpuTimed);
+      return result;
+    });
+  }
+
   /** Reads any tensor of the last run (all images), for tests and debugging; one run. */
   readTensor(name: string): Promise<Float32Array> {
     return this.queue.run(() => {
@@ -228,6 +245,7 @@ export class Network {
       plan = fitDisplay(size.width, size.height, maps, want, otherBytes, this.engine.env.limits);
     }
     const program = await this.program(programKey, { layers, classesPerImage: k, reduction, score: options.reductionLayer, methods, counterfactual });
+    this.lastProgram = program;
     const engine = this.engine;
     const { device } = engine.gpu;
     const { picture, width, height } = await this.writeInput(input, display);
@@ -242,12 +260,12 @@ export class Network {
       }
     }
     program.writeClasses(explicit);
-    const rbKey = `${programKey}|${width}x${height}|${plan.width}x${plan.height}|${alpha}|${want.upsampled}|${want.overlay}`;
+    const rbKey = `${programKey}|${width}x${height}|${plan.width}x${plan.height}|${alpha}|${want.upsampled}|${want.overlay}|${!!options.inspect}`;
     let readback = this.readbacks.get(rbKey);
     if (!readback) {
       readback = new ReadbackPlan(device);
       engine.addForwardReadback(readback);
-      program.addReadback(readback);
+      program.addReadback(readback, !!options.inspect);
       overlay?.addReadback(readback, want);
       this.timer.addReadback(readback);
       this.readbacks.set(rbKey, readback);
@@ -277,7 +295,7 @@ export class Network {
       }
     }
     const read = await readback.read();
-    const result = this.assemble(read, { program, overlay, want, reduction, width: plan.width, height: plan.height, cpuTimes, totalMs: performance.now() - t0 });
+    const result = this.assemble(read, { program, overlay, want, reduction, width: plan.width, height: plan.height, cpuTimes, totalMs: performance.now() - t0, inspect: !!options.inspect });
     await this.checkFinite(result, program);
     if (plan.downscaled) result.downscaled = plan.downscaled;
     return result;
@@ -312,11 +330,11 @@ export class Network {
 
   /** The result from a run's read-back: each part decoded by the module that added it. */
   private assemble(read: ReadbackResult, run: {
-    program: GradcamProgram; overlay?: OverlayStage; want: DisplayWant; reduction: Reduction; width: number; height: number; cpuTimes: number[]; totalMs: number;
+    program: GradcamProgram; overlay?: OverlayStage; want: DisplayWant; reduction: Reduction; width: number; height: number; cpuTimes: number[]; totalMs: number; inspect: boolean;
   }): GradcamResult {
     const { program, overlay, want, reduction, width, height, totalMs } = run;
     const fwd = this.engine.forwardResult(read);
-    const { classes, maps: decoded } = program.decode(read);
+    const { classes, maps: decoded } = program.decode(read, run.inspect);
     const shown = overlay?.decode(read, want);
     const ranges = shown?.ranges;
     const ups = shown?.upsampled;
@@ -346,6 +364,7 @@ export class Network {
           const [iterations, change] = eigen.subarray(2 * (b / program.request.classesPerImage | 0));
           maps[maps.length - 1].eigen = { iterations, change, converged: change <= EIGEN_TOLERANCE };
         }
+        if (run.inspect) maps[maps.length - 1].inspection = program.inspect(decoded, li, b, c, reduction === 'softmax' ? fwd.probabilities[c] : undefined);
       }
     });
     return {

@@ -11,9 +11,12 @@ import { view as viewUniforms } from '../gpu/kernel.ts';
 import { eigenScratchFloats, GRADCAM } from '../kernels/gradcam.ts';
 import { softmaxKernel } from '../ops/softmax.ts';
 import { compileBackward, type BackwardProgram } from '../runtime/backward.ts';
+import { Profiler } from '../gpu/profiler.ts';
 import type { Engine } from '../runtime/engine.ts';
+import { encodeStage } from '../runtime/program.ts';
 import { opShapes } from '../runtime/forward.ts';
-import type { ReadbackPlan, ReadbackResult } from '../runtime/readback.ts';
+import { type ReadbackPlan, type ReadbackResult, viewRegions } from '../runtime/readback.ts';
+import { camClassifier, concatBranches, inspectMap, type MapInspection } from './inspect.ts';
 import { EIGEN_MAX_ITERATIONS, EIGEN_TOLERANCE, type Method, methodSpec } from './methods.ts';
 import type { Reduction } from './types.ts';
 
@@ -46,11 +49,17 @@ export interface LayerMaps {
   eigen?: GPUBuffer;
   /** The dispatches that compute these maps (after the backward pass). */
   dispatches: Dispatch[];
+  /** The layer's activations (per image) and gradients (per item), read back for the inspector. */
+  features: BufferView;
+  gradients: BufferView;
 }
 
 /** One entry of `layers` as read back. */
 export interface DecodedMaps {
   raw: Float32Array;
+  /** With inspect: the layer's activations (images × C × h·w) and gradients (items × C × h·w). */
+  activations?: Float32Array;
+  gradients?: Float32Array;
   signed?: Float32Array;
   weights?: Float32Array;
   /** Eigen-CAM: [iterations, last change] per image. */
@@ -134,7 +143,7 @@ export class GradcamProgram {
         const spec = methodSpec(method);
         const raw = env.scratch(items * h * w, `map ${method} ${layer}`);
         const signed = env.scratch(items * h * w, `signed map ${method} ${layer}`);
-        const maps: LayerMaps = { layer, method, shape: [h, w], channels: c, raw, signed, dispatches: [] };
+        const maps: LayerMaps = { layer, method, shape: [h, w], channels: c, raw, signed, dispatches: [], features: a, gradients: g };
         const at = { label: `${method} ${layer}`, use: method };
         if (spec.kind === 'weighted') {
           maps.weights = env.scratch(items * c, `weights ${method} ${layer}`);
@@ -201,6 +210,7 @@ export class GradcamProgram {
   addReadback(plan: ReadbackPlan, inspect = false): void {
     plan.add('classes', { buffer: this.classes, offset: 0, bytes: this.items * 4 });
     const n = this.items / this.request.classesPerImage; // images
+    const seen = new Set<string>();
     for (const l of this.layers) {
       const key = `${l.method}:${l.layer}`;
       const bytes = this.items * l.shape[0] * l.shape[1] * 4;
@@ -212,6 +222,15 @@ export class GradcamProgram {
       if (!inspect) continue;
       plan.add(`signed:${key}`, { buffer: l.signed, offset: 0, bytes });
       if (l.weights) plan.add(`weights:${key}`, { buffer: l.weights, offset: 0, bytes: this.items * l.channels * 4 });
+      const plane = l.channels * l.shape[0] * l.shape[1];
+      if (l.eigen) {
+        const per = eigenScratchFloats(l.channels, l.shape[0] * l.shape[1]) * 4;
+        plan.add(`eigenv:${l.layer}`, Array.from({ length: n }, (_, i) => ({ buffer: l.eigen!, offset: i * per + (2 + l.channels) * 4, bytes: l.channels * 4 })));
+      }
+      if (seen.has(l.layer)) continue; // once per layer
+      seen.add(l.layer);
+      plan.add(`A:${l.layer}`, viewRegions(l.features.buffer, l.features.offset, l.features.stride, plane, n));
+      if (this.needsGradients) plan.add(`G:${l.layer}`, viewRegions(l.gradients.buffer, l.gradients.offset, l.gradients.stride, plane, this.items));
     }
   }
 
@@ -220,6 +239,12 @@ export class GradcamProgram {
    * the signed maps and weights (items × channels), for Eigen-CAM [iterations, last change] per image.
    */
   decode(read: ReadbackResult, inspect = false): { classes: Uint32Array; maps: DecodedMaps[] } {
+    const perLayer = new Map<string, { activations: Float32Array; gradients?: Float32Array }>();
+    if (inspect) {
+      for (const l of this.layers) {
+        if (!perLayer.has(l.layer)) perLayer.set(l.layer, { activations: read.f32(`A:${l.layer}`), gradients: this.needsGradients ? read.f32(`G:${l.layer}`) : undefined });
+      }
+    }
     return {
       classes: read.u32('classes'),
       maps: this.layers.map((l) => {
@@ -227,10 +252,76 @@ export class GradcamProgram {
         return {
           raw: read.f32(`map:${key}`),
           signed: inspect ? read.f32(`signed:${key}`) : undefined,
-          weights: inspect && l.weights ? read.f32(`weights:${key}`) : undefined,
+          weights: inspect ? (l.weights ? read.f32(`weights:${key}`) : l.eigen ? read.f32(`eigenv:${l.layer}`) : undefined) : undefined,
           eigen: l.eigen ? read.f32(`eigen:${l.layer}`) : undefined,
+          ...perLayer.get(l.layer),
         };
       }),
     };
+  }
+
+  /**
+   * Each method's time, in ms: its dispatches (at every layer) replayed on the activations and
+   * gradients the last run left, `runs` times, the median. With timestamps, the sum of its dispatches'
+   * GPU times (one pass each); without, the CPU clock from submission to completion (inside a run).
+   */
+  async timeMethods(runs: number, timestamps: boolean): Promise<Partial<Record<Method, number>>> {
+    const { device } = this.engine.gpu;
+    const byMethod = new Map<Method, Dispatch[]>();
+    for (const l of this.layers) byMethod.set(l.method, [...(byMethod.get(l.method) ?? []), ...l.dispatches]);
+    const samples = new Map<Method, number[]>([...byMethod.keys()].map((m) => [m, []]));
+    const profiler = timestamps ? new Profiler(device, Math.max(...[...byMethod.values()].map((d) => d.length))) : undefined;
+    try {
+      for (let r = 0; r < runs; r++) {
+        for (const [m, dispatches] of byMethod) {
+          let ms: number;
+          if (profiler) {
+            ms = (await profiler.run(dispatches)).reduce((a, t) => a + t.ms, 0);
+          } else {
+            const t0 = performance.now();
+            const encoder = device.createCommandEncoder({ label: `time ${m}` });
+            encodeStage(encoder, m, dispatches);
+            device.queue.submit([encoder.finish()]);
+            await device.queue.onSubmittedWorkDone();
+            ms = performance.now() - t0;
+          }
+          samples.get(m)!.push(ms);
+        }
+      }
+    } finally {
+      profiler?.destroy();
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    return Object.fromEntries([...samples].map(([m, xs]) => [m, median(xs)]));
+  }
+
+  private branches = new Map<string, ReturnType<typeof concatBranches>>();
+  private classifiers = new Map<string, ReturnType<typeof camClassifier>>();
+
+  /**
+   * The inspector's report (inspect.ts) of entry `index` of `layers` for item b (decoded with
+   * inspect), the class `classIndex`; `probability`: the class's, for the softmax reduction.
+   */
+  inspect(decoded: DecodedMaps[], index: number, b: number, classIndex: number, probability?: number): MapInspection {
+    const l = this.layers[index];
+    const d = decoded[index];
+    const { graph } = this.engine;
+    const hw = l.shape[0] * l.shape[1];
+    const plane = l.channels * hw;
+    const image = Math.floor(b / this.request.classesPerImage);
+    if (!this.branches.has(l.layer)) this.branches.set(l.layer, concatBranches(graph, l.layer));
+    if (!this.classifiers.has(l.layer)) this.classifiers.set(l.layer, camClassifier(graph, l.layer));
+    let gradients = d.gradients?.slice(b * plane, (b + 1) * plane);
+    if (gradients && this.request.counterfactual) gradients = gradients.map((g) => -g);
+    const logitScore = this.score === graph.logits || graph.aliases.get(this.score) === graph.logits;
+    return inspectMap({
+      method: l.method, layer: l.layer, classIndex, channels: l.channels, hw,
+      activations: d.activations!.slice(image * plane, (image + 1) * plane), gradients,
+      signed: d.signed!.slice(b * hw, (b + 1) * hw), raw: d.raw.slice(b * hw, (b + 1) * hw),
+      weights: d.weights && (l.eigen ? d.weights.slice(image * l.channels, (image + 1) * l.channels) : d.weights.slice(b * l.channels, (b + 1) * l.channels)),
+      branches: this.branches.get(l.layer),
+      cam: { ...this.classifiers.get(l.layer)!, logitReduction: this.request.reduction === 'logit' && logitScore },
+      softmaxProbability: probability,
+    });
   }
 }

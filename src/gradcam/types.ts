@@ -1,5 +1,6 @@
 /** The public Grad-CAM types. */
 import type { RgbaImage } from '../image/image.ts';
+import type { MapInspection } from './inspect.ts';
 import type { Method } from './methods.ts';
 
 export type { Method } from './methods.ts';
@@ -50,6 +51,12 @@ export interface GradcamOptions {
   methods?: Method[];
   /** G := −G for the gradient methods: what speaks against the class (default false). */
   counterfactual?: boolean;
+  /**
+   * Adds `inspection` to each map (default false): channel weights, each channel's contribution, the
+   * top channels with their activation and gradient maps, the signed map, the branches of a Concat
+   * layer, the CAM identity, and a diagnosis. Reads the layers' activations and gradients back.
+   */
+  inspect?: boolean;
 }
 
 export interface Prediction {
@@ -86,12 +93,16 @@ export interface GradcamMap {
   overlay?: RgbaImage;
   /** Eigen-CAM only: how its power iteration ended (`converged` false: it stopped at the cap). */
   eigen?: { iterations: number; change: number; converged: boolean };
+  /** With `inspect: true`: what the map is made of (src/gradcam/inspect.ts). */
+  inspection?: MapInspection;
 }
 
 export interface GradcamTimings {
   forwardMs: number;
   backwardMs: number;
   camMs: number;
+  /** Each method's share of the maps' time (its dispatches at every layer): set by Network.profileMethods. */
+  methodMs?: Partial<Record<Method, number>>;
   totalMs: number;
   /** 'gpu' (timestamp queries) or 'cpu' (stages submitted one by one). */
   source: 'gpu' | 'cpu';
