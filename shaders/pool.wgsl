@@ -1,5 +1,5 @@
 // Max and average pooling over KH×KW windows, forward and backward. Two kernels share this body
-// (src/kernels/pool.ts): maxpool (MAX = true) and avgpool (MAX = false).
+// (src/ops/pool.ts): maxpool (MAX = true) and avgpool (MAX = false).
 //
 // Window (oy, ox) covers input rows oy·SH − padT … + KH − 1 and columns ox·SW − padL … + KW − 1.
 //   forward max:  y = max over the window's in-range inputs (padding never wins)

@@ -1,5 +1,5 @@
 /**
- * The contract between the runtime and the kernel modules. Each op family (conv.ts, pool.ts, ...)
+ * The contract between the runtime and the ops (src/ops/). Each op (src/ops/conv.ts, pool.ts, ...)
  * builds, side by side, the dispatches of its forward pass and of its backward pass (the gradient
  * with respect to its input activations only: Grad-CAM never needs weight gradients).
  */
@@ -32,6 +32,8 @@ export interface BackwardArgs {
   items: number;
   /** Gradient item i belongs to forward image i / maskDiv (= the number of classes K). */
   maskDiv: number;
+  /** Guided backprop: every ReLU's backward passes the gradient only where it is > 0 too (GUIDED). */
+  guided?: boolean;
 }
 
 export interface OpKernel {
