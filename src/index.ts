@@ -14,3 +14,4 @@ export type {
 export { IMAGENET_LABELS, KNOWN_ANSWER_LABELS, labelSet } from './gradcam/labels.ts';
 export type { RgbaImage } from './image/image.ts';
 export { CAFFE_BGR, IMAGENET_RGB, RECIPES, type Recipe } from './image/recipes.ts';
+export * from './metrics/index.ts';

@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { isatty, WriteStream } from 'node:tty';
 import { repositoryRoot } from '../node/paths.ts';
 import { classify } from './classify.ts';
+import { evalCommand } from './eval.ts';
 import { explain } from './explain.ts';
 import { fetchCommand } from './fetch.ts';
 import { type Command, type Io, parseCommandArgs, UsageError } from './command.ts';
@@ -32,9 +33,9 @@ import { info } from './info.ts';
 import { reportError } from './report.ts';
 import { messageLine, printable } from '../node/text.ts';
 
-const COMMANDS: Command[] = [explain, classify, info, fetchCommand, generate];
+const COMMANDS: Command[] = [explain, classify, evalCommand, info, fetchCommand, generate];
 /** The commands that start Dawn: run in a child process (see the header). */
-const GPU_COMMANDS = new Set([classify.name, explain.name]);
+const GPU_COMMANDS = new Set([classify.name, explain.name, evalCommand.name]);
 const RESULTS_FD_ENV = 'GRADCAM_RESULTS_FD';
 
 /** Where results go: stdout, or the file descriptor the parent process handed over. */

@@ -1,0 +1,86 @@
+/**
+ * `gradcam eval` end to end (the built CLI as a child process) with the known-answer model, whose
+ * squares are the ground-truth boxes (VOC XML written next to the pictures): three pictures whose
+ * boxes are their squares (one 300×200, so boxes scale from the 224×224 map to the picture), one
+ * whose box file puts the box in the opposite corner (a localisation that must count as wrong),
+ * and one without a box file (its error line, exit code 1, the others still counted). Localisation
+ * at inception_3b (why not the default layer: test/metrics-known-answer.test.ts): error 1 of 4 =
+ * 25 % top-1 and top-5. Average Drop ≥ 0 and no increase: the explanation input only scales the
+ * colour square down on this model.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { annotationXml } from '../src/metrics/boxes.ts';
+import { expectExit, gradcam, ROOT } from './helpers/cli.ts';
+
+let dir: string;
+const file = (name: string) => join(dir, name);
+
+async function square(name: string, w: number, h: number, colour: 0 | 1 | 2, x: number, y: number, side: number, box = { x, y, side }): Promise<void> {
+  const rgb = [20, 20, 20];
+  rgb[colour] = 230;
+  const data = Buffer.alloc(w * h * 3, 128);
+  for (let j = y; j < y + side; j++) for (let i = x; i < x + side; i++) data.set(rgb, (j * w + i) * 3);
+  await sharp(data, { raw: { width: w, height: h, channels: 3 } }).png().toFile(file(`pics/${name}.png`));
+  const object = { name: ['red', 'green', 'blue'][colour], box: { xmin: box.x + 1, ymin: box.y + 1, xmax: box.x + box.side, ymax: box.y + box.side } };
+  if (name !== 'e-nobox') await writeFile(file(`boxes/${name}.xml`), annotationXml({ filename: `${name}.png`, width: w, height: h, objects: [object] }));
+}
+
+beforeAll(async () => {
+  execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', 'cli'], { cwd: ROOT });
+  dir = await mkdtemp(join(tmpdir(), 'gradcam-eval-'));
+  await mkdir(file('pics'));
+  await mkdir(file('boxes'));
+  await square('a-red', 224, 224, 0, 40, 56, 128);
+  await square('b-green', 300, 200, 1, 140, 40, 130);
+  await square('c-blue', 224, 224, 2, 90, 80, 120);
+  await square('d-red-wrong-box', 224, 224, 0, 20, 20, 120, { x: 150, y: 150, side: 70 });
+  await square('e-nobox', 224, 224, 1, 50, 50, 120);
+}, 120_000);
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('eval --boxes: localisation error 25 % (one wrong box of four), a missing box file on its own line, exit 1', async () => {
+  const run = await gradcam(['eval', file('pics'), '--boxes', file('boxes'), '--model', 'googlenet-known-answer', '--layer', 'inception_3b',
+    '--metrics', 'localisation,drop', '--json', file('eval.json')], 600_000);
+  expectExit(run, 1);
+  expect(run.stderr).toMatch(/^gradcam: .*e-nobox\.xml: no box file for .*e-nobox\.png/m);
+  expect(run.stderr).toMatch(/^gradcam: 1 of 5 inputs failed/m);
+  const doc = JSON.parse(await readFile(file('eval.json'), 'utf8'));
+  expect(doc).toMatchObject({ model: 'googlenet-known-answer', layer: 'inception_3b/output_1', methods: ['gradcam'], metrics: ['localisation', 'drop'],
+    localisation: { threshold: 0.15, iou: 0.5 } });
+  expect(doc.images.map((i: { input: string }) => i.input.split('/').pop())).toEqual(['a-red.png', 'b-green.png', 'c-blue.png', 'd-red-wrong-box.png']);
+  const verdicts = doc.images.map((i: { methods: { localisation: { top1: boolean; top5: boolean } }[] }) => i.methods[0].localisation);
+  expect(verdicts.map((v: { top1: boolean; top5: boolean }) => [v.top1, v.top5])).toEqual([[true, true], [true, true], [true, true], [false, false]]);
+  expect(doc.images.map((i: { predictions: { class: number }[] }) => i.predictions[0].class)).toEqual([0, 1, 2, 0]);
+  // b-green's box is in the 300×200 picture's pixels.
+  const green = doc.images[1].methods[0].localisation.boxes[0].box;
+  expect(green.xmax).toBeGreaterThan(224);
+  expect(green.xmax).toBeLessThanOrEqual(300);
+  const [s] = doc.summary;
+  expect(s).toMatchObject({ method: 'gradcam', images: 4, increaseInConfidence: 0, localisation: { images: 4, top1Error: 25, top5Error: 25 } });
+  expect(s.averageDrop).toBeGreaterThanOrEqual(0);
+  expect(s.averageDrop).toBeLessThan(100);
+  const table = run.stdout.trim().split('\n');
+  expect(table[0]).toMatch(/^method +images +avg drop % +increase % +deletion AUC +insertion AUC +loc err top-1 % +top-5 %$/);
+  expect(table[1]).toMatch(/^gradcam +4 +[\d.]+ +0\.00 +— +— +25\.00 +25\.00$/);
+});
+
+test('eval: usage errors before any work', async () => {
+  for (const [args, msg] of [
+    [['eval'], 'missing the pictures'],
+    [['eval', file('pics'), '--method', 'gradcam,nope'], "--method takes gradcam"],
+    [['eval', file('pics'), '--metrics', 'localisation'], '--metrics localisation needs --boxes DIR'],
+    [['eval', file('pics'), '--baseline', 'grey'], "--baseline must be 'zero' or 'blur', got 'grey'"],
+    [['eval', file('pics'), '--steps', '0'], '--steps takes an integer ≥ 1'],
+  ] as const) {
+    const run = await gradcam([...args]);
+    expectExit(run, 2);
+    expect(run.stderr).toContain(msg);
+  }
+});
