@@ -103,6 +103,10 @@ describe('progress', () => {
     t = 2000;
     p.advance(2); // 1 image/s → 8 s left
     expect(written.at(-1)).toBe(`\r\x1b[K[${'#'.repeat(6).padEnd(30, '-')}] 2/10  1.0 images/s  0:08 left`);
+    // A result line (stdout) on the same terminal: the bar is cleared first, then drawn again.
+    const n = written.length;
+    p.log('a.png  0 red', (l) => written.push(`OUT ${l}`));
+    expect(written.slice(n)).toEqual(['\r\x1b[K', 'OUT a.png  0 red', written[n - 1]]);
     p.done();
     expect(written.at(-1)).toBe('\r\x1b[K');
   });

@@ -9,6 +9,7 @@
 import { closeSync, fstatSync, ftruncateSync, openSync, readdirSync, readSync, statSync, writeSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { GradcamError } from '../errors.ts';
+import { uniqueStems } from '../gradcam/json.ts';
 import { checkWritable, makeFolders } from '../node/files.ts';
 import { inputsProgress } from './progress.ts';
 import { type Args, type Command, intOption, type Options, pathOption, UsageError } from './command.ts';
@@ -92,33 +93,12 @@ export function expandInputs(paths: string[]): string[] {
   return out;
 }
 
-/**
- * A file-name stem for each input's outputs: its base name without the extension, characters other
- * than letters, digits, '.', '_' and '-' replaced by '_'; a stem that an earlier input of the list
- * already has (compared without case) gets '-2', '-3', ... So the names depend only on the input
- * list, the same for a --resume run over the same inputs.
- */
+/** A file-name stem for each input's outputs (uniqueStems of the base names without extension, src/gradcam/json.ts). */
 export function outputStems(inputs: string[]): string[] {
-  const used = new Set<string>();
-  return inputs.map((p) => {
-    const base = basename(p, extname(p)).replace(/[^A-Za-z0-9._-]/g, '_') || 'input';
-    let stem = base;
-    for (let i = 2; used.has(stem.toLowerCase()); i++) stem = `${base}-${i}`;
-    used.add(stem.toLowerCase());
-    return stem;
-  });
+  return uniqueStems(inputs.map((p) => basename(p, extname(p))));
 }
 
-/** A layer name as a file-name part: inception_4e/output_1 → inception_4e_output_1. */
-export function layerPart(layer: string): string {
-  return layer.replace(/^\/+/, '').replace(/[^A-Za-z0-9]+/g, '_').replace(/_+$/, '') || 'layer';
-}
-
-/** The overlay file of one map in --out-dir: <stem>.<layer>.class<C>.<method>.png. */
-export function overlayFileName(stem: string, map: { layer: string; class: number; method?: string; counterfactual?: boolean }): string {
-  const method = `${map.method ?? 'gradcam'}${map.counterfactual ? '-counterfactual' : ''}`;
-  return `${stem}.${layerPart(map.layer)}.class${map.class}.${method}.png`;
-}
+export { layerPart, overlayFileName } from '../gradcam/json.ts';
 
 /** The output folder: made if missing (with the folders above it), checked writable before any work. */
 export async function prepareOutDir(dir: string): Promise<void> {
@@ -175,6 +155,11 @@ export class JsonlOutput {
       });
     }
     return new JsonlOutput(fd, undefined, done);
+  }
+
+  /** Whether the lines go to stdout (the progress bar must be cleared around them on a terminal). */
+  get toStdout(): boolean {
+    return this.out !== undefined;
   }
 
   write(doc: object): void {
@@ -234,13 +219,16 @@ export async function runMany<I>(m: ManyRun<I>): Promise<void> {
     const failed: { path: string; error: GradcamError }[] = [];
     const fail = (path: string, error: GradcamError) => {
       failed.push({ path, error });
-      jsonl?.write({ input: path, error: error.message, ...(error.hint ? { hint: error.hint } : {}) });
-      if (table) io.out(`${path}  error: ${error.message}`);
+      const line = { input: path, error: error.message, ...(error.hint ? { hint: error.hint } : {}) };
+      if (jsonl?.toStdout) progress.log('', () => jsonl.write(line));
+      else jsonl?.write(line);
+      if (table) progress.log(`${path}  error: ${error.message}`, io.out);
       progress.log(`gradcam: ${error.message}`);
     };
     const succeed = (path: string, result: object) => {
-      jsonl?.write({ input: path, ...result });
-      if (table) io.out(m.describe(path, result));
+      if (jsonl?.toStdout) progress.log('', () => jsonl.write({ input: path, ...result }));
+      else jsonl?.write({ input: path, ...result });
+      if (table) progress.log(m.describe(path, result), io.out);
     };
     for (let at = 0; at < pending.length; at += settings.batch) {
       const slice = pending.slice(at, at + settings.batch);

@@ -8,8 +8,8 @@ import { fmtTime, type ProgressStream } from '../models/progress.ts';
 export interface InputsProgress {
   /** `n` more inputs finished (results or errors). */
   advance(n: number): void;
-  /** A message line; the bar, if shown, is cleared first and redrawn after. */
-  log(line: string): void;
+  /** A line through `write` (default: the message stream); the bar, if shown, is cleared first and redrawn after. */
+  log(line: string, write?: (line: string) => void): void;
   /** Clears the bar. */
   done(): void;
 }
@@ -58,10 +58,10 @@ export function inputsProgress(total: number, info: (line: string) => void, stre
         info(`gradcam: ${count} inputs, ${speed}${left ? `, about ${left}` : ''}`);
       }
     },
-    log(line) {
+    log(line, write = info) {
       const again = shown;
       clear();
-      info(line);
+      write(line);
       if (again) draw();
     },
     done: clear,
