@@ -11,6 +11,8 @@ export type { LayerInfo } from './gradcam/layers.ts';
 export type {
   ClassSpec, GradcamMap, GradcamOptions, GradcamResult, GradcamTimings, ModelInput, Prediction, Reduction, TensorInput,
 } from './gradcam/types.ts';
+export type { BatchOptions, BatchPlace, Classification, ClassifyOptions, GradcamBatchOptions } from './gradcam/types.ts';
+export { liveBuffers, type LiveBuffers } from './gpu/buffers.ts';
 export { IMAGENET_LABELS, KNOWN_ANSWER_LABELS, labelSet } from './gradcam/labels.ts';
 export type { RgbaImage } from './image/image.ts';
 export { CAFFE_BGR, IMAGENET_RGB, RECIPES, type Recipe } from './image/recipes.ts';

@@ -92,14 +92,29 @@ export function kernelVariant(isSoftware: boolean): KernelVariant {
 
 /**
  * Shader modules and compute pipelines by code, entry point and override constants, each compiled
- * once. The engines of one network (one per batch size) share one: pipelines do not depend on the
- * batch, which is in the uniforms and the workgroup counts.
+ * once per device: every engine on a device shares its cache (`PipelineCache.of`), the engines of
+ * one network (one per batch size: pipelines do not depend on the batch, which is in the uniforms
+ * and the workgroup counts) as well as networks loaded one after another. A pipeline is never
+ * destroyed (WebGPU has no destroy for it); the cache holds one per kernel variant used, a bounded
+ * set, and goes with the device. Making them again for every load would cost the compilation each
+ * time, and memory that Dawn on SwiftShader does not give back (test/memory-soak.test.ts).
  */
 export class PipelineCache {
   private modules = new Map<string, GPUShaderModule>();
   private pipelines = new Map<string, Promise<GPUComputePipeline>>();
+  private static byDevice = new WeakMap<GPUDevice, PipelineCache>();
 
   constructor(readonly device: GPUDevice) {}
+
+  /** The device's cache. */
+  static of(device: GPUDevice): PipelineCache {
+    let cache = PipelineCache.byDevice.get(device);
+    if (!cache) {
+      cache = new PipelineCache(device);
+      PipelineCache.byDevice.set(device, cache);
+    }
+    return cache;
+  }
 
   /** A compute pipeline for `entry` of `code` specialised by override constants; cached, compiled once. */
   get(code: string, entry: string, constants: Record<string, number | boolean> = {}): Promise<GPUComputePipeline> {
@@ -140,8 +155,8 @@ export class KernelEnv {
    * and refusal paths with small shapes).
    */
   constructor(readonly device: GPUDevice, readonly variant: KernelVariant = 'cpu', private readonly lower: Partial<DeviceLimits> = {},
-    /** The pipeline cache; engines of one network pass one to share it. */
-    readonly pipelines: PipelineCache = new PipelineCache(device)) {
+    /** The pipeline cache: the device's by default. */
+    readonly pipelines: PipelineCache = PipelineCache.of(device)) {
     this.dummy = this.storage(new Float32Array(4));
     this.dummyWritable = this.scratch(4, 'unused');
   }

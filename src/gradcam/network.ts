@@ -7,7 +7,7 @@ import type { GpuContext } from '../gpu/device.ts';
 import type { RgbaImage } from '../image/image.ts';
 import { type Recipe, unprocess } from '../image/recipes.ts';
 import type { OnnxModel } from '../onnx/model.ts';
-import { checked, type DeviceLimits, type KernelVariant } from '../gpu/dispatch.ts';
+import { checked, type DeviceLimits, type KernelEnv, type KernelVariant } from '../gpu/dispatch.ts';
 import { type DispatchTiming, Profiler } from '../gpu/profiler.ts';
 import { tensorElements } from '../graph/ir.ts';
 import { Engine, findNonFinite, RunQueue } from '../runtime/engine.ts';
@@ -16,12 +16,15 @@ import { ReadbackPlan, type ReadbackResult, viewRegions } from '../runtime/readb
 import { StageTimer } from '../runtime/timing.ts';
 import { labelOf } from './labels.ts';
 import { candidateLayers, type LayerInfo } from './layers.ts';
-import { checkProgramFits, type DisplayPlan, type DisplayWant, fitDisplay } from './limits.ts';
+import { checkProgramFits, DISPLAY_READBACK_MAX, type DisplayPlan, type DisplayWant, fitDisplay, programBuffers, type ProgramShape, storageLimit } from './limits.ts';
 import { OverlayStage } from './overlay.ts';
 import { EIGEN_TOLERANCE, methodSpec } from './methods.ts';
 import { GradcamProgram, type ProgramRequest } from './program.ts';
-import { planRequest } from './request.ts';
-import type { GradcamMap, GradcamOptions, GradcamResult, ModelInput, Prediction, Reduction, TensorInput } from './types.ts';
+import { type PlannedRequest, planRequest } from './request.ts';
+import type {
+  BatchOptions, Classification, ClassifyOptions, GradcamBatchOptions, GradcamMap, GradcamOptions, GradcamResult, ModelInput, Prediction, Reduction, TensorInput,
+} from './types.ts';
+import { createBuffer, destroyBuffer } from '../gpu/buffers.ts';
 
 export interface NetworkOptions {
   /** Tensor names that must stay addressable (fusion would otherwise hide some pre-ReLU outputs). */
@@ -52,6 +55,10 @@ export class Network {
   private overlays = new Map<string, OverlayStage>();
   private pictures = new Map<string, GPUBuffer>();
   private readbacks = new Map<string, ReadbackPlan>();
+  /** Engines compiled for other batch sizes than `engine`'s, least recently used first (engineFor). */
+  private batchEngines = new Map<number, Engine>();
+  /** Per engine batch: where its display stages live (dropDisplay frees them). */
+  private displayEnvs = new Map<number, KernelEnv>();
   private timer: StageTimer;
 
   private constructor(public engine: Engine, readonly model: OnnxModel, private options: NetworkOptions, queue: RunQueue) {
@@ -101,34 +108,48 @@ export class Network {
     return candidateLayers(this.graph);
   }
 
-  /** Checks an input before any GPU work (shape, finite values, picture limits). */
-  private checkInput(input: ModelInput): void {
-    if (isTensor(input)) this.engine.checkInput(input.data, input.shape);
-    else this.engine.checkImage(input as RgbaImage);
+  /** Checks an input before any GPU work (shape, finite values, picture limits); `engine`'s input is one image. */
+  private checkInput(input: ModelInput, engine = this.engine): void {
+    if (isTensor(input)) engine.checkImageTensor(input.data, input.shape);
+    else engine.checkImage(input as RgbaImage);
   }
 
-  /** Writes the input; with `picture`, also the picture the overlays are drawn over. */
-  private async writeInput(input: ModelInput, withPicture = false): Promise<{ picture?: GPUBuffer; width: number; height: number }> {
+  /** checkInput for input `index` of a batched call: a failure names the input. */
+  private checkInputOf(input: ModelInput, index: number, count: number): void {
+    try {
+      if (!input || typeof input !== 'object') throw new GradcamError(`expected a picture (RgbaImage) or a tensor ({ shape, data }), got ${input === null ? 'null' : typeof input}`);
+      this.checkInput(input);
+    } catch (e) {
+      if (e instanceof GradcamError) throw new GradcamError(`input ${index} of ${count}: ${e.message}`, e.hint);
+      throw e;
+    }
+  }
+
+  /**
+   * Writes the input as image `index` of `engine`'s batch; with `picture`, also the picture the
+   * overlays are drawn over.
+   */
+  private async writeInput(engine: Engine, input: ModelInput, withPicture = false, index = 0): Promise<{ picture?: GPUBuffer; width: number; height: number }> {
     if (!isTensor(input)) {
-      const stage = await this.engine.writeImage(input as RgbaImage);
+      const stage = await engine.writeImage(input as RgbaImage, index);
       return { picture: stage.pixels, width: input.width, height: input.height };
     }
-    this.engine.writeInput(input.data, input.shape);
+    engine.writeImageTensor(input.data, input.shape, index);
     if (!withPicture) return { width: input.shape[3], height: input.shape[2] };
     // The picture under the overlay: the tensor with the recipe undone.
     const [, c, h, w] = input.shape;
     const rgba = new Uint8Array(w * h * 4);
     for (let i = 0; i < w * h; i++) {
       const v = (ch: number) => input.data[Math.min(ch, c - 1) * w * h + i];
-      rgba.set([...unprocess(this.engine.recipe, [v(0), v(1), v(2)]), 255], i * 4);
+      rgba.set([...unprocess(engine.recipe, [v(0), v(1), v(2)]), 255], i * 4);
     }
-    const key = `${w}x${h}`;
+    const key = `${engine.batch}|${w}x${h}|${index}`;
     let picture = this.pictures.get(key);
     if (!picture) {
-      picture = this.engine.gpu.device.createBuffer({ label: 'picture', size: w * h * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+      picture = createBuffer(engine.gpu.device, { label: 'picture', size: w * h * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
       this.pictures.set(key, picture);
     }
-    this.engine.gpu.device.queue.writeBuffer(picture, 0, rgba);
+    engine.gpu.device.queue.writeBuffer(picture, 0, rgba);
     return { picture, width: w, height: h };
   }
 
@@ -143,13 +164,40 @@ export class Network {
   /**
    * The forward pass only: top classes, logits and probabilities of image 0. Non-finite input
    * values or scores are a GradcamError naming where they first appear.
+   *
+   * With an array of inputs: one Classification per input, in order, computed in batches (see
+   * `gradCAM`); `options.top` (default 5) predictions each.
    */
-  classify(input: ModelInput, top = 5): Promise<{ predictions: Prediction[]; logits: Float32Array; probabilities: Float32Array }> {
+  classify(input: ModelInput, top?: number): Promise<Classification>;
+  classify(inputs: readonly ModelInput[], options?: ClassifyOptions): Promise<Classification[]>;
+  classify(input: ModelInput | readonly ModelInput[], arg?: number | ClassifyOptions): Promise<Classification | Classification[]> {
+    if (Array.isArray(input)) {
+      const options = (typeof arg === 'object' ? arg : {}) as ClassifyOptions;
+      return this.batched(input, options, () => 0, (chunk, slots) => this.classifyNow(chunk, slots, options.top ?? 5));
+    }
+    const top = typeof arg === 'number' ? arg : 5;
     return this.queue.run(async () => {
-      this.checkInput(input);
-      await this.writeInput(input);
+      const one = input as ModelInput;
+      if (isTensor(one)) this.engine.checkInput(one.data, one.shape);
+      else this.engine.checkImage(one as RgbaImage);
+      if (isTensor(one)) this.engine.writeInput(one.data, one.shape);
+      else await this.engine.writeImage(one as RgbaImage);
       const r = await this.engine.classifyNow();
       return { predictions: this.predictions(r.logits, r.probabilities, top), logits: r.logits, probabilities: r.probabilities };
+    });
+  }
+
+  /** One batch of classify: the forward pass on `slots` images, `inputs` written into the first ones (inside a run). */
+  private async classifyNow(inputs: readonly ModelInput[], slots: number, top: number): Promise<Classification[]> {
+    const engine = await this.engineFor(slots);
+    this.trimDisplay(engine);
+    for (let n = 0; n < inputs.length; n++) await this.writeInput(engine, inputs[n], false, n);
+    const r = await engine.classifyNow();
+    const c = this.classCount;
+    return inputs.map((_, n) => {
+      const logits = r.logits.slice(n * c, (n + 1) * c);
+      const probabilities = r.probabilities.slice(n * c, (n + 1) * c);
+      return { predictions: this.predictions(logits, probabilities, top), logits, probabilities };
     });
   }
 
@@ -164,13 +212,13 @@ export class Network {
    */
   profileMethods(input: ModelInput, options: GradcamOptions = {}, runs = 3): Promise<GradcamResult> {
     return this.queue.run(async () => {
-      const result = await this.gradCAMNow(input, options);
+      const [result] = await this.gradCAMNow([input], 1, options, false);
       result.timings.methodMs = await this.lastProgram!.timeMethods(runs, this.timer.gpuTimed);
       return result;
     });
   }
 
-  /** Reads any tensor of the last run (all images), for tests and debugging; one run. */
+  /** Reads any tensor of the last single-image run (all images of the network's own batch), for tests and debugging; one run. */
   readTensor(name: string): Promise<Float32Array> {
     return this.queue.run(() => {
       if (!this.graph.tensors.has(name)) {
@@ -181,97 +229,256 @@ export class Network {
     });
   }
 
-  private async program(key: string, request: ProgramRequest): Promise<GradcamProgram> {
+  private async program(engine: Engine, key: string, request: ProgramRequest): Promise<GradcamProgram> {
     let p = this.programs.get(key);
     if (!p) {
-      p = await checked(this.engine.gpu.device, 'compiling the Grad-CAM program', () => GradcamProgram.create(this.engine, request));
+      p = await checked(engine.gpu.device, 'compiling the Grad-CAM program', () => GradcamProgram.create(engine, request));
       this.programs.set(key, p);
     }
     return p;
+  }
+
+  /**
+   * The engine for a batch of `slots` images: the network's own, or one compiled for that batch
+   * (sharing the pipelines) and kept among the MAX_BATCH_ENGINES most recently used; an engine
+   * pushed out is destroyed with its programs and display stages.
+   */
+  private async engineFor(slots: number): Promise<Engine> {
+    if (slots === this.engine.batch) return this.engine;
+    let engine = this.batchEngines.get(slots);
+    if (engine) {
+      this.batchEngines.delete(slots); // most recently used last
+    } else {
+      engine = await Engine.create(this.engine.gpu, this.model, {
+        taps: this.options.taps, variant: this.options.variant, limits: this.options.limits, queue: this.queue, batch: slots, pipelines: this.engine.env.pipelines,
+      });
+    }
+    this.batchEngines.set(slots, engine);
+    engine.recipe = this.engine.recipe;
+    for (const [b, old] of this.batchEngines) {
+      if (this.batchEngines.size <= MAX_BATCH_ENGINES) break;
+      this.dropCaches(b);
+      old.destroy();
+      this.batchEngines.delete(b);
+    }
+    return engine;
   }
 
   /** Re-lowers the graph when a requested tensor was hidden by fusion. */
   private async keep(layers: string[], score?: string): Promise<void> {
     const hidden = [...layers, ...(score ? [score] : [])].filter((l) => this.graph.fusedAway.has(l));
     if (hidden.length) {
-      // Rebuild the engine keeping these tensors (a one-time cost per new tap).
+      // Rebuild the engine keeping these tensors (a one-time cost per new tap); the batch engines go.
       const taps = [...new Set([...(this.options.taps ?? []), ...hidden])];
       const recipe = this.engine.recipe;
       this.dropCaches();
+      for (const e of this.batchEngines.values()) e.destroy();
+      this.batchEngines.clear();
       this.engine.destroy();
-      this.engine = await Engine.create(this.engine.gpu, this.model, { taps, variant: this.options.variant, limits: this.options.limits, queue: this.queue });
+      this.engine = await Engine.create(this.engine.gpu, this.model, { taps, variant: this.options.variant, limits: this.options.limits, queue: this.queue, pipelines: this.engine.env.pipelines });
       this.engine.recipe = recipe;
       this.options = { ...this.options, taps };
     }
   }
 
-  private dropCaches(): void {
-    for (const r of this.readbacks.values()) r.destroy();
-    for (const p of this.pictures.values()) p.destroy();
-    this.programs.clear();
-    this.overlays.clear();
-    this.pictures.clear();
-    this.readbacks.clear();
+  /**
+   * Drops the cached programs, display stages, pictures and read-backs of the engine for `batch`
+   * images (all engines without it). Programs live in their engine's buffers (freed with it).
+   */
+  private dropCaches(batch?: number): void {
+    this.dropDisplay(batch);
+    for (const key of [...this.programs.keys()]) if (batch === undefined || key.startsWith(`${batch}|`)) this.programs.delete(key);
+  }
+
+  /** Frees the display stages, pictures and read-backs of the engine for `batch` images (all without it). */
+  private dropDisplay(batch?: number): void {
+    const mine = (key: string) => batch === undefined || key.startsWith(`${batch}|`);
+    for (const [key, r] of this.readbacks) if (mine(key)) { r.destroy(); this.readbacks.delete(key); }
+    for (const [key, p] of this.pictures) if (mine(key)) { destroyBuffer(p); this.pictures.delete(key); }
+    for (const key of this.overlays.keys()) if (mine(key)) this.overlays.delete(key);
+    for (const [b, env] of this.displayEnvs) if (batch === undefined || b === batch) { env.destroy(); this.displayEnvs.delete(b); }
+  }
+
+  /** Where the display stages of `engine` live (freed together by dropDisplay). */
+  private displayEnv(engine: Engine): KernelEnv {
+    let env = this.displayEnvs.get(engine.batch);
+    if (!env) {
+      env = engine.env.child();
+      this.displayEnvs.set(engine.batch, env);
+    }
+    return env;
+  }
+
+  /**
+   * Keeps the per-picture-size caches of `engine` bounded: before a run, when its preprocessing
+   * and display stages hold more than DISPLAY_CACHE_BYTES of GPU memory or number more than
+   * DISPLAY_CACHE_STAGES, they are all freed (and made again for the sizes that come next).
+   * Pictures of many sizes (a folder of photos) would otherwise keep a stage each, for good; a
+   * session with a few sizes never reaches the bounds.
+   */
+  private trimDisplay(engine: Engine): void {
+    const mine = (key: string) => key.startsWith(`${engine.batch}|`);
+    let bytes = engine.stageBytes + (this.displayEnvs.get(engine.batch)?.scratchBytes.total ?? 0);
+    for (const [key, p] of this.pictures) if (mine(key)) bytes += p.size;
+    const stages = engine.stageCount + [...this.overlays.keys()].filter(mine).length;
+    if (bytes <= DISPLAY_CACHE_BYTES && stages <= DISPLAY_CACHE_STAGES) return;
+    this.dropDisplay(engine.batch);
+    engine.dropStages();
+  }
+
+  /**
+   * Runs `inputs` in batches (each batch one run), after checking all of them: `size` is the batch
+   * size asked for (or default from the limits), `fits(i)` the read-back bytes input i adds. A batch
+   * of r < B images runs on the engine for the smallest power of two ≥ r (or B), the other images
+   * of it padding: the kernels compute each image on its own, so padding changes no result.
+   */
+  private async batched<R>(inputs: readonly ModelInput[], options: BatchOptions<R> & { batchSize?: number }, displayBytes: (i: number) => number,
+    run: (chunk: readonly ModelInput[], slots: number) => Promise<R[]>, request?: ProgramShape): Promise<R[]> {
+    if (!Array.isArray(inputs) || inputs.length === 0) throw new GradcamError('no inputs given: expected a non-empty array of pictures or tensors');
+    inputs.forEach((x, i) => this.checkInputOf(x, i, inputs.length));
+    // A layer hidden by fusion: re-lower first (one run), so that its buffers can be sized.
+    if (request && options.batchSize === undefined) await this.queue.run(() => this.keep(request.layers, request.score));
+    const size = options.batchSize ?? this.defaultBatchSize(request);
+    if (!Number.isSafeInteger(size) || size < 1) throw new GradcamError(`batchSize ${size} is not a batch size; expected an integer ≥ 1`);
+    const results: R[] = [];
+    const budget = readbackBudget(this.engine.env.limits);
+    let start = 0;
+    while (start < inputs.length) {
+      // As many images as the batch size, and as the read-back of their displays allows (at least one).
+      let end = start + 1;
+      let bytes = displayBytes(start);
+      while (end < inputs.length && end - start < size && bytes + displayBytes(end) <= budget) bytes += displayBytes(end++);
+      const chunk = inputs.slice(start, end);
+      const slots = slotsFor(chunk.length, size);
+      const out = await this.queue.run(() => run(chunk, slots));
+      out.forEach((r, i) => {
+        results.push(r);
+        options.onResult?.(r, start + i);
+      });
+      start = end;
+    }
+    return results;
+  }
+
+  /**
+   * The batch size used by default for `request` (for the forward pass alone without one): the most
+   * images whose largest buffer (forward activations and kernel scratch, or the request's gradients
+   * and maps) the device binds (maxStorageBufferBindingSize, maxBufferSize), and whose buffers
+   * together stay within maxBufferSize (WebGPU tells no memory size; that limit stands for it); at
+   * most MAX_BATCH.
+   */
+  defaultBatchSize(request?: ProgramShape): number {
+    const limits = this.engine.env.limits;
+    const b0 = this.engine.batch;
+    const program = request ? programBuffers(this.engine, request).map((b) => b.bytes / b0) : [];
+    const largest = Math.max(this.engine.forwardBytes.largest / b0, ...program);
+    const total = program.reduce((a, b) => a + b, this.engine.forwardBytes.total / b0);
+    const fit = Math.min(Math.floor(storageLimit(limits).bytes / largest), Math.floor(limits.maxBufferSize / total));
+    return Math.max(1, Math.min(MAX_BATCH, fit));
   }
 
   /**
    * Grad-CAM maps of `input` (one image) for the requested classes and layers: one forward, one
    * backward pass, one run (see the class comment). Requests that do not fit the device's limits
    * are refused before any GPU work; a display too large for them is scaled down (`downscaled`).
+   *
+   * With an array of inputs: one GradcamResult per input, in order, the same (bit for bit) as one
+   * call per input. They run in batches of `options.batchSize` images (default: defaultBatchSize),
+   * each batch one run (forward, backward and maps for all its images, one read-back); programs
+   * are compiled once per batch size. Every input is checked before any GPU work (an error names
+   * the input's index); `onResult` sees each result as soon as its batch is done.
    */
-  gradCAM(input: ModelInput, options: GradcamOptions = {}): Promise<GradcamResult> {
-    return this.queue.run(() => this.gradCAMNow(input, options));
+  gradCAM(input: ModelInput, options?: GradcamOptions): Promise<GradcamResult>;
+  gradCAM(inputs: readonly ModelInput[], options?: GradcamBatchOptions): Promise<GradcamResult[]>;
+  gradCAM(input: ModelInput | readonly ModelInput[], options: GradcamBatchOptions = {}): Promise<GradcamResult | GradcamResult[]> {
+    if (!Array.isArray(input)) {
+      return this.queue.run(async () => {
+        if (this.engine.batch !== 1) throw new GradcamError(`gradCAM explains one image; this network was compiled for a batch of ${this.engine.batch}`, 'Pass an array of images: gradCAM(net, [a, b, ...]).');
+        this.checkInput(input as ModelInput);
+        return (await this.gradCAMNow([input as ModelInput], 1, options, false))[0];
+      });
+    }
+    return this.gradCAMBatched(input as readonly ModelInput[], options);
   }
 
-  private async gradCAMNow(input: ModelInput, options: GradcamOptions): Promise<GradcamResult> {
+  private async gradCAMBatched(inputs: readonly ModelInput[], options: GradcamBatchOptions): Promise<GradcamResult[]> {
+    // Planned once on the graph (the request is checked before any GPU work); each batch plans again
+    // on the engine in use, which keep() may have re-lowered.
+    const request = planRequest(this.graph, options);
+    const display = this.displayWant(options);
+    const perImage = display.upsampled || display.overlay ? (i: number) => this.displayPlan(inputs[i], request, display).bytes : () => 0;
+    return this.batched(inputs, options, perImage, (chunk, slots) => this.gradCAMNow(chunk, slots, options, true), request);
+  }
+
+  private displayWant(options: GradcamOptions): DisplayWant {
+    return { upsampled: options.upsample ?? true, overlay: !!options.overlay };
+  }
+
+  /**
+   * An image's display size, settled before any GPU work: the picture's, or smaller to fit the
+   * limits, as for a call with this image alone; and the bytes its display reads back.
+   */
+  private displayPlan(input: ModelInput, req: PlannedRequest, want: DisplayWant): DisplayPlan & { bytes: number } {
+    const size = isTensor(input) ? { width: input.shape[3], height: input.shape[2] } : { width: input.width, height: input.height };
+    if (!want.upsampled && !want.overlay) return { ...size, bytes: 0 };
+    const { layers, k, methods } = req;
+    const maps = layers.length * methods.length * k;
+    const planes = methods.length * layers.reduce((a, l) => a + tensorElements(this.graph.tensors.get(l)!.shape.slice(2)), 0);
+    const otherBytes = this.engine.forwardReadbackBytes / this.engine.batch + this.timer.readbackBytes
+      + k * 4 + k * planes * 4 + maps * 8; // classes, raw maps, ranges
+    const plan = fitDisplay(size.width, size.height, maps, want, otherBytes, this.engine.env.limits);
+    return { ...plan, bytes: OverlayStage.readbackBytes(maps, plan.width, plan.height, want) + otherBytes };
+  }
+
+  /**
+   * One run: `inputs` as the first images of a batch of `slots` (the rest padding), forward,
+   * backward and maps for all, one read-back; a result per input. `batch`: say so in the results.
+   */
+  private async gradCAMNow(inputs: readonly ModelInput[], slots: number, options: GradcamOptions, batch: boolean): Promise<GradcamResult[]> {
     const t0 = performance.now();
-    if (this.engine.batch !== 1) throw new GradcamError(`gradCAM explains one image; this network was compiled for a batch of ${this.engine.batch}`);
-    this.checkInput(input);
-    const { layers, k, explicit, reduction, methods, counterfactual } = planRequest(this.graph, options);
+    const req = planRequest(this.graph, options);
+    const { layers, k, explicit, reduction, methods, counterfactual } = req;
     await this.keep(layers, options.reductionLayer);
-    const programKey = JSON.stringify([layers, k, reduction, options.reductionLayer ?? '', methods, counterfactual]);
-    if (!this.programs.has(programKey)) checkProgramFits(this.engine, { layers, k, reduction, score: options.reductionLayer, methods }, this.engine.env.limits);
-    const want: DisplayWant = { upsampled: options.upsample ?? true, overlay: !!options.overlay };
+    const engine = await this.engineFor(slots);
+    const programKey = `${slots}|${JSON.stringify([layers, k, reduction, options.reductionLayer ?? '', methods, counterfactual])}`;
+    if (!this.programs.has(programKey)) checkProgramFits(engine, { layers, k, reduction, score: options.reductionLayer, methods }, engine.env.limits);
+    const want = this.displayWant(options);
     const display = want.upsampled || want.overlay;
     const alpha = typeof options.overlay === 'object' ? options.overlay.alpha ?? 0.5 : 0.5;
-    // The display size, settled before any GPU work: the picture's, or smaller to fit the limits.
-    const size = isTensor(input) ? { width: input.shape[3], height: input.shape[2] } : { width: input.width, height: input.height };
-    let plan: DisplayPlan = size;
-    if (display) {
-      const maps = layers.length * methods.length * k;
-      const planes = methods.length * layers.reduce((a, l) => a + tensorElements(this.graph.tensors.get(l)!.shape.slice(2)), 0);
-      const otherBytes = this.engine.forwardReadbackBytes + this.timer.readbackBytes
-        + k * 4 + k * planes * 4 + maps * 8; // classes, raw maps, ranges
-      plan = fitDisplay(size.width, size.height, maps, want, otherBytes, this.engine.env.limits);
-    }
-    const program = await this.program(programKey, { layers, classesPerImage: k, reduction, score: options.reductionLayer, methods, counterfactual });
+    const plans = inputs.map((x) => this.displayPlan(x, req, want));
+    const program = await this.program(engine, programKey, { layers, classesPerImage: k, reduction, score: options.reductionLayer, methods, counterfactual });
     this.lastProgram = program;
-    const engine = this.engine;
     const { device } = engine.gpu;
-    const { picture, width, height } = await this.writeInput(input, display);
-    let overlay: OverlayStage | undefined;
-    if (display) {
-      const key = `${programKey}|${width}x${height}|${plan.width}x${plan.height}|${alpha}`;
-      overlay = this.overlays.get(key);
+    this.trimDisplay(engine);
+    const overlays: (OverlayStage | undefined)[] = [];
+    const keys: string[] = [];
+    for (let n = 0; n < inputs.length; n++) {
+      const { picture, width, height } = await this.writeInput(engine, inputs[n], display, n);
+      const plan = plans[n];
+      if (!display) continue;
+      const key = `${programKey}|${n}|${width}x${height}|${plan.width}x${plan.height}|${alpha}`;
+      let overlay = this.overlays.get(key);
       if (!overlay) {
         overlay = await checked(device, 'compiling the display stage',
-          () => OverlayStage.create(engine.env, program.layers, program.items, picture!, plan.width, plan.height, alpha, { width, height }));
+          () => OverlayStage.create(this.displayEnv(engine), program.layers, k, picture!, plan.width, plan.height, alpha, { width, height }, n * k));
         this.overlays.set(key, overlay);
       }
+      overlays.push(overlay);
+      keys.push(key);
     }
-    program.writeClasses(explicit);
-    const rbKey = `${programKey}|${width}x${height}|${plan.width}x${plan.height}|${alpha}|${want.upsampled}|${want.overlay}|${!!options.inspect}`;
+    program.writeClasses(explicit && Array.from({ length: slots }, () => explicit).flat());
+    const rbKey = `${programKey}|${inputs.length}|${want.upsampled}|${want.overlay}|${!!options.inspect}|${keys.join('|')}`;
     let readback = this.readbacks.get(rbKey);
     if (!readback) {
       readback = new ReadbackPlan(device);
       engine.addForwardReadback(readback);
       program.addReadback(readback, !!options.inspect);
-      overlay?.addReadback(readback, want);
+      overlays.forEach((o, n) => o?.addReadback(readback!, want, n));
       this.timer.addReadback(readback);
       this.readbacks.set(rbKey, readback);
     }
 
-    const stages = [program.backwardStage, [...program.cam, ...(overlay?.dispatches ?? [])]];
+    const stages = [program.backwardStage, [...program.cam, ...overlays.flatMap((o) => o?.dispatches ?? [])]];
     let cpuTimes: number[] = [];
     if (this.timer.gpuTimed) {
       const encoder = device.createCommandEncoder({ label: 'gradcam' });
@@ -295,10 +502,13 @@ export class Network {
       }
     }
     const read = await readback.read();
-    const result = this.assemble(read, { program, overlay, want, reduction, width: plan.width, height: plan.height, cpuTimes, totalMs: performance.now() - t0, inspect: !!options.inspect });
-    await this.checkFinite(result, program);
-    if (plan.downscaled) result.downscaled = plan.downscaled;
-    return result;
+    const results = this.assemble(read, { engine, images: inputs.length, program, overlays, want, reduction, plans, cpuTimes, totalMs: performance.now() - t0, inspect: !!options.inspect });
+    for (const [n, result] of results.entries()) {
+      await this.checkFinite(result, program, engine);
+      if (plans[n].downscaled) result.downscaled = plans[n].downscaled;
+      if (batch) result.batch = { images: inputs.length, slots, index: n };
+    }
+    return results;
   }
 
   /**
@@ -306,23 +516,23 @@ export class Network {
    * appear: in the forward pass (the first op output), else in the backward pass (the first gradient
    * written), else in the map's sum. The diagnosis runs only on that failure path.
    */
-  private async checkFinite(result: GradcamResult, program: GradcamProgram): Promise<void> {
-    await this.engine.checkForward({ logits: result.logits, probabilities: result.probabilities, classes: this.classCount });
+  private async checkFinite(result: GradcamResult, program: GradcamProgram, engine: Engine): Promise<void> {
+    await engine.checkForward({ logits: result.logits, probabilities: result.probabilities, classes: this.classCount });
     const badMap = result.maps.find((m) => findNonFinite(m.raw));
     if (!badMap) return;
     const kind = findNonFinite(badMap.raw)!.kind;
-    const origin = await this.engine.diagnoseForward() ?? await this.diagnoseBackward(program)
+    const origin = await engine.diagnoseForward() ?? await this.diagnoseBackward(program, engine)
       ?? `the gradients are finite: the sum Σ α·A at '${badMap.layer}' overflows float32`;
     throw new GradcamError(`the Grad-CAM map of class ${badMap.class} at '${badMap.layer}' is not finite (${kind}): ${origin}; the model's weights or input may be broken`,
       'The weights and a tensor input are checked for NaN and Inf, so values overflow float32 there: check the scale of the weights and of the input.');
   }
 
   /** The first gradient, in the order the backward pass writes them, holding a non-finite value (inside a run). */
-  private async diagnoseBackward(program: GradcamProgram): Promise<string | null> {
-    const { device } = this.engine.gpu;
+  private async diagnoseBackward(program: GradcamProgram, engine: Engine): Promise<string | null> {
+    const { device } = engine.gpu;
     for (const step of program.backward.trail) {
       const plan = new ReadbackPlan(device).add('gradient', viewRegions(step.view.buffer, step.view.offset, step.view.stride, step.perItem, program.items));
-      const bad = findNonFinite((await this.engine.readNow(plan)).f32('gradient'));
+      const bad = findNonFinite((await engine.readNow(plan)).f32('gradient'));
       if (bad) return `non-finite values (${bad.kind}) first appear in the gradient of '${step.tensor}' (the backward pass of node '${step.node}')`;
     }
     return null;
@@ -330,59 +540,96 @@ export class Network {
 
   /** The result from a run's read-back: each part decoded by the module that added it. */
   private assemble(read: ReadbackResult, run: {
-    program: GradcamProgram; overlay?: OverlayStage; want: DisplayWant; reduction: Reduction; width: number; height: number; cpuTimes: number[]; totalMs: number; inspect: boolean;
-  }): GradcamResult {
-    const { program, overlay, want, reduction, width, height, totalMs } = run;
-    const fwd = this.engine.forwardResult(read);
+    engine: Engine; images: number; program: GradcamProgram; overlays: (OverlayStage | undefined)[]; want: DisplayWant; reduction: Reduction;
+    plans: DisplayPlan[]; cpuTimes: number[]; totalMs: number; inspect: boolean;
+  }): GradcamResult[] {
+    const { engine, program, want, reduction, totalMs } = run;
+    const all = engine.forwardResult(read);
     const { classes, maps: decoded } = program.decode(read, run.inspect);
-    const shown = overlay?.decode(read, want);
-    const ranges = shown?.ranges;
-    const ups = shown?.upsampled;
-    const ovs = shown?.overlays;
+    const displays = run.overlays.map((o, image) => o?.decode(read, want, image));
     const times = this.timer.gpuTimed ? this.timer.durations(read) : run.cpuTimes;
     read.done();
     const n = this.classCount;
-    const plane = width * height;
-    const maps: GradcamMap[] = [];
-    program.layers.forEach((l, li) => {
-      const hw = l.shape[0] * l.shape[1];
-      for (let b = 0; b < program.items; b++) {
-        const c = classes[b];
-        const raw = decoded[li].raw.slice(b * hw, (b + 1) * hw);
-        let min = Infinity, max = -Infinity;
-        for (const v of raw) { min = Math.min(min, v); max = Math.max(max, v); }
-        const m = li * program.items + b;
-        maps.push({
-          layer: l.layer, method: l.method, counterfactual: !!program.request.counterfactual && methodSpec(l.method).gradients,
-          class: c, label: labelOf(c, n, this.options.labels), reduction, score: fwd.logits[c], probability: fwd.probabilities[c],
-          shape: l.shape, raw, min, max,
-          upsampled: ups ? { width, height, data: ups.slice(m * plane, (m + 1) * plane), min: ranges![2 * m], max: ranges![2 * m + 1] } : undefined,
-          overlay: ovs ? { width, height, data: ovs.slice(m * plane * 4, (m + 1) * plane * 4) } : undefined,
-        });
-        const eigen = decoded[li].eigen;
-        if (eigen) {
-          const [iterations, change] = eigen.subarray(2 * (b / program.request.classesPerImage | 0));
-          maps[maps.length - 1].eigen = { iterations, change, converged: change <= EIGEN_TOLERANCE };
+    const K = program.request.classesPerImage;
+    // Image i of the batch: logits row i, items i·K … i·K + K − 1, its own display stage.
+    return Array.from({ length: run.images }, (_, image): GradcamResult => {
+      const fwd = { logits: all.logits.slice(image * n, (image + 1) * n), probabilities: all.probabilities.slice(image * n, (image + 1) * n) };
+      const { width, height } = run.plans[image];
+      const shown = displays[image];
+      const ranges = shown?.ranges;
+      const ups = shown?.upsampled;
+      const ovs = shown?.overlays;
+      const plane = width * height;
+      const maps: GradcamMap[] = [];
+      program.layers.forEach((l, li) => {
+        const hw = l.shape[0] * l.shape[1];
+        for (let k = 0; k < K; k++) {
+          const b = image * K + k;
+          const c = classes[b];
+          const raw = decoded[li].raw.slice(b * hw, (b + 1) * hw);
+          let min = Infinity, max = -Infinity;
+          for (const v of raw) { min = Math.min(min, v); max = Math.max(max, v); }
+          const m = li * K + k;
+          maps.push({
+            layer: l.layer, method: l.method, counterfactual: !!program.request.counterfactual && methodSpec(l.method).gradients,
+            class: c, label: labelOf(c, n, this.options.labels), reduction, score: fwd.logits[c], probability: fwd.probabilities[c],
+            shape: l.shape, raw, min, max,
+            upsampled: ups ? { width, height, data: ups.slice(m * plane, (m + 1) * plane), min: ranges![2 * m], max: ranges![2 * m + 1] } : undefined,
+            overlay: ovs ? { width, height, data: ovs.slice(m * plane * 4, (m + 1) * plane * 4) } : undefined,
+          });
+          const eigen = decoded[li].eigen;
+          if (eigen) {
+            const [iterations, change] = eigen.subarray(2 * image);
+            maps[maps.length - 1].eigen = { iterations, change, converged: change <= EIGEN_TOLERANCE };
+          }
+          if (run.inspect) maps[maps.length - 1].inspection = program.inspect(decoded, li, b, c, reduction === 'softmax' ? fwd.probabilities[c] : undefined);
         }
-        if (run.inspect) maps[maps.length - 1].inspection = program.inspect(decoded, li, b, c, reduction === 'softmax' ? fwd.probabilities[c] : undefined);
-      }
+      });
+      return {
+        width, height, maps,
+        predictions: this.predictions(fwd.logits, fwd.probabilities, 5),
+        logits: fwd.logits, probabilities: fwd.probabilities,
+        timings: { forwardMs: times[0], backwardMs: times[1], camMs: times[2], totalMs, source: this.timer.gpuTimed ? 'gpu' : 'cpu' },
+      };
     });
-    return {
-      width, height, maps,
-      predictions: this.predictions(fwd.logits, fwd.probabilities, 5),
-      logits: fwd.logits, probabilities: fwd.probabilities,
-      timings: { forwardMs: times[0], backwardMs: times[1], camMs: times[2], totalMs, source: this.timer.gpuTimed ? 'gpu' : 'cpu' },
-    };
   }
 
   destroy(): void {
     this.dropCaches();
+    for (const e of this.batchEngines.values()) e.destroy();
+    this.batchEngines.clear();
     this.timer.destroy();
     this.engine.destroy();
   }
 }
 
-/** MATLAB-style entry point: `gradCAM(net, image, { classes, featureLayers, reductionLayer, reduction })`. */
-export function gradCAM(net: Network, input: ModelInput, options: GradcamOptions = {}): Promise<GradcamResult> {
-  return net.gradCAM(input, options);
+/**
+ * MATLAB-style entry point: `gradCAM(net, image, { classes, featureLayers, reductionLayer, reduction })`;
+ * with an array of images, one result per image, computed in batches (`batchSize`; Network.gradCAM).
+ */
+export function gradCAM(net: Network, input: ModelInput, options?: GradcamOptions): Promise<GradcamResult>;
+export function gradCAM(net: Network, inputs: readonly ModelInput[], options?: GradcamBatchOptions): Promise<GradcamResult[]>;
+export function gradCAM(net: Network, input: ModelInput | readonly ModelInput[], options: GradcamBatchOptions = {}): Promise<GradcamResult | GradcamResult[]> {
+  return Array.isArray(input) ? net.gradCAM(input as readonly ModelInput[], options) : net.gradCAM(input as ModelInput, options);
+}
+
+/** Engines kept for batch sizes other than the network's own (least recently used ones are destroyed). */
+export const MAX_BATCH_ENGINES = 2;
+/** The largest default batch size (defaultBatchSize). */
+export const MAX_BATCH = 16;
+/** The display and preprocessing stages of an engine are all freed before a run when they hold more GPU memory than this (trimDisplay)… */
+const DISPLAY_CACHE_BYTES = 256 * 2 ** 20;
+/** …or number more than this. */
+const DISPLAY_CACHE_STAGES = 64;
+
+/** The engine batch for r images when batches hold up to `size`: the smallest power of two ≥ r, or `size`. */
+export function slotsFor(r: number, size: number): number {
+  let s = 1;
+  while (s < r) s *= 2;
+  return Math.min(s, size);
+}
+
+/** The bytes one run may read back (its staging buffer): maxBufferSize, at most DISPLAY_READBACK_MAX. */
+function readbackBudget(limits: DeviceLimits): number {
+  return Math.min(limits.maxBufferSize, DISPLAY_READBACK_MAX);
 }

@@ -123,4 +123,44 @@ export interface GradcamResult {
   probabilities: Float32Array;
   maps: GradcamMap[];
   timings: GradcamTimings;
+  /** Set for the results of a call with an array of inputs: the batch this one ran in. */
+  batch?: BatchPlace;
+}
+
+/** The forward pass's answer for one image (Network.classify). */
+export interface Classification {
+  /** The top classes, best first. */
+  predictions: Prediction[];
+  /** Pre-softmax class scores. */
+  logits: Float32Array;
+  probabilities: Float32Array;
+}
+
+/** Options of a call with an array of inputs (gradCAM(net, images[]), net.classify(images[])). */
+export interface BatchOptions<R> {
+  /**
+   * Images run together on the GPU (one forward and one backward pass each batch). Default: as
+   * many as the device's buffer limits allow for the request, at most 16 (Network.defaultBatchSize).
+   * Results do not depend on it.
+   */
+  batchSize?: number;
+  /** Called with each result as soon as its batch is done, in input order (progress, streaming output). */
+  onResult?: (result: R, index: number) => void;
+}
+
+export type GradcamBatchOptions = GradcamOptions & BatchOptions<GradcamResult>;
+
+export interface ClassifyOptions extends BatchOptions<Classification> {
+  /** Predictions per image (default 5). */
+  top?: number;
+}
+
+/** Where a result of a batched call was computed (GradcamResult.batch). */
+export interface BatchPlace {
+  /** The inputs run together in this batch; the result's timings are theirs, together. */
+  images: number;
+  /** The batch size the engine was compiled for (images ≤ slots; the other slots were padding, which changes no result). */
+  slots: number;
+  /** This input's place in the batch. */
+  index: number;
 }

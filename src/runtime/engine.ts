@@ -263,6 +263,13 @@ export class Engine {
     return this.stages.size;
   }
 
+  /** The GPU bytes those stages hold (pixels, resize scratch). */
+  get stageBytes(): number {
+    let bytes = this.stageEnv.scratchBytes.total;
+    for (const s of this.stages.values()) bytes += s.width * s.height * 4;
+    return bytes;
+  }
+
   /**
    * Frees every preprocessing stage (their pixels, scratch and uniforms); the next picture of each
    * size makes its stage again. A Network calls it, between runs, when pictures of many sizes
