@@ -8,7 +8,9 @@
  *   picture's size; each picture's top-1 is its square's colour (the model's known answer);
  * - --resume after an interrupted run (two result lines and half a third kept): the half line is
  *   removed, only the missing inputs run, every input ends with exactly one line;
- * - classify with --jsonl -: the JSON lines on stdout, the same top-1 as explain.
+ * - classify with --jsonl -: the JSON lines on stdout; its batch [d-blue, a-red] gives bitwise the
+ *   predictions explain gave them in other batches.
+ * - --batch 2: the lines say which inputs ran together (`batch`).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -75,6 +77,10 @@ describe('many inputs', () => {
     ]);
     const meta = await sharp(file('out/b-green.inception_5b_output_1.class1.gradcam.png')).metadata();
     expect([meta.width, meta.height]).toEqual([300, 200]);
+    // --batch 2: a-red and b-green ran as one GPU batch; d-blue alone (c-broken, its batch mate, could not be read).
+    expect([got[0], got[1], got[3]].map((l) => (l as { batch?: { images: number; index: number } }).batch)).toEqual([
+      expect.objectContaining({ images: 2, index: 0 }), expect.objectContaining({ images: 2, index: 1 }), expect.objectContaining({ images: 1, index: 0 }),
+    ]);
     // stdout: one line per input, in order.
     expect(run.stdout.split('\n').filter(Boolean).map((l) => l.split('  ')[0])).toEqual(got.map((l) => l.input));
   });
@@ -102,6 +108,14 @@ describe('many inputs', () => {
     expect(got.map((l) => [l.input.split('/').pop(), l.error === undefined ? l.predictions!.map((p) => p.class) : 'error'])).toEqual([
       ['d-blue.png', [2, 0]], ['c-broken.png', 'error'], ['a-red.png', [0, 1]],
     ]);
+    // d-blue and a-red ran as one batch here, each in another batch (or alone) under explain: the same
+    // logits and probabilities to the last bit (printed as the shortest decimal of each float32).
+    const explained = lines(await readFile(file('r.jsonl'), 'utf8'));
+    for (const name of ['d-blue', 'a-red']) {
+      const c = got.find((l) => l.input === pic(`${name}.png`))!;
+      const e = explained.find((l) => l.input === pic(`${name}.png`))!;
+      expect(c.predictions, name).toEqual(e.predictions!.slice(0, 2));
+    }
   });
 
   test('usage: --out and --json are for one input, --resume needs --jsonl', async () => {

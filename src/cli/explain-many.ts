@@ -5,28 +5,17 @@
 import { join } from 'node:path';
 import { Network } from '../gradcam/network.ts';
 import { planRequest } from '../gradcam/request.ts';
-import type { GradcamMap, GradcamResult } from '../gradcam/types.ts';
+import { explainLine, overlayFileName } from '../gradcam/json.ts';
 import { nodeGpu } from '../gpu/node.ts';
 import { encodePngAtomic } from '../image/decode-node.ts';
 import { lowerOrFail, resolveModel } from '../models/resolve.ts';
 import { checkWritable } from '../node/files.ts';
 import { samplePath } from './assets.ts';
-import { f32 } from './classify.ts';
 import { type Args, type Io, stringOption, UsageError } from './command.ts';
-import { explain, explainRequest, mapJson } from './explain.ts';
+import { explain, explainRequest } from './explain.ts';
 import { downloadLimits } from './fetch.ts';
 import { maxPixelsOption, readInput } from './input.ts';
-import { expandInputs, manySettings, outputStems, overlayFileName, prepareOutDir, runMany } from './many.ts';
-
-/** The per-input fields of a JSONL line (besides `input`). */
-export function explainLine(result: GradcamResult, overlays?: string[]) {
-  return {
-    predictions: result.predictions.map((p) => ({ ...p, score: f32(p.score), probability: f32(p.probability) })),
-    maps: result.maps.map((m, i) => ({ ...mapJson(m), ...(overlays ? { overlay: overlays[i] } : {}) })),
-    ...(result.downscaled ? { downscaled: result.downscaled } : {}),
-    timings: { forwardMs: result.timings.forwardMs, backwardMs: result.timings.backwardMs, camMs: result.timings.camMs, totalMs: result.timings.totalMs, source: result.timings.source },
-  };
-}
+import { expandInputs, manySettings, outputStems, prepareOutDir, runMany } from './many.ts';
 
 export async function explainMany(args: Args, io: Io): Promise<void> {
   for (const single of ['out', 'json'] as const) {
@@ -53,26 +42,30 @@ export async function explainMany(args: Args, io: Io): Promise<void> {
       settings: { ...settings, inputs }, io,
       read: (path) => readInput(path, graph, { maxPixels }),
       async run(batch) {
+        // One call for the batch: the API runs it as one GPU batch of --batch images (bitwise the single-image results).
+        const results = await network.gradCAM(batch.map((x) => x.input.image ?? x.input.tensor!),
+          { ...request, batchSize: settings.batch, upsample: outDir !== undefined, overlay: outDir !== undefined });
         const out: object[] = [];
-        for (const x of batch) {
-          const result = await network.gradCAM(x.input.image ?? x.input.tensor!, { ...request, upsample: outDir !== undefined, overlay: outDir !== undefined });
+        for (const [i, result] of results.entries()) {
           let overlays: string[] | undefined;
           if (outDir !== undefined) {
             overlays = [];
             for (const m of result.maps) {
-              const path = join(outDir, overlayFileName(stems.get(x.path)!, m as GradcamMap & { method?: string; counterfactual?: boolean }));
+              const path = join(outDir, overlayFileName(stems.get(batch[i].path)!, m));
               await encodePngAtomic(path, m.overlay!);
               overlays.push(path);
             }
           }
-          out.push(explainLine(result, overlays));
+          // The timings of a batched result are its batch's, together (`batch.images` inputs).
+          out.push({ ...explainLine(result, overlays), ...(result.batch ? { batch: result.batch } : {}) });
         }
         return out;
       },
       describe(path, result) {
-        const r = result as ReturnType<typeof explainLine>;
+        const r = result as ReturnType<typeof explainLine> & { batch?: { images: number } };
         const top = r.predictions[0];
-        return `${path}  ${top.class} ${top.label}  p=${top.probability}  ${r.maps.length} map${r.maps.length === 1 ? '' : 's'}  ${r.timings.totalMs.toFixed(0)} ms`;
+        const ms = `${r.timings.totalMs.toFixed(0)} ms${r.batch && r.batch.images > 1 ? ` (a batch of ${r.batch.images})` : ''}`;
+        return `${path}  ${top.class} ${top.label}  p=${top.probability}  ${r.maps.length} map${r.maps.length === 1 ? '' : 's'}  ${ms}`;
       },
     });
   } finally {

@@ -10,6 +10,7 @@ import { closeSync, fstatSync, ftruncateSync, openSync, readdirSync, readSync, s
 import { basename, extname, join } from 'node:path';
 import { GradcamError } from '../errors.ts';
 import { uniqueStems } from '../gradcam/json.ts';
+import { MAX_BATCH } from '../gradcam/network.ts';
 import { checkWritable, makeFolders } from '../node/files.ts';
 import { inputsProgress } from './progress.ts';
 import { type Args, type Command, intOption, type Options, pathOption, UsageError } from './command.ts';
@@ -23,7 +24,7 @@ export const MANY_VALUES: Record<string, string> = { batch: 'an integer ≥ 1', 
 export function manyOptionsHelp(width: number): string {
   const pad = (s: string) => `  ${s.padEnd(width)}`;
   const more = ' '.repeat(width + 2);
-  return `${pad('--batch B')}run B inputs per GPU batch (default 1)
+  return `${pad('--batch B')}inputs per GPU batch (default: as many as the GPU's buffer limits allow, at most ${MAX_BATCH})
 ${pad('--jsonl FILE')}one JSON line per input, written as each finishes: {input, ...results} or {input, error};
 ${more}'-': to stdout instead of the table
 ${pad('--resume')}keep FILE's lines and skip the inputs that have a result there (inputs with an
@@ -44,14 +45,15 @@ export function isMany(args: Args, extra: string[] = []): boolean {
 
 export interface ManySettings {
   inputs: string[];
-  batch: number;
+  /** Inputs per batch; undefined: the API's default (the GPU's limits), read MAX_BATCH at a time. */
+  batch?: number;
   jsonl?: string;
   resume: boolean;
 }
 
 /** The many-inputs options, checked (usage errors) before any work. */
 export function manySettings(command: Command, args: Args): Omit<ManySettings, 'inputs'> {
-  const batch = intOption(command, args, 'batch', 1);
+  const batch = args.values.batch === undefined ? undefined : intOption(command, args, 'batch', 1);
   const jsonl = pathOption(command, args, 'jsonl');
   const resume = args.values.resume === true;
   if (resume && jsonl === undefined) throw new UsageError('--resume needs --jsonl FILE (the results to resume)', command);
@@ -230,8 +232,9 @@ export async function runMany<I>(m: ManyRun<I>): Promise<void> {
       else jsonl?.write({ input: path, ...result });
       if (table) progress.log(m.describe(path, result), io.out);
     };
-    for (let at = 0; at < pending.length; at += settings.batch) {
-      const slice = pending.slice(at, at + settings.batch);
+    const chunk = settings.batch ?? MAX_BATCH;
+    for (let at = 0; at < pending.length; at += chunk) {
+      const slice = pending.slice(at, at + chunk);
       // Each input's outcome, reported in input order once the batch is done.
       const outcome = new Map<string, { result: object } | { error: GradcamError }>();
       const read: ReadInput<I>[] = [];
