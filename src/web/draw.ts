@@ -38,10 +38,20 @@ export function composite(picture: HTMLCanvasElement, heat: HTMLCanvasElement, o
   return out;
 }
 
-/** The centre of the map's hottest cell, in picture pixels. */
+/**
+ * The centre of the map's hottest cell, in picture pixels. A map of several planes (the guided
+ * methods: [3, h, w], signed) counts Σ_c |raw_c| per cell, as its overlay shows.
+ */
 export function hotSpot(map: GradcamMap, width: number, height: number): { x: number; y: number } {
   const [h, w] = map.shape;
+  const planes = Math.max(1, Math.round(map.raw.length / (h * w)));
+  const value = (i: number) => {
+    if (planes === 1) return map.raw[i];
+    let s = 0;
+    for (let c = 0; c < planes; c++) s += Math.abs(map.raw[c * h * w + i]);
+    return s;
+  };
   let best = 0;
-  for (let i = 1; i < map.raw.length; i++) if (map.raw[i] > map.raw[best]) best = i;
+  for (let i = 1; i < h * w; i++) if (value(i) > value(best)) best = i;
   return { x: ((best % w) + 0.5) * (width / w), y: (Math.floor(best / w) + 0.5) * (height / h) };
 }

@@ -11,9 +11,17 @@ export interface RunSummary {
   width: number;
   height: number;
   /** The map shown in the big view. */
-  map: { layer: string; class: number; label: string; reduction: string; shape: [number, number]; max: number; raw: number[] };
-  /** Every layer's map in this run (several in 'every block' mode). */
+  map: { layer: string; method: string; counterfactual: boolean; class: number; label: string; reduction: string; shape: [number, number]; max: number; raw: number[] };
+  /** Every layer with a map in this run (every block with the layer strip). */
   layers: string[];
+  /** Every method with a map in this run (all of them with the grid), and its own time when the result has one. */
+  methods: { method: string; ms?: number }[];
+  /** The inspector's report on the map shown, in brief (with `inspect: true`). */
+  inspection?: {
+    channels: number; weights?: number; negativeShare: number; diagnosis: string;
+    branches?: { kind: string; channels: [number, number]; contribution: number }[];
+    camIdentity?: { applies: boolean; maxAbsDiff?: number; scale?: number };
+  };
   /** The centre of the hottest feature cell, in picture pixels. */
   hot: { x: number; y: number };
   predictions: { class: number; label: string; probability: number }[];
@@ -31,6 +39,8 @@ export interface PageHook {
   model?: { name: string; source: string; demo: boolean; url?: string };
   last?: RunSummary;
   errors: string[];
+  /** The gallery of many pictures: how far it is. */
+  gallery?: { pictures: number; done: number; failed: number; running: boolean };
   /** Device losses recovered. */
   recoveries: number;
   loseDevice(): void;
@@ -44,9 +54,15 @@ export function publishResult(r: GradcamResult, map: GradcamMap, labels: LabelSe
     model,
     width: r.width,
     height: r.height,
-    map: { layer: map.layer, class: map.class, label: labels.of(map.class), reduction: map.reduction, shape: map.shape, max: map.max, raw: [...map.raw] },
-    layers: r.maps.map((m) => m.layer),
+    map: { layer: map.layer, method: map.method, counterfactual: map.counterfactual, class: map.class, label: labels.of(map.class), reduction: map.reduction, shape: map.shape, max: map.max, raw: [...map.raw] },
+    layers: [...new Set(r.maps.map((m) => m.layer))],
+    methods: [...new Set(r.maps.map((m) => m.method))].map((method) => ({ method, ms: r.timings.methodMs?.[method] })),
     hot: hotSpot(map, r.width, r.height),
+    inspection: map.inspection && {
+      channels: map.inspection.contributions.length, weights: map.inspection.weights?.length, negativeShare: map.inspection.negativeShare,
+      diagnosis: map.inspection.diagnosis, branches: map.inspection.branches?.map((b) => ({ kind: b.kind, channels: b.channels, contribution: b.contribution })),
+      camIdentity: map.inspection.camIdentity && { applies: map.inspection.camIdentity.applies, maxAbsDiff: map.inspection.camIdentity.maxAbsDiff, scale: map.inspection.camIdentity.scale },
+    },
     predictions: r.predictions.map((p) => ({ class: p.class, label: labels.of(p.class), probability: p.probability })),
     timings: r.timings,
   };

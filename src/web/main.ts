@@ -6,12 +6,18 @@
  * requests collapses into one (the webcam asks for the next frame as soon as one is drawn). All GPU
  * work goes through the session's queue.
  *
+ * One render is one gradCAM call: the chosen method at the chosen layer, plus, when shown, every
+ * method at that layer (the grid), every inception block (the layer strip), and the inspector's
+ * report (`inspect: true`). Picking a tile of the grid or the strip only redraws: its map is
+ * already in the result.
+ *
  * Query parameters (for sharing links and for the end-to-end tests):
  *   ?model=NAME      start with this manifest entry
  *   ?manifest=URL    read the model manifest from URL instead of the bundled one
  *   ?image=URL       start with this picture instead of the sample photo
  */
 import sampleUrl from '../../weights/samples/chelsea.png';
+import { METHODS, METHOD_SPECS, isMethod, type Method } from '../gradcam/methods.ts';
 import { type GradcamMap, type GradcamOptions, type GradcamResult, isReduction, type Reduction } from '../gradcam/types.ts';
 import type { RgbaImage } from '../image/image.ts';
 import { clear, composite, drawImage } from './draw.ts';
@@ -23,9 +29,11 @@ import { DeviceLost, NoWebGpu, Session } from './session.ts';
 import { isCached, isOnServer } from './download.ts';
 import { DEMO_MODEL } from '../../weights/manifest.ts';
 import { hook, publishResult } from './hook.ts';
+import { renderInspector } from './inspector.ts';
+import { Gallery } from './gallery.ts';
 import {
-  busy, layerTitle, makeGalleryItem, notice, parseClassSearch, progress, renderClassPicker, renderClassSearch,
-  renderLayerPicker, renderPredictions, renderProfile, renderTimings, ui,
+  busy, layerTitle, makeGalleryItem, ms, notice, parseClassSearch, progress, renderClassPicker, renderClassSearch,
+  renderLayerPicker, renderMethodPicker, renderPredictions, renderProfile, renderTimings, ui,
 } from './ui.ts';
 import { FpsMeter, Webcam } from './webcam.ts';
 
@@ -41,12 +49,14 @@ class App {
   private classChoice: 'top' | number = 'top';
   private layer = 'auto';
   private reduction: Reduction = 'logit';
+  private method: Method = 'gradcam';
+  private counterfactual = false;
   private labels: LabelSet = labelSet(undefined, 0);
   private result?: GradcamResult;
   /** The picture the result belongs to (a webcam frame, or the still picture). */
   private shown?: RgbaImage;
-  /** In 'every block' mode: which map the big view shows. */
-  private galleryPick = -1;
+  /** The options the result was made with, and its picture: a tile picked from it needs no new run. */
+  private resultKey = '';
   private modelValue = '';
   private modelToken = 0;
   /** Programs already compiled (the first run of a new layer/class/reduction shape compiles kernels). */
@@ -55,14 +65,27 @@ class App {
   private pumping = false;
   private readonly webcam = new Webcam();
   private readonly fps = new FpsMeter();
+  private readonly gallery: Gallery;
 
-  constructor(private session: Session, private manifest: Manifest) {}
+  constructor(private session: Session, private manifest: Manifest) {
+    this.gallery = new Gallery(session, {
+      options: () => this.galleryOptions(),
+      labels: () => this.labels,
+      show: (image, name) => {
+        if (this.webcam.active) this.stopWebcam();
+        this.setImage(image, name);
+        ui.view.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
+      },
+      changed: (state) => (hook.gallery = state),
+    });
+  }
 
   async start(): Promise<void> {
     ui.app.hidden = false;
     ui.adapter.textContent = this.session.adapter;
     ui.profile.disabled = !this.session.hasTimestamps;
     if (!this.session.hasTimestamps) ui.profile.title = 'This adapter has no timestamp queries (feature timestamp-query)';
+    renderMethodPicker(METHODS.map((name) => ({ name, ...METHOD_SPECS[name] })), this.method);
     this.bindEvents();
     await this.fillModelPicker();
     const imageUrl = params.get('image') ?? sampleUrl;
@@ -88,6 +111,15 @@ class App {
       ui.view.dataset.empty = 'false';
     }
     this.requestRender();
+  }
+
+  /** Files picked or dropped: one picture goes to the view, several make a gallery; an .onnx file is the model. */
+  private async openFiles(files: File[]): Promise<void> {
+    const model = files.find((f) => /\.onnx$/i.test(f.name));
+    if (model) await this.switchModel({ kind: 'file', file: model });
+    const pictures = files.filter((f) => f !== model);
+    if (pictures.length === 1) await this.openFile(pictures[0]);
+    else if (pictures.length > 1) await this.gallery.open(pictures);
   }
 
   private async openFile(file: File): Promise<void> {
@@ -187,7 +219,6 @@ class App {
     renderClassSearch(this.labels);
     renderLayerPicker(this.session.layers, this.layer);
     this.layer = ui.layer.value;
-    this.galleryPick = -1;
     ui.modelNote.textContent = loaded.demo
       ? `A demonstration model: GoogLeNet's layers with weights set by hand, so that class 0 = red, 1 = green, 2 = blue. ` +
         `For real ImageNet predictions pick ${REAL_MODEL} above (28 MB, downloaded once and kept in this browser).`
@@ -201,11 +232,22 @@ class App {
 
   // ── rendering ─────────────────────────────────────────────────────────────────────────────────
 
+  /** The tensor name of the chosen layer ('auto' resolved as the API resolves it: the last candidate). */
+  private layerName(): string {
+    return this.layer === 'auto' ? this.session.layers.at(-1)?.name ?? 'auto' : this.layer;
+  }
+
   private options(): GradcamOptions {
+    const layer = this.layerName();
+    const isBlock = this.session.layers.some((l) => l.block && l.name === layer);
     return {
       classes: this.classChoice === 'top' ? 'top' : [this.classChoice],
-      featureLayers: this.layer,
+      // The strip: every block ('all'), with the chosen layer when it is not one of them.
+      featureLayers: ui.showStrip.checked ? (isBlock ? 'all' : ['all', layer]) : layer,
       reduction: this.reduction,
+      methods: ui.showGrid.checked ? [...METHODS] : [this.method],
+      counterfactual: this.counterfactual,
+      inspect: ui.showInspector.checked,
       upsample: false,
       overlay: { alpha: 1 }, // the pure colour map; the slider blends it (CSS opacity)
     };
@@ -249,22 +291,30 @@ class App {
     const picture = live ? this.webcam.frame() : this.image;
     if (!picture) return false;
     const options = this.options();
-    const key = JSON.stringify([this.session.generation, options.featureLayers, options.classes === 'top', options.reduction]);
+    const resultKey = JSON.stringify([this.session.generation, options]);
+    if (!live && picture === this.shown && resultKey === this.resultKey) {
+      this.draw(); // a tile of the grid or the strip was picked: its map is in the result
+      return false;
+    }
+    const key = JSON.stringify([this.session.generation, options.featureLayers, options.classes === 'top', options.reduction, options.methods, options.counterfactual]);
     if (!live) busy(this.compiled.has(key) ? 'running…' : 'compiling Grad-CAM kernels, then running…');
-    const result = await this.session.run((net) => net.gradCAM(picture, options));
+    // The grid asks for each method's own time: its kernels replayed alone after the run (profileMethods).
+    const result = await this.session.run((net) => (ui.showGrid.checked ? net.profileMethods(picture, options, 3) : net.gradCAM(picture, options)));
     this.compiled.add(key);
     busy(null);
     this.result = result;
+    this.resultKey = resultKey;
     this.shown = picture;
     this.draw();
     hook.runs++;
     hook.firstMapMs ??= performance.now();
-    publishResult(result, this.mainMap(result), this.labels, this.session.model?.name ?? '');
     return true;
   }
 
+  /** The map of the chosen layer and method (the big view, the inspector). */
   private mainMap(r: GradcamResult): GradcamMap {
-    return r.maps[this.galleryPick >= 0 && this.galleryPick < r.maps.length ? this.galleryPick : r.maps.length - 1];
+    const layer = this.layerName();
+    return r.maps.find((m) => m.layer === layer && m.method === this.method) ?? r.maps.find((m) => m.method === this.method) ?? r.maps[r.maps.length - 1];
   }
 
   /** Draws the last result: picture, heat map, gallery, predictions, pickers, timings, caption. */
@@ -276,7 +326,10 @@ class App {
     drawImage(ui.picture, picture);
     drawImage(ui.heat, map.overlay!);
     ui.view.dataset.empty = 'false';
-    this.drawGallery(r, map);
+    this.drawStrip(r, map);
+    this.drawGrid(r, map);
+    ui.inspector.hidden = !ui.showInspector.checked;
+    if (!ui.inspector.hidden) renderInspector(ui.inspector, map, this.labels.of(map.class));
     const selected = this.classChoice === 'top' ? r.predictions[0]?.class ?? null : this.classChoice;
     // The demonstration model's unused classes (logit −10) are not worth a line.
     const predictions = r.predictions.filter((p) => p.class < this.labels.meaningful);
@@ -284,33 +337,94 @@ class App {
     renderClassPicker(predictions, this.labels, this.classChoice);
     renderTimings(r.timings, this.session.compileMs, this.session.adapter);
     const [h, w] = map.shape;
-    const cold = map.max <= 0 ? ' The map is zero everywhere: nothing at this layer raises this score.' : '';
-    ui.caption.textContent = `Where “${this.labels.of(map.class)}” comes from, at ${layerTitle(map.layer)} (${h}×${w}), ` +
+    const cold = map.max <= 0 ? ` The map is zero everywhere: nothing at this layer raises this score${ui.showInspector.checked ? ' (the inspector below says why)' : ' (the inspector says why)'}.` : '';
+    const by = `${map.method}${map.counterfactual ? ', counterfactual: what speaks against it' : ''}`;
+    ui.caption.textContent = `Where “${this.labels.of(map.class)}” comes from (${by}), at ${layerTitle(map.layer)} (${h}×${w}), ` +
       `by the ${map.reduction === 'logit' ? 'class score (logit)' : 'probability (softmax)'}. ` +
       `${this.webcam.active ? 'Webcam' : this.imageName}.${cold}`;
+    publishResult(r, map, this.labels, this.session.model?.name ?? '');
   }
 
-  private drawGallery(r: GradcamResult, main: GradcamMap): void {
-    ui.gallery.hidden = r.maps.length < 2;
-    if (r.maps.length < 2) return;
-    const opacity = Number(ui.opacity.value);
-    const items = r.maps.map((m, i) => {
-      const pic = document.createElement('canvas');
-      const heat = document.createElement('canvas');
-      drawImage(pic, this.shown!);
-      drawImage(heat, m.overlay!);
-      const thumb = composite(pic, heat, opacity);
-      return makeGalleryItem(layerTitle(m.layer), thumb, m === main, () => {
-        this.galleryPick = i;
-        this.draw();
-      });
-    });
-    ui.gallery.replaceChildren(...items);
+  /** The picture with a map's overlay blended at the slider's opacity, as a thumbnail canvas. */
+  private thumbnail(m: GradcamMap): HTMLCanvasElement {
+    const pic = document.createElement('canvas');
+    const heat = document.createElement('canvas');
+    drawImage(pic, this.shown!);
+    drawImage(heat, m.overlay!);
+    return composite(pic, heat, Number(ui.opacity.value));
+  }
+
+  /** The layer strip: the chosen method at every inception block (featureLayers 'all', one backward pass). */
+  private drawStrip(r: GradcamResult, main: GradcamMap): void {
+    const maps = r.maps.filter((m) => m.method === main.method && this.session.layers.some((l) => l.block && l.name === m.layer));
+    ui.stripSection.hidden = !ui.showStrip.checked || maps.length === 0;
+    if (ui.stripSection.hidden) return;
+    ui.stripNote.textContent = `${main.method} at ${maps.length} blocks, from one forward and one backward pass; pick one to view it`;
+    ui.strip.replaceChildren(...maps.map((m) => {
+      const [h, w] = m.shape;
+      const item = makeGalleryItem(layerTitle(m.layer), this.thumbnail(m), m === main, () => this.pick({ layer: m.layer }), `${h}×${w}`);
+      item.dataset.layer = m.layer;
+      return item;
+    }));
+  }
+
+  /**
+   * The grid: every method at the chosen layer, side by side, each with its own time (profileMethods:
+   * its kernels at every layer of the request replayed alone, median of 3) when the result has them.
+   */
+  private drawGrid(r: GradcamResult, main: GradcamMap): void {
+    // The maps at the chosen layer, and those of no feature layer (guided backprop's is the input).
+    const candidates = new Set(this.session.layers.map((l) => l.name));
+    const atLayer = this.layerName();
+    const maps = r.maps.filter((m) => m.layer === atLayer || !candidates.has(m.layer));
+    ui.gridSection.hidden = !ui.showGrid.checked || maps.length < 2;
+    if (ui.gridSection.hidden) return;
+    const t = r.timings;
+    const clock = t.source === 'gpu' ? 'GPU timestamps' : 'the CPU clock';
+    ui.gridNote.textContent = t.methodMs
+      ? `one forward and one backward pass (${ms(t.forwardMs)} + ${ms(t.backwardMs)}); under each map its method's own kernels, replayed alone (median of 3, ${clock}), at every layer of this request`
+      : `one forward and one backward pass (${ms(t.forwardMs)} + ${ms(t.backwardMs)}); the maps of all ${maps.length} methods together took ${ms(t.camMs)} (${clock}): no per-method times in this result`;
+    ui.grid.replaceChildren(...maps.map((m) => {
+      const own = t.methodMs?.[m.method];
+      const time = own !== undefined ? ms(own) : `(all: ${ms(t.camMs)})`;
+      const note = [m.method === 'eigencam' ? 'no gradient' : m.counterfactual ? 'counterfactual' : '', candidates.has(m.layer) ? '' : `at the input (${m.shape[0]}×${m.shape[1]})`].filter(Boolean).join(', ');
+      const item = makeGalleryItem(m.method, this.thumbnail(m), m === main, () => this.pick({ method: m.method }), time, ...(note ? [note] : []));
+      item.dataset.method = m.method;
+      item.title = `${METHOD_SPECS[m.method].formula} (${METHOD_SPECS[m.method].reference})`;
+      return item;
+    }));
+  }
+
+  /** A tile of the strip or the grid: that layer or method becomes the chosen one. */
+  private pick(choice: { layer?: string; method?: Method }): void {
+    if (choice.layer) {
+      this.layer = choice.layer;
+      ui.layer.value = choice.layer;
+    }
+    if (choice.method) {
+      this.method = choice.method;
+      ui.method.value = choice.method;
+    }
+    this.requestChange();
   }
 
   private pickClass(c: number | 'top'): void {
     this.classChoice = c;
+    this.requestChange();
+  }
+
+  /** The request changed (class, layer, method, counterfactual, score): the view and the gallery run again. */
+  private requestChange(): void {
     this.requestRender();
+    this.gallery.rerun();
+  }
+
+  /** The gallery's request: the chosen method at the chosen layer, for the chosen class and score. */
+  private galleryOptions(): GradcamOptions {
+    return {
+      classes: this.classChoice === 'top' ? 'top' : [this.classChoice], featureLayers: this.layerName(), reduction: this.reduction,
+      methods: [this.method], counterfactual: this.counterfactual,
+    };
   }
 
   private async profile(): Promise<void> {
@@ -345,9 +459,9 @@ class App {
 
   private bindEvents(): void {
     ui.imageFile.addEventListener('change', () => {
-      const f = ui.imageFile.files?.[0];
-      if (f) void this.openFile(f);
+      const files = [...(ui.imageFile.files ?? [])];
       ui.imageFile.value = '';
+      void this.openFiles(files);
     });
     ui.modelFile.addEventListener('change', () => {
       const f = ui.modelFile.files?.[0];
@@ -374,14 +488,21 @@ class App {
     });
     ui.layer.addEventListener('change', () => {
       this.layer = ui.layer.value;
-      this.galleryPick = -1;
-      this.requestRender();
+      this.requestChange();
     });
+    ui.method.addEventListener('change', () => {
+      if (isMethod(ui.method.value)) this.pick({ method: ui.method.value });
+    });
+    ui.counterfactual.addEventListener('change', () => {
+      this.counterfactual = ui.counterfactual.checked;
+      this.requestChange();
+    });
+    for (const box of [ui.showGrid, ui.showStrip, ui.showInspector]) box.addEventListener('change', () => this.requestRender());
     for (const radio of document.querySelectorAll<HTMLInputElement>('input[name=reduction]')) {
       radio.addEventListener('change', () => {
         if (!radio.checked) return;
         this.reduction = isReduction(radio.value) ? radio.value : 'logit';
-        this.requestRender();
+        this.requestChange();
       });
     }
     // Drag and drop anywhere on the page: pictures are explained, .onnx files become the model.
@@ -395,8 +516,7 @@ class App {
     window.addEventListener('drop', (e) => {
       e.preventDefault();
       ui.view.classList.remove('dropping');
-      const f = e.dataTransfer?.files?.[0];
-      if (f) void this.openFile(f);
+      void this.openFiles([...(e.dataTransfer?.files ?? [])]);
     });
     this.applyOpacity();
   }
@@ -405,7 +525,10 @@ class App {
     const v = Number(ui.opacity.value);
     ui.heat.style.opacity = String(v);
     ui.opacityValue.textContent = `${Math.round(100 * v)} %`;
-    if (this.result && this.result.maps.length > 1) this.drawGallery(this.result, this.mainMap(this.result));
+    if (this.result && this.result.maps.length > 1) {
+      this.drawStrip(this.result, this.mainMap(this.result));
+      this.drawGrid(this.result, this.mainMap(this.result));
+    }
   }
 
   // ── device loss ───────────────────────────────────────────────────────────────────────────────

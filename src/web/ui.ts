@@ -10,7 +10,7 @@ function byId<T extends HTMLElement>(id: string): T {
   return el as T;
 }
 
-function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
   const el = Object.assign(document.createElement(tag), props);
   el.append(...children);
   return el;
@@ -34,7 +34,24 @@ export const ui = {
   opacityValue: byId<HTMLOutputElement>('opacity-value'),
   save: byId<HTMLButtonElement>('save'),
   caption: byId<HTMLElement>('caption'),
+  stripSection: byId<HTMLElement>('strip-section'),
+  strip: byId<HTMLElement>('strip'),
+  stripNote: byId<HTMLElement>('strip-note'),
+  gridSection: byId<HTMLElement>('grid-section'),
+  grid: byId<HTMLElement>('grid'),
+  gridNote: byId<HTMLElement>('grid-note'),
+  inspector: byId<HTMLElement>('inspector'),
+  gallerySection: byId<HTMLElement>('gallery-section'),
   gallery: byId<HTMLElement>('gallery'),
+  galleryNote: byId<HTMLElement>('gallery-note'),
+  galleryZip: byId<HTMLButtonElement>('gallery-zip'),
+  galleryJsonl: byId<HTMLButtonElement>('gallery-jsonl'),
+  galleryClose: byId<HTMLButtonElement>('gallery-close'),
+  method: byId<HTMLSelectElement>('method'),
+  counterfactual: byId<HTMLInputElement>('counterfactual'),
+  showGrid: byId<HTMLInputElement>('show-grid'),
+  showStrip: byId<HTMLInputElement>('show-strip'),
+  showInspector: byId<HTMLInputElement>('show-inspector'),
   model: byId<HTMLSelectElement>('model'),
   modelFile: byId<HTMLInputElement>('model-file'),
   progress: byId<HTMLElement>('progress'),
@@ -143,7 +160,6 @@ export function renderLayerPicker(layers: LayerInfo[], value: string): void {
   const auto = layers[layers.length - 1];
   const dims = (l: LayerInfo) => `${l.shape[2]}×${l.shape[3]}`;
   const options: HTMLElement[] = [h('option', { value: 'auto' }, auto ? `automatic (${layerTitle(auto.name)}, ${dims(auto)})` : 'automatic')];
-  if (blocks.length > 1) options.push(h('option', { value: 'all' }, `every block (${blocks.length} maps)`));
   if (blocks.length) options.push(h('optgroup', { label: 'block outputs' }, ...blocks.map((l) => h('option', { value: l.name }, `${layerTitle(l.name)} (${dims(l)})`))));
   const others = layers.filter((l) => !l.block);
   if (others.length) options.push(h('optgroup', { label: 'other layers' }, ...others.map((l) => h('option', { value: l.name }, `${l.name} (${dims(l)})`))));
@@ -151,7 +167,7 @@ export function renderLayerPicker(layers: LayerInfo[], value: string): void {
   ui.layer.value = layers.some((l) => l.name === value) || value === 'all' ? value : 'auto';
 }
 
-const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) + ' ms';
+export const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) + ' ms';
 
 export function renderTimings(t: GradcamTimings, compileMs: number | undefined, adapter: string): void {
   const rows: [string, string][] = [
@@ -181,8 +197,16 @@ export function renderProfile(timings: DispatchTiming[]): void {
   ui.profileOut.hidden = false;
 }
 
-export function makeGalleryItem(title: string, canvas: HTMLCanvasElement, selected: boolean, onPick: () => void): HTMLElement {
-  const b = h('button', { type: 'button', className: 'thumb', title: `show ${title}` }, canvas, h('span', {}, title));
+/** The method picker: every CAM method, with its formula and paper as the tooltip. */
+export function renderMethodPicker(methods: readonly { name: string; formula: string; reference: string }[], value: string): void {
+  ui.method.replaceChildren(...methods.map((m) => h('option', { value: m.name, title: `${m.formula} (${m.reference})` }, m.name)));
+  ui.method.value = value;
+}
+
+/** A thumbnail button: a canvas, a title, and optional lines under it (a time, a note). */
+export function makeGalleryItem(title: string, canvas: HTMLCanvasElement, selected: boolean, onPick: () => void, ...lines: string[]): HTMLElement {
+  const b = h('button', { type: 'button', className: 'thumb', title: `show ${title}` }, canvas, h('span', { className: 'thumb-title' }, title),
+    ...lines.map((l) => h('span', { className: 'thumb-line' }, l)));
   if (selected) b.setAttribute('aria-pressed', 'true');
   b.addEventListener('click', onPick);
   return b;
