@@ -85,7 +85,7 @@ async function scores(net: Network, shape: number[], make: (() => Float32Array)[
   const out: number[] = [];
   for (let at = 0; at < make.length; at += batch) {
     const chunk = make.slice(at, at + batch).map((f) => ({ shape, data: f() }));
-    for (const input of chunk) out.push((await net.classify(input, 1)).probabilities[cls]);
+    for (const r of await net.classify(chunk, { top: 1, batchSize: batch })) out.push(r.probabilities[cls]);
   }
   return out;
 }
