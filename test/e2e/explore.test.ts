@@ -1,0 +1,211 @@
+/**
+ * The page's tools for studying a map (issues 12 and 13), in headless Chromium with WebGPU on
+ * SwiftShader and the known-answer model (class 0 = red, 1 = green, 2 = blue): the grid of every CAM
+ * method with its time, the counterfactual, the layer strip (one map per inception block), the
+ * inspector (all C channel weights, the signed map's negative share, the branches, the CAM identity)
+ * and the gallery of many pictures (a broken file is an error tile; zip and JSONL downloads).
+ *
+ * SwiftShader runs GoogLeNet in seconds per pass, so the tests share one page and small pictures.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { unzipSync, strFromU8 } from 'fflate';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { METHODS } from '../../src/gradcam/methods.ts';
+import { buildPage, hasChromium, hookOf, launch, waitForRuns, watchErrors, CHROMIUM } from './browser.ts';
+import { inside, picturePng, type Rect } from './pictures.ts';
+import { startServer, type TestServer } from './server.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+/** GoogLeNet's inception blocks: the layer strip has one map for each. */
+const BLOCKS = ['3a', '3b', '4a', '4b', '4c', '4d', '4e', '5a', '5b'].map((b) => `inception_${b}/output_1`);
+
+/** Clicks a "Show" checkbox (or another toggle) and waits for the run it asks for. */
+async function toggle(page: Page, selector: string, on: boolean): Promise<void> {
+  const runs = (await hookOf(page)).runs;
+  if (on) await page.check(selector);
+  else await page.uncheck(selector);
+  await waitForRuns(page, runs + 1);
+}
+
+describe.skipIf(!hasChromium)(`the page's grid, strip, inspector and gallery in headless Chromium (${CHROMIUM}, SwiftShader)`, () => {
+  let out: string;
+  let server: TestServer;
+  let browser: Browser;
+  let page: Page;
+  let errors: string[];
+  // 224×224 (the model's own size: no resampling to speak of); feature cells of 32 pixels at 7×7.
+  const red: Rect = { x: 32, y: 96, w: 96, h: 96, rgb: [230, 20, 20] };
+
+  beforeAll(async () => {
+    out = mkdtempSync(join(tmpdir(), 'gradcam-e2e-explore-'));
+    process.env.GRADCAM_CACHE = join(out, 'cache'); // the demonstration model, not a cached googlenet-12
+    await buildPage(ROOT, join(out, 'web'));
+    server = await startServer(join(out, 'web'));
+    server.route('/e2e/red.png', { body: await picturePng(224, 224, [red]) });
+    browser = await launch(true);
+    page = await (await browser.newContext({ viewport: { width: 1280, height: 1000 }, acceptDownloads: true })).newPage();
+    errors = watchErrors(page);
+    await page.goto(`${server.origin}/?image=/e2e/red.png`);
+    const h = await waitForRuns(page, 1);
+    expect(h.last!.map).toMatchObject({ class: 0, method: 'gradcam', counterfactual: false, layer: 'inception_5b/output_1' });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    if (out) rmSync(out, { recursive: true, force: true });
+  });
+
+  it('shows every CAM method side by side, each with its own time, from one call; a tile picks the method; the counterfactual', async () => {
+    await toggle(page, '#show-grid', true);
+    const h = await hookOf(page);
+    expect(h.last!.methods.map((m) => m.method)).toEqual(METHODS);
+    for (const m of h.last!.methods) expect(m.ms, m.method).toBeGreaterThan(0);
+    const tiles = await page.$$eval('#grid .thumb', (ts) => ts.map((t) => ({ method: (t as HTMLElement).dataset.method, text: t.textContent ?? '' })));
+    expect(tiles.map((t) => t.method)).toEqual(METHODS);
+    for (const t of tiles) expect(t.text, t.method).toMatch(/\d ms/);
+    expect(await page.textContent('#grid-note')).toContain('replayed alone');
+
+    // Picking a tile shows that method's map without another run (it is in the result).
+    await page.click('#grid .thumb[data-method="layercam"]');
+    await page.waitForFunction(() => (window as unknown as { gradcam: { last: { map: { method: string } } } }).gradcam.last.map.method === 'layercam');
+    const picked = await hookOf(page);
+    expect(picked.runs).toBe(h.runs);
+    expect(await page.inputValue('#method')).toBe('layercam');
+    expect(await page.textContent('#caption')).toContain('layercam');
+    expect(inside(picked.last!.hot, red), JSON.stringify(picked.last!.hot)).toBe(true);
+
+    // The counterfactual (G := −G): every gradient method's map says so; Eigen-CAM reads no gradient.
+    await toggle(page, '#counterfactual', true);
+    const cf = await hookOf(page);
+    expect(cf.last!.map).toMatchObject({ method: 'layercam', counterfactual: true });
+    expect(await page.textContent('#caption')).toContain('counterfactual');
+    expect(await page.$$eval('#grid .thumb', (ts) => ts.map((t) => t.textContent ?? '').filter((s) => s.includes('counterfactual')).length)).toBe(METHODS.length - 1);
+    await toggle(page, '#counterfactual', false);
+    await toggle(page, '#show-grid', false);
+    expect(await page.isVisible('#grid-section')).toBe(false);
+    expect(errors).toEqual([]);
+  });
+
+  it('shows the chosen method at every inception block in the layer strip; a tile picks the layer', async () => {
+    const before = (await hookOf(page)).runs;
+    await page.selectOption('#method', 'gradcam');
+    await waitForRuns(page, before + 1);
+    await toggle(page, '#show-strip', true);
+    const h = await hookOf(page);
+    expect(h.last!.layers).toEqual(BLOCKS);
+    expect(h.last!.methods.map((m) => m.method)).toEqual(['gradcam']);
+    const tiles = await page.$$eval('#strip .thumb', (ts) => ts.map((t) => (t as HTMLElement).dataset.layer));
+    expect(tiles).toEqual(BLOCKS);
+
+    await page.click('#strip .thumb[data-layer="inception_4e/output_1"]');
+    await page.waitForFunction(() => (window as unknown as { gradcam: { last: { map: { layer: string } } } }).gradcam.last.map.layer === 'inception_4e/output_1');
+    const picked = await hookOf(page);
+    expect(picked.runs).toBe(h.runs);
+    expect(picked.last!.map.shape).toEqual([14, 14]);
+    expect(await page.inputValue('#layer')).toBe('inception_4e/output_1');
+    // Back to the automatic layer (inception_5b): in the strip's result too, so no run either.
+    await page.selectOption('#layer', 'auto');
+    await page.waitForFunction(() => (window as unknown as { gradcam: { last: { map: { layer: string } } } }).gradcam.last.map.layer === 'inception_5b/output_1');
+    expect((await hookOf(page)).runs).toBe(h.runs);
+    await toggle(page, '#show-strip', false);
+    expect((await hookOf(page)).last!.layers).toEqual(['inception_5b/output_1']);
+    expect(errors).toEqual([]);
+  });
+
+  it('inspects the map: all C channel weights (sortable), the negative share, the branches, the CAM identity, why a map is zero', async () => {
+    await toggle(page, '#show-inspector', true);
+    const h = await hookOf(page);
+    expect(h.last!.map).toMatchObject({ layer: 'inception_5b/output_1', method: 'gradcam', class: 0, reduction: 'logit' });
+    const x = h.last!.inspection!;
+    // inception_5b: 384 + 384 + 128 + 128 = 1024 channels, one weight and one table row each.
+    expect(x.channels).toBe(1024);
+    expect(x.weights).toBe(1024);
+    expect(await page.$$eval('#inspector-channels tbody tr', (rows) => rows.length)).toBe(1024);
+    expect(x.negativeShare).toBeGreaterThanOrEqual(0);
+    expect(x.negativeShare).toBeLessThanOrEqual(1);
+    expect(await page.textContent('#inspector-negative-share')).toBe(`negative share ${(100 * x.negativeShare).toFixed(1)} %`);
+    expect(await page.textContent('#inspector-diagnosis')).toMatch(/^The map is positive at \d+ of 49 positions/);
+    expect(x.branches!.map((b) => b.kind)).toEqual(['1×1', '3×3', '5×5', 'pool proj']);
+    expect(x.branches!.map((b) => b.channels)).toEqual([[0, 384], [384, 768], [768, 896], [896, 1024]]);
+    expect(await page.$$eval('#inspector-branches tbody tr', (rows) => rows.length)).toBe(4);
+    // The CAM identity at inception_5b with the logit score: α_k is the mean over 49 positions of
+    // the pooled gradient W[c, k]/49 (each rounded once), so it differs from W[c, k]/49 by the
+    // float32 summation of 49 terms: at most 49 + 1 rounding steps of 2⁻²⁴ relative, < 64·2⁻²⁴.
+    expect(x.camIdentity!.applies).toBe(true);
+    expect(x.camIdentity!.maxAbsDiff!).toBeLessThanOrEqual(64 * 2 ** -24 * x.camIdentity!.scale!);
+    expect(await page.textContent('#inspector-cam')).toContain('CAM identity holds here');
+
+    // Sorting: by channel, ascending, then by weight, descending.
+    await page.click('#inspector-channels th[data-key="channel"]');
+    expect(await page.$$eval('#inspector-channels tbody tr td:first-child', (cs) => cs.slice(0, 3).map((c) => c.textContent))).toEqual(['0', '1', '2']);
+    await page.click('#inspector-channels th[data-key="weight"]');
+    expect(await page.getAttribute('#inspector-channels th[data-key="weight"]', 'aria-sort')).toBe('descending');
+
+    // Why is my map all zero? "green" on a picture with no green: the diagnosis says why.
+    const runs = h.runs;
+    await page.fill('#class-search', 'green · 1');
+    await page.dispatchEvent('#class-search', 'change');
+    const g = await waitForRuns(page, runs + 1);
+    expect(g.last!.map).toMatchObject({ class: 1, max: 0 });
+    expect(g.last!.inspection!.diagnosis).toMatch(/^The map is all zero because /);
+    expect(await page.textContent('#caption')).toContain('zero everywhere');
+    await page.selectOption('#class', 'top');
+    await waitForRuns(page, runs + 2);
+    await toggle(page, '#show-inspector', false);
+    expect(errors).toEqual([]);
+  });
+
+  it('explains three pictures in a gallery (a broken file is an error tile, the rest go on), downloaded as a zip and as JSONL', async () => {
+    const blue: Rect = { x: 96, y: 32, w: 96, h: 96, rgb: [20, 40, 230] };
+    await page.setInputFiles('#image-file', [
+      { name: 'red.png', mimeType: 'image/png', buffer: await picturePng(224, 224, [red]) },
+      { name: 'broken.png', mimeType: 'image/png', buffer: Buffer.from('this is not a PNG file') },
+      { name: 'blue.png', mimeType: 'image/png', buffer: await picturePng(224, 224, [blue]) },
+    ]);
+    await page.waitForFunction(() => {
+      const g = (window as unknown as { gradcam: { gallery?: { pictures: number; done: number; running: boolean } } }).gradcam.gallery;
+      return !!g && g.pictures === 3 && g.done === 3 && !g.running;
+    }, null, { timeout: 240_000, polling: 200 });
+    expect((await hookOf(page)).gallery).toEqual({ pictures: 3, done: 3, failed: 1, running: false });
+    const tiles = await page.$$eval('#gallery .tile', (ts) => ts.map((t) => ({ name: (t as HTMLElement).dataset.name, error: t.classList.contains('error'), text: t.textContent ?? '', canvas: !!t.querySelector('canvas') })));
+    expect(tiles.map((t) => [t.name, t.error, t.canvas])).toEqual([['red.png', false, true], ['broken.png', true, false], ['blue.png', false, true]]);
+    expect(tiles[0].text).toMatch(/red \d+(\.\d)? %/);
+    expect(tiles[2].text).toMatch(/blue \d+(\.\d)? %/);
+    for (const t of [tiles[0], tiles[2]]) expect(t.text).toMatch(/\d ms/);
+    expect(tiles[1].text).toContain('not a picture the browser can decode');
+
+    // The zip: both overlays (named as the CLI's --out-dir names them) and results.jsonl.
+    const [zipped] = await Promise.all([page.waitForEvent('download'), page.click('#gallery-zip')]);
+    expect(zipped.suggestedFilename()).toBe('gradcam-gallery.zip');
+    const zip = unzipSync(readFileSync(await zipped.path()));
+    const pngs = ['red.inception_5b_output_1.class0.gradcam.png', 'blue.inception_5b_output_1.class2.gradcam.png'];
+    expect(Object.keys(zip).sort()).toEqual([...pngs, 'results.jsonl'].sort());
+    const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+    for (const name of pngs) {
+      expect([...zip[name].subarray(0, 8)], name).toEqual(PNG_SIGNATURE);
+      // IHDR: the overlay at the picture's size, 224×224.
+      const view = new DataView(zip[name].buffer, zip[name].byteOffset);
+      expect([view.getUint32(16), view.getUint32(20)], name).toEqual([224, 224]);
+    }
+    const jsonl = strFromU8(zip['results.jsonl']);
+    const lines = jsonl.trimEnd().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(3);
+    expect(lines.map((l) => l.input)).toEqual(['red.png', 'broken.png', 'blue.png']);
+    expect(lines[0].predictions[0]).toMatchObject({ class: 0, label: 'red' });
+    expect(lines[0].maps[0]).toMatchObject({ layer: 'inception_5b/output_1', method: 'gradcam', class: 0, shape: [7, 7], overlay: pngs[0] });
+    expect(lines[0].maps[0].raw).toHaveLength(49);
+    expect(lines[0].timings.totalMs).toBeGreaterThan(0);
+    expect(lines[1]).toEqual({ input: 'broken.png', error: expect.stringContaining('broken.png: this file is not a picture') });
+    expect(lines[2].predictions[0]).toMatchObject({ class: 2, label: 'blue' });
+
+    // The JSONL alone: the same three lines.
+    const [plain] = await Promise.all([page.waitForEvent('download'), page.click('#gallery-jsonl')]);
+    expect(plain.suggestedFilename()).toBe('results.jsonl');
+    expect(readFileSync(await plain.path(), 'utf8')).toBe(jsonl);
+    expect(errors).toEqual([]);
+  });
+});
