@@ -22,6 +22,10 @@
  *   ort-wasm.forward             the same on its wasm (CPU) execution provider
  *   ort-node.forward             onnxruntime-node (native CPU), Node only
  *   ort-*.session, ort-*.first-run   session creation, and the first run alone (1 run each)
+ *   batch.forward.b<B>, batch.gradcam.inception_4e.b<B>   only with batchSizes (--batch-sizes):
+ *                                one call of B images (net.classify, gradCAM at inception_4e, K = 1,
+ *                                raw maps) on the engine compiled for B; images/s and the ratio to
+ *                                B = 1 in `batches` (bench/batch.ts)
  *
  * The bench/main.ts CLI (Node, Dawn) and bench/page.ts (browser) call `runBench`.
  */
@@ -33,6 +37,7 @@ import type { Recipe } from '../src/image/recipes.ts';
 import { decodeOnnx } from '../src/onnx/decode.ts';
 import type { Engine } from '../src/runtime/engine.ts';
 import pkg from '../package.json';
+import { benchBatches, type BatchThroughput } from './batch.ts';
 import { agreement, benchOrt, type Agreement, type OrtProvider } from './ort.ts';
 import { byOpType, profileStages, type Profile } from './profile.ts';
 import { fmtMs, median, round, sample, summarize, type Measurement } from './stats.ts';
@@ -53,6 +58,8 @@ export interface BenchOptions {
   /** Per-kernel profile from timestamp queries. */
   profile: boolean;
   profileRuns: number;
+  /** Batch sizes for the throughput measurements (batch.*; bench/batch.ts); none by default. */
+  batchSizes?: number[];
 }
 
 export const DEFAULT_OPTIONS: BenchOptions = { runs: 20, warmup: 3, loadRuns: 3, only: null, profile: false, profileRuns: 5 };
@@ -127,6 +134,8 @@ export interface BenchResult {
   sanity: Agreement[];
   ort: { name: string; build: string; executionProvider: string; threads: number; notes?: string[] }[];
   profile?: Profile;
+  /** Images per second by batch size (with batchSizes). */
+  batches?: BatchThroughput[];
   notes: string[];
   elapsedS: number;
 }
@@ -285,6 +294,10 @@ export async function runBench(setup: BenchSetup): Promise<BenchResult> {
     });
   }
 
+  // Throughput by batch size: one call of B images each, on the engine compiled for B.
+  let batches: BatchThroughput[] | undefined;
+  if (o.batchSizes?.length && sel('batch')) batches = await benchBatches(net, o.batchSizes, o.runs, o.warmup, syntheticInput, record, log);
+
   // Per-kernel profile: the forward, and the backward + map stage of a Grad-CAM at inception_4e, K = 1.
   let profile: Profile | undefined;
   if (o.profile && !timestamps) log("profile: skipped, the adapter has no 'timestamp-query'");
@@ -417,6 +430,7 @@ export async function runBench(setup: BenchSetup): Promise<BenchResult> {
     measurements, samples, ratios, gradcamStages, sanity,
     ort: setup.ort.map((p) => ({ name: p.name, build: p.build, executionProvider: p.executionProvider, threads: p.threads, notes: p.notes })),
     profile,
+    batches,
     notes,
     elapsedS: round((performance.now() - t0) / 1000, 1),
   };

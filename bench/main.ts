@@ -13,10 +13,12 @@ import { pathToFileURL } from 'node:url';
 import type { GpuContext } from '../src/gpu/device.ts';
 import { nodeGpu } from '../src/gpu/node.ts';
 import { modelCacheDir, repositoryRoot } from '../src/node/paths.ts';
-import { DEFAULT_OPTIONS, runBench, type BenchOptions, type BenchResult, type MachineSample } from './harness.ts';
+import { DEFAULT_BATCH_SIZES } from './batch.ts';
+import { DEFAULT_OPTIONS, runBench, syntheticInput, type BenchOptions, type BenchResult, type MachineSample } from './harness.ts';
 import type { OrtModule, OrtProvider } from './ort.ts';
 import { formatReport } from './report.ts';
 import { copySharedWrites } from './shared-memory.ts';
+import { formatSoak, runSoak } from './soak.ts';
 
 const HELP = `npm run bench -- [options]
 
@@ -39,6 +41,10 @@ const HELP = `npm run bench -- [options]
   --no-ort            skip onnxruntime-web
   --ort-jsep          also measure ORT's JSEP WebGPU build (the default 'onnxruntime-web'
                       import in browsers) as ort-webgpu-jsep.forward
+  --batch-sizes LIST  also measure images/s by batch size, e.g. 1,2,4,8,16 (batch.forward.bB,
+                      batch.gradcam.inception_4e.bB); --only batch measures only those
+  --soak N            the memory soak instead of the bench: N explains on one network, then
+                      N/20 load/destroy cycles (at least 10), RSS and live GPU buffers as a curve
   --quiet             no progress lines (the table still goes to stdout)`;
 
 interface Cli {
@@ -50,6 +56,8 @@ interface Cli {
   jsep: boolean;
   threads: number;
   quiet: boolean;
+  /** --soak N: the memory soak instead of the bench. */
+  soak?: number;
 }
 
 function parseArgs(argv: string[]): Cli {
@@ -79,6 +87,8 @@ function parseArgs(argv: string[]): Cli {
       case '--no-ort': cli.ort = false; break;
       case '--ort-jsep': cli.jsep = true; break;
       case '--quiet': cli.quiet = true; break;
+      case '--batch-sizes': cli.options.batchSizes = (next() ?? '').split(',').map((v) => int(a, v.trim(), 1)); break;
+      case '--soak': cli.soak = int(a, next(), 2); break;
       case '--help': case '-h': console.log(HELP); process.exit(0); break;
       default: throw new Error(`unknown option '${a}' (--help lists them)`);
     }
@@ -197,8 +207,19 @@ async function main(): Promise<void> {
   const log = cli.quiet ? () => undefined : (l: string) => process.stderr.write(`${l}\n`);
   const gpu = await nodeGpu(log);
   const model = await modelBytes(cli, log);
-  const ort = cli.ort ? await loadOrt(gpu, cli, log) : [];
   const root = repoRoot();
+  const out = resolve(cli.out ?? (root ? join(root, 'bench', 'results') : '.'));
+  if (cli.soak !== undefined) {
+    const soak = await runSoak(gpu, model, cli.soak, syntheticInput, log);
+    console.log(formatSoak(soak));
+    mkdirSync(out, { recursive: true });
+    const file = join(out, `${soak.date.slice(0, 10)}-soak-${cli.soak}.json`);
+    writeFileSync(file, `${JSON.stringify(soak, null, 1)}\n`);
+    log(`wrote ${file}`);
+    process.exit(0);
+  }
+  if (cli.options.only?.includes('batch') && !cli.options.batchSizes) cli.options.batchSizes = [...DEFAULT_BATCH_SIZES];
+  const ort = cli.ort ? await loadOrt(gpu, cli, log) : [];
   const result: BenchResult = await runBench({
     platform: 'node', gpu, model, ort, log, options: cli.options, machine,
     versions: { ...gitVersion(root), node: process.version, 'webgpu (Dawn)': packageVersion('webgpu') },
@@ -206,7 +227,6 @@ async function main(): Promise<void> {
   });
   console.log(formatReport(result, cli.options.profile));
 
-  const out = resolve(cli.out ?? (root ? join(root, 'bench', 'results') : '.'));
   mkdirSync(out, { recursive: true });
   const file = join(out, cli.name.replace('{date}', result.date.slice(0, 10)).replace('{adapter}', result.adapterSlug));
   const json = `${JSON.stringify(result, null, 1)}\n`;

@@ -1,5 +1,6 @@
 /** The result as text: the measurement table, the ratios, the sanity check, the profile. Platform-neutral. */
 import { describeAdapter } from '../src/gpu/device.ts';
+import { formatBatches } from './batch.ts';
 import type { BenchResult } from './harness.ts';
 import { formatOpTypes, formatProfileRows } from './profile.ts';
 import { fmtMs } from './stats.ts';
@@ -70,6 +71,7 @@ export function formatProfile(r: BenchResult): string {
 export function formatReport(r: BenchResult, withProfile: boolean): string {
   return [
     formatHeader(r), '', formatTable(r), '', formatRatios(r),
+    ...(r.batches?.length ? ['', 'throughput by batch size (images/s; ratio to B = 1):', formatBatches(r.batches)] : []),
     ...(r.notes.length ? ['', 'notes:', ...r.notes.map((n) => `  - ${n}`)] : []),
     ...(withProfile && r.profile ? ['', formatProfile(r)] : []),
   ].join('\n');
