@@ -49,7 +49,7 @@ test('eval --boxes: localisation error 25 % (one wrong box of four), a missing b
   const run = await gradcam(['eval', file('pics'), '--boxes', file('boxes'), '--model', 'googlenet-known-answer', '--layer', 'inception_3b',
     '--metrics', 'localisation,drop', '--json', file('eval.json')], 600_000);
   expectExit(run, 1);
-  expect(run.stderr).toMatch(/^gradcam: .*e-nobox\.xml: no box file for .*e-nobox\.png/m);
+  expect(run.stderr).toMatch(/^gradcam: .*e-nobox\.xml: no such file \(the box file for .*e-nobox\.png\)$/m);
   expect(run.stderr).toMatch(/^gradcam: 1 of 5 inputs failed/m);
   const doc = JSON.parse(await readFile(file('eval.json'), 'utf8'));
   expect(doc).toMatchObject({ model: 'googlenet-known-answer', layer: 'inception_3b/output_1', methods: ['gradcam'], metrics: ['localisation', 'drop'],

@@ -4,7 +4,6 @@
  * maps over a set of pictures (src/metrics/), one line per picture, then a method × metric table;
  * --json writes everything (per picture: curves, boxes).
  */
-import { readFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { GradcamError } from '../errors.ts';
 import { Network } from '../gradcam/network.ts';
@@ -142,9 +141,11 @@ IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 err
           let truth: LocalisationTruth[] | undefined;
           if (metrics.has('localisation')) {
             const xml = join(boxes!, `${basename(path, extname(path))}.xml`);
-            const ann = parseAnnotation(await readFile(xml, 'utf8').catch((err) => {
-              throw new GradcamError(`${xml}: no box file for ${path} (${(err as NodeJS.ErrnoException).code ?? err})`, 'Each picture needs <name>.xml in --boxes, or leave localisation out (--metrics).');
-            }), xml);
+            // Regular files only, size-limited (src/node/files.ts), like every input.
+            const bytes = await readFileOrFail(xml).catch((err: GradcamError) => {
+              throw new GradcamError(`${err.message} (the box file for ${path})`, 'Each picture needs <name>.xml in --boxes, or leave localisation out (--metrics).');
+            });
+            const ann = parseAnnotation(new TextDecoder().decode(bytes), xml);
             truth = ann.objects.map((o) => {
               const c = toClass(o.name);
               if (c === undefined) throw new GradcamError(`${xml}: class '${o.name}' is not a class of the model`, synsets ? 'The name is neither in --synsets nor a label.' : 'ILSVRC boxes name WordNet ids: give --synsets LOC_synset_mapping.txt.');
