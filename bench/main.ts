@@ -29,7 +29,8 @@ const HELP = `npm run bench -- [options]
   --ort-warmup N      warm-up runs for ORT, after its first run (default: --warmup)
   --threads N         threads of ORT's wasm provider (default 2)
   --only a,b          measurements to run, by name or prefix: forward, gradcam,
-                      gradcam.inception_4e, gradcam.inception_5b.k5, load, ort, ort-webgpu, ort-wasm
+                      gradcam.inception_4e, gradcam.inception_4e.all-methods.k1, gradcam.inception_5b.k5,
+                      guided.k1, load, ort, ort-webgpu, ort-wasm
   --profile           per-kernel profile (timestamp queries) of the forward and a Grad-CAM
                       (--no-profile turns it off again, e.g. after the GPU kit's default)
   --profile-runs N    profiled runs, per-dispatch median (default ${DEFAULT_OPTIONS.profileRuns})

@@ -6,7 +6,8 @@
 // Data gradient (TRANSPOSED = true):
 //   dx[n, ci, iy, ix] = Σ_{co, ky, kx} W[co, ci, ky, kx] · dy'[n, co, (iy + padT − ky) / SH, (ix + padL − kx) / SW]
 //   summed over the terms where both divisions are exact and the indices in range, with
-//   dy' = dy · (y > 0) when MASK (the forward op had a fused ReLU; `mask` holds its output y).
+//   dy' = dy · (y > 0) when MASK (the forward op had a fused ReLU; `mask` holds its output y);
+//   dy' = dy · (y > 0) · (dy > 0) when MASK and GUIDED (guided backprop's ReLU backward).
 // Both are one GEMM  out[col, pos] = Σ_r Wt[r, col] · in(r, pos), where r runs over
 // (input channel of this GEMM, ky, kx) and col over its output channels. Wt is laid out once at
 // compile time, row r = (ci, ky, kx) and col = co forward, row r = (co, ky, kx) and col = ci backward,
@@ -65,7 +66,7 @@ fn load4(at: vec4<u32>, maskAt: vec4<u32>, ok: vec4<bool>) -> vec4<f32> {
   var v = vec4<f32>(input[at.x], input[at.y], input[at.z], input[at.w]);
   if (MASK) {
     let m = vec4<f32>(mask[maskAt.x], mask[maskAt.y], mask[maskAt.z], mask[maskAt.w]);
-    v = select(vec4<f32>(0.0), v, m > vec4<f32>(0.0));
+    v = select(vec4<f32>(0.0), v, (m > vec4<f32>(0.0)) & ((v > vec4<f32>(0.0)) | vec4<bool>(!GUIDED)));
   }
   return select(vec4<f32>(0.0), v, ok);
 }

@@ -22,7 +22,8 @@ const ROW4: u32 = TILE / 4u;   // vec4 per slab row
 var<workgroup> ws: array<vec4<f32>, CHUNK * ROW4>;   // [16 rows][16 vec4 = 64 channels]
 var<workgroup> xs: array<vec4<f32>, CHUNK * ROW4>;   // [16 rows][16 vec4 = 64 positions]
 
-// in(r, pos): the implicit im2col value (0 outside the input or off the stride grid), masked.
+// in(r, pos): the implicit im2col value (0 outside the input or off the stride grid), masked (MASK: 0
+// where the forward output ≤ 0; GUIDED too where the value itself ≤ 0: guided backprop).
 fn inputValue(r: u32, pos: u32, posCount: u32) -> f32 {
   let taps = KH * KW;
   if (r >= p.rows * taps || pos >= posCount) {
@@ -54,7 +55,7 @@ fn inputValue(r: u32, pos: u32, posCount: u32) -> f32 {
   }
   let off = (ch * p.inH + u32(iy)) * p.inW + u32(ix);
   var v = input[item * p.inStride + p.inOffset + off];
-  if (MASK && mask[(item / p.maskDiv) * p.maskStride + p.maskOffset + off] <= 0.0) {
+  if (MASK && (mask[(item / p.maskDiv) * p.maskStride + p.maskOffset + off] <= 0.0 || (GUIDED && v <= 0.0))) {
     v = 0.0;
   }
   return v;

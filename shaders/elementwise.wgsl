@@ -6,7 +6,8 @@
 //   grad:      dx (+)= dy · scale[ch] · (mask > 0)  the backward of add, relu, affine and copy (and a
 //              concat slice's share of the concat's gradient): the incoming gradient dy, times the
 //              affine scale when SCALE, times the ReLU mask of the forward output (`mask`, read at
-//              image item / maskDiv) when MASK; added to dx when ACCUMULATE.
+//              image item / maskDiv) when MASK, and when GUIDED also by (dy > 0) (guided backprop's
+//              ReLU backward); added to dx when ACCUMULATE.
 // ch = (value index / hw) % channels. Item i of a view starts at i·stride + offset.
 
 fn activate(v: f32) -> f32 {
@@ -67,11 +68,11 @@ fn grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let item = id / p.count;
   let k = id % p.count;
   var v = dy[item * p.dyStride + p.dyOffset + k];
+  if (MASK) {
+    v = select(0.0, v, mask[(item / p.maskDiv) * p.maskStride + p.maskOffset + k] > 0.0 && (!GUIDED || v > 0.0));
+  }
   if (SCALE) {
     v *= scale[(k / p.hw) % p.channels];
-  }
-  if (MASK) {
-    v = select(0.0, v, mask[(item / p.maskDiv) * p.maskStride + p.maskOffset + k] > 0.0);
   }
   let addr = item * p.dxStride + p.dxOffset + k;
   if (ACCUMULATE) {

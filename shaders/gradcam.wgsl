@@ -6,8 +6,9 @@
 // the counterfactual explanation, G := −G).
 //   topk:  classesOut[n·K + k] = the k-th largest of image n's scores (ties: the lower class index
 //          first); one invocation per image.
-//   seed:  scoreGrad[b, j] = 1 if j = classes[b] else 0 — the gradient of y = score[classes[b]] with
-//          respect to the score tensor; one invocation per (j, b).
+//   seed:  scoreGrad[b, j] = seedValue if j = classes[b] else 0 — the gradient of y = score[classes[b]]
+//          with respect to the score tensor (seedValue 1, or −1 for the counterfactual of the guided
+//          backward pass); one invocation per (j, b).
 //   weights: alphasOut[b, c] = w[b, c], one invocation per (c, b), by the override WEIGHTS:
 //          0 gradcam    w = (1 / HW) · Σ_hw G
 //          1 gradcam++  w = Σ_hw ReLU(G) · G² / (2G² + S·G³ + 1e-6), S = Σ_hw A (a term is 0 where G = 0)
@@ -25,6 +26,12 @@
 //          EIGEN_WG_X invocations per image; invocation t takes channels and positions t, t + EIGEN_WG_X, …
 //          The scratch of image n (eigenScratch, 2 + 3C + HW floats from n·(2 + 3C + HW)):
 //          [iterations, last change, mean[C], v[C], w = Xᵀu [C], u = Xv [HW]].
+//   guided: the guided methods over the input x [C, H, W] (hw = H·W, width = W; featureGrad = the guided
+//          backward pass's ∂y/∂x): guidedOut[b, c, i] = G[b, c, i] · s(i), s = 1 (guided-backprop) or,
+//          when GUIDED_CAM, the Grad-CAM map camMap[b] (mapH × mapW) upsampled bilinearly
+//          (align_corners = false: source (o + 0.5)·in/out − 0.5, clamped to [0, in − 1]) at i
+//          (guided-gradcam); maps[b, i] = Σ_c |guidedOut[b, c, i]| (a plane for display). One
+//          invocation per (i, b).
 // A non-finite map value (NaN, ±Inf: an overflow upstream) is written as is, not ReLU'd (max(NaN, 0)
 // may be 0): the host checks the maps it reads back.
 // Item i of each tensor view (scores, scoreGrad, featureGrad, features) starts at i·stride + offset.
@@ -63,7 +70,7 @@ fn seed(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (j >= p.classCount || b >= p.items) {
     return;
   }
-  scoreGrad[b * p.scoreGradStride + p.scoreGradOffset + j] = select(0.0, 1.0, j == classes[b]);
+  scoreGrad[b * p.scoreGradStride + p.scoreGradOffset + j] = select(0.0, p.seedValue, j == classes[b]);
 }
 
 // ReLU, except that a non-finite value (by its exponent bits: comparisons with NaN may be folded
@@ -319,4 +326,41 @@ fn eigen(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
     eigenScratch[s0] = f32(iterations);
     eigenScratch[s0 + 1u] = change;
   }
+}
+
+// The Grad-CAM map of item b upsampled bilinearly (align_corners = false) to the input's H × W, at position i.
+fn camAt(b: u32, i: u32) -> f32 {
+  let height = p.hw / p.width;
+  let sy = clamp((f32(i / p.width) + 0.5) * f32(p.mapH) / f32(height) - 0.5, 0.0, f32(p.mapH - 1u));
+  let sx = clamp((f32(i % p.width) + 0.5) * f32(p.mapW) / f32(p.width) - 0.5, 0.0, f32(p.mapW - 1u));
+  let y0 = u32(floor(sy));
+  let x0 = u32(floor(sx));
+  let y1 = min(y0 + 1u, p.mapH - 1u);
+  let x1 = min(x0 + 1u, p.mapW - 1u);
+  let fy = sy - f32(y0);
+  let fx = sx - f32(x0);
+  let base = b * p.mapH * p.mapW;
+  let top = (1.0 - fx) * camMap[base + y0 * p.mapW + x0] + fx * camMap[base + y0 * p.mapW + x1];
+  let bottom = (1.0 - fx) * camMap[base + y1 * p.mapW + x0] + fx * camMap[base + y1 * p.mapW + x1];
+  return (1.0 - fy) * top + fy * bottom;
+}
+
+@compute @workgroup_size(WG_X, WG_Y, WG_Z)
+fn guided(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x;
+  let b = gid.y;
+  if (i >= p.hw || b >= p.items) {
+    return;
+  }
+  var s = 1.0;
+  if (GUIDED_CAM) {
+    s = camAt(b, i);
+  }
+  var d = 0.0;
+  for (var c = 0u; c < p.channels; c++) {
+    let v = featureGrad[b * p.featureGradStride + p.featureGradOffset + c * p.hw + i] * s;
+    guidedOut[(b * p.channels + c) * p.hw + i] = v;
+    d += abs(v);
+  }
+  maps[b * p.hw + i] = d;
 }

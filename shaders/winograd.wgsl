@@ -2,7 +2,8 @@
 // of a 3×3, stride-1 convolution. The GEMMs run in shaders/conv.wgsl (WEIGHTS_PER_ITEM).
 // The data gradient of such a convolution is one too: dx = dy' ⋆ W' with W'[ci, co] = W[co, ci]
 // rotated by 180°, pads 2 − pad, dy' = dy · (y > 0) when MASK (the forward op had a fused ReLU; the
-// mask reads the forward output y of image n / maskDiv); ACCUMULATE adds to dx.
+// mask reads the forward output y of image n / maskDiv; GUIDED also zeroes dy ≤ 0, guided backprop's
+// ReLU backward); ACCUMULATE adds to dx.
 //
 // For every 2×2 tile of output positions, d = the 4×4 input window under it (x read as 0 outside the
 // input; window origin (2·ty − padT, 2·tx − padL)) and g = W[k, c, ·, ·]:
@@ -34,7 +35,7 @@ fn inputRow(base: u32, maskBase: u32, iy: i32, ix: i32) -> vec4<f32> {
     let x = ix + j;
     if (x >= 0 && x < i32(p.inW)) {
       v[j] = input[base + row + u32(x)];
-      if (MASK && mask[maskBase + row + u32(x)] <= 0.0) {
+      if (MASK && (mask[maskBase + row + u32(x)] <= 0.0 || (GUIDED && v[j] <= 0.0))) {
         v[j] = 0.0;
       }
     }

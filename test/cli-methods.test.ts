@@ -70,3 +70,19 @@ test('--inspect: a diagnosis line per map in the table; the inspection in the JS
   expect(i.camIdentity.applies).toBe(true);
   expect(i.diagnosis).toBe(run.stdout.split('\n').find((l) => l.startsWith('  The map'))!.trim());
 });
+
+test('--method guided-backprop,guided-gradcam: [3, H, W] maps in the JSON, an overlay each', async () => {
+  const run = await gradcam(['explain', file('x.npy'), '--model', 'googlenet-zoo-seeded', '--method', 'guided-backprop,guided-gradcam',
+    '--json', file('g.json'), '--out', file('g.png')], 300_000);
+  expectExit(run, 0);
+  const doc = JSON.parse(await readFile(file('g.json'), 'utf8'));
+  expect(doc.maps.map((m: { method: string }) => m.method)).toEqual(['guided-backprop', 'guided-gradcam']);
+  expect(doc.maps[0].layer).toBe('data_0');
+  expect(doc.maps[1].layer).toBe('inception_5b/output_1');
+  for (const m of doc.maps) {
+    expect(m.shape).toEqual([3, 224, 224]);
+    expect(m.raw).toHaveLength(3 * 224 * 224);
+  }
+  expect(existsSync(file('g.data_0.class' + doc.maps[0].class + '.guided-backprop.png'))).toBe(true);
+  expect(existsSync(file('g.inception_5b_output_1.class' + doc.maps[1].class + '.guided-gradcam.png'))).toBe(true);
+});

@@ -76,7 +76,8 @@ export function explainRequest(args: Args): { classes: ClassSpec; featureLayers:
 /** A map as the JSON outputs (--json, --jsonl) hold it: raw at the layer's resolution, float32 values in their shortest form. */
 export function mapJson(m: GradcamMap) {
   return {
-    layer: m.layer, method: m.method, counterfactual: m.counterfactual, class: m.class, label: m.label, reduction: m.reduction, shape: m.shape,
+    layer: m.layer, method: m.method, counterfactual: m.counterfactual, class: m.class, label: m.label, reduction: m.reduction,
+    shape: m.channels ? [m.channels, ...m.shape] : m.shape,
     raw: Array.from(m.raw, f32), min: f32(m.min), max: f32(m.max), ...(m.eigen ? { eigen: m.eigen } : {}),
     ...(m.inspection ? { inspection: inspectionJson(m.inspection) } : {}),
   };
@@ -122,7 +123,8 @@ export const explain: Command = {
   --reduction R     'logit' (default: the pre-softmax score, as the Grad-CAM paper) or 'softmax'
                     (the probability, as MATLAB's gradCAM)
   --method M        gradcam (default), hirescam, gradcam-elementwise, gradcam++, xgradcam, layercam,
-                    eigencam; comma-separated or repeated for several (one forward and backward pass for all)
+                    eigencam, guided-backprop, guided-gradcam; comma-separated or repeated for several
+                    (one forward and backward pass for all; the guided ones add a guided one to the input)
   --counterfactual  negate the gradients (G := −G): what speaks against the class (gradient methods)
   --inspect         per map, a diagnosis line in the table and in the JSON an 'inspection': channel weights,
                     contributions, top channels with activation/gradient maps, the signed map, inception

@@ -19,7 +19,8 @@ export function f32(v: number): number {
 /** A map as the JSON outputs hold it: raw at the layer's resolution, float32 values in their shortest form. */
 export function mapJson(m: GradcamMap) {
   return {
-    layer: m.layer, method: m.method, counterfactual: m.counterfactual, class: m.class, label: m.label, reduction: m.reduction, shape: m.shape,
+    layer: m.layer, method: m.method, counterfactual: m.counterfactual, class: m.class, label: m.label, reduction: m.reduction,
+    shape: m.channels ? [m.channels, ...m.shape] : m.shape, // the guided methods: [3, H, W]
     raw: Array.from(m.raw, f32), min: f32(m.min), max: f32(m.max), ...(m.eigen ? { eigen: m.eigen } : {}),
     ...(m.inspection ? { inspection: inspectionJson(m.inspection) } : {}),
   };

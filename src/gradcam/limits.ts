@@ -7,6 +7,7 @@
  */
 import { GradcamError } from '../errors.ts';
 import { type DeviceLimits, formatBytes } from '../gpu/dispatch.ts';
+import { perImage } from '../graph/ir.ts';
 import { withSoftmaxScore } from '../graph/score.ts';
 import { convBackwardScratch } from '../kernels/conv.ts';
 import { gradientBuffers, gradientPlan } from '../runtime/backward.ts';
@@ -55,10 +56,22 @@ export function programBuffers(engine: Engine, req: ProgramShape): BufferNeed[] 
     for (const b of convBackwardScratch(op, opShapes(graph, op), items, engine.env.variant)) needs.push({ label: b.label, bytes: b.floats * 4 });
   }
   needs.push({ label: 'classes', bytes: items * 4 });
+  // The guided methods: a second backward pass's gradients, down to the input, and their maps (planes × H × W per item).
+  const guided = (req.methods ?? []).filter((m) => methodSpec(m).kind === 'guided');
+  if (guided.length) {
+    const input = graph.input.name;
+    const gplan = gradientPlan(graph, score, [input]);
+    for (const b of gradientBuffers(graph, { score, features: [input], classesPerImage: req.k }, gplan)) needs.push({ label: `guided ${b.label}`, bytes: b.floats * 4 });
+    for (const op of gplan.cone) {
+      if (op.kind !== 'conv' || !gplan.needs(op.inputs[0])) continue;
+      for (const b of convBackwardScratch(op, opShapes(graph, op), items, engine.env.variant)) needs.push({ label: `guided ${b.label}`, bytes: b.floats * 4 });
+    }
+    needs.push({ label: 'guided maps', bytes: items * perImage(graph.tensors.get(input)!) * 4 });
+  }
   for (const l of req.layers) {
     const s = graph.tensors.get(l)!.shape;
     // Per method: weights (the weighted ones), the map and the signed map (Eigen-CAM's scratch is per image, not per K).
-    for (const m of req.methods ?? ['gradcam']) {
+    for (const m of (req.methods ?? ['gradcam']).filter((x) => methodSpec(x).kind !== 'guided')) {
       if (methodSpec(m).kind === 'weighted') needs.push({ label: `weights ${m} ${l}`, bytes: items * s[1] * 4 });
       needs.push({ label: `map ${m} ${l}`, bytes: items * (s[2] ?? 1) * (s[3] ?? 1) * 4 }, { label: `signed map ${m} ${l}`, bytes: items * (s[2] ?? 1) * (s[3] ?? 1) * 4 });
     }

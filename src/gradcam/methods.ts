@@ -8,12 +8,16 @@
  *     weighted map ReLU(Σ_k w_k A_k) (the `map` entry);
  *   - 'elementwise': ReLU(Σ_k term(G_k, A_k)) per position (the `elementwise` entry, override
  *     TERM = `code`);
- *   - 'eigen': the first principal component of A, by power iteration (the `eigen` entry).
+ *   - 'eigen': the first principal component of A, by power iteration (the `eigen` entry);
+ *   - 'guided': from a second, guided backward pass down to the input (every ReLU's backward also
+ *     drops negative gradients: the GUIDED override of the mask-applying kernels), the `guided` entry
+ *     (override GUIDED_CAM = `code`: times the Grad-CAM map upsampled to the input). Their maps are
+ *     the input's shape [C, H, W], signed.
  * Adding a method: a case in the WGSL function its kind selects, and one entry here.
  */
 import { GradcamError } from '../errors.ts';
 
-export type MethodKind = 'weighted' | 'elementwise' | 'eigen';
+export type MethodKind = 'weighted' | 'elementwise' | 'eigen' | 'guided';
 
 export interface MethodSpec {
   kind: MethodKind;
@@ -50,6 +54,15 @@ export const METHOD_SPECS = {
     kind: 'eigen', code: 0, gradients: false,
     formula: 'A as [H·W, C] centred over positions, projected on its first principal component (power iteration); sign: largest |entry| positive; ReLU',
     reference: 'Muhammad & Yeasin 2020',
+  },
+  'guided-backprop': {
+    kind: 'guided', code: 0, gradients: true,
+    formula: '∂y/∂input where every ReLU passes g_in = g_out·[x > 0]·[g_out > 0]; [3, H, W], signed', reference: 'Springenberg et al. 2015',
+  },
+  'guided-gradcam': {
+    kind: 'guided', code: 1, gradients: true,
+    formula: 'guided-backprop ⊙ the Grad-CAM map upsampled bilinearly (align_corners = false) to the input; [3, H, W], signed',
+    reference: 'Selvaraju et al. 2017',
   },
 } as const satisfies Record<string, MethodSpec>;
 

@@ -562,7 +562,7 @@ export class Network {
       const plane = width * height;
       const maps: GradcamMap[] = [];
       program.layers.forEach((l, li) => {
-        const hw = l.shape[0] * l.shape[1];
+        const hw = l.shape[0] * l.shape[1] * (l.planes ?? 1); // the guided maps: planes × H × W
         for (let k = 0; k < K; k++) {
           const b = image * K + k;
           const c = classes[b];
@@ -573,7 +573,7 @@ export class Network {
           maps.push({
             layer: l.layer, method: l.method, counterfactual: !!program.request.counterfactual && methodSpec(l.method).gradients,
             class: c, label: labelOf(c, n, this.options.labels), reduction, score: fwd.logits[c], probability: fwd.probabilities[c],
-            shape: l.shape, raw, min, max,
+            shape: l.shape, raw, min, max, ...(l.planes ? { channels: l.planes } : {}),
             upsampled: ups ? { width, height, data: ups.slice(m * plane, (m + 1) * plane), min: ranges![2 * m], max: ranges![2 * m + 1] } : undefined,
             overlay: ovs ? { width, height, data: ovs.slice(m * plane * 4, (m + 1) * plane * 4) } : undefined,
           });

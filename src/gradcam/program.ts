@@ -4,11 +4,12 @@
  * classes) → seed → targeted backward → each method's map per layer (src/gradcam/methods.ts: every
  * method from the same forward and backward pass). Compiled once, replayed per image.
  */
-import { perImage } from '../graph/ir.ts';
+import { type Graph, type Op, perImage } from '../graph/ir.ts';
 import { withSoftmaxScore } from '../graph/score.ts';
 import type { BufferView, Dispatch } from '../gpu/dispatch.ts';
 import { view as viewUniforms } from '../gpu/kernel.ts';
 import { eigenScratchFloats, GRADCAM } from '../kernels/gradcam.ts';
+import type { OpKernel } from '../kernels/types.ts';
 import { softmaxKernel } from '../ops/softmax.ts';
 import { compileBackward, type BackwardProgram } from '../runtime/backward.ts';
 import { Profiler } from '../gpu/profiler.ts';
@@ -52,6 +53,13 @@ export interface LayerMaps {
   /** The layer's activations (per image) and gradients (per item), read back for the inspector. */
   features: BufferView;
   gradients: BufferView;
+  /**
+   * The guided methods: `layer` is the input (guided-backprop) or the Grad-CAM layer (guided-gradcam),
+   * `shape` the input's [H, W], `rgb` the maps (items × planes × H × W, planes = the input's channels);
+   * `raw` holds Σ_c |map_c| per position, for display.
+   */
+  rgb?: GPUBuffer;
+  planes?: number;
 }
 
 /** One entry of `layers` as read back. */
@@ -81,6 +89,8 @@ export class GradcamProgram {
     /** Whether the backward pass runs (some method reads gradients). */
     readonly needsGradients: boolean,
     private engine: Engine,
+    /** The guided backward pass (to the input) and its seed, when a guided method is asked for. */
+    readonly guided?: { seed: Dispatch; backward: BackwardProgram },
   ) {}
 
   static async create(engine: Engine, req: ProgramRequest): Promise<GradcamProgram> {
@@ -122,16 +132,20 @@ export class GradcamProgram {
       label: 'gradcam.topk', ...info(graph.batch * K * classCount, `${graph.batch}×${classCount} top ${K}`),
     });
     pre.push(await GRADCAM.dispatch(env, 'seed', {
-      uniforms: { ...common, classCount, ...viewUniforms('scoreGrad', backward.scoreGrad) },
+      uniforms: { ...common, classCount, seedValue: 1, ...viewUniforms('scoreGrad', backward.scoreGrad) },
       buffers: { classes, scoreGrad: backward.scoreGrad.buffer },
       workgroups: GRADCAM.groups('seed', [classCount, items, 1]),
       label: 'gradcam.seed', ...info(0, `${items}×${classCount}`),
     }));
 
     const methods = req.methods ?? ['gradcam'];
-    const needsGradients = methods.some((m) => methodSpec(m).gradients);
+    // The backward pass to the layers runs for the layer methods that read gradients and for guided-gradcam (its Grad-CAM map).
+    const needsGradients = methods.some((m) => methodSpec(m).gradients && methodSpec(m).kind !== 'guided') || methods.includes('guided-gradcam');
     const gradSign = req.counterfactual ? -1 : 1;
     const layers: LayerMaps[] = [];
+    // guided-gradcam needs each layer's Grad-CAM map: computed, not returned, when gradcam is not asked for.
+    const hiddenGradcam = methods.includes('guided-gradcam') && !methods.includes('gradcam');
+    const hidden: LayerMaps[] = [];
     for (const layer of req.layers) {
       const shape = graph.tensors.get(layer)!.shape;
       const [c, h, w] = [shape[1], shape[2] ?? 1, shape[3] ?? 1];
@@ -139,8 +153,9 @@ export class GradcamProgram {
       const a = compiled.view(layer);
       const geometry = { ...common, channels: c, hw: h * w };
       const shapes = `${items}×${c}×${h}×${w}`;
-      for (const method of methods) {
+      for (const method of [...methods, ...(hiddenGradcam ? ['gradcam' as const] : [])]) {
         const spec = methodSpec(method);
+        if (spec.kind === 'guided') continue;
         const raw = env.scratch(items * h * w, `map ${method} ${layer}`);
         const signed = env.scratch(items * h * w, `signed map ${method} ${layer}`);
         const maps: LayerMaps = { layer, method, shape: [h, w], channels: c, raw, signed, dispatches: [], features: a, gradients: g };
@@ -178,10 +193,12 @@ export class GradcamProgram {
             ...at, ...info(graph.batch * 4 * c * h * w, `${graph.batch}×${c}×${h}×${w}, power iteration`),
           }));
         }
-        layers.push(maps);
+        (hiddenGradcam && method === 'gradcam' ? hidden : layers).push(maps);
       }
     }
-    return new GradcamProgram(req, score, items, classes, pre, topk, backward, layers, needsGradients, engine);
+    const guided = methods.some((m) => methodSpec(m).kind === 'guided')
+      ? await guidedMaps({ engine, graph: compiledGraph, kernels, view, score, req, classes, layers, hidden, common, methods }) : undefined;
+    return new GradcamProgram(req, score, items, classes, pre, topk, backward, layers, needsGradients, engine, guided);
   }
 
   /** Sets explicit classes (items = N·K, item = image·K + k); without a call, top-K is chosen on the GPU. */
@@ -194,7 +211,12 @@ export class GradcamProgram {
 
   /** The stage after the forward pass: class choice, seed, backward (when some method reads gradients). */
   get backwardStage(): Dispatch[] {
-    return [...(this.explicit ? [] : [this.topk]), ...(this.needsGradients ? [...this.pre, ...this.backward.dispatches] : [])];
+    return [
+      ...(this.explicit ? [] : [this.topk]),
+      ...(this.needsGradients || this.guided ? this.pre : []),
+      ...(this.needsGradients ? this.backward.dispatches : []),
+      ...(this.guided ? [this.guided.seed, ...this.guided.backward.dispatches] : []),
+    ];
   }
 
   /** Every map's dispatches, in `layers` order. */
@@ -214,6 +236,10 @@ export class GradcamProgram {
     for (const l of this.layers) {
       const key = `${l.method}:${l.layer}`;
       const bytes = this.items * l.shape[0] * l.shape[1] * 4;
+      if (l.rgb) {
+        plan.add(`map:${key}`, { buffer: l.rgb, offset: 0, bytes: bytes * l.planes! }); // no inspection of the guided maps
+        continue;
+      }
       plan.add(`map:${key}`, { buffer: l.raw, offset: 0, bytes });
       if (l.eigen) {
         const per = eigenScratchFloats(l.channels, l.shape[0] * l.shape[1]) * 4;
@@ -242,7 +268,7 @@ export class GradcamProgram {
     const perLayer = new Map<string, { activations: Float32Array; gradients?: Float32Array }>();
     if (inspect) {
       for (const l of this.layers) {
-        if (!perLayer.has(l.layer)) perLayer.set(l.layer, { activations: read.f32(`A:${l.layer}`), gradients: this.needsGradients ? read.f32(`G:${l.layer}`) : undefined });
+        if (!perLayer.has(l.layer) && !l.rgb) perLayer.set(l.layer, { activations: read.f32(`A:${l.layer}`), gradients: this.needsGradients ? read.f32(`G:${l.layer}`) : undefined });
       }
     }
     return {
@@ -251,8 +277,8 @@ export class GradcamProgram {
         const key = `${l.method}:${l.layer}`;
         return {
           raw: read.f32(`map:${key}`),
-          signed: inspect ? read.f32(`signed:${key}`) : undefined,
-          weights: inspect ? (l.weights ? read.f32(`weights:${key}`) : l.eigen ? read.f32(`eigenv:${l.layer}`) : undefined) : undefined,
+          signed: inspect && !l.rgb ? read.f32(`signed:${key}`) : undefined,
+          weights: inspect && !l.rgb ? (l.weights ? read.f32(`weights:${key}`) : l.eigen ? read.f32(`eigenv:${l.layer}`) : undefined) : undefined,
           eigen: l.eigen ? read.f32(`eigen:${l.layer}`) : undefined,
           ...perLayer.get(l.layer),
         };
@@ -302,8 +328,9 @@ export class GradcamProgram {
    * The inspector's report (inspect.ts) of entry `index` of `layers` for item b (decoded with
    * inspect), the class `classIndex`; `probability`: the class's, for the softmax reduction.
    */
-  inspect(decoded: DecodedMaps[], index: number, b: number, classIndex: number, probability?: number): MapInspection {
+  inspect(decoded: DecodedMaps[], index: number, b: number, classIndex: number, probability?: number): MapInspection | undefined {
     const l = this.layers[index];
+    if (l.rgb) return undefined; // the guided methods have no channels to inspect
     const d = decoded[index];
     const { graph } = this.engine;
     const hw = l.shape[0] * l.shape[1];
@@ -324,4 +351,53 @@ export class GradcamProgram {
       softmaxProbability: probability,
     });
   }
+}
+
+/**
+ * The guided methods (methods.ts, kind 'guided'): a second backward pass, guided (every ReLU's
+ * backward also drops negative gradients), from the score down to the input, seeded by its own seed
+ * dispatch (−1 for the counterfactual); then per method the `guided` dispatch, appended to `layers`:
+ * guided-backprop once (its layer is the input), guided-gradcam per layer (times that layer's
+ * Grad-CAM map, from `layers` or `hidden`, upsampled to the input).
+ */
+async function guidedMaps(c: {
+  engine: Engine; graph: Graph; kernels: Map<Op, OpKernel>; view: (n: string) => BufferView; score: string; req: ProgramRequest;
+  classes: GPUBuffer; layers: LayerMaps[]; hidden: LayerMaps[]; common: { items: number; classesPerImage: number }; methods: Method[];
+}): Promise<{ seed: Dispatch; backward: BackwardProgram }> {
+  const { engine, graph, score, req, common, layers } = c;
+  const { env } = engine;
+  const { items } = common;
+  const input = engine.graph.input.name;
+  const backward = await compileBackward({ graph, env, kernels: c.kernels, view: c.view }, { score, features: [input], classesPerImage: req.classesPerImage, guided: true });
+  const classCount = perImage(graph.tensors.get(score)!);
+  const seed = await GRADCAM.dispatch(env, 'seed', {
+    uniforms: { ...common, classCount, seedValue: req.counterfactual ? -1 : 1, ...viewUniforms('scoreGrad', backward.scoreGrad) },
+    buffers: { classes: c.classes, scoreGrad: backward.scoreGrad.buffer },
+    workgroups: GRADCAM.groups('seed', [classCount, items, 1]),
+    label: 'gradcam.seed guided', opType: 'Grad-CAM', flops: 0, shapes: `${items}×${classCount}`,
+  });
+  const g = backward.featureGrads.get(input)!;
+  const [, C, H, W] = engine.graph.input.shape;
+  const hw = H * W;
+  const entry = async (method: Method, layer: string, cam?: LayerMaps): Promise<void> => {
+    const raw = env.scratch(items * hw, `display ${method} ${layer}`);
+    const rgb = env.scratch(items * C * hw, `map ${method} ${layer}`);
+    const dispatches = cam && !layers.includes(cam) ? [...cam.dispatches] : [];
+    dispatches.push(await GRADCAM.dispatch(env, 'guided', {
+      overrides: { GUIDED_CAM: cam !== undefined },
+      uniforms: { ...common, channels: C, hw, width: W, mapH: cam?.shape[0] ?? 1, mapW: cam?.shape[1] ?? 1, ...viewUniforms('featureGrad', g) },
+      buffers: { featureGrad: g.buffer, camMap: cam?.raw ?? env.dummy, guidedOut: rgb, maps: raw },
+      workgroups: GRADCAM.groups('guided', [hw, items, 1]),
+      label: `${method} ${layer}`, use: method, opType: 'Grad-CAM', flops: items * C * hw * (cam ? 10 : 2), shapes: `${items}×${C}×${H}×${W}`,
+    }));
+    layers.push({ layer, method, shape: [H, W], channels: C, raw, signed: raw, dispatches, features: engine.compiled.view(input), gradients: g, rgb, planes: C });
+  };
+  if (c.methods.includes('guided-backprop')) await entry('guided-backprop', input);
+  if (c.methods.includes('guided-gradcam')) {
+    for (const layer of req.layers) {
+      const cam = [...layers, ...c.hidden].find((l) => l.layer === layer && l.method === 'gradcam')!;
+      await entry('guided-gradcam', layer, cam);
+    }
+  }
+  return { seed, backward };
 }

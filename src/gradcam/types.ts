@@ -80,8 +80,13 @@ export interface GradcamMap {
   /** The class's logit and probability. */
   score: number;
   probability: number;
-  /** [h, w] of the feature layer. */
+  /** [h, w] of the feature layer (the guided methods: of the input). */
   shape: [number, number];
+  /**
+   * The guided methods only: the input's channels C; `raw` is then C × h × w (the input's [3, H, W]),
+   * signed, and `upsampled` / `overlay` show Σ_c |raw_c| per position.
+   */
+  channels?: number;
   /** The method's map at the feature resolution (for gradcam ReLU(Σ_k α_k A_k)), row-major, unscaled. */
   raw: Float32Array;
   /** Min and max of `raw`. */

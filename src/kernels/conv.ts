@@ -38,7 +38,7 @@ const GEMM_UNIFORMS = {
 } as const;
 
 const WINDOW = { KH: 1, KW: 1, SH: 1, SW: 1 };
-const MODES = { TRANSPOSED: false, RELU: false, MASK: false, ACCUMULATE: false };
+const MODES = { TRANSPOSED: false, RELU: false, MASK: false, ACCUMULATE: false, GUIDED: false };
 
 /** The CPU variant: a 16 × 8 register block per invocation (shaders/conv.wgsl). */
 export const CONV = declareKernel({
@@ -120,6 +120,8 @@ interface GemmCall {
   shapes?: string;
   rows: number; inH: number; inW: number; cols: number; outH: number; outW: number; items: number;
   input: BufferView; output: BufferView; mask: BufferView | null; maskDiv: number;
+  /** With the mask: guided backprop's ReLU backward (the gradient passes only where it is > 0 too). */
+  guided?: boolean;
   relu: boolean; accumulate: boolean; transposed: boolean;
   weights: GPUBuffer; bias: GPUBuffer;
 }
@@ -158,7 +160,7 @@ export async function gemmRegisterBlocked(env: KernelEnv, op: ConvOp, c: GemmCal
   return [await CONV.dispatch(env, 'gemm', {
     overrides: {
       KH: w.kh, KW: w.kw, SH: w.strideH, SW: w.strideW, POINTWISE: pointwise, TRANSPOSED: c.transposed,
-      RELU: c.relu, MASK: c.mask !== null, ACCUMULATE: c.accumulate, WEIGHTS_PER_ITEM: c.weightsPerItem ?? false, WG_X: wgx, WG_Y: wgy,
+      RELU: c.relu, MASK: c.mask !== null, GUIDED: !!c.guided, ACCUMULATE: c.accumulate, WEIGHTS_PER_ITEM: c.weightsPerItem ?? false, WG_X: wgx, WG_Y: wgy,
     },
     uniforms: uniforms(c, mask),
     buffers: { input: c.input.buffer, weights: c.weights, bias: c.bias, mask: mask.buffer, output: c.output.buffer },
@@ -195,7 +197,7 @@ async function gemmTiled(env: KernelEnv, op: ConvOp, c: GemmCall, use: string, f
   const { split, chunksPerSplit } = splitK(tiles[0] * tiles[1], chunks);
   const overrides = {
     KH: w.kh, KW: w.kw, SH: w.strideH, SW: w.strideW, TRANSPOSED: c.transposed,
-    RELU: c.relu, MASK: c.mask !== null, ACCUMULATE: c.accumulate, SPLIT: split,
+    RELU: c.relu, MASK: c.mask !== null, GUIDED: !!c.guided, ACCUMULATE: c.accumulate, SPLIT: split,
   };
   const mask = c.mask ?? { buffer: env.dummy, offset: 0, stride: 0 };
   const values = { ...uniforms(c, mask), chunksPerSplit };
@@ -223,6 +225,8 @@ export function gemm(env: KernelEnv, op: ConvOp, c: GemmCall, use: string, flops
 interface WinogradCall {
   rows: number; cols: number; inH: number; inW: number; outH: number; outW: number; items: number;
   pads: readonly number[]; input: BufferView; output: BufferView; mask: BufferView | null; maskDiv: number;
+  /** With the mask: guided backprop's ReLU backward (the input transform drops dy ≤ 0 too). */
+  guided?: boolean;
   /** U (winogradWeights); the bias of the output transform; zeros (pad16(cols)) for the GEMMs. */
   weights: GPUBuffer; bias: GPUBuffer; zeros: GPUBuffer; relu: boolean; accumulate: boolean;
 }
@@ -239,7 +243,7 @@ export async function winograd(env: KernelEnv, op: ConvOp, c: WinogradCall, dire
   const geometry = { inH: c.inH, inW: c.inW, outH: c.outH, outW: c.outW, items: c.items, tiles, pads: c.pads };
   return [
     await transform(env, op, 'inputTransform', {
-      ...geometry, channels: c.rows, input: c.input, output: { buffer: v, offset: 0, stride: 0 }, mask: c.mask, maskDiv: c.maskDiv,
+      ...geometry, channels: c.rows, input: c.input, output: { buffer: v, offset: 0, stride: 0 }, mask: c.mask, maskDiv: c.maskDiv, guided: c.guided,
     }, direction),
     ...await gemmRegisterBlocked(env, op, {
       window: POINTWISE, weightsPerItem: true, shapes: `${POINTS} × (${c.cols}×${c.rows} · ${c.rows}×${tiles.t8})`,

@@ -41,7 +41,7 @@ export const ELEMENTWISE = declareKernel({
     grad: ['dy', 'scale', 'mask', 'dx'],
   },
   workgroupSize: [256, 1, 1],
-  overrides: { RELU: false, MASK: false, SCALE: false, ACCUMULATE: false },
+  overrides: { RELU: false, MASK: false, GUIDED: false, SCALE: false, ACCUMULATE: false },
 });
 
 /** Geometry of an op's values: count per item, channels and plane size (for the per-channel scale). */
@@ -56,13 +56,13 @@ export function profileInfo(shapes: OpShapes, label: string, opType: string, ite
   return { label, opType, flops: g.count * items, shapes: fmtShape([items, ...shapes.output.slice(1)]) };
 }
 
-/** The backward of an element-wise op for one input: dx (+)= dy · scale · mask. */
+/** The backward of an element-wise op for one input: dx (+)= dy · scale · mask (guided: · (dy > 0) too). */
 export function gradCall(env: KernelEnv, shapes: OpShapes, label: string, opType: string, dy: BufferView, t: GradTarget, items: number, maskDiv: number,
-  mask: BufferView | null, scale?: GPUBuffer): Promise<Dispatch> {
+  mask: BufferView | null, scale?: GPUBuffer, guided = false): Promise<Dispatch> {
   const g = valueGeometry(shapes);
   const m = mask ?? { buffer: env.dummy, offset: 0, stride: 0 };
   return ELEMENTWISE.dispatch(env, 'grad', {
-    overrides: { MASK: mask !== null, SCALE: scale !== undefined, ACCUMULATE: t.accumulate },
+    overrides: { MASK: mask !== null, GUIDED: guided && mask !== null, SCALE: scale !== undefined, ACCUMULATE: t.accumulate },
     uniforms: { ...g, items, maskDiv, ...view('dy', dy), ...view('mask', m), ...view('dx', t.view) },
     buffers: { dy: dy.buffer, scale: scale ?? env.dummy, mask: m.buffer, dx: t.view.buffer },
     workgroups: ELEMENTWISE.grid1d('grad', g.count * items, env.limits.maxComputeWorkgroupsPerDimension),

@@ -28,6 +28,9 @@ export const GRADCAM = declareKernel({
     gradSign: 'f32', // 1, or −1 for the counterfactual explanation (G := −G)
     eigenTolerance: 'f32', // eigen: stop when no entry of v changes by more
     eigenMaxIterations: 'u32', // eigen: the iteration cap
+    seedValue: 'f32', // seed: 1, or −1 (the counterfactual of the guided backward pass)
+    width: 'u32', // guided: W of the input (hw = H·W)
+    mapH: 'u32', mapW: 'u32', // guided: the Grad-CAM map's size (GUIDED_CAM)
   },
   bindings: {
     scores: read(), // topk: the score tensor (logits)
@@ -41,6 +44,8 @@ export const GRADCAM = declareKernel({
     maps: readWrite(), // map, elementwise, eigen: the raw maps (ReLU applied), items × H × W
     signedMapsOut: readWrite(), // map, elementwise, eigen: the maps before the ReLU, items × H × W
     eigenScratch: readWrite(), // eigen: per image [iterations, last change, mean[C], v[C], w[C], u[HW]]
+    camMap: read(), // guided: the Grad-CAM maps at the layer (GUIDED_CAM)
+    guidedOut: readWrite(), // guided: the guided maps, items × C × H × W
   },
   entries: {
     topk: ['scores', 'classesOut'],
@@ -49,8 +54,9 @@ export const GRADCAM = declareKernel({
     map: ['features', 'alphas', 'maps', 'signedMapsOut'],
     elementwise: ['featureGrad', 'features', 'maps', 'signedMapsOut'],
     eigen: { bindings: ['features', 'maps', 'signedMapsOut', 'eigenScratch'], workgroupSize: [EIGEN_WG, 1, 1] },
+    guided: ['featureGrad', 'camMap', 'guidedOut', 'maps'],
   },
-  /** WEIGHTS: the channel weights' formula; TERM: the element-wise term (methods.ts gives each method's). */
-  overrides: { WEIGHTS: 0, TERM: 0 },
+  /** WEIGHTS: the channel weights' formula; TERM: the element-wise term (methods.ts gives each method's); GUIDED_CAM: guided-gradcam. */
+  overrides: { WEIGHTS: 0, TERM: 0, GUIDED_CAM: false },
   workgroupSize: [64, 1, 1],
 });

@@ -37,7 +37,7 @@ export const WINOGRAD = declareKernel({
   bindings: { input: read(), mask: read(), V: readWrite(), M: read(), bias: read(), output: readWrite() },
   entries: { inputTransform: ['input', 'mask', 'V'], outputTransform: ['M', 'bias', 'output'] },
   workgroupSize: [64, 1, 1],
-  overrides: { RELU: false, MASK: false, ACCUMULATE: false },
+  overrides: { RELU: false, MASK: false, GUIDED: false, ACCUMULATE: false },
 });
 
 /** Whether the forward pass of `op` runs as Winograd F(2×2, 3×3) on this kernel variant. */
@@ -102,6 +102,8 @@ export interface TransformCall {
   pads: readonly number[]; input: BufferView; output: BufferView;
   /** Input transform: the ReLU mask (forward output y; gradient item n reads image n / maskDiv). */
   mask?: BufferView | null; maskDiv?: number;
+  /** With the mask: guided backprop's ReLU backward (the gradient passes only where it is > 0 too). */
+  guided?: boolean;
   /** Output transform: bias (padded), ReLU, accumulate into the output. */
   bias?: GPUBuffer; relu?: boolean; accumulate?: boolean;
 }
@@ -126,7 +128,7 @@ export async function transform(env: KernelEnv, op: ConvOp, entry: 'inputTransfo
   if (input) {
     const mask = c.mask ?? { buffer: env.dummy, offset: 0, stride: 0 };
     return WINOGRAD.dispatch(env, 'inputTransform', {
-      overrides: { MASK: !!c.mask },
+      overrides: { MASK: !!c.mask, GUIDED: !!c.guided },
       uniforms: {
         ...geometry, inH: c.inH, inW: c.inW, padT: c.pads[0], padL: c.pads[1], inOffset: c.input.offset, inStride: c.input.stride,
         maskOffset: mask.offset, maskStride: mask.stride, maskDiv: Math.max(1, c.maskDiv ?? 1),

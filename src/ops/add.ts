@@ -61,9 +61,9 @@ function addKernel(op: AddOp, shapes: OpShapes): OpKernel {
         ...profileInfo(shapes, op.name, opType, batch),
       })];
     },
-    async backward({ env, output, dy, dx, items, maskDiv }: BackwardArgs) {
+    async backward({ env, output, dy, dx, items, maskDiv, guided }: BackwardArgs) {
       const out: Dispatch[] = [];
-      for (const t of dx) if (t) out.push(await gradCall(env, shapes, op.name, opType, dy, t, items, maskDiv, op.relu ? output : null));
+      for (const t of dx) if (t) out.push(await gradCall(env, shapes, op.name, opType, dy, t, items, maskDiv, op.relu ? output : null, undefined, guided));
       return out;
     },
   };

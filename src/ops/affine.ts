@@ -60,9 +60,9 @@ function affineKernel(op: AffineOp, shapes: OpShapes): OpKernel {
         ...profileInfo(shapes, op.name, opType, batch),
       })];
     },
-    async backward({ env, output, dy, dx, items, maskDiv }: BackwardArgs) {
+    async backward({ env, output, dy, dx, items, maskDiv, guided }: BackwardArgs) {
       const t = dx[0];
-      return t ? [await gradCall(env, shapes, op.name, opType, dy, t, items, maskDiv, op.relu ? output : null, get(env).scale)] : [];
+      return t ? [await gradCall(env, shapes, op.name, opType, dy, t, items, maskDiv, op.relu ? output : null, get(env).scale, guided)] : [];
     },
   };
 }

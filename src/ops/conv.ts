@@ -171,7 +171,7 @@ function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
         relu: op.relu, accumulate: false, transposed: false, weights: env.storage(layoutWeights(op, false)), bias: env.storage(paddedBias()),
       }, 'forward', 2 * macsPerItem * batch);
     },
-    backward({ env, output, dy, dx, items, maskDiv }: BackwardArgs) {
+    backward({ env, output, dy, dx, items, maskDiv, guided }: BackwardArgs) {
       const target = dx[0];
       if (!target) return Promise.resolve([]);
       const winogradBackward = usesWinogradBackward(op, env.variant);
@@ -182,13 +182,13 @@ function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
       if (winogradBackward) {
         return winograd(env, op, {
           rows: op.cOut, cols: op.cIn, inH: outH, inW: outW, outH: inH, outW: inW, items, pads: gradientPads(op.pads),
-          input: dy, output: target.view, mask: op.relu ? output : null, maskDiv,
+          input: dy, output: target.view, mask: op.relu ? output : null, maskDiv, guided,
           weights: bwd.weights, bias: bwd.zeros, zeros: bwd.zeros, relu: false, accumulate: target.accumulate,
         }, 'backward');
       }
       return gemm(env, op, {
         window: op, rows: op.cOut, inH: outH, inW: outW, cols: op.cIn, outH: inH, outW: inW, items, input: dy, output: target.view,
-        mask: op.relu ? output : null, maskDiv, relu: false, accumulate: target.accumulate, transposed: true,
+        mask: op.relu ? output : null, maskDiv, guided, relu: false, accumulate: target.accumulate, transposed: true,
         weights: bwd.weights, bias: bwd.zeros,
       }, 'backward', 2 * macsPerItem * items);
     },

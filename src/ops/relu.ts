@@ -16,9 +16,9 @@ function reluKernel(op: ReluOp, shapes: OpShapes): OpKernel {
     async forward({ env, inputs, output, batch }: ForwardArgs) {
       return [await unary(env, 'relu', shapes, op.name, 'Relu', inputs[0], output, batch)];
     },
-    async backward({ env, output, dy, dx, items, maskDiv }: BackwardArgs) {
+    async backward({ env, output, dy, dx, items, maskDiv, guided }: BackwardArgs) {
       const t = dx[0];
-      return t ? [await gradCall(env, shapes, op.name, 'Relu', dy, t, items, maskDiv, output)] : [];
+      return t ? [await gradCall(env, shapes, op.name, 'Relu', dy, t, items, maskDiv, output, undefined, guided)] : [];
     },
   };
 }

@@ -25,6 +25,8 @@ export interface BackwardRequest {
   features: string[];
   /** Classes per image (the gradient batch is N·K). */
   classesPerImage: number;
+  /** Guided backprop: every ReLU's backward also drops negative gradients (BackwardArgs.guided). */
+  guided?: boolean;
 }
 
 export interface BackwardProgram {
@@ -155,7 +157,7 @@ export async function compileBackward(c: Compiled, req: BackwardRequest): Promis
     node = op.name;
     const dx = op.inputs.map((i) => (needs(i) ? target(i) : null));
     dispatches.push(...await c.kernels.get(op)!.backward({
-      env, inputs: op.inputs.map(c.view), output: c.view(op.output), dy: gradView(op.output), dx, items, maskDiv: req.classesPerImage,
+      env, inputs: op.inputs.map(c.view), output: c.view(op.output), dy: gradView(op.output), dx, items, maskDiv: req.classesPerImage, guided: req.guided,
     }));
   }
   for (const f of req.features) {
