@@ -86,6 +86,18 @@ describe('JSONL', () => {
     expect(lines).toEqual(['a A', 'bad-read  error: bad-read: not an image', 'b B', 'bad-run  error: non-finite', 'c C']);
   });
 
+  test('JSONL to stdout (- or the file stdout goes to): the JSON lines only, no table', async () => {
+    for (const jsonl of ['-', '/some/where/stdout-is.jsonl']) {
+      const lines: string[] = [];
+      const out: Io = { ...io(lines), isStdout: (p) => p === '/some/where/stdout-is.jsonl' };
+      await runMany<string>({
+        settings: { inputs: ['a', 'b'], batch: 2, jsonl, resume: false }, io: out,
+        read: async (p) => p, run: async (batch) => batch.map((x) => ({ value: x.input })), describe: (p) => `TABLE ${p}`,
+      });
+      expect(lines).toEqual(['{"input":"a","value":"a"}', '{"input":"b","value":"b"}']);
+    }
+  });
+
   test('a bug (not a GradcamError) stops the loop', async () => {
     const done = runMany<string>({
       settings: { inputs: ['a', 'b'], batch: 1, resume: false }, io: io(),

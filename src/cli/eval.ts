@@ -104,7 +104,8 @@ IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 err
     const maxPixels = maxPixelsOption(evalCommand, args);
     const limits = downloadLimits(evalCommand, args);
     const jsonToStdout = json === '-' || (json !== undefined && io.isStdout(json));
-    for (const path of [jsonToStdout ? undefined : json, jsonl === '-' ? undefined : jsonl]) if (path !== undefined) await checkWritable(path);
+    const jsonlToStdout = jsonl === '-' || (jsonl !== undefined && io.isStdout(jsonl));
+    for (const path of [jsonToStdout ? undefined : json, jsonlToStdout ? undefined : jsonl]) if (path !== undefined) await checkWritable(path);
     const synsetsPath = stringOption(args, 'synsets');
     const synsets = synsetsPath !== undefined ? new TextDecoder().decode(await readFileOrFail(synsetsPath)) : undefined;
     const inputs = expandInputs(args.positionals);
@@ -135,7 +136,7 @@ IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 err
     let failure: unknown;
     try {
       await runMany({
-        settings: { inputs, batch: 1, jsonl, resume: false }, io: { ...io, out: jsonl === '-' ? io.out : io.info },
+        settings: { inputs, batch: 1, jsonl, resume: false }, io: { ...io, out: jsonlToStdout ? io.out : io.info },
         async read(path) {
           const input = await readInput(path, graph, { maxPixels });
           let truth: LocalisationTruth[] | undefined;
@@ -173,7 +174,7 @@ IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 err
       failure = err; // some pictures failed: the table covers the others, then the error (exit 1)
     }
     const summary = summarise(done.map((d) => d.evaluation));
-    if (json !== '-' && jsonl !== '-') for (const line of summaryTable(summary)) io.out(line);
+    if (json !== '-' && !jsonlToStdout) for (const line of summaryTable(summary)) io.out(line);
     if (json) {
       const doc = { ...settings, summary, images: done.map((d) => ({ input: d.input, ...imageJson(d.evaluation) })) };
       if (jsonToStdout) io.out(jsonText(doc));

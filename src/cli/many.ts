@@ -212,7 +212,7 @@ function userError(err: unknown): GradcamError {
 export async function runMany<I>(m: ManyRun<I>): Promise<void> {
   const { settings, io } = m;
   const jsonl = settings.jsonl !== undefined ? await JsonlOutput.open(settings.jsonl, settings.resume, io) : undefined;
-  const table = settings.jsonl !== '-';
+  const table = !jsonl?.toStdout; // the lines themselves are the results on stdout
   try {
     const pending = settings.inputs.map((path, index) => ({ path, index })).filter((x) => !jsonl?.done.has(x.path));
     const skipped = settings.inputs.length - pending.length;
