@@ -75,6 +75,7 @@ test('eval: usage errors before any work', async () => {
   for (const [args, msg] of [
     [['eval'], 'missing the pictures'],
     [['eval', file('pics'), '--method', 'gradcam,nope'], "--method takes gradcam"],
+    [['eval', file('pics'), '--method', 'guided-gradcam'], "got 'guided-gradcam'"],
     [['eval', file('pics'), '--metrics', 'localisation'], '--metrics localisation needs --boxes DIR'],
     [['eval', file('pics'), '--baseline', 'grey'], "--baseline must be 'zero' or 'blur', got 'grey'"],
     [['eval', file('pics'), '--steps', '0'], '--steps takes an integer ≥ 1'],

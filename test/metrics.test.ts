@@ -12,7 +12,7 @@ import { describe, expect, test } from 'vitest';
 import { annotationXml, classResolver, parseAnnotation } from '../src/metrics/boxes.ts';
 import { auc, baselineInput, BLUR_RADIUS, BLUR_SIGMA, changedAt, perturbedInput, pixelOrder } from '../src/metrics/deletion-insertion.ts';
 import { averageDrop, explanationInput, increaseInConfidence, normalise } from '../src/metrics/drop-increase.ts';
-import { summarise, type ImageEvaluation } from '../src/metrics/evaluate.ts';
+import { evaluateImage, summarise, type ImageEvaluation } from '../src/metrics/evaluate.ts';
 import { boxFromMap, boxToPicture, iou, localisedWithin } from '../src/metrics/localisation.ts';
 import { CAFFE_BGR, IMAGENET_RGB, preprocessPixel } from '../src/image/recipes.ts';
 import { Rng } from '../weights/generate/random.ts';
@@ -163,6 +163,14 @@ describe('localisation', () => {
       method: 'gradcam', images: 4, averageDrop: (100 * (0.5 + 0 + 0 + 0.5)) / 4, increaseInConfidence: 25, deletionAuc: expect.closeTo(0.25, 15),
       localisation: { images: 4, top1Error: 50, top5Error: 25 },
     });
+  });
+});
+
+describe('requests', () => {
+  test('the guided methods are refused before any GPU work (they give input gradients, not maps)', async () => {
+    const net = {} as Parameters<typeof evaluateImage>[0]; // never touched: the check comes first
+    await expect(evaluateImage(net, { width: 1, height: 1, data: new Uint8Array(4) }, { methods: ['gradcam', 'guided-backprop'] }))
+      .rejects.toThrow(/^the metrics score CAM maps \(one value per pixel\); 'guided-backprop' gives a signed \[3, H, W\] gradient of the input$/);
   });
 });
 

@@ -8,7 +8,7 @@ import { basename, extname, join } from 'node:path';
 import { GradcamError } from '../errors.ts';
 import { Network } from '../gradcam/network.ts';
 import { planRequest } from '../gradcam/request.ts';
-import { isMethod, type Method, METHODS } from '../gradcam/methods.ts';
+import { isMethod, type Method, methodSpec, METHODS } from '../gradcam/methods.ts';
 import { isReduction, REDUCTIONS } from '../gradcam/types.ts';
 import { labelOf } from '../gradcam/labels.ts';
 import { nodeGpu } from '../gpu/node.ts';
@@ -51,7 +51,8 @@ export const evalCommand: Command = {
   usage: 'gradcam eval <image|folder>... [--boxes DIR] [--synsets FILE] [--method M[,M...]]... [--layer L] [--metrics LIST] [--steps N] [--baseline zero|blur] [--batch B] [--json FILE|-] [--jsonl FILE] [--model M]',
   help: `options:
   --model M         a model file, a manifest name or an http(s) URL (default as for explain)
-  --method M        CAM methods, comma-separated or repeated: ${METHODS.join(', ')} (default gradcam)
+  --method M        CAM methods, comma-separated or repeated: ${METHODS.filter((m) => methodSpec(m).kind !== 'guided').join(', ')}
+                    (default gradcam; not the guided ones, which are gradients of the input, not maps)
   --layer L         the feature layer (default auto: the last before global pooling)
   --reduction R     'logit' (default) or 'softmax': the score the maps explain
   --metrics LIST    which of ${METRICS.join(', ')} (default all; localisation needs --boxes)
@@ -87,7 +88,8 @@ IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 err
   async run(args, io) {
     if (!args.positionals.length) throw new UsageError('missing the pictures (files or folders)', evalCommand);
     const methods = listOption(args.values.method as unknown as string[] | undefined);
-    for (const m of methods) if (!isMethod(m)) throw new UsageError(`--method takes ${METHODS.join(', ')} (or several, comma-separated), got '${m}'`, evalCommand);
+    const cams = METHODS.filter((m) => methodSpec(m).kind !== 'guided');
+    for (const m of methods) if (!isMethod(m) || !cams.includes(m)) throw new UsageError(`--method takes ${cams.join(', ')} (or several, comma-separated), got '${m}'`, evalCommand);
     const metricList = listOption(args.values.metrics as unknown as string[] | undefined);
     for (const m of metricList) if (!METRICS.includes(m as Metric)) throw new UsageError(`--metrics takes ${METRICS.join(', ')}, got '${m}'`, evalCommand);
     const metrics = new Set<Metric>(metricList.length ? (metricList as Metric[]) : METRICS.filter((m) => m !== 'localisation' || args.values.boxes !== undefined));

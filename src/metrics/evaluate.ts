@@ -13,7 +13,8 @@
  *
  * The class explained and scored is the predicted (top-1) class, as in both papers.
  */
-import type { Method } from '../gradcam/methods.ts';
+import { GradcamError } from '../errors.ts';
+import { type Method, methodSpec } from '../gradcam/methods.ts';
 import type { Network } from '../gradcam/network.ts';
 import type { GradcamOptions, ModelInput, Prediction, Reduction, TensorInput } from '../gradcam/types.ts';
 import { preprocessPixel } from '../image/recipes.ts';
@@ -93,6 +94,8 @@ async function scores(net: Network, shape: number[], make: (() => Float32Array)[
 /** Evaluates the maps of one image (see the module comment); `truth` adds localisation. */
 export async function evaluateImage(net: Network, input: ModelInput, options: EvaluateOptions = {}, truth?: readonly LocalisationTruth[]): Promise<ImageEvaluation> {
   const methods: Method[] = options.methods ?? ['gradcam'];
+  const guided = methods.find((m) => methodSpec(m).kind === 'guided');
+  if (guided) throw new GradcamError(`the metrics score CAM maps (one value per pixel); '${guided}' gives a signed [3, H, W] gradient of the input`, 'Leave the guided methods out.');
   const steps = options.steps ?? DEFAULT_STEPS;
   const batch = options.batchSize ?? 8;
   const first = await net.classify(input, 5);
