@@ -91,7 +91,12 @@ async function scores(net: Network, shape: number[], make: (() => Float32Array)[
   return out;
 }
 
-/** Evaluates the maps of one image (see the module comment); `truth` adds localisation. */
+/**
+ * Evaluates the maps of one image (see the module comment); `truth` adds localisation. The model's
+ * input is read back after the first forward pass, in a run of its own: other calls on `net` made
+ * at the same time must not run in between (await one evaluateImage before starting work elsewhere
+ * on the same network).
+ */
 export async function evaluateImage(net: Network, input: ModelInput, options: EvaluateOptions = {}, truth?: readonly LocalisationTruth[]): Promise<ImageEvaluation> {
   const methods: Method[] = options.methods ?? ['gradcam'];
   const guided = methods.find((m) => methodSpec(m).kind === 'guided');
