@@ -5,7 +5,12 @@
  * call exactly B images (one run: one submission, one read-back), B = 1, 2, 4, 8, 16 by default.
  * The inputs are B different synthetic pictures (already preprocessed tensors, as the rest of the
  * bench uses). Measurement names: batch.forward.b<B>, batch.gradcam.inception_4e.b<B> (milliseconds
- * per call, median of the runs); images/s = B / median; ratio = images/s at B over images/s at B = 1.
+ * per call, median of the runs); images/s = B / median.
+ *
+ * The ratio to B = 1 is paired: each timed call of B images is followed by a call of one image,
+ * and the ratio is the median over the runs of B · t(1) / t(B). Two calls made back to back see
+ * the same load on the machine, so a load that drifts between measurements (SwiftShader on a
+ * shared CPU) cancels out; the B = 1 calls are recorded as batch.<what>.b1.paired-with-b<B>.
  */
 import { gradCAM, type Network } from '../src/gradcam/network.ts';
 import type { ModelInput } from '../src/gradcam/types.ts';
@@ -24,8 +29,8 @@ export interface BatchThroughput {
   /** Median milliseconds per call of batchSize images. */
   medianMs: number;
   imagesPerSecond: number;
-  /** imagesPerSecond over that at batch size 1 (null when B = 1 was not measured). */
-  ratioToB1: number | null;
+  /** Images/s at B over images/s at B = 1: the median, over the runs, of B · t(1) / t(B) from calls made back to back. */
+  ratioToB1: number;
 }
 
 /** B distinct images of the model's input shape: image b of one synthetic batch. */
@@ -48,20 +53,25 @@ export async function benchBatches(net: Network, sizes: readonly number[], runs:
     { what: 'gradcam.inception_4e', run: (xs: ModelInput[], b: number) => gradCAM(net, xs, { batchSize: b, featureLayers: 'inception_4e', upsample: false }) },
   ];
   for (const c of cases) {
-    let b1: number | undefined;
+    const one = images(net, 1, synthetic);
+    await c.run(one, 1); // compiles the single-image program
     for (const b of sizes) {
       const xs = images(net, b, synthetic);
       const t = performance.now();
       await c.run(xs, b); // compiles the engine (and program) for this batch size
       log(`batch.${c.what}.b${b}: first call (compiles) ${((performance.now() - t) / 1000).toFixed(2)} s`);
-      const samples = await sample(runs, Math.max(0, warmup - 1), async () => {
-        await c.run(xs, b);
-      });
-      await record(`batch.${c.what}.b${b}`, samples);
-      const medianMs = median(samples);
-      const imagesPerSecond = (1000 * b) / medianMs;
-      if (b === 1) b1 = imagesPerSecond;
-      out.push({ what: c.what, batchSize: b, medianMs, imagesPerSecond, ratioToB1: b1 ? imagesPerSecond / b1 : null });
+      for (let i = 0; i < Math.max(0, warmup - 1); i++) await c.run(xs, b);
+      const times: number[] = [];
+      const singles: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        times.push(...await sample(1, 0, async () => { await c.run(xs, b); }));
+        if (b !== 1) singles.push(...await sample(1, 0, async () => { await c.run(one, 1); }));
+      }
+      await record(`batch.${c.what}.b${b}`, times);
+      if (b !== 1) await record(`batch.${c.what}.b1.paired-with-b${b}`, singles);
+      const medianMs = median(times);
+      const ratioToB1 = b === 1 ? 1 : median(times.map((t, i) => (b * singles[i]) / t));
+      out.push({ what: c.what, batchSize: b, medianMs, imagesPerSecond: (1000 * b) / medianMs, ratioToB1 });
     }
   }
   return out;
@@ -72,7 +82,7 @@ export function formatBatches(rows: readonly BatchThroughput[]): string {
   const sizes = [...new Set(rows.map((r) => r.batchSize))];
   const cell = (what: string, b: number) => {
     const r = rows.find((x) => x.what === what && x.batchSize === b);
-    return r ? `${r.imagesPerSecond.toFixed(2)} img/s (${r.ratioToB1 === null ? '—' : `${r.ratioToB1.toFixed(2)} ×`})` : '—';
+    return r ? `${r.imagesPerSecond.toFixed(2)} img/s (${r.ratioToB1.toFixed(2)} ×)` : '—';
   };
   const lines = ['| B | forward | Grad-CAM at inception_4e, K = 1 |', '| ---: | ---: | ---: |'];
   for (const b of sizes) lines.push(`| ${b} | ${cell('forward', b)} | ${cell('gradcam.inception_4e', b)} |`);
