@@ -88,24 +88,26 @@ export class Gallery {
 
   /** A new gallery of these files (it supersedes the one shown). */
   async open(files: File[]): Promise<void> {
-    const token = ++this.token;
+    this.token++; // the gallery running stops at its next batch
     const stems = uniqueStems(files.map((f) => f.name.replace(/\.[^.]*$/, '')));
-    this.entries = files.map((f, i) => ({ name: f.name, stem: stems[i], tile: h('figure', { className: 'tile pending' }) }));
-    ui.gallery.replaceChildren(...this.entries.map((e) => e.tile));
+    const entries: GalleryEntry[] = files.map((f, i) => ({ name: f.name, stem: stems[i], tile: h('figure', { className: 'tile pending' }) }));
+    this.entries = entries;
+    ui.gallery.replaceChildren(...entries.map((e) => e.tile));
     ui.gallerySection.hidden = false;
-    this.entries.forEach((e) => this.drawTile(e));
+    entries.forEach((e) => this.drawTile(e));
     this.update();
     await Promise.all(files.map(async (f, i) => {
-      const e = this.entries[i];
+      const e = entries[i];
       try {
         e.image = await decodeImage(f);
       } catch (err) {
         e.error = `${f.name}: ${message(err)}`;
       }
     }));
-    if (token !== this.token) return;
-    this.entries.forEach((e) => this.drawTile(e));
-    await this.run(token);
+    if (this.entries !== entries) return; // a newer gallery took over
+    entries.forEach((e) => this.drawTile(e));
+    // A new token: the request may have changed while the files were decoded (run() reads it now).
+    await this.run(++this.token);
   }
 
   /** Explains every picture again with the current request (the method, layer, class or score changed). */

@@ -208,4 +208,26 @@ describe.skipIf(!hasChromium)(`the page's grid, strip, inspector and gallery in 
     expect(readFileSync(await plain.path(), 'utf8')).toBe(jsonl);
     expect(errors).toEqual([]);
   });
+
+  it('lets a newer request supersede the gallery in progress: a new gallery, then another method; the tiles end with the newest', async () => {
+    const green: Rect = { x: 64, y: 64, w: 96, h: 96, rgb: [30, 200, 40] };
+    const pictures = async (names: string[], rect: Rect) => Promise.all(names.map(async (name) => ({ name, mimeType: 'image/png', buffer: await picturePng(224, 224, [rect]) })));
+    await page.setInputFiles('#image-file', await pictures(['r1.png', 'r2.png', 'r3.png', 'r4.png', 'r5.png'], red));
+    // At once, before the first gallery is done: another gallery, then another method for it.
+    await page.setInputFiles('#image-file', await pictures(['g1.png', 'g2.png'], green));
+    await page.selectOption('#method', 'layercam');
+    await page.waitForFunction(() => {
+      const g = (window as unknown as { gradcam: { gallery?: { pictures: number; done: number; running: boolean } } }).gradcam.gallery;
+      return !!g && g.pictures === 2 && g.done === 2 && !g.running;
+    }, null, { timeout: 240_000, polling: 200 });
+    const tiles = await page.$$eval('#gallery .tile', (ts) => ts.map((t) => ({ name: (t as HTMLElement).dataset.name, text: t.textContent ?? '' })));
+    expect(tiles.map((t) => t.name)).toEqual(['g1.png', 'g2.png']);
+    for (const t of tiles) expect(t.text).toMatch(/green \d+(\.\d)? %.*layercam at inception_5b/);
+    const [plain] = await Promise.all([page.waitForEvent('download'), page.click('#gallery-jsonl')]);
+    const lines = readFileSync(await plain.path(), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => [l.input, l.maps[0].method, l.predictions[0].label])).toEqual([['g1.png', 'layercam', 'green'], ['g2.png', 'layercam', 'green']]);
+    await page.click('#gallery-close');
+    expect(await page.isVisible('#gallery-section')).toBe(false);
+    expect(errors).toEqual([]);
+  });
 });
