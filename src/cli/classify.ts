@@ -17,15 +17,7 @@ import { lowerOrFail, resolveModel } from '../models/resolve.ts';
 import { classifyMany } from './classify-many.ts';
 import { isMany, MANY_OPTIONS, MANY_VALUES, manyOptionsHelp } from './many.ts';
 import { jsonText } from '../node/text.ts';
-
-/** The shortest decimal that reads back as the same float32 (1.2345600128173828 → 1.23456). */
-export function f32(v: number): number {
-  for (let p = 6; p < 9; p++) {
-    const s = Number(v.toPrecision(p));
-    if (Math.fround(s) === v) return s;
-  }
-  return Number(v.toPrecision(9));
-}
+import { f32 } from '../gradcam/json.ts';
 
 function describeRecipe(r: Recipe): string {
   const range = r.valueScale === 1 ? '0–255' : Math.abs(r.valueScale * 255 - 1) < 1e-9 ? '0–1' : `×${r.valueScale}`;

@@ -19,7 +19,7 @@ import { IOU_THRESHOLD, LOCALISATION_THRESHOLD, type LocalisationTruth } from '.
 import { lowerOrFail, resolveModel } from '../models/resolve.ts';
 import { checkWritable, readFileOrFail } from '../node/files.ts';
 import { jsonText } from '../node/text.ts';
-import { f32 } from './classify.ts';
+import { f32 } from '../gradcam/json.ts';
 import { type Command, intOption, pathOption, stringOption, UsageError } from './command.ts';
 import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
 import { writeFileAtomic } from './files.ts';

@@ -7,13 +7,12 @@ import { basename, dirname, extname, join } from 'node:path';
 import { Network } from '../gradcam/network.ts';
 import { planRequest } from '../gradcam/request.ts';
 import { type ClassSpec, type GradcamMap, type GradcamResult, isReduction, type Reduction, REDUCTIONS } from '../gradcam/types.ts';
-import type { MapInspection } from '../gradcam/inspect.ts';
 import { isMethod, type Method, METHODS } from '../gradcam/methods.ts';
 import { describeAdapter } from '../gpu/device.ts';
 import { nodeGpu } from '../gpu/node.ts';
 import { encodePngAtomic } from '../image/decode-node.ts';
 import { samplePath } from './assets.ts';
-import { f32 } from './classify.ts';
+import { f32, mapJson } from '../gradcam/json.ts';
 import { type Args, type Command, pathOption, positionals, stringOption, UsageError } from './command.ts';
 import { explainMany } from './explain-many.ts';
 import { isMany, MANY_OPTIONS, MANY_VALUES, manyOptionsHelp } from './many.ts';
@@ -71,30 +70,6 @@ export function explainRequest(args: Args): { classes: ClassSpec; featureLayers:
   if (!isReduction(reduction)) throw new UsageError(`--reduction must be ${REDUCTIONS.map((r) => `'${r}'`).join(' or ')}, got '${reduction}'`, explain);
   const methods = parseMethods((args.values.method as unknown as string[] | undefined) ?? []);
   return { classes, featureLayers, reduction, methods, counterfactual: args.values.counterfactual === true, inspect: args.values.inspect === true };
-}
-
-/** A map as the JSON outputs (--json, --jsonl) hold it: raw at the layer's resolution, float32 values in their shortest form. */
-export function mapJson(m: GradcamMap) {
-  return {
-    layer: m.layer, method: m.method, counterfactual: m.counterfactual, class: m.class, label: m.label, reduction: m.reduction,
-    shape: m.channels ? [m.channels, ...m.shape] : m.shape,
-    raw: Array.from(m.raw, f32), min: f32(m.min), max: f32(m.max), ...(m.eigen ? { eigen: m.eigen } : {}),
-    ...(m.inspection ? { inspection: inspectionJson(m.inspection) } : {}),
-  };
-}
-
-/** The inspector's report (--inspect) as JSON: float32 arrays as lists of shortest floats. */
-function inspectionJson(i: MapInspection) {
-  const list = (a: ArrayLike<number> | undefined) => (a ? Array.from(a, f32) : undefined);
-  const channel = (c: MapInspection['topChannels'][number]) => ({
-    channel: c.channel, weight: c.weight === undefined ? undefined : f32(c.weight), contribution: c.contribution, branch: c.branch,
-    activation: list(c.activation), gradient: list(c.gradient),
-  });
-  return {
-    diagnosis: i.diagnosis, negativeShare: i.negativeShare, negativePositions: i.negativePositions, signed: list(i.signed),
-    weights: list(i.weights), contributions: Array.from(i.contributions), topChannels: i.topChannels.map(channel),
-    negativeChannels: i.negativeChannels.map(channel), branches: i.branches, camIdentity: i.camIdentity,
-  };
 }
 
 function printMaps(result: GradcamResult, adapter: string, out: (line: string) => void): void {
