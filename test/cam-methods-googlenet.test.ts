@@ -177,7 +177,7 @@ for (const { model: name, layers } of CASES) {
   });
 }
 
-test('one forward and one backward pass serve every method; eigencam alone runs no backward pass', async () => {
+test('one forward and one backward pass serve every method; profileMethods times each; eigencam alone runs no backward pass', async () => {
   const model = decodeOnnx(generateModelBytes('googlenet-zoo-seeded'));
   const net = await Network.load(await testGpu(), model);
   const rng = new Rng(3);
@@ -193,6 +193,11 @@ test('one forward and one backward pass serve every method; eigencam alone runs 
   expect(pAll.layers.map((l) => l.method)).toEqual(METHODS);
   // Grad-CAM among all methods is bitwise Grad-CAM alone: the same kernels on the same data.
   for (const m of one.maps) expect(all.maps.find((a) => a.method === 'gradcam' && a.class === m.class)!.raw).toEqual(m.raw);
+  // profileMethods: the same maps, plus each method's own time (its dispatches replayed alone).
+  const timed = await net.profileMethods(input, { classes: 'top2', methods: [...METHODS], upsample: false }, 1);
+  expect(Object.keys(timed.timings.methodMs!)).toEqual(METHODS);
+  for (const ms of Object.values(timed.timings.methodMs!)) expect(ms).toBeGreaterThan(0);
+  timed.maps.forEach((m, i) => expect(m.raw).toEqual(all.maps[i].raw));
   const eigen = await net.gradCAM(input, { classes: 'top2', methods: ['eigencam'], upsample: false });
   const pEigen = programs()[2];
   expect(pEigen.backwardStage.some((d) => d.kernel.startsWith('conv') || d.kernel === 'gradcam.seed')).toBe(false);
