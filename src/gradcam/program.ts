@@ -295,6 +295,12 @@ export class GradcamProgram {
     const { device } = this.engine.gpu;
     const byMethod = new Map<Method, Dispatch[]>();
     for (const l of this.layers) byMethod.set(l.method, [...(byMethod.get(l.method) ?? []), ...l.dispatches]);
+    // A guided method's own work is mostly its guided backward pass down to the input: count it.
+    if (this.guided) {
+      for (const [m, dispatches] of byMethod) {
+        if (methodSpec(m).kind === 'guided') byMethod.set(m, [this.guided.seed, ...this.guided.backward.dispatches, ...dispatches]);
+      }
+    }
     const samples = new Map<Method, number[]>([...byMethod.keys()].map((m) => [m, []]));
     const profiler = timestamps ? new Profiler(device, Math.max(...[...byMethod.values()].map((d) => d.length))) : undefined;
     try {

@@ -106,7 +106,7 @@ export interface GradcamTimings {
   forwardMs: number;
   backwardMs: number;
   camMs: number;
-  /** Each method's share of the maps' time (its dispatches at every layer): set by Network.profileMethods. */
+  /** Each method's own time: its dispatches at every layer (the guided methods: with their guided backward pass to the input), replayed alone; set by Network.profileMethods. */
   methodMs?: Partial<Record<Method, number>>;
   totalMs: number;
   /** 'gpu' (timestamp queries) or 'cpu' (stages submitted one by one). */

@@ -382,7 +382,7 @@ class App {
     const t = r.timings;
     const clock = t.source === 'gpu' ? 'GPU timestamps' : 'the CPU clock';
     ui.gridNote.textContent = t.methodMs
-      ? `one forward and one backward pass (${ms(t.forwardMs)} + ${ms(t.backwardMs)}); under each map its method's own kernels, replayed alone (median of 3, ${clock}), at every layer of this request`
+      ? `one forward and one backward pass (${ms(t.forwardMs)} + ${ms(t.backwardMs)}); under each map its method's own kernels (for the guided methods, with their guided backward pass to the input), replayed alone (median of 3, ${clock}), at every layer of this request`
       : `one forward and one backward pass (${ms(t.forwardMs)} + ${ms(t.backwardMs)}); the maps of all ${maps.length} methods together took ${ms(t.camMs)} (${clock}): no per-method times in this result`;
     ui.grid.replaceChildren(...maps.map((m) => {
       const own = t.methodMs?.[m.method];
