@@ -166,11 +166,13 @@ export class Network {
    * values or scores are a GradcamError naming where they first appear.
    *
    * With an array of inputs: one Classification per input, in order, computed in batches (see
-   * `gradCAM`); `options.top` (default 5) predictions each.
+   * `gradCAM`); `options.top` (default 5) predictions each. With `withInput`, also the model input
+   * the forward pass ran on (the picture preprocessed on the GPU), read back in the same run.
    */
   classify(input: ModelInput, top?: number): Promise<Classification>;
+  classify(input: ModelInput, top: number, withInput: true): Promise<Classification & { input: TensorInput }>;
   classify(inputs: readonly ModelInput[], options?: ClassifyOptions): Promise<Classification[]>;
-  classify(input: ModelInput | readonly ModelInput[], arg?: number | ClassifyOptions): Promise<Classification | Classification[]> {
+  classify(input: ModelInput | readonly ModelInput[], arg?: number | ClassifyOptions, withInput = false): Promise<Classification | Classification[]> {
     if (Array.isArray(input)) {
       const options = (typeof arg === 'object' ? arg : {}) as ClassifyOptions;
       return this.batched(input, options, () => 0, (chunk, slots) => this.classifyNow(chunk, slots, options.top ?? 5));
@@ -183,7 +185,12 @@ export class Network {
       if (isTensor(one)) this.engine.writeInput(one.data, one.shape);
       else await this.engine.writeImage(one as RgbaImage);
       const r = await this.engine.classifyNow();
-      return { predictions: this.predictions(r.logits, r.probabilities, top), logits: r.logits, probabilities: r.probabilities };
+      const result = { predictions: this.predictions(r.logits, r.probabilities, top), logits: r.logits, probabilities: r.probabilities };
+      if (!withInput) return result;
+      // The input the forward pass ran on, read back in the same run (no other call in between).
+      const shape = [1, ...this.engine.inputShape.slice(1)];
+      const data = (await this.engine.readTensorNow(this.graph.input.name)).slice(0, shape.reduce((a, b) => a * b, 1));
+      return { ...result, input: { shape, data } };
     });
   }
 

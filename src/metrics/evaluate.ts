@@ -93,9 +93,7 @@ async function scores(net: Network, shape: number[], make: (() => Float32Array)[
 
 /**
  * Evaluates the maps of one image (see the module comment); `truth` adds localisation. The model's
- * input is read back after the first forward pass, in a run of its own: other calls on `net` made
- * at the same time must not run in between (await one evaluateImage before starting work elsewhere
- * on the same network).
+ * input is read back in the same run as the first forward pass, so concurrent calls on `net` are safe.
  */
 export async function evaluateImage(net: Network, input: ModelInput, options: EvaluateOptions = {}, truth?: readonly LocalisationTruth[]): Promise<ImageEvaluation> {
   const methods: Method[] = options.methods ?? ['gradcam'];
@@ -103,10 +101,9 @@ export async function evaluateImage(net: Network, input: ModelInput, options: Ev
   if (guided) throw new GradcamError(`the metrics score CAM maps (one value per pixel); '${guided}' gives a signed [3, H, W] gradient of the input`, 'Leave the guided methods out.');
   const steps = options.steps ?? DEFAULT_STEPS;
   const batch = options.batchSize ?? 8;
-  const first = await net.classify(input, 5);
-  const shape = [1, ...net.engine.inputShape.slice(1)];
+  const first = await net.classify(input, 5, true);
+  const { shape, data: x } = first.input;
   const [, c, h, w] = shape;
-  const x = isTensor(input) ? input.data : (await net.readTensor(net.graph.input.name)).slice(0, c * h * w);
   const width = isTensor(input) ? w : input.width;
   const height = isTensor(input) ? h : input.height;
   const top = first.predictions[0].class;
