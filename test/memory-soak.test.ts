@@ -19,8 +19,12 @@
  *   right after: plain WebGPU calls doing what the engine's calls do (as many submissions, each with
  *   an upload, a compute pass of 30 dispatches and a mapped read-back; for the cycles, as many
  *   buffers of the same total size as a load makes, written and destroyed). Ours may exceed the
- *   peer's growth over the second half by at most 2 MB: a leak of 20 KB or more per explain, or of
- *   140 KB or more per load, fails.
+ *   peer's growth over the second half by at most 4 MB. Why 4: without any leak, the allocators
+ *   under Dawn and SwiftShader move RSS by megabytes (over 2000 explains it wandered between 194
+ *   and 217 MiB with no trend, bench/results/2026-12-01-swiftshader-soak-2000.json; this test's
+ *   second half grew by 1.5, 1.9 and 2.7 MB in three runs here), so a 2 MB bound would fail
+ *   without a leak. A leak of 40 KB or more per explain (a leaked 224×224 input tensor is 600 KB),
+ *   or of 270 KB or more per load, fails.
  *
  * The model is small (convolutions with a fused ReLU, pooling, a concat, GAP, Reshape, Gemm,
  * Softmax: the same code paths as GoogLeNet's, Winograd and im2col included) so that it runs in
@@ -48,7 +52,7 @@ const EXPLAINS = 200;
 const WARMUP = 20;
 const CYCLES = 30;
 /** RSS growth allowed over the second half beyond the peer's (median of the last window against that of the window around the middle). */
-const RSS_SLACK = 2 * 2 ** 20;
+const RSS_SLACK = 4 * 2 ** 20;
 /** JavaScript heap growth allowed over the second half. */
 const HEAP_SLACK = 2 ** 20;
 
