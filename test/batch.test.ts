@@ -16,54 +16,17 @@ import { describe, expect, test } from 'vitest';
 import { GradcamError } from '../src/errors.ts';
 import { gradCAM, Network, slotsFor } from '../src/gradcam/network.ts';
 import type { GradcamOptions, ModelInput } from '../src/gradcam/types.ts';
-import type { RgbaImage } from '../src/image/image.ts';
 import { decodeOnnx } from '../src/onnx/decode.ts';
 import type { OnnxModel } from '../src/onnx/model.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
 import { generateModelBytes } from '../weights/generate/index.ts';
 import { Rng } from '../weights/generate/random.ts';
 import { testGpu } from './helpers/gpu.ts';
-import { buildModel, int, int64, ints, node, weight } from './reference/models.ts';
-import { randomTensor, rng } from './reference/tensor.ts';
+import { randomPicture, SMALL_SHAPE, smallModel } from './helpers/small-model.ts';
 
-const SHAPE = [1, 3, 16, 12];
-const CLASSES = 10;
+const SHAPE = SMALL_SHAPE;
 
-/** x → conv 3×3 + Relu → maxpool → [conv 1×1 + Relu, maxpool 3×3] concat → conv 3×3 + Relu → GAP → Reshape [1, 6] → Gemm → Softmax. */
-function smallModel(): OnnxModel {
-  const r = rng(11);
-  return buildModel({
-    inputs: { x: SHAPE },
-    outputs: ['prob'],
-    weights: [
-      weight('w1', randomTensor([8, 3, 3, 3], r)), weight('b1', randomTensor([8], r, 0, 0.2)),
-      weight('w2', randomTensor([8, 8, 1, 1], r)), weight('w3', randomTensor([6, 16, 3, 3], r)),
-      weight('fc', randomTensor([CLASSES, 6], r)), weight('fcb', randomTensor([CLASSES], r)),
-      int64('flat_shape', [1, 6]),
-    ],
-    nodes: [
-      node('Conv', ['x', 'w1', 'b1'], ['c1'], { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) }),
-      node('Relu', ['c1'], ['a1']),
-      node('MaxPool', ['a1'], ['p1'], { kernel_shape: ints([2, 2]), strides: ints([2, 2]) }),
-      node('Conv', ['p1', 'w2'], ['c2'], { kernel_shape: ints([1, 1]) }),
-      node('Relu', ['c2'], ['a2']),
-      node('MaxPool', ['p1'], ['pp'], { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) }),
-      node('Concat', ['a2', 'pp'], ['cat'], { axis: int(1) }),
-      node('Conv', ['cat', 'w3'], ['c3'], { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) }),
-      node('Relu', ['c3'], ['a3']),
-      node('GlobalAveragePool', ['a3'], ['g']),
-      node('Reshape', ['g', 'flat_shape'], ['flat']),
-      node('Gemm', ['flat', 'fc', 'fcb'], ['logits'], { transB: int(1) }),
-      node('Softmax', ['logits'], ['prob'], { axis: int(1) }),
-    ],
-  });
-}
 
-function picture(r: Rng, width: number, height: number): RgbaImage {
-  const data = new Uint8Array(width * height * 4);
-  for (let i = 0; i < data.length; i++) data[i] = i % 4 === 3 ? 255 : r.nextU32() & 255;
-  return { width, height, data };
-}
 
 function tensorInput(r: Rng, shape: number[]): ModelInput {
   const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
@@ -120,23 +83,23 @@ describe('batches give bitwise the results of one call per image', () => {
 
   test('small model: 7 inputs (pictures of 4 sizes, tensors), top-2 at two layers with overlays, B = 1, 2, 3, 4, 8', async () => {
     const r = new Rng(3);
-    const inputs = [picture(r, 16, 12), tensorInput(r, SHAPE), picture(r, 37, 23), picture(r, 9, 30), tensorInput(r, SHAPE), picture(r, 16, 12), picture(r, 64, 48)];
-    const model = decodeOnnx(encodeOnnx(smallModel()));
+    const inputs = [randomPicture(r, 16, 12), tensorInput(r, SHAPE), randomPicture(r, 37, 23), randomPicture(r, 9, 30), tensorInput(r, SHAPE), randomPicture(r, 16, 12), randomPicture(r, 64, 48)];
+    const model = decodeOnnx(encodeOnnx(smallModel(11, 'reshape-softmax')));
     await compare(model, inputs, { classes: 'top2', featureLayers: ['a3', 'cat'], overlay: true }, [1, 2, 3, 4, 8]);
   });
 
   test('small model: explicit classes, softmax reduction, raw maps only, B = 2 and 4', async () => {
     const r = new Rng(4);
-    const inputs = [picture(r, 20, 20), picture(r, 13, 17), tensorInput(r, SHAPE), picture(r, 20, 20), picture(r, 5, 40)];
-    const model = decodeOnnx(encodeOnnx(smallModel()));
+    const inputs = [randomPicture(r, 20, 20), randomPicture(r, 13, 17), tensorInput(r, SHAPE), randomPicture(r, 20, 20), randomPicture(r, 5, 40)];
+    const model = decodeOnnx(encodeOnnx(smallModel(11, 'reshape-softmax')));
     await compare(model, inputs, { classes: [7, 2, 7, 4], featureLayers: 'a1', reduction: 'softmax', upsample: false }, [2, 4]);
   });
 
   test('a layer hidden by fusion (c1, before its ReLU), asked for first in a batched call on a fresh network', async () => {
     const gpu = await testGpu();
-    const model = decodeOnnx(encodeOnnx(smallModel()));
+    const model = decodeOnnx(encodeOnnx(smallModel(11, 'reshape-softmax')));
     const r = new Rng(8);
-    const inputs = [picture(r, 16, 12), picture(r, 30, 20), tensorInput(r, SHAPE)];
+    const inputs = [randomPicture(r, 16, 12), randomPicture(r, 30, 20), tensorInput(r, SHAPE)];
     const options: GradcamOptions = { classes: 'top2', featureLayers: ['c1', 'a3'], overlay: true };
     const single = await Network.load(gpu, model);
     const want = [];
@@ -150,7 +113,7 @@ describe('batches give bitwise the results of one call per image', () => {
 
   test('the default batch size comes from the limits: a smaller binding limit, smaller batches', async () => {
     const gpu = await testGpu();
-    const model = decodeOnnx(encodeOnnx(smallModel()));
+    const model = decodeOnnx(encodeOnnx(smallModel(11, 'reshape-softmax')));
     const net = await Network.load(gpu, model);
     expect(net.defaultBatchSize()).toBe(16); // the small model's buffers are tiny: the cap
     // Its largest forward buffer per image (conv1's Winograd scratch, larger than any gradient of
@@ -160,7 +123,7 @@ describe('batches give bitwise the results of one call per image', () => {
     const limited = await Network.load(gpu, model, { limits: { maxStorageBufferBindingSize: 3.5 * largest } });
     expect(limited.defaultBatchSize()).toBe(3);
     const r = new Rng(5);
-    const inputs = [picture(r, 16, 12), picture(r, 16, 12), picture(r, 16, 12), picture(r, 16, 12)];
+    const inputs = [randomPicture(r, 16, 12), randomPicture(r, 16, 12), randomPicture(r, 16, 12), randomPicture(r, 16, 12)];
     const results = await gradCAM(limited, inputs, { upsample: false });
     expect(results.map((x) => x.batch)).toEqual([
       { images: 3, slots: 3, index: 0 }, { images: 3, slots: 3, index: 1 }, { images: 3, slots: 3, index: 2 }, { images: 1, slots: 1, index: 0 },
@@ -170,9 +133,9 @@ describe('batches give bitwise the results of one call per image', () => {
 
   test('bad batched calls are refused before any GPU work, naming the input', async () => {
     const gpu = await testGpu();
-    const net = await Network.load(gpu, decodeOnnx(encodeOnnx(smallModel())));
+    const net = await Network.load(gpu, decodeOnnx(encodeOnnx(smallModel(11, 'reshape-softmax'))));
     const r = new Rng(6);
-    const good = picture(r, 16, 12);
+    const good = randomPicture(r, 16, 12);
     await expect(gradCAM(net, [])).rejects.toThrow(/no inputs given/);
     await expect(gradCAM(net, [good, { shape: [1, 3, 16, 11], data: new Float32Array(3 * 16 * 11) }, good])).rejects.toThrow(/^input 1 of 3: input has shape \[1,3,16,11\]/);
     await expect(net.classify([good, { width: 2, height: 2, data: new Uint8Array(3) }])).rejects.toThrow(GradcamError);
@@ -185,7 +148,7 @@ describe('batches on the generated Model Zoo GoogLeNet', () => {
   test('5 pictures, Grad-CAM at inception_4e with K = 2 and classify: B = 2 and B = 4 equal singles bit for bit', async () => {
     const model = decodeOnnx(generateModelBytes('googlenet-zoo-seeded'));
     const r = new Rng(13);
-    const inputs = [picture(r, 224, 224), picture(r, 160, 200), picture(r, 224, 224), picture(r, 300, 240), picture(r, 160, 200)];
+    const inputs = [randomPicture(r, 224, 224), randomPicture(r, 160, 200), randomPicture(r, 224, 224), randomPicture(r, 300, 240), randomPicture(r, 160, 200)];
     await compare(model, inputs, { classes: 'top2', featureLayers: 'inception_4e', upsample: false }, [2, 4]);
   });
 });

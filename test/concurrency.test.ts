@@ -18,56 +18,21 @@
 import { describe, expect, test } from 'vitest';
 import { Network } from '../src/gradcam/network.ts';
 import type { GradcamMap, GradcamOptions, ModelInput } from '../src/gradcam/types.ts';
-import type { RgbaImage } from '../src/image/image.ts';
 import { decodeOnnx } from '../src/onnx/decode.ts';
-import type { OnnxModel } from '../src/onnx/model.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
 import { Rng } from '../weights/generate/random.ts';
 import { testGpu } from './helpers/gpu.ts';
-import { buildModel, ints, node, weight } from './reference/models.ts';
-import { randomTensor, rng } from './reference/tensor.ts';
+import { randomPicture, SMALL_CLASSES, SMALL_SHAPE, smallModel } from './helpers/small-model.ts';
 
-const SHAPE = [1, 3, 16, 12];
-const CLASSES = 10;
+const SHAPE = SMALL_SHAPE;
+const CLASSES = SMALL_CLASSES;
 
-/** x → conv 3×3 + Relu (fused: 'c1' is hidden) → maxpool → [conv 1×1 + Relu, maxpool 3×3] concat → conv 3×3 + Relu → GAP → Gemm. */
-function smallModel(): OnnxModel {
-  const r = rng(7);
-  return buildModel({
-    inputs: { x: SHAPE },
-    outputs: ['logits'],
-    weights: [
-      weight('w1', randomTensor([8, 3, 3, 3], r)), weight('b1', randomTensor([8], r, 0, 0.2)),
-      weight('w2', randomTensor([8, 8, 1, 1], r)), weight('w3', randomTensor([6, 16, 3, 3], r)),
-      weight('fc', randomTensor([CLASSES, 6], r)), weight('fcb', randomTensor([CLASSES], r)),
-    ],
-    nodes: [
-      node('Conv', ['x', 'w1', 'b1'], ['c1'], { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) }),
-      node('Relu', ['c1'], ['a1']),
-      node('MaxPool', ['a1'], ['p1'], { kernel_shape: ints([2, 2]), strides: ints([2, 2]) }),
-      node('Conv', ['p1', 'w2'], ['c2'], { kernel_shape: ints([1, 1]) }),
-      node('Relu', ['c2'], ['a2']),
-      node('MaxPool', ['p1'], ['pp'], { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) }),
-      node('Concat', ['a2', 'pp'], ['cat'], { axis: { type: 'int', value: 1 } }),
-      node('Conv', ['cat', 'w3'], ['c3'], { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) }),
-      node('Relu', ['c3'], ['a3']),
-      node('GlobalAveragePool', ['a3'], ['g']),
-      node('Flatten', ['g'], ['flat']),
-      node('Gemm', ['flat', 'fc', 'fcb'], ['logits'], { transB: { type: 'int', value: 1 } }),
-    ],
-  });
-}
 
 type Call =
   | { kind: 'gradcam'; input: ModelInput; options: GradcamOptions }
   | { kind: 'classify'; input: ModelInput; top: number }
   | { kind: 'read'; tensor: string };
 
-function picture(r: Rng, width: number, height: number): RgbaImage {
-  const data = new Uint8Array(width * height * 4);
-  for (let i = 0; i < data.length; i++) data[i] = i % 4 === 3 ? 255 : r.nextU32() & 255;
-  return { width, height, data };
-}
 
 function tensorInput(r: Rng): ModelInput {
   const data = new Float32Array(SHAPE.reduce((a, b) => a * b, 1));
@@ -79,7 +44,7 @@ function tensorInput(r: Rng): ModelInput {
 function calls(seed: number, n: number): Call[] {
   const r = new Rng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[r.nextU32() % xs.length];
-  const inputs: ModelInput[] = [tensorInput(r), tensorInput(r), picture(r, 16, 12), picture(r, 37, 23), picture(r, 9, 30)];
+  const inputs: ModelInput[] = [tensorInput(r), tensorInput(r), randomPicture(r, 16, 12), randomPicture(r, 37, 23), randomPicture(r, 9, 30)];
   const layers = ['a1', 'p1', 'a2', 'pp', 'cat', 'a3', 'c1'];
   const out: Call[] = [];
   for (let i = 0; i < n; i++) {
@@ -129,7 +94,7 @@ describe('concurrent calls on one Network', () => {
   for (const seed of [1, 2]) {
     test(`${12} calls at once (seed ${seed}) give bitwise the results of the same calls one at a time`, async () => {
       const gpu = await testGpu();
-      const model = decodeOnnx(encodeOnnx(smallModel()));
+      const model = decodeOnnx(encodeOnnx(smallModel(7, 'flatten')));
       const mix = calls(seed, 12);
 
       const sequential = await Network.load(gpu, model);
@@ -151,10 +116,10 @@ describe('concurrent calls on one Network', () => {
   test('ten gradCAM calls with different classes, and two classify calls on different pictures, at once', async () => {
     // The reported cases: class 0's call got another class's map; classify got the other picture's logits.
     const gpu = await testGpu();
-    const net = await Network.load(gpu, decodeOnnx(encodeOnnx(smallModel())));
+    const net = await Network.load(gpu, decodeOnnx(encodeOnnx(smallModel(7, 'flatten'))));
     const r = new Rng(3);
     const x = tensorInput(r);
-    const [p, q] = [picture(r, 16, 12), picture(r, 20, 20)];
+    const [p, q] = [randomPicture(r, 16, 12), randomPicture(r, 20, 20)];
     const alone: GradcamMap[] = [];
     for (let c = 0; c < CLASSES; c++) alone.push((await net.gradCAM(x, { classes: c, featureLayers: 'a3' })).maps[0]);
     const [lp, lq] = [(await net.classify(p)).logits, (await net.classify(q)).logits];

@@ -38,16 +38,13 @@ import { describe, expect, test } from 'vitest';
 import { liveBuffers } from '../src/gpu/buffers.ts';
 import { gradCAM, Network } from '../src/gradcam/network.ts';
 import type { GradcamOptions, ModelInput } from '../src/gradcam/types.ts';
-import type { RgbaImage } from '../src/image/image.ts';
 import { decodeOnnx } from '../src/onnx/decode.ts';
-import type { OnnxModel } from '../src/onnx/model.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
 import { Rng } from '../weights/generate/random.ts';
 import { testGpu } from './helpers/gpu.ts';
-import { buildModel, int, int64, ints, node, weight } from './reference/models.ts';
-import { randomTensor, rng } from './reference/tensor.ts';
+import { randomPicture, SMALL_SHAPE, smallModel } from './helpers/small-model.ts';
 
-const SHAPE = [1, 3, 16, 12];
+const SHAPE = SMALL_SHAPE;
 const EXPLAINS = 200;
 const WARMUP = 20;
 const CYCLES = 30;
@@ -56,40 +53,7 @@ const RSS_SLACK = 4 * 2 ** 20;
 /** JavaScript heap growth allowed over the second half. */
 const HEAP_SLACK = 2 ** 20;
 
-function smallModel(): OnnxModel {
-  const r = rng(17);
-  return buildModel({
-    inputs: { x: SHAPE },
-    outputs: ['prob'],
-    weights: [
-      weight('w1', randomTensor([8, 3, 3, 3], r)), weight('b1', randomTensor([8], r, 0, 0.2)),
-      weight('w2', randomTensor([8, 8, 1, 1], r)), weight('w3', randomTensor([6, 16, 3, 3], r)),
-      weight('fc', randomTensor([10, 6], r)), weight('fcb', randomTensor([10], r)),
-      int64('flat_shape', [1, 6]),
-    ],
-    nodes: [
-      node('Conv', ['x', 'w1', 'b1'], ['c1'], { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) }),
-      node('Relu', ['c1'], ['a1']),
-      node('MaxPool', ['a1'], ['p1'], { kernel_shape: ints([2, 2]), strides: ints([2, 2]) }),
-      node('Conv', ['p1', 'w2'], ['c2'], { kernel_shape: ints([1, 1]) }),
-      node('Relu', ['c2'], ['a2']),
-      node('MaxPool', ['p1'], ['pp'], { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) }),
-      node('Concat', ['a2', 'pp'], ['cat'], { axis: int(1) }),
-      node('Conv', ['cat', 'w3'], ['c3'], { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) }),
-      node('Relu', ['c3'], ['a3']),
-      node('GlobalAveragePool', ['a3'], ['g']),
-      node('Reshape', ['g', 'flat_shape'], ['flat']),
-      node('Gemm', ['flat', 'fc', 'fcb'], ['logits'], { transB: int(1) }),
-      node('Softmax', ['logits'], ['prob'], { axis: int(1) }),
-    ],
-  });
-}
 
-function picture(r: Rng, width: number, height: number): RgbaImage {
-  const data = new Uint8Array(width * height * 4);
-  for (let i = 0; i < data.length; i++) data[i] = i % 4 === 3 ? 255 : r.nextU32() & 255;
-  return { width, height, data };
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -170,9 +134,9 @@ describe('memory soak', () => {
   test(`${EXPLAINS} explains on one network, then ${CYCLES} load/destroy cycles: nothing grows`, async () => {
     const gpu = await testGpu();
     const { device } = gpu;
-    const model = decodeOnnx(encodeOnnx(smallModel()));
+    const model = decodeOnnx(encodeOnnx(smallModel(17, 'reshape-softmax')));
     const r = new Rng(9);
-    const inputs: ModelInput[] = [picture(r, 16, 12), picture(r, 40, 30), picture(r, 9, 21), { shape: SHAPE, data: Float32Array.from({ length: 3 * 16 * 12 }, () => r.uniform(-2, 2)) }];
+    const inputs: ModelInput[] = [randomPicture(r, 16, 12), randomPicture(r, 40, 30), randomPicture(r, 9, 21), { shape: SHAPE, data: Float32Array.from({ length: 3 * 16 * 12 }, () => r.uniform(-2, 2)) }];
     const requests: GradcamOptions[] = [
       { classes: 'top', featureLayers: 'a3', overlay: true },
       { classes: 'top3', featureLayers: ['a3', 'cat'], reduction: 'softmax' },
