@@ -58,8 +58,8 @@ describe("Dawn's printf output goes to stderr", () => {
     expectDone(run);
     expect(run.stderr).toContain('// Dumped WGSL');
     const lines = run.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^layer +class +label +h×w +raw max +upsampled max$/);
-    expect(lines[1]).toMatch(/^inception_4e\/output_1 +1 +\S/);
+    expect(lines[0]).toMatch(/^layer +method +class +label +h×w +raw max +upsampled max$/);
+    expect(lines[1]).toMatch(/^inception_4e\/output_1 +gradcam +1 +\S/);
     expect(lines[2]).toMatch(/^timings \(/);
     expect(lines).toHaveLength(3);
   });
