@@ -162,6 +162,16 @@ function cannotWrite(path: string, reason: string, hint?: string): GradcamError 
   return new GradcamError(`${path}: cannot write (${reason})`, hint);
 }
 
+/** What is at an output path (outputTarget), with an empty name or an unreadable path as the user's error. */
+async function writeTarget(path: string): Promise<OutputTarget> {
+  if (path === '') throw new GradcamError('an empty output file name was given', 'Give the path of the file to write.');
+  try {
+    return await outputTarget(path);
+  } catch (err) {
+    throw cannotWrite(path, fileErrorReason(err));
+  }
+}
+
 /**
  * Writes `data` to `path`. A regular file (or a new one) is written through a temporary file in
  * the same folder and a rename (atomic on one file system), so a reader never sees half a file at
@@ -169,13 +179,7 @@ function cannotWrite(path: string, reason: string, hint?: string): GradcamError 
  * link is written through (the link stays); a FIFO or a character device is written as a stream.
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  if (path === '') throw new GradcamError('an empty output file name was given', 'Give the path of the file to write.');
-  let target: OutputTarget;
-  try {
-    target = await outputTarget(path);
-  } catch (err) {
-    throw cannotWrite(path, fileErrorReason(err));
-  }
+  const target = await writeTarget(path);
   const { kind } = target;
   if (kind === 'stream') {
     try {
@@ -205,13 +209,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
  * file; a FIFO or device that is not writable.
  */
 export async function checkWritable(path: string): Promise<void> {
-  if (path === '') throw new GradcamError('an empty output file name was given', 'Give the path of the file to write.');
-  let target: OutputTarget;
-  try {
-    target = await outputTarget(path);
-  } catch (err) {
-    throw cannotWrite(path, fileErrorReason(err));
-  }
+  const target = await writeTarget(path);
   const { kind } = target;
   if (kind === 'stream') {
     try {
