@@ -21,8 +21,12 @@ import type { OnnxModel } from '../src/onnx/model.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
 import { generateModelBytes } from '../weights/generate/index.ts';
 import { Rng } from '../weights/generate/random.ts';
+import { bits as bitsOf } from './helpers/bits.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { randomPicture, SMALL_SHAPE, smallModel } from './helpers/small-model.ts';
+
+/** Results compared bitwise, without timings and a batch's place. */
+const bits = (x: unknown) => bitsOf(x, ['timings', 'batch']);
 
 const SHAPE = SMALL_SHAPE;
 
@@ -34,17 +38,6 @@ function tensorInput(r: Rng, shape: number[]): ModelInput {
   return { shape, data };
 }
 
-/** A result with every float as its bit pattern (so that equality is bitwise), without timings and batch place. */
-function bits(x: unknown): unknown {
-  if (x instanceof Float32Array) return Array.from(new Uint32Array(Float32Array.from(x).buffer));
-  if (x instanceof Uint8Array || x instanceof Uint8ClampedArray) return Array.from(x);
-  if (typeof x === 'number') return Array.from(new Uint32Array(Float64Array.of(x).buffer));
-  if (Array.isArray(x)) return x.map(bits);
-  if (x && typeof x === 'object') {
-    return Object.fromEntries(Object.entries(x).filter(([k]) => k !== 'timings' && k !== 'batch').map(([k, v]) => [k, bits(v)]));
-  }
-  return x;
-}
 
 /**
  * Singles, then each batch size, on one network (the batch engines are compiled next to the

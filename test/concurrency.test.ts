@@ -21,6 +21,7 @@ import type { GradcamMap, GradcamOptions, ModelInput } from '../src/gradcam/type
 import { decodeOnnx } from '../src/onnx/decode.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
 import { Rng } from '../weights/generate/random.ts';
+import { bits } from './helpers/bits.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { randomPicture, SMALL_CLASSES, SMALL_SHAPE, smallModel } from './helpers/small-model.ts';
 
@@ -78,17 +79,6 @@ function run(net: Network, c: Call): Promise<unknown> {
   return net.readTensor(c.tensor);
 }
 
-/** A result with every float as its bit pattern (so that equality is bitwise) and no timings. */
-function bits(x: unknown): unknown {
-  if (x instanceof Float32Array) return Array.from(new Uint32Array(Float32Array.from(x).buffer));
-  if (x instanceof Uint8Array || x instanceof Uint8ClampedArray) return Array.from(x);
-  if (typeof x === 'number') return Array.from(new Uint32Array(Float64Array.of(x).buffer));
-  if (Array.isArray(x)) return x.map(bits);
-  if (x && typeof x === 'object') {
-    return Object.fromEntries(Object.entries(x).filter(([k]) => k !== 'timings').map(([k, v]) => [k, bits(v)]));
-  }
-  return x;
-}
 
 describe('concurrent calls on one Network', () => {
   for (const seed of [1, 2]) {
