@@ -243,9 +243,12 @@ describe('attributes and shapes are checked at lowering, as ONNX\'s checker does
     expect(lower(fromFile(symbolic), { batch: 3 }).batch).toBe(3);
   });
 
-  it('tensors of rank other than 2 to 4 (the kernels read [N, F] … [N, C, H, W]; rank 5 was accepted and misread)', () => {
-    refuses(model({ nodes: [node('Reshape', 'r', ['x', 's'], ['y'])], weights: [i64('s', [1, 3, 8, 4, 2])], output: 'y' }),
-      /^node 'r' \(Reshape\): its output 'y' would have shape \[1,3,8,4,2\]: rank 5; the engine's tensors have 2 to 4 dimensions$/);
+  it('tensors of rank other than 2 to 5 (rank 5 for channel shuffles; rank 5 was once accepted and misread by 4-D kernels)', () => {
+    refuses(model({ nodes: [node('Reshape', 'r', ['x', 's'], ['y'])], weights: [i64('s', [1, 3, 2, 4, 2, 4])], output: 'y' }),
+      /^node 'r' \(Reshape\): its output 'y' would have shape \[1,3,2,4,2,4\]: rank 6; the engine's tensors have 2 to 5 dimensions$/);
+    // A 4-D op on a rank-5 tensor is refused by the op, with the node named.
+    refuses(model({ nodes: [node('Reshape', 'r', ['x', 's'], ['y']), node('MaxPool', 'p', ['y'], ['z'], { kernel_shape: ints(2, 2) })], weights: [i64('s', [1, 3, 8, 4, 2])], output: 'z' }),
+      /^node 'p' \(MaxPool\): input 'y' has shape \[1,3,8,4,2\]; expected a 4-D NCHW tensor$/);
     refuses(model({ input: ['x', [1, 1, 1, 1]], nodes: [node('Reshape', 'r', ['x', 's'], ['y'])], weights: [i64('s', [1])], output: 'y' }),
       /^node 'r' \(Reshape\): its output 'y' would have shape \[1\]: rank 1;/);
   });

@@ -3,7 +3,8 @@
  * static shapes and a storage plan.
  *
  * Storage plan. Every activation lives in a *storage* (one GPU buffer at run time) holding
- * `perImage` float32 values per image, images one after another (NCHW, float32). A tensor is a
+ * `perImage` float32 values per image, images one after another (float32, each tensor row-major:
+ * NCHW, or whatever axis order its shape has after a Transpose). A tensor is a
  * *view* of a storage: its values for image n start at `n * perImage + offset` and are contiguous.
  * A Concat along channels is therefore free: its inputs are views into the concat output's storage
  * at increasing offsets, and each producer writes its channel slice directly. Dropout, Identity,
@@ -26,7 +27,11 @@ export interface Storage {
 export interface TensorInfo {
   /** The ONNX tensor name. Several names can share one TensorInfo object's view (aliases). */
   name: string;
-  /** Full shape, batch first: [N, C, H, W] or [N, F]. */
+  /**
+   * Full shape, batch first, rank 2 to 5: [N, F], [N, C, H, W], channels-last [N, H, W, C] (after a
+   * Transpose: the shape says nothing of the layout; axis 1 is not always channels), or rank 5
+   * ([N, g, C/g, H, W] in a channel shuffle). Values are row-major (contiguous) per image.
+   */
   shape: number[];
   storage: number;
   /** Offset in float32 values from the start of the image's block in the storage. */
@@ -105,11 +110,18 @@ export function aliasRoot(aliases: ReadonlyMap<string, string>, name: string): s
   return aliases.get(name) ?? name;
 }
 
-/** [C, H, W] of a tensor, treating [N, F] as [N, F, 1, 1]. */
+/**
+ * [C, H, W] of a tensor of any rank: axis 1, the axes between, the last axis ([N, F] is [N, F, 1, 1];
+ * [N, C, L] is [N, C, L, 1]; rank 5 [N, a, b, c, d] is [a, b·c, d]). C·H·W is always its values per image.
+ */
 export function chw(t: TensorInfo): [number, number, number] {
-  const s = t.shape;
-  if (s.length === 4) return [s[1], s[2], s[3]];
+  return chwOfShape(t.shape, t.name);
+}
+
+/** chw() of a shape. */
+export function chwOfShape(s: readonly number[], name = 'a tensor'): [number, number, number] {
   if (s.length === 2) return [s[1], 1, 1];
   if (s.length === 3) return [s[1], s[2], 1];
-  throw new InternalError(`tensor '${t.name}' has rank ${s.length}; expected 2, 3 or 4 (lowering refuses others)`);
+  if (s.length >= 4) return [s[1], tensorElements(s.slice(2, -1)), s[s.length - 1]];
+  throw new InternalError(`${name} has shape [${s}]; expected rank 2 or more (lowering refuses others)`);
 }

@@ -30,10 +30,15 @@ export interface LowerOptions {
  */
 export const MAX_VALUES_PER_IMAGE = 2 ** 28;
 
+/** The highest tensor rank the engine reads, batch included (the layout kernel's index math: shaders/layout.wgsl). */
+export const MAX_RANK = 5;
+
 /** Why a shape cannot be a tensor of the engine (undefined when it can). */
 function badShape(shape: readonly number[]): string | undefined {
-  // The kernels read [N, F], [N, C, L] and [N, C, H, W].
-  if (shape.length < 2 || shape.length > 4) return `rank ${shape.length}; the engine's tensors have 2 to 4 dimensions`;
+  // Rank 2 to 5: [N, F] … [N, C, H, W], channels-last [N, H, W, C], and the rank-5 views of a channel
+  // shuffle ([N, g, C/g, H, W]). Kernels that need [N, C, H, W] check it at lowering (need4d);
+  // element-wise and layout kernels are rank-generic.
+  if (shape.length < 2 || shape.length > MAX_RANK) return `rank ${shape.length}; the engine's tensors have 2 to ${MAX_RANK} dimensions`;
   const i = shape.findIndex((d) => !Number.isSafeInteger(d) || d < 1);
   if (i >= 0) return `dimension ${i} is ${shape[i]}; expected ≥ 1`;
   const values = perImage(shape);

@@ -3,6 +3,7 @@
  * builds, side by side, the dispatches of its forward pass and of its backward pass (the gradient
  * with respect to its input activations only: Grad-CAM never needs weight gradients).
  */
+import { chwOfShape } from '../graph/ir.ts';
 import type { BufferView, Dispatch, KernelEnv } from '../gpu/dispatch.ts';
 
 export interface ForwardArgs {
@@ -41,17 +42,19 @@ export interface OpKernel {
   backward(args: BackwardArgs): Promise<Dispatch[]>;
 }
 
-/** Shapes of an op's inputs and output ([N, C, H, W] or [N, F]). */
+/** Shapes of an op's inputs and output (batch first, rank 2 to 5: src/graph/ir.ts TensorInfo). */
 export interface OpShapes {
   inputs: number[][];
   output: number[];
 }
 
-/** [C, H, W] of a shape, treating [N, F] as [N, F, 1, 1]. */
+/**
+ * [C, H, W] of a shape: axis 1, the axes between, the last axis ([N, F] is [N, F, 1, 1]; rank 5
+ * [N, a, b, c, d] is [a, b·c, d]), so that C·H·W is the values per image at every rank. Ops that
+ * need a real [N, C, H, W] check the rank at lowering (need4d).
+ */
 export function chwOf(shape: number[]): [number, number, number] {
-  if (shape.length === 4) return [shape[1], shape[2], shape[3]];
-  if (shape.length === 3) return [shape[1], shape[2], 1];
-  return [shape[1], 1, 1];
+  return chwOfShape(shape);
 }
 
 export function fmtShape(s: number[]): string {
