@@ -55,6 +55,13 @@ export class GraphBuilder {
     return this.define(output);
   }
 
+  /** Appends a node with several outputs (Split); returns their names. */
+  multiNode(opType: string, name: string, inputs: string[], outputs: string[], attributes: Record<string, OnnxAttribute> = {}): string[] {
+    for (const i of inputs) if (!this.defined.has(i)) throw new Error(`generator: node '${name}' reads '${i}', which is not defined yet`);
+    this.nodes.push({ name, opType, domain: '', inputs, outputs, attributes });
+    return outputs.map((o) => this.define(o));
+  }
+
   build(meta: { opset: number; irVersion: number; producerName: string; graphName: string }): OnnxModel {
     return { ...meta, inputs: this.inputs, outputs: this.outputs, initializers: this.initializers, nodes: this.nodes };
   }

@@ -16,6 +16,16 @@ import { encodeOnnx } from '../../src/onnx/write.ts';
 import { googlenetKnownAnswer } from './googlenet-known-answer.ts';
 import { googlenetTorchvision } from './googlenet-torchvision.ts';
 import { googlenetZoo } from './googlenet-zoo.ts';
+import { convnextTiny } from './convnext.ts';
+import { densenet } from './densenet.ts';
+import { efficientnetB0 } from './efficientnet.ts';
+import { inceptionV3 } from './inception-v3.ts';
+import { mobilenetV2, mobilenetV3 } from './mobilenet.ts';
+import { RESNET_CONFIGS, resnet } from './resnet.ts';
+import { shufflenetV2 } from './shufflenet.ts';
+import { squeezenet } from './squeezenet.ts';
+import type { Scale } from './torch-net.ts';
+import { vgg16 } from './vgg.ts';
 
 export interface GeneratedModelSpec {
   /** One line for listings and logs. */
@@ -38,7 +48,43 @@ export const GENERATED_MODELS: Record<string, GeneratedModelSpec> = {
     description: 'ONNX Model Zoo googlenet-12 topology and names, hand-set weights: classes 0, 1, 2 score red, green, blue (Grad-CAM known in advance)',
     build: googlenetKnownAnswer,
   },
+  // The CNN families (issue 18), as torch.onnx.export writes torchvision's models: a small `-ci`
+  // version for the tests (few channels, small input, every pattern of the family) and the real size.
+  'resnet-ci': {
+    description: 'torchvision ResNet (BasicBlock [2, 1, 1, 1], planes 6, 48×48) as torch.onnx exports it with BatchNormalization kept, seeded weights',
+    build: () => resnet(31, RESNET_CONFIGS['resnet-ci'], 'resnet-ci'),
+  },
+  'resnet50-seeded': {
+    description: 'torchvision resnet50 (224×224, 25.6 M parameters) as torch.onnx exports it with BatchNormalization kept, seeded weights',
+    build: () => resnet(32, RESNET_CONFIGS.resnet50, 'resnet50-seeded'),
+  },
+  'resnext-ci': {
+    description: 'torchvision ResNeXt (Bottleneck [1, 1, 1, 1], 4 groups × 8, 40×40), BatchNormalization kept, seeded weights',
+    build: () => resnet(33, RESNET_CONFIGS['resnext-ci'], 'resnext-ci'),
+  },
+  'resnext50_32x4d-seeded': {
+    description: 'torchvision resnext50_32x4d (224×224), BatchNormalization kept, seeded weights',
+    build: () => resnet(34, RESNET_CONFIGS.resnext50_32x4d, 'resnext50_32x4d-seeded'),
+  },
+  ...family('mobilenetv2', 'mobilenetv2', 'torchvision mobilenet_v2 (depthwise, ReLU6 as Clip, linear bottlenecks with residual Add)', 35, mobilenetV2),
+  ...family('mobilenetv3', 'mobilenetv3-large', 'torchvision mobilenet_v3_large (HardSwish, squeeze-and-excite with HardSigmoid)', 37, mobilenetV3),
+  ...family('efficientnet', 'efficientnet-b0', 'torchvision efficientnet_b0 (SiLU as Sigmoid·Mul, squeeze-and-excite)', 39, efficientnetB0),
+  ...family('shufflenetv2', 'shufflenetv2-x1_0', 'torchvision shufflenet_v2_x1_0 (Split, channel shuffle: Reshape rank 5 → Transpose → Reshape, Concat)', 41, shufflenetV2),
+  ...family('densenet', 'densenet121', 'torchvision densenet121 (dense Concat, BN + ReLU after concat, Pad + AveragePool)', 43, densenet),
+  ...family('squeezenet', 'squeezenet1_1', 'torchvision squeezenet1_1 (fire modules, ceil-mode max-pools, no Gemm)', 45, squeezenet),
+  ...family('vgg', 'vgg16', 'torchvision vgg16 (3×3 convs, large Gemm classifier)', 47, vgg16),
+  ...family('inceptionv3', 'inceptionv3', 'torchvision inception_v3 (asymmetric 1×7 / 7×1 convs, Pad + AveragePool branches; 299×299, CI: 107×107, width / 8)', 49, inceptionV3),
+  ...family('convnext', 'convnext-tiny', 'torchvision convnext_tiny at opset 17 (depthwise 7×7, channels-last LayerNorm, MatMul, GELU as Erf, layer scale)', 51, convnextTiny),
 };
+
+/** `<ci>-ci` (the tests' small version) and `<full>-seeded` (torchvision's size) of one family generator. */
+function family(ci: string, full: string, what: string, seed: number,
+  build: (seed: number, scale: Scale, producer: string) => OnnxModel): Record<string, GeneratedModelSpec> {
+  return {
+    [`${ci}-ci`]: { description: `${what}, small for CI, seeded weights`, build: () => build(seed, 'ci', `${ci}-ci`) },
+    [`${full}-seeded`]: { description: `${what}, real size, seeded weights`, build: () => build(seed + 1, 'full', `${full}-seeded`) },
+  };
+}
 
 function spec(name: string): GeneratedModelSpec {
   // Own entries only: a name like '__proto__' or 'constructor' is unknown, not Object's prototype.
