@@ -156,11 +156,11 @@ describe('localisation', () => {
   test('summarise: the error percentages and means over images', () => {
     const image = (del: number, top1: boolean, top5: boolean, full: number, explained: number): ImageEvaluation => ({
       width: 1, height: 1, predictions: [],
-      methods: [{ method: 'gradcam', class: 0, full, explained, deletionAuc: del, localisation: { boxes: [], top1, top5 } }],
+      methods: [{ method: 'gradcam', layer: 'inception_4e/output_1', class: 0, full, explained, deletionAuc: del, localisation: { boxes: [], top1, top5 } }],
     });
     const [s] = summarise([image(0.2, true, true, 0.5, 0.25), image(0.4, false, true, 0.5, 0.6), image(0.3, false, false, 0.4, 0.4), image(0.1, true, true, 1, 0.5)]);
     expect(s).toEqual({
-      method: 'gradcam', images: 4, averageDrop: (100 * (0.5 + 0 + 0 + 0.5)) / 4, increaseInConfidence: 25, deletionAuc: expect.closeTo(0.25, 15),
+      method: 'gradcam', layer: 'inception_4e/output_1', images: 4, averageDrop: (100 * (0.5 + 0 + 0 + 0.5)) / 4, increaseInConfidence: 25, deletionAuc: expect.closeTo(0.25, 15),
       localisation: { images: 4, top1Error: 50, top5Error: 25 },
     });
   });

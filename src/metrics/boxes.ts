@@ -6,11 +6,18 @@
  *   </annotation>
  *
  * Boxes are inclusive pixel ranges (xmin ≤ x ≤ xmax), as both formats and the ILSVRC devkit's
- * overlap count (width = xmax − xmin + 1) treat them. The format is this small and fixed, so it is
- * read with a few regular expressions, not an XML library: elements are found by name, the five
- * predefined entities and CDATA are decoded, comments are skipped; anything else a full XML parser
- * would accept and these files never hold (DTDs, namespaces) is not supported.
+ * overlap count (width = xmax − xmin + 1) treat them.
+ *
+ * The files come from anywhere (a downloaded data set), so they are read by a real XML parser,
+ * saxes: strict (a file that is not well-formed XML is refused, with its line and column), streaming
+ * and linear in the file's size, and it never processes a DTD: no external entity is read and no
+ * entity is expanded (a reference to a DTD's entity is an error; the five predefined entities and
+ * character references are decoded). Regular expressions over the text could not tell a real
+ * element from one inside CDATA or a comment, and took quadratic time on unclosed tags. Only the
+ * elements the format names count, where it puts them: <object>s that are children of
+ * <annotation>, their <name> and <bndbox>. A file is at most MAX_BOX_FILE_BYTES.
  */
+import { SaxesParser } from 'saxes';
 import { GradcamError } from '../errors.ts';
 
 /** An axis-aligned box, inclusive pixel ranges. */
@@ -35,53 +42,100 @@ export interface Annotation {
   objects: AnnotatedObject[];
 }
 
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+/**
+ * The largest box file read: 1 MiB. An ILSVRC or VOC file is about 1 kB (a few hundred bytes per
+ * object), so this is thousands of objects; anything bigger is not a box file.
+ */
+export const MAX_BOX_FILE_BYTES = 2 ** 20;
+export const MAX_BOX_FILE_TEXT = '1 MiB';
 
-function text(raw: string): string {
-  const cdata = /^\s*<!\[CDATA\[([\s\S]*?)\]\]>\s*$/.exec(raw);
-  if (cdata) return cdata[1];
-  return raw.replace(/&(#x[0-9a-f]+|#\d+|\w+);/gi, (m, e: string) => {
-    if (e[0] === '#') return String.fromCodePoint(e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : Number(e.slice(1)));
-    return Object.hasOwn(ENTITIES, e) ? ENTITIES[e] : m;
-  }).trim();
+/** An element of the document: its name, child elements and text (CDATA included). */
+interface Element {
+  name: string;
+  children: Element[];
+  text: string;
 }
 
-/** The contents of each <tag>…</tag> in `xml` (not nested in another of the same tag). */
-function elements(xml: string, tag: string): string[] {
-  const re = new RegExp(`<${tag}(?:\\s[^>]*)?>([\\s\\S]*?)</${tag}\\s*>`, 'g');
-  return [...xml.matchAll(re)].map((m) => m[1]);
+/** Parses `xml` into elements; errors name `source`, the line and the column. */
+function parseXml(xml: string, source: string): Element {
+  const parser = new SaxesParser({ fileName: source, position: true });
+  const document: Element = { name: '', children: [], text: '' };
+  const open: Element[] = [document];
+  parser.on('opentag', (tag) => {
+    const e: Element = { name: tag.name, children: [], text: '' };
+    open[open.length - 1].children.push(e);
+    open.push(e);
+  });
+  parser.on('closetag', () => void open.pop());
+  parser.on('text', (t) => void (open[open.length - 1].text += t));
+  parser.on('cdata', (t) => void (open[open.length - 1].text += t));
+  try {
+    parser.write(xml).close();
+  } catch (err) {
+    // saxes: "<source>:<line>:<column>: <what>."
+    const m = /^(.*?:\d+:\d+): (.*?)\.?$/s.exec((err as Error).message);
+    const what = m ? m[2] : (err as Error).message;
+    throw new GradcamError(`${m ? m[1] : source}: not well-formed XML: ${what}`,
+      /entity/.test(what) ? 'Box files are read without their DTD: only &amp; &lt; &gt; &quot; &apos; and character references (&#65;) are decoded, and a code point must be a valid XML character.'
+        : 'Check the file: is it a complete PASCAL VOC / ILSVRC XML file?');
+  }
+  return document;
 }
 
-function first(xml: string, tag: string): string | undefined {
-  const e = elements(xml, tag);
-  return e.length ? text(e[0]) : undefined;
+const child = (e: Element, name: string) => e.children.find((c) => c.name === name);
+const textOf = (e: Element | undefined) => e?.text.trim();
+
+/** A coordinate or size: a decimal number, finite. */
+function numberIn(e: Element | undefined): { value?: number; why?: string } {
+  const t = textOf(e);
+  if (t === undefined) return { why: 'missing' };
+  const shown = t.length > 12 ? `'${t.slice(0, 12)}…' (${t.length} characters)` : `'${t}'`;
+  if (!/^[+-]?\d+(\.\d+)?$/.test(t)) return { why: `${shown}, not a number` };
+  const value = Number(t);
+  return Number.isFinite(value) ? { value } : { why: `${shown}, not a finite number` };
 }
 
 /**
- * Reads an annotation file's text; `source` names it in messages. An object without a name or with
- * a box that is not four numbers with xmin ≤ xmax, ymin ≤ ymax is an error naming the object.
+ * Reads an annotation file's text; `source` names it in messages. A file that is not well-formed
+ * XML, larger than MAX_BOX_FILE_BYTES, or with an object without a name or with a box that is not
+ * four finite numbers with xmin ≤ xmax, ymin ≤ ymax is an error naming the file (and the object).
  */
 export function parseAnnotation(xml: string, source: string): Annotation {
-  const doc = xml.replace(/<!--[\s\S]*?-->/g, '');
-  if (!/<annotation[\s>]/.test(doc)) throw new GradcamError(`${source}: not a PASCAL VOC / ILSVRC annotation (no <annotation> element)`, 'Give the folder of the .xml box files (ILSVRC2012_bbox_val_v3, or VOC Annotations/).');
-  const num = (v: string | undefined) => (v !== undefined && /^[+-]?\d+(\.\d+)?$/.test(v) ? Number(v) : undefined);
-  const sizeXml = elements(doc, 'size')[0];
-  const objects = elements(doc, 'object').map((o, i): AnnotatedObject => {
-    const name = first(o, 'name');
+  // Characters ≤ UTF-8 bytes: a string over the cap in characters is over it in bytes.
+  if (xml.length > MAX_BOX_FILE_BYTES) {
+    throw new GradcamError(`${source}: ${xml.length} characters, more than the ${MAX_BOX_FILE_TEXT} limit of a box file`, 'An ILSVRC or VOC box file is about 1 kB: is this the right file?');
+  }
+  const root = parseXml(xml, source).children[0];
+  if (root?.name !== 'annotation') throw new GradcamError(`${source}: not a PASCAL VOC / ILSVRC annotation (no <annotation> element)`, 'Give the folder of the .xml box files (ILSVRC2012_bbox_val_v3, or VOC Annotations/).');
+  const size = child(root, 'size');
+  const objects = root.children.filter((c) => c.name === 'object').map((o, i): AnnotatedObject => {
+    const name = textOf(child(o, 'name'));
     if (!name) throw new GradcamError(`${source}: object ${i + 1} has no <name>`);
-    const b = elements(o, 'bndbox')[0];
-    const box = b === undefined ? undefined : { xmin: num(first(b, 'xmin')), ymin: num(first(b, 'ymin')), xmax: num(first(b, 'xmax')), ymax: num(first(b, 'ymax')) };
-    if (!box || Object.values(box).some((v) => v === undefined) || box.xmin! > box.xmax! || box.ymin! > box.ymax!) {
-      throw new GradcamError(`${source}: object ${i + 1} ('${name}') has no box of four numbers <xmin> ≤ <xmax>, <ymin> ≤ <ymax> in <bndbox>`);
+    const b = child(o, 'bndbox');
+    const coords = (['xmin', 'ymin', 'xmax', 'ymax'] as const).map((k) => [k, numberIn(b && child(b, k))] as const);
+    const bad = coords.find(([, c]) => c.value === undefined);
+    const box = Object.fromEntries(coords.map(([k, c]) => [k, c.value])) as unknown as Box;
+    if (!b || bad || box.xmin > box.xmax || box.ymin > box.ymax) {
+      const why = !b ? ' (no <bndbox>)' : bad ? ` (<${bad[0]}> is ${bad[1].why})` : '';
+      throw new GradcamError(`${source}: object ${i + 1} ('${name}') has no box of four numbers <xmin> ≤ <xmax>, <ymin> ≤ <ymax> in <bndbox>${why}`);
     }
-    return { name, box: box as Box };
+    return { name, box };
   });
   return {
-    filename: first(doc, 'filename'),
-    width: sizeXml ? num(first(sizeXml, 'width')) : undefined,
-    height: sizeXml ? num(first(sizeXml, 'height')) : undefined,
+    filename: textOf(child(root, 'filename')),
+    width: size && numberIn(child(size, 'width')).value,
+    height: size && numberIn(child(size, 'height')).value,
     objects,
   };
+}
+
+/**
+ * A box clipped to a W × H picture (1-based inclusive pixels: 1…W, 1…H); null when no pixel of the
+ * picture is in it.
+ */
+export function clipToPicture(box: Box, width: number, height: number): Box | null {
+  const b = { xmin: Math.max(1, box.xmin), ymin: Math.max(1, box.ymin), xmax: Math.min(width, box.xmax), ymax: Math.min(height, box.ymax) };
+  return b.xmin <= b.xmax && b.ymin <= b.ymax ? b : null;
 }
 
 /** Writes an annotation as VOC XML (for tests and for converting other box formats). */

@@ -14,23 +14,29 @@
  * The class explained and scored is the predicted (top-1) class, as in both papers.
  */
 import { GradcamError } from '../errors.ts';
-import { type Method, methodSpec } from '../gradcam/methods.ts';
+import { type Method, methodSpec, planMethods } from '../gradcam/methods.ts';
 import type { Network } from '../gradcam/network.ts';
 import type { GradcamOptions, ModelInput, Prediction, Reduction, TensorInput } from '../gradcam/types.ts';
 import { preprocessPixel } from '../image/recipes.ts';
 import type { Box } from './boxes.ts';
-import { auc, type Baseline, baselineInput, changedAt, DEFAULT_STEPS, perturbedInput, pixelOrder } from './deletion-insertion.ts';
+import { auc, type Baseline, baselineInput, BASELINES, changedAt, DEFAULT_STEPS, isBaseline, perturbedInput, pixelOrder } from './deletion-insertion.ts';
 import { averageDrop, explanationInput, increaseInConfidence, normalise } from './drop-increase.ts';
 import { boxFromMap, boxToPicture, localisedWithin, type LocalisationTruth } from './localisation.ts';
 
 export interface EvaluateOptions {
   /** CAM methods (default ['gradcam']). */
   methods?: Method[];
-  /** The feature layer (default 'auto'). */
-  featureLayer?: string;
+  /**
+   * The feature layer, or several ('auto' by default; 'all': every block output): every method is
+   * scored at every layer, each a MethodEvaluation of its own.
+   */
+  featureLayer?: string | string[];
   /** The Grad-CAM score (default 'logit'). */
   reduction?: Reduction;
-  /** Deletion and insertion steps (default 224). */
+  /**
+   * Deletion and insertion steps: an integer from 1 to the model input's pixel count H·W (each step
+   * changes at least one pixel); default 224, or H·W when that is fewer.
+   */
   steps?: number;
   deletionBaseline?: Baseline;
   insertionBaseline?: Baseline;
@@ -44,6 +50,8 @@ export interface EvaluateOptions {
 
 export interface MethodEvaluation {
   method: Method;
+  /** The feature layer of the map (a tensor name). */
+  layer: string;
   /** The class explained: the predicted one. */
   class: number;
   /** Y_c: its probability on the image; O_c: on the explanation map. */
@@ -68,6 +76,7 @@ export interface ImageEvaluation {
 
 export interface MethodSummary {
   method: Method;
+  layer: string;
   images: number;
   /** Percentages (Chattopadhay et al.). */
   averageDrop?: number;
@@ -96,11 +105,7 @@ async function scores(net: Network, shape: number[], make: (() => Float32Array)[
  * input is read back in the same run as the first forward pass, so concurrent calls on `net` are safe.
  */
 export async function evaluateImage(net: Network, input: ModelInput, options: EvaluateOptions = {}, truth?: readonly LocalisationTruth[]): Promise<ImageEvaluation> {
-  const methods: Method[] = options.methods ?? ['gradcam'];
-  const guided = methods.find((m) => methodSpec(m).kind === 'guided');
-  if (guided) throw new GradcamError(`the metrics score CAM maps (one value per pixel); '${guided}' gives a signed [3, H, W] gradient of the input`, 'Leave the guided methods out.');
-  const steps = options.steps ?? DEFAULT_STEPS;
-  const batch = options.batchSize ?? 8;
+  const { methods, steps, batch } = checkOptions(net, options);
   const first = await net.classify(input, 5, true);
   const { shape, data: x } = first.input;
   const [, c, h, w] = shape;
@@ -108,18 +113,20 @@ export async function evaluateImage(net: Network, input: ModelInput, options: Ev
   const height = isTensor(input) ? h : input.height;
   const top = first.predictions[0].class;
   const request: GradcamOptions = {
-    classes: truth ? 'top5' : [top], featureLayers: [options.featureLayer ?? 'auto'], reduction: options.reduction ?? 'logit', upsample: true, methods,
+    classes: truth ? 'top5' : [top], featureLayers: options.featureLayer ?? 'auto', reduction: options.reduction ?? 'logit', upsample: true, methods,
   };
   const result = await net.gradCAM({ shape, data: x }, request);
-  const mapOf = (method: Method, cls: number) => result.maps.find((m) => m.method === method && !m.counterfactual && m.class === cls)!.upsampled!.data;
+  const layers = [...new Set(result.maps.map((m) => m.layer))];
+  const mapOf = (method: Method, layer: string, cls: number) =>
+    result.maps.find((m) => m.method === method && m.layer === layer && !m.counterfactual && m.class === cls)!.upsampled!.data;
   const black = preprocessPixel(net.engine.recipe, [0, 0, 0]);
   const full = first.probabilities[top];
   const delBase = options.deletion !== false ? baselineInput(x, c, h, w, options.deletionBaseline ?? 'zero') : undefined;
   const insBase = options.insertion !== false ? baselineInput(x, c, h, w, options.insertionBaseline ?? 'blur') : undefined;
   const evaluations: MethodEvaluation[] = [];
-  for (const method of methods) {
-    const map = mapOf(method, top);
-    const e: MethodEvaluation = { method, class: top, full };
+  for (const [layer, method] of layers.flatMap((l) => methods.map((m) => [l, m] as const))) {
+    const map = mapOf(method, layer, top);
+    const e: MethodEvaluation = { method, layer, class: top, full };
     const order = pixelOrder(map);
     const make: (() => Float32Array)[] = [];
     if (options.dropIncrease !== false) make.push(() => explanationInput(x, normalise(map), black));
@@ -141,7 +148,7 @@ export async function evaluateImage(net: Network, input: ModelInput, options: Ev
     if (truth) {
       const predicted = first.predictions.map((q) => q.class);
       const boxes = new Map(predicted.map((cls) => {
-        const b = boxFromMap(mapOf(method, cls), w, h);
+        const b = boxFromMap(mapOf(method, layer, cls), w, h);
         return [cls, b && boxToPicture(b, w, h, width, height)] as const;
       }));
       e.localisation = {
@@ -155,14 +162,51 @@ export async function evaluateImage(net: Network, input: ModelInput, options: Ev
   return { width, height, predictions: first.predictions, methods: evaluations };
 }
 
+const integer = (v: unknown, min: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min;
+
+/** The options checked before any GPU work: a misuse is a GradcamError saying what was expected. */
+function checkOptions(net: Network, options: EvaluateOptions): { methods: Method[]; steps: number; batch: number } {
+  const methods = planMethods(options.methods);
+  const guided = methods.find((m) => methodSpec(m).kind === 'guided');
+  if (guided) throw new GradcamError(`the metrics score CAM maps (one value per pixel); '${guided}' gives a signed [3, H, W] gradient of the input`, 'Leave the guided methods out.');
+  for (const key of ['deletionBaseline', 'insertionBaseline'] as const) {
+    const b = options[key];
+    if (b !== undefined && !isBaseline(b)) throw new GradcamError(`${key} must be ${BASELINES.map((x) => `'${x}'`).join(' or ')}, got ${shown(b)}`);
+  }
+  const batch = options.batchSize ?? 8;
+  if (!integer(batch, 1)) throw new GradcamError(`batchSize must be an integer ≥ 1, got ${shown(batch)}`, 'It is how many perturbed inputs one GPU batch classifies.');
+  const [h, w] = net.graph.input.shape.slice(-2);
+  const pixels = h * w;
+  const steps = options.steps ?? Math.min(DEFAULT_STEPS, pixels);
+  if (!integer(steps, 1) || steps > pixels) {
+    throw new GradcamError(`steps must be an integer from 1 to ${pixels} (the model's input is ${h}×${w} = ${pixels} pixels; each step changes at least one), got ${shown(steps)}`);
+  }
+  return { methods, steps, batch };
+}
+
+const shown = (v: unknown) => (typeof v === 'string' ? `'${v}'` : String(v));
+
 const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN);
 
-/** The metrics over a set of images, per method (in the order of the first image's). */
+const evaluated = (m: MethodEvaluation) => `${m.method} at ${m.layer}`;
+
+/**
+ * The metrics over a set of images, per method and layer (in the order of the first image's). Every
+ * image must have evaluations of the same methods and layers.
+ */
 export function summarise(images: readonly ImageEvaluation[]): MethodSummary[] {
-  const methods = images[0]?.methods.map((m) => m.method) ?? [];
-  return methods.map((method) => {
-    const ms = images.map((im) => im.methods.find((m) => m.method === method)!);
-    const s: MethodSummary = { method, images: ms.length };
+  const keys = images[0]?.methods.map(evaluated) ?? [];
+  const sets = images.map((im) => new Set(im.methods.map(evaluated)));
+  if (images.length && !keys.some((k) => sets.every((s) => s.has(k)))) {
+    throw new GradcamError(`the evaluations have no method and layer in common (${images.map((im, i) => `image ${i + 1}: ${im.methods.map(evaluated).join(', ') || 'none'}`).join('; ')})`);
+  }
+  for (const k of keys) {
+    const i = sets.findIndex((s) => !s.has(k));
+    if (i >= 0) throw new GradcamError(`image ${i + 1} has no evaluation of ${k} (image 1 has): summarise evaluations of the same methods and layers`);
+  }
+  return images[0]?.methods.map(({ method, layer }) => {
+    const ms = images.map((im) => im.methods.find((m) => m.method === method && m.layer === layer)!);
+    const s: MethodSummary = { method, layer, images: ms.length };
     const pairs = ms.filter((m) => m.explained !== undefined).map((m) => ({ full: m.full, explained: m.explained! }));
     if (pairs.length) {
       s.averageDrop = averageDrop(pairs);
@@ -181,5 +225,5 @@ export function summarise(images: readonly ImageEvaluation[]): MethodSummary[] {
       };
     }
     return s;
-  });
+  }) ?? [];
 }
