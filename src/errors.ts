@@ -9,8 +9,28 @@ export class GradcamError extends Error {
   }
 }
 
-/** Prefixes an error from a step with its context ("model.onnx: ..."), keeping the hint. */
+/** One op type a model uses that the engine does not read: its first node, and how many nodes use it. */
+export interface UnsupportedOp {
+  /** The op type, with its domain when it is not the default ONNX one ('com.microsoft:FusedConv'). */
+  opType: string;
+  firstNode: string;
+  nodes: number;
+}
+
+/**
+ * A model that uses op types the engine does not implement (refused before lowering, with every
+ * missing type named at once). The CLI exits 2 for it: the file is fine, the engine cannot run it.
+ */
+export class UnsupportedModelError extends GradcamError {
+  constructor(message: string, readonly missing: readonly UnsupportedOp[], hint?: string) {
+    super(message, hint);
+    this.name = 'UnsupportedModelError';
+  }
+}
+
+/** Prefixes an error from a step with its context ("model.onnx: ..."), keeping the hint (and the kind). */
 export function withContext(context: string, err: unknown): GradcamError {
+  if (err instanceof UnsupportedModelError) return new UnsupportedModelError(`${context}: ${err.message}`, err.missing, err.hint);
   if (err instanceof GradcamError) return new GradcamError(`${context}: ${err.message}`, err.hint);
   const msg = err instanceof Error ? err.message : String(err);
   return new GradcamError(`${context}: ${msg}`);

@@ -97,8 +97,9 @@ beforeAll(async () => {
   const rng = new Rng(99);
   await writeFile(file('random.onnx'), Uint8Array.from({ length: 4096 }, () => rng.nextU32() & 255));
   await writeFile(file('truncated.onnx'), bytes[ZOO].subarray(0, Math.floor(bytes[ZOO].length * 0.6)));
-  const nodes = zoo.nodes.map((n) => (n.name === 'inception_4c/relu_3x3' ? { ...n, opType: 'HardSwish' } : n));
-  await writeFile(file('hardswish.onnx'), encodeOnnx({ ...zoo, nodes }));
+  // An op type the engine does not implement (ONNX's DeformConv): the model is refused with exit 2.
+  const nodes = zoo.nodes.map((n) => (n.name === 'inception_4c/relu_3x3' ? { ...n, opType: 'DeformConv' } : n));
+  await writeFile(file('unsupported.onnx'), encodeOnnx({ ...zoo, nodes }));
   const initializers = new Map(zoo.initializers);
   expect(initializers.delete('inception_4d/5x5_w_0')).toBe(true);
   await writeFile(file('missing-weight.onnx'), encodeOnnx({ ...zoo, initializers }));
@@ -239,8 +240,6 @@ describe('bad inputs: a specific error, exit 1', () => {
       /^gradcam: .*random\.onnx: not a readable ONNX model: the protobuf decoder stopped \(.*\); the file is truncated, corrupt, or not ONNX$/],
     ['a truncated model (60% of the bytes)', () => ['classify', file('seeded.npy'), '--model', file('truncated.onnx')],
       /^gradcam: .*truncated\.onnx: not a readable ONNX model: the protobuf decoder stopped \(index out of range.*\); the file is truncated/],
-    ['a model with an unsupported op', () => ['classify', file('seeded.npy'), '--model', file('hardswish.onnx')],
-      /^gradcam: .*hardswish\.onnx: node 'inception_4c\/relu_3x3' \(HardSwish\): op type HardSwish is not supported; supported ops: .*Conv/],
     ['a model with a missing initializer', () => ['classify', file('seeded.npy'), '--model', file('missing-weight.onnx')],
       /^gradcam: .*missing-weight\.onnx: node 'inception_4d\/5x5' \(Conv\): reads 'inception_4d\/5x5_w_0', which no initializer holds \(a missing initializer\?\)$/],
     ['a .npy of the wrong shape', () => ['classify', file('small.npy'), '--model', zoo()],
@@ -254,11 +253,19 @@ describe('bad inputs: a specific error, exit 1', () => {
     ['a missing image file', () => ['classify', file('nowhere.png'), '--model', zoo()],
       /^gradcam: .*nowhere\.png: no such file$/],
   ];
-  test('info on a model with an unsupported op: what it could read, then the error', async () => {
-    const run = await gradcam(['info', file('hardswish.onnx')]);
-    expectExit(run, 1);
-    expect(run.stdout).toMatch(/ONNX ops +143 nodes: .*HardSwish 1/);
-    expect(run.stderr).toMatch(/^gradcam: .*hardswish\.onnx: node 'inception_4c\/relu_3x3' \(HardSwish\): op type HardSwish is not supported/);
+  test('info on a model with an unsupported op: what it could read, then the error (exit 2)', async () => {
+    const run = await gradcam(['info', file('unsupported.onnx')]);
+    expectExit(run, 2);
+    expect(run.stdout).toMatch(/ONNX ops +143 nodes: .*DeformConv 1/);
+    expect(run.stderr).toMatch(/^gradcam: .*unsupported\.onnx: node 'inception_4c\/relu_3x3' \(DeformConv\): op type DeformConv is not supported/);
+  });
+
+  test('a model with an unsupported op: exit 2, the op named, before the GPU starts', async () => {
+    const run = await gradcam(['classify', file('seeded.npy'), '--model', file('unsupported.onnx')]);
+    expectExit(run, 2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/^gradcam: .*unsupported\.onnx: node 'inception_4c\/relu_3x3' \(DeformConv\): op type DeformConv is not supported; supported ops: .*Conv/m);
+    expect(run.stderr).not.toContain('SwiftShader');
   });
 
   for (const [what, args, message] of cases) {

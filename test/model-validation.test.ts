@@ -226,7 +226,7 @@ describe('attributes and shapes are checked at lowering, as ONNX\'s checker does
   });
 
   it('an empty op type, and a model with no input', () => {
-    refuses(model({ nodes: [node('', 'n', ['x'], ['y'])], output: 'y' }), /^node 'n' \(\): the node has no op type; supported ops: Add, /);
+    refuses(model({ nodes: [node('', 'n', ['x'], ['y'])], output: 'y' }), /^node 'n' \(\): the node has no op type; supported ops: [A-Za-z, ]*\bConv\b/);
     refuses({ ...classifier(), inputs: [] }, /^the model has no input \(other than initializers\); expected one image input$/);
   });
 
@@ -267,7 +267,7 @@ describe('attributes and shapes are checked at lowering, as ONNX\'s checker does
 describe('names from the file never reach Object\'s prototype', () => {
   it('op types __proto__, constructor, valueOf… are unsupported ops (was "lowering is not a function", a TypeError for valueOf)', () => {
     for (const op of ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf']) {
-      refuses(model({ nodes: [node(op, 'n', ['x'], ['y'])], output: 'y' }), new RegExp(`^node 'n' \\(${op}\\): op type ${op} is not supported; supported ops: Add, AveragePool, `));
+      refuses(model({ nodes: [node(op, 'n', ['x'], ['y'])], output: 'y' }), new RegExp(`^node 'n' \\(${op}\\): op type ${op} is not supported; supported ops: [A-Za-z, ]*\\bConv\\b`));
     }
   });
 

@@ -10,7 +10,8 @@ import { lower } from '../graph/lower.ts';
 import { guessRecipe } from '../image/recipes.ts';
 import type { OnnxModel, OnnxValueInfo } from '../onnx/model.ts';
 import { checkWritable } from '../node/files.ts';
-import { type Command, pathOption, positionals, stringOption, UsageError } from './command.ts';
+import { supportedOps, type SupportedOp } from '../graph/support.ts';
+import { type Args, type Command, type Io, pathOption, positionals, stringOption, UsageError } from './command.ts';
 import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
 import { writeFileAtomic } from './files.ts';
 import { resolveModel } from '../models/resolve.ts';
@@ -42,8 +43,10 @@ function loweredSummary(graph: Graph) {
 export const info: Command = {
   name: 'info',
   summary: 'describe a model: inputs, outputs, ops, Grad-CAM feature layers (no GPU needed)',
-  usage: 'gradcam info <model.onnx|NAME|URL> [--json FILE|-] [--max-bytes N] [--max-time S]',
+  usage: 'gradcam info <model.onnx|NAME|URL> [--json FILE|-] [--max-bytes N] [--max-time S] | gradcam info --ops [--json FILE|-]',
   help: `options:
+  --ops           list the ONNX op types the engine reads (no model needed): what each becomes on
+                  the GPU, and which are evaluated at load time (shape arithmetic on constants)
   --json FILE     also write the description as JSON to FILE; '-': to stdout instead of the text
   --model M       the model, instead of the argument: a file, a manifest name (a downloadable one is
                   fetched on first use) or an http(s) URL (downloaded into the cache once)
@@ -54,11 +57,15 @@ Names and text from the model file are printed with control characters escaped (
 Feature layers are the tensors Grad-CAM can explain (4-D, more than one spatial position), in forward
 order; * marks block outputs (Concat, e.g. inception_4e/output_1); the default layer is the last one
 before global pooling.`,
-  options: { json: { type: 'string' }, model: { type: 'string', short: 'm' }, ...DOWNLOAD_OPTIONS },
+  options: { json: { type: 'string' }, model: { type: 'string', short: 'm' }, ops: { type: 'boolean' }, ...DOWNLOAD_OPTIONS },
   values: { json: "a file name ('-': stdout)", model: 'a model file, a manifest name or a URL', ...DOWNLOAD_VALUES },
   async run(args, io) {
     const [given] = positionals(info, args, 0, 1, 'the model file (gradcam info <model.onnx>)');
     const option = stringOption(args, 'model');
+    if (args.values.ops === true) {
+      if (given !== undefined || option !== undefined) throw new UsageError('--ops lists what the engine reads; give no model with it', info);
+      return listOps(args, io);
+    }
     if (given !== undefined && option !== undefined) throw new UsageError('give the model once: as the argument or with --model', info);
     if (given === undefined && option === undefined) throw new UsageError('missing the model file (gradcam info <model.onnx>)', info);
     const json = pathOption(info, args, 'json');
@@ -111,6 +118,25 @@ before global pooling.`,
     }
   },
 };
+
+/** `gradcam info --ops`: the supported ONNX op types (src/graph/support.ts), as text or JSON. */
+async function listOps(args: Args, io: Io): Promise<void> {
+  const json = pathOption(info, args, 'json');
+  const ops = supportedOps();
+  const what = (o: SupportedOp) => [
+    ...(o.kinds.length ? [o.kinds.map((k) => (k === 'view' ? 'view (no GPU work)' : k)).join(', ')] : []),
+    ...(o.folded ? [o.kinds.length ? 'folded at load time when its inputs are constants' : 'folded at load time (constants and shapes only)'] : []),
+  ].join('; ');
+  if (json === '-' || (json !== undefined && io.isStdout(json))) {
+    for (const line of jsonText({ supportedOps: ops }, 2).split('\n')) io.out(line);
+    return;
+  }
+  if (json !== undefined) await checkWritable(json);
+  io.out(`${ops.length} supported ONNX op types (default domain), and the engine's op kind each lowers to:`);
+  const width = Math.max(...ops.map((o) => o.opType.length));
+  for (const o of ops) io.out(`  ${o.opType.padEnd(width)}  ${what(o)}`);
+  if (json !== undefined) await writeFileAtomic(json, `${jsonText({ supportedOps: ops }, 2)}\n`);
+}
 
 function countOps(model: OnnxModel): Record<string, number> {
   const c: Record<string, number> = {};

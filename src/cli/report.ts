@@ -1,10 +1,11 @@
 /**
  * How the CLI reports an error, and the exit code it ends with: 1 for what the user can fix
  * (GradcamError: `gradcam: <message>` and maybe a `hint:` line), 2 for a usage error (with the
- * command's usage line), 3 for a bug (InternalError, or anything else): the message with
+ * command's usage line) and for a model with op types the engine does not implement
+ * (UnsupportedModelError: every missing type named, no usage line), 3 for a bug (InternalError, or anything else): the message with
  * "(this is a bug)", and the stack trace with GRADCAM_DEBUG set.
  */
-import { GradcamError, InternalError } from '../errors.ts';
+import { GradcamError, InternalError, UnsupportedModelError } from '../errors.ts';
 import { UsageError } from './command.ts';
 
 export interface ErrorOutput {
@@ -14,10 +15,10 @@ export interface ErrorOutput {
   trace(line: string): void;
 }
 
-/** The exit code for an error: 1 user error, 2 usage error, 3 bug. */
+/** The exit code for an error: 1 user error, 2 usage error or unsupported model, 3 bug. */
 export function exitCodeOf(err: unknown): 1 | 2 | 3 {
   if (err instanceof InternalError) return 3;
-  if (err instanceof UsageError) return 2;
+  if (err instanceof UsageError || err instanceof UnsupportedModelError) return 2;
   if (err instanceof GradcamError) return 1;
   return 3;
 }
@@ -25,13 +26,13 @@ export function exitCodeOf(err: unknown): 1 | 2 | 3 {
 /** Prints an error the way its exit code says, and returns that code. */
 export function reportError(err: unknown, out: ErrorOutput, debug = Boolean(process.env.GRADCAM_DEBUG)): 1 | 2 | 3 {
   const code = exitCodeOf(err);
-  if (code === 2) {
-    const e = err as UsageError;
+  if (err instanceof UsageError) {
+    const e = err;
     out.info(`gradcam: ${e.message}`);
     if (e.hint) out.info(`hint: ${e.hint}`);
     out.info(e.command ? `usage: ${e.command.usage}  (gradcam ${e.command.name} --help)` : 'usage: gradcam <command> [options]  (gradcam --help)');
-  } else if (code === 1) {
-    const e = err as GradcamError;
+  } else if (err instanceof GradcamError) {
+    const e = err;
     out.info(`gradcam: ${e.message}`);
     if (e.hint) out.info(`hint: ${e.hint}`);
   } else {

@@ -8,10 +8,12 @@ import type { OnnxModel, OnnxTensor, OnnxValueInfo } from '../onnx/model.ts';
 import { list } from '../ops/attributes.ts';
 import { LOWERINGS, SUPPORTED_OPS } from '../ops/index.ts';
 import type { LowerContext } from '../ops/spec.ts';
+import { Constants } from './fold.ts';
 import { fuse } from './fuse.ts';
 import type { Graph, Op } from './ir.ts';
 import { aliasRoot, perImage, tensorElements } from './ir.ts';
 import { place } from './placement.ts';
+import { checkSupported } from './support.ts';
 
 export interface LowerOptions {
   /** Tensor names that must stay addressable (fusion will not hide them). */
@@ -84,6 +86,8 @@ export function lower(model: OnnxModel, options: LowerOptions = {}): Graph {
     throw new GradcamError(`the model has ${model.inputs.length} inputs (${model.inputs.map((i) => `'${i.name}'`).join(', ')}); expected one image input`);
   }
   if (model.outputs.length < 1) throw new GradcamError('the model declares no output');
+  // Every op type the model uses that the engine lacks, named at once (before any node is lowered).
+  checkSupported(model);
   const inputInfo = model.inputs[0];
   if (!inputInfo.name) throw new GradcamError('the graph input has no name');
   if (inputInfo.elemType !== 'float32') throw new GradcamError(`input '${inputInfo.name}' has element type ${inputInfo.elemType}; expected float32`);
@@ -100,7 +104,9 @@ export function lower(model: OnnxModel, options: LowerOptions = {}): Graph {
   const uncomputed = new Map<string, string>();
   const onnxOpCounts: Record<string, number> = Object.create(null);
   const root = (n: string): string => aliasRoot(aliases, n);
-  const defined = (n: string) => shapes.has(n) || model.initializers.has(n) || uncomputed.has(n);
+  /** Initializers, Constants and the values of folded nodes (fold.ts). */
+  const constants = new Constants(model.initializers);
+  const defined = (n: string) => shapes.has(n) || constants.has(n) || uncomputed.has(n);
 
   for (const node of model.nodes) {
     onnxOpCounts[node.opType] = (onnxOpCounts[node.opType] ?? 0) + 1;
@@ -109,6 +115,9 @@ export function lower(model: OnnxModel, options: LowerOptions = {}): Graph {
       throw new GradcamError(`${where}: ${message}`);
     };
     if (node.domain && node.domain !== 'ai.onnx') fail(`domain '${node.domain}' is not supported (only the default ONNX domain)`);
+    // Shape arithmetic on constants and static shapes is evaluated now, never on the GPU (fold.ts).
+    const foldEnv = { opset: model.opset, fail, activation: (n: string) => shapes.get(n), defined };
+    if (constants.fold(node, foldEnv, LOWERINGS.has(node.opType))) continue;
     const spec = LOWERINGS.get(node.opType);
     if (!spec) {
       return fail(`${node.opType ? `op type ${node.opType} is not supported` : 'the node has no op type'}; supported ops: ${SUPPORTED_OPS.join(', ')}`);
@@ -130,7 +139,7 @@ export function lower(model: OnnxModel, options: LowerOptions = {}): Graph {
     node.outputs.forEach((o, i) => {
       if (!o) return;
       if (defined(o) || node.outputs.indexOf(o) !== i) {
-        fail(`output '${o}' is already defined (${o === inputInfo.name ? 'the graph input' : model.initializers.has(o) ? 'an initializer' : 'by an earlier output'}); every tensor name must be defined once`);
+        fail(`output '${o}' is already defined (${o === inputInfo.name ? 'the graph input' : constants.has(o) ? `an ${constants.what(o)}` : 'by an earlier output'}); every tensor name must be defined once`);
       }
     });
     const ctx: LowerContext = {
@@ -138,28 +147,31 @@ export function lower(model: OnnxModel, options: LowerOptions = {}): Graph {
       shape(name) {
         const s = shapes.get(name);
         if (s) return s;
-        if (model.initializers.has(name)) fail(`input '${name}' is a constant, but an activation is expected here`);
+        if (constants.has(name)) fail(`input '${name}' is a constant, but an activation is expected here`);
         const by = uncomputed.get(name);
         if (by !== undefined) fail(`reads '${name}', an output of node '${by}' that the engine does not compute`);
         return fail(`reads '${name}', which no earlier node produces and no initializer holds (a missing initializer?)`);
       },
-      isConstant: (name) => model.initializers.has(name),
+      isConstant: (name) => constants.has(name),
       hasActivation: (name) => shapes.has(name),
       weight(name, expected) {
-        const t = model.initializers.get(name);
-        if (!t) return fail(`reads '${name}', which no initializer holds (a missing initializer?)`);
-        if (t.dataType !== 'float32') return fail(`initializer '${name}' is ${t.dataType}; expected float32`);
-        if (t.dims.some((d) => d < 1)) fail(`initializer '${name}' has shape ${list(t.dims)}; a weight needs every dimension ≥ 1`);
-        if (t.data.length !== tensorElements(t.dims)) fail(`initializer '${name}' holds ${t.data.length} values, but its shape ${list(t.dims)} needs ${tensorElements(t.dims)}`);
-        if (expected !== undefined && t.data.length !== expected) fail(`initializer '${name}' has ${t.data.length} values ${list(t.dims)}; expected ${expected}`);
+        const v = constants.get(name);
+        if (!v) return fail(`reads '${name}', which no initializer holds (a missing initializer?)`);
+        const what = `${constants.what(name)} '${name}'`;
+        if (v.dataType !== 'float32') return fail(`${what} is ${v.dataType}; expected float32`);
+        const t = constants.tensor(name)!;
+        if (t.dims.some((d) => d < 1)) fail(`${what} has shape ${list(t.dims)}; a weight needs every dimension ≥ 1`);
+        if (t.data.length !== tensorElements(t.dims)) fail(`${what} holds ${t.data.length} values, but its shape ${list(t.dims)} needs ${tensorElements(t.dims)}`);
+        if (expected !== undefined && t.data.length !== expected) fail(`${what} has ${t.data.length} values ${list(t.dims)}; expected ${expected}`);
         return t as OnnxTensor & { data: Float32Array };
       },
       ints(name) {
-        const t = model.initializers.get(name);
-        if (!t) return fail(`reads '${name}', which no initializer holds (a missing initializer?)`);
-        if (t.dataType !== 'int64') return fail(`initializer '${name}' is ${t.dataType}; expected int64`);
-        if (t.dims.length !== 1) fail(`initializer '${name}' has shape ${list(t.dims)}; expected a 1-D list of sizes`);
-        return Array.from(t.data as BigInt64Array, Number);
+        const v = constants.get(name);
+        if (!v) return fail(`reads '${name}', which no initializer holds (a missing initializer?)`);
+        const what = `${constants.what(name)} '${name}'`;
+        if (v.dataType !== 'int64') return fail(`${what} is ${v.dataType}; expected int64`);
+        if (v.dims.length !== 1) fail(`${what} has shape ${list(v.dims)}; expected a 1-D list of sizes`);
+        return Array.from(v.data as BigInt64Array, Number);
       },
       emit(op, outShape) {
         const bad = badShape(outShape);
@@ -183,6 +195,7 @@ export function lower(model: OnnxModel, options: LowerOptions = {}): Graph {
   }
 
   const outputName = model.outputs[0].name;
+  if (constants.has(outputName)) throw new GradcamError(`output '${outputName}' is a constant (it does not depend on the input); expected class scores computed from the input`);
   if (!shapes.has(outputName)) throw new GradcamError(`output '${outputName}' is not produced by any node`);
   // The logits: the output, or the input of a final Softmax.
   const last = producers.get(root(outputName));

@@ -72,7 +72,7 @@ function decodeTensor(t: onnxProto.onnx.ITensorProto, where: string): OnnxTensor
     } else {
       const f = t.int64Data ?? [];
       if (f.length !== count) throw new GradcamError(`${what}: int64_data holds ${f.length} values, but dims ${shown} need ${count}`);
-      data = BigInt64Array.from(f.map((v) => BigInt(num(v))));
+      data = BigInt64Array.from(f.map((v) => (typeof v === 'number' ? BigInt(v) : BigInt(String(v)))));  // exact: a Long as its digits
     }
     return { name, dims, dataType: 'int64', data };
   }
@@ -115,6 +115,36 @@ function decoderMessage(e: unknown): string {
   return 'malformed protobuf';
 }
 
+const INT64_MAX = 2n ** 63n - 1n;
+const clampInt64 = (v: bigint) => (v > INT64_MAX ? INT64_MAX : v < -INT64_MAX - 1n ? -INT64_MAX - 1n : v);
+
+/**
+ * A Constant node's value: its 'value' tensor, or value_int(s) (int64) / value_float(s) (float32),
+ * the scalar and list forms of opset 12 that exporters use for shape arithmetic.
+ */
+function constantValue(attributes: Record<string, OnnxAttribute>, node: string): OnnxTensor {
+  const keys = Object.keys(attributes);
+  const refuse = (why: string): never => {
+    throw new GradcamError(`node '${node}' (Constant): ${why}; expected one of value (a float32 or int64 tensor), value_int, value_ints, value_float, value_floats`);
+  };
+  if (keys.length !== 1) refuse(keys.length ? `it has ${keys.length} attributes (${keys.join(', ')})` : 'it has no value');
+  const a = attributes[keys[0]];
+  const tensor = (dataType: 'int64' | 'float32', dims: number[], values: number[]): OnnxTensor => ({
+    // An int attribute above 2^53 was read as the nearest double (INT64_MAX, a Slice's "to the end",
+    // reads as 2^63): clamped to int64, not wrapped to a negative value.
+    name: '', dims, dataType, data: dataType === 'int64' ? BigInt64Array.from(values, (v) => BigInt.asIntN(64, clampInt64(BigInt(v)))) : Float32Array.from(values),
+  });
+  switch (keys[0]) {
+    case 'value': if (a.type === 'tensor') return a.value; break;
+    case 'value_int': if (a.type === 'int') return tensor('int64', [], [a.value]); break;
+    case 'value_ints': if (a.type === 'ints') return tensor('int64', [a.value.length], a.value); break;
+    case 'value_float': if (a.type === 'float') return tensor('float32', [], [a.value]); break;
+    case 'value_floats': if (a.type === 'floats') return tensor('float32', [a.value.length], a.value); break;
+    default: refuse(`attribute '${keys[0]}' is not supported`);
+  }
+  return refuse(`attribute '${keys[0]}' has type ${a.type}`);
+}
+
 /** Decodes ONNX bytes. Throws GradcamError for anything that is not a model the engine can read. */
 export function decodeOnnx(bytes: Uint8Array): OnnxModel {
   let proto: onnxProto.onnx.ModelProto;
@@ -154,12 +184,11 @@ export function decodeOnnx(bytes: Uint8Array): OnnxModel {
     }
     const node: OnnxNode = { name, opType, domain: n.domain ?? '', inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attributes };
     if (opType === 'Constant' && (node.domain === '' || node.domain === 'ai.onnx')) {
-      const value = Object.hasOwn(attributes, 'value') ? attributes.value : undefined;
-      if (!value || value.type !== 'tensor') throw new GradcamError(`node '${name}' (Constant): only the 'value' tensor form is supported`);
+      const value = constantValue(attributes, name);
       const out = node.outputs[0];
       if (!out || node.outputs.length !== 1) throw new GradcamError(`node '${name}' (Constant): expected one named output, got [${node.outputs.map((o) => `'${o}'`).join(', ')}]`);
       if (initializers.has(out)) throw new GradcamError(`node '${name}' (Constant): its output '${out}' is already an initializer or another Constant's output; tensor names must be unique`);
-      initializers.set(out, { ...value.value, name: out });
+      initializers.set(out, { ...value, name: out });
       return;
     }
     nodes.push(node);
