@@ -25,6 +25,7 @@ import type {
   BatchOptions, Classification, ClassifyOptions, GradcamBatchOptions, GradcamMap, GradcamOptions, GradcamResult, ModelInput, Prediction, Reduction, TensorInput,
 } from './types.ts';
 import { createBuffer, destroyBuffer } from '../gpu/buffers.ts';
+import { checkClassifyOptions, checkGradcamOptions, checkInputForm, checkInputsForm, checkRuns, checkTop } from './arguments.ts';
 
 export interface NetworkOptions {
   /** Tensor names that must stay addressable (fusion would otherwise hide some pre-ReLU outputs). */
@@ -47,7 +48,8 @@ function isTensor(x: ModelInput): x is TensorInput {
  * Runs on one network are serialised (RunQueue): each `classify`, `gradCAM` and `readTensor` call
  * is one run, from the input write to the decoded result, in call order, also across the engine
  * replacement of `keep`. Concurrent calls give exactly the results of the same calls made one at a
- * time.
+ * time. Every call checks its arguments first (src/gradcam/arguments.ts). After `destroy()`, every
+ * call rejects with a GradcamError saying so (see destroy).
  */
 export class Network {
   private readonly queue: RunQueue;
@@ -92,7 +94,7 @@ export class Network {
    * 'timestamp-query' feature): per-kernel times for a profile.
    */
   profileForward(): Promise<DispatchTiming[]> {
-    return this.queue.run(async () => {
+    return this.run(async () => {
       const dispatches = this.engine.forwardDispatches;
       const profiler = new Profiler(this.engine.gpu.device, dispatches.length);
       try {
@@ -117,7 +119,6 @@ export class Network {
   /** checkInput for input `index` of a batched call: a failure names the input. */
   private checkInputOf(input: ModelInput, index: number, count: number): void {
     try {
-      if (!input || typeof input !== 'object') throw new GradcamError(`expected a picture (RgbaImage) or a tensor ({ shape, data }), got ${input === null ? 'null' : typeof input}`);
       this.checkInput(input);
     } catch (e) {
       if (e instanceof GradcamError) throw new GradcamError(`input ${index} of ${count}: ${e.message}`, e.hint);
@@ -173,12 +174,13 @@ export class Network {
   classify(input: ModelInput, top: number, withInput: true): Promise<Classification & { input: TensorInput }>;
   classify(inputs: readonly ModelInput[], options?: ClassifyOptions): Promise<Classification[]>;
   classify(input: ModelInput | readonly ModelInput[], arg?: number | ClassifyOptions, withInput = false): Promise<Classification | Classification[]> {
-    if (Array.isArray(input)) {
-      const options = (typeof arg === 'object' ? arg : {}) as ClassifyOptions;
-      return this.batched(input, options, () => 0, (chunk, slots) => this.classifyNow(chunk, slots, options.top ?? 5));
-    }
-    const top = typeof arg === 'number' ? arg : 5;
-    return this.queue.run(async () => {
+    if (Array.isArray(input)) return this.classifyBatched(input, arg);
+    return this.run(async () => {
+      checkInputForm(input, 'input');
+      // classify(input, top), or classify(input, { top }) as with an array.
+      if (typeof arg === 'object' && arg !== null) checkClassifyOptions(arg, this.classCount, false);
+      const top = (typeof arg === 'object' && arg !== null ? arg.top : arg) ?? 5;
+      checkTop(top, this.classCount);
       const one = input as ModelInput;
       if (isTensor(one)) this.engine.checkInput(one.data, one.shape);
       else this.engine.checkImage(one as RgbaImage);
@@ -192,6 +194,14 @@ export class Network {
       const data = (await this.engine.readTensorNow(this.graph.input.name)).slice(0, shape.reduce((a, b) => a * b, 1));
       return { ...result, input: { shape, data } };
     });
+  }
+
+  private async classifyBatched(inputs: readonly ModelInput[], options: unknown): Promise<Classification[]> {
+    this.checkAlive();
+    checkInputsForm(inputs);
+    checkClassifyOptions(options, this.classCount, true);
+    const o = (options ?? {}) as ClassifyOptions;
+    return this.batched(inputs, o, () => 0, (chunk, slots) => this.classifyNow(chunk, slots, o.top ?? 5));
   }
 
   /** One batch of classify: the forward pass on `slots` images, `inputs` written into the first ones (inside a run). */
@@ -218,7 +228,11 @@ export class Network {
    * queue. For comparing methods side by side (the page's grid).
    */
   profileMethods(input: ModelInput, options: GradcamOptions = {}, runs = 3): Promise<GradcamResult> {
-    return this.queue.run(async () => {
+    return this.run(async () => {
+      checkInputForm(input, 'input');
+      checkGradcamOptions(options, false);
+      checkRuns(runs);
+      this.checkInput(input);
       const [result] = await this.gradCAMNow([input], 1, options, false);
       result.timings.methodMs = await this.lastProgram!.timeMethods(runs, this.timer.gpuTimed);
       return result;
@@ -227,7 +241,7 @@ export class Network {
 
   /** Reads any tensor of the last single-image run (all images of the network's own batch), for tests and debugging; one run. */
   readTensor(name: string): Promise<Float32Array> {
-    return this.queue.run(() => {
+    return this.run(async () => {
       if (!this.graph.tensors.has(name)) {
         const by = this.graph.fusedAway.get(name);
         throw new GradcamError(by ? `tensor '${name}' was fused into '${by}'; load the network with taps: ['${name}']` : `unknown tensor '${name}'`);
@@ -341,12 +355,11 @@ export class Network {
    */
   private async batched<R>(inputs: readonly ModelInput[], options: BatchOptions<R> & { batchSize?: number }, displayBytes: (i: number) => number,
     run: (chunk: readonly ModelInput[], slots: number) => Promise<R[]>, request?: ProgramShape): Promise<R[]> {
-    if (!Array.isArray(inputs) || inputs.length === 0) throw new GradcamError('no inputs given: expected a non-empty array of pictures or tensors');
+    // The inputs' form and the options were checked by the caller (arguments.ts); here, against the model.
     inputs.forEach((x, i) => this.checkInputOf(x, i, inputs.length));
     // A layer hidden by fusion: re-lower first (one run), so that its buffers can be sized.
-    if (request && options.batchSize === undefined) await this.queue.run(() => this.keep(request.layers, request.score));
+    if (request && options.batchSize === undefined) await this.run(() => this.keep(request.layers, request.score));
     const size = options.batchSize ?? this.defaultBatchSize(request);
-    if (!Number.isSafeInteger(size) || size < 1) throw new GradcamError(`batchSize ${size} is not a batch size; expected an integer ≥ 1`);
     const results: R[] = [];
     const budget = readbackBudget(this.engine.env.limits);
     let start = 0;
@@ -357,7 +370,7 @@ export class Network {
       while (end < inputs.length && end - start < size && bytes + displayBytes(end) <= budget) bytes += displayBytes(end++);
       const chunk = inputs.slice(start, end);
       const slots = slotsFor(chunk.length, size);
-      const out = await this.queue.run(() => run(chunk, slots));
+      const out = await this.run(() => run(chunk, slots));
       out.forEach((r, i) => {
         results.push(r);
         options.onResult?.(r, start + i);
@@ -399,7 +412,9 @@ export class Network {
   gradCAM(inputs: readonly ModelInput[], options?: GradcamBatchOptions): Promise<GradcamResult[]>;
   gradCAM(input: ModelInput | readonly ModelInput[], options: GradcamBatchOptions = {}): Promise<GradcamResult | GradcamResult[]> {
     if (!Array.isArray(input)) {
-      return this.queue.run(async () => {
+      return this.run(async () => {
+        checkInputForm(input, 'input');
+        checkGradcamOptions(options, false);
         if (this.engine.batch !== 1) throw new GradcamError(`gradCAM explains one image; this network was compiled for a batch of ${this.engine.batch}`, 'Pass an array of images: gradCAM(net, [a, b, ...]).');
         this.checkInput(input as ModelInput);
         return (await this.gradCAMNow([input as ModelInput], 1, options, false))[0];
@@ -409,6 +424,9 @@ export class Network {
   }
 
   private async gradCAMBatched(inputs: readonly ModelInput[], options: GradcamBatchOptions): Promise<GradcamResult[]> {
+    this.checkAlive();
+    checkInputsForm(inputs);
+    checkGradcamOptions(options, true);
     // Planned once on the graph (the request is checked before any GPU work); each batch plans again
     // on the engine in use, which keep() may have re-lowered.
     const request = planRequest(this.graph, options);
@@ -601,14 +619,44 @@ export class Network {
     });
   }
 
-  destroy(): void {
-    this.dropCaches();
-    for (const e of this.batchEngines.values()) e.destroy();
-    this.batchEngines.clear();
-    this.timer.destroy();
-    this.engine.destroy();
+  /**
+   * Frees the network's GPU buffers. The run that has started (a single call, or the batch a call
+   * with an array is running) goes on to its end and gives its result: GPU work in flight cannot be
+   * taken back, and freeing its buffers under it was Dawn's "[Buffer] used in submit while
+   * destroyed". Every run not started yet rejects with a GradcamError 'this network was destroyed',
+   * as every later call does: calls queued behind it (a run starts a microtask after the one before
+   * it, so a call made just before destroy() is one), and the batches of an array call not started
+   * (its finished batches went to onResult). The buffers are freed once nothing runs: before
+   * destroy returns when the network is idle, else when the run in flight ends (the promise
+   * resolves then). Calling it again returns the same promise.
+   */
+  destroy(): Promise<void> {
+    this.destroyed ??= this.queue.close(destroyedError, () => {
+      this.dropCaches();
+      for (const e of this.batchEngines.values()) e.destroy();
+      this.batchEngines.clear();
+      this.timer.destroy();
+      this.engine.destroy();
+    });
+    return this.destroyed;
+  }
+
+  /** Set by destroy(): resolves once the buffers are freed. */
+  private destroyed?: Promise<void>;
+
+  /** Throws when the network was destroyed (calls that do work outside a run before their first one). */
+  private checkAlive(): void {
+    if (this.destroyed) throw destroyedError();
+  }
+
+  /** A run on the queue (see the class comment); rejects once the network was destroyed. */
+  private run<T>(fn: () => Promise<T>): Promise<T> {
+    return this.queue.run(fn);
   }
 }
+
+const destroyedError = () => new GradcamError('this network was destroyed (net.destroy()); load it again with loadNetwork(...)',
+  'In the browser: Network.load(gpu, model). A destroyed network has freed its GPU buffers.');
 
 /**
  * MATLAB-style entry point: `gradCAM(net, image, { classes, featureLayers, reductionLayer, reduction })`;

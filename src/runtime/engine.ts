@@ -46,11 +46,34 @@ export interface EngineOptions extends LowerOptions {
  */
 export class RunQueue {
   private tail: Promise<unknown> = Promise.resolve();
+  /** Runs queued or running. */
+  private pending = 0;
+  /** Set by close(): the error every run not yet started rejects with. */
+  private closed?: () => Error;
 
   run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(fn, fn);
+    if (this.closed) return Promise.reject(this.closed());
+    this.pending++;
+    const start = () => (this.closed ? Promise.reject(this.closed()) : fn());
+    const next = this.tail.then(start, start).finally(() => this.pending--);
     this.tail = next.catch(() => undefined);
     return next;
+  }
+
+  /**
+   * Closes the queue: the run in flight (if any) goes on to its end; runs queued behind it, and any
+   * asked for later, reject with `error()`. `then` runs once nothing runs any more: at once when the
+   * queue is idle (so that what it frees is freed when close returns), else after the run in flight.
+   */
+  close(error: () => Error, then: () => void): Promise<void> {
+    this.closed ??= error;
+    if (this.pending === 0) {
+      then();
+      return Promise.resolve();
+    }
+    const done = this.tail.then(then);
+    this.tail = done;
+    return done;
   }
 }
 
