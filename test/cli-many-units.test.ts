@@ -81,9 +81,10 @@ describe('JSONL', () => {
     expect(runs).toEqual([['A'], ['B', 'BAD-RUN'], ['B'], ['BAD-RUN'], ['C']]);
     expect(readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l))).toEqual([
       { input: 'a', value: 'A' }, { input: 'bad-read', error: 'bad-read: not an image' }, { input: 'b', value: 'B' },
-      { input: 'bad-run', error: 'non-finite' }, { input: 'c', value: 'C' },
+      { input: 'bad-run', error: 'bad-run: non-finite' }, { input: 'c', value: 'C' },
     ]);
-    expect(lines).toEqual(['a A', 'bad-read  error: bad-read: not an image', 'b B', 'bad-run  error: non-finite', 'c C']);
+    // The error of an input run alone names it (the batch API's own message may not).
+    expect(lines).toEqual(['a A', 'bad-read  error: bad-read: not an image', 'b B', 'bad-run  error: bad-run: non-finite', 'c C']);
   });
 
   test('JSONL to stdout (- or the file stdout goes to): the JSON lines only, no table', async () => {

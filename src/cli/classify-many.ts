@@ -10,8 +10,10 @@ import { f32 } from '../gradcam/json.ts';
 import { classify } from './classify.ts';
 import { type Args, type Io, intOption, stringOption, UsageError } from './command.ts';
 import { downloadLimits } from './fetch.ts';
-import { maxPixelsOption, readInput } from './input.ts';
-import { expandInputs, manySettings, runMany } from './many.ts';
+import { inputBytes, maxPixelsOption, readInput } from './input.ts';
+import { checkResumable } from './jsonl.ts';
+import { expandInputPaths, manySettings, runMany } from './many.ts';
+import { refuseOutputsOverInputs } from './same-file.ts';
 
 export async function classifyMany(args: Args, io: Io): Promise<void> {
   for (const single of ['json', 'save-input'] as const) {
@@ -22,8 +24,11 @@ export async function classifyMany(args: Args, io: Io): Promise<void> {
   const maxPixels = maxPixelsOption(classify, args);
   const limits = downloadLimits(classify, args);
   if (!args.positionals.length) throw new UsageError('missing the inputs (pictures, .npy tensors or folders of them)', classify);
-  if (settings.jsonl !== undefined && settings.jsonl !== '-' && !io.isStdout(settings.jsonl)) await checkWritable(settings.jsonl);
-  const inputs = expandInputs(args.positionals);
+  const inputs = expandInputPaths(args.positionals);
+  const jsonlFile = settings.jsonl !== undefined && settings.jsonl !== '-' && !io.isStdout(settings.jsonl) ? settings.jsonl : undefined;
+  // Before any work: no output over an input, the JSONL writable (and, to resume, one gradcam wrote).
+  refuseOutputsOverInputs(classify, { inputs, model: stringOption(args, 'model') }, [{ option: '--jsonl', path: jsonlFile }]);
+  if (jsonlFile !== undefined) await (settings.resume ? checkResumable(jsonlFile) : checkWritable(jsonlFile));
   const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits });
   const graph = lowerOrFail(resolved);
   const gpu = await nodeGpu(io.info);
@@ -34,6 +39,7 @@ export async function classifyMany(args: Args, io: Io): Promise<void> {
     await runMany({
       settings: { ...settings, inputs }, io,
       read: (path) => readInput(path, graph, { maxPixels }),
+      cost: inputBytes,
       async run(batch) {
         // One call for the batch: one GPU batch of --batch inputs; the time is the batch's, together.
         const t0 = performance.now();

@@ -16,6 +16,7 @@ import { maxPixelsOption, pictureOptionsHelp, PICTURE_OPTIONS, PICTURE_VALUES, r
 import { lowerOrFail, resolveModel } from '../models/resolve.ts';
 import { classifyMany } from './classify-many.ts';
 import { isMany, MANY_OPTIONS, MANY_VALUES, manyOptionsHelp } from './many.ts';
+import { refuseOutputsOverInputs } from './same-file.ts';
 import { jsonText } from '../node/text.ts';
 import { f32 } from '../gradcam/json.ts';
 
@@ -64,6 +65,8 @@ Scores are pre-softmax logits (for a model ending in Softmax, that Softmax's inp
     // Every output is checked before any work (a download, the GPU): no result is lost at the end.
     // --json -: the JSON instead of the table; --json /dev/stdout (or where stdout goes): after it.
     const jsonToStdout = json === '-' || (json !== undefined && io.isStdout(json));
+    refuseOutputsOverInputs(classify, { inputs: [inputPath], model: stringOption(args, 'model') },
+      [{ option: '--json', path: jsonToStdout ? undefined : json }, { option: '--save-input', path: saveInput }]);
     for (const path of [jsonToStdout ? undefined : json, saveInput]) if (path !== undefined) await checkWritable(path);
     const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits });
     const modelPath = resolved.name;

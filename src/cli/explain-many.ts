@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { Network } from '../gradcam/network.ts';
 import { planRequest } from '../gradcam/request.ts';
-import { explainLine, overlayFileName } from '../gradcam/json.ts';
+import { explainLine, isOverlayFileOf, overlayFileName } from '../gradcam/json.ts';
 import { nodeGpu } from '../gpu/node.ts';
 import { encodePngAtomic } from '../image/decode-node.ts';
 import { lowerOrFail, resolveModel } from '../models/resolve.ts';
@@ -14,8 +14,10 @@ import { samplePath } from './assets.ts';
 import { type Args, type Io, stringOption, UsageError } from './command.ts';
 import { explain, explainRequest } from './explain.ts';
 import { downloadLimits } from './fetch.ts';
-import { maxPixelsOption, readInput } from './input.ts';
-import { expandInputs, manySettings, outputStems, prepareOutDir, runMany } from './many.ts';
+import { inputBytes, maxPixelsOption, readInput } from './input.ts';
+import { checkResumable } from './jsonl.ts';
+import { expandInputPaths, manySettings, outputStems, prepareOutDir, runMany } from './many.ts';
+import { refuseOutputsOverInputs } from './same-file.ts';
 
 export async function explainMany(args: Args, io: Io): Promise<void> {
   for (const single of ['out', 'json'] as const) {
@@ -26,11 +28,15 @@ export async function explainMany(args: Args, io: Io): Promise<void> {
   const outDir = stringOption(args, 'out-dir');
   const maxPixels = maxPixelsOption(explain, args);
   const limits = downloadLimits(explain, args);
-  // Outputs first (no result is lost at the end), then the inputs, then the model, then the GPU.
-  if (settings.jsonl !== undefined && settings.jsonl !== '-' && !io.isStdout(settings.jsonl)) await checkWritable(settings.jsonl);
+  // Outputs first (no result is lost at the end; none is an input), then the inputs, then the model, then the GPU.
+  const inputs = expandInputPaths(args.positionals.length ? args.positionals : [samplePath('chelsea.png')]);
+  const stems = outputStems(inputs);
+  const stemSet = new Set(stems);
+  const jsonlFile = settings.jsonl !== undefined && settings.jsonl !== '-' && !io.isStdout(settings.jsonl) ? settings.jsonl : undefined;
+  refuseOutputsOverInputs(explain, { inputs, model: stringOption(args, 'model') }, [{ option: '--jsonl', path: jsonlFile }],
+    outDir !== undefined ? [{ option: '--out-dir', dir: outDir, isOutputName: (name) => isOverlayFileOf(name, stemSet) }] : []);
+  if (jsonlFile !== undefined) await (settings.resume ? checkResumable(jsonlFile) : checkWritable(jsonlFile));
   if (outDir !== undefined) await prepareOutDir(outDir);
-  const inputs = expandInputs(args.positionals.length ? args.positionals : [samplePath('chelsea.png')]);
-  const stems = new Map(outputStems(inputs).map((s, i) => [inputs[i], s]));
   const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits });
   const graph = lowerOrFail(resolved);
   planRequest(graph, request);
@@ -41,6 +47,7 @@ export async function explainMany(args: Args, io: Io): Promise<void> {
     await runMany({
       settings: { ...settings, inputs }, io,
       read: (path) => readInput(path, graph, { maxPixels }),
+      cost: inputBytes,
       async run(batch) {
         // One call for the batch: the API runs it as one GPU batch of --batch images (bitwise the single-image results).
         const results = await network.gradCAM(batch.map((x) => x.input.image ?? x.input.tensor!),
@@ -51,7 +58,7 @@ export async function explainMany(args: Args, io: Io): Promise<void> {
           if (outDir !== undefined) {
             overlays = [];
             for (const m of result.maps) {
-              const path = join(outDir, overlayFileName(stems.get(batch[i].path)!, m));
+              const path = join(outDir, overlayFileName(stems[batch[i].index], m));
               await encodePngAtomic(path, m.overlay!);
               overlays.push(path);
             }

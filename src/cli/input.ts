@@ -1,9 +1,14 @@
 /** The CLI's model input: a picture (decoded with sharp) or a float32 NCHW .npy tensor. */
+import { stat } from 'node:fs/promises';
+import sharp from 'sharp';
 import { GradcamError } from '../errors.ts';
 import type { Graph } from '../graph/ir.ts';
 import { decodeImageFile, DEFAULT_MAX_PIXELS } from '../image/decode-node.ts';
 import type { RgbaImage } from '../image/image.ts';
 import { describeShape, type NpyArray } from '../image/npy.ts';
+import { displayPath, extensionOf, type InputPath } from '../node/byte-paths.ts';
+import { readFileOrFail } from '../node/files.ts';
+import { findNonFinite, indexIn } from '../runtime/engine.ts';
 import { type Args, type Command, type Options, UsageError } from './command.ts';
 import { readNpyFile } from './files.ts';
 
@@ -26,14 +31,40 @@ export function maxPixelsOption(command: Command, args: Args): number {
   return Number(v);
 }
 
-/** A .npy tensor, checked against the model's input shape, or a decoded picture (at most `maxPixels`). */
-export async function readInput(path: string, graph: Graph, opts: { maxPixels?: number } = {}): Promise<{ tensor?: NpyArray; image?: RgbaImage }> {
-  if (!/\.npy$/i.test(path)) return { image: await decodeImageFile(path, { maxPixels: opts.maxPixels, raiseWith: '--max-pixels' }) };
-  const tensor = await readNpyFile(path);
+const isNpy = (path: InputPath) => extensionOf(path) === '.npy';
+
+/**
+ * A .npy tensor, checked against the model's input shape and for non-finite values (the error
+ * names the file, also in a batch), or a decoded picture (at most `maxPixels`).
+ */
+export async function readInput(file: InputPath, graph: Graph, opts: { maxPixels?: number } = {}): Promise<{ tensor?: NpyArray; image?: RgbaImage }> {
+  if (!isNpy(file)) return { image: await decodeImageFile(file, { maxPixels: opts.maxPixels, raiseWith: '--max-pixels' }) };
+  const path = displayPath(file);
+  const tensor = await readNpyFile(file);
   const want = graph.input.shape;
   if (tensor.shape.join() !== want.join()) {
     throw new GradcamError(`${path}: shape ${describeShape(tensor.shape)}, but the model's input '${graph.input.name}' is [${want}] (float32 NCHW)`,
       `Save an array of shape (${want.join(', ')}), e.g. np.save('x.npy', x.reshape(${want.join(', ')}).astype(np.float32)).`);
   }
+  const bad = findNonFinite(tensor.data);
+  if (bad) {
+    throw new GradcamError(`${path}: non-finite values (${bad.kind}): ${bad.count} of ${tensor.data.length}, the first at ${indexIn(want, bad.first)}`,
+      'The input tensor must hold finite float32 values; check how it was made.');
+  }
   return { tensor };
+}
+
+/**
+ * About how many bytes an input takes once read, from its header (before decoding): 4 per pixel
+ * of a picture (RGBA), the file's size for a .npy tensor; 0 when that cannot be told (reading it
+ * then says why). The many-inputs mode bounds a batch by this sum.
+ */
+export async function inputBytes(file: InputPath): Promise<number> {
+  try {
+    if (isNpy(file)) return (await stat(file)).size;
+    const { width, height } = await sharp(await readFileOrFail(file), { limitInputPixels: false }).metadata();
+    return width && height ? width * height * 4 : 0;
+  } catch {
+    return 0;
+  }
 }

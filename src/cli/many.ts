@@ -1,20 +1,31 @@
 /**
- * `classify` and `explain` over many inputs: the input list (files, and the pictures of folders),
- * the JSONL of results (one complete line per input, appended and handed to the OS one by one, so an
- * interrupted run leaves complete lines only; `--resume` skips the inputs that have a result line),
- * the progress display, and the loop: inputs are read, then run in batches of `--batch`; an input
- * that cannot be read or run gets an error line and the rest goes on; the command fails (exit 1) at
- * the end when any input failed.
+ * `classify` and `explain` over many inputs: the input list (files, and the pictures of folders,
+ * their names kept as bytes: src/node/byte-paths.ts), the JSONL of results (src/cli/jsonl.ts), the
+ * progress display, and the loop: inputs run in batches of `--batch` (default: as many as the GPU
+ * takes, at most MAX_BATCH, and at most DEFAULT_BATCH_BYTES of decoded inputs), each batch read
+ * (decoded) only when it runs, so memory stays bounded however many inputs there are; an input that
+ * cannot be read or run gets an error line and the rest goes on; the command fails (exit 1) at the
+ * end when any input failed.
  */
-import { closeSync, fstatSync, ftruncateSync, openSync, readdirSync, readSync, statSync, writeSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { GradcamError } from '../errors.ts';
 import { uniqueStems } from '../gradcam/json.ts';
 import { MAX_BATCH } from '../gradcam/network.ts';
+import { compareNames, displayPath, extensionOf, type InputPath, joinName, listFolderNames } from '../node/byte-paths.ts';
 import { checkWritable, makeFolders } from '../node/files.ts';
+import { formatBytes } from '../node/files.ts';
+import { JsonlOutput } from './jsonl.ts';
 import { inputsProgress } from './progress.ts';
 import { type Args, type Command, intOption, type Options, pathOption, UsageError } from './command.ts';
 import type { Io } from './command.ts';
+
+/**
+ * The most bytes of decoded inputs (4 per pixel of a picture) one batch holds by default: five
+ * 6000×6000 pictures (144 MB each decoded) run one at a time instead of all at once. An input
+ * larger than this still runs (alone); --max-pixels bounds that.
+ */
+export const DEFAULT_BATCH_BYTES = 256 * 2 ** 20;
 
 /** The file types a folder contributes (case-insensitive); files named on the command line are taken whatever their name. */
 export const INPUT_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.npy'];
@@ -24,7 +35,8 @@ export const MANY_VALUES: Record<string, string> = { batch: 'an integer ≥ 1', 
 export function manyOptionsHelp(width: number): string {
   const pad = (s: string) => `  ${s.padEnd(width)}`;
   const more = ' '.repeat(width + 2);
-  return `${pad('--batch B')}inputs per GPU batch (default: as many as the GPU's buffer limits allow, at most ${MAX_BATCH})
+  return `${pad('--batch B')}inputs per GPU batch (default: as many as the GPU's buffer limits allow, at most ${MAX_BATCH},
+${more}and at most ${formatBytes(DEFAULT_BATCH_BYTES)} of decoded pictures, 4 bytes per pixel; see --max-pixels)
 ${pad('--jsonl FILE')}one JSON line per input, written as each finishes: {input, ...results} or {input, error};
 ${more}'-': to stdout instead of the table
 ${pad('--resume')}keep FILE's lines and skip the inputs that have a result there (inputs with an
@@ -43,10 +55,15 @@ export function isMany(args: Args, extra: string[] = []): boolean {
   }
 }
 
-export interface ManySettings {
-  inputs: string[];
-  /** Inputs per batch; undefined: the API's default (the GPU's limits), read MAX_BATCH at a time. */
+export interface ManySettings<P extends InputPath = InputPath> {
+  inputs: P[];
+  /**
+   * Inputs per batch; undefined: the API's default (the GPU's limits), read at most MAX_BATCH and
+   * `batchBytes` at a time.
+   */
   batch?: number;
+  /** The most bytes of read inputs (ManyRun.cost) in a default batch (default DEFAULT_BATCH_BYTES). */
+  batchBytes?: number;
   jsonl?: string;
   resume: boolean;
 }
@@ -64,14 +81,16 @@ export function manySettings(command: Command, args: Args): Omit<ManySettings, '
 /**
  * The inputs of the command line, in order: a file as it is named (a missing or unreadable one
  * fails on its own line later), a folder as its files with a picture or .npy extension, sorted by
- * name (not recursive). A path named twice counts once.
+ * name (as bytes; not recursive). A path named twice counts once. A name in a folder that is not
+ * UTF-8 stays bytes (a Buffer), so that `a\xfe.png` and `a\xff.png` stay two files.
  */
-export function expandInputs(paths: string[]): string[] {
-  const out: string[] = [];
+export function expandInputPaths(paths: string[]): InputPath[] {
+  const out: InputPath[] = [];
   const seen = new Set<string>();
-  const add = (p: string) => {
-    if (!seen.has(p)) out.push(p);
-    seen.add(p);
+  const add = (p: InputPath) => {
+    const key = typeof p === 'string' ? `s${p}` : `b${p.toString('hex')}`;
+    if (!seen.has(key)) out.push(p);
+    seen.add(key);
   };
   for (const p of paths) {
     let folder = false;
@@ -82,22 +101,30 @@ export function expandInputs(paths: string[]): string[] {
       add(p);
       continue;
     }
-    let names: string[];
+    let names: Buffer[];
     try {
-      names = readdirSync(p);
+      names = listFolderNames(p);
     } catch (err) {
       throw new GradcamError(`${p}: cannot list the folder (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'Check its permissions.');
     }
-    const pictures = names.filter((n) => INPUT_EXTENSIONS.includes(extname(n).toLowerCase())).sort();
+    const pictures = names.filter((n) => INPUT_EXTENSIONS.includes(extensionOf(n))).sort(compareNames);
     if (!pictures.length) throw new GradcamError(`${p}: the folder holds no ${INPUT_EXTENSIONS.join(', ')} files`, 'Name the pictures or the folder that holds them.');
-    for (const n of pictures) add(join(p, n));
+    for (const n of pictures) add(joinName(p, n));
   }
   return out;
 }
 
+/**
+ * expandInputPaths with every path as text (displayPath): for callers that need strings; a name
+ * that is not UTF-8 then names no file (its line says so).
+ */
+export function expandInputs(paths: string[]): string[] {
+  return expandInputPaths(paths).map(displayPath);
+}
+
 /** A file-name stem for each input's outputs (uniqueStems of the base names without extension, src/gradcam/json.ts). */
-export function outputStems(inputs: string[]): string[] {
-  return uniqueStems(inputs.map((p) => basename(p, extname(p))));
+export function outputStems(inputs: InputPath[]): string[] {
+  return uniqueStems(inputs.map((p) => displayPath(p)).map((p) => basename(p, extname(p))));
 }
 
 export { layerPart, overlayFileName } from '../gradcam/json.ts';
@@ -113,88 +140,30 @@ export async function prepareOutDir(dir: string): Promise<void> {
   await checkWritable(join(dir, 'x.png'));
 }
 
-/** One JSON line per input; appended with one write each (no partial line unless the OS fails). */
-export class JsonlOutput {
-  private constructor(private readonly fd: number | undefined, private readonly out: ((line: string) => void) | undefined,
-    /** Inputs with a result line in the file kept by --resume. */
-    readonly done: Set<string>) {}
-
-  /**
-   * Opens `path` ('-': results go through `io.out`). Without `resume` the file is started anew;
-   * with it, its complete lines are kept (a last line cut short by an interrupted run is removed)
-   * and the inputs with a result line are listed in `done`.
-   */
-  static async open(path: string, resume: boolean, io: Io): Promise<JsonlOutput> {
-    if (path === '-' || io.isStdout(path)) return new JsonlOutput(undefined, io.out, new Set());
-    await checkWritable(path);
-    let fd: number;
-    try {
-      fd = openSync(path, resume ? 'a+' : 'w');
-    } catch (err) {
-      throw new GradcamError(`${path}: cannot open (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'Choose another --jsonl file.');
-    }
-    const done = new Set<string>();
-    if (resume && fstatSync(fd).isFile()) {
-      const size = fstatSync(fd).size;
-      const buf = Buffer.alloc(size);
-      for (let off = 0; off < size;) {
-        const n = readSync(fd, buf, off, size - off, off);
-        if (n === 0) break;
-        off += n;
-      }
-      const text = buf.toString('utf8');
-      const end = text.lastIndexOf('\n') + 1;
-      if (end < text.length) ftruncateSync(fd, Buffer.byteLength(text.slice(0, end))); // a line cut short
-      text.slice(0, end).split('\n').filter(Boolean).forEach((line, i) => {
-        let doc: { input?: unknown; error?: unknown };
-        try {
-          doc = JSON.parse(line);
-        } catch {
-          closeSync(fd);
-          throw new GradcamError(`${path}: line ${i + 1} is not JSON, so this is not a JSONL file that gradcam wrote`, 'Resume with the JSONL of the interrupted run, or drop --resume to start anew.');
-        }
-        if (typeof doc.input === 'string' && doc.error === undefined) done.add(doc.input);
-      });
-    }
-    return new JsonlOutput(fd, undefined, done);
-  }
-
-  /** Whether the lines go to stdout (the progress bar must be cleared around them on a terminal). */
-  get toStdout(): boolean {
-    return this.out !== undefined;
-  }
-
-  write(doc: object): void {
-    const line = `${JSON.stringify(doc)}\n`;
-    if (this.out) {
-      this.out(line.slice(0, -1));
-      return;
-    }
-    const buf = Buffer.from(line);
-    for (let off = 0; off < buf.length;) off += writeSync(this.fd!, buf, off);
-  }
-
-  close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
-  }
-}
+export { JsonlOutput } from './jsonl.ts';
 
 /** One input, read. */
-export interface ReadInput<I> {
-  path: string;
+export interface ReadInput<I, P extends InputPath = string> {
+  path: P;
   index: number;
   input: I;
 }
 
-export interface ManyRun<I> {
-  settings: ManySettings;
+export interface ManyRun<I, P extends InputPath = string> {
+  settings: ManySettings<P>;
   io: Io;
   /** Reads one input (a GradcamError: its error line). */
-  read(path: string): Promise<I>;
+  read(path: P): Promise<I>;
+  /**
+   * About how many bytes an input takes once read, told before reading it (a picture's header):
+   * a default batch (no --batch) holds at most `settings.batchBytes` of them. Without it, only the
+   * count bounds a batch.
+   */
+  cost?(path: P): Promise<number>;
   /** Runs a batch of read inputs; one result (the JSONL fields besides `input`) per input, in order. */
-  run(batch: ReadInput<I>[]): Promise<object[]>;
-  /** The stdout line of one result (unless the JSONL goes to stdout). */
-  describe(path: string, result: object): string;
+  run(batch: ReadInput<I, P>[]): Promise<object[]>;
+  /** The stdout line of one result (unless the JSONL goes to stdout); `shown`: the input's path as text (displayPath). */
+  describe(shown: string, result: object): string;
 }
 
 /** A GradcamError passes (it is the input's error line); anything else (a bug) or a usage error stops the run. */
@@ -204,69 +173,96 @@ function userError(err: unknown): GradcamError {
 }
 
 /**
+ * The error of an input that ran alone, naming it: the batch API numbers inputs within its call
+ * ("input 0 of 1: ..."), which says nothing when the call held this one input.
+ */
+function namedError(shown: string, err: GradcamError): GradcamError {
+  const message = err.message.replace(/^input 0 of 1: /, '');
+  if (message.startsWith(`${shown}: `)) return message === err.message ? err : new GradcamError(message, err.hint);
+  return new GradcamError(`${shown}: ${message}`, err.hint);
+}
+
+/**
  * Runs every input (see the module comment). Returns when all are done; throws a GradcamError at
  * the end when any failed (exit code 1). A batch that fails as a whole is run again input by input,
  * so that the error lands on the input that caused it; lines come in input order. Errors other
- * than GradcamError (bugs) stop the run.
+ * than GradcamError (bugs) stop the run, as does a JSONL that cannot be written (a full disk).
  */
-export async function runMany<I>(m: ManyRun<I>): Promise<void> {
+export async function runMany<I, P extends InputPath = string>(m: ManyRun<I, P>): Promise<void> {
   const { settings, io } = m;
   const jsonl = settings.jsonl !== undefined ? await JsonlOutput.open(settings.jsonl, settings.resume, io) : undefined;
   const table = !jsonl?.toStdout; // the lines themselves are the results on stdout
   try {
-    const pending = settings.inputs.map((path, index) => ({ path, index })).filter((x) => !jsonl?.done.has(x.path));
+    const pending = settings.inputs.map((path, index) => ({ path, index, shown: displayPath(path) })).filter((x) => !jsonl?.done.has(x.shown));
     const skipped = settings.inputs.length - pending.length;
     if (skipped) io.info(`gradcam: ${skipped} of ${settings.inputs.length} inputs have results in ${settings.jsonl} already (--resume): ${pending.length} to go`);
     const progress = inputsProgress(pending.length, io.info, process.stderr);
-    const failed: { path: string; error: GradcamError }[] = [];
-    const fail = (path: string, error: GradcamError) => {
-      failed.push({ path, error });
-      const line = { input: path, error: error.message, ...(error.hint ? { hint: error.hint } : {}) };
+    const failed: { shown: string; error: GradcamError }[] = [];
+    const fail = (shown: string, error: GradcamError) => {
+      failed.push({ shown, error });
+      const line = { input: shown, error: error.message, ...(error.hint ? { hint: error.hint } : {}) };
       if (jsonl?.toStdout) progress.log('', () => jsonl.write(line));
       else jsonl?.write(line);
-      if (table) progress.log(`${path}  error: ${error.message}`, io.out);
+      if (table) progress.log(`${shown}  error: ${error.message}`, io.out);
       progress.log(`gradcam: ${error.message}`);
     };
-    const succeed = (path: string, result: object) => {
-      if (jsonl?.toStdout) progress.log('', () => jsonl.write({ input: path, ...result }));
-      else jsonl?.write({ input: path, ...result });
-      if (table) progress.log(m.describe(path, result), io.out);
+    const succeed = (shown: string, result: object) => {
+      if (jsonl?.toStdout) progress.log('', () => jsonl.write({ input: shown, ...result }));
+      else jsonl?.write({ input: shown, ...result });
+      if (table) progress.log(m.describe(shown, result), io.out);
     };
-    const chunk = settings.batch ?? MAX_BATCH;
-    for (let at = 0; at < pending.length; at += chunk) {
-      const slice = pending.slice(at, at + chunk);
-      // Each input's outcome, reported in input order once the batch is done.
-      const outcome = new Map<string, { result: object } | { error: GradcamError }>();
-      const read: ReadInput<I>[] = [];
-      for (const x of slice) {
+    // Each batch: up to --batch inputs; by default up to MAX_BATCH, and up to batchBytes of them read.
+    const count = settings.batch ?? MAX_BATCH;
+    const budget = settings.batch === undefined && m.cost ? settings.batchBytes ?? DEFAULT_BATCH_BYTES : Infinity;
+    const costs = new Map<number, number>();
+    const cost = async (i: number) => {
+      if (budget === Infinity) return 0;
+      if (!costs.has(i)) costs.set(i, await m.cost!(pending[i].path));
+      return costs.get(i)!;
+    };
+    for (let at = 0; at < pending.length;) {
+      let end = at + 1;
+      for (let bytes = await cost(at); end < pending.length && end - at < count;) {
+        const next = await cost(end);
+        if (bytes + next > budget) break;
+        bytes += next;
+        end++;
+      }
+      const slice = pending.slice(at, end);
+      at = end;
+      // Each input's outcome (by its index in `slice`), reported in input order once the batch is done.
+      const outcome = new Map<number, { result: object } | { error: GradcamError }>();
+      const read: (ReadInput<I, P> & { k: number; shown: string })[] = [];
+      for (const [k, x] of slice.entries()) {
         try {
-          read.push({ ...x, input: await m.read(x.path) });
+          read.push({ ...x, k, input: await m.read(x.path) });
         } catch (err) {
-          outcome.set(x.path, { error: userError(err) });
+          outcome.set(k, { error: userError(err) });
         }
       }
       if (read.length) {
         try {
-          const results = await m.run(read);
-          read.forEach((x, i) => outcome.set(x.path, { result: results[i] }));
+          const results = await m.run(read.map(({ path, index, input }) => ({ path, index, input })));
+          read.forEach((x, i) => outcome.set(x.k, { result: results[i] }));
         } catch (err) {
           const error = userError(err);
-          if (read.length === 1) outcome.set(read[0].path, { error });
+          if (read.length === 1) outcome.set(read[0].k, { error: namedError(read[0].shown, error) });
           else {
             for (const x of read) {
               try {
-                outcome.set(x.path, { result: (await m.run([x]))[0] });
+                outcome.set(x.k, { result: (await m.run([{ path: x.path, index: x.index, input: x.input }]))[0] });
               } catch (e) {
-                outcome.set(x.path, { error: userError(e) });
+                outcome.set(x.k, { error: namedError(x.shown, userError(e)) });
               }
             }
           }
         }
       }
-      for (const x of slice) {
-        const o = outcome.get(x.path)!;
-        if ('error' in o) fail(x.path, o.error);
-        else succeed(x.path, o.result);
+      read.length = 0; // the batch's decoded inputs can go before the next batch is read
+      for (const [k, x] of slice.entries()) {
+        const o = outcome.get(k)!;
+        if ('error' in o) fail(x.shown, o.error);
+        else succeed(x.shown, o.result);
       }
       progress.advance(slice.length);
     }

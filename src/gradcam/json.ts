@@ -71,8 +71,62 @@ export function layerPart(layer: string): string {
   return layer.replace(/^\/+/, '').replace(/[^A-Za-z0-9]+/g, '_').replace(/_+$/, '') || 'layer';
 }
 
-/** The overlay file of one map: <stem>.<layer>.class<C>.<method>.png (the CLI's --out-dir, the page's zip). */
+/**
+ * The overlay file of one map: <stem>.<layer>.class<C>.<method>.png (the CLI's --out-dir, the page's
+ * zip); a name longer than a file system allows (MAX_NAME_BYTES) is shortened (fitFileName).
+ */
 export function overlayFileName(stem: string, map: { layer: string; class: number; method?: string; counterfactual?: boolean }): string {
   const method = `${map.method ?? 'gradcam'}${map.counterfactual ? '-counterfactual' : ''}`;
-  return `${stem}.${layerPart(map.layer)}.class${map.class}.${method}.png`;
+  return fitFileName(`${stem}.${layerPart(map.layer)}`, `.class${map.class}.${method}.png`);
+}
+
+/** NAME_MAX of Linux, macOS and Windows file systems: the most bytes (UTF-8) of one file name. */
+export const MAX_NAME_BYTES = 255;
+
+const utf8Bytes = (s: string) => new TextEncoder().encode(s).length;
+
+/**
+ * `head + tail` as a file name, when it fits MAX_NAME_BYTES; else the start of `head`, '~', 12 hex
+ * digits of a hash of the whole name and `tail` (the part that says what the file is), within
+ * MAX_NAME_BYTES: still readable, and distinct names stay distinct.
+ */
+export function fitFileName(head: string, tail: string): string {
+  const full = `${head}${tail}`;
+  if (utf8Bytes(full) <= MAX_NAME_BYTES) return full;
+  const mark = `~${nameHash(full)}`;
+  const room = MAX_NAME_BYTES - utf8Bytes(mark + tail);
+  let start = '';
+  let bytes = 0;
+  for (const ch of head) { // whole characters only
+    bytes += utf8Bytes(ch);
+    if (bytes > room) break;
+    start += ch;
+  }
+  return `${start}${mark}${tail}`;
+}
+
+/** 12 hex digits (48 bits) of a hash of `s`: two FNV-1a hashes of its UTF-16 code units, with different offsets. */
+function nameHash(s: string): string {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193 ^ 0x5bd1e995;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
+    h2 = Math.imul(h2 ^ c, 0x01000193) >>> 0;
+    h2 = (h2 ^ (h2 >>> 15)) >>> 0;
+  }
+  return (h1.toString(16).padStart(8, '0') + h2.toString(16).padStart(8, '0')).slice(0, 12);
+}
+
+/**
+ * Whether `name` is one that overlayFileName gives for one of `stems` (some layer, class and
+ * method, or the shortened form): an input with such a name in --out-dir could be overwritten.
+ */
+export function isOverlayFileOf(name: string, stems: ReadonlySet<string>): boolean {
+  const m = /^(.*)\.class\d+\.[A-Za-z0-9+-]+\.png$/.exec(name);
+  if (!m) return false;
+  const full = /^(.*)\.[A-Za-z0-9_]+$/.exec(m[1]); // <stem>.<layer>: the layer part has no '.'
+  if (full && stems.has(full[1])) return true;
+  const short = /^(.*)~[0-9a-f]{12}$/.exec(m[1]);
+  return !!short && [...stems].some((stem) => `${stem}.`.startsWith(short[1]) || short[1].startsWith(`${stem}.`));
 }

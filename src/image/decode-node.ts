@@ -4,6 +4,7 @@
  */
 import sharp, { type Metadata } from 'sharp';
 import { GradcamError } from '../errors.ts';
+import { displayPath, type InputPath } from '../node/byte-paths.ts';
 import { readFileOrFail, writeFileAtomic } from '../node/files.ts';
 import type { RgbaImage } from './image.ts';
 import { checkImage } from './image.ts';
@@ -30,8 +31,9 @@ const megapixels = (n: number) => `${+(n / 1e6).toFixed(1)} megapixels`;
  * alpha 255. Throws GradcamError("photo.png: no such file" / "...: not an image sharp can read" /
  * "...: 30000×30000 pixels (900 megapixels), more than the limit of ...").
  */
-export async function decodeImageFile(path: string, opts: DecodeOptions = {}): Promise<RgbaImage> {
-  const bytes = await readFileOrFail(path);
+export async function decodeImageFile(file: InputPath, opts: DecodeOptions = {}): Promise<RgbaImage> {
+  const bytes = await readFileOrFail(file);
+  const path = displayPath(file);
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const raise = opts.raiseWith ?? 'the maxPixels option';
   const tooBig = (what: string, needed?: number) => new GradcamError(

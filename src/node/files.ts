@@ -16,8 +16,9 @@
  */
 import { constants, type Stats } from 'node:fs';
 import { access, chmod, lstat, mkdir, open, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { GradcamError } from '../errors.ts';
+import { displayPath, type InputPath } from './byte-paths.ts';
 
 /** The reason of a failed file operation, in words ("no such file", "permission denied", ...). */
 export function fileErrorReason(err: unknown): string {
@@ -30,6 +31,8 @@ export function fileErrorReason(err: unknown): string {
     case 'ENOSPC': return 'no space left on the device';
     case 'ELOOP': return 'too many levels of symbolic links';
     case 'EROFS': return 'read-only file system';
+    case 'EDQUOT': return 'disk quota exceeded';
+    case 'ENAMETOOLONG': return 'the name is too long for the file system';
     default: return (err as Error)?.message ?? String(err);
   }
 }
@@ -74,23 +77,24 @@ export interface ReadOptions {
  * (/dev/zero, /dev/urandom, a FIFO, a socket, a folder) is refused before a byte is read: opened
  * with O_NONBLOCK so that a FIFO without a writer does not block the open.
  */
-export async function readFileOrFail(path: string, opts: ReadOptions = {}): Promise<Uint8Array> {
-  if (path === '') throw new GradcamError('an empty file name was given', 'Give the path of a file.');
+export async function readFileOrFail(path: InputPath, opts: ReadOptions = {}): Promise<Uint8Array> {
+  if (path.length === 0) throw new GradcamError('an empty file name was given', 'Give the path of a file.');
+  const shown = displayPath(path);
   let handle;
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
-    throw new GradcamError(`${path}: ${fileErrorReason(err)}`);
+    throw new GradcamError(`${shown}: ${fileErrorReason(err)}`);
   }
   try {
     const s = await handle.stat();
     if (!s.isFile()) {
-      throw new GradcamError(`${path}: ${describeFileType(s)}, not a regular file`,
+      throw new GradcamError(`${shown}: ${describeFileType(s)}, not a regular file`,
         s.isDirectory() ? 'Give a file, not a folder.' : 'Inputs are read from regular files only; save the data to a file first.');
     }
     const max = opts.maxBytes ?? MAX_INPUT_BYTES;
     if (s.size > max) {
-      throw new GradcamError(`${path}: ${formatBytes(s.size)} (${s.size} bytes), more than the ${formatBytes(max)} limit for this file (${opts.limitReason ?? 'the most Node reads into memory at once'})`);
+      throw new GradcamError(`${shown}: ${formatBytes(s.size)} (${s.size} bytes), more than the ${formatBytes(max)} limit for this file (${opts.limitReason ?? 'the most Node reads into memory at once'})`);
     }
     const data = new Uint8Array(s.size);
     let off = 0;
@@ -102,7 +106,7 @@ export async function readFileOrFail(path: string, opts: ReadOptions = {}): Prom
     return off === data.length ? data : data.subarray(0, off);
   } catch (err) {
     if (err instanceof GradcamError) throw err;
-    throw new GradcamError(`${path}: ${fileErrorReason(err)}`);
+    throw new GradcamError(`${shown}: ${fileErrorReason(err)}`);
   } finally {
     await handle.close();
   }
@@ -172,6 +176,9 @@ async function writeTarget(path: string): Promise<OutputTarget> {
   }
 }
 
+/** Tells apart the temporary files of one process (with its pid and the time in their names). */
+let tmpCount = 0;
+
 /**
  * Writes `data` to `path`. A regular file (or a new one) is written through a temporary file in
  * the same folder and a rename (atomic on one file system), so a reader never sees half a file at
@@ -191,7 +198,8 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   }
   if (kind !== 'atomic') throw cannotWrite(path, `it is ${kind}`);
   const final = target.path;
-  const tmp = join(dirname(final), `.${basename(final)}.${process.pid}.${Date.now()}.tmp`);
+  // A short name whatever the final one's length (a 250-byte name is legal; it plus a suffix is not: ENAMETOOLONG).
+  const tmp = join(dirname(final), `.gradcam-${process.pid}-${Date.now().toString(36)}-${(tmpCount++).toString(36)}.tmp`);
   try {
     await writeFile(tmp, data, { flag: 'wx' });
     if (target.stats) await chmod(tmp, target.stats.mode & 0o7777);
