@@ -12,10 +12,11 @@ import { describeAdapter } from '../gpu/device.ts';
 import { nodeGpu } from '../gpu/node.ts';
 import { encodePngAtomic } from '../image/decode-node.ts';
 import { samplePath } from './assets.ts';
-import { f32, mapJson } from '../gradcam/json.ts';
+import { f32, fitFileName, layerPart, mapJson } from '../gradcam/json.ts';
 import { type Args, type Command, pathOption, positionals, stringOption, UsageError } from './command.ts';
 import { explainMany } from './explain-many.ts';
 import { isMany, MANY_OPTIONS, MANY_VALUES, manyOptionsHelp } from './many.ts';
+import { refuseOutputsOverInputs, severalOutFolder } from './same-file.ts';
 import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
 import { maxPixelsOption, pictureOptionsHelp, PICTURE_OPTIONS, PICTURE_VALUES, readInput } from './input.ts';
 import { lowerOrFail, resolveModel } from '../models/resolve.ts';
@@ -47,9 +48,9 @@ export function parseClasses(values: string[]): ClassSpec {
 export function overlayPath(out: string, map: GradcamMap, several: boolean, withMethod = false): string {
   if (!several) return out;
   const ext = extname(out) || '.png';
-  const layer = map.layer.replace(/^\/+/, '').replace(/[^A-Za-z0-9]+/g, '_').replace(/_+$/, '');
   const method = withMethod ? `.${map.method}${map.counterfactual ? '-counterfactual' : ''}` : '';
-  return join(dirname(out), `${basename(out, ext)}.${layer}.class${map.class}${method}${ext}`);
+  // A name too long for the file system is shortened with a hash (fitFileName); the message says which file was written.
+  return join(dirname(out), fitFileName(`${basename(out, ext)}.${layerPart(map.layer)}`, `.class${map.class}${method}${ext}`));
 }
 
 /** --method values: names, each value may list several separated by commas (gradcam,hirescam). */
@@ -138,6 +139,9 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     // Every output is checked before any work (a download, the GPU): no result is lost at the end.
     // --json -: the JSON instead of the table; --json /dev/stdout (or where stdout goes): after it.
     const jsonToStdout = json === '-' || (json !== undefined && io.isStdout(json));
+    refuseOutputsOverInputs(explain, { inputs: [inputPath], model: stringOption(args, 'model') },
+      [{ option: '--out', path: out }, { option: '--json', path: jsonToStdout ? undefined : json }],
+      out !== undefined ? [severalOutFolder(out, basename(out, extname(out) || '.png'), extname(out) || '.png')] : []);
     for (const path of [out, jsonToStdout ? undefined : json]) if (path !== undefined) await checkWritable(path);
     const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits });
     const graph = lowerOrFail(resolved);
