@@ -91,6 +91,11 @@ export interface Graph {
   fusedAway: Map<string, string>;
   /** ONNX op counts of the source model. */
   onnxOpCounts: Record<string, number>;
+  /**
+   * The axes of H and W of each tensor whose layout is known (by ONNX name; layout.ts): [2, 3] for
+   * NCHW, [1, 2] for channels-last. Grad-CAM's feature layers are the NCHW ones.
+   */
+  spatial: ReadonlyMap<string, readonly [number, number]>;
 }
 
 export function tensorElements(shape: readonly number[]): number {

@@ -10,6 +10,7 @@ import { LOWERINGS, SUPPORTED_OPS } from '../ops/index.ts';
 import type { LowerContext } from '../ops/spec.ts';
 import { Constants } from './fold.ts';
 import { fuse } from './fuse.ts';
+import { spatialAxes } from './layout.ts';
 import type { Graph, Op } from './ir.ts';
 import { aliasRoot, perImage, tensorElements } from './ir.ts';
 import { place } from './placement.ts';
@@ -210,11 +211,12 @@ export function lower(model: OnnxModel, options: LowerOptions = {}): Graph {
   const taps = new Set(options.taps ?? []);
   for (const t of taps) if (!shapes.has(t)) throw new GradcamError(`unknown tensor '${t}'`);
   const keep = new Set([...taps, outputName, logits].map(root));
+  const spatial = spatialAxes(model.nodes, shapes, inputInfo.name);
   const fusedAway = fuse(ops, keep, aliases);
   const { tensors, storages, ops: placed, concats } = place(ops, shapes, aliases, inputInfo.name, fusedAway);
   return {
     opset: model.opset, batch: inputShape[0], input: { name: inputInfo.name, shape: inputShape },
     tensors, storages, ops: placed, output: outputName, logits, probabilities: endsInSoftmax ? outputName : undefined,
-    aliases, concats, fusedAway, onnxOpCounts,
+    aliases, concats, fusedAway, onnxOpCounts, spatial,
   };
 }
