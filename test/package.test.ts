@@ -1,15 +1,18 @@
 /**
  * The packed package works for someone who installs it, exactly as they would:
- *   `npm run pack` in this checkout (build + `npm pack`), then `npm install <tgz>` in an empty folder
- *   (the dependencies come from npm's local cache, which `npm ci` filled: `--prefer-offline`), then
+ *   the maintainer's `npm pack` in a copy of the repository's tracked files, as a fresh clone has them
+ *   (no dist/: the `prepack` script builds what `exports` and `bin` name; node_modules is this
+ *   checkout's, linked), and `npm publish --dry-run` there, which must pack the same files; then the
+ *   user's `npm install <tgz>` in an empty folder (the dependencies come from npm's local cache, which
+ *   `npm ci` filled: `--prefer-offline`), then
  *   - the `gradcam` bin runs `classify` and `explain` on the default model (the demonstration model,
  *     built on first use) and the sample photo the package ships;
  *   - `import { loadNetwork, gradCAM, readImage } from 'gradcam-webgpu/node'` works from an ES module.
  * The consumer's environment has none of this project's npm settings (npm_config_* variables set by
  * `npm test` are removed) and its own HOME, so nothing leaks in from the checkout.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -17,6 +20,7 @@ import { ROOT } from './helpers/cli.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'gradcam-pack-'));
 const app = join(work, 'app');
+const clone = join(work, 'clone');
 const home = join(work, 'home');
 
 /** The environment of someone who has never seen this checkout. */
@@ -41,12 +45,28 @@ function ok(r: ReturnType<typeof run>, what: string) {
 
 let tarball = '';
 
+/** The files a fresh clone has: git's tracked files (as they are in the work tree), and node_modules linked. */
+function freshCopy(to: string): void {
+  const tracked = execFileSync('git', ['ls-files', '-z'], { cwd: ROOT, encoding: 'utf8' }).split('\0').filter(Boolean);
+  for (const f of tracked) if (existsSync(join(ROOT, f))) cpSync(join(ROOT, f), join(to, f), { recursive: false });
+  symlinkSync(join(ROOT, 'node_modules'), join(to, 'node_modules'), 'dir');
+}
+
+/** The `npm notice` lines of the tarball's contents ("npm notice 1.2kB dist/node.mjs"), as paths. */
+const noticedFiles = (stderr: string) => stderr.split('\n').map((l) => /^npm notice [\d.]+[kMG]?B\s+(\S+)$/.exec(l)?.[1]).filter(Boolean).sort();
+
+let packed: string[] = [];
+
 beforeAll(() => {
   mkdirSync(app);
   mkdirSync(home);
-  // `npm run pack` is the project's own command; its arguments go to `npm pack`.
-  const pack = spawnSync('npm', ['run', '-s', 'pack', '--', '--pack-destination', work], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
-  expect(pack.status, pack.stderr).toBe(0);
+  mkdirSync(clone);
+  freshCopy(clone);
+  expect(existsSync(join(clone, 'dist'))).toBe(false);
+  // The maintainer's command, with the project's .npmrc and no variables of ours.
+  const pack = run('npm', ['pack', '--pack-destination', work], clone, 300_000);
+  ok(pack, 'npm pack');
+  packed = noticedFiles(pack.stderr);
   const tgz = readdirSync(work).filter((f) => f.endsWith('.tgz'));
   expect(tgz).toHaveLength(1);
   tarball = join(work, tgz[0]);
@@ -58,6 +78,14 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const bin = () => join(app, 'node_modules', '.bin', 'gradcam');
 const sample = () => join(app, 'node_modules', 'gradcam-webgpu', 'weights', 'samples', 'chelsea.png');
+
+test('`npm publish --dry-run` on a fresh copy builds and packs the same files as `npm pack`', () => {
+  rmSync(join(clone, 'dist'), { recursive: true, force: true });
+  const pub = run('npm', ['publish', '--dry-run'], clone, 300_000);
+  ok(pub, 'npm publish --dry-run');
+  expect(packed.length).toBeGreaterThan(0);
+  expect(noticedFiles(pub.stderr)).toEqual(packed);
+});
 
 test('the tarball holds the built bundles and no test, bench or model file', () => {
   const r = spawnSync('tar', ['-tzf', tarball], { encoding: 'utf8' });
