@@ -14,6 +14,7 @@ import { kernelCases } from './helpers/kernel-cases.ts';
 import { ROUNDING_OP_TYPES } from './helpers/magnitude.ts';
 import { gradientsReference, REFERENCE_OP_TYPES, runReference } from './reference/graph.ts';
 import { buildModel, float, int, int64, ints, node, weight } from './reference/models.ts';
+import * as ew from './reference/elementwise.ts';
 import { maxPoolBackward } from './reference/ops.ts';
 import { maxAbs, maxAbsDiff, numel, randomTensor, rng, tensor, type Tensor } from './reference/tensor.ts';
 
@@ -118,7 +119,149 @@ const CASES: Case[] = [
   opCase('reshape [-1,3,2]', 'Reshape', { x: rand([2, 3, 4, 1]) }, { weights: [int64('shape', [-1, 3, 2])] }),
   opCase('dropout (inference)', 'Dropout', { x: rand([1, 7, 1, 1]) }),
   opCase('identity', 'Identity', { x: rand([3, 5]) }),
+  ...elementwiseCases(),
+  ...layoutCases(),
+  ...groupedDilatedReduceCases(),
 ];
+
+/**
+ * Grouped, depthwise and dilated Conv, every auto_pad, dilated MaxPool, GlobalMaxPool, and ReduceMean /
+ * ReduceMax over the spatial axes with the axes as attribute (opset < 18) and as input (18) (issue 18).
+ */
+function groupedDilatedReduceCases(): Case[] {
+  const convW = (co: number, ci: number, k: number[]) => [weight('w', rand([co, ci, ...k])), weight('b', rand([co]))];
+  const autoPad = (value: string): OnnxAttribute => ({ type: 'string', value });
+  return [
+    opCase('conv group 3 (C_in 6 → 9), 3×3/2 pads [1,0,2,1], N=2', 'Conv', { x: rand([2, 6, 7, 5]) }, { weights: convW(9, 2, [3, 3]), attrs: { group: int(3), strides: ints([2, 2]), pads: ints([1, 0, 2, 1]) } }),
+    opCase('conv depthwise ×2 (group 4, C 4 → 8), 3×3 dilation 2 pads 2', 'Conv', { x: rand([1, 4, 6, 7]) }, { weights: convW(8, 1, [3, 3]), attrs: { group: int(4), dilations: ints([2, 2]), pads: ints([2, 2, 2, 2]) } }),
+    // onnxruntime refuses dilations with SAME_* ("Dilation not supported for AutoPadType::SAME_UPPER"); ONNX
+    // defines the pads from the dilated extent, as the engine does; checked by finite differences here and
+    // against the float64 reference in the kernel tests.
+    { ...opCase('conv dilations [2,1], auto_pad SAME_UPPER', 'Conv', { x: rand([1, 3, 7, 6]) }, { weights: convW(4, 3, [3, 3]), attrs: { dilations: ints([2, 1]), auto_pad: autoPad('SAME_UPPER') } }), ortRefuses: 'dilations with auto_pad SAME_*' },
+    opCase('conv group 2, 2×2/2, auto_pad SAME_LOWER', 'Conv', { x: rand([1, 4, 7, 6]) }, { weights: convW(6, 2, [2, 2]), attrs: { group: int(2), strides: ints([2, 2]), auto_pad: autoPad('SAME_LOWER') } }),
+    opCase('conv 3×2/2, auto_pad VALID', 'Conv', { x: rand([1, 3, 7, 6]) }, { weights: convW(5, 3, [3, 2]), attrs: { strides: ints([2, 2]), auto_pad: autoPad('VALID') } }),
+    opCase('maxpool 3×3/1 dilations 2 pads 1', 'MaxPool', { x: distinct([1, 3, 8, 7]) }, { attrs: pool([3, 3], [1, 1], [1, 1, 1, 1], 0, { dilations: ints([2, 2]) }) }),
+    opCase('maxpool 2×2/2 dilations [1,2] ceil_mode', 'MaxPool', { x: distinct([1, 2, 7, 8]) }, { attrs: pool([2, 2], [2, 2], [0, 0, 0, 0], 1, { dilations: ints([1, 2]) }) }),
+    opCase('maxpool 3×3/2 auto_pad SAME_UPPER', 'MaxPool', { x: distinct([1, 2, 7, 8]) }, { attrs: { kernel_shape: ints([3, 3]), strides: ints([2, 2]), auto_pad: autoPad('SAME_UPPER') } }),
+    opCase('maxpool 2×2/1 auto_pad SAME_LOWER', 'MaxPool', { x: distinct([1, 2, 5, 6]) }, { attrs: { kernel_shape: ints([2, 2]), auto_pad: autoPad('SAME_LOWER') } }),
+    opCase('global max pool', 'GlobalMaxPool', { x: distinct([2, 3, 4, 5]) }),
+    opCase('reduce mean axes [2,3] (attribute, opset 13), keepdims 1', 'ReduceMean', { x: rand([2, 3, 4, 5]) }, { attrs: { axes: ints([2, 3]) } }),
+    opCase('reduce mean axes [-2,-1] (input, opset 18), keepdims 0', 'ReduceMean', { x: rand([2, 3, 4, 5]) }, { weights: [int64('axes', [-2, -1])], attrs: { keepdims: int(0) }, opset: 18 }),
+    opCase('reduce max axes [2,3] (attribute, opset 13), keepdims 0', 'ReduceMax', { x: distinct([2, 3, 4, 5]) }, { attrs: { axes: ints([2, 3]), keepdims: int(0) } }),
+    opCase('reduce max axes [3,2] (input, opset 18)', 'ReduceMax', { x: distinct([1, 3, 4, 5]) }, { weights: [int64('axes', [3, 2])], opset: 18 }),
+    opCase('reduce mean axis 1 (any axes: the reference is general)', 'ReduceMean', { x: rand([2, 3, 4, 5]) }, { attrs: { axes: ints([1]) } }),
+  ];
+}
+
+/**
+ * Layout ops, LayerNormalization and MatMul over the last axis (issue 18): permutations up to rank 5,
+ * slices with negative, clamped and negative-step indices, both Split forms, every Pad mode and form,
+ * Squeeze/Unsqueeze by attribute and by input, concatenation along later axes.
+ */
+function layoutCases(): Case[] {
+  const x4 = () => rand([2, 3, 4, 5]);
+  /** Split into parts, concatenated back in another order (so that every output reaches y). */
+  const splitCase = (name: string, opset: number, x: Tensor, axis: number, parts: number, o: { split?: number[]; numOutputs?: boolean; catAxis?: number }): Case => {
+    const outs = Array.from({ length: parts }, (_, i) => `p${i}`);
+    const weights = o.split && opset >= 13 ? [int64('split', o.split)] : [];
+    const attrs: Record<string, OnnxAttribute> = { axis: int(axis) };
+    if (o.split && opset < 13) attrs.split = ints(o.split);
+    if (o.numOutputs) attrs.num_outputs = int(parts);
+    const model = buildModel({
+      opset, inputs: { x: x.shape }, weights,
+      nodes: [node('Split', weights.length ? ['x', 'split'] : ['x'], outs, attrs), node('Concat', [...outs].reverse(), ['y'], { axis: int(o.catAxis ?? axis) })],
+      outputs: ['y'],
+    });
+    return { name, model, inputs: { x } };
+  };
+  return [
+    opCase('transpose [0,2,3,1] (NCHW → NHWC)', 'Transpose', { x: x4() }, { attrs: { perm: ints([0, 2, 3, 1]) } }),
+    opCase('transpose [0,3,1,2] (NHWC → NCHW)', 'Transpose', { x: x4() }, { attrs: { perm: ints([0, 3, 1, 2]) } }),
+    opCase('transpose rank 5 [0,2,1,3,4] (channel shuffle)', 'Transpose', { x: rand([2, 2, 3, 4, 5]) }, { attrs: { perm: ints([0, 2, 1, 3, 4]) } }),
+    opCase('transpose rank 3, default perm (reversed)', 'Transpose', { x: rand([1, 3, 4]) }),
+    opCase('slice opset 13: negative, clamped and negative-step indices', 'Slice', { x: rand([2, 5, 7, 6]) }, {
+      weights: [int64('starts', [1, -1, -100]), int64('ends', [100, -8, 4]), int64('axes', [1, 2, -1]), int64('steps', [2, -2, 1])],
+    }),
+    opCase('slice opset 13: channels 2…4 (axes omitted: from axis 0)', 'Slice', { x: rand([2, 5, 3, 3]) }, {
+      weights: [int64('starts', [0, 2]), int64('ends', [2, 5])],
+    }),
+    opCase('slice opset 9: attributes starts, ends, axes', 'Slice', { x: rand([1, 4, 6, 5]) }, {
+      attrs: { starts: ints([1, -3]), ends: ints([3, 1000]), axes: ints([1, 3]) }, opset: 9,
+    }),
+    splitCase('split opset 13, split input [2, 3] on channels, concatenated back reversed', 13, rand([2, 5, 3, 4]), 1, 2, { split: [2, 3] }),
+    splitCase('split opset 11, split attribute [1, 3, 2] on width', 11, rand([1, 3, 4, 6]), 3, 3, { split: [1, 3, 2] }),
+    splitCase('split opset 13, equal halves of channels (ShuffleNet), concatenated on axis 1', 13, rand([2, 6, 3, 3]), 1, 2, {}),
+    splitCase('split opset 18, num_outputs 3 of height 7 (3, 3, 1)', 18, rand([1, 2, 7, 3]), 2, 3, { numOutputs: true }),
+    opCase('pad opset 13 constant 0.5, asymmetric, a negative pad crops', 'Pad', { x: x4() }, {
+      weights: [int64('pads', [0, 1, 2, -1, 0, 0, 1, 3]), weight('value', tensor([], [0.5]))],
+    }),
+    opCase('pad opset 13 edge', 'Pad', { x: x4() }, { weights: [int64('pads', [0, 0, 2, 1, 0, 0, 1, 3])], attrs: { mode: { type: 'string', value: 'edge' } } }),
+    opCase('pad opset 13 reflect', 'Pad', { x: x4() }, { weights: [int64('pads', [0, 0, 3, 1, 0, 0, 2, 4])], attrs: { mode: { type: 'string', value: 'reflect' } } }),
+    opCase('pad opset 13 reflect on a 2×2 plane with pads 1', 'Pad', { x: rand([1, 2, 2, 2]) }, { weights: [int64('pads', [0, 0, 1, 1, 0, 0, 1, 1])], attrs: { mode: { type: 'string', value: 'reflect' } } }),
+    opCase('pad opset 10: attributes pads and value', 'Pad', { x: x4() }, { attrs: { pads: ints([0, 0, 1, 0, 0, 0, 0, 2]), value: float(-2) }, opset: 10 }),
+    opCase('pad opset 18: axes input [2, −1], edge', 'Pad', { x: x4() }, {
+      weights: [int64('pads', [1, 2, 0, 1]), int64('axes', [2, -1])], nodeInputs: ['x', 'pads', '', 'axes'], attrs: { mode: { type: 'string', value: 'edge' } }, opset: 18,
+    }),
+    opCase('squeeze opset 13, axes input [2, 3]', 'Squeeze', { x: rand([2, 5, 1, 1]) }, { weights: [int64('axes', [2, 3])] }),
+    opCase('squeeze opset 11, axes attribute [-1]', 'Squeeze', { x: rand([2, 5, 3, 1]) }, { attrs: { axes: ints([-1]) }, opset: 11 }),
+    opCase('unsqueeze opset 13, axes input [1, -1]', 'Unsqueeze', { x: rand([2, 5, 3]) }, { weights: [int64('axes', [1, -1])] }),
+    opCase('unsqueeze opset 11, axes attribute [2, 3]', 'Unsqueeze', { x: rand([2, 5]) }, { attrs: { axes: ints([2, 3]) }, opset: 11 }),
+    opCase('concat axis 2', 'Concat', { a: rand([2, 3, 1, 5]), b: rand([2, 3, 4, 5]) }, { attrs: { axis: int(2) } }),
+    opCase('concat axis 3 of three', 'Concat', { a: rand([1, 3, 4, 2]), b: rand([1, 3, 4, 5]), c: rand([1, 3, 4, 1]) }, { attrs: { axis: int(3) } }),
+    opCase('concat axis 2 of rank 5', 'Concat', { a: rand([1, 2, 3, 2, 2]), b: rand([1, 2, 1, 2, 2]) }, { attrs: { axis: int(2) } }),
+    opCase('layer norm opset 17 over the last axis of [N, H, W, C], eps 1e-6', 'LayerNormalization', { x: rand([2, 3, 4, 7], -2, 2) }, {
+      weights: [weight('scale', rand([7], 0.5, 1.5)), weight('b', rand([7]))], attrs: { axis: int(-1), epsilon: float(1e-6) }, opset: 17,
+    }),
+    opCase('layer norm opset 17 from axis 1 (C, H, W), no bias', 'LayerNormalization', { x: rand([2, 3, 2, 2], -2, 2) }, {
+      weights: [weight('scale', rand([3, 2, 2], 0.5, 1.5))], attrs: { axis: int(1) }, opset: 17,
+    }),
+    opCase('matmul [N, H, W, C] × [C, D] (ConvNeXt pointwise)', 'MatMul', { a: rand([2, 3, 4, 5]) }, { weights: [weight('b', rand([5, 6]))] }),
+  ];
+}
+
+/**
+ * Element-wise ops with numpy broadcasting (two activations, an activation and a constant, the
+ * squeeze-and-excite [N,C,1,1] × [N,C,H,W], [C,1,1], [1], [W]) and the activations (issue 18). Inputs
+ * keep their distance from kinks (awayFromZero; HardSigmoid's and HardSwish's corners are at ±2.5, ±3,
+ * which uniform values on a grid of 1/128 never hit within the 1e-6 step) and Max/Min operands apart.
+ */
+function elementwiseCases(): Case[] {
+  const x4 = (lo = -1, hi = 1) => rand([2, 3, 4, 5], lo, hi);
+  const scalarW = (name: string, v: number) => weight(name, tensor([], [v]));
+  const act = (type: string, x: Tensor, attrs: Record<string, OnnxAttribute> = {}, opset?: number) => opCase(`${type} ${JSON.stringify(attrs).replace(/"/g, '')}`, type, { x }, { attrs, opset });
+  return [
+    opCase('sub, broadcast activation [N,C,1,1] from [N,C,H,W]', 'Sub', { a: x4(), b: rand([2, 3, 1, 1]) }),
+    opCase('sub, constant [C,1,1] minus activation', 'Sub', { x: x4() }, { weights: [weight('c', rand([3, 1, 1]))], nodeInputs: ['c', 'x'] }),
+    opCase('mul, squeeze-and-excite [N,C,1,1] × [N,C,H,W]', 'Mul', { s: rand([2, 3, 1, 1]), x: x4() }),
+    opCase('mul by a constant [W]', 'Mul', { x: x4() }, { weights: [weight('c', rand([5]))] }),
+    opCase('mul by a scalar constant [1]', 'Mul', { x: x4() }, { weights: [weight('c', rand([1]))] }),
+    opCase('div of two activations, divisor broadcast [N,1,H,W], in [0.5, 2]', 'Div', { a: x4(), b: rand([2, 1, 4, 5], 0.5, 2) }),
+    opCase('div of a constant [C,1,1] by an activation in [0.5, 2]', 'Div', { x: x4(0.5, 2) }, { weights: [weight('c', rand([3, 1, 1]))], nodeInputs: ['c', 'x'] }),
+    opCase('max, broadcast [N,C,H,W] and [N,C,1,1] (distinct values)', 'Max', { a: distinct([2, 3, 4, 5]), b: tensor([2, 3, 1, 1], [0.3, -0.2, 0.1, 0.05, -0.35, 0.25].map((v) => v + 1 / 256)) }),
+    opCase('min with a constant [C,1,1] (distinct values)', 'Min', { x: distinct([2, 3, 4, 5]) }, { weights: [weight('c', tensor([3, 1, 1], [0.1, -0.3, 0.2].map((v) => v + 1 / 256)))] }),
+    opCase('sum of three: [N,C,H,W], [N,C,1,1], constant [W]', 'Sum', { a: x4(), b: rand([2, 3, 1, 1]) }, { weights: [weight('c', rand([5]))] }),
+    opCase('prelu, slope per channel [C,1,1]', 'PRelu', { x: awayFromZero([2, 3, 4, 5]) }, { weights: [weight('slope', rand([3, 1, 1], 0, 0.5))] }),
+    opCase('prelu, scalar slope [1]', 'PRelu', { x: awayFromZero([2, 3, 4, 5]) }, { weights: [weight('slope', tensor([1], [0.25]))] }),
+    act('HardSigmoid', x4(-4, 4)),
+    act('HardSigmoid', x4(-4, 4), { alpha: float(1 / 6), beta: float(0.5) }),
+    act('HardSwish', x4(-5, 5), {}, 14),
+    act('LeakyRelu', awayFromZero([2, 3, 4, 5]), { alpha: float(0.1) }),
+    act('Tanh', x4(-5, 5)),
+    act('Elu', awayFromZero([2, 3, 4, 5]), { alpha: float(1.3) }),
+    act('Softplus', x4(-8, 8)),
+    act('Erf', x4(-3, 3)),
+    act('Gelu', x4(-4, 4), {}, 20),
+    act('Gelu', x4(-4, 4), { approximate: { type: 'string', value: 'tanh' } }, 20),
+    opCase('pow, exponent 2', 'Pow', { x: x4(-2, 2) }, { weights: [scalarW('e', 2)] }),
+    opCase('pow, exponent 3 on negative inputs', 'Pow', { x: x4(-2, 2) }, { weights: [scalarW('e', 3)] }),
+    opCase('pow, exponent -0.5 on positive inputs', 'Pow', { x: x4(0.5, 2) }, { weights: [scalarW('e', -0.5)] }),
+    act('Sqrt', x4(0.25, 4)),
+    act('Reciprocal', x4(0.5, 2)),
+    act('Neg', x4()),
+    act('Abs', awayFromZero([2, 3, 4, 5])),
+    act('Exp', x4(-3, 3)),
+  ];
+}
 
 async function runOrt(model: OnnxModel, inputs: Record<string, Tensor>, output: string): Promise<ort.Tensor> {
   // logSeverityLevel 3: errors only. ORT's bundled ONNX shape inference does not yet drop a ceil-mode
@@ -199,6 +342,29 @@ describe('reference backward agrees with finite differences', () => {
     const squareSums = [1 + 4 + 9, 1 + 4 + 9 + 16, 4 + 9 + 16, 9 + 16];
     const expected = squareSums.map((s, c) => (c + 1) / Math.sqrt(1 + (0.4 / 4) * s));
     expect(maxAbsDiff(runReference(model, { x }).y.data, expected)).toBeLessThanOrEqual(1e-15);
+  });
+
+  it('Max and Min at a tie give half of the gradient to each operand (PyTorch\'s maximum/minimum); PRelu, LeakyRelu, Abs, HardSwish at their kinks', () => {
+    const a = tensor([1, 4], [1, 2, 3, 4]), b = tensor([1, 4], [1, 5, 3, 0]);
+    const dy = tensor([1, 4], [8, 8, 8, 8]);
+    const [da, db] = ew.binaryBackward(ew.BINARY.Max, dy, a, b);
+    expect([...da.data, ...db.data]).toEqual([4, 0, 4, 8, 4, 8, 4, 0]);
+    const [ma, mb] = ew.binaryBackward(ew.BINARY.Min, dy, a, b);
+    expect([...ma.data, ...mb.data]).toEqual([4, 8, 4, 0, 4, 0, 4, 8]);
+    // At x = 0: PRelu and LeakyRelu give the slope, Abs 0; HardSwish x/3 + ½ at ±3 (−½ and 1.5), 0 below −3.
+    expect(ew.BINARY.PRelu.da(0, 0.25)).toBe(0.25);
+    expect(ew.UNARY.LeakyRelu.df(0, 0.1, 0)).toBe(0.1);
+    expect(ew.UNARY.Abs.df(0, 0, 0)).toBe(0);
+    expect([-3.5, -3, 3, 3.5].map((x) => ew.UNARY.HardSwish.df(x, 0, 0))).toEqual([0, -0.5, 1.5, 1]);
+    // HardSigmoid's gradient is α strictly inside (0, 1): 0 at the corners.
+    expect([-3, 0, 3].map((x) => ew.UNARY.HardSigmoid.df(x, 1 / 6, 0.5))).toEqual([0, 1 / 6, 0]);
+  });
+
+  it('erf against tabulated values (Abramowitz and Stegun, table 7.1)', () => {
+    for (const [x, v] of [[0.1, 0.1124629160], [0.5, 0.5204998778], [1, 0.8427007929], [2, 0.9953222650], [3, 0.9999779095]]) {
+      expect(Math.abs(ew.erf(x) - v)).toBeLessThanOrEqual(1e-10);
+      expect(Math.abs(ew.erf(-x) + v)).toBeLessThanOrEqual(1e-10);
+    }
   });
 
   it('max-pool ties go to the first maximum in row-major order', () => {

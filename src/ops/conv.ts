@@ -20,6 +20,7 @@ import { attrFloat, attrInt, attrInts } from '../onnx/model.ts';
 import { flag, list, need4d, nodeInput, spatialAttrs } from './attributes.ts';
 import { defineOp, type LowerContext } from './spec.ts';
 
+import { lowerMatMulLastAxis } from './matmul.ts';
 export interface ConvOp extends OpBase {
   kind: 'conv';
   /** Weights [C_out, C_in, KH, KW], with BatchNormalization and Gemm's alpha already folded in. */
@@ -204,7 +205,8 @@ export const conv = defineOp<ConvOp>({
       lower: (ctx) => lowerDense(ctx, flag(ctx, 'transA'), flag(ctx, 'transB'),
         attrFloat(ctx.node, 'alpha', 1), attrFloat(ctx.node, 'beta', 1), ctx.node.inputs[2] || undefined),
     },
-    MatMul: { inputs: [2, 2], outputs: [1, 1], attributes: [], lower: (ctx) => lowerDense(ctx, false, false, 1, 0, undefined) },
+    // An activation of rank ≥ 3 times a matrix: over its last axis (src/ops/matmul.ts).
+    MatMul: { inputs: [2, 2], outputs: [1, 1], attributes: [], lower: (ctx) => (ctx.shape(nodeInput(ctx, 0, 'A')).length > 2 ? lowerMatMulLastAxis(ctx) : lowerDense(ctx, false, false, 1, 0, undefined)) },
   },
   kernel: convKernel,
   fusesRelu: true,

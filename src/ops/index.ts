@@ -18,6 +18,13 @@
  * | Sigmoid                 | sigmoid                                                          |
  * | Clip                    | clip (min/max from attributes, opset < 11, or constant inputs)   |
  * | Concat (axis 1)         | concat: placed as channel slices of the output's storage, no op  |
+ * | Concat (axis ≥ 2)       | concatcopy: each input copied into its region (layout.wgsl)      |
+ * | Transpose, Slice, Split | layout: a strided gather (identity or full slice: a view)        |
+ * | Pad                     | layout: constant, edge, reflect (all-zero pads: a view)          |
+ * | Squeeze, Unsqueeze      | view (size-1 axes dropped or inserted)                           |
+ * | LayerNormalization      | layernorm (over the axes from `axis` on)                         |
+ * | MatMul on rank ≥ 3      | matmul: the conv GEMM over the last axis, each row an item       |
+ * | ReduceMean (other axes) | reducemean over a contiguous run of non-batch axes               |
  * | Flatten, Reshape        | view (same storage, new shape)                                   |
  * | Dropout, Identity       | view (inference: identity)                                       |
  * (copy, made by placement.ts, has no ONNX op.)
@@ -31,15 +38,19 @@ import { clip } from './clip.ts';
 import { concat } from './concat.ts';
 import { conv } from './conv.ts';
 import { copy } from './copy.ts';
+import { concatcopy, layout } from './layout.ts';
+import { layernorm } from './layernorm.ts';
 import { lrn } from './lrn.ts';
+import { matmul } from './matmul.ts';
 import { avgpool, maxpool } from './pool.ts';
+import { reducemean } from './reduce.ts';
 import { relu } from './relu.ts';
 import { sigmoid } from './sigmoid.ts';
 import { softmax } from './softmax.ts';
 import type { OnnxLowering, OpSpec } from './spec.ts';
 import { VIEWS } from './views.ts';
 
-export const OPS = [conv, maxpool, avgpool, lrn, softmax, add, affine, relu, sigmoid, clip, copy, concat] as const;
+export const OPS = [conv, maxpool, avgpool, lrn, softmax, add, affine, relu, sigmoid, clip, copy, concat, layout, concatcopy, layernorm, matmul, reducemean] as const;
 
 type OpOf<S> = S extends OpSpec<infer O> ? O : never;
 /** An op of the IR: the union of every spec's op type. */

@@ -1,0 +1,99 @@
+/**
+ * The kernel checks catch a broken kernel of the layout ops and LayerNormalization (issue 18): each
+ * mutant below is one plausible slip in a shader, compiled in place of the real one (a PipelineCache
+ * that edits the WGSL it is given), on the ConvNeXt channels-last case of helpers/kernel-cases.ts
+ * (Transpose → LayerNorm → MatMul → Relu → MatMul → Transpose). The same comparison as
+ * kernels-forward/backward (|gpu − ref| ≤ rtol·M, helpers/magnitude.ts) must fail for the mutant's
+ * tensor: its worst |Δ|/allowed is > 1. (The real kernels pass that comparison in those two files.)
+ */
+import { describe, expect, test } from 'vitest';
+import type { Network } from '../src/gradcam/network.ts';
+import { PipelineCache } from '../src/gpu/dispatch.ts';
+import { decodeOnnx } from '../src/onnx/decode.ts';
+import { encodeOnnx } from '../src/onnx/write.ts';
+import { Engine } from '../src/runtime/engine.ts';
+import { gpuGradients } from './helpers/grad.ts';
+import { testGpu } from './helpers/gpu.ts';
+import { kernelCases } from './helpers/kernel-cases.ts';
+import { prepare, seeds } from './helpers/kernel-check.ts';
+import { backwardBudgets, backwardMagnitudes } from './helpers/magnitude.ts';
+import { backwardReference } from './reference/graph.ts';
+
+/** Compiles the mutant in place of the shader holding `find`; every other pipeline comes from the device's shared cache (compiled once for all mutants). */
+class BrokenPipelines extends PipelineCache {
+  applied = 0;
+  constructor(device: GPUDevice, private readonly find: string, private readonly replacement: string) {
+    super(device);
+  }
+
+  override get(code: string, entry: string, constants: Record<string, number | boolean> = {}): Promise<GPUComputePipeline> {
+    if (code.includes(this.find)) {
+      this.applied++;
+      return super.get(code.replace(this.find, this.replacement), entry, constants);
+    }
+    return PipelineCache.of(this.device).get(code, entry, constants);
+  }
+}
+
+/** max over values of |got − ref| / (rtol·M). */
+function worstRatio(got: ArrayLike<number>, ref: ArrayLike<number>, rtol: number, mag: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const err = Math.abs(got[i] - ref[i]);
+    if (err > 0) worst = Math.max(worst, err / (rtol * mag[i]));
+  }
+  return worst;
+}
+
+const MUTANTS = [
+  {
+    what: 'Transpose gather reads the output stride instead of the input stride',
+    find: 'xi += s.x * g(d, 1);', replacement: 'xi += s.x * g(d, 5);', tensor: 't', direction: 'forward',
+  },
+  {
+    what: 'the scatter (Transpose backward) walks dy with the input strides',
+    find: 'yi += (lo[pick[d]] + u % len) * g(d, 5);', replacement: 'yi += (lo[pick[d]] + u % len) * g(d, 1);', tensor: 'ln', direction: 'backward',
+  },
+  {
+    what: 'LayerNorm backward without the variance term x̂·mean(g·x̂)',
+    find: '- (x[base + i] - s.x) * s.y * (gxSum / n)', replacement: '', tensor: 't', direction: 'backward',
+  },
+  {
+    what: 'LayerNorm forward with the variance divided by n − 1',
+    find: 'return vec2<f32>(mean, inverseSqrt(sq / f32(p.inner) + p.epsilon));', replacement: 'return vec2<f32>(mean, inverseSqrt(sq / f32(p.inner - 1u) + p.epsilon));', tensor: 'ln', direction: 'forward',
+  },
+] as const;
+
+describe('a deliberately broken layout or LayerNorm kernel fails the kernel checks', () => {
+  const c = kernelCases().find((k) => k.name.startsWith('ConvNeXt channels-last chain'))!;
+  const branch = 'b0';
+  test.each(MUTANTS.map((m) => [m.what, m] as const))('%s', async (_what, m) => {
+    const { values, mags, fwd } = prepare(c);
+    const gpu = await testGpu();
+    const broken = new BrokenPipelines(gpu.device, m.find, m.replacement);
+    const engine = await Engine.create(gpu, decodeOnnx(encodeOnnx(c.model)), { taps: c.taps, pipelines: broken });
+    try {
+      const name = `${branch}/${m.tensor}`;
+      let ratio: number;
+      if (m.direction === 'forward') {
+        expect(broken.applied, 'the mutant was compiled').toBeGreaterThan(0);
+        engine.writeInput(Float32Array.from(c.input.data), c.input.shape);
+        await engine.classify();
+        ratio = worstRatio(await engine.readTensor(name), values.get(name)!.data, fwd.get(name)!, mags.get(name)!.data);
+      } else {
+        const input = { shape: c.input.shape, data: Float32Array.from(c.input.data) };
+        const got = await gpuGradients({ engine } as Network, input, [name], c.classes[0]);
+        expect(broken.applied, 'the mutant was compiled').toBeGreaterThan(0);
+        const s = seeds(values.get('logits')!, c.classes, 'logit');
+        const ref = backwardReference(c.model, values, { score: 'logits', seeds: s.ref, wrt: [name] })[name];
+        const bound = backwardMagnitudes(c.model, values, 'logits', s.mag, [name])[name];
+        const rtol = backwardBudgets(c.model, values, 'logits').get(name)!;
+        ratio = Math.max(...got[name].map((g, k) => worstRatio(g, ref[k].data, rtol, bound[k].data)));
+      }
+      console.log(`${m.what}: max |Δ|/allowed at '${name}' = ${ratio.toExponential(2)}`);
+      expect(ratio).toBeGreaterThan(1);
+    } finally {
+      engine.destroy();
+    }
+  });
+});
