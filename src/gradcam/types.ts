@@ -144,7 +144,7 @@ export interface Classification {
 /** Options of a call with an array of inputs (gradCAM(net, images[]), net.classify(images[])). */
 export interface BatchOptions<R> {
   /**
-   * Images run together on the GPU (one forward and one backward pass each batch). Default: as
+   * Images run together on the GPU (one forward and one backward pass each batch): an integer ≥ 1. Default: as
    * many as the device's buffer limits allow for the request, at most 16 (Network.defaultBatchSize).
    * Results do not depend on it.
    */
@@ -156,7 +156,7 @@ export interface BatchOptions<R> {
 export type GradcamBatchOptions = GradcamOptions & BatchOptions<GradcamResult>;
 
 export interface ClassifyOptions extends BatchOptions<Classification> {
-  /** Predictions per image (default 5). */
+  /** Predictions per image (default 5): an integer ≥ 1; more than the model's classes gives all of them, best first. */
   top?: number;
 }
 
