@@ -54,9 +54,11 @@ ${downloadOptionsHelp(16)}
 
 Names and text from the model file are printed with control characters escaped (ESC as \\x1b).
 
-Feature layers are the tensors Grad-CAM can explain (4-D, more than one spatial position), in forward
-order; * marks block outputs (Concat, e.g. inception_4e/output_1); the default layer is the last one
-before global pooling.`,
+Feature layers are the tensors Grad-CAM can explain (NCHW, more than one spatial position; channels-last
+tensors are not), in forward order; * marks inception block outputs (Concat, e.g. inception_4e/output_1),
++ stage outputs (at each resolution, the last tensor every path to the scores goes through); --layer all
+explains both; the default layer is the last one before global pooling. --layer also takes a torchvision
+module path (layer4, layer4.1, features.18): the last feature layer whose name starts with /layer4/.`,
   options: { json: { type: 'string' }, model: { type: 'string', short: 'm' }, ops: { type: 'boolean' }, ...DOWNLOAD_OPTIONS },
   values: { json: "a file name ('-': stdout)", model: 'a model file, a manifest name or a URL', ...DOWNLOAD_VALUES },
   async run(args, io) {
@@ -100,11 +102,11 @@ before global pooling.`,
     say(`scores     ${graph.logits} ${fmtShape(logitShape)} (pre-softmax)${graph.probabilities ? `; probabilities ${graph.probabilities}` : ''}`);
     say(`recipe     ${recipe.name} (guessed from the model, for pictures)`);
     say('');
-    say(`feature layers (${layers.length}; * = block output (Concat); default: the last before global pooling):`);
+    say(`feature layers (${layers.length}; * = inception block output (Concat), + = stage output (the last at its resolution); --layer all: both; default: the last before global pooling):`);
     const width = Math.max(...layers.map((l) => l.name.length), 4);
     say(`    ${'name'.padEnd(width)}  ${'C×H×W'.padEnd(14)}  produced by`);
     for (const l of layers) {
-      const mark = l.block ? '  * ' : '    ';
+      const mark = l.block ? '  * ' : l.stage ? '  + ' : '    ';
       say(`${mark}${l.name.padEnd(width)}  ${l.shape.slice(1).join('×').padEnd(14)}  ${l.producer}${l.name === auto ? '  (default)' : ''}`);
     }
     if (json) {

@@ -239,10 +239,10 @@ class App {
 
   private options(): GradcamOptions {
     const layer = this.layerName();
-    const isBlock = this.session.layers.some((l) => l.block && l.name === layer);
+    const isBlock = this.session.layers.some((l) => (l.block || l.stage) && l.name === layer);
     return {
       classes: this.classChoice === 'top' ? 'top' : [this.classChoice],
-      // The strip: every block ('all'), with the chosen layer when it is not one of them.
+      // The strip: every stage and block output ('all'), with the chosen layer when it is not one of them.
       featureLayers: ui.showStrip.checked ? (isBlock ? 'all' : ['all', layer]) : layer,
       reduction: this.reduction,
       methods: ui.showGrid.checked ? [...METHODS] : [this.method],
@@ -354,12 +354,12 @@ class App {
     return composite(pic, heat, Number(ui.opacity.value));
   }
 
-  /** The layer strip: the chosen method at every inception block (featureLayers 'all', one backward pass). */
+  /** The layer strip: the chosen method at every stage and inception block output (featureLayers 'all', one backward pass). */
   private drawStrip(r: GradcamResult, main: GradcamMap): void {
-    const maps = r.maps.filter((m) => m.method === main.method && this.session.layers.some((l) => l.block && l.name === m.layer));
+    const maps = r.maps.filter((m) => m.method === main.method && this.session.layers.some((l) => (l.block || l.stage) && l.name === m.layer));
     ui.stripSection.hidden = !ui.showStrip.checked || maps.length === 0;
     if (ui.stripSection.hidden) return;
-    ui.stripNote.textContent = `${main.method} at ${maps.length} blocks, from one forward and one backward pass; pick one to view it`;
+    ui.stripNote.textContent = `${main.method} at ${maps.length} stage and block outputs, from one forward and one backward pass; pick one to view it`;
     ui.strip.replaceChildren(...maps.map((m) => {
       const [h, w] = m.shape;
       const item = makeGalleryItem(layerTitle(m.layer), this.thumbnail(m), m === main, () => this.pick({ layer: m.layer }), `${h}×${w}`);
