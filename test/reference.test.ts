@@ -216,6 +216,8 @@ function layoutCases(): Case[] {
       weights: [weight('scale', rand([3, 2, 2], 0.5, 1.5))], attrs: { axis: int(1) }, opset: 17,
     }),
     opCase('matmul [N, H, W, C] × [C, D] (ConvNeXt pointwise)', 'MatMul', { a: rand([2, 3, 4, 5]) }, { weights: [weight('b', rand([5, 6]))] }),
+    opCase('reduce mean over the last axis of [N, H, W, C], keepdims 0', 'ReduceMean', { x: rand([2, 3, 4, 5]) }, { attrs: { axes: ints([-1]), keepdims: int(0) } }),
+    opCase('reduce mean over the last axis (input, opset 18), keepdims 1', 'ReduceMean', { x: rand([2, 3, 4, 5]) }, { weights: [int64('axes', [3])], opset: 18 }),
   ];
 }
 
