@@ -14,8 +14,8 @@
  * - a NaN .npy among pictures fails on its own line, naming the file;
  * - the default batch is bounded by decoded bytes, and each batch is decoded only when it runs.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -28,7 +28,7 @@ import { overlayFileName } from '../src/gradcam/json.ts';
 import { encodeNpy } from '../src/image/npy.ts';
 import { writeFileAtomic } from '../src/node/files.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
-import { expectExit, gradcam, ROOT, type Run } from './helpers/cli.ts';
+import { CLI, expectExit, gradcam, ROOT, type Run } from './helpers/cli.ts';
 import { SMALL_SHAPE, smallModel } from './helpers/small-model.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gradcam-many-robust-'));
@@ -242,4 +242,20 @@ describe('bounded memory', () => {
     // 40 + 40 ≤ 100; c alone (150: more than the bound, but at least one input runs); d and e.
     expect(events).toEqual(['read a', 'read b', 'run ab', 'read c', 'run c', 'read d', 'read e', 'run de']);
   });
+});
+
+describe('stdout on a full disk', () => {
+  test('info and classify (its results go through the parent) with stdout on /dev/full: exit 1, "stdout: cannot write (no space left on the device)"', () => {
+    for (const args of [['info', MODEL], ['classify', a, '--model', MODEL]]) {
+      const full = openSync('/dev/full', 'w');
+      try {
+        const run = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', full, 'pipe'], encoding: 'utf8', timeout: 120_000 });
+        expect(run.status, `${args[0]}: ${run.stderr}`).toBe(1);
+        expect(run.stderr).toMatch(/^gradcam: stdout: cannot write \(no space left on the device\)$/m);
+        expect(run.stderr).not.toMatch(/\n\s+at |this is a bug/);
+      } finally {
+        closeSync(full);
+      }
+    }
+  }, 240_000);
 });

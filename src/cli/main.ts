@@ -22,6 +22,7 @@ import { fstatSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { isatty, WriteStream } from 'node:tty';
+import { fileErrorReason } from '../node/files.ts';
 import { repositoryRoot } from '../node/paths.ts';
 import { classify } from './classify.ts';
 import { evalCommand } from './eval.ts';
@@ -44,10 +45,14 @@ interface Results {
   flush(): Promise<void>;
 }
 
-/** Exits quietly when the reader of the results has gone (`gradcam info model.onnx | head`). */
+/**
+ * Exits quietly when the reader of the results has gone (`gradcam info model.onnx | head`); any
+ * other write error (a full disk, `> /dev/full`) is the user's trouble, not a bug: said, exit 1.
+ */
 function onResultsError(err: NodeJS.ErrnoException): void {
   if (err.code === 'EPIPE') process.exit(0);
-  throw err;
+  writeSync(2, `gradcam: stdout: cannot write (${fileErrorReason(err)})\n`);
+  process.exit(1);
 }
 
 function streamResults(stream: NodeJS.WritableStream): Results {
