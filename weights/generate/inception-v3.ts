@@ -8,15 +8,17 @@
  * → Flatten → fc.
  *
  *   inception_v3 (full): 299×299, every block.
- *   ci: downscaled spatially and in width for CI: 107×107 (the stem gives 11×11, Mixed_6a 5×5,
- *   Mixed_7a 2×2), channels / 8, and one block of each kind (5b, 6a, 6b, 7a, 7b).
+ *   ci: downscaled for CI: 107×107 (the stem gives 11×11, Mixed_6a 5×5), channels / 8, and the
+ *   blocks up to the first asymmetric one (5b, 6a, 6b): every distinct kernel window is a pipeline
+ *   of its own, compiled once, and 7a/7b's would double the test's compile time. InceptionD and E
+ *   are generated at the full size only.
  */
 import type { OnnxModel } from '../../src/onnx/model.ts';
 import { type Scale, type T, TorchNet } from './torch-net.ts';
 
 const CFG: Record<Scale, { size: number; div: number; blocks: string[] }> = {
   full: { size: 299, div: 1, blocks: ['5b', '5c', '5d', '6a', '6b', '6c', '6d', '6e', '7a', '7b', '7c'] },
-  ci: { size: 107, div: 8, blocks: ['5b', '6a', '6b', '7a', '7b'] },
+  ci: { size: 107, div: 8, blocks: ['5b', '6a', '6b'] },
 };
 
 /** pool_features of Mixed_5b–d, channels_7x7 of Mixed_6b–e. */
