@@ -1,28 +1,17 @@
 // Element-wise ops over views, one invocation per value (items × `count` values per item):
-//   add:       y = a + b                         (ReLU when RELU)
-//   affine:    y = x · scale[ch] + shift[ch]     (a BatchNormalization that could not be folded; ReLU when RELU)
+//   affine:    y = x · scale[ch] + shift[ch]     (a BatchNormalization that could not be folded, or an
+//              Add, Sub, Mul or Div of a per-channel constant; ReLU when RELU)
 //   relu:      y = max(x, 0)
 //   copy:      y = x                             (a Concat input that cannot be written in place)
 //   grad:      dx (+)= dy · scale[ch] · (mask > 0)  the backward of add, relu, affine and copy (and a
 //              concat slice's share of the concat's gradient): the incoming gradient dy, times the
 //              affine scale when SCALE, times the ReLU mask of the forward output (`mask`, read at
 //              image item / maskDiv) when MASK, and when GUIDED also by (dy > 0) (guided backprop's
-//              ReLU backward); added to dx when ACCUMULATE.
+//              ReLU backward); added to dx when ACCUMULATE. (Add of two activations: binary.wgsl.)
 // ch = (value index / hw) % channels. Item i of a view starts at i·stride + offset.
 
 fn activate(v: f32) -> f32 {
   return select(v, max(v, 0.0), RELU);
-}
-
-@compute @workgroup_size(WG_X, WG_Y, WG_Z)
-fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let id = linearIndex(gid, nwg);
-  if (id >= p.count * p.items) {
-    return;
-  }
-  let item = id / p.count;
-  let k = id % p.count;
-  y[item * p.yStride + p.yOffset + k] = activate(a[item * p.aStride + p.aOffset + k] + b[item * p.bStride + p.bOffset + k]);
 }
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)

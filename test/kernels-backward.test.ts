@@ -85,7 +85,7 @@ describe('kernels, backward, against the float64 reference and finite difference
       for (const reduction of c.reductions) {
         const s = seeds(z, c.classes, reduction);
         const ref = backwardReference(c.model, values, { score: 'logits', seeds: s.ref, wrt });
-        const bound = backwardMagnitudes(c.model, values, 'logits', s.mag, wrt);
+        const bound = backwardMagnitudes(c.model, values, 'logits', s.mag, wrt, mags);
         const got = await engineGradients(c, net, wrt, reduction);
         const extra = reduction === 'softmax' ? 2 * (2 * delta + softmaxRtol(z)) + (z.shape[1] + 16) * U : 0;
 

@@ -184,7 +184,7 @@ describe('attributes and shapes are checked at lowering, as ONNX\'s checker does
     refuses(bn([1, 3]), /^node 'bn' \(BatchNormalization\): initializer 's' has shape \[1,3\]; expected \[3\]$/);
     refuses(bn([3], { spatial: int(0) }), /^node 'bn' \(BatchNormalization\): spatial = 0 .* is not supported$/);
     refuses(model({ nodes: [node('Add', 'a', ['x', 'k'], ['y'])], weights: [f32('k', [1, 1, 1, 1, 1])], output: 'y' }),
-      /^node 'a' \(Add\): constant 'k' \[1,1,1,1,1\] has more dimensions than 'x' \[1,3,8,8\]$/);
+      /^node 'a' \(Add\): activation 'x' \[1,3,8,8\] would be broadcast to \[1,1,3,8,8\] along its batch dimension, which is not supported$/);
   });
 
   it('Clip: bounds as attributes before opset 11, as constant scalar inputs from 11 (either may be omitted), nothing else', () => {

@@ -1,7 +1,8 @@
 /**
- * The element-wise kernel (shaders/elementwise.wgsl) that four ops share (src/ops/add.ts, affine.ts,
- * relu.ts, copy.ts): Add, the per-channel affine (unfolded BatchNormalization), Relu, and the copy
- * of a Concat input that cannot be written in place. Their backward passes are all one entry point,
+ * The element-wise kernel (shaders/elementwise.wgsl) that three ops share (src/ops/affine.ts,
+ * relu.ts, copy.ts): the per-channel affine (an unfolded BatchNormalization, or an Add, Sub, Mul or
+ * Div of a per-channel constant), Relu, and the copy of a Concat input that cannot be written in
+ * place. Their backward passes are all one entry point,
  * `grad` (gradCall): the incoming gradient times the affine scale and/or the ReLU mask, written or
  * added to each input's gradient; it also adds a concat slice's share of the concat's gradient
  * (sliceGradient, for src/runtime/backward.ts).
@@ -20,9 +21,7 @@ export const ELEMENTWISE = declareKernel({
     count: 'u32', // values per item
     items: 'u32',
     channels: 'u32', hw: 'u32', // value k is in channel (k / hw) % channels
-    aOffset: 'u32', aStride: 'u32', // views: item i at i · stride + offset
-    bOffset: 'u32', bStride: 'u32',
-    xOffset: 'u32', xStride: 'u32',
+    xOffset: 'u32', xStride: 'u32', // views: item i at i · stride + offset
     yOffset: 'u32', yStride: 'u32',
     dyOffset: 'u32', dyStride: 'u32',
     maskOffset: 'u32', maskStride: 'u32',
@@ -30,11 +29,10 @@ export const ELEMENTWISE = declareKernel({
     dxOffset: 'u32', dxStride: 'u32',
   },
   bindings: {
-    a: read(), b: read(), x: read(), scale: read(), shift: read(), y: readWrite(),
+    x: read(), scale: read(), shift: read(), y: readWrite(),
     dy: read(), mask: read(), dx: readWrite(),
   },
   entries: {
-    add: ['a', 'b', 'y'],
     affine: ['x', 'scale', 'shift', 'y'],
     relu: ['x', 'y'],
     copy: ['x', 'y'],

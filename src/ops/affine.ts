@@ -1,8 +1,8 @@
 /**
  * affine: y = x·scale[c] + shift[c] per channel: a BatchNormalization that could not be folded into
- * the preceding conv (graph/fuse.ts folds it when it can), or an Add of a per-channel constant
- * (lowered in src/ops/add.ts). A Relu fuses into it. Forward: elementwise.wgsl `affine`; backward:
- * `grad` (dy · scale, masked by the fused ReLU).
+ * the preceding conv (graph/fuse.ts folds it when it can), or an Add, Sub, Mul or Div of a
+ * per-channel constant (lowered in src/ops/binary.ts). A Relu fuses into it. Forward:
+ * elementwise.wgsl `affine`; backward: `grad` (dy · scale, masked by the fused ReLU).
  */
 import type { OpBase } from '../graph/ir.ts';
 import type { KernelEnv } from '../gpu/dispatch.ts';

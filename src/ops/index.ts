@@ -9,13 +9,20 @@
  * | Conv                    | conv (group 1, dilation 1)                                       |
  * | Gemm, MatMul            | conv 1×1 over [N, K, 1, 1] (alpha, beta folded into the weights) |
  * | BatchNormalization      | affine; folded into the preceding conv when possible             |
- * | Relu                    | relu; fused into its producer (conv, add, affine) when possible  |
+ * | Relu                    | relu; fused into its producer (conv, binary, affine) if possible |
  * | MaxPool, AveragePool    | maxpool, avgpool                                                 |
  * | GlobalAveragePool       | avgpool with a window of the whole plane                         |
  * | LRN                     | lrn                                                              |
- * | Add                     | add (same shapes) or affine (plus a per-channel constant)        |
+ * | Add, Sub, Mul, Div      | binary (numpy broadcasting; activations or constants), or affine |
+ * |                         | (one activation and a per-channel or scalar constant)            |
+ * | Sum, Max, Min, PRelu    | binary (Sum of n; Max, Min of two; PRelu's slope a constant)     |
  * | Softmax                 | softmax over each image's values                                 |
- * | Sigmoid                 | sigmoid                                                          |
+ * | Sigmoid, HardSigmoid,   | activation (one kernel, the function an override)                |
+ * | HardSwish, LeakyRelu,   |                                                                  |
+ * | Tanh, Elu, Softplus,    |                                                                  |
+ * | Erf, Gelu, Pow (scalar  |                                                                  |
+ * | exponent), Sqrt, Neg,   |                                                                  |
+ * | Reciprocal, Abs, Exp    |                                                                  |
  * | Clip                    | clip (min/max from attributes, opset < 11, or constant inputs)   |
  * | Concat (axis 1)         | concat: placed as channel slices of the output's storage, no op  |
  * | Concat (axis ≥ 2)       | concatcopy: each input copied into its region (layout.wgsl)      |
@@ -32,8 +39,9 @@
 import { InternalError } from '../errors.ts';
 import type { AnyKernel } from '../gpu/kernel.ts';
 import type { OpKernel, OpShapes } from '../kernels/types.ts';
-import { add } from './add.ts';
+import { activation } from './activation.ts';
 import { affine } from './affine.ts';
+import { binary } from './binary.ts';
 import { clip } from './clip.ts';
 import { concat } from './concat.ts';
 import { conv } from './conv.ts';
@@ -45,12 +53,11 @@ import { matmul } from './matmul.ts';
 import { avgpool, maxpool } from './pool.ts';
 import { reducemean } from './reduce.ts';
 import { relu } from './relu.ts';
-import { sigmoid } from './sigmoid.ts';
 import { softmax } from './softmax.ts';
 import type { OnnxLowering, OpSpec } from './spec.ts';
 import { VIEWS } from './views.ts';
 
-export const OPS = [conv, maxpool, avgpool, lrn, softmax, add, affine, relu, sigmoid, clip, copy, concat, layout, concatcopy, layernorm, matmul, reducemean] as const;
+export const OPS = [conv, maxpool, avgpool, lrn, softmax, binary, affine, relu, activation, clip, copy, concat, layout, concatcopy, layernorm, matmul, reducemean] as const;
 
 type OpOf<S> = S extends OpSpec<infer O> ? O : never;
 /** An op of the IR: the union of every spec's op type. */

@@ -228,6 +228,7 @@ const lrn = (name: string, p: { size: number; alpha: number; beta: number; bias:
 
 export function kernelCases(): KernelCase[] {
   return [
+    ...elementwiseGroups(),
     makeGroup({
       name: 'conv and gemm on [1, 5, 9, 8]', seed: 11, input: [1, 5, 9, 8], makeInput: (s, r) => uniform(s, r),
       cases: [
@@ -474,6 +475,119 @@ export function kernelCases(): KernelCase[] {
         },
         check: ['a', 'b', 'cat'], wrt: ['a', 'cat'],
       }],
+    }),
+  ];
+}
+
+// ───────────────────────────── element-wise ops: broadcasting (binary.wgsl), activations (activation.wgsl) ─────────────────────────────
+
+/** A constant of the branch, uniform in [lo, hi). */
+const constant = (b: Branch, name: string, shape: number[], lo = -1, hi = 1) => b.w(name, uniform(shape, b.r, lo, hi));
+/** A scalar constant (shape []). */
+const scalar = (b: Branch, name: string, v: number) => b.w(name, tensor([], [v]));
+/** One node of `type` on the branch input (and constant inputs), compared at its output. */
+const single = (kernel: string, name: string, type: string, attrs: Record<string, OnnxAttribute> = {}, extra: (b: Branch) => string[] = () => []): CaseSpec => ({
+  name, kernel, build: (b) => b.add(type, [b.input, ...extra(b)], 'y', attrs), check: ['y'], wrt: ['y'],
+});
+/** y = type(in, the branch input's mean over H, W [N, C, 1, 1]): a broadcast between two activations. */
+const withMean = (kernel: string, name: string, type: string, meanFirst = false): CaseSpec => ({
+  name, kernel,
+  build: (b) => {
+    const g = b.add('GlobalAveragePool', [b.input], 'g');
+    return b.add(type, meanFirst ? [g, b.input] : [b.input, g], 'y');
+  },
+  check: ['g', 'y'], wrt: ['g', 'y'],
+});
+
+function elementwiseGroups(): KernelCase[] {
+  return [
+    makeGroup({
+      name: 'broadcast element-wise ops on batch 2 of [5, 6, 7]', seed: 41, input: [2, 5, 6, 7], makeInput: (s, r) => uniform(s, r, -2, 2),
+      classCount: 6, classes: [[2, 4], [5, 0]],
+      cases: [
+        withMean('binary', 'squeeze-and-excite product Mul([N,C,1,1], [N,C,H,W]) of two activations', 'Mul', true),
+        single('binary', 'Add of a [W] constant', 'Add', {}, (b) => [constant(b, 'k', [7])]),
+        single('binary', 'Sub of a full-shape constant [1,C,H,W]', 'Sub', {}, (b) => [constant(b, 'k', [1, 5, 6, 7])]),
+        { name: 'Sub: per-channel constant [C,1,1] minus the activation (affine, scale −1)', kernel: 'affine', build: (b) => b.add('Sub', [constant(b, 'k', [5, 1, 1]), b.input], 'y'), check: ['y'], wrt: ['y'] },
+        single('affine', 'Mul by a per-channel constant [1,C,1,1] (affine)', 'Mul', {}, (b) => [constant(b, 'k', [1, 5, 1, 1])]),
+        { name: 'Mul of a tensor by itself (x², two gradient contributions)', kernel: 'binary', build: (b) => b.add('Mul', [b.input, b.input], 'y'), check: ['y'], wrt: ['y'] },
+        withMean('binary', 'Max of [N,C,H,W] and its mean [N,C,1,1]', 'Max'),
+        { name: 'Max(x, x): exact ties everywhere, half of the gradient to each', kernel: 'binary', build: (b) => b.add('Max', [b.input, b.input], 'y'), check: ['y'], wrt: ['y'] },
+        single('binary', 'Min with a per-channel constant [C,1,1]', 'Min', {}, (b) => [constant(b, 'k', [5, 1, 1])]),
+        {
+          name: 'Sum of three: the activation, its mean [N,C,1,1], a [W] constant', kernel: 'binary',
+          build: (b) => b.add('Sum', [b.input, b.add('GlobalAveragePool', [b.input], 'g'), constant(b, 'k', [7])], 'y'), check: ['g', 'y'], wrt: ['g', 'y'],
+        },
+        single('binary', 'PRelu, slope per channel [C,1,1]', 'PRelu', {}, (b) => [constant(b, 'k', [5, 1, 1], 0, 0.5)]),
+        single('binary', 'PRelu, scalar slope [1]', 'PRelu', {}, (b) => [constant(b, 'k', [1], 0.1, 0.3)]),
+        {
+          name: 'Add [N,C,H,W] + [N,C,1,1], then Relu (fused: the broadcast gradient masked)', kernel: 'binary+relu',
+          build: (b) => b.add('Relu', [b.add('Add', [b.input, b.add('GlobalAveragePool', [b.input], 'g')], 's')], 'r'), check: ['g', 'r'], wrt: ['g', 'r'],
+        },
+      ],
+    }),
+    makeGroup({
+      name: 'division, powers and a decomposed LayerNorm on positive inputs, batch 2 of [4, 5, 3]', seed: 42, input: [2, 4, 5, 3],
+      makeInput: (s, r) => uniform(s, r, 0.5, 2.5), classCount: 5, classes: [[1, 3], [4, 0]],
+      cases: [
+        single('binary', 'Div by a [H,1] constant', 'Div', {}, (b) => [constant(b, 'k', [5, 1], 0.5, 2)]),
+        { name: 'Div of a constant [C,1,1] by the activation', kernel: 'binary', build: (b) => b.add('Div', [constant(b, 'k', [4, 1, 1]), b.input], 'y'), check: ['y'], wrt: ['y'] },
+        withMean('binary', 'Div of [N,C,H,W] by its mean [N,C,1,1] (two activations)', 'Div'),
+        withMean('binary', 'Div of the mean [N,C,1,1] by [N,C,H,W]', 'Div', true),
+        single('affine', 'Div by a scalar constant (affine: x·(1/c))', 'Div', {}, (b) => [scalar(b, 'k', 1.7)]),
+        single('activation', 'Sqrt', 'Sqrt'),
+        single('activation', 'Reciprocal', 'Reciprocal'),
+        ...[2, 3, 1.5, -0.5].map((e) => single('activation', `Pow, exponent ${e}`, 'Pow', {}, (b) => [scalar(b, 'e', e)])),
+        {
+          name: 'decomposed LayerNorm over (H, W), GlobalAveragePool as the mean: (x − μ)/√(mean((x − μ)²) + ε)', kernel: 'binary',
+          build: (b) => {
+            const mu = b.add('GlobalAveragePool', [b.input], 'mu');
+            const d = b.add('Sub', [b.input, mu], 'd');
+            const v = b.add('GlobalAveragePool', [b.add('Pow', [d, scalar(b, 'two', 2)], 'd2')], 'v');
+            const s = b.add('Sqrt', [b.add('Add', [v, scalar(b, 'eps', 1e-5)], 've')], 's');
+            return b.add('Div', [d, s], 'y');
+          },
+          check: ['mu', 'd', 'v', 's', 'y'], wrt: ['d', 's', 'y'],
+        },
+      ],
+    }),
+    makeGroup({
+      name: 'activations on batch 2 of [5, 6, 7], inputs ±4 (opset 20)', seed: 43, input: [2, 5, 6, 7], opset: 20,
+      makeInput: (s, r) => uniform(s, r, -4, 4), classCount: 6, classes: [[1, 5], [0, 3]], reductions: ['logit', 'softmax'],
+      cases: [
+        single('activation', 'HardSigmoid (α 0.2, β 0.5)', 'HardSigmoid'),
+        single('activation', 'HardSigmoid α 1/6 (PyTorch\'s)', 'HardSigmoid', { alpha: float(1 / 6) }),
+        single('activation', 'HardSwish', 'HardSwish'),
+        single('activation', 'LeakyRelu α 0.1', 'LeakyRelu', { alpha: float(0.1) }),
+        single('activation', 'Tanh', 'Tanh'),
+        single('activation', 'Elu α 1.3', 'Elu', { alpha: float(1.3) }),
+        single('activation', 'Softplus', 'Softplus'),
+        single('activation', 'Erf', 'Erf'),
+        single('activation', 'Gelu (approximate none)', 'Gelu'),
+        single('activation', 'Gelu approximate tanh', 'Gelu', { approximate: { type: 'string', value: 'tanh' } }),
+        single('activation', 'Neg', 'Neg'),
+        single('activation', 'Abs', 'Abs'),
+        single('activation', 'Exp', 'Exp'),
+        { name: 'SiLU as x · Sigmoid(x)', kernel: 'activation', build: (b) => b.add('Mul', [b.input, b.add('Sigmoid', [b.input], 's')], 'y'), check: ['s', 'y'], wrt: ['s', 'y'] },
+        {
+          name: 'GELU as the Erf pattern: x · ½(1 + Erf(x/√2))', kernel: 'activation',
+          build: (b) => {
+            const e = b.add('Erf', [b.add('Div', [b.input, scalar(b, 'sqrt2', Math.SQRT2)], 't')], 'e');
+            return b.add('Mul', [b.add('Mul', [b.input, b.add('Add', [e, scalar(b, 'one', 1)], 'a')], 'm'), scalar(b, 'half', 0.5)], 'y');
+          },
+          check: ['t', 'e', 'y'], wrt: ['t', 'e', 'y'],
+        },
+        {
+          name: 'MobileNetV3 squeeze-and-excite: x · HardSigmoid(mean), α 1/6', kernel: 'activation',
+          build: (b) => b.add('Mul', [b.input, b.add('HardSigmoid', [b.add('GlobalAveragePool', [b.input], 'g')], 'h', { alpha: float(1 / 6) })], 'y'),
+          check: ['g', 'h', 'y'], wrt: ['g', 'h', 'y'],
+        },
+        {
+          name: 'EfficientNet squeeze-and-excite: x · Sigmoid(mean)', kernel: 'activation',
+          build: (b) => b.add('Mul', [b.input, b.add('Sigmoid', [b.add('GlobalAveragePool', [b.input], 'g')], 'h')], 'y'),
+          check: ['g', 'h', 'y'], wrt: ['g', 'h', 'y'],
+        },
+      ],
     }),
   ];
 }

@@ -26,8 +26,8 @@
  *   backward magnitudes (backwardMagnitudes): reverse mode with |seed|, |W|, and the *real* forward
  *     values for the decisions (ReLU and Clip masks, max-pool arg-max), every term taken in absolute
  *     value (LRN: |dy_c|·d_c^−β + (2αβ/size)·|x_c|·Σ|dy_j·x_j|·d_j^(−β−1); Softmax: y·(|dy| + Σ|dy|·y)).
- *   Sigmoid: M_y = σ(M_x) + M_x/4 (σ' ≤ ¼); its backward recomputes σ'(x) from x, so it must read
- *     an exact input, like LRN. Clip: exact; M_y = max(M_x, lo if lo > 0, −hi if hi < 0).
+ *   Activations (Sigmoid, Tanh, GELU, …) and the broadcast element-wise ops (Add, Mul, Div, …): see
+ *     ELEMENTWISE_ROUNDING. Clip: exact; M_y = max(M_x, lo if lo > 0, −hi if hi < 0).
  *
  *   Winograd (3×3, stride-1 convolutions; the CPU variant computes them as F(2×2, 3×3), see
  *     src/kernels/winograd.ts): the magnitude is the algorithm on absolute values,
@@ -48,6 +48,7 @@
 import { gradientPads, usesWinograd, usesWinogradBackward } from '../../src/kernels/winograd.ts';
 import type { OnnxModel, OnnxNode, OnnxTensor } from '../../src/onnx/model.ts';
 import { forwardValues } from '../reference/graph.ts';
+import * as ew from '../reference/elementwise.ts';
 import * as op from '../reference/ops.ts';
 import { numel, reshape, tensor, zeros, type Tensor } from '../reference/tensor.ts';
 
@@ -283,9 +284,10 @@ function clipBounds(node: OnnxNode, model: OnnxModel): [number, number] {
   return [bound(1, -Infinity), bound(2, Infinity)];
 }
 
-const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
-
 // ───────────────────────────── the table ─────────────────────────────
+
+/** What a kink check may read besides its first input: every value, and how far rounding reaches in any tensor. */
+interface KinkContext { values: Map<string, Tensor>; reachOf(t: string): ArrayLike<number> }
 
 /**
  * The rounding bound of each ONNX op type: the tests' second half of an op, next to its float64
@@ -295,13 +297,17 @@ interface Rounding {
   /** The node in the model on absolute values, when |constants| alone is not its magnitude (Gemm's alpha, BatchNorm's mean). */
   absolute?(n: OnnxNode, c: { model: OnnxModel; inits: Map<string, OnnxTensor>; last: boolean }): OnnxNode;
   /** M of the output from the inputs' magnitudes, when it is not the reference op on them (undefined: it is). */
-  magnitude?(n: OnnxNode, mags: Tensor[], c: { model: OnnxModel; winograd: boolean }): Tensor | undefined;
+  magnitude?(n: OnnxNode, mags: Tensor[], c: { model: OnnxModel; winograd: boolean; values: () => Map<string, Tensor> }): Tensor | undefined;
   /** M of each input's gradient from M of the output's (|W|, real forward values for masks and arg-maxes). */
-  backward(n: OnnxNode, ins: Tensor[], y: Tensor, dy: Tensor, c: { model: OnnxModel }): (Tensor | undefined)[];
+  backward(n: OnnxNode, ins: Tensor[], y: Tensor, dy: Tensor, c: { model: OnnxModel; mags?: Map<string, Tensor> }): (Tensor | undefined)[];
+  /** Inputs whose forward values the backward reads besides exact ones (Mul, Div): their forward rtol joins the backward budget. */
+  reads?(n: OnnxNode): string[];
   /** The op's rounding in ulp of its output's magnitude, besides the 16 every op gets (default 0). */
   ulps?(n: OnnxNode, values: Map<string, Tensor>, dir: 'forward' | 'backward'): number;
   /** Decisions within rounding (reach) of a kink. */
   kinks?(n: OnnxNode, model: OnnxModel, x: Tensor, reach: ArrayLike<number>): string[];
+  /** Decisions between inputs (Max, Min): within rounding of a tie. */
+  ties?(n: OnnxNode, model: OnnxModel, c: KinkContext): string[];
 }
 
 const view: Rounding = { backward: (_n, [x], _y, dy) => [op.viewBackward(dy, x.shape)] };
@@ -310,6 +316,223 @@ const gemmUlps = (n: OnnxNode, values: Map<string, Tensor>, dir: 'forward' | 'ba
   const w = values.get(n.inputs[1])!;
   const [k, m] = num(n, 'transB', 0) === 1 ? [w.shape[1], w.shape[0]] : w.shape;
   return dir === 'forward' ? k : m;
+};
+
+// ───────────────────────────── element-wise ops (test/reference/elementwise.ts) ─────────────────────────────
+
+/**
+ * Binary ops (numpy broadcasting). An operand's error is within rtol·M of it, a constant's is 0.
+ *   Add, Sub, Sum: M_y = Σ M (the sum of absolute terms); Max, Min: max(M_a, M_b), with every
+ *   decision (a vs b) further from a tie than rounding reaches; PRelu: max(1, |slope|)·M_x, x away from 0.
+ *   Mul: M_y = M_a·|b| + |a|·M_b (each term only for an operand that carries an error; first order).
+ *   Div: M_y = M_a/|b| + |a|·M_b/b² (the same; the divisor's error must stay ≪ |b|).
+ * Their backward passes read forward values (Mul: the other operand; Div: both): the gradient's
+ * magnitude then uses the forward magnitudes of what it reads (needs `mags`), and its budget adds
+ * those values' forward rtol (`reads`, backwardBudgets). The backward sums over the dimensions an
+ * operand was broadcast along: as many terms as the output has values per value of the operand.
+ */
+const isConstant = (c: { model: OnnxModel }, name: string) => c.model.initializers.has(name);
+const ewBinary = (f: (a: number, b: number) => number, a: Tensor, b: Tensor) => ew.binary({ f, da: () => 0, db: () => 0 }, a, b);
+/** Reduces |dy|·P (P over the output's shape) onto an operand's shape (its broadcast dimensions summed). */
+const reduceTo = (t: Tensor, shape: number[]) => ew.sumBackward(t, [shape])[0];
+/** The forward magnitude of an input for a backward that reads it (|value| for a constant). */
+function forwardMag(n: OnnxNode, i: number, ins: Tensor[], c: { model: OnnxModel; mags?: Map<string, Tensor> }): Tensor {
+  if (isConstant(c, n.inputs[i])) return absT(ins[i]);
+  const m = c.mags?.get(n.inputs[i]);
+  if (!m) throw new Error(`magnitude: ${n.opType} '${n.name}' reads '${n.inputs[i]}' in its backward; pass the forward magnitudes to backwardMagnitudes`);
+  return m;
+}
+/** Backward ulps of a broadcast op: the longest sum of its backward (output values per operand value). */
+const broadcastUlps = (n: OnnxNode, values: Map<string, Tensor>, dir: 'forward' | 'backward') => {
+  const out = numel(values.get(n.outputs[0])!.shape);
+  return dir === 'forward' ? n.inputs.length - 1 : Math.max(...n.inputs.map((i) => out / numel(values.get(i)!.shape)));
+};
+const sumMagnitude = (ms: Tensor[]) => ms.slice(1).reduce((acc, m) => op.add(acc, m), ms[0]);
+
+/** Max/Min: each output's winner beats the loser by more than 4·(the larger reach), or they tie exactly on exact inputs. */
+function tieKinks(n: OnnxNode, model: OnnxModel, c: KinkContext): string[] {
+  const [a, b] = n.inputs.map((i) => c.values.get(i)!);
+  const [ra, rb] = n.inputs.map((i) => (model.initializers.has(i) ? zeros(c.values.get(i)!.shape).data : c.reachOf(i)));
+  const gap = ewBinary((u, v) => Math.abs(u - v), a, b);
+  const reach = ewBinary(Math.max, tensor(a.shape, ra), tensor(b.shape, rb));
+  const exact = n.inputs.every((i) => model.initializers.has(i) || exactInput(model, i));
+  const bad: string[] = [];
+  gap.data.forEach((g, i) => {
+    if (g === 0 && exact) return;
+    if (g <= 4 * reach.data[i]) bad.push(`${n.opType} '${n.name}': output ${i} has a near tie (gap ${g}, reach ${reach.data[i]})`);
+  });
+  return bad;
+}
+
+const MUL_DIV_READS = (n: OnnxNode) => n.inputs;
+
+const BINARY_ROUNDING: Record<string, Rounding> = {
+  Add: { backward: (_n, [a, b], _y, dy) => op.addBackward(dy, a.shape, b.shape), ulps: broadcastUlps },
+  Sub: { magnitude: (_n, [ma, mb]) => op.add(ma, mb), backward: (_n, [a, b], _y, dy) => op.addBackward(dy, a.shape, b.shape), ulps: broadcastUlps },
+  Sum: { backward: (_n, ins, _y, dy) => ew.sumBackward(dy, ins.map((t) => t.shape)), ulps: broadcastUlps, magnitude: (_n, ms) => sumMagnitude(ms) },
+  Mul: {
+    magnitude: (n, [ma, mb], c) => {
+      const [a, b] = n.inputs.map((i) => absT(c.values().get(i)!));
+      const terms = [isConstant(c, n.inputs[0]) ? null : ewBinary((u, v) => u * v, ma, b), isConstant(c, n.inputs[1]) ? null : ewBinary((u, v) => u * v, a, mb)];
+      return sumMagnitude(terms.filter((t): t is Tensor => t !== null));
+    },
+    // dA = Σ dy·b, dB = Σ dy·a: |dy| times the other operand's forward magnitude.
+    backward: (n, ins, _y, dy, c) => {
+      const [ma, mb] = [forwardMag(n, 0, ins, c), forwardMag(n, 1, ins, c)];
+      return [reduceTo(ewBinary((g, v) => g * v, dy, mb), ins[0].shape), reduceTo(ewBinary((g, u) => g * u, dy, ma), ins[1].shape)];
+    },
+    ulps: broadcastUlps,
+    reads: MUL_DIV_READS,
+  },
+  Div: {
+    magnitude: (n, [ma, mb], c) => {
+      const [a, b] = n.inputs.map((i) => absT(c.values().get(i)!));
+      const terms = [
+        isConstant(c, n.inputs[0]) ? null : ewBinary((m, v) => m / v, ma, b),
+        isConstant(c, n.inputs[1]) ? null : ewBinary((u, q) => u * q, a, ewBinary((m, v) => m / (v * v), mb, b)),
+      ];
+      return sumMagnitude(terms.filter((t): t is Tensor => t !== null));
+    },
+    // dA = Σ dy/b: |Δ(1/b)| ≤ ΔB/b², so |dy|·M_b/b²; dB = −Σ dy·a/b²: |dy|·(M_a/b² + 2|a|·M_b/|b|³).
+    backward: (n, ins, _y, dy, c) => {
+      const [a, b] = ins.map(absT);
+      const [ma, mb] = [forwardMag(n, 0, ins, c), forwardMag(n, 1, ins, c)];
+      const pa = ewBinary((m, v) => m / (v * v), mb, b);
+      const pb = op.add(ewBinary((m, v) => m / (v * v), ma, b), ewBinary((u, q) => 2 * u * q, a, ewBinary((m, v) => m / (v * v * v), mb, b)));
+      return [reduceTo(ewBinary((g, p) => g * p, dy, pa), ins[0].shape), reduceTo(ewBinary((g, p) => g * p, dy, pb), ins[1].shape)];
+    },
+    // Forward: one division (2.5 ulp); backward: −(g·(a/b))/b, three roundings, plus the sum.
+    ulps: (n, values, dir) => broadcastUlps(n, values, dir) + 4,
+    reads: MUL_DIV_READS,
+  },
+  Max: {
+    backward: (_n, [a, b], _y, dy) => ew.binaryBackward(ew.BINARY.Max, dy, a, b),
+    ulps: broadcastUlps,
+    ties: tieKinks,
+  },
+  Min: {
+    magnitude: (_n, [ma, mb]) => ewBinary(Math.max, ma, mb),
+    backward: (_n, [a, b], _y, dy) => ew.binaryBackward(ew.BINARY.Min, dy, a, b),
+    ulps: broadcastUlps,
+    ties: tieKinks,
+  },
+  PRelu: {
+    magnitude: (_n, [m, s]) => ewBinary((u, v) => u * Math.max(1, v), m, s),
+    backward: (_n, [x, s], _y, dy) => [reduceTo(ewBinary((g, p) => g * p, dy, ewBinary((u, v) => (u > 0 ? 1 : Math.abs(v)), x, s)), x.shape)],
+    kinks: (n, _model, x, reach) => nearKink(n, x, reach, [0]),
+  },
+};
+
+/**
+ * Activations y = f(x). Magnitude, to first order in the input's error (value-aware, from the real x):
+ *     M_y = A(x) + |f'(x)|·M_x,
+ * A(x) ≥ |f(x)| the absolute terms of f's evaluation (HardSigmoid |αx| + |β|, HardSwish |x|(|x|/6 + ½),
+ * else |f(x)|): the op's own rounding is relative to A, an input error moves y by |f'|·Δx. Decisions
+ * (HardSigmoid's and HardSwish's corners, LeakyRelu's, Elu's, Abs' 0) lie further from their kink than
+ * rounding reaches. The backward recomputes f'(x) from x: its magnitude is |dy|·D(x), D the absolute
+ * terms of f' (GELU: Φ(x) + |x|φ(x), where Φ + xφ cancels); when x carries a forward error (not the
+ * graph input or a constant shift of it), f'(x) moves by |f''(x)|·Δx to first order, so the magnitude
+ * is |dy|·(D(x) + |f''(x)|·M_x) and the budget adds x's forward rtol (`reads`); f'' by central
+ * differences of the float64 f' (step 1e-7·max(1, |x|): its own error is far below M_x's scale).
+ * Own rounding, in ulps of A (forward) or of |dy|·D (backward), from WGSL's accuracy (exp 3 + 2|v|,
+ * division 2.5, sqrt as 1/inverseSqrt 4.5, pow as exp2(y·log2 x)) and the shader's forms (see
+ * shaders/activation.wgsl): expm1 ≤ 8 (series for |v| < ½, else e^v − 1 with e^v/(1 − e^v) ≤ 1.6);
+ * erfc ≤ 37 + 3a² (the fit's 2, exp of −a² − 1.27 + P(t), P's Horner sum ≈ 6, t's rounding through P
+ * ≈ 17); erf = 1 − erfc for |x| ≥ ½ within erfc/erf ≤ 0.93 of that (≤ 40), its series below ½ a few.
+ * X = max |x| over the input.
+ */
+interface ActivationBound {
+  /** Ulps beyond the 16 every op gets, forward and backward, from the largest |x| (and the node and values: Pow's exponent). */
+  ulps(maxX: number, n: OnnxNode, values: Map<string, Tensor>): [number, number];
+  absTerms?(x: number, p: [number, number]): number;
+  derivTerms?(x: number, p: [number, number]): number;
+  kinks?(p: [number, number]): number[];
+}
+
+const sigmoid64 = (v: number) => 1 / (1 + Math.exp(-v));
+const geluV = (x: number) => 2 * Math.sqrt(2 / Math.PI) * (Math.abs(x) + 0.044715 * Math.abs(x) ** 3); // |2u|
+const ACTIVATION_BOUNDS: Record<string, ActivationBound> = {
+  // t = e^(−|x|) within 3 + 2|x| ulp, in numerator and denominator for x < 0, 1 + t and the division:
+  // ≤ 4|x| + 10; backward t/(1 + t)² carries t's error 3 times, 1 + t, the square, the division and
+  // the product with dy: ≤ 6|x| + 16.
+  Sigmoid: { ulps: (m) => [4 * m + 10, 6 * m + 16] },
+  HardSigmoid: { ulps: () => [0, 0], absTerms: (x, [a, b]) => Math.abs(a * x) + Math.abs(b), kinks: ([a, b]) => [-b / a, (1 - b) / a] },
+  HardSwish: {
+    ulps: () => [0, 0], absTerms: (x) => Math.abs(x) * (Math.abs(x) / 6 + 0.5), kinks: () => [-3, 3],
+    derivTerms: (x) => (x < -3 ? 0 : x <= 3 ? Math.abs(x) / 3 + 0.5 : 1),
+  },
+  LeakyRelu: { ulps: () => [0, 0], kinks: () => [0] },
+  Tanh: { ulps: (m) => [12, 10 + 4 * m] },
+  Elu: { ulps: (m) => [10, 5 + 2 * m], kinks: () => [0] },
+  Softplus: { ulps: (m) => [12 + 2 * m, 10 + 4 * m] },
+  Erf: { ulps: (m) => [40, 6 + 3 * m * m] },
+  Gelu: {
+    ulps: (m, n) => (attr(n, 'approximate')?.value === 'tanh' ? [11 + 9 * geluV(m), 21 + 11 * geluV(m)] : [40 + 3 * m * m, 40 + 3 * m * m]),
+    derivTerms: (x) => {
+      const v = 2 * Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3);
+      const phi = Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+      // (Both forms: the erf form's Φ + |x|φ, the tanh form's σ(2u) + |x|σ'(2u)·2u', each ≥ |f'|; the larger.)
+      return Math.max(0.5 * (1 + ew.erf(x / Math.SQRT2)) + Math.abs(x) * phi,
+        sigmoid64(v) + Math.abs(x) * sigmoid64(v) * (1 - sigmoid64(v)) * 2 * Math.sqrt(2 / Math.PI) * (1 + 3 * 0.044715 * x * x));
+    },
+  },
+  Pow: {
+    ulps: (_m, n, values) => {
+      const e = Number(values.get(n.inputs[1])!.data[0]);
+      const x = values.get(n.inputs[0])!.data;
+      const log2 = Math.max(0, ...Array.from(x, (v) => (v === 0 ? 0 : Math.abs(Math.log2(Math.abs(v))))));
+      // x·x, x·x·x, √x exactly as the shader special-cases them; otherwise pow(|x|, e) as exp2(e·log2|x|).
+      const powerUlps = (k: number) => ([0, 1, 2, 3].includes(k) ? 3 : k === 0.5 ? 5 : powUlps(k, log2));
+      return [powerUlps(e), powerUlps(e - 1) + 1];
+    },
+  },
+  Sqrt: { ulps: () => [5, 8] },
+  Reciprocal: { ulps: () => [3, 4] },
+  Neg: { ulps: () => [0, 0] },
+  Abs: { ulps: () => [0, 0], kinks: () => [0] },
+  Exp: { ulps: (m) => [3 + 2 * m, 3 + 2 * m] },
+};
+
+/** The activation's reference definition and parameters, as the reference graph reads them. */
+function activationOf(n: OnnxNode, model: OnnxModel): { def: ew.UnaryDef; p: [number, number] } {
+  const t = n.opType === 'Gelu' && attr(n, 'approximate')?.value === 'tanh' ? 'GeluTanh' : n.opType;
+  const p: [number, number] = n.opType === 'HardSigmoid' ? [num(n, 'alpha', 0.2), num(n, 'beta', 0.5)]
+    : n.opType === 'LeakyRelu' ? [num(n, 'alpha', 0.01), 0] : n.opType === 'Elu' ? [num(n, 'alpha', 1), 0]
+    : n.opType === 'Pow' ? [Number((model.initializers.get(n.inputs[1])!.data as Float32Array)[0]), 0] : [0, 0];
+  return { def: ew.UNARY[t], p };
+}
+
+function activationRounding(type: string): Rounding {
+  const bound = ACTIVATION_BOUNDS[type];
+  return {
+    magnitude: (n, [m], c) => {
+      const { def, p } = activationOf(n, c.model);
+      const x = c.values().get(n.inputs[0])!;
+      return tensor(x.shape, x.data.map((v, i) => (bound.absTerms?.(v, p) ?? Math.abs(def.f(v, ...p))) + Math.abs(def.df(v, ...p)) * m.data[i]));
+    },
+    backward: (n, ins, _y, dy, c) => {
+      const { def, p } = activationOf(n, c.model);
+      const x = ins[0];
+      const exact = exactInput(c.model, n.inputs[0]);
+      const mx = exact ? undefined : forwardMag(n, 0, ins, c);
+      const second = (v: number) => {
+        const h = 1e-7 * Math.max(1, Math.abs(v));
+        return Math.abs(def.df(v + h, ...p) - def.df(v - h, ...p)) / (2 * h);
+      };
+      return [tensor(x.shape, x.data.map((v, i) => dy.data[i] * ((bound.derivTerms?.(v, p) ?? Math.abs(def.df(v, ...p))) + (mx ? second(v) * mx.data[i] : 0))))];
+    },
+    reads: (n) => [n.inputs[0]],
+    ulps: (n, values, dir) => {
+      const maxX = Math.max(...values.get(n.inputs[0])!.data.map(Math.abs));
+      return bound.ulps(maxX, n, values)[dir === 'forward' ? 0 : 1];
+    },
+    kinks: (n, model, x, reach) => (bound.kinks ? nearKink(n, x, reach, bound.kinks(activationOf(n, model).p)) : []),
+  };
+}
+
+const ELEMENTWISE_ROUNDING: Record<string, Rounding> = {
+  ...BINARY_ROUNDING,
+  ...Object.fromEntries(Object.keys(ACTIVATION_BOUNDS).map((t) => [t, activationRounding(t)])),
 };
 
 const ROUNDING: Record<string, Rounding> = {
@@ -356,7 +579,6 @@ const ROUNDING: Record<string, Rounding> = {
       return dir === 'forward' ? p.size + powUlps(p.beta, m) : 2 * p.size + powUlps(p.beta, m) + powUlps(p.beta + 1, m);
     },
   },
-  Add: { backward: (_n, [a, b], _y, dy) => op.addBackward(dy, a.shape, b.shape) },
   Relu: {
     backward: (_n, [x], _y, dy) => [op.reluBackward(dy, x)],
     kinks: (n, _model, x, reach) => nearKink(n, x, reach, [0]),
@@ -383,22 +605,6 @@ const ROUNDING: Record<string, Rounding> = {
       scale: absT(ins[1]), bias: ins[2], mean: ins[3], variance: ins[4], epsilon: num(n, 'epsilon', 1e-5),
     })],
   },
-  // σ(x) moves by at most |Δx|/4 (σ' ≤ ¼) and σ(M) ≥ σ(x) (σ increases), so M_y = σ(M) + M/4. The
-  // backward recomputes σ'(x) from x, so it must read an exact input (like LRN). Own rounding:
-  // forward t = e^(−|x|) within 3 + 2|x| ulp, in numerator and denominator for x < 0, 1 + t and the
-  // division 3.5: ≤ 4|x| + 10; backward t/(1 + t)² carries t's error 3 times, 1 + t, the square, the
-  // division and the product with dy 6.5: ≤ 6|x| + 16.
-  Sigmoid: {
-    magnitude: (_n, [m]) => tensor(m.shape, m.data.map((v) => sigmoid(v) + v / 4)),
-    backward: (n, _ins, y, dy, c) => {
-      if (!exactInput(c.model, n.inputs[0])) throw new Error(`magnitude: Sigmoid '${n.name}' must read the graph input or a constant shift of it (its backward recomputes σ'(x))`);
-      return [op.sigmoidBackward(dy, y)];
-    },
-    ulps: (n, values, dir) => {
-      const maxAbs = Math.max(...values.get(n.inputs[0])!.data.map(Math.abs));
-      return dir === 'forward' ? 4 * maxAbs + 10 : 6 * maxAbs + 16;
-    },
-  },
   // Exact (a min and a max); |Δy| ≤ |Δx|, and |y| ≤ max(|x|, lo when lo > 0, −hi when hi < 0). The
   // gradient is a mask like ReLU's: x must lie further from both bounds than rounding can move it.
   Clip: {
@@ -417,6 +623,7 @@ const ROUNDING: Record<string, Rounding> = {
     },
   },
   Flatten: view, Reshape: view, Dropout: view, Identity: view,
+  ...ELEMENTWISE_ROUNDING,
 };
 
 /** The ONNX op types with a rounding bound. */
@@ -443,8 +650,10 @@ function absoluteModel(model: OnnxModel): OnnxModel {
  */
 export function forwardMagnitudes(model: OnnxModel, inputs: Record<string, Tensor>, o: { winograd?: boolean } = {}): Map<string, Tensor> {
   const abs = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, absT(t)]));
+  let real: Map<string, Tensor> | undefined; // the real model's values, for magnitudes that need them (LayerNormalization's σ)
+  const values = () => (real ??= forwardValues(model, inputs));
   return forwardValues(absoluteModel(model), abs, (node, ins) => {
-    const m = rounding(node).magnitude?.(node, ins, { model, winograd: o.winograd !== false });
+    const m = rounding(node).magnitude?.(node, ins, { model, winograd: o.winograd !== false, values });
     return m ? [m] : undefined;
   });
 }
@@ -456,7 +665,9 @@ export function forwardMagnitudes(model: OnnxModel, inputs: Record<string, Tenso
  * each t in wrt, walking the cone in reverse like the reference's backwardReference. `values` are
  * the real model's forward values (forwardValues).
  */
-export function backwardMagnitudes(model: OnnxModel, values: Map<string, Tensor>, score: string, seeds: Float64Array[], wrt: string[]): Record<string, Tensor[]> {
+export function backwardMagnitudes(model: OnnxModel, values: Map<string, Tensor>, score: string, seeds: Float64Array[], wrt: string[],
+  /** The forward magnitudes (forwardMagnitudes), for ops whose backward reads inexact forward values (Mul, Div). */
+  mags?: Map<string, Tensor>): Record<string, Tensor[]> {
   const inCone = new Set(wrt);
   for (const n of model.nodes) if (n.inputs.some((i) => inCone.has(i))) n.outputs.forEach((o) => inCone.add(o));
   const out: Record<string, Tensor[]> = Object.fromEntries(wrt.map((w) => [w, [] as Tensor[]]));
@@ -468,7 +679,7 @@ export function backwardMagnitudes(model: OnnxModel, values: Map<string, Tensor>
       const dy = grads.get(node.outputs[0]);
       if (!dy || !node.inputs.some((n) => inCone.has(n))) continue;
       const ins = node.inputs.map((n) => values.get(n)!);
-      const dIns = rounding(node).backward(node, ins, values.get(node.outputs[0])!, dy, { model });
+      const dIns = rounding(node).backward(node, ins, values.get(node.outputs[0])!, dy, { model, mags });
       node.inputs.forEach((name, j) => {
         if (!inCone.has(name) || !dIns[j]) return;
         const prev = grads.get(name);
@@ -509,11 +720,14 @@ export function forwardBudgets(model: OnnxModel, values: Map<string, Tensor>): M
  */
 export function backwardBudgets(model: OnnxModel, values: Map<string, Tensor>, score: string): Map<string, number> {
   const r = new Map<string, number>([[score, 0]]);
+  let fwd: Map<string, number> | undefined;
   for (let i = model.nodes.length - 1; i >= 0; i--) {
     const node = model.nodes[i];
     const out = r.get(node.outputs[0]);
     if (out === undefined) continue;
-    const mine = out + opUlps(node, values, 'backward') * U;
+    // A backward that reads inexact forward values (Mul, Div) carries their forward error too.
+    const read = rounding(node).reads?.(node).filter((t) => !model.initializers.has(t)) ?? [];
+    const mine = out + opUlps(node, values, 'backward') * U + Math.max(0, ...read.map((t) => (fwd ??= forwardBudgets(model, values)).get(t) ?? 0));
     for (const name of node.inputs) if (!model.initializers.has(name)) r.set(name, Math.max(r.get(name) ?? 0, mine));
   }
   // A tensor read k times (by k ops, or twice by one Concat) sums k contributions: γ_k more.
@@ -535,6 +749,7 @@ export function backwardBudgets(model: OnnxModel, values: Map<string, Tensor>, s
 export function kinkMargins(model: OnnxModel, values: Map<string, Tensor>, reachOf: (t: string) => ArrayLike<number>): string[] {
   return model.nodes.flatMap((node) => {
     const kinks = rounding(node).kinks;
-    return kinks ? kinks(node, model, values.get(node.inputs[0])!, reachOf(node.inputs[0])) : [];
+    const ties = rounding(node).ties?.(node, model, { values, reachOf }) ?? [];
+    return [...ties, ...(kinks ? kinks(node, model, values.get(node.inputs[0])!, reachOf(node.inputs[0])) : [])];
   });
 }

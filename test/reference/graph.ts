@@ -5,6 +5,7 @@
  * reference shares nothing with the engine but the OnnxModel type.
  */
 import type { OnnxModel, OnnxNode } from '../../src/onnx/model.ts';
+import * as ew from './elementwise.ts';
 import * as op from './ops.ts';
 import { fromOnnx, numel, reshape, tensor, type Tensor } from './tensor.ts';
 
@@ -102,6 +103,41 @@ interface OpDef {
   backward(node: OnnxNode, ins: Tensor[], y: Tensor, dy: Tensor, opset: number): (Tensor | undefined)[];
 }
 
+// ───────────────────────────── element-wise ops (elementwise.ts) ─────────────────────────────
+
+/** A binary op of two activations or an activation and a constant (numpy broadcasting). */
+const binaryOp = (type: string): OpDef => ({
+  forward: (_n, [a, b]) => [ew.binary(ew.BINARY[type], a, b)],
+  backward: (_n, [a, b], _y, dy) => ew.binaryBackward(ew.BINARY[type], dy, a, b),
+});
+
+/** An activation with its parameters (α, β) from the node: attributes, or Pow's constant exponent. */
+const unaryOp = (type: string, params: (n: OnnxNode, ins: Tensor[]) => [number, number] = () => [0, 0]): OpDef => ({
+  forward: (n, ins) => [ew.unary(ew.UNARY[type], ins[0], ...params(n, ins))],
+  backward: (n, ins, _y, dy) => [ew.unaryBackward(ew.UNARY[type], dy, ins[0], ...params(n, ins))],
+});
+
+/** Gelu (opset 20): approximate 'none' (erf) or 'tanh'. */
+const geluDef = (n: OnnxNode) => ew.UNARY[str(n, 'approximate', 'none') === 'tanh' ? 'GeluTanh' : 'Gelu'];
+
+const ELEMENTWISE_OPS: Record<string, OpDef> = {
+  Sub: binaryOp('Sub'), Mul: binaryOp('Mul'), Div: binaryOp('Div'), Max: binaryOp('Max'), Min: binaryOp('Min'), PRelu: binaryOp('PRelu'),
+  Sum: { forward: (_n, xs) => [ew.sum(xs)], backward: (_n, xs, _y, dy) => ew.sumBackward(dy, xs.map((x) => x.shape)) },
+  HardSigmoid: unaryOp('HardSigmoid', (n) => [float(n, 'alpha', 0.2), float(n, 'beta', 0.5)]),
+  HardSwish: unaryOp('HardSwish'),
+  LeakyRelu: unaryOp('LeakyRelu', (n) => [float(n, 'alpha', 0.01), 0]),
+  Tanh: unaryOp('Tanh'),
+  Elu: unaryOp('Elu', (n) => [float(n, 'alpha', 1), 0]),
+  Softplus: unaryOp('Softplus'),
+  Erf: unaryOp('Erf'),
+  Gelu: {
+    forward: (n, [x]) => [ew.unary(geluDef(n), x)],
+    backward: (n, [x], _y, dy) => [ew.unaryBackward(geluDef(n), dy, x)],
+  },
+  Pow: unaryOp('Pow', (_n, ins) => [ins[1].data[0], 0]),
+  Sqrt: unaryOp('Sqrt'), Reciprocal: unaryOp('Reciprocal'), Neg: unaryOp('Neg'), Abs: unaryOp('Abs'), Exp: unaryOp('Exp'),
+};
+
 const OPS: Record<string, OpDef> = {
   Conv: {
     forward: (n, [x, w, b]) => [op.conv(x, w, b ?? null, convParams(n, x, w))],
@@ -162,6 +198,7 @@ const OPS: Record<string, OpDef> = {
     forward: (n, xs) => [op.concat(xs, axisOf(n, xs[0].shape.length, 0))],
     backward: (n, xs, _y, dy) => op.concatBackward(dy, xs.map((x) => x.shape), axisOf(n, dy.shape.length, 0)),
   },
+  ...ELEMENTWISE_OPS,
   Flatten: {
     // Flatten's axis may equal the rank (giving [numel, 1]), so it is normalised by hand.
     forward: (n, [x]) => {
@@ -184,7 +221,7 @@ export const REFERENCE_OP_TYPES: readonly string[] = Object.keys(OPS);
 
 /** Which inputs of a node carry activation gradients; the others (weights, shapes, BN statistics) are constants. */
 function differentiableInputs(node: OnnxNode): number[] {
-  if (node.opType === 'Add') return [0, 1];
+  if (['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min', 'Sum'].includes(node.opType)) return node.inputs.map((_, i) => i);
   if (node.opType === 'Concat') return node.inputs.map((_, i) => i);
   return [0];
 }

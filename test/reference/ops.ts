@@ -345,7 +345,7 @@ export const matmulBackward = (dy: Tensor, aShape: number[], b: Tensor): Tensor 
 
 // ───────────────────────────── Add (numpy broadcasting) ─────────────────────────────
 
-function broadcastShape(a: number[], b: number[]): number[] {
+export function broadcastShape(a: number[], b: number[]): number[] {
   const r = Math.max(a.length, b.length);
   const out: number[] = [];
   for (let i = 0; i < r; i++) {
@@ -358,7 +358,7 @@ function broadcastShape(a: number[], b: number[]): number[] {
 }
 
 /** For each element of the broadcast output, the flat index of the input element it reads. */
-function broadcastOffsets(shape: number[], outShape: number[]): Int32Array {
+export function broadcastOffsets(shape: number[], outShape: number[]): Int32Array {
   const r = outShape.length;
   const strides = new Array<number>(r).fill(0); // 0 along broadcast (and missing leading) dimensions
   for (let d = shape.length - 1, s = 1; d >= 0; d--) {
