@@ -22,7 +22,7 @@ function lowerConcat(ctx: LowerContext): void {
   if (axis === 0) ctx.fail('concatenation along the batch axis 0 is not supported');
   for (const [i, s] of shapes.entries()) {
     if (s.length !== ref.length || s.some((d, j) => j !== axis && d !== ref[j])) {
-      ctx.fail(`input '${names[i]}' has shape [${s}], which does not match [${ref}] outside axis ${axis}`);
+      ctx.fail(`input '${names[i]}' has shape [${s}], which does not match [${ref}] outside ${axis === 1 ? 'the channel axis' : `axis ${axis}`}`);
     }
   }
   const out = [...ref];
