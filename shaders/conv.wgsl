@@ -1,10 +1,10 @@
 // Convolution as an implicit GEMM: the forward pass and the data gradient (transposed convolution).
 //
 // Forward (TRANSPOSED = false), with x read as 0 outside the input:
-//   y[n, co, oy, ox] = bias[co] + Σ_{ci, ky, kx} W[co, ci, ky, kx] · x[n, ci, oy·SH − padT + ky, ox·SW − padL + kx]
+//   y[n, co, oy, ox] = bias[co] + Σ_{ci, ky, kx} W[co, ci, ky, kx] · x[n, ci, oy·SH − padT + ky·DH, ox·SW − padL + kx·DW]
 //   then ReLU when RELU. Gemm and MatMul come here too, as 1×1 convolutions over [N, K, 1, 1].
 // Data gradient (TRANSPOSED = true):
-//   dx[n, ci, iy, ix] = Σ_{co, ky, kx} W[co, ci, ky, kx] · dy'[n, co, (iy + padT − ky) / SH, (ix + padL − kx) / SW]
+//   dx[n, ci, iy, ix] = Σ_{co, ky, kx} W[co, ci, ky, kx] · dy'[n, co, (iy + padT − ky·DH) / SH, (ix + padL − kx·DW) / SW]
 //   summed over the terms where both divisions are exact and the indices in range, with
 //   dy' = dy · (y > 0) when MASK (the forward op had a fused ReLU; `mask` holds its output y);
 //   dy' = dy · (y > 0) · (dy > 0) when MASK and GUIDED (guided backprop's ReLU backward).
@@ -12,6 +12,10 @@
 // (input channel of this GEMM, ky, kx) and col over its output channels. Wt is laid out once at
 // compile time, row r = (ci, ky, kx) and col = co forward, row r = (co, ky, kx) and col = ci backward,
 // with the columns padded to a multiple of 16 with zeros.
+// Grouped convolution (ONNX group > 1, wide groups): gid.z is the group g, and the GEMM is that
+// group's: its rows (input channels of this GEMM), its cols (output channels), its weights
+// Wt + g·rows·KH·KW·cols4 and bias + g·cols4, reading input channels g·rows … and writing output
+// channels g·cols … (p.rows and p.cols are per group). Group 0 is the whole of an ungrouped conv.
 //
 // Threads: one invocation computes 16 output channels × 8 output positions (a position = batch item,
 // row, column, flattened), accumulating in registers: per r it reads 4 vec4 of weights (one mat4x4)
@@ -46,14 +50,14 @@ fn tapOffsets(oy: vec4<i32>, ox: vec4<i32>, ky: u32, kx: u32, ok: ptr<function, 
   var ix: vec4<i32>;
   var valid: vec4<bool>;
   if (TRANSPOSED) {
-    let ty = oy + p.padT - i32(ky);
-    let tx = ox + p.padL - i32(kx);
+    let ty = oy + p.padT - i32(ky * DH);
+    let tx = ox + p.padL - i32(kx * DW);
     iy = ty / i32(SH);
     ix = tx / i32(SW);
     valid = (ty >= vec4<i32>(0)) & (tx >= vec4<i32>(0)) & (ty % i32(SH) == vec4<i32>(0)) & (tx % i32(SW) == vec4<i32>(0));
   } else {
-    iy = oy * i32(SH) - p.padT + i32(ky);
-    ix = ox * i32(SW) - p.padL + i32(kx);
+    iy = oy * i32(SH) - p.padT + i32(ky * DH);
+    ix = ox * i32(SW) - p.padL + i32(kx * DW);
     valid = (iy >= vec4<i32>(0)) & (ix >= vec4<i32>(0));
   }
   valid = valid & (iy < vec4<i32>(i32(p.inH))) & (ix < vec4<i32>(i32(p.inW)));
@@ -71,13 +75,13 @@ fn load4(at: vec4<u32>, maskAt: vec4<u32>, ok: vec4<bool>) -> vec4<f32> {
   return select(vec4<f32>(0.0), v, ok);
 }
 
-fn store(acc: mat4x4<f32>, pos: u32, posCount: u32, outHW: u32, col4: u32) {
+fn store(acc: mat4x4<f32>, pos: u32, posCount: u32, outHW: u32, col4: u32, grp: u32) {
   if (pos >= posCount) {
     return;
   }
-  let base = (pos / outHW) * p.outStride + p.outOffset + pos % outHW;
+  let base = (pos / outHW) * p.outStride + p.outOffset + grp * p.cols * outHW + pos % outHW;
   for (var q = 0u; q < 4u; q++) {
-    var v = acc[q] + bias[col4 + q];
+    var v = acc[q] + bias[grp * p.cols4 + col4 + q];
     if (RELU) {
       v = max(v, vec4<f32>(0.0));
     }
@@ -108,16 +112,18 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
   // Positions past the end repeat the last one (computed, never stored).
   let posA = min(vec4<u32>(pos0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(posCount - 1u));
   let posB = min(vec4<u32>(pos0) + vec4<u32>(4u, 5u, 6u, 7u), vec4<u32>(posCount - 1u));
-  let inA = (posA / outHW) * p.inStride + p.inOffset;
-  let inB = (posB / outHW) * p.inStride + p.inOffset;
-  let maskA = (posA / outHW / p.maskDiv) * p.maskStride + p.maskOffset;
-  let maskB = (posB / outHW / p.maskDiv) * p.maskStride + p.maskOffset;
+  let grp = gid.z;
+  let groupIn = grp * p.rows * inHW; // the group's first input channel (and mask channel)
+  let inA = (posA / outHW) * p.inStride + p.inOffset + groupIn;
+  let inB = (posB / outHW) * p.inStride + p.inOffset + groupIn;
+  let maskA = (posA / outHW / p.maskDiv) * p.maskStride + p.maskOffset + groupIn;
+  let maskB = (posB / outHW / p.maskDiv) * p.maskStride + p.maskOffset + groupIn;
   let rcA = rowsCols(posA);
   let rcB = rowsCols(posB);
   let rows = p.rows;
   let cols4 = p.cols4;
   let tapStride = KH * KW * cols4;
-  var weights0 = 0u;
+  var weights0 = grp * rows * tapStride;
   if (WEIGHTS_PER_ITEM) {
     weights0 = (pos0 / outHW) * rows * tapStride;
   }
@@ -158,12 +164,12 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
       }
     }
   }
-  store(acc0, pos0, posCount, outHW, col4);
-  store(acc1, pos0 + 1u, posCount, outHW, col4);
-  store(acc2, pos0 + 2u, posCount, outHW, col4);
-  store(acc3, pos0 + 3u, posCount, outHW, col4);
-  store(acc4, pos0 + 4u, posCount, outHW, col4);
-  store(acc5, pos0 + 5u, posCount, outHW, col4);
-  store(acc6, pos0 + 6u, posCount, outHW, col4);
-  store(acc7, pos0 + 7u, posCount, outHW, col4);
+  store(acc0, pos0, posCount, outHW, col4, grp);
+  store(acc1, pos0 + 1u, posCount, outHW, col4, grp);
+  store(acc2, pos0 + 2u, posCount, outHW, col4, grp);
+  store(acc3, pos0 + 3u, posCount, outHW, col4, grp);
+  store(acc4, pos0 + 4u, posCount, outHW, col4, grp);
+  store(acc5, pos0 + 5u, posCount, outHW, col4, grp);
+  store(acc6, pos0 + 6u, posCount, outHW, col4, grp);
+  store(acc7, pos0 + 7u, posCount, outHW, col4, grp);
 }

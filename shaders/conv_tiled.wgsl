@@ -12,6 +12,9 @@
 // to `partialOut`; the `splitkSum` entry adds the SPLIT partial sums, the bias and the ReLU (or accumulates),
 // so that small layers (14×14, 7×7) still give the GPU enough workgroups. With SPLIT = 1 the tile
 // is finished in place.
+// Groups (ONNX group > 1): workgroup z = g·SPLIT + split; the GEMM is group g's (p.rows, p.cols per
+// group; input channels g·rows …, output channels g·cols …, weights Wt + g·rows·KH·KW·cols4, bias
+// + g·cols4), as in conv.wgsl; splitkSum's z is the group.
 
 // The interface is declared in src/kernels/conv.ts: TILE = 64 channels and positions per workgroup,
 // CHUNK = 16 rows of r staged at a time, a WG_X × WG_Y = 16 × 16 workgroup (4 × 4 values per
@@ -24,7 +27,7 @@ var<workgroup> xs: array<vec4<f32>, CHUNK * ROW4>;   // [16 rows][16 vec4 = 64 p
 
 // in(r, pos): the implicit im2col value (0 outside the input or off the stride grid), masked (MASK: 0
 // where the forward output ≤ 0; GUIDED too where the value itself ≤ 0: guided backprop).
-fn inputValue(r: u32, pos: u32, posCount: u32) -> f32 {
+fn inputValue(r: u32, pos: u32, posCount: u32, grp: u32) -> f32 {
   let taps = KH * KW;
   if (r >= p.rows * taps || pos >= posCount) {
     return 0.0;
@@ -40,20 +43,20 @@ fn inputValue(r: u32, pos: u32, posCount: u32) -> f32 {
   var ix: i32;
   var ok: bool;
   if (TRANSPOSED) {
-    let ty = oy + p.padT - ky;
-    let tx = ox + p.padL - kx;
+    let ty = oy + p.padT - ky * i32(DH);
+    let tx = ox + p.padL - kx * i32(DW);
     iy = ty / i32(SH);
     ix = tx / i32(SW);
     ok = ty >= 0 && tx >= 0 && ty % i32(SH) == 0 && tx % i32(SW) == 0;
   } else {
-    iy = oy * i32(SH) - p.padT + ky;
-    ix = ox * i32(SW) - p.padL + kx;
+    iy = oy * i32(SH) - p.padT + ky * i32(DH);
+    ix = ox * i32(SW) - p.padL + kx * i32(DW);
     ok = iy >= 0 && ix >= 0;
   }
   if (!ok || iy >= i32(p.inH) || ix >= i32(p.inW)) {
     return 0.0;
   }
-  let off = (ch * p.inH + u32(iy)) * p.inW + u32(ix);
+  let off = ((grp * p.rows + ch) * p.inH + u32(iy)) * p.inW + u32(ix);
   var v = input[item * p.inStride + p.inOffset + off];
   if (MASK && (mask[(item / p.maskDiv) * p.maskStride + p.maskOffset + off] <= 0.0 || (GUIDED && v <= 0.0))) {
     v = 0.0;
@@ -62,13 +65,13 @@ fn inputValue(r: u32, pos: u32, posCount: u32) -> f32 {
 }
 
 // The finished value of (col, pos): bias, ReLU, then written or added.
-fn emit(col: u32, pos: u32, sum: f32) {
+fn emit(col: u32, pos: u32, sum: f32, grp: u32) {
   let outHW = p.outH * p.outW;
-  var v = sum + bias[col];
+  var v = sum + bias[grp * p.cols4 * 4u + col];
   if (RELU) {
     v = max(v, 0.0);
   }
-  let addr = (pos / outHW) * p.outStride + p.outOffset + col * outHW + pos % outHW;
+  let addr = (pos / outHW) * p.outStride + p.outOffset + (grp * p.cols + col) * outHW + pos % outHW;
   if (ACCUMULATE) {
     output[addr] += v;
   } else {
@@ -83,16 +86,17 @@ fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let pos0 = wid.x * TILE;
   let col0 = wid.y * TILE;
   let rTotal = p.rows * KH * KW;
-  let chunk0 = wid.z * p.chunksPerSplit;
+  let grp = wid.z / SPLIT;
+  let chunk0 = (wid.z % SPLIT) * p.chunksPerSplit;
   let chunk1 = min(chunk0 + p.chunksPerSplit, (rTotal + CHUNK - 1u) / CHUNK);
   var acc: array<vec4<f32>, 4>;   // acc[i][j]: channel col0 + 4·lid.y + i, position pos0 + 4·lid.x + j
   for (var chunk = chunk0; chunk < chunk1; chunk++) {
     // Stage the chunk: row t / ROW4 of both slabs, column group t % ROW4.
     let r = chunk * CHUNK + t / ROW4;
     let c4 = col0 / 4u + t % ROW4;
-    ws[t] = select(vec4<f32>(0.0), weights[min(r, rTotal - 1u) * p.cols4 + min(c4, p.cols4 - 1u)], r < rTotal && c4 < p.cols4);
+    ws[t] = select(vec4<f32>(0.0), weights[(grp * rTotal + min(r, rTotal - 1u)) * p.cols4 + min(c4, p.cols4 - 1u)], r < rTotal && c4 < p.cols4);
     let q = pos0 + 4u * (t % ROW4);
-    xs[t] = vec4<f32>(inputValue(r, q, posCount), inputValue(r, q + 1u, posCount), inputValue(r, q + 2u, posCount), inputValue(r, q + 3u, posCount));
+    xs[t] = vec4<f32>(inputValue(r, q, posCount, grp), inputValue(r, q + 1u, posCount, grp), inputValue(r, q + 2u, posCount, grp), inputValue(r, q + 3u, posCount, grp));
     workgroupBarrier();
     for (var k = 0u; k < CHUNK; k++) {
       let a = ws[k * ROW4 + lid.y];
@@ -110,7 +114,7 @@ fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let pos = pos0 + 4u * lid.x + j;
       if (col < p.cols && pos < posCount) {
         if (SPLIT == 1u) {
-          emit(col, pos, acc[i][j]);
+          emit(col, pos, acc[i][j], grp);
         } else {
           partialOut[(wid.z * p.cols + col) * posCount + pos] = acc[i][j];
         }
@@ -119,18 +123,19 @@ fn gemm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   }
 }
 
-// Split-K epilogue: one invocation per (position, channel) adds the SPLIT partial sums.
+// Split-K epilogue: one invocation per (position, channel, group) adds the SPLIT partial sums.
 @compute @workgroup_size(SPLITK_SUM_WG_X, SPLITK_SUM_WG_Y, SPLITK_SUM_WG_Z)
 fn splitkSum(@builtin(global_invocation_id) gid: vec3<u32>) {
   let posCount = p.items * p.outH * p.outW;
   let pos = gid.x;
   let col = gid.y;
+  let grp = gid.z;
   if (pos >= posCount || col >= p.cols) {
     return;
   }
   var s = 0.0;
   for (var z = 0u; z < SPLIT; z++) {
-    s += partial[(z * p.cols + col) * posCount + pos];
+    s += partial[((grp * SPLIT + z) * p.cols + col) * posCount + pos];
   }
-  emit(col, pos, s);
+  emit(col, pos, s, grp);
 }

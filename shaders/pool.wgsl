@@ -1,8 +1,10 @@
 // Max and average pooling over KH×KW windows, forward and backward. Two kernels share this body
 // (src/ops/pool.ts): maxpool (MAX = true) and avgpool (MAX = false).
 //
-// Window (oy, ox) covers input rows oy·SH − padT … + KH − 1 and columns ox·SW − padL … + KW − 1.
-//   forward max:  y = max over the window's in-range inputs (padding never wins)
+// Window (oy, ox) covers input rows oy·SH − padT … + KH − 1 and columns ox·SW − padL … + KW − 1;
+// with dilations (max only: DH, DW) its taps are rows oy·SH − padT + ky·DH, columns ox·SW − padL + kx·DW.
+//   forward max:  y = max over the window's in-range inputs (padding never wins); GlobalMaxPool
+//                 and ReduceMax over H, W are a window of the whole plane
 //   forward avg:  y = Σ in-range inputs / count, count = the window clipped to the input (or, with
 //                 COUNT_INCLUDE_PAD, to the padded input [−pad, size + pad)); GlobalAveragePool is
 //                 a window of the whole plane.
@@ -77,12 +79,12 @@ fn forward(@builtin(global_invocation_id) g0: vec3<u32>, @builtin(workgroup_id) 
   var seen = vec4<bool>(false);
   var sum = vec4<f32>(0.0);
   for (var ky = 0u; ky < KH; ky++) {
-    let iy = oy * i32(SH) - p.padT + i32(ky);
+    let iy = oy * i32(SH) - p.padT + i32(ky * DH);
     if (iy < 0 || iy >= i32(p.inH)) {
       continue;
     }
     for (var kx = 0u; kx < KW; kx++) {
-      let ix = ox * i32(SW) - p.padL + i32(kx);
+      let ix = ox * i32(SW) - p.padL + i32(kx * DW);
       let ok = (ix >= vec4<i32>(0)) & (ix < vec4<i32>(i32(p.inW)));
       let v = row4(plane, iy, ix, ok);
       best = select(best, max(best, v), ok);
@@ -116,12 +118,12 @@ fn argmax(@builtin(global_invocation_id) g0: vec3<u32>, @builtin(workgroup_id) w
   var best = vec4<f32>(-3.402823e38);
   var at = vec4<i32>(-1);
   for (var ky = 0u; ky < KH; ky++) {
-    let iy = oy * i32(SH) - p.padT + i32(ky);
+    let iy = oy * i32(SH) - p.padT + i32(ky * DH);
     if (iy < 0 || iy >= i32(p.inH)) {
       continue;
     }
     for (var kx = 0u; kx < KW; kx++) {
-      let ix = ox * i32(SW) - p.padL + i32(kx);
+      let ix = ox * i32(SW) - p.padL + i32(kx * DW);
       let ok = (ix >= vec4<i32>(0)) & (ix < vec4<i32>(i32(p.inW)));
       let v = row4(plane, iy, ix, ok);
       // Strictly greater: the first maximal input in row-major order keeps the window.
@@ -153,10 +155,11 @@ fn backward(@builtin(global_invocation_id) g0: vec3<u32>, @builtin(workgroup_id)
   let me = vec4<i32>(iy * i32(p.inW)) + ix;
   let dyPlane = item * p.dyStride + p.dyOffset + c * p.outH * p.outW;
   let idxPlane = ((item / p.maskDiv) * p.channels + c) * p.outH * p.outW;
-  // Windows covering rows iy and columns ix0 … ix0 + 3: oy·SH − padT ≤ iy ≤ oy·SH − padT + KH − 1.
-  let oy0 = max(0, (iy + p.padT - i32(KH) + i32(SH)) / i32(SH));
+  // Windows spanning rows iy and columns ix0 … ix0 + 3: oy·SH − padT ≤ iy ≤ oy·SH − padT + (KH − 1)·DH
+  // (a max window whose taps skip this input never has it as its index).
+  let oy0 = max(0, (iy + p.padT - i32((KH - 1u) * DH + 1u) + i32(SH)) / i32(SH));
   let oy1 = min(i32(p.outH) - 1, (iy + p.padT) / i32(SH));
-  let ox0 = max(0, (i32(ix0) + p.padL - i32(KW) + i32(SW)) / i32(SW));
+  let ox0 = max(0, (i32(ix0) + p.padL - i32((KW - 1u) * DW + 1u) + i32(SW)) / i32(SW));
   let ox1 = min(i32(p.outW) - 1, (i32(ix0) + 3 + p.padL) / i32(SW));
   var sum = vec4<f32>(0.0);
   for (var oy = oy0; oy <= oy1; oy++) {

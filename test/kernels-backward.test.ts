@@ -31,9 +31,9 @@ import { gpuGradients } from './helpers/grad.ts';
 import { kernelCases, type KernelCase, type Reduction } from './helpers/kernel-cases.ts';
 import { centralDifference, compare, loadNetwork, prepare, printReport, rows, seeds, softmaxRtol } from './helpers/kernel-check.ts';
 import { backwardBudgets, backwardMagnitudes, convWindow, U } from './helpers/magnitude.ts';
-import { backwardReference } from './reference/graph.ts';
+import { backwardReference, forwardValues } from './reference/graph.ts';
 import { maxAbs, numel, rng } from './reference/tensor.ts';
-import { usesWinogradBackward } from '../src/kernels/winograd.ts';
+import { convLowering } from '../src/kernels/conv.ts';
 
 const FILE = 'backward';
 
@@ -55,12 +55,14 @@ async function engineGradients(c: KernelCase, net: Awaited<ReturnType<typeof loa
   const input = { shape: c.input.shape, data: Float32Array.from(c.input.data) };
   const kernels: string[] = [];
   const grads = await gpuGradients(net, input, wrt, c.input.shape[0] === 1 ? c.classes[0] : c.classes, reduction, kernels);
-  // The CPU variant computes the data gradient of 3×3 stride-1 convolutions (pads ≤ 2) as Winograd
-  // F(2×2, 3×3): every conv lies between x and the logits, so each such conv runs it once.
-  if (net.engine.env.variant === 'cpu') {
-    const winograd = c.model.nodes.filter((n) => n.opType === 'Conv' && usesWinogradBackward(convWindow(n), 'cpu'));
-    expect(kernels.filter((k) => k === 'conv.winograd.backward.gemm').length, 'Winograd data gradients').toBe(winograd.length);
-  }
+  // The CPU variant computes the data gradient of 3×3 stride-1 ungrouped convolutions (pads ≤ 2) as
+  // Winograd F(2×2, 3×3), that of narrow groups (depthwise) with the direct kernel: every conv lies
+  // between x and the logits, so each runs its lowering once.
+  const values = forwardValues(c.model, { x: c.input });
+  const convs = c.model.nodes.filter((n) => n.opType === 'Conv').map((n) => convWindow(n, values.get(n.inputs[0])!.shape, values.get(n.inputs[1])!.shape));
+  const lowered = (l: string) => convs.filter((w) => convLowering(w, net.engine.env.variant, 'backward') === l).length;
+  expect(kernels.filter((k) => k === 'conv.winograd.backward.gemm').length, 'Winograd data gradients').toBe(lowered('winograd'));
+  expect(kernels.filter((k) => k === 'depthwise.backward.conv').length, 'direct grouped data gradients').toBe(lowered('direct'));
   return grads;
 }
 

@@ -17,8 +17,7 @@ import { kernelCases } from './helpers/kernel-cases.ts';
 import { compare, loadNetwork, prepare, printReport, softmaxRtol } from './helpers/kernel-check.ts';
 import { convWindow } from './helpers/magnitude.ts';
 import { maxAbs } from './reference/tensor.ts';
-import { usesIm2col } from '../src/kernels/conv.ts';
-import { usesWinograd } from '../src/kernels/winograd.ts';
+import { convLowering } from '../src/kernels/conv.ts';
 
 const FILE = 'forward';
 
@@ -31,16 +30,15 @@ describe('kernels, forward, against the float64 reference', () => {
     try {
       const engine = net.engine;
       expect(engine.batch).toBe(c.input.shape[0]);
-      // The CPU variant runs every 3×3 stride-1 convolution as Winograd F(2×2, 3×3), convolutions with
-      // few input channels as im2col + GEMM, the rest directly: each lowering is exercised here.
-      if (engine.env.variant === 'cpu') {
-        const convs = c.model.nodes.filter((n) => n.opType === 'Conv').map((n) => ({ ...convWindow(n), cIn: c.model.initializers.get(n.inputs[1])!.dims[1] }));
-        const winograd = convs.filter((w) => usesWinograd(w, 'cpu'));
-        const im2col = convs.filter((w) => !usesWinograd(w, 'cpu') && usesIm2col(w, 'cpu'));
-        const count = (kernel: string) => engine.compiled.dispatches.filter((d) => d.kernel === kernel).length;
-        expect(count('conv.winograd.gemm')).toBe(winograd.length);
-        expect(count('conv.im2col.gemm')).toBe(im2col.length);
-      }
+      // The CPU variant runs every 3×3 stride-1 ungrouped convolution as Winograd F(2×2, 3×3),
+      // ungrouped convolutions with few input channels as im2col + GEMM, narrow groups (depthwise) with
+      // the direct kernel, the rest as GEMMs: each lowering is exercised here (convLowering picks them).
+      const convs = c.model.nodes.filter((n) => n.opType === 'Conv').map((n) => convWindow(n, values.get(n.inputs[0])!.shape, values.get(n.inputs[1])!.shape));
+      const lowered = (l: string) => convs.filter((w) => convLowering(w, engine.env.variant, 'forward') === l).length;
+      const count = (kernel: string) => engine.compiled.dispatches.filter((d) => d.kernel === kernel).length;
+      expect(count('conv.winograd.gemm')).toBe(lowered('winograd'));
+      expect(count('conv.im2col.gemm')).toBe(lowered('im2col'));
+      expect(count('depthwise.forward.conv')).toBe(lowered('direct'));
       engine.writeInput(Float32Array.from(c.input.data), c.input.shape);
       const { logits, probabilities } = await engine.classify();
       for (const on of c.checks) {

@@ -138,6 +138,31 @@ describe('attributes and shapes are checked at lowering, as ONNX\'s checker does
     refuses(pool('MaxPool', { kernel_shape: ints(2, 2), ceil_mode: int(2) }), /^node 'p' \(MaxPool\): attribute 'ceil_mode' is 2; expected 0 or 1$/);
   });
 
+  it('grouped and dilated Conv, dilated MaxPool and ReduceMean/ReduceMax over H, W are accepted; AveragePool dilations and ReduceMax over other axes are refused by name', () => {
+    // x → Conv (group 3, dilation 2, SAME_UPPER) → MaxPool (dilations [2, 3]) → ReduceMean [2, 3] keepdims 0 → scores.
+    const chain = model({
+      nodes: [
+        node('Conv', 'c', ['x', 'w', 'b'], ['y'], { group: int(3), dilations: ints(2, 2), auto_pad: { type: 'string', value: 'SAME_UPPER' } }),
+        node('MaxPool', 'p', ['y'], ['m'], { kernel_shape: ints(3, 3), dilations: ints(2, 3) }),
+        node('ReduceMean', 'r', ['m'], ['s'], { axes: ints(2, 3), keepdims: int(0) }),
+      ],
+      weights: [f32('w', [6, 1, 3, 3]), f32('b', [6])], output: 's',
+    });
+    const g = lower(fromFile(chain));
+    expect(['y', 'm', 's'].map((t) => g.tensors.get(t)!.shape)).toEqual([[1, 6, 8, 8], [1, 6, 4, 2], [1, 6]]);
+    refuses(conv({ group: int(2) }, [4, 1, 3, 3]), /^node 'c' \(Conv\): weights 'w' expect 1 input channels per group, 2 for group = 2, but 'x' has 3$/);
+    refuses(conv({ group: int(3) }, [4, 1, 3, 3]), /^node 'c' \(Conv\): weights 'w' have 4 output channels, not a multiple of group = 3$/);
+    refuses(conv({ dilations: ints(4, 4) }), /^node 'c' \(Conv\): the 3×3 kernel dilated by \[4,4\] does not fit the 8×8 input/);
+    refuses(pool('AveragePool', { kernel_shape: ints(2, 2), dilations: ints(2, 2) }), /^node 'p' \(AveragePool\): dilations \[2,2\] are not supported for AveragePool \(only 1\)$/);
+    const reduce = (op: string, attrs: Record<string, OnnxAttribute>, opset = 13, inputs = ['x'], weights: OnnxTensor[] = []) =>
+      model({ nodes: [node(op, 'r', inputs, ['y'], attrs)], weights, output: 'y', opset });
+    expect(lower(fromFile(reduce('ReduceMax', { keepdims: int(0) }, 18, ['x', 'axes'], [i64('axes', [-1, -2])]))).tensors.get('y')!.shape).toEqual([1, 3]);
+    refuses(reduce('ReduceMax', { axes: ints(1) }), /^node 'r' \(ReduceMax\): ReduceMax over axes \[1\] of a rank-4 input is not supported: only over the spatial axes \[2, 3\] of a 4-D NCHW tensor \(a global pool\)$/);
+    refuses(reduce('ReduceMax', {}), /^node 'r' \(ReduceMax\): ReduceMax over all axes \(no axes given\) of a rank-4 input is not supported/);
+    refuses(reduce('ReduceMean', { axes: ints(2, 3) }, 18), /^node 'r' \(ReduceMean\): the axes must be input 1 from opset 18 on, not an attribute$/);
+    refuses(reduce('ReduceMean', { axes: ints(2, 5) }), /^node 'r' \(ReduceMean\): axis 5 is out of range for a rank-4 input \(expected -4 … 3\)$/);
+  });
+
   it('Gemm: a classifier with 0 outputs ([0, K] weights) is refused here, not in the GPU driver', () => {
     const m = classifier();
     m.initializers.set('fc_w', f32('fc_w', [0, 4]));

@@ -14,7 +14,7 @@
 import { opSpec } from '../ops/index.ts';
 import { aliasRoot, type Op } from './ir.ts';
 
-export function fuse(ops: Op[], keep: Set<string>, aliases: Map<string, string>): Map<string, string> {
+export function fuse(ops: Op[], keep: Set<string>, aliases: Map<string, string>, aliasOffsets: Map<string, number> = new Map()): Map<string, string> {
   const fusedAway = new Map<string, string>();
   const root = (n: string) => aliasRoot(aliases, n);
   const producers = new Map<string, Op>();
@@ -34,6 +34,7 @@ export function fuse(ops: Op[], keep: Set<string>, aliases: Map<string, string>)
     for (const a of aliasesOf.get(t) ?? []) {
       fusedAway.set(a, by);
       aliases.delete(a);
+      aliasOffsets.delete(a);
     }
     aliasesOf.delete(t);
   };
@@ -41,12 +42,13 @@ export function fuse(ops: Op[], keep: Set<string>, aliases: Map<string, string>)
   const removed = new Set<Op>();
   for (const op of ops) {
     if (op.kind !== 'affine' && op.kind !== 'relu') continue;
+    if (aliasOffsets.has(op.inputs[0])) continue; // it reads a part of its producer's output (a channel slice)
     const t = root(op.inputs[0]);
     const producer = producers.get(t);
     if (!producer || keep.has(t) || hasKeptAlias(t) || consumers.get(t) !== 1) continue;
     if (op.kind === 'affine') {
       if (producer.kind !== 'conv' || producer.relu || op.scale.length !== producer.cOut) continue;
-      const k = producer.cIn * producer.kh * producer.kw;
+      const k = producer.weight.length / producer.cOut; // (C_in/group)·KH·KW weights per output channel
       for (let c = 0; c < producer.cOut; c++) {
         for (let j = 0; j < k; j++) producer.weight[c * k + j] *= op.scale[c];
         producer.bias[c] = producer.bias[c] * op.scale[c] + op.shift[c];

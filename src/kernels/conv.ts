@@ -20,7 +20,7 @@ import type { BufferView, Dispatch, KernelEnv, KernelVariant } from '../gpu/disp
 import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
 import type { OpShapes } from './types.ts';
 import { chwOf, fmtShape } from './types.ts';
-import { POINTS, transform, usesWinogradBackward, winogradTiles } from './winograd.ts';
+import { POINTS, transform, usesWinograd, usesWinogradBackward, winogradTiles } from './winograd.ts';
 
 /** The GEMM's view geometry, shared by conv.wgsl and conv_tiled.wgsl. */
 const GEMM_UNIFORMS = {
@@ -37,7 +37,7 @@ const GEMM_UNIFORMS = {
   maskDiv: 'u32', // gradient item i masks with the forward image i / maskDiv
 } as const;
 
-const WINDOW = { KH: 1, KW: 1, SH: 1, SW: 1 };
+const WINDOW = { KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1 };
 const MODES = { TRANSPOSED: false, RELU: false, MASK: false, ACCUMULATE: false, GUIDED: false };
 
 /** The CPU variant: a 16 × 8 register block per invocation (shaders/conv.wgsl). */
@@ -91,33 +91,75 @@ const { TILE, CHUNK } = CONV_TILED.constants;
 /** Output channels padded to the channel block (the weights' and bias's row length). */
 export const pad16 = (n: number) => Math.ceil(n / TM) * TM;
 
-/** Wt[(r·KH + ky)·KW + kx][c] from W[co][ci][ky][kx]; forward: r = ci, c = co; backward: r = co, c = ci. */
+/**
+ * Wt[g][(r·KH + ky)·KW + kx][c] from W[g·outPG + co][ci][ky][kx] (outPG = C_out/group, ci < C_in/group),
+ * one matrix per group; forward: r = ci, c = co; backward: r = co, c = ci.
+ */
 export function layoutWeights(op: ConvOp, backward: boolean): Float32Array {
-  const { cIn, cOut, kh, kw, weight } = op;
+  const { kh, kw, weight, group } = op;
+  const cIn = op.cIn / group, cOut = op.cOut / group; // per group
   const [rows, cols] = backward ? [cOut, cIn] : [cIn, cOut];
   const cols16 = pad16(cols);
-  const out = new Float32Array(rows * kh * kw * cols16);
-  for (let co = 0; co < cOut; co++) {
-    for (let ci = 0; ci < cIn; ci++) {
-      for (let k = 0; k < kh * kw; k++) {
-        const v = weight[(co * cIn + ci) * kh * kw + k];
-        const [r, c] = backward ? [co, ci] : [ci, co];
-        out[(r * kh * kw + k) * cols16 + c] = v;
+  const out = new Float32Array(group * rows * kh * kw * cols16);
+  for (let g = 0; g < group; g++) {
+    const at = g * rows * kh * kw * cols16;
+    for (let co = 0; co < cOut; co++) {
+      for (let ci = 0; ci < cIn; ci++) {
+        for (let k = 0; k < kh * kw; k++) {
+          const v = weight[((g * cOut + co) * cIn + ci) * kh * kw + k];
+          const [r, c] = backward ? [co, ci] : [ci, co];
+          out[at + (r * kh * kw + k) * cols16 + c] = v;
+        }
       }
     }
   }
   return out;
 }
 
+/** A per-channel vector (bias) laid out per group of `perGroup` channels, each padded to the 16-channel block. */
+export function groupPadded(values: Float32Array, groups: number): Float32Array {
+  const perGroup = values.length / groups;
+  const out = new Float32Array(groups * pad16(perGroup));
+  for (let g = 0; g < groups; g++) out.set(values.subarray(g * perGroup, (g + 1) * perGroup), g * pad16(perGroup));
+  return out;
+}
+
+/**
+ * Which lowering computes a convolution, per direction; the one place the choice is made.
+ *   winograd  3×3 stride 1, dilation 1, ungrouped, CPU variant (the data gradient when its pads 2 − pad ≥ 0)
+ *   im2col    forward only: ungrouped with few input channels (< 8) and a window larger than 1×1, CPU variant
+ *   direct    grouped convolutions whose groups are narrower than DIRECT_BELOW output channels in that
+ *             direction (depthwise: C_out/group forward, C_in/group = 1 backward): shaders/depthwise.wgsl,
+ *             one invocation per 4 outputs of one channel, no padded channel block
+ *   gemm      the rest: the GEMM (register-blocked on a CPU, tiled on a GPU), one GEMM per group (grid z)
+ */
+export type ConvLowering = 'winograd' | 'im2col' | 'direct' | 'gemm';
+export type ConvShape = Pick<ConvOp, 'kh' | 'kw' | 'strideH' | 'strideW' | 'pads' | 'dilations' | 'group' | 'cIn' | 'cOut'>;
+
+/**
+ * A group's output channels below which the direct kernel runs instead of the GEMM: the GEMM pads
+ * each group's channels to its 16-channel block, so a narrower group wastes that share of its FMAs.
+ */
+export const DIRECT_BELOW = 8;
+
+export function convLowering(op: ConvShape, variant: KernelVariant, direction: 'forward' | 'backward'): ConvLowering {
+  if (direction === 'forward' ? usesWinograd(op, variant) : usesWinogradBackward(op, variant)) return 'winograd';
+  if (op.group > 1) return (direction === 'forward' ? op.cOut : op.cIn) / op.group < DIRECT_BELOW ? 'direct' : 'gemm';
+  if (direction === 'forward' && usesIm2col(op, variant)) return 'im2col';
+  return 'gemm';
+}
+
 /** The convolution window a GEMM walks (a ConvOp is one; Winograd's GEMMs are pointwise). */
-type Window = Pick<ConvOp, 'kh' | 'kw' | 'strideH' | 'strideW' | 'pads'>;
-export const POINTWISE: Window = { kh: 1, kw: 1, strideH: 1, strideW: 1, pads: [0, 0, 0, 0] };
+type Window = Pick<ConvOp, 'kh' | 'kw' | 'strideH' | 'strideW' | 'pads' | 'dilations'>;
+export const POINTWISE: Window = { kh: 1, kw: 1, strideH: 1, strideW: 1, pads: [0, 0, 0, 0], dilations: [1, 1] };
 
 interface GemmCall {
   window: Window;
   /** Batch item i uses weight matrix i (Winograd); shapes replaces the profile's default shape text. */
   weightsPerItem?: boolean;
   shapes?: string;
+  /** Groups (grid z): rows and cols are per group, weights and bias laid out per group. Default 1. */
+  groups?: number;
   rows: number; inH: number; inW: number; cols: number; outH: number; outW: number; items: number;
   input: BufferView; output: BufferView; mask: BufferView | null; maskDiv: number;
   /** With the mask: guided backprop's ReLU backward (the gradient passes only where it is > 0 too). */
@@ -137,7 +179,7 @@ function workgroupShape(posBlocks: number): [number, number] {
 function info(op: ConvOp, c: GemmCall, use: string, flops: number, note = '') {
   return {
     use, label: op.name, opType: op.onnxTypes.join('+'), flops,
-    shapes: (c.shapes ?? `${fmtShape([c.items, c.rows, c.inH, c.inW])} → ${fmtShape([c.items, c.cols, c.outH, c.outW])} k${c.window.kh}×${c.window.kw}/${c.window.strideH}`) + note,
+    shapes: (c.shapes ?? `${fmtShape([c.items, c.rows * (c.groups ?? 1), c.inH, c.inW])} → ${fmtShape([c.items, c.cols * (c.groups ?? 1), c.outH, c.outW])} k${c.window.kh}×${c.window.kw}/${c.window.strideH}${(c.groups ?? 1) > 1 ? ` g${c.groups}` : ''}`) + note,
   };
 }
 
@@ -152,19 +194,19 @@ function uniforms(c: GemmCall, mask: BufferView) {
 /** The CPU variant (conv.wgsl): TM channels × TN positions per invocation. */
 export async function gemmRegisterBlocked(env: KernelEnv, op: ConvOp, c: GemmCall, use: string, flops: number): Promise<Dispatch[]> {
   const w = c.window;
-  const pointwise = w.kh === 1 && w.kw === 1 && w.strideH === 1 && w.strideW === 1 && w.pads.every((p) => p === 0);
+  const pointwise = w.kh === 1 && w.kw === 1 && w.strideH === 1 && w.strideW === 1 && w.pads.every((p) => p === 0); // (dilation is moot for 1×1)
   const posBlocks = Math.ceil((c.items * c.outH * c.outW) / TN);
   const colBlocks = pad16(c.cols) / TM;
   const [wgx, wgy] = workgroupShape(posBlocks);
   const mask = c.mask ?? { buffer: env.dummy, offset: 0, stride: 0 };
   return [await CONV.dispatch(env, 'gemm', {
     overrides: {
-      KH: w.kh, KW: w.kw, SH: w.strideH, SW: w.strideW, POINTWISE: pointwise, TRANSPOSED: c.transposed,
+      KH: w.kh, KW: w.kw, SH: w.strideH, SW: w.strideW, DH: w.dilations[0], DW: w.dilations[1], POINTWISE: pointwise, TRANSPOSED: c.transposed,
       RELU: c.relu, MASK: c.mask !== null, GUIDED: !!c.guided, ACCUMULATE: c.accumulate, WEIGHTS_PER_ITEM: c.weightsPerItem ?? false, WG_X: wgx, WG_Y: wgy,
     },
     uniforms: uniforms(c, mask),
     buffers: { input: c.input.buffer, weights: c.weights, bias: c.bias, mask: mask.buffer, output: c.output.buffer },
-    workgroups: [Math.ceil(posBlocks / wgx), Math.ceil(colBlocks / wgy), 1],
+    workgroups: [Math.ceil(posBlocks / wgx), Math.ceil(colBlocks / wgy), c.groups ?? 1],
     ...info(op, c, use, flops),
   })];
 }
@@ -174,8 +216,8 @@ export async function gemmRegisterBlocked(env: KernelEnv, op: ConvOp, c: GemmCal
  * channels the direct kernel spends its time on window arithmetic (one tap's offsets serve only
  * C_in multiply-adds); GoogLeNet's conv1 (C_in 3, 7×7) ran at half the GEMM rate.
  */
-export function usesIm2col(op: Pick<ConvOp, 'kh' | 'kw' | 'cIn'>, variant: KernelVariant): boolean {
-  return variant === 'cpu' && op.kh * op.kw > 1 && op.cIn < 8;
+export function usesIm2col(op: Pick<ConvOp, 'kh' | 'kw' | 'cIn' | 'group'>, variant: KernelVariant): boolean {
+  return variant === 'cpu' && op.kh * op.kw > 1 && op.cIn < 8 && op.group === 1;
 }
 
 /** Workgroups a GPU variant dispatch should reach before split-K stops paying (a few per compute unit). */
@@ -194,24 +236,25 @@ async function gemmTiled(env: KernelEnv, op: ConvOp, c: GemmCall, use: string, f
   const tiles: [number, number] = [Math.ceil(posCount / TILE), Math.ceil(c.cols / TILE)];
   const w = c.window;
   const chunks = Math.ceil((c.rows * w.kh * w.kw) / CHUNK);
-  const { split, chunksPerSplit } = splitK(tiles[0] * tiles[1], chunks);
+  const groups = c.groups ?? 1;
+  const { split, chunksPerSplit } = splitK(tiles[0] * tiles[1] * groups, chunks);
   const overrides = {
-    KH: w.kh, KW: w.kw, SH: w.strideH, SW: w.strideW, TRANSPOSED: c.transposed,
+    KH: w.kh, KW: w.kw, SH: w.strideH, SW: w.strideW, DH: w.dilations[0], DW: w.dilations[1], TRANSPOSED: c.transposed,
     RELU: c.relu, MASK: c.mask !== null, GUIDED: !!c.guided, ACCUMULATE: c.accumulate, SPLIT: split,
   };
   const mask = c.mask ?? { buffer: env.dummy, offset: 0, stride: 0 };
   const values = { ...uniforms(c, mask), chunksPerSplit };
-  const partial = split > 1 ? env.scratch(split * c.cols * posCount, `${op.name} split-K`) : env.dummyWritable;
+  const partial = split > 1 ? env.scratch(groups * split * c.cols * posCount, `${op.name} split-K`) : env.dummyWritable;
   const note = split > 1 ? ` split-K ${split}` : '';
   const out = [await CONV_TILED.dispatch(env, 'gemm', {
     overrides, uniforms: values,
     buffers: { input: c.input.buffer, weights: c.weights, bias: c.bias, mask: mask.buffer, output: c.output.buffer, partialOut: partial },
-    workgroups: [tiles[0], tiles[1], split], ...info(op, c, use, flops, note),
+    workgroups: [tiles[0], tiles[1], groups * split], ...info(op, c, use, flops, note),
   })];
   if (split > 1) {
     out.push(await CONV_TILED.dispatch(env, 'splitkSum', {
       overrides, uniforms: values, buffers: { bias: c.bias, output: c.output.buffer, partial },
-      workgroups: CONV_TILED.groups('splitkSum', [posCount, c.cols, 1]), ...info(op, c, use, split * c.cols * posCount, note),
+      workgroups: CONV_TILED.groups('splitkSum', [posCount, c.cols, groups]), ...info(op, c, use, groups * split * c.cols * posCount, note),
     }));
   }
   return out;
@@ -265,15 +308,17 @@ export async function winograd(env: KernelEnv, op: ConvOp, c: WinogradCall, dire
  */
 export function convBackwardScratch(op: ConvOp, shapes: OpShapes, items: number, variant: KernelVariant): { label: string; floats: number }[] {
   const [, inH, inW] = chwOf(shapes.inputs[0]);
-  if (usesWinogradBackward(op, variant)) {
+  const lowering = convLowering(op, variant, 'backward');
+  if (lowering === 'winograd') {
     const tiles = winogradTiles(inH, inW, items);
     return [
       { label: `${op.name} conv.winograd.backward V`, floats: POINTS * op.cOut * tiles.t8 },
       { label: `${op.name} conv.winograd.backward M`, floats: POINTS * op.cIn * tiles.t8 },
     ];
   }
-  if (variant !== 'gpu') return [];
+  if (variant !== 'gpu' || lowering !== 'gemm') return [];
   const posCount = items * inH * inW;
-  const { split } = splitK(Math.ceil(posCount / TILE) * Math.ceil(op.cIn / TILE), Math.ceil((op.cOut * op.kh * op.kw) / CHUNK));
+  const g = op.group;
+  const { split } = splitK(Math.ceil(posCount / TILE) * Math.ceil(op.cIn / g / TILE) * g, Math.ceil(((op.cOut / g) * op.kh * op.kw) / CHUNK));
   return split > 1 ? [{ label: `${op.name} split-K`, floats: split * op.cIn * posCount }] : [];
 }

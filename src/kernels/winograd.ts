@@ -41,8 +41,9 @@ export const WINOGRAD = declareKernel({
 });
 
 /** Whether the forward pass of `op` runs as Winograd F(2×2, 3×3) on this kernel variant. */
-export function usesWinograd(op: Pick<ConvOp, 'kh' | 'kw' | 'strideH' | 'strideW'>, variant: KernelVariant): boolean {
-  return variant === 'cpu' && op.kh === 3 && op.kw === 3 && op.strideH === 1 && op.strideW === 1;
+export function usesWinograd(op: Pick<ConvOp, 'kh' | 'kw' | 'strideH' | 'strideW' | 'dilations' | 'group'>, variant: KernelVariant): boolean {
+  return variant === 'cpu' && op.kh === 3 && op.kw === 3 && op.strideH === 1 && op.strideW === 1
+    && op.dilations[0] === 1 && op.dilations[1] === 1 && op.group === 1;
 }
 
 /** The data gradient's pads [top, left, bottom, right] as a convolution of dy: 2 − pad. */
@@ -50,7 +51,7 @@ export const gradientPads = (pads: readonly number[]): [number, number, number, 
   [2 - pads[0], 2 - pads[1], 2 - pads[2], 2 - pads[3]];
 
 /** Whether the data gradient of `op` runs as Winograd: when the forward does and no pad exceeds 2. */
-export function usesWinogradBackward(op: Pick<ConvOp, 'kh' | 'kw' | 'strideH' | 'strideW' | 'pads'>, variant: KernelVariant): boolean {
+export function usesWinogradBackward(op: Pick<ConvOp, 'kh' | 'kw' | 'strideH' | 'strideW' | 'pads' | 'dilations' | 'group'>, variant: KernelVariant): boolean {
   return usesWinograd(op, variant) && gradientPads(op.pads).every((p) => p >= 0);
 }
 

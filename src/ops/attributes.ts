@@ -32,21 +32,24 @@ export function flag(ctx: LowerContext, name: string): boolean {
   return v === 1;
 }
 
-/** Strides, dilations and pads of a 2-D convolution or pooling window, checked as ONNX's checker does. */
+/**
+ * Strides, dilations and pads of a 2-D convolution or pooling window, checked as ONNX's checker does;
+ * auto_pad SAME_* pads for the dilated window ((k − 1)·d + 1), as ONNX computes them.
+ */
 export function spatialAttrs(ctx: LowerContext, x: number[], kernel: [number, number], pool: boolean) {
   const { node } = ctx;
   const strides = attrInts(node, 'strides', [1, 1])!;
   checkInts(ctx, 'strides', strides, 2, 1);
   const dil = attrInts(node, 'dilations', [1, 1])!;
   checkInts(ctx, 'dilations', dil, 2, 1);
-  if (dil.some((d) => d !== 1)) ctx.fail(`dilations [${dil}] are not supported (only 1)`);
+  const extent = [0, 1].map((i) => (kernel[i] - 1) * dil[i] + 1);
   const autoPad = attrString(node, 'auto_pad', 'NOTSET');
   let pads = attrInts(node, 'pads', [0, 0, 0, 0])!;
   if (pads.length !== 4) ctx.fail(`expected 4 pads [top, left, bottom, right], got ${list(pads)}`);
   checkInts(ctx, 'pads', pads, 4, 0);
   if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
-    const [t, b] = samePads(x[2], kernel[0], strides[0], autoPad === 'SAME_UPPER');
-    const [l, r] = samePads(x[3], kernel[1], strides[1], autoPad === 'SAME_UPPER');
+    const [t, b] = samePads(x[2], extent[0], strides[0], autoPad === 'SAME_UPPER');
+    const [l, r] = samePads(x[3], extent[1], strides[1], autoPad === 'SAME_UPPER');
     pads = [t, l, b, r];
   } else if (autoPad === 'VALID') {
     pads = [0, 0, 0, 0];
@@ -57,7 +60,7 @@ export function spatialAttrs(ctx: LowerContext, x: number[], kernel: [number, nu
   if (pool && (pads[0] >= kernel[0] || pads[2] >= kernel[0] || pads[1] >= kernel[1] || pads[3] >= kernel[1])) {
     ctx.fail(`pads [${pads}] must be smaller than the ${kernel[0]}×${kernel[1]} window`);
   }
-  return { strides: strides as [number, number], pads: pads as [number, number, number, number] };
+  return { strides: strides as [number, number], pads: pads as [number, number, number, number], dilations: dil as [number, number] };
 }
 
 export function need4d(ctx: LowerContext, name: string): number[] {

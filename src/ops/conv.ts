@@ -1,26 +1,28 @@
 /**
- * conv: Conv, and every Gemm and MatMul with a constant right operand as a 1×1 convolution over
+ * conv: Conv (any group, dilations, pads and auto_pad), and every Gemm and MatMul with a constant right operand as a 1×1 convolution over
  * [N, K, 1, 1] (alpha and beta folded into the weights). A Relu fuses into it; an affine right after
  * it (an unfolded BatchNormalization) is folded into its weights by graph/fuse.ts.
  *
- * Forward and data gradient (convKernel, below) pick one of four GEMM lowerings per layer and
- * direction: direct register-blocked, tiled with split-K, Winograd F(2×2, 3×3), im2col; their
- * machinery is src/kernels/conv.ts and winograd.ts, the WGSL shaders/conv.wgsl, conv_tiled.wgsl,
- * winograd.wgsl, im2col.wgsl.
+ * Forward and data gradient (convKernel, below) take the lowering convLowering picks per layer and
+ * direction: the GEMM (register-blocked, or tiled with split-K; one per group), Winograd F(2×2, 3×3),
+ * im2col, or the direct grouped kernel for depthwise and narrow groups; their machinery is
+ * src/kernels/conv.ts, winograd.ts and depthwise.ts, the WGSL shaders/conv.wgsl, conv_tiled.wgsl,
+ * winograd.wgsl, im2col.wgsl, depthwise.wgsl.
  */
 import type { OpBase } from '../graph/ir.ts';
 import { tensorElements } from '../graph/ir.ts';
 import { windowCount } from '../graph/shapes.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
-import { CONV, CONV_TILED, gemm, gemmRegisterBlocked, IM2COL, layoutWeights, pad16, POINTWISE, usesIm2col, winograd } from '../kernels/conv.ts';
+import { CONV, CONV_TILED, convLowering, gemm, gemmRegisterBlocked, groupPadded, IM2COL, layoutWeights, pad16, POINTWISE, winograd } from '../kernels/conv.ts';
+import { convDirect, DEPTHWISE, directWeights } from '../kernels/depthwise.ts';
 import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from '../kernels/types.ts';
 import { chwOf, fmtShape } from '../kernels/types.ts';
-import { gradientPads, usesWinograd, usesWinogradBackward, WINOGRAD, winogradWeights } from '../kernels/winograd.ts';
+import { gradientPads, WINOGRAD, winogradWeights } from '../kernels/winograd.ts';
 import { attrFloat, attrInt, attrInts } from '../onnx/model.ts';
 import { flag, list, need4d, nodeInput, spatialAttrs } from './attributes.ts';
+import { lowerMatMulLastAxis } from './matmul.ts';
 import { defineOp, type LowerContext } from './spec.ts';
 
-import { lowerMatMulLastAxis } from './matmul.ts';
 export interface ConvOp extends OpBase {
   kind: 'conv';
   /** Weights [C_out, C_in, KH, KW], with BatchNormalization and Gemm's alpha already folded in. */
@@ -32,6 +34,10 @@ export interface ConvOp extends OpBase {
   strideH: number; strideW: number;
   /** [top, left, bottom, right]. */
   pads: [number, number, number, number];
+  /** [along H, along W]: tap (ky, kx) reads row oy·strideH − top + ky·dilations[0]. */
+  dilations: [number, number];
+  /** ONNX group: input and output channels split into `group` groups, group g's outputs read group g's inputs only; weight is [C_out, C_in/group, KH, KW]. */
+  group: number;
   relu: boolean;
 }
 
@@ -56,8 +62,7 @@ function lowerConv(ctx: LowerContext): void {
       : `weights '${wName}' expect ${cInW} input channels per group, ${cInW * group} for group = ${group}, but '${xName}' has ${x[1]}`);
   }
   if (cOut % group !== 0) ctx.fail(`weights '${wName}' have ${cOut} output channels, not a multiple of group = ${group}`);
-  if (group !== 1) ctx.fail(`group = ${group} is not supported yet (only group = 1)`);
-  const { strides, pads } = spatialAttrs(ctx, x, [kh, kw], false);
+  const { strides, pads, dilations } = spatialAttrs(ctx, x, [kh, kw], false);
   const bName = node.inputs[2];
   let bias = new Float32Array(cOut);
   if (bName) {
@@ -65,12 +70,13 @@ function lowerConv(ctx: LowerContext): void {
     if (b.dims.length !== 1) ctx.fail(`bias '${bName}' has shape ${list(b.dims)}; expected [${cOut}]`);
     bias = b.data.slice();
   }
-  const ho = windowCount(x[2], kh, strides[0], pads[0], pads[2]);
-  const wo = windowCount(x[3], kw, strides[1], pads[1], pads[3]);
-  if (ho <= 0 || wo <= 0) ctx.fail(`the ${kh}×${kw} kernel does not fit the ${x[2]}×${x[3]} input (pads [${pads}])`);
+  const ho = windowCount(x[2], (kh - 1) * dilations[0] + 1, strides[0], pads[0], pads[2]);
+  const wo = windowCount(x[3], (kw - 1) * dilations[1] + 1, strides[1], pads[1], pads[3]);
+  const dilated = dilations.some((d) => d > 1) ? ` dilated by [${dilations}]` : '';
+  if (ho <= 0 || wo <= 0) ctx.fail(`the ${kh}×${kw} kernel${dilated} does not fit the ${x[2]}×${x[3]} input (pads [${pads}])`);
   ctx.emit({
     kind: 'conv', name: node.name, onnxTypes: ['Conv'], inputs: [xName], output: node.outputs[0],
-    weight: w.data.slice(), bias, cIn: x[1], cOut, kh, kw, strideH: strides[0], strideW: strides[1], pads, relu: false,
+    weight: w.data.slice(), bias, cIn: x[1], cOut, kh, kw, strideH: strides[0], strideW: strides[1], pads, dilations, group, relu: false,
   }, [x[0], cOut, ho, wo]);
 }
 
@@ -106,25 +112,21 @@ function lowerDense(ctx: LowerContext, transA: boolean, transB: boolean, alpha: 
   }
   ctx.emit({
     kind: 'conv', name: node.name, onnxTypes: [node.opType], inputs: [aName], output: node.outputs[0],
-    weight, bias, cIn: k, cOut: m, kh: 1, kw: 1, strideH: 1, strideW: 1, pads: [0, 0, 0, 0], relu: false,
+    weight, bias, cIn: k, cOut: m, kh: 1, kw: 1, strideH: 1, strideW: 1, pads: [0, 0, 0, 0], dilations: [1, 1], group: 1, relu: false,
   }, [n, m]);
 }
 
 /**
- * Forward: Winograd for 3×3 stride-1 layers and im2col for few input channels on the CPU variant,
- * else the direct GEMM (register-blocked on a CPU, tiled on a GPU). Data gradient: the same GEMM,
- * transposed (TRANSPOSED), or Winograd for 3×3 stride-1 layers on the CPU variant; the fused ReLU
- * masks the incoming gradient. Weights are laid out once per direction.
+ * Forward and data gradient by the lowering convLowering picks per layer and direction (Winograd,
+ * im2col, the direct grouped kernel, or the GEMM: register-blocked on a CPU, tiled on a GPU, one
+ * GEMM per group). The data gradient is the same machinery transposed (TRANSPOSED); the fused ReLU
+ * masks the incoming gradient (and GUIDED, for guided backprop). Weights are laid out once per direction.
  */
 function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
   const [, inH, inW] = chwOf(shapes.inputs[0]);
   const [, outH, outW] = chwOf(shapes.output);
-  const macsPerItem = op.cOut * outH * outW * op.cIn * op.kh * op.kw;
-  const paddedBias = () => {
-    const bias = new Float32Array(pad16(op.cOut));
-    bias.set(op.bias);
-    return bias;
-  };
+  const g = op.group;
+  const macsPerItem = (op.cOut * outH * outW * op.cIn * op.kh * op.kw) / g;
   // Made once per kernel, shared by every backward program compiled on the engine.
   let bwd: { weights: GPUBuffer; zeros: GPUBuffer } | undefined;
 
@@ -135,7 +137,7 @@ function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
     const shape = fmtShape([batch, rows, outH * outW]);
     return [
       await IM2COL.dispatch(env, 'unfold', {
-        overrides: { KH: op.kh, KW: op.kw, SH: op.strideH, SW: op.strideW },
+        overrides: { KH: op.kh, KW: op.kw, SH: op.strideH, SW: op.strideW, DH: op.dilations[0], DW: op.dilations[1] },
         uniforms: {
           channels: op.cIn, inH, inW, outH, outW, items: batch, padT: op.pads[0], padL: op.pads[1],
           xOffset: inputs[0].offset, xStride: inputs[0].stride,
@@ -149,47 +151,62 @@ function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
         window: POINTWISE, shapes: `${shape} → ${fmtShape([batch, op.cOut, outH, outW])}`,
         rows, inH: outH, inW: outW, cols: op.cOut, outH, outW, items: batch,
         input: { buffer: col, offset: 0, stride: rows * outH * outW }, output, mask: null, maskDiv: 1,
-        relu: op.relu, accumulate: false, transposed: false, weights: env.storage(layoutWeights(op, false)), bias: env.storage(paddedBias()),
+        relu: op.relu, accumulate: false, transposed: false, weights: env.storage(layoutWeights(op, false)), bias: env.storage(groupPadded(op.bias, 1)),
       }, 'im2col', 2 * macsPerItem * batch),
     ];
   }
 
   return {
-    forward(args: ForwardArgs) {
+    async forward(args: ForwardArgs) {
       const { env, inputs, output, batch } = args;
-      if (usesWinograd(op, env.variant)) {
+      const lowering = convLowering(op, env.variant, 'forward');
+      if (lowering === 'winograd') {
         return winograd(env, op, {
           rows: op.cIn, cols: op.cOut, inH, inW, outH, outW, items: batch, pads: op.pads, input: inputs[0], output, mask: null, maskDiv: 1,
-          weights: env.storage(winogradWeights(op, pad16(op.cOut), false)), bias: env.storage(paddedBias()),
+          weights: env.storage(winogradWeights(op, pad16(op.cOut), false)), bias: env.storage(groupPadded(op.bias, 1)),
           zeros: env.storage(new Float32Array(pad16(op.cOut))), relu: op.relu, accumulate: false,
         }, 'forward');
       }
-      if (usesIm2col(op, env.variant) && batch * op.cIn * op.kh * op.kw * outH * outW * 4 <= env.device.limits.maxStorageBufferBindingSize) {
+      if (lowering === 'im2col' && batch * op.cIn * op.kh * op.kw * outH * outW * 4 <= env.device.limits.maxStorageBufferBindingSize) {
         return im2colGemm(args);
       }
+      if (lowering === 'direct') {
+        return [await convDirect(env, op, {
+          rows: op.cIn / g, cols: op.cOut / g, groups: g, inH, inW, outH, outW, items: batch, input: inputs[0], output, mask: null, maskDiv: 1,
+          relu: op.relu, accumulate: false, transposed: false, weights: env.storage(directWeights(op, false)), bias: env.storage(op.bias),
+        }, 'forward', 2 * macsPerItem * batch)];
+      }
       return gemm(env, op, {
-        window: op, rows: op.cIn, inH, inW, cols: op.cOut, outH, outW, items: batch, input: inputs[0], output, mask: null, maskDiv: 1,
-        relu: op.relu, accumulate: false, transposed: false, weights: env.storage(layoutWeights(op, false)), bias: env.storage(paddedBias()),
+        window: op, groups: g, rows: op.cIn / g, inH, inW, cols: op.cOut / g, outH, outW, items: batch, input: inputs[0], output, mask: null, maskDiv: 1,
+        relu: op.relu, accumulate: false, transposed: false, weights: env.storage(layoutWeights(op, false)), bias: env.storage(groupPadded(op.bias, g)),
       }, 'forward', 2 * macsPerItem * batch);
     },
-    backward({ env, output, dy, dx, items, maskDiv, guided }: BackwardArgs) {
+    async backward({ env, output, dy, dx, items, maskDiv, guided }: BackwardArgs) {
       const target = dx[0];
-      if (!target) return Promise.resolve([]);
-      const winogradBackward = usesWinogradBackward(op, env.variant);
+      if (!target) return [];
+      const lowering = convLowering(op, env.variant, 'backward');
       bwd ??= {
-        weights: env.storage(winogradBackward ? winogradWeights(op, pad16(op.cIn), true) : layoutWeights(op, true)),
-        zeros: env.storage(new Float32Array(pad16(op.cIn))),
+        weights: env.storage(lowering === 'winograd' ? winogradWeights(op, pad16(op.cIn), true)
+          : lowering === 'direct' ? directWeights(op, true) : layoutWeights(op, true)),
+        zeros: env.storage(new Float32Array(g * pad16(op.cIn / g))),
       };
-      if (winogradBackward) {
+      const mask = op.relu ? output : null;
+      if (lowering === 'winograd') {
         return winograd(env, op, {
           rows: op.cOut, cols: op.cIn, inH: outH, inW: outW, outH: inH, outW: inW, items, pads: gradientPads(op.pads),
-          input: dy, output: target.view, mask: op.relu ? output : null, maskDiv, guided,
+          input: dy, output: target.view, mask, maskDiv, guided,
           weights: bwd.weights, bias: bwd.zeros, zeros: bwd.zeros, relu: false, accumulate: target.accumulate,
         }, 'backward');
       }
+      if (lowering === 'direct') {
+        return [await convDirect(env, op, {
+          rows: op.cOut / g, cols: op.cIn / g, groups: g, inH: outH, inW: outW, outH: inH, outW: inW, items, input: dy, output: target.view,
+          mask, maskDiv, guided, relu: false, accumulate: target.accumulate, transposed: true, weights: bwd.weights, bias: bwd.zeros,
+        }, 'backward', 2 * macsPerItem * items)];
+      }
       return gemm(env, op, {
-        window: op, rows: op.cOut, inH: outH, inW: outW, cols: op.cIn, outH: inH, outW: inW, items, input: dy, output: target.view,
-        mask: op.relu ? output : null, maskDiv, guided, relu: false, accumulate: target.accumulate, transposed: true,
+        window: op, groups: g, rows: op.cOut / g, inH: outH, inW: outW, cols: op.cIn / g, outH: inH, outW: inW, items, input: dy, output: target.view,
+        mask, maskDiv, guided, relu: false, accumulate: target.accumulate, transposed: true,
         weights: bwd.weights, bias: bwd.zeros,
       }, 'backward', 2 * macsPerItem * items);
     },
@@ -210,5 +227,5 @@ export const conv = defineOp<ConvOp>({
   },
   kernel: convKernel,
   fusesRelu: true,
-  kernels: [CONV, CONV_TILED, IM2COL, WINOGRAD],
+  kernels: [CONV, CONV_TILED, IM2COL, WINOGRAD, DEPTHWISE],
 });

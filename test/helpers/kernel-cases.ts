@@ -97,12 +97,20 @@ class Branch {
     return this.p(name);
   }
 
-  /** Conv with W ~ U(±1/√fan_in) (outputs of order 1) and an optional bias ~ U(±½). */
-  conv(x: string, out: string, shape: [number, number, number, number], o: { bias?: boolean; strides?: number[]; pads?: number[] } = {}): string {
+  /**
+   * Conv with W ~ U(±1/√fan_in) (outputs of order 1) and an optional bias ~ U(±½); shape is the
+   * weight's [C_out, C_in/group, KH, KW]; group, dilations and auto_pad only when given.
+   */
+  conv(x: string, out: string, shape: [number, number, number, number], o: ConvOptions = {}): string {
     const s = 1 / Math.sqrt(shape[1] * shape[2] * shape[3]);
     const inputs = [x, this.w(`${out}_w`, uniform(shape, this.r, -s, s))];
     if (o.bias ?? true) inputs.push(this.w(`${out}_b`, uniform([shape[0]], this.r, -0.5, 0.5)));
-    return this.add('Conv', inputs, out, { kernel_shape: ints([shape[2], shape[3]]), strides: ints(o.strides ?? [1, 1]), pads: ints(o.pads ?? [0, 0, 0, 0]) });
+    const attrs: Record<string, OnnxAttribute> = { kernel_shape: ints([shape[2], shape[3]]), strides: ints(o.strides ?? [1, 1]) };
+    if (o.autoPad) attrs.auto_pad = { type: 'string', value: o.autoPad };
+    else attrs.pads = ints(o.pads ?? [0, 0, 0, 0]);
+    if (o.group) attrs.group = int(o.group);
+    if (o.dilations) attrs.dilations = ints(o.dilations);
+    return this.add('Conv', inputs, out, attrs);
   }
 
   batchNorm(x: string, out: string, c: number): string {
@@ -198,11 +206,15 @@ function makeGroup(g: GroupSpec): KernelCase {
   };
 }
 
+interface ConvOptions { bias?: boolean; strides?: number[]; pads?: number[]; group?: number; dilations?: number[]; autoPad?: string }
+
 // ───────────────────────────── the cases ─────────────────────────────
 
-const conv = (name: string, shape: [number, number, number, number], o: { bias?: boolean; strides?: number[]; pads?: number[] } = {}): CaseSpec => ({
+const conv = (name: string, shape: [number, number, number, number], o: ConvOptions = {}): CaseSpec => ({
   name, kernel: 'conv', build: (b) => b.conv(b.input, 'y', shape, o), check: ['y'], wrt: ['y'],
 });
+/** A conv case reported under `kernel` (depthwise, grouped, dilated, auto_pad). */
+const convAs = (kernel: string, name: string, shape: [number, number, number, number], o: ConvOptions = {}): CaseSpec => ({ ...conv(name, shape, o), kernel });
 const gemm = (name: string, w: [number, number], attrs: Record<string, OnnxAttribute>, bias: number[] | null): CaseSpec => ({
   name, kernel: 'gemm',
   build: (b) => {
@@ -307,6 +319,36 @@ export function kernelCases(): KernelCase[] {
         conv('conv 1×1 on 1×1 spatial, C_in 5 → C_out 17, no bias', [17, 5, 1, 1], { bias: false }),
         gap('global average pool on 1×1'),
         lrn('LRN size 7 wider than C 5, alpha 1', { size: 7, alpha: 1, beta: 0.75, bias: 1 }),
+        convAs('depthwise', 'depthwise 3×3 pad 1 on 1×1 spatial, group 5 (C 5)', [5, 1, 3, 3], { pads: [1, 1, 1, 1], group: 5 }),
+        {
+          name: 'global max pool and ReduceMean [2,3] keepdims 0 on 1×1', kernel: 'globalmaxpool',
+          build: (b) => b.add('ReduceMean', [b.add('GlobalMaxPool', [b.input], 'g')], 'm', { axes: ints([2, 3]), keepdims: int(0) }), check: ['g', 'm'], wrt: ['g', 'm'],
+        },
+      ],
+    }),
+    makeGroup({
+      name: 'grouped, depthwise and dilated convolutions on batch 2 of [6, 9, 7]', seed: 31, input: [2, 6, 9, 7],
+      makeInput: (s, r) => uniform(s, r), classCount: 6, classes: [[3, 0], [5, 1]],
+      cases: [
+        convAs('depthwise', 'depthwise 3×3 pad 1, group 6 (C 6)', [6, 1, 3, 3], { pads: [1, 1, 1, 1], group: 6 }),
+        convAs('depthwise', 'depthwise ×2 (C_out 12), 3×3 stride 2, pads [1,0,2,1], no bias', [12, 1, 3, 3], { strides: [2, 2], pads: [1, 0, 2, 1], group: 6, bias: false }),
+        convAs('depthwise', 'depthwise 5×5 dilation 2, pads [4,3,4,3]', [6, 1, 5, 5], { pads: [4, 3, 4, 3], dilations: [2, 2], group: 6 }),
+        convAs('depthwise', 'depthwise 3×3 stride 2, dilations [1,2], auto_pad SAME_UPPER', [6, 1, 3, 3], { strides: [2, 2], dilations: [1, 2], autoPad: 'SAME_UPPER', group: 6 }),
+        convAs('grouped', 'group 2, C_in 6 → C_out 34, 3×3 pad 1 (GEMM per group forward, direct backward)', [34, 3, 3, 3], { pads: [1, 1, 1, 1], group: 2 }),
+        convAs('grouped', 'group 3, C_in 6 → C_out 24, 1×1 (8 per group: GEMM forward)', [24, 2, 1, 1], { group: 3 }),
+        convAs('grouped', 'group 3, C_out 9, 2×2, auto_pad SAME_LOWER', [9, 2, 2, 2], { autoPad: 'SAME_LOWER', group: 3 }),
+        convAs('grouped', 'group 2, C_out 8, 3×3 stride 2, auto_pad VALID, dilations [1,2]', [8, 3, 3, 3], { strides: [2, 2], autoPad: 'VALID', group: 2, dilations: [1, 2] }),
+        convAs('dilated', 'group 1, 3×3 dilation 2, pads [2,1,2,1], C_out 17 (im2col forward)', [17, 6, 3, 3], { pads: [2, 1, 2, 1], dilations: [2, 2] }),
+        {
+          name: 'conv 1×1 → 16, then group 2 3×3 pad 1 dilation [2,1] → 34 + Relu (GEMM per group both ways, masked), then group 1 3×3 dilation 2 stride 2',
+          kernel: 'grouped',
+          build: (b) => {
+            const a = b.conv(b.input, 'a', [16, 6, 1, 1]);
+            const g = b.add('Relu', [b.conv(a, 'g', [34, 8, 3, 3], { pads: [2, 1, 2, 1], dilations: [2, 1], group: 2 })], 'r');
+            return b.conv(g, 'd', [9, 34, 3, 3], { strides: [2, 2], pads: [2, 2, 2, 2], dilations: [2, 2] });
+          },
+          check: ['a', 'r', 'd'], wrt: ['a', 'r', 'd'],
+        },
       ],
     }),
     makeGroup({
@@ -335,6 +377,35 @@ export function kernelCases(): KernelCase[] {
             return b.add('Concat', [c1, b.conv(b.input, 'd', [6, 5, 3, 3], { pads: [1, 1, 1, 1] })], 'c2', { axis: int(1) });
           },
           check: ['a', 'm', 'c1', 'd', 'c2'], wrt: ['a', 'm', 'c1', 'd', 'c2'],
+        },
+      ],
+    }),
+    makeGroup({
+      name: 'dilated max pooling, auto_pad, global max pool, ReduceMax/ReduceMean over [2,3] (axes attribute) on distinct [1, 5, 10, 9]',
+      seed: 32, input: [1, 5, 10, 9], makeInput: distinct,
+      cases: [
+        maxpool('maxpool 3×3 dilation 2, stride 1, pads [2,1,1,2]', pool([3, 3], [1, 1], [2, 1, 1, 2], 0, { dilations: ints([2, 2]) })),
+        maxpool('maxpool 2×2 dilations [2,3] stride 2 ceil_mode pads [1,0,0,1]', pool([2, 2], [2, 2], [1, 0, 0, 1], 1, { dilations: ints([2, 3]) })),
+        maxpool('maxpool 3×3 stride 2 auto_pad SAME_UPPER', { kernel_shape: ints([3, 3]), strides: ints([2, 2]), auto_pad: { type: 'string', value: 'SAME_UPPER' } }),
+        maxpool('maxpool 2×2 stride 1 auto_pad SAME_LOWER', { kernel_shape: ints([2, 2]), auto_pad: { type: 'string', value: 'SAME_LOWER' } }),
+        maxpool('maxpool 3×3 stride 2 auto_pad VALID', { kernel_shape: ints([3, 3]), strides: ints([2, 2]), auto_pad: { type: 'string', value: 'VALID' } }),
+        avgpool('avgpool 2×2 stride 2 auto_pad SAME_UPPER count_include_pad 1', { kernel_shape: ints([2, 2]), strides: ints([2, 2]), auto_pad: { type: 'string', value: 'SAME_UPPER' }, count_include_pad: int(1) }),
+        { name: 'global max pool', kernel: 'globalmaxpool', build: (b) => b.add('GlobalMaxPool', [b.input], 'p'), check: ['p'], wrt: ['p'] },
+        { name: 'ReduceMax axes [2,3] keepdims 1', kernel: 'reduce', build: (b) => b.add('ReduceMax', [b.input], 'p', { axes: ints([2, 3]) }), check: ['p'], wrt: ['p'] },
+        { name: 'ReduceMean axes [−2,−1] keepdims 0', kernel: 'reduce', build: (b) => b.add('ReduceMean', [b.input], 'p', { axes: ints([-2, -1]), keepdims: int(0) }), check: ['p'], wrt: ['p'] },
+      ],
+    }),
+    makeGroup({
+      name: 'ReduceMean/ReduceMax over [2,3] with the axes as input (opset 18) on batch 2 of distinct [3, 5, 4]', seed: 33, input: [2, 3, 5, 4], opset: 18,
+      makeInput: distinct, classCount: 6, classes: [[3, 0], [5, 1]],
+      cases: [
+        {
+          name: 'ReduceMean axes input [2,3] keepdims 1', kernel: 'reduce',
+          build: (b) => { b.weights.push(int64(b.p('axes'), [2, 3])); return b.add('ReduceMean', [b.input, b.p('axes')], 'p'); }, check: ['p'], wrt: ['p'],
+        },
+        {
+          name: 'ReduceMax axes input [−1,−2] keepdims 0', kernel: 'reduce',
+          build: (b) => { b.weights.push(int64(b.p('axes'), [-1, -2])); return b.add('ReduceMax', [b.input, b.p('axes')], 'p', { keepdims: int(0) }); }, check: ['p'], wrt: ['p'],
         },
       ],
     }),

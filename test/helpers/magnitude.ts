@@ -47,14 +47,14 @@
  */
 import { gradientPads, usesWinograd, usesWinogradBackward } from '../../src/kernels/winograd.ts';
 import type { OnnxModel, OnnxNode, OnnxTensor } from '../../src/onnx/model.ts';
-import { forwardValues } from '../reference/graph.ts';
+import { extent, forwardValues, padsOf, reduceAxes } from '../reference/graph.ts';
 import * as ew from '../reference/elementwise.ts';
 import * as op from '../reference/ops.ts';
-import { numel, reshape, tensor, zeros, type Tensor } from '../reference/tensor.ts';
+import { fromOnnx, numel, reshape, tensor, zeros, type Tensor } from '../reference/tensor.ts';
 
 export const U = 2 ** -24;
 
-// ───────────────────────────── attributes (explicit pads only) ─────────────────────────────
+// ───────────────────────────── attributes ─────────────────────────────
 
 function attr(node: OnnxNode, name: string) {
   return node.attributes[name];
@@ -67,26 +67,22 @@ const list = (n: OnnxNode, name: string, fallback: number[]): number[] => {
   const a = attr(n, name);
   return a && a.type === 'ints' ? a.value : fallback;
 };
-function noAutoPad(n: OnnxNode): void {
-  const a = attr(n, 'auto_pad');
-  if (a && a.type === 'string' && a.value !== 'NOTSET') throw new Error(`magnitude: node '${n.name}' uses auto_pad; give explicit pads`);
-}
-const convParams = (n: OnnxNode): op.ConvParams => {
-  noAutoPad(n);
-  return { strides: list(n, 'strides', [1, 1]) as [number, number], pads: list(n, 'pads', [0, 0, 0, 0]) as op.Pads };
+/** A Conv's parameters for input shape xShape and weight shape wShape (auto_pad as the reference reads it). */
+const convParams = (n: OnnxNode, xShape: number[], wShape: number[]): op.ConvParams => {
+  const strides = list(n, 'strides', [1, 1]) as [number, number];
+  const dilations = list(n, 'dilations', [1, 1]) as [number, number];
+  return { strides, dilations, group: num(n, 'group', 1), pads: padsOf(n, xShape.slice(2), extent(wShape.slice(2), dilations), strides) };
 };
-/** A Conv node's window as the engine's lowering rules take it (kernel_shape must be given). */
-export function convWindow(n: OnnxNode): { kh: number; kw: number; strideH: number; strideW: number; pads: op.Pads } {
-  const [kh, kw] = list(n, 'kernel_shape', []);
-  const { strides: [strideH, strideW], pads } = convParams(n);
-  return { kh, kw, strideH, strideW, pads };
+/** A Conv node's window and channels as the engine's lowering rules take them, for input shape xShape. */
+export function convWindow(n: OnnxNode, xShape: number[], wShape: number[]) {
+  const [, , kh, kw] = wShape;
+  const { strides: [strideH, strideW], pads, dilations, group } = convParams(n, xShape, wShape);
+  return { kh, kw, strideH, strideW, pads, dilations: dilations!, group: group!, cIn: xShape[1], cOut: wShape[0] };
 }
-const poolParams = (n: OnnxNode): op.PoolParams => {
-  noAutoPad(n);
-  return {
-    kernel: list(n, 'kernel_shape', []) as [number, number], strides: list(n, 'strides', [1, 1]) as [number, number],
-    pads: list(n, 'pads', [0, 0, 0, 0]) as op.Pads, ceilMode: num(n, 'ceil_mode', 0) === 1,
-  };
+const poolParams = (n: OnnxNode, xShape: number[]): op.PoolParams => {
+  const kernel = list(n, 'kernel_shape', []) as [number, number], strides = list(n, 'strides', [1, 1]) as [number, number];
+  const dilations = list(n, 'dilations', [1, 1]) as [number, number];
+  return { kernel, strides, dilations, pads: padsOf(n, xShape.slice(2), extent(kernel, dilations), strides), ceilMode: num(n, 'ceil_mode', 0) === 1 };
 };
 const lrnParams = (n: OnnxNode): op.LrnParams => ({ size: num(n, 'size', 0), alpha: num(n, 'alpha', 1e-4), beta: num(n, 'beta', 0.75), bias: num(n, 'bias', 1) });
 const absT = (t: Tensor): Tensor => tensor(t.shape, t.data.map(Math.abs));
@@ -235,23 +231,29 @@ function softmaxBackwardMagnitude(node: OnnxNode, y: Tensor, dy: Tensor, opset: 
   return dx;
 }
 
-/** Every max-pool window's maximum beats its runner-up by more than 4·(the window's largest reach), ties allowed as kinkMargins says. */
-function maxPoolKinks(node: OnnxNode, model: OnnxModel, x: Tensor, reach: ArrayLike<number>): string[] {
+/**
+ * Every max-pool window's maximum beats its runner-up by more than 4·(the window's largest reach), ties
+ * allowed as kinkMargins says. `p`: the window (default: the node's MaxPool attributes).
+ */
+function maxPoolKinks(node: OnnxNode, model: OnnxModel, x: Tensor, reach: ArrayLike<number>, p = poolParams(node, x.shape)): string[] {
   const bad: string[] = [];
   const xName = node.inputs[0];
   const afterRelu = model.nodes.some((n) => n.outputs[0] === xName && n.opType === 'Relu');
-  const p = poolParams(node);
   const [N, C, H, W] = x.shape;
-  const OH = op.pooledSize(H, p.kernel[0], p.strides[0], p.pads[0], p.pads[2], p.ceilMode);
-  const OW = op.pooledSize(W, p.kernel[1], p.strides[1], p.pads[1], p.pads[3], p.ceilMode);
+  const [dh, dw] = p.dilations!;
+  const [kh, kw] = extent(p.kernel, p.dilations!);
+  const OH = op.pooledSize(H, kh, p.strides[0], p.pads[0], p.pads[2], p.ceilMode);
+  const OW = op.pooledSize(W, kw, p.strides[1], p.pads[1], p.pads[3], p.ceilMode);
   for (let nc = 0; nc < N * C; nc++) {
     for (let oy = 0; oy < OH; oy++) {
       for (let ox = 0; ox < OW; ox++) {
         const ys = oy * p.strides[0] - p.pads[0], xs = ox * p.strides[1] - p.pads[1];
         const vals: number[] = [];
         let reachMax = 0;
-        for (let iy = Math.max(ys, 0); iy < Math.min(ys + p.kernel[0], H); iy++) {
-          for (let ix = Math.max(xs, 0); ix < Math.min(xs + p.kernel[1], W); ix++) {
+        for (let iy = ys; iy < Math.min(ys + kh, H); iy += dh) {
+          if (iy < 0) continue;
+          for (let ix = xs; ix < Math.min(xs + kw, W); ix += dw) {
+            if (ix < 0) continue;
             vals.push(x.data[nc * H * W + iy * W + ix]);
             reachMax = Math.max(reachMax, reach[nc * H * W + iy * W + ix]);
           }
@@ -282,6 +284,15 @@ function clipBounds(node: OnnxNode, model: OnnxModel): [number, number] {
   if (model.opset < 11) return [num(node, 'min', -Infinity), num(node, 'max', Infinity)];
   const bound = (i: number, fallback: number) => (node.inputs[i] ? (model.initializers.get(node.inputs[i])!.data as Float32Array)[0] : fallback);
   return [bound(1, -Infinity), bound(2, Infinity)];
+}
+
+/** A pooling window of the whole plane of x (GlobalMaxPool, ReduceMax over [2, 3]). */
+const wholePlane = (x: Tensor): op.PoolParams => ({ kernel: [x.shape[2], x.shape[3]], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], ceilMode: false });
+
+/** The elements a ReduceMean or ReduceMax sums into each output. */
+function reducedCount(n: OnnxNode, values: Map<string, Tensor>): number {
+  const ins = n.inputs.map((i) => values.get(i)!);
+  return numel(ins[0].shape) / numel(values.get(n.outputs[0])!.shape);
 }
 
 // ───────────────────────────── the table ─────────────────────────────
@@ -536,16 +547,22 @@ const ELEMENTWISE_ROUNDING: Record<string, Rounding> = {
 };
 
 const ROUNDING: Record<string, Rounding> = {
+  // Grouped and dilated convolutions: the same sums over fewer or spread-out terms (the direct
+  // kernel's and the per-group GEMM's terms are those of the reference's loops), so the same bound
+  // with the group's reduction length: forward C_in/group·KH·KW, backward C_out/group·KH·KW.
   Conv: {
-    magnitude: (n, [x, w, b], c) => (c.winograd && usesWinograd(convWindow(n), 'cpu') ? winogradMagnitude(x, w, b ?? null, convWindow(n).pads) : undefined),
+    magnitude: (n, [x, w, b], c) => {
+      const window = convWindow(n, x.shape, w.shape);
+      return c.winograd && usesWinograd(window, 'cpu') ? winogradMagnitude(x, w, b ?? null, window.pads) : undefined;
+    },
     backward: (n, [x, w], _y, dy) => {
-      const window = convWindow(n);
+      const window = convWindow(n, x.shape, w.shape);
       if (usesWinogradBackward(window, 'cpu')) return [winogradMagnitude(dy, rotateTranspose(absT(w)), null, gradientPads(window.pads))];
-      return [op.convBackward(dy, x.shape, absT(w), convParams(n))];
+      return [op.convBackward(dy, x.shape, absT(w), convParams(n, x.shape, w.shape))];
     },
     ulps: (n, values, dir) => {
       const [co, ci, kh, kw] = values.get(n.inputs[1])!.shape;
-      return (dir === 'forward' ? ci : co) * kh * kw;
+      return (dir === 'forward' ? ci : co / num(n, 'group', 1)) * kh * kw;
     },
   },
   Gemm: {
@@ -557,14 +574,34 @@ const ROUNDING: Record<string, Rounding> = {
   },
   MatMul: { backward: (_n, [x, w], _y, dy) => [op.matmulBackward(dy, x.shape, absT(w))], ulps: gemmUlps },
   MaxPool: {
-    backward: (n, [x], _y, dy) => [op.maxPoolBackward(dy, x, poolParams(n))],
+    backward: (n, [x], _y, dy) => [op.maxPoolBackward(dy, x, poolParams(n, x.shape))],
     ulps: poolUlps,
     kinks: maxPoolKinks,
   },
-  AveragePool: { backward: (n, [x], _y, dy) => [op.averagePoolBackward(dy, x.shape, poolParams(n), num(n, 'count_include_pad', 0) === 1)], ulps: poolUlps },
+  AveragePool: { backward: (n, [x], _y, dy) => [op.averagePoolBackward(dy, x.shape, poolParams(n, x.shape), num(n, 'count_include_pad', 0) === 1)], ulps: poolUlps },
   GlobalAveragePool: {
     backward: (_n, [x], _y, dy) => [op.globalAveragePoolBackward(dy, x.shape)],
     ulps: (n, values, dir) => (dir === 'forward' ? numel(values.get(n.inputs[0])!.shape.slice(2)) : 1),
+  },
+  // A max is exact (its error is its input's); the gradient goes to the real arg-max.
+  GlobalMaxPool: {
+    backward: (_n, [x], _y, dy) => [op.globalMaxPoolBackward(dy, x)],
+    ulps: (n, values, dir) => (dir === 'forward' ? numel(values.get(n.inputs[0])!.shape.slice(2)) : 1),
+    kinks: (n, model, x, reach) => maxPoolKinks(n, model, x, reach, wholePlane(x)),
+  },
+  // Means and maxima over the reduced axes: GlobalAveragePool's and GlobalMaxPool's bounds over those elements.
+  ReduceMean: {
+    backward: (n, ins, _y, dy, c) => [op.reduceMeanBackward(dy, ins[0].shape, reduceAxes(n, ins, ins[0].shape.length, c.model.opset))],
+    ulps: (n, values, dir) => (dir === 'forward' ? reducedCount(n, values) : 1),
+  },
+  ReduceMax: {
+    backward: (n, ins, _y, dy, c) => [op.reduceMaxBackward(dy, ins[0], reduceAxes(n, ins, ins[0].shape.length, c.model.opset))],
+    ulps: (n, values, dir) => (dir === 'forward' ? reducedCount(n, values) : 1),
+    kinks: (n, model, x, reach) => {
+      const axes = reduceAxes(n, n.inputs.map((i) => model.initializers.has(i) ? fromOnnx(model.initializers.get(i)!) : x), x.shape.length, model.opset);
+      if (x.shape.length !== 4 || axes.join() !== '2,3') throw new Error(`magnitude: ReduceMax '${n.name}': kinks only over the spatial axes [2, 3]`);
+      return maxPoolKinks(n, model, x, reach, wholePlane(x));
+    },
   },
   LRN: {
     absolute: (n, c) => {

@@ -33,8 +33,8 @@ function unsupported(node: OnnxNode, what: string): never {
   throw new Error(`reference: node '${node.name}' (${node.opType}): ${what} is not supported`);
 }
 
-/** Explicit pads, or the pads that auto_pad SAME_UPPER / SAME_LOWER / VALID stands for. */
-function padsOf(node: OnnxNode, inHW: number[], kernel: number[], strides: number[]): op.Pads {
+/** Explicit pads, or the pads that auto_pad SAME_UPPER / SAME_LOWER / VALID stands for (kernel: the dilated extent). */
+export function padsOf(node: OnnxNode, inHW: number[], kernel: number[], strides: number[]): op.Pads {
   const autoPad = str(node, 'auto_pad', 'NOTSET');
   if (autoPad === 'NOTSET') return ints(node, 'pads', [0, 0, 0, 0]) as op.Pads;
   if (autoPad === 'VALID') return [0, 0, 0, 0];
@@ -49,22 +49,37 @@ function padsOf(node: OnnxNode, inHW: number[], kernel: number[], strides: numbe
   return [begin[0], begin[1], end[0], end[1]];
 }
 
+/** A window's extent along each axis with dilations: (k − 1)·d + 1. */
+export const extent = (kernel: number[], dilations: number[]) => kernel.map((k, i) => (k - 1) * dilations[i] + 1);
+
 function convParams(node: OnnxNode, x: Tensor, w: Tensor): op.ConvParams {
   if (x.shape.length !== 4) unsupported(node, `a ${x.shape.length}-D input`);
-  if (int(node, 'group', 1) !== 1) unsupported(node, 'group ≠ 1');
-  if (ints(node, 'dilations', [1, 1]).some((d) => d !== 1)) unsupported(node, 'dilation ≠ 1');
   const strides = ints(node, 'strides', [1, 1]) as [number, number];
-  return { strides, pads: padsOf(node, x.shape.slice(2), w.shape.slice(2), strides) };
+  const dilations = ints(node, 'dilations', [1, 1]) as [number, number];
+  return { strides, dilations, group: int(node, 'group', 1), pads: padsOf(node, x.shape.slice(2), extent(w.shape.slice(2), dilations), strides) };
 }
 
 function poolParams(node: OnnxNode, x: Tensor): op.PoolParams {
   if (x.shape.length !== 4) unsupported(node, `a ${x.shape.length}-D input`);
-  if (ints(node, 'dilations', [1, 1]).some((d) => d !== 1)) unsupported(node, 'dilation ≠ 1');
+  const dilations = ints(node, 'dilations', [1, 1]) as [number, number];
+  if (node.opType !== 'MaxPool' && dilations.some((d) => d !== 1)) unsupported(node, 'dilation ≠ 1');
   if (node.outputs.length > 1 && node.outputs[1] !== '') unsupported(node, 'the Indices output');
   const kernel = ints(node, 'kernel_shape', []) as [number, number];
   const strides = ints(node, 'strides', [1, 1]) as [number, number];
-  return { kernel, strides, pads: padsOf(node, x.shape.slice(2), kernel, strides), ceilMode: int(node, 'ceil_mode', 0) === 1 };
+  return { kernel, strides, dilations, pads: padsOf(node, x.shape.slice(2), extent(kernel, dilations), strides), ceilMode: int(node, 'ceil_mode', 0) === 1 };
 }
+
+/**
+ * ReduceMean's and ReduceMax's axes (normalised ≥ 0, sorted): the attribute before opset 18, the
+ * optional int64 input 1 from 18 on; none means every axis (or no reduction with noop_with_empty_axes).
+ */
+export function reduceAxes(node: OnnxNode, ins: Tensor[], rank: number, opset: number): number[] {
+  const given = opset >= 18 ? (ins[1] ? [...ins[1].data] : []) : ints(node, 'axes', []);
+  if (given.length === 0 && int(node, 'noop_with_empty_axes', 0) === 1) unsupported(node, 'noop_with_empty_axes with no axes');
+  const axes = given.length ? given.map((a) => (a + rank) % rank) : [...Array(rank).keys()];
+  return [...new Set(axes)].sort((a, b) => a - b);
+}
+const keepDims = (node: OnnxNode) => int(node, 'keepdims', 1) === 1;
 
 const lrnParams = (node: OnnxNode): op.LrnParams => ({
   size: int(node, 'size', 0), alpha: float(node, 'alpha', 1e-4), beta: float(node, 'beta', 0.75), bias: float(node, 'bias', 1),
@@ -154,6 +169,18 @@ const OPS: Record<string, OpDef> = {
   GlobalAveragePool: {
     forward: (_n, [x]) => [op.globalAveragePool(x)],
     backward: (_n, [x], _y, dy) => [op.globalAveragePoolBackward(dy, x.shape)],
+  },
+  GlobalMaxPool: {
+    forward: (_n, [x]) => [op.globalMaxPool(x)],
+    backward: (_n, [x], _y, dy) => [op.globalMaxPoolBackward(dy, x)],
+  },
+  ReduceMean: {
+    forward: (n, ins, opset) => [op.reduceMean(ins[0], reduceAxes(n, ins, ins[0].shape.length, opset), keepDims(n))],
+    backward: (n, ins, _y, dy, opset) => [op.reduceMeanBackward(dy, ins[0].shape, reduceAxes(n, ins, ins[0].shape.length, opset))],
+  },
+  ReduceMax: {
+    forward: (n, ins, opset) => [op.reduceMax(ins[0], reduceAxes(n, ins, ins[0].shape.length, opset), keepDims(n))],
+    backward: (n, ins, _y, dy, opset) => [op.reduceMaxBackward(dy, ins[0], reduceAxes(n, ins, ins[0].shape.length, opset))],
   },
   LRN: {
     forward: (n, [x]) => [op.lrn(x, lrnParams(n))],

@@ -17,13 +17,14 @@ function check(cond: boolean, msg: string): void {
   if (!cond) throw new Error(msg);
 }
 
-// ───────────────────────────── Conv (group 1, dilation 1) ─────────────────────────────
+// ───────────────────────────── Conv (any group, dilations) ─────────────────────────────
 
-export interface ConvParams { strides: [number, number]; pads: Pads }
+/** group (default 1): C_in and C_out split into `group` groups, w is [C_out, C_in/group, KH, KW]; dilations default [1, 1]. */
+export interface ConvParams { strides: [number, number]; pads: Pads; dilations?: [number, number]; group?: number }
 
 /**
  * The outputs o whose input index o·stride − pad + k falls inside [0, inSize): a contiguous range
- * [lo, hi). Looping over it (instead of testing each index) keeps the inner loop branch-free.
+ * [lo, hi), k the tap's offset (ky·dilation). Looping over it (instead of testing each index) keeps the inner loop branch-free.
  */
 function validRange(k: number, stride: number, pad: number, inSize: number, outSize: number): [number, number] {
   const lo = Math.max(0, Math.ceil((pad - k) / stride));
@@ -34,79 +35,80 @@ function validRange(k: number, stride: number, pad: number, inSize: number, outS
 function convOutputShape(xShape: number[], wShape: number[], p: ConvParams): number[] {
   const [N, C, H, W] = xShape;
   const [CO, CI, KH, KW] = wShape;
-  check(CI === C, `conv: input has ${C} channels, weight expects ${CI}`);
+  const g = p.group ?? 1;
+  const [dh, dw] = p.dilations ?? [1, 1];
+  check(CI * g === C, `conv: input has ${C} channels, weight expects ${CI} per group × ${g} groups`);
+  check(CO % g === 0, `conv: ${CO} output channels are not a multiple of group ${g}`);
   const [pt, pl, pb, pr] = p.pads;
-  return [N, CO, Math.floor((H + pt + pb - KH) / p.strides[0]) + 1, Math.floor((W + pl + pr - KW) / p.strides[1]) + 1];
+  return [N, CO, Math.floor((H + pt + pb - (KH - 1) * dh - 1) / p.strides[0]) + 1, Math.floor((W + pl + pr - (KW - 1) * dw - 1) / p.strides[1]) + 1];
 }
 
-/** y[n,co,oy,ox] = b[co] + Σ_{ci,ky,kx} w[co,ci,ky,kx] · x[n,ci, oy·sh − pt + ky, ox·sw − pl + kx] (zero outside x). */
-export function conv(x: Tensor, w: Tensor, b: Tensor | null, p: ConvParams): Tensor {
-  const y = zeros(convOutputShape(x.shape, w.shape, p));
-  const [N, C, H, W] = x.shape;
-  const [CO, , KH, KW] = w.shape;
-  const [, , OH, OW] = y.shape;
+/**
+ * Calls tap(wv, yRow, xRow, ox0, ox1) for every (n, co, ci of co's group, ky, kx, oy) of a
+ * convolution: output row yRow + ox reads input xRow + ox·sw for ox in [ox0, ox1) (rows and columns
+ * that read padding are skipped). conv gathers over these, convBackward scatters over the same.
+ */
+function forEachTap(xShape: number[], w: Tensor, yShape: number[], p: ConvParams,
+  tap: (wv: number, yRow: number, xRow: number, ox0: number, ox1: number) => void): void {
+  const [N, C, H, W] = xShape;
+  const [CO, CI, KH, KW] = w.shape;
+  const [, , OH, OW] = yShape;
   const [sh, sw] = p.strides;
+  const [dh, dw] = p.dilations ?? [1, 1];
   const [pt, pl] = p.pads;
-  const xd = x.data, yd = y.data, wd = w.data;
+  const outPerGroup = CO / (p.group ?? 1);
   for (let n = 0; n < N; n++) {
     for (let co = 0; co < CO; co++) {
       const yPlane = (n * CO + co) * OH * OW;
-      if (b) yd.fill(b.data[co], yPlane, yPlane + OH * OW);
-      for (let ci = 0; ci < C; ci++) {
-        const xPlane = (n * C + ci) * H * W;
+      const c0 = Math.floor(co / outPerGroup) * CI; // the group's first input channel
+      for (let ci = 0; ci < CI; ci++) {
+        const xPlane = (n * C + c0 + ci) * H * W;
         for (let ky = 0; ky < KH; ky++) {
-          const [oy0, oy1] = validRange(ky, sh, pt, H, OH); // rows that read padding contribute zero: skipped
+          const [oy0, oy1] = validRange(ky * dh, sh, pt, H, OH); // rows that read padding contribute zero: skipped
           for (let kx = 0; kx < KW; kx++) {
-            const [ox0, ox1] = validRange(kx, sw, pl, W, OW);
-            const wv = wd[((co * C + ci) * KH + ky) * KW + kx];
+            const [ox0, ox1] = validRange(kx * dw, sw, pl, W, OW);
+            const wv = w.data[((co * CI + ci) * KH + ky) * KW + kx];
             for (let oy = oy0; oy < oy1; oy++) {
-              const yRow = yPlane + oy * OW;
-              const xRow = xPlane + (oy * sh - pt + ky) * W - pl + kx; // + ox·sw gives the input column
-              for (let ox = ox0; ox < ox1; ox++) yd[yRow + ox] += wv * xd[xRow + ox * sw];
+              tap(wv, yPlane + oy * OW, xPlane + (oy * sh - pt + ky * dh) * W - pl + kx * dw, ox0, ox1); // + ox·sw gives the input column
             }
           }
         }
       }
     }
   }
+}
+
+/**
+ * y[n,co,oy,ox] = b[co] + Σ_{ci,ky,kx} w[co,ci,ky,kx] · x[n, g·C_in/group + ci, oy·sh − pt + ky·dh, ox·sw − pl + kx·dw]
+ * (zero outside x), g = co's group (co / (C_out/group)), ci over the group's C_in/group channels.
+ */
+export function conv(x: Tensor, w: Tensor, b: Tensor | null, p: ConvParams): Tensor {
+  const y = zeros(convOutputShape(x.shape, w.shape, p));
+  const [, CO, OH, OW] = y.shape;
+  const xd = x.data, yd = y.data;
+  if (b) for (let i = 0; i < yd.length; i++) yd[i] = b.data[Math.floor(i / (OH * OW)) % CO];
+  const sw = p.strides[1];
+  forEachTap(x.shape, w, y.shape, p, (wv, yRow, xRow, ox0, ox1) => {
+    for (let ox = ox0; ox < ox1; ox++) yd[yRow + ox] += wv * xd[xRow + ox * sw];
+  });
   return y;
 }
 
 /** dx = Σ w · dy over exactly the (output, input, weight) triples of conv: the same loops, gather turned into scatter. */
 export function convBackward(dy: Tensor, xShape: number[], w: Tensor, p: ConvParams): Tensor {
   const dx = zeros(xShape);
-  const [N, C, H, W] = xShape;
-  const [CO, , KH, KW] = w.shape;
-  const [, , OH, OW] = dy.shape;
-  const [sh, sw] = p.strides;
-  const [pt, pl] = p.pads;
-  const dxd = dx.data, dyd = dy.data, wd = w.data;
-  for (let n = 0; n < N; n++) {
-    for (let co = 0; co < CO; co++) {
-      const yPlane = (n * CO + co) * OH * OW;
-      for (let ci = 0; ci < C; ci++) {
-        const xPlane = (n * C + ci) * H * W;
-        for (let ky = 0; ky < KH; ky++) {
-          const [oy0, oy1] = validRange(ky, sh, pt, H, OH);
-          for (let kx = 0; kx < KW; kx++) {
-            const [ox0, ox1] = validRange(kx, sw, pl, W, OW);
-            const wv = wd[((co * C + ci) * KH + ky) * KW + kx];
-            for (let oy = oy0; oy < oy1; oy++) {
-              const yRow = yPlane + oy * OW;
-              const xRow = xPlane + (oy * sh - pt + ky) * W - pl + kx;
-              for (let ox = ox0; ox < ox1; ox++) dxd[xRow + ox * sw] += wv * dyd[yRow + ox];
-            }
-          }
-        }
-      }
-    }
-  }
+  const dxd = dx.data, dyd = dy.data;
+  const sw = p.strides[1];
+  forEachTap(xShape, w, dy.shape, p, (wv, yRow, xRow, ox0, ox1) => {
+    for (let ox = ox0; ox < ox1; ox++) dxd[xRow + ox * sw] += wv * dyd[yRow + ox];
+  });
   return dx;
 }
 
 // ───────────────────────────── pooling ─────────────────────────────
 
-export interface PoolParams { kernel: [number, number]; strides: [number, number]; pads: Pads; ceilMode: boolean }
+/** dilations (MaxPool only; default [1, 1]): tap (ky, kx) of a window reads row start + ky·dh, column start + kx·dw. */
+export interface PoolParams { kernel: [number, number]; strides: [number, number]; pads: Pads; ceilMode: boolean; dilations?: [number, number] }
 
 /**
  * ONNX's pooled length: floor (or ceil with ceil_mode) of (in + pads − k) / s, plus 1. With
@@ -121,17 +123,19 @@ export function pooledSize(inSize: number, k: number, s: number, padBegin: numbe
 }
 
 /**
- * Calls visit(yIndex, rowStart, rowEnd, colStart, colEnd, unclippedArea) for each output of a 2-D
+ * Calls visit(yIndex, rowStart, rowEnd, colStart, colEnd, unclippedArea, windowStart) for each output of a 2-D
  * pooling: the window clipped to the input ([start, end) in input coordinates), and the window's
- * area clipped only to the *padded* input (what count_include_pad=1 divides by). Called once per
- * output (not per element), so the callback costs nothing that matters.
+ * area clipped only to the *padded* input (what count_include_pad=1 divides by), and its unclipped
+ * first row and column. Called once per output (not per element), so the callback costs nothing that matters.
+ * With dilations the window's extent is (k − 1)·d + 1 (its taps: maxPoolTaps).
  */
 function forEachWindow(
   xShape: number[], p: PoolParams,
-  visit: (yIndex: number, xPlane: number, y0: number, y1: number, x0: number, x1: number, paddedArea: number) => void,
+  visit: (yIndex: number, xPlane: number, y0: number, y1: number, x0: number, x1: number, paddedArea: number, ys: number, xs: number) => void,
 ): number[] {
   const [N, C, H, W] = xShape;
-  const [kh, kw] = p.kernel;
+  const [dh, dw] = p.dilations ?? [1, 1];
+  const [kh, kw] = [(p.kernel[0] - 1) * dh + 1, (p.kernel[1] - 1) * dw + 1];
   const [sh, sw] = p.strides;
   const [pt, pl, pb, pr] = p.pads;
   const OH = pooledSize(H, kh, sh, pt, pb, p.ceilMode);
@@ -144,32 +148,45 @@ function forEachWindow(
         const xs = ox * sw - pl;
         const xe = Math.min(xs + kw, W + pr);
         visit((nc * OH + oy) * OW + ox, nc * H * W,
-          Math.max(ys, 0), Math.min(ye, H), Math.max(xs, 0), Math.min(xe, W), (ye - ys) * (xe - xs));
+          Math.max(ys, 0), Math.min(ye, H), Math.max(xs, 0), Math.min(xe, W), (ye - ys) * (xe - xs), ys, xs);
       }
     }
   }
   return [N, C, OH, OW];
 }
 
+/** The in-plane indices of a max-pool window's taps inside the input, in row-major order: rows ys + ky·dh, columns xs + kx·dw. */
+function maxPoolTaps(H: number, W: number, ys: number, xs: number, p: PoolParams): number[] {
+  const [dh, dw] = p.dilations ?? [1, 1];
+  const taps: number[] = [];
+  for (let ky = 0; ky < p.kernel[0]; ky++) {
+    const iy = ys + ky * dh;
+    if (iy < 0 || iy >= H) continue;
+    for (let kx = 0; kx < p.kernel[1]; kx++) {
+      const ix = xs + kx * dw;
+      if (ix >= 0 && ix < W) taps.push(iy * W + ix);
+    }
+  }
+  return taps;
+}
+
 /** Flat index (within the plane) of the window's maximum; ties go to the first in row-major order (PyTorch). */
-function argMax(x: Float64Array, plane: number, W: number, y0: number, y1: number, x0: number, x1: number): number {
+function argMax(x: Float64Array, plane: number, taps: number[]): number {
   let best = -1;
   let bestValue = -Infinity;
-  for (let iy = y0; iy < y1; iy++) {
-    for (let ix = x0; ix < x1; ix++) {
-      const v = x[plane + iy * W + ix];
-      if (best < 0 || v > bestValue) { best = iy * W + ix; bestValue = v; } // strict '>': the first maximum stays
-    }
+  for (const i of taps) {
+    const v = x[plane + i];
+    if (best < 0 || v > bestValue) { best = i; bestValue = v; } // strict '>': the first maximum stays
   }
   return best;
 }
 
 /** y = max of the window over real input elements only (padding never wins). */
 export function maxPool(x: Tensor, p: PoolParams): Tensor {
-  const W = x.shape[3];
+  const [, , H, W] = x.shape;
   const out: number[] = [];
-  const shape = forEachWindow(x.shape, p, (o, plane, y0, y1, x0, x1) => {
-    const i = argMax(x.data, plane, W, y0, y1, x0, x1);
+  const shape = forEachWindow(x.shape, p, (o, plane, _y0, _y1, _x0, _x1, _area, ys, xs) => {
+    const i = argMax(x.data, plane, maxPoolTaps(H, W, ys, xs, p));
     out[o] = i < 0 ? -Infinity : x.data[plane + i];
   });
   return { shape, data: Float64Array.from(out) };
@@ -177,10 +194,10 @@ export function maxPool(x: Tensor, p: PoolParams): Tensor {
 
 /** Each output's gradient goes to its window's arg-max (summed where windows overlap). */
 export function maxPoolBackward(dy: Tensor, x: Tensor, p: PoolParams): Tensor {
-  const W = x.shape[3];
+  const [, , H, W] = x.shape;
   const dx = zeros(x.shape);
-  forEachWindow(x.shape, p, (o, plane, y0, y1, x0, x1) => {
-    const i = argMax(x.data, plane, W, y0, y1, x0, x1);
+  forEachWindow(x.shape, p, (o, plane, _y0, _y1, _x0, _x1, _area, ys, xs) => {
+    const i = argMax(x.data, plane, maxPoolTaps(H, W, ys, xs, p));
     if (i >= 0) dx.data[plane + i] += dy.data[o];
   });
   return dx;
@@ -188,9 +205,10 @@ export function maxPoolBackward(dy: Tensor, x: Tensor, p: PoolParams): Tensor {
 
 /**
  * y = (sum of the window's real elements) / divisor, divisor = the window's area clipped to the
- * padded input (count_include_pad=1) or to the input itself (count_include_pad=0).
+ * padded input (count_include_pad=1) or to the input itself (count_include_pad=0). No dilations.
  */
 export function averagePool(x: Tensor, p: PoolParams, countIncludePad: boolean): Tensor {
+  check((p.dilations ?? [1, 1]).every((d) => d === 1), 'averagePool: dilations are not supported');
   const W = x.shape[3];
   const out: number[] = [];
   const shape = forEachWindow(x.shape, p, (o, plane, y0, y1, x0, x1, paddedArea) => {
@@ -209,6 +227,18 @@ export function averagePoolBackward(dy: Tensor, xShape: number[], p: PoolParams,
     for (let iy = y0; iy < y1; iy++) for (let ix = x0; ix < x1; ix++) dx.data[plane + iy * W + ix] += g;
   });
   return dx;
+}
+
+/** y[n,c,0,0] = max over (h,w) of x[n,c,h,w] (GlobalMaxPool; ReduceMax over the spatial axes). */
+export function globalMaxPool(x: Tensor): Tensor {
+  const [, , H, W] = x.shape;
+  return maxPool(x, { kernel: [H, W], strides: [1, 1], pads: [0, 0, 0, 0], ceilMode: false });
+}
+
+/** The gradient goes to each plane's maximum (the first in row-major order on a tie). */
+export function globalMaxPoolBackward(dy: Tensor, x: Tensor): Tensor {
+  const [, , H, W] = x.shape;
+  return maxPoolBackward(reshape(dy, [...x.shape.slice(0, 2), 1, 1]), x, { kernel: [H, W], strides: [1, 1], pads: [0, 0, 0, 0], ceilMode: false });
 }
 
 /** y[n,c,0,0] = mean over (h,w) of x[n,c,h,w]. */
@@ -547,3 +577,64 @@ export function reshapeShape(inShape: number[], spec: number[], allowZero: boole
 
 /** Flatten, Reshape, Dropout (inference) and Identity move no data: backward is dy in the input's shape. */
 export const viewBackward = (dy: Tensor, xShape: number[]): Tensor => reshape(dy, xShape);
+
+// ───────────────────────────── ReduceMean, ReduceMax ─────────────────────────────
+
+/** For each element of x, the flat index of the output element it reduces into (axes ≥ 0, output with keepdims). */
+function reducedIndex(shape: number[], axes: number[]): { outShape: number[]; into: Int32Array } {
+  const outShape = shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const into = new Int32Array(numel(shape));
+  for (let i = 0; i < into.length; i++) {
+    let rest = i, o = 0, stride = 1;
+    for (let d = shape.length - 1; d >= 0; d--) {
+      const c = rest % shape[d];
+      rest = Math.floor(rest / shape[d]);
+      if (!axes.includes(d)) o += c * stride;
+      stride *= outShape[d];
+    }
+    into[i] = o;
+  }
+  return { outShape, into };
+}
+
+const dropAxes = (shape: number[], axes: number[], keepDims: boolean) => (keepDims ? shape : shape.filter((_, i) => !axes.includes(i)));
+
+/** ReduceMean over `axes` (≥ 0): the mean of each slice; keepDims keeps the reduced axes as 1. */
+export function reduceMean(x: Tensor, axes: number[], keepDims: boolean): Tensor {
+  const { outShape, into } = reducedIndex(x.shape, axes);
+  const count = x.data.length / numel(outShape);
+  const y = zeros(dropAxes(outShape, axes, keepDims));
+  for (let i = 0; i < x.data.length; i++) y.data[into[i]] += x.data[i];
+  for (let o = 0; o < y.data.length; o++) y.data[o] /= count;
+  return y;
+}
+
+export function reduceMeanBackward(dy: Tensor, xShape: number[], axes: number[]): Tensor {
+  const { outShape, into } = reducedIndex(xShape, axes);
+  const count = numel(xShape) / numel(outShape);
+  const dx = zeros(xShape);
+  for (let i = 0; i < dx.data.length; i++) dx.data[i] = dy.data[into[i]] / count;
+  return dx;
+}
+
+/** For each output, the flat index of x's first maximum (row-major order) among the elements reduced into it. */
+function reduceArgMax(x: Tensor, axes: number[]): { outShape: number[]; at: Int32Array } {
+  const { outShape, into } = reducedIndex(x.shape, axes);
+  const at = new Int32Array(numel(outShape)).fill(-1);
+  for (let i = 0; i < x.data.length; i++) if (at[into[i]] < 0 || x.data[i] > x.data[at[into[i]]]) at[into[i]] = i;
+  return { outShape, at };
+}
+
+/** ReduceMax over `axes` (≥ 0). */
+export function reduceMax(x: Tensor, axes: number[], keepDims: boolean): Tensor {
+  const { outShape, at } = reduceArgMax(x, axes);
+  return { shape: dropAxes(outShape, axes, keepDims), data: Float64Array.from(at, (i) => x.data[i]) };
+}
+
+/** The gradient goes to each slice's first maximum (as max-pool's). */
+export function reduceMaxBackward(dy: Tensor, x: Tensor, axes: number[]): Tensor {
+  const { at } = reduceArgMax(x, axes);
+  const dx = zeros(x.shape);
+  at.forEach((i, o) => { dx.data[i] += dy.data[o]; });
+  return dx;
+}
