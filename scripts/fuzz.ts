@@ -134,7 +134,10 @@ function miniZoo(): OnnxModel {
   return b.build({ opset: 12, irVersion: 7, producerName: 'fuzz', graphName: 'mini-zoo' });
 }
 
-/** A small torchvision-style model (opset 13) with BatchNormalization, auto_pad, Add, Identity, GlobalAveragePool, Flatten, MatMul. */
+/**
+ * A small torchvision-style model (opset 13) with BatchNormalization, auto_pad, Add, Identity, GlobalAveragePool, Flatten, MatMul,
+ * and a flatten chain of shape arithmetic (Shape, Gather, Constant, Unsqueeze, Cast, Concat → Reshape) folded at load time.
+ */
 function miniTorch(): OnnxModel {
   const r = new Rng(8);
   const b = new GraphBuilder();
@@ -152,6 +155,12 @@ function miniTorch(): OnnxModel {
   const m = b.node('MaxPool', '/pool2', [p], '/pool2/out', { kernel_shape: ints(3, 3), pads: ints(1, 1, 1, 1), auto_pad: { type: 'string', value: 'NOTSET' } });
   x = b.node('Concat', '/cat', [i, m], '/cat/out', { axis: int(-3) });
   x = b.node('GlobalAveragePool', '/gap', [x], '/gap/out');
+  // torch.onnx's flatten as shape arithmetic, folded at load time (src/graph/fold.ts).
+  const n = b.node('Gather', '/Gather', [b.node('Shape', '/Shape', [x], '/Shape/out'), b.node('Constant', '/Constant_0', [], '/Constant_0/out', { value_int: int(0) })], '/Gather/out', { axis: int(0) });
+  const axes = b.node('Constant', '/Constant', [], '/Constant/out', { value_ints: ints(0) });
+  const n1 = b.node('Cast', '/Cast', [b.node('Unsqueeze', '/Unsqueeze', [n, axes], '/Unsqueeze/out')], '/Cast/out', { to: int(7) });
+  const target = b.node('Concat', '/Concat', [n1, b.int64('minus_one', [-1])], '/Concat/out', { axis: int(0) });
+  x = b.node('Reshape', '/reshape', [x, target], '/reshape/out');
   x = b.node('Flatten', '/flatten', [x], '/flatten/out', { axis: int(1) });
   x = b.node('MatMul', '/fc/MatMul', [x, w('fc.w', [16, 10])], '/fc/MatMul_out');
   x = b.node('Add', '/fc/Add', [x, w('fc.b', [10])], 'logits');

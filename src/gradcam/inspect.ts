@@ -10,10 +10,16 @@
  *   - the signed map (before the ReLU) and its negative share;
  *   - for a Concat output (GoogLeNet's inception blocks), each input branch's channel range (from the
  *     graph's concat) and its summed contribution;
+ *   - for a residual Add output (a ResNet block, its ReLU fused or not), the residual branch's share
+ *     against the identity's (the shortcut): A = ReLU(R + I) = [R + I > 0]·R + [R + I > 0]·I, so a
+ *     weighted method's c_k = w_k Σ_hw A_k splits exactly into w_k Σ_{hw: R+I>0} R_k and the same
+ *     of I_k (R and I read back with the layer; weighted methods only: the other maps are not
+ *     linear in A);
  *   - the CAM identity where it applies (camIdentity);
  *   - a diagnosis sentence (why the map is all zero, when it is).
  * The sums are float64 over float32 values on the CPU: this is a report, not a kernel.
  */
+import { ancestors } from '../graph/deps.ts';
 import { aliasRoot, type Graph, type Op } from '../graph/ir.ts';
 import { type Method, methodSpec } from './methods.ts';
 
@@ -36,7 +42,10 @@ export interface ChannelDetail {
 export interface BranchContribution {
   /** The concat input's tensor name. */
   name: string;
-  /** What the branch ends in, from the graph: '1×1', '3×3', '5×5' (the producing convolution's kernel), 'pool proj' (a 1×1 after a stride-1 max-pool). */
+  /**
+   * What the branch ends in, from the graph: '1×1', '3×3', '5×5' (the producing convolution's kernel),
+   * 'pool proj' (a 1×1 after a stride-1 max-pool); for a residual Add 'residual' or 'identity'.
+   */
   kind: string;
   /** Channels [start, end) of the layer. */
   channels: [number, number];
@@ -116,6 +125,35 @@ export function concatBranches(graph: Graph, layer: string): Omit<BranchContribu
   });
 }
 
+/** The inputs of a residual Add whose output is `layer`: which is the residual branch, which the identity (shortcut). */
+export interface ResidualInputs {
+  residual: string;
+  identity: string;
+  /** Whether a ReLU is fused into the Add (the layer is ReLU(R + I)). */
+  relu: boolean;
+}
+
+/**
+ * When `layer` is the output of an Add of two activations of its shape (a residual block), its
+ * inputs: the identity is the one with fewer ops of its own since the two paths split (none for a
+ * plain shortcut, one for a downsampling 1×1 conv), the residual branch the other.
+ */
+export function residualInputs(graph: Graph, layer: string): ResidualInputs | undefined {
+  const root = (n: string) => aliasRoot(graph.aliases, n);
+  const op = producers(graph).get(root(layer));
+  // (Read structurally: the element-wise Add is the 'add' op, or the broadcasting 'binary' op with fn 'add'.)
+  const o = op as unknown as { kind: string; fn?: string; relu?: boolean; inputs: string[] } | undefined;
+  if (!o || !(o.kind === 'add' || (o.kind === 'binary' && o.fn === 'add')) || o.inputs.length !== 2) return undefined;
+  const shape = graph.tensors.get(layer)?.shape.join();
+  if (o.inputs.some((i) => graph.tensors.get(i)?.shape.join() !== shape)) return undefined;
+  const [a, b] = o.inputs.map((i) => ancestors(graph, i));
+  const own = (x: Set<string>, y: Set<string>) => [...x].filter((t) => !y.has(t)).length;
+  const [ownA, ownB] = [own(a, b), own(b, a)];
+  if (ownA === ownB) return undefined;
+  const [residual, identity] = ownA > ownB ? o.inputs : [o.inputs[1], o.inputs[0]];
+  return { residual, identity, relu: o.relu === true };
+}
+
 /**
  * When `layer` is followed only by a global average pool and a 1×1 classifier (Gemm) whose output
  * is the logits (through views: Flatten, Dropout, Reshape), the classifier's weights [classes, C].
@@ -153,6 +191,8 @@ export interface InspectInput {
   weights?: Float32Array;
   /** Eigen-CAM: the sign applied to the projection. */
   branches?: ReturnType<typeof concatBranches>;
+  /** A residual Add's inputs (R, I: [C, h·w] of the item's image), from residualInputs. */
+  residual?: ResidualInputs & { r: Float32Array; i: Float32Array };
   /** For gradcam maps: the classifier weights when the CAM identity's graph condition holds, else why not. */
   cam?: ReturnType<typeof camClassifier> & { logitReduction: boolean };
   /** The class's probability, when the reduction is softmax (a saturated softmax has vanishing gradients). */
@@ -207,7 +247,7 @@ export function inspectMap(x: InspectInput): MapInspection {
 
   let neg = 0, abs = 0, negCount = 0;
   for (const v of x.signed) { abs += Math.abs(v); if (v < 0) { neg -= v; negCount++; } }
-  const branches = x.branches?.map((b) => {
+  const branches = (spec.kind === 'weighted' && x.residual ? residualShares(x.residual, A, weights!, C, hw) : undefined) ?? x.branches?.map((b) => {
     let positive = 0, negative = 0;
     for (let k = b.channels[0]; k < b.channels[1]; k++) {
       if (contributions[k] > 0) positive += contributions[k];
@@ -222,6 +262,26 @@ export function inspectMap(x: InspectInput): MapInspection {
   if (method === 'gradcam' && x.cam) result.camIdentity = camIdentity(x, weights!);
   result.diagnosis = diagnose(x, result);
   return result;
+}
+
+/** The residual and identity shares of a weighted map's contributions (see the module comment). */
+function residualShares(res: NonNullable<InspectInput['residual']>, A: Float32Array, w: Float32Array, C: number, hw: number): BranchContribution[] {
+  // Where the ReLU passes R + I: where the layer's own value (the GPU's rounded R + I) is > 0.
+  const share = (v: Float32Array, name: string, kind: string): BranchContribution => {
+    let positive = 0, negative = 0;
+    for (let k = 0; k < C; k++) {
+      let s = 0;
+      for (let j = 0; j < hw; j++) {
+        const p = k * hw + j;
+        if (!res.relu || A[p] > 0) s += v[p];
+      }
+      const c = w[k] * s;
+      if (c > 0) positive += c;
+      else negative += c;
+    }
+    return { name, kind, channels: [0, C], contribution: positive + negative, positive, negative };
+  };
+  return [share(res.r, res.residual, 'residual'), share(res.i, res.identity, 'identity')];
 }
 
 function camIdentity(x: InspectInput, alpha: Float32Array): CamIdentity {

@@ -17,7 +17,7 @@ import type { Engine } from '../runtime/engine.ts';
 import { encodeStage } from '../runtime/program.ts';
 import { opShapes } from '../runtime/forward.ts';
 import { type ReadbackPlan, type ReadbackResult, viewRegions } from '../runtime/readback.ts';
-import { camClassifier, concatBranches, inspectMap, type MapInspection } from './inspect.ts';
+import { camClassifier, concatBranches, inspectMap, type MapInspection, type ResidualInputs, residualInputs } from './inspect.ts';
 import { EIGEN_MAX_ITERATIONS, EIGEN_TOLERANCE, type Method, methodSpec } from './methods.ts';
 import type { Reduction } from './types.ts';
 
@@ -68,6 +68,8 @@ export interface DecodedMaps {
   /** With inspect: the layer's activations (images × C × h·w) and gradients (items × C × h·w). */
   activations?: Float32Array;
   gradients?: Float32Array;
+  /** With inspect, for a residual Add's output: its residual and identity inputs (images × C × h·w each). */
+  residual?: { r: Float32Array; i: Float32Array };
   signed?: Float32Array;
   weights?: Float32Array;
   /** Eigen-CAM: [iterations, last change] per image. */
@@ -256,6 +258,11 @@ export class GradcamProgram {
       if (seen.has(l.layer)) continue; // once per layer
       seen.add(l.layer);
       plan.add(`A:${l.layer}`, viewRegions(l.features.buffer, l.features.offset, l.features.stride, plane, n));
+      const residual = this.residualOf(l.layer);
+      for (const [key, name] of residual ? [['R', residual.residual], ['I', residual.identity]] : []) {
+        const v = this.engine.compiled.view(name);
+        plan.add(`${key}:${l.layer}`, viewRegions(v.buffer, v.offset, v.stride, plane, n));
+      }
       if (this.needsGradients) plan.add(`G:${l.layer}`, viewRegions(l.gradients.buffer, l.gradients.offset, l.gradients.stride, plane, this.items));
     }
   }
@@ -265,10 +272,12 @@ export class GradcamProgram {
    * the signed maps and weights (items × channels), for Eigen-CAM [iterations, last change] per image.
    */
   decode(read: ReadbackResult, inspect = false): { classes: Uint32Array; maps: DecodedMaps[] } {
-    const perLayer = new Map<string, { activations: Float32Array; gradients?: Float32Array }>();
+    const perLayer = new Map<string, Pick<DecodedMaps, 'activations' | 'gradients' | 'residual'>>();
     if (inspect) {
       for (const l of this.layers) {
-        if (!perLayer.has(l.layer) && !l.rgb) perLayer.set(l.layer, { activations: read.f32(`A:${l.layer}`), gradients: this.needsGradients ? read.f32(`G:${l.layer}`) : undefined });
+        if (perLayer.has(l.layer) || l.rgb) continue;
+        const residual = this.residualOf(l.layer) && { r: read.f32(`R:${l.layer}`), i: read.f32(`I:${l.layer}`) };
+        perLayer.set(l.layer, { activations: read.f32(`A:${l.layer}`), gradients: this.needsGradients ? read.f32(`G:${l.layer}`) : undefined, residual });
       }
     }
     return {
@@ -328,6 +337,13 @@ export class GradcamProgram {
   }
 
   private branches = new Map<string, ReturnType<typeof concatBranches>>();
+  private residuals = new Map<string, ResidualInputs | undefined>();
+
+  /** The residual Add inputs of a layer (inspect.ts), once per layer. */
+  private residualOf(layer: string): ResidualInputs | undefined {
+    if (!this.residuals.has(layer)) this.residuals.set(layer, residualInputs(this.engine.graph, layer));
+    return this.residuals.get(layer);
+  }
   private classifiers = new Map<string, ReturnType<typeof camClassifier>>();
 
   /**
@@ -353,6 +369,7 @@ export class GradcamProgram {
       signed: d.signed!.slice(b * hw, (b + 1) * hw), raw: d.raw.slice(b * hw, (b + 1) * hw),
       weights: d.weights && (l.eigen ? d.weights.slice(image * l.channels, (image + 1) * l.channels) : d.weights.slice(b * l.channels, (b + 1) * l.channels)),
       branches: this.branches.get(l.layer),
+      residual: d.residual && { ...this.residualOf(l.layer)!, r: d.residual.r.slice(image * plane, (image + 1) * plane), i: d.residual.i.slice(image * plane, (image + 1) * plane) },
       cam: { ...this.classifiers.get(l.layer)!, logitReduction: this.request.reduction === 'logit' && logitScore },
       softmaxProbability: probability,
     });
