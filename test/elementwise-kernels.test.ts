@@ -1,23 +1,31 @@
 /**
- * A deliberately broken shader is caught: the element-wise kernel tests (kernels-forward,
- * kernels-backward on the groups of helpers/kernel-cases.ts) would fail if shaders/binary.wgsl or
- * shaders/activation.wgsl computed something else. Each mutant replaces one expression of a kernel's
+ * The element-wise kernels (shaders/binary.wgsl, activation.wgsl) beyond the kernel cases: a
+ * deliberately broken shader is caught, and guided backprop passes through a fused broadcast Add.
+ *
+ * Broken shaders: the element-wise kernel tests (kernels-forward, kernels-backward on the groups of
+ * helpers/kernel-cases.ts) would fail if shaders/binary.wgsl or shaders/activation.wgsl computed
+ * something else. Each mutant replaces one expression of a kernel's
  * WGSL for the time of one network (Kernel.code; pipelines are cached by code, so the mutant compiles
  * apart from the real kernel), runs a small model that exercises it (mutantCase), and the same
  * bounds as those tests (|gpu − ref| ≤ rtol·M, helpers/magnitude.ts) must be exceeded somewhere;
  * the real kernels stay within them on the same model.
  */
 import { describe, expect, test } from 'vitest';
+import { Network } from '../src/gradcam/network.ts';
+import type { Reduction } from '../src/gradcam/types.ts';
 import type { AnyKernel } from '../src/gpu/kernel.ts';
+import { decodeOnnx } from '../src/onnx/decode.ts';
+import { encodeOnnx } from '../src/onnx/write.ts';
 import { ACTIVATION } from '../src/ops/activation.ts';
 import { BINARY } from '../src/ops/binary.ts';
+import { testGpu } from './helpers/gpu.ts';
 import { gpuGradients } from './helpers/grad.ts';
 import type { KernelCase } from './helpers/kernel-cases.ts';
-import { loadNetwork, prepare, seeds } from './helpers/kernel-check.ts';
+import { loadNetwork, prepare, seeds, softmax64 } from './helpers/kernel-check.ts';
 import { backwardBudgets, backwardMagnitudes } from './helpers/magnitude.ts';
-import { backwardReference } from './reference/graph.ts';
+import { backwardReference, forwardValues } from './reference/graph.ts';
 import { buildModel, node, weight } from './reference/models.ts';
-import { numel, randomTensor, rng } from './reference/tensor.ts';
+import { maxAbs, maxAbsDiff, numel, randomTensor, rng } from './reference/tensor.ts';
 
 /** The largest |gpu − ref| / allowed over the case's forward checks and its gradients (logit reduction). */
 async function worstRatio(c: KernelCase): Promise<number> {
@@ -124,5 +132,57 @@ describe('a broken element-wise shader fails the kernel tests\' bounds', () => {
       console.log(`${m.name}: max |Δ|/allowed ${ratio.toExponential(2)}`);
       expect(ratio).toBeGreaterThan(1);
     });
+  }
+});
+
+/**
+ * Guided backprop through a broadcast Add with a fused Relu (shaders/binary.wgsl's backward with
+ * MASK and GUIDED: a ResNet's residual Add + Relu, here with a [N, C, 1, 1] operand), against the
+ * float64 reference's guided backward (every Relu passes g·[x > 0]·[g > 0]), K = 2 classes, both
+ * reductions. A small model without convolutions:
+ *   x [1, 3, 8, 8] → a = x · k (a constant [1, 3, 8, 8]) → r = Relu(a + mean_HW(x)) (fused) →
+ *   mean_HW(r · w) → Flatten: 3 classes; Grad-CAM's layer r.
+ * Error scale: float32 rounding of a few ops on values of order 1 (and guided decisions flipped only
+ * where the gradient is within rounding of 0, which moves the result by as little): 1e-5 of the
+ * largest |gradient| leaves a wide margin and still catches a wrong mask (an O(1) error).
+ */
+test('guided-backprop through a broadcast Add + Relu (fused) matches the float64 reference', async () => {
+  const r = rng(9);
+  const model = buildModel({
+    inputs: { x: [1, 3, 8, 8] },
+    weights: [weight('k', randomTensor([1, 3, 8, 8], r)), weight('w', randomTensor([1, 3, 8, 8], r))],
+    nodes: [
+      node('Mul', ['x', 'k'], ['a']), node('GlobalAveragePool', ['x'], ['g']), node('Add', ['a', 'g'], ['s']), node('Relu', ['s'], ['r']),
+      node('Mul', ['r', 'w'], ['z']), node('GlobalAveragePool', ['z'], ['p']), node('Flatten', ['p'], ['logits']),
+    ],
+    outputs: ['logits'],
+  });
+  const net = await Network.load(await testGpu(), decodeOnnx(encodeOnnx(model)));
+  try {
+    // The Add and its Relu are one op (the Relu fused), the Relu's output the layer.
+    expect(net.graph.ops.map((o) => o.kind)).toEqual(['binary', 'avgpool', 'binary', 'binary', 'avgpool']);
+    expect(net.graph.ops[2].kind === 'binary' && net.graph.ops[2].relu).toBe(true);
+    const x = randomTensor([1, 3, 8, 8], r, -2, 2);
+    const values = forwardValues(model, { x });
+    const logits = values.get('logits')!.data;
+    const p = softmax64(logits);
+    for (const reduction of ['logit', 'softmax'] as Reduction[]) {
+      const res = await net.gradCAM({ shape: [1, 3, 8, 8], data: Float32Array.from(x.data) }, {
+        classes: [0, 2], featureLayers: 'r', reduction, upsample: false, methods: ['guided-backprop'],
+      });
+      const seeds = [0, 2].map((c) => Float64Array.from(logits, (_, j) => (reduction === 'logit' ? (j === c ? 1 : 0) : p[c] * ((j === c ? 1 : 0) - p[j]))));
+      const want = backwardReference(model, values, { score: 'logits', seeds, wrt: ['x'], guided: true }).x;
+      const plain = backwardReference(model, values, { score: 'logits', seeds, wrt: ['x'] }).x;
+      [0, 2].forEach((c, k) => {
+        const got = res.maps.find((m) => m.class === c)!.raw;
+        const scale = maxAbs(want[k].data);
+        expect(scale, 'a guided gradient').toBeGreaterThan(0);
+        // The guided gradient differs from the plain one (the check is not vacuous).
+        expect(maxAbsDiff(want[k].data, plain[k].data)).toBeGreaterThan(0.1 * scale);
+        expect(maxAbsDiff(got, want[k].data), `${reduction}, class ${c}`).toBeLessThanOrEqual(1e-5 * scale);
+      });
+    }
+  } finally {
+    net.destroy();
   }
 });
