@@ -52,7 +52,7 @@ test('eval --boxes: localisation error 25 % (one wrong box of four), a missing b
   expect(run.stderr).toMatch(/^gradcam: .*e-nobox\.xml: no such file \(the box file for .*e-nobox\.png\)$/m);
   expect(run.stderr).toMatch(/^gradcam: 1 of 5 inputs failed/m);
   const doc = JSON.parse(await readFile(file('eval.json'), 'utf8'));
-  expect(doc).toMatchObject({ model: 'googlenet-known-answer', layer: 'inception_3b/output_1', methods: ['gradcam'], metrics: ['localisation', 'drop'],
+  expect(doc).toMatchObject({ model: 'googlenet-known-answer', layers: ['inception_3b/output_1'], methods: ['gradcam'], metrics: ['localisation', 'drop'],
     localisation: { threshold: 0.15, iou: 0.5 } });
   expect(doc.images.map((i: { input: string }) => i.input.split('/').pop())).toEqual(['a-red.png', 'b-green.png', 'c-blue.png', 'd-red-wrong-box.png']);
   const verdicts = doc.images.map((i: { methods: { localisation: { top1: boolean; top5: boolean } }[] }) => i.methods[0].localisation);
@@ -79,9 +79,66 @@ test('eval: usage errors before any work', async () => {
     [['eval', file('pics'), '--metrics', 'localisation'], '--metrics localisation needs --boxes DIR'],
     [['eval', file('pics'), '--baseline', 'grey'], "--baseline must be 'zero' or 'blur', got 'grey'"],
     [['eval', file('pics'), '--steps', '0'], '--steps takes an integer ≥ 1'],
+    // Shared with explain: an empty name is refused, not read as "the default method".
+    [['eval', file('pics'), '--method', ''], "--method takes gradcam, hirescam, gradcam-elementwise, gradcam++, xgradcam, layercam, eigencam (or several, comma-separated), got ''"],
+    // Bounded by the model input's pixels (224 × 224 here), refused before any picture is read or the GPU starts.
+    [['eval', file('pics'), '--model', 'googlenet-known-answer', '--steps', '1000000000'],
+      "--steps takes an integer from 1 to 50176 (the model's input is 224×224 = 50176 pixels; each step changes at least one), got '1000000000'"],
   ] as const) {
     const run = await gradcam([...args]);
     expectExit(run, 2);
     expect(run.stderr).toContain(msg);
   }
+});
+
+/**
+ * One run for hostile box files and the layer and method options (a CLI start compiles the kernels: the
+ * costly part). Localisation only: no perturbed forward passes, so every layer is cheap.
+ */
+test('eval: a bad box file is its picture\'s error line (bad code point, infinite coordinate, unclosed tags, too big, box outside); boxes reaching out are clipped, said once; --layer all scores every block; --method gradcam,gradcam is one method', async () => {
+  await mkdir(file('bad/pics'), { recursive: true });
+  await mkdir(file('bad/boxes'), { recursive: true });
+  const good = await readFile(file('boxes/a-red.xml'), 'utf8');
+  const bodies: Record<string, string> = {
+    'a-good': good,
+    'b-code-point': good.replace('<name>red</name>', '<name>&#99999999;</name>'),
+    'c-infinite': good.replace(/<xmax>\d+<\/xmax>/, `<xmax>${'9'.repeat(400)}</xmax>`),
+    'd-unclosed': `<annotation>${'<object>'.repeat(100_000)}`,
+    'e-too-big': good.replace('</annotation>', `<!--${' '.repeat(2 ** 20)}--></annotation>`),
+    'f-outside': good.replace(/<xmin>\d+<\/xmin>/, '<xmin>300</xmin>').replace(/<xmax>\d+<\/xmax>/, '<xmax>400</xmax>'),
+    'g-clipped': good.replace(/<xmin>\d+<\/xmin>/, '<xmin>0</xmin>').replace(/<ymax>\d+<\/ymax>/, '<ymax>1000</ymax>'),
+    'h-clipped': good.replace(/<ymin>\d+<\/ymin>/, '<ymin>-5</ymin>'),
+  };
+  for (const [name, xml] of Object.entries(bodies)) {
+    await writeFile(file(`bad/boxes/${name}.xml`), xml);
+    await writeFile(file(`bad/pics/${name}.png`), await readFile(file('pics/a-red.png')));
+  }
+  const run = await gradcam(['eval', file('bad/pics'), '--boxes', file('bad/boxes'), '--model', 'googlenet-known-answer', '--layer', 'all',
+    '--method', 'gradcam,gradcam', '--metrics', 'localisation', '--json', file('bad.json')], 600_000);
+  expectExit(run, 1);
+  const line = (name: string) => run.stderr.split('\n').find((l) => l.includes(`${name}.xml`) && l.includes(`(the box file for ${file(`bad/pics/${name}.png`)})`));
+  expect(line('b-code-point')).toMatch(/b-code-point\.xml:\d+:\d+: not well-formed XML: malformed character entity/);
+  expect(line('c-infinite')).toMatch(/c-infinite\.xml: object 1 \('red'\) has no box .*<xmax> is '9{12}…' \(400 characters\), not a finite number/);
+  expect(line('d-unclosed')).toMatch(/d-unclosed\.xml:\d+:\d+: not well-formed XML: unclosed tag: object/);
+  expect(line('e-too-big')).toMatch(/e-too-big\.xml: 1\.0 MiB \(\d+ bytes\), more than the 1\.0 MiB limit for this file \(a box file is at most 1 MiB/);
+  expect(line('f-outside')).toMatch(/f-outside\.xml: object 1 \('red'\): the box 300…400 × \d+…\d+ lies outside the 224×224 picture/);
+  expect(run.stderr).toMatch(/^gradcam: 5 of 8 inputs failed/m);
+  const clipped = run.stderr.split('\n').filter((l) => /: clipped to it/.test(l));
+  expect(clipped).toHaveLength(1);
+  expect(clipped[0]).toMatch(/g-clipped\.xml: object 1 \('red'\): the box 0…\d+ × \d+…1000 reaches outside the 224×224 picture: clipped to it \(said once; other boxes are clipped alike\)/);
+  const doc = JSON.parse(await readFile(file('bad.json'), 'utf8'));
+  expect(doc.images.map((i: { input: string }) => i.input.split('/').pop())).toEqual(['a-good.png', 'g-clipped.png', 'h-clipped.png']);
+  // --layer all: every block, each scored once per method (gradcam,gradcam is one method).
+  expect(doc.methods).toEqual(['gradcam']);
+  expect(doc.layers.length).toBeGreaterThan(1);
+  expect(new Set(doc.layers).size).toBe(doc.layers.length);
+  expect(doc.layers).toContain('inception_3b/output_1');
+  for (const image of doc.images) expect(image.methods.map((m: { layer: string; method: string }) => [m.layer, m.method])).toEqual(doc.layers.map((l: string) => [l, 'gradcam']));
+  expect(doc.summary.map((r: { layer: string; method: string; images: number; localisation: { images: number } }) => [r.layer, r.method, r.images, r.localisation.images]))
+    .toEqual(doc.layers.map((l: string) => [l, 'gradcam', 3, 3]));
+  // The maps differ by layer: so do their boxes.
+  expect(new Set(doc.images[0].methods.map((m: { localisation: { boxes: { box: unknown }[] } }) => JSON.stringify(m.localisation.boxes[0].box))).size).toBeGreaterThan(1);
+  const table = run.stdout.trim().split('\n');
+  expect(table[0]).toMatch(/^method +layer +images +avg drop %/);
+  expect(table.slice(1).map((l) => l.split(/ +/).slice(0, 2))).toEqual(doc.layers.map((l: string) => ['gradcam', l]));
 });

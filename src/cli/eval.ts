@@ -8,11 +8,11 @@ import { basename, extname, join } from 'node:path';
 import { GradcamError } from '../errors.ts';
 import { Network } from '../gradcam/network.ts';
 import { planRequest } from '../gradcam/request.ts';
-import { isMethod, type Method, methodSpec, METHODS } from '../gradcam/methods.ts';
+import { methodSpec, METHODS } from '../gradcam/methods.ts';
 import { isReduction, REDUCTIONS } from '../gradcam/types.ts';
 import { labelOf } from '../gradcam/labels.ts';
 import { nodeGpu } from '../gpu/node.ts';
-import { classResolver, parseAnnotation } from '../metrics/boxes.ts';
+import { type Box, classResolver, clipToPicture, MAX_BOX_FILE_BYTES, MAX_BOX_FILE_TEXT, parseAnnotation } from '../metrics/boxes.ts';
 import { BASELINES, type Baseline, DEFAULT_STEPS, isBaseline } from '../metrics/deletion-insertion.ts';
 import { evaluateImage, type EvaluateOptions, type ImageEvaluation, summarise, type MethodSummary } from '../metrics/evaluate.ts';
 import { IOU_THRESHOLD, LOCALISATION_THRESHOLD, type LocalisationTruth } from '../metrics/localisation.ts';
@@ -21,12 +21,15 @@ import { checkWritable, readFileOrFail } from '../node/files.ts';
 import { jsonText } from '../node/text.ts';
 import { f32 } from '../gradcam/json.ts';
 import { type Command, intOption, pathOption, stringOption, UsageError } from './command.ts';
+import { parseMethods } from './explain.ts';
 import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
 import { writeFileAtomic } from './files.ts';
 import { maxPixelsOption, pictureOptionsHelp, PICTURE_OPTIONS, PICTURE_VALUES, readInput } from './input.ts';
 import { expandInputs, runMany } from './many.ts';
 
 export const METRICS = ['drop', 'deletion', 'insertion', 'localisation'] as const;
+/** The methods eval scores: the CAM maps (the guided ones are input gradients, not maps). */
+const CAMS = METHODS.filter((m) => methodSpec(m).kind !== 'guided');
 type Metric = (typeof METRICS)[number];
 
 function listOption(values: string[] | undefined): string[] {
@@ -36,30 +39,38 @@ function listOption(values: string[] | undefined): string[] {
 const pct = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(2));
 const num = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(4));
 
-/** The method × metric table. */
+/** The method × metric table; with several layers, a layer column after the method. */
 export function summaryTable(rows: readonly MethodSummary[]): string[] {
-  const head = ['method', 'images', 'avg drop %', 'increase %', 'deletion AUC', 'insertion AUC', 'loc err top-1 %', 'top-5 %'];
-  const body = rows.map((r) => [r.method, String(r.images), pct(r.averageDrop), pct(r.increaseInConfidence), num(r.deletionAuc), num(r.insertionAuc),
+  const layers = new Set(rows.map((r) => r.layer)).size > 1;
+  const head = ['method', ...(layers ? ['layer'] : []), 'images', 'avg drop %', 'increase %', 'deletion AUC', 'insertion AUC', 'loc err top-1 %', 'top-5 %'];
+  const body = rows.map((r) => [r.method, ...(layers ? [r.layer] : []), String(r.images), pct(r.averageDrop), pct(r.increaseInConfidence), num(r.deletionAuc), num(r.insertionAuc),
     pct(r.localisation?.top1Error), pct(r.localisation?.top5Error)]);
+  const left = layers ? 2 : 1;
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  return [head, ...body].map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
+  return [head, ...body].map((r) => r.map((c, i) => (i < left ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
 }
+
+const boxText = (b: Box) => `${b.xmin}…${b.xmax} × ${b.ymin}…${b.ymax}`;
 
 export const evalCommand: Command = {
   name: 'eval',
   summary: 'faithfulness (Average Drop/Increase, deletion/insertion AUC) and localisation error of CAM maps over pictures',
-  usage: 'gradcam eval <image|folder>... [--boxes DIR] [--synsets FILE] [--method M[,M...]]... [--layer L] [--metrics LIST] [--steps N] [--baseline zero|blur] [--batch B] [--json FILE|-] [--jsonl FILE] [--model M]',
+  usage: 'gradcam eval <image|folder>... [--boxes DIR] [--synsets FILE] [--method M[,M...]]... [--layer L|all]... [--metrics LIST] [--steps N] [--baseline zero|blur] [--batch B] [--json FILE|-] [--jsonl FILE] [--model M]',
   help: `options:
   --model M         a model file, a manifest name or an http(s) URL (default as for explain)
-  --method M        CAM methods, comma-separated or repeated: ${METHODS.filter((m) => methodSpec(m).kind !== 'guided').join(', ')}
+  --method M        CAM methods, comma-separated or repeated: ${CAMS.join(', ')}
                     (default gradcam; not the guided ones, which are gradients of the input, not maps)
-  --layer L         the feature layer (default auto: the last before global pooling)
+  --layer L         the feature layer (default auto: the last before global pooling); 'all': every block
+                    output; repeat for several. Every method is scored at every layer (a table row each)
   --reduction R     'logit' (default) or 'softmax': the score the maps explain
   --metrics LIST    which of ${METRICS.join(', ')} (default all; localisation needs --boxes)
   --boxes DIR       ground-truth boxes: DIR/<picture name without extension>.xml, PASCAL VOC / ILSVRC XML
+                    (at most ${MAX_BOX_FILE_TEXT}; a bad one is its picture's error line; boxes reaching outside the
+                    picture are clipped to it)
   --synsets FILE    WordNet ids in class order, one per line (ILSVRC's LOC_synset_mapping.txt), so that
                     the boxes' <name>n01440764</name> are classes; else names are the model's labels or indices
-  --steps N         deletion and insertion steps (default ${DEFAULT_STEPS}: ${DEFAULT_STEPS} pixels per step at 224×224, as RISE)
+  --steps N         deletion and insertion steps, at most the model input's pixels (default ${DEFAULT_STEPS}: ${DEFAULT_STEPS} pixels
+                    per step at 224×224, as RISE; fewer pixels: one per step)
   --baseline B      what deleted pixels become / insertion starts from: 'zero' (the input value 0, i.e. the
                     mean colour) or 'blur' (Gaussian, σ 5 px); default RISE's: zero for deletion, blur for insertion
   --batch B         perturbed inputs per GPU batch (default 8)
@@ -75,21 +86,19 @@ most important first; area under the curve on [0, 1]. Localisation (Selvaraju et
 binarised at ${LOCALISATION_THRESHOLD * 100} % of its maximum, the box around its largest connected component, correct when
 IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 error as ILSVRC counts it.`,
   options: {
-    model: { type: 'string', short: 'm' }, method: { type: 'string', multiple: true }, layer: { type: 'string', short: 'l' },
+    model: { type: 'string', short: 'm' }, method: { type: 'string', multiple: true }, layer: { type: 'string', short: 'l', multiple: true },
     reduction: { type: 'string', short: 'r' }, metrics: { type: 'string', multiple: true }, boxes: { type: 'string' }, synsets: { type: 'string' },
     steps: { type: 'string' }, baseline: { type: 'string' }, batch: { type: 'string', short: 'b' }, json: { type: 'string' }, jsonl: { type: 'string' },
     ...PICTURE_OPTIONS, ...DOWNLOAD_OPTIONS,
   },
   values: {
-    model: 'a model file, a manifest name or a URL', method: `method names (${METHODS.join(', ')})`, layer: 'a layer name', reduction: "'logit' or 'softmax'",
+    model: 'a model file, a manifest name or a URL', method: `method names (${METHODS.join(', ')})`, layer: "a layer name, 'auto' or 'all'", reduction: "'logit' or 'softmax'",
     metrics: METRICS.join(', '), boxes: 'a folder', synsets: 'a file', steps: 'an integer ≥ 1', baseline: "'zero' or 'blur'", batch: 'an integer ≥ 1',
     json: "a file name ('-': stdout)", jsonl: "a file name ('-': stdout)", ...PICTURE_VALUES, ...DOWNLOAD_VALUES,
   },
   async run(args, io) {
     if (!args.positionals.length) throw new UsageError('missing the pictures (files or folders)', evalCommand);
-    const methods = listOption(args.values.method as unknown as string[] | undefined);
-    const cams = METHODS.filter((m) => methodSpec(m).kind !== 'guided');
-    for (const m of methods) if (!isMethod(m) || !cams.includes(m)) throw new UsageError(`--method takes ${cams.join(', ')} (or several, comma-separated), got '${m}'`, evalCommand);
+    const methods = parseMethods((args.values.method as unknown as string[] | undefined) ?? [], evalCommand, CAMS);
     const metricList = listOption(args.values.metrics as unknown as string[] | undefined);
     for (const m of metricList) if (!METRICS.includes(m as Metric)) throw new UsageError(`--metrics takes ${METRICS.join(', ')}, got '${m}'`, evalCommand);
     const metrics = new Set<Metric>(metricList.length ? (metricList as Metric[]) : METRICS.filter((m) => m !== 'localisation' || args.values.boxes !== undefined));
@@ -99,7 +108,7 @@ IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 err
     if (!isReduction(reduction)) throw new UsageError(`--reduction must be ${REDUCTIONS.map((r) => `'${r}'`).join(' or ')}, got '${reduction}'`, evalCommand);
     const baseline = stringOption(args, 'baseline');
     if (baseline !== undefined && !isBaseline(baseline)) throw new UsageError(`--baseline must be ${BASELINES.map((b) => `'${b}'`).join(' or ')}, got '${baseline}'`, evalCommand);
-    const steps = intOption(evalCommand, args, 'steps', DEFAULT_STEPS);
+    const stepsAsked = args.values.steps === undefined ? undefined : intOption(evalCommand, args, 'steps', DEFAULT_STEPS);
     const batch = intOption(evalCommand, args, 'batch', 8);
     const json = pathOption(evalCommand, args, 'json');
     const jsonl = pathOption(evalCommand, args, 'jsonl');
@@ -113,10 +122,17 @@ IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 err
     const inputs = expandInputs(args.positionals);
     const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits });
     const graph = lowerOrFail(resolved);
-    const layer = stringOption(args, 'layer') ?? 'auto';
-    const plan = planRequest(graph, { classes: 'top', featureLayers: [layer], reduction, methods: methods.length ? methods as Method[] : undefined });
+    // Each step changes at least one of the model input's pixels: more steps than pixels cannot be (and would only fill the heap).
+    const [inputH, inputW] = graph.input.shape.slice(-2);
+    const pixels = inputH * inputW;
+    if (stepsAsked !== undefined && stepsAsked > pixels) {
+      throw new UsageError(`--steps takes an integer from 1 to ${pixels} (the model's input is ${inputH}×${inputW} = ${pixels} pixels; each step changes at least one), got '${stepsAsked}'`, evalCommand);
+    }
+    const steps = stepsAsked ?? Math.min(DEFAULT_STEPS, pixels);
+    const featureLayers = (args.values.layer as unknown as string[] | undefined) ?? ['auto'];
+    const plan = planRequest(graph, { classes: 'top', featureLayers, reduction, methods });
     const options: EvaluateOptions = {
-      methods: methods.length ? methods as Method[] : ['gradcam'], featureLayer: plan.layers[0], reduction, steps, batchSize: batch,
+      methods, featureLayer: plan.layers, reduction, steps, batchSize: batch,
       deletionBaseline: (baseline as Baseline | undefined) ?? 'zero', insertionBaseline: (baseline as Baseline | undefined) ?? 'blur',
       dropIncrease: metrics.has('drop'), deletion: metrics.has('deletion'), insertion: metrics.has('insertion'),
     };
@@ -126,15 +142,34 @@ IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 err
     const labels = Array.from({ length: network.classCount }, (_, c) => labelOf(c, network.classCount, resolved.labels));
     const toClass = classResolver(labels, synsets);
     const settings = {
-      model: resolved.name, layer: plan.layers[0], reduction, methods: options.methods, metrics: [...metrics], steps,
+      model: resolved.name, layers: plan.layers, reduction, methods: options.methods, metrics: [...metrics], steps,
       deletionBaseline: options.deletionBaseline, insertionBaseline: options.insertionBaseline,
       localisation: metrics.has('localisation') ? { threshold: LOCALISATION_THRESHOLD, iou: IOU_THRESHOLD, boxes } : undefined,
     };
-    io.info(`gradcam: ${inputs.length} pictures, layer ${plan.layers[0]}, ${options.methods!.join(', ')}; ${[
+    io.info(`gradcam: ${inputs.length} pictures, ${plan.layers.length > 1 ? `${plan.layers.length} layers` : `layer ${plan.layers[0]}`}, ${options.methods!.join(', ')}; ${[
       metrics.has('deletion') || metrics.has('insertion') ? `${steps} steps, baselines: deletion ${options.deletionBaseline}, insertion ${options.insertionBaseline}` : '',
       metrics.has('localisation') ? `boxes at ${LOCALISATION_THRESHOLD * 100} % of the max, IoU ≥ ${IOU_THRESHOLD}` : '',
     ].filter(Boolean).join('; ')}`);
     const done: { input: string; evaluation: ImageEvaluation }[] = [];
+    let clippedSaid = false;
+    /** The ground truth of a picture of width × height: boxes clipped to it (said once); anything wrong, an error naming the file. */
+    const readTruth = async (xml: string, width: number, height: number): Promise<LocalisationTruth[]> => {
+      // Regular files only, size-limited (src/node/files.ts), like every input.
+      const bytes = await readFileOrFail(xml, { maxBytes: MAX_BOX_FILE_BYTES, limitReason: `a box file is at most ${MAX_BOX_FILE_TEXT}: an ILSVRC or VOC one is about 1 kB` });
+      const ann = parseAnnotation(new TextDecoder().decode(bytes), xml);
+      return ann.objects.map((o, i) => {
+        const c = toClass(o.name);
+        if (c === undefined) throw new GradcamError(`${xml}: class '${o.name}' is not a class of the model`, synsets ? 'The name is neither in --synsets nor a label.' : 'ILSVRC boxes name WordNet ids: give --synsets LOC_synset_mapping.txt.');
+        const box = clipToPicture(o.box, width, height);
+        const what = `${xml}: object ${i + 1} ('${o.name}'): the box ${boxText(o.box)}`;
+        if (!box) throw new GradcamError(`${what} lies outside the ${width}×${height} picture`, 'Boxes are 1-based pixel ranges of the picture the file is for: is it the right file?');
+        if (!clippedSaid && boxText(box) !== boxText(o.box)) {
+          clippedSaid = true;
+          io.info(`gradcam: ${what} reaches outside the ${width}×${height} picture: clipped to it (said once; other boxes are clipped alike)`);
+        }
+        return { class: c, box };
+      });
+    };
     let failure: unknown;
     try {
       await runMany({
@@ -144,15 +179,11 @@ IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 err
           let truth: LocalisationTruth[] | undefined;
           if (metrics.has('localisation')) {
             const xml = join(boxes!, `${basename(path, extname(path))}.xml`);
-            // Regular files only, size-limited (src/node/files.ts), like every input.
-            const bytes = await readFileOrFail(xml).catch((err: GradcamError) => {
-              throw new GradcamError(`${err.message} (the box file for ${path})`, 'Each picture needs <name>.xml in --boxes, or leave localisation out (--metrics).');
-            });
-            const ann = parseAnnotation(new TextDecoder().decode(bytes), xml);
-            truth = ann.objects.map((o) => {
-              const c = toClass(o.name);
-              if (c === undefined) throw new GradcamError(`${xml}: class '${o.name}' is not a class of the model`, synsets ? 'The name is neither in --synsets nor a label.' : 'ILSVRC boxes name WordNet ids: give --synsets LOC_synset_mapping.txt.');
-              return { class: c, box: o.box };
+            const [width, height] = input.image ? [input.image.width, input.image.height] : [input.tensor!.shape.at(-1)!, input.tensor!.shape.at(-2)!];
+            // A bad box file is this picture's error line (a GradcamError); the other pictures go on.
+            truth = await readTruth(xml, width, height).catch((err: unknown) => {
+              if (!(err instanceof GradcamError)) throw err;
+              throw new GradcamError(`${err.message} (the box file for ${path})`, err.hint ?? 'Each picture needs <name>.xml in --boxes, or leave localisation out (--metrics).');
             });
           }
           return { input, truth };
@@ -168,7 +199,7 @@ IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 err
         },
         describe(path, result) {
           const r = result as ReturnType<typeof imageJson>;
-          return `${path}: ${r.predictions[0].class} ${r.predictions[0].label}; ${r.methods.map((m) => `${m.method}${m.deletionAuc !== undefined ? ` deletion ${num(m.deletionAuc)}` : ''}${m.insertionAuc !== undefined ? ` insertion ${num(m.insertionAuc)}` : ''}${m.localisation ? ` loc ${m.localisation.top1 ? '✓' : '✗'}/${m.localisation.top5 ? '✓' : '✗'}` : ''}`).join(', ')}`;
+          return `${path}: ${r.predictions[0].class} ${r.predictions[0].label}; ${r.methods.map((m) => `${m.method}${plan.layers.length > 1 ? ` at ${m.layer}` : ''}${m.deletionAuc !== undefined ? ` deletion ${num(m.deletionAuc)}` : ''}${m.insertionAuc !== undefined ? ` insertion ${num(m.insertionAuc)}` : ''}${m.localisation ? ` loc ${m.localisation.top1 ? '✓' : '✗'}/${m.localisation.top5 ? '✓' : '✗'}` : ''}`).join(', ')}`;
         },
       });
     } catch (err) {

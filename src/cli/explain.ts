@@ -53,12 +53,15 @@ export function overlayPath(out: string, map: GradcamMap, several: boolean, with
   return join(dirname(out), fitFileName(`${basename(out, ext)}.${layerPart(map.layer)}`, `.class${map.class}${method}${ext}`));
 }
 
-/** --method values: names, each value may list several separated by commas (gradcam,hirescam). */
-export function parseMethods(values: string[]): Method[] {
+/**
+ * --method values: names, each value may list several separated by commas (gradcam,hirescam);
+ * duplicates are dropped, an empty name is refused. `command` and `allowed` are eval's (CAM methods only).
+ */
+export function parseMethods(values: string[], command: Command = explain, allowed: readonly Method[] = METHODS): Method[] {
   if (values.length === 0) return ['gradcam'];
   const names = values.flatMap((v) => v.split(',')).map((v) => v.trim());
   for (const n of names) {
-    if (!isMethod(n)) throw new UsageError(`--method takes ${METHODS.join(', ')} (or several, comma-separated), got '${n}'`, explain);
+    if (!isMethod(n) || !allowed.includes(n)) throw new UsageError(`--method takes ${allowed.join(', ')} (or several, comma-separated), got '${n}'`, command);
   }
   return [...new Set(names as Method[])];
 }

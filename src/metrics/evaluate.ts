@@ -16,7 +16,7 @@
 import { GradcamError } from '../errors.ts';
 import { type Method, methodSpec, planMethods } from '../gradcam/methods.ts';
 import type { Network } from '../gradcam/network.ts';
-import type { GradcamOptions, ModelInput, Prediction, Reduction, TensorInput } from '../gradcam/types.ts';
+import { type GradcamOptions, isReduction, type ModelInput, type Prediction, type Reduction, REDUCTIONS, type TensorInput } from '../gradcam/types.ts';
 import { preprocessPixel } from '../image/recipes.ts';
 import type { Box } from './boxes.ts';
 import { auc, type Baseline, baselineInput, BASELINES, changedAt, DEFAULT_STEPS, isBaseline, perturbedInput, pixelOrder } from './deletion-insertion.ts';
@@ -169,6 +169,9 @@ function checkOptions(net: Network, options: EvaluateOptions): { methods: Method
   const methods = planMethods(options.methods);
   const guided = methods.find((m) => methodSpec(m).kind === 'guided');
   if (guided) throw new GradcamError(`the metrics score CAM maps (one value per pixel); '${guided}' gives a signed [3, H, W] gradient of the input`, 'Leave the guided methods out.');
+  if (options.reduction !== undefined && !isReduction(options.reduction)) {
+    throw new GradcamError(`reduction must be ${REDUCTIONS.map((x) => `'${x}'`).join(' or ')}, got ${shown(options.reduction)}`);
+  }
   for (const key of ['deletionBaseline', 'insertionBaseline'] as const) {
     const b = options[key];
     if (b !== undefined && !isBaseline(b)) throw new GradcamError(`${key} must be ${BASELINES.map((x) => `'${x}'`).join(' or ')}, got ${shown(b)}`);
