@@ -7,8 +7,9 @@
  * - --resume validates the whole JSONL first and changes nothing when it refuses (a picture, a
  *   corrupt line in the middle, text without a newline); only a cut-off last line is dropped, at its
  *   byte offset (invalid UTF-8 in an earlier line does not move it), and stderr says so;
- * - --jsonl /dev/full: "no space left on the device", exit 1, never a crash (exit 3);
- * - temporary names stay within NAME_MAX for a 250-byte final name; an overlay name that would pass
+ * - --jsonl /dev/full: "no space left on the device" (a GradcamError: exit 1, never a crash, exit 3), and
+ *   stdout on /dev/full the same;
+ * - temporary names stay within NAME_MAX for a 255-byte final name; an overlay name that would pass
  *   255 bytes is shortened with a hash, and the JSONL names the file written;
  * - file names that are not UTF-8 (a\xfe.png, a\xff.png) stay two inputs, shown with \xHH escapes;
  * - a NaN .npy among pictures fails on its own line, naming the file;
@@ -25,6 +26,7 @@ import { type Io, parseCommandArgs, UsageError } from '../src/cli/command.ts';
 import { explain } from '../src/cli/explain.ts';
 import { JsonlOutput, runMany } from '../src/cli/many.ts';
 import { overlayFileName } from '../src/gradcam/json.ts';
+import { GradcamError } from '../src/errors.ts';
 import { encodeNpy } from '../src/image/npy.ts';
 import { writeFileAtomic } from '../src/node/files.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
@@ -157,10 +159,15 @@ describe('--resume', () => {
 });
 
 describe('write errors and long names', () => {
-  test('--jsonl /dev/full: "no space left on the device", exit 1 (not 3)', async () => {
-    const run = await gradcam(['classify', a, b, '--model', MODEL, '--jsonl', '/dev/full'], 120_000);
-    expectExit(run, 1);
-    expect(run.stderr).toMatch(/^gradcam: \/dev\/full: cannot write \(no space left on the device\)$/m);
+  test('--jsonl /dev/full: a GradcamError "no space left on the device" (exit 1, not 3) that stops the run', async () => {
+    const runs: string[] = [];
+    const err = await runMany<string>({
+      settings: { inputs: ['a', 'b'], batch: 1, jsonl: '/dev/full', resume: false }, io: io(),
+      read: async (p) => p, run: async (batch) => batch.map((x) => (runs.push(x.input), {})), describe: () => '',
+    }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(GradcamError);
+    expect((err as Error).message).toBe('/dev/full: cannot write (no space left on the device)');
+    expect(runs).toEqual(['a']); // nothing more is run once the results cannot be kept
   });
 
   test('writeFileAtomic: a final name of 255 bytes gets a temporary name within NAME_MAX', async () => {
