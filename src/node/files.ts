@@ -32,6 +32,7 @@ export function fileErrorReason(err: unknown): string {
     case 'ELOOP': return 'too many levels of symbolic links';
     case 'EROFS': return 'read-only file system';
     case 'EDQUOT': return 'disk quota exceeded';
+    case 'EFBIG': return 'file too large for the file size limit';
     case 'ENAMETOOLONG': return 'the name is too long for the file system';
     default: return (err as Error)?.message ?? String(err);
   }
