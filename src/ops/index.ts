@@ -6,12 +6,16 @@
  *
  * | ONNX op                 | op kind                                                          |
  * | ----------------------- | ---------------------------------------------------------------- |
- * | Conv                    | conv (group 1, dilation 1)                                       |
+ * | Conv                    | conv (any group, dilations, pads, auto_pad; depthwise and narrow |
+ * |                         | groups by the direct kernel, wide groups one GEMM per group)     |
  * | Gemm, MatMul            | conv 1×1 over [N, K, 1, 1] (alpha, beta folded into the weights) |
  * | BatchNormalization      | affine; folded into the preceding conv when possible             |
  * | Relu                    | relu; fused into its producer (conv, binary, affine) if possible |
- * | MaxPool, AveragePool    | maxpool, avgpool                                                 |
- * | GlobalAveragePool       | avgpool with a window of the whole plane                         |
+ * | MaxPool, AveragePool    | maxpool (with dilations), avgpool                                |
+ * | GlobalAveragePool,      | avgpool, maxpool with a window of the whole plane                |
+ * | GlobalMaxPool           |                                                                  |
+ * | ReduceMean, ReduceMax   | avgpool, maxpool over the whole plane (axes [2, 3], keepdims or  |
+ * | over [2, 3]             | not)                                                             |
  * | LRN                     | lrn                                                              |
  * | Add, Sub, Mul, Div      | binary (numpy broadcasting; activations or constants), or affine |
  * |                         | (one activation and a per-channel or scalar constant)            |
