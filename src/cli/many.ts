@@ -13,8 +13,7 @@ import { GradcamError } from '../errors.ts';
 import { uniqueStems } from '../gradcam/json.ts';
 import { MAX_BATCH } from '../gradcam/network.ts';
 import { compareNames, displayPath, extensionOf, type InputPath, joinName, listFolderNames } from '../node/byte-paths.ts';
-import { checkWritable, makeFolders } from '../node/files.ts';
-import { formatBytes } from '../node/files.ts';
+import { checkWritable, formatBytes, makeFolders } from '../node/files.ts';
 import { JsonlOutput } from './jsonl.ts';
 import { inputsProgress } from './progress.ts';
 import { type Args, type Command, intOption, type Options, pathOption, UsageError } from './command.ts';
@@ -40,7 +39,7 @@ ${more}and at most ${formatBytes(DEFAULT_BATCH_BYTES)} of decoded pictures, 4 by
 ${pad('--jsonl FILE')}one JSON line per input, written as each finishes: {input, ...results} or {input, error};
 ${more}'-': to stdout instead of the table
 ${pad('--resume')}keep FILE's lines and skip the inputs that have a result there (inputs with an
-${more}error line are tried again)`;
+${more}error line are tried again); a FILE gradcam did not write is refused and left as it is`;
 }
 
 /** Whether the command line asks for the many-inputs mode: several inputs, a folder, or one of its options. */
