@@ -29,14 +29,16 @@ const HELP = `npm run bench -- [options]
   --ort-warmup N      warm-up runs for ORT, after its first run (default: --warmup)
   --threads N         threads of ORT's wasm provider (default 2)
   --only a,b          measurements to run, by name or prefix: forward, gradcam,
-                      gradcam.inception_4e, gradcam.inception_4e.all-methods.k1, gradcam.inception_5b.k5,
+                      gradcam.auto.k1 (the default layer), gradcam.inception_4e,
+                      gradcam.inception_4e.all-methods.k1, gradcam.inception_5b.k5,
                       guided.k1, load, ort, ort-webgpu, ort-wasm
   --profile           per-kernel profile (timestamp queries) of the forward and a Grad-CAM
                       (--no-profile turns it off again, e.g. after the GPU kit's default)
   --profile-runs N    profiled runs, per-dispatch median (default ${DEFAULT_OPTIONS.profileRuns})
   --model FILE        an ONNX model (default: googlenet-12 when cached, else the generated
                       googlenet-zoo-seeded); the input shape comes from the model;
-                      generated:NAME builds a generated model in memory (googlenet-zoo-seeded, ...)
+                      generated:NAME: a generated model (googlenet-zoo-seeded, resnet50-seeded,
+                      mobilenetv2-seeded, ...), written once to weights/generated/ (git-ignored)
   --out DIR           where the JSON goes (default bench/results/); latest.json is written too
   --name TEMPLATE     file name, {date} and {adapter} replaced (default {date}-{adapter}.json)
   --no-ort            skip onnxruntime-web
@@ -107,11 +109,12 @@ function repoRoot(): string | undefined {
 
 async function modelBytes(cli: Cli, log: (l: string) => void): Promise<{ name: string; bytes: Uint8Array }> {
   if (cli.model?.startsWith('generated:')) {
-    // Built in memory by the project's generator (the same bytes as weights/generated/<name>.onnx).
+    // Generated on first use into weights/generated/ (git-ignored; the model cache outside a
+    // checkout) and read from there afterwards: ResNet-50's 25.6 M seeded weights take a while.
     const name = cli.model.slice('generated:'.length);
-    const { generateModelBytes } = await import('../weights/generate/index.ts');
-    log(`generating ${name}…`);
-    return { name: `${name}.onnx`, bytes: generateModelBytes(name) };
+    const { ensureGeneratedModel } = await import('../weights/generate/index.ts');
+    const path = await ensureGeneratedModel(name, { log });
+    return { name: `${name}.onnx`, bytes: new Uint8Array(readFileSync(path)) };
   }
   if (cli.model) return { name: basename(cli.model), bytes: new Uint8Array(readFileSync(cli.model)) };
   const real = join(modelCacheDir(), 'googlenet-12.onnx');

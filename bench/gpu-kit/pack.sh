@@ -84,7 +84,7 @@ mkdir -p "$kit/lib/compat"
 xz9 "$(readlink -f /lib/x86_64-linux-gnu/libstdc++.so.6)" "$kit/lib/compat/libstdc++.so.6.xz"
 
 if [ "$generate" = 1 ]; then
-  model_note="none: run.sh builds googlenet-zoo-seeded in memory (--model generated:googlenet-zoo-seeded)"
+  model_note="none: run.sh generates googlenet-zoo-seeded into the model cache (--model generated:googlenet-zoo-seeded)"
 else
   if [ -z "$model" ]; then
     if [ -f weights/cache/googlenet-12.onnx ]; then model="$root/weights/cache/googlenet-12.onnx"
