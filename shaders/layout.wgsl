@@ -159,3 +159,15 @@ fn scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   }
   dst[at] = sum;
 }
+
+// fill: dst[i] = value for the inCount values of each item (a gradient that its writers add to,
+// zeroed first: the root of channel slices, src/runtime/backward.ts). One invocation per value.
+@compute @workgroup_size(WG_X, WG_Y, WG_Z)
+fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let id = linearIndex(gid, nwg);
+  if (id >= p.inCount * p.items) {
+    return;
+  }
+  let item = id / p.inCount;
+  dst[item * p.dstStride + p.dstOffset + id % p.inCount] = p.value;
+}

@@ -64,6 +64,11 @@ describe('layout ops at lowering', () => {
     const g = lower(split({ axis: int(1) }, ['x', 'k'], [int64('k', [2, 4])], 13));
     expect([g.tensors.get('y')!.shape, g.tensors.get('z')!.shape]).toEqual([[1, 2, 5, 4], [1, 4, 5, 4]]);
     expect(lower(split({ axis: int(-1) }, ['x'], [], 13)).tensors.get('z')!.shape).toEqual([1, 6, 5, 2]);
+    // Along channels the parts are views of x at offsets (no op); along the width, copies.
+    const views = lower(split({ axis: int(1) }, ['x', 'k'], [int64('k', [2, 4])], 13));
+    expect(views.ops.filter((o) => o.kind === 'layout')).toEqual([]);
+    expect(['x', 'y', 'z'].map((t) => views.tensors.get(t)!).map((t) => [t.storage, t.offset])).toEqual([[0, 0], [0, 0], [0, 2 * 5 * 4]]);
+    expect(lower(split({ axis: int(-1) }, ['x'], [], 13)).ops.map((o) => o.kind)).toEqual(['layout', 'layout']);
     // num_outputs 2 of 5 rows: ceil(5/2) = 3, then the remaining 2.
     expect(['y', 'z'].map((t) => lower(split({ axis: int(2), num_outputs: int(2) }, ['x'], [], 18)).tensors.get(t)!.shape)).toEqual([[1, 6, 3, 4], [1, 6, 2, 4]]);
     expect(lower(split({ axis: int(1), split: ints([5, 1]) }, ['x'], [], 11)).tensors.get('z')!.shape).toEqual([1, 1, 5, 4]);

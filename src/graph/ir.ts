@@ -85,6 +85,12 @@ export interface Graph {
   probabilities?: string;
   /** Alias name → the tensor it is a view of (Reshape, Flatten, Dropout, Identity outputs). */
   aliases: Map<string, string>;
+  /**
+   * Aliases that are a contiguous part of their root, by name: values per image from the root's start
+   * (a Split or Slice along channels). Their root is never a concat slice written in place, and its
+   * gradient is zero-filled before the backward pass, every writer adding (src/runtime/backward.ts).
+   */
+  aliasOffsets: Map<string, number>;
   /** Concats, as placed: `inPlace` inputs are slices of the output's storage written by their producers. */
   concats: ConcatInfo[];
   /** Tensor names hidden by fusion (name → the fused op that swallowed it). */

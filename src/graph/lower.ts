@@ -98,6 +98,7 @@ export function lower(model: OnnxModel, options: LowerOptions = {}): Graph {
 
   const shapes = new Map<string, number[]>([[inputInfo.name, inputShape]]);
   const aliases = new Map<string, string>();
+  const aliasOffsets = new Map<string, number>();
   const ops: Op[] = [];
   /** Op by output name (the producer of each op output, before fusion). */
   const producers = new Map<string, Op>();
@@ -181,11 +182,13 @@ export function lower(model: OnnxModel, options: LowerOptions = {}): Graph {
         producers.set(op.output, op);
         shapes.set(op.output, outShape);
       },
-      alias(output, input, shape) {
+      alias(output, input, shape, offset = 0) {
         ctx.shape(input);
         const bad = badShape(shape);
         if (bad) fail(`its output '${output}' would have shape ${list(shape)}: ${bad}`);
         aliases.set(output, root(input));
+        const at = (aliasOffsets.get(input) ?? 0) + offset; // offsets from the root
+        if (at) aliasOffsets.set(output, at);
         shapes.set(output, shape);
       },
     };
@@ -212,11 +215,11 @@ export function lower(model: OnnxModel, options: LowerOptions = {}): Graph {
   for (const t of taps) if (!shapes.has(t)) throw new GradcamError(`unknown tensor '${t}'`);
   const keep = new Set([...taps, outputName, logits].map(root));
   const spatial = spatialAxes(model.nodes, shapes, inputInfo.name);
-  const fusedAway = fuse(ops, keep, aliases);
-  const { tensors, storages, ops: placed, concats } = place(ops, shapes, aliases, inputInfo.name, fusedAway);
+  const fusedAway = fuse(ops, keep, aliases, aliasOffsets);
+  const { tensors, storages, ops: placed, concats } = place(ops, shapes, aliases, aliasOffsets, inputInfo.name, fusedAway);
   return {
     opset: model.opset, batch: inputShape[0], input: { name: inputInfo.name, shape: inputShape },
     tensors, storages, ops: placed, output: outputName, logits, probabilities: endsInSoftmax ? outputName : undefined,
-    aliases, concats, fusedAway, onnxOpCounts, spatial,
+    aliases, aliasOffsets, concats, fusedAway, onnxOpCounts, spatial,
   };
 }

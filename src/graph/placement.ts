@@ -5,7 +5,8 @@
  * and each input becomes the channel slice of it at its offset, written in place by its producer
  * (zero-copy concat). Nested concats compose. An input that cannot be written in place (the graph
  * input, a tensor listed more than once among the concats' inputs) is copied into its slice by a
- * copy op instead. Aliases (Reshape, Flatten, Dropout, Identity) share their root's place.
+ * copy op instead. Aliases (Reshape, Flatten, Dropout, Identity) share their root's place; a channel slice
+ * of a Split or Slice (Graph.aliasOffsets) starts its offset further in.
  */
 import type { ConcatInfo, Op, Storage, TensorInfo } from './ir.ts';
 import { aliasRoot, perImage } from './ir.ts';
@@ -13,7 +14,7 @@ import { aliasRoot, perImage } from './ir.ts';
 interface Place { storage: number; offset: number }
 
 export function place(
-  ops: Op[], shapes: Map<string, number[]>, aliases: Map<string, string>, inputName: string, fusedAway: Map<string, string>,
+  ops: Op[], shapes: Map<string, number[]>, aliases: Map<string, string>, aliasOffsets: Map<string, number>, inputName: string, fusedAway: Map<string, string>,
 ): { tensors: Map<string, TensorInfo>; storages: Storage[]; ops: Op[]; concats: ConcatInfo[] } {
   const storages: Storage[] = [];
   const places = new Map<string, Place>();
@@ -29,6 +30,9 @@ export function place(
   // one buffer (which WebGPU forbids in one dispatch).
   const uses = new Map<string, number>();
   for (const op of ops) if (op.kind === 'concat') for (const i of op.inputs) uses.set(root(i), (uses.get(root(i)) ?? 0) + 1);
+  // A tensor with parts viewed at offsets (a channel split) keeps its own storage: its gradient is
+  // zero-filled and added to (src/runtime/backward.ts), which a concat's gradient would overwrite.
+  const sliced = new Set([...aliasOffsets.keys()].map(root));
   const copiesAfter = new Map<Op, Op[]>();
   /** Tensors placement makes up (the copies into concat slices). */
   const synthetic = new Set<string>();
@@ -48,7 +52,7 @@ export function place(
       offset += valuesPerImage(name);
       // An alias (e.g. Identity) in front of the concat places its root.
       const t = root(name);
-      const inPlace = producedByOp.has(t) && !places.has(t) && uses.get(t) === 1;
+      const inPlace = producedByOp.has(t) && !places.has(t) && uses.get(t) === 1 && !sliced.has(t) && !aliasOffsets.has(name);
       if (inPlace) {
         places.set(t, slice);
         slices.push(t);
@@ -56,7 +60,7 @@ export function place(
       }
       const copyName = `${op.output}::input${i}`;
       synthetic.add(copyName);
-      shapes.set(copyName, shapes.get(t)!);
+      shapes.set(copyName, shapes.get(name)!);
       places.set(copyName, slice);
       slices.push(copyName);
       copies.push({ kind: 'copy', name: `${op.name}/copy${i}`, onnxTypes: ['Concat'], inputs: [name], output: copyName });
@@ -78,7 +82,7 @@ export function place(
     if (fusedAway.has(name)) continue;
     const p = places.get(root(name));
     if (!p) continue; // an intermediate hidden by fusion
-    tensors.set(name, { name, shape, storage: p.storage, offset: p.offset, ...(synthetic.has(name) && { synthetic: true }) });
+    tensors.set(name, { name, shape, storage: p.storage, offset: p.offset + (aliasOffsets.get(name) ?? 0), ...(synthetic.has(name) && { synthetic: true }) });
   }
   return { tensors, storages, ops: finalOps, concats: concats.reverse() };
 }

@@ -53,7 +53,7 @@ export const LAYOUT = declareKernel({
     dstOffset: 'u32', dstStride: 'u32',
   },
   bindings: { geo: read('i32'), src: read(), dst: readWrite() },
-  entries: { gather: ['geo', 'src', 'dst'], scatter: ['geo', 'src', 'dst'] },
+  entries: { gather: ['geo', 'src', 'dst'], scatter: ['geo', 'src', 'dst'], fill: ['dst'] },
   workgroupSize: [256, 1, 1],
   overrides: { MODE: 0, ACCUMULATE: false },
   // (MODE none and constant both give the pad value outside the input; none never reads outside.)
@@ -109,6 +109,16 @@ function dispatch(c: Call): Promise<Dispatch> {
     buffers: { geo: c.geo, src: c.src.buffer, dst: c.dst.buffer },
     workgroups: LAYOUT.grid1d(c.entry, threads, c.env.limits.maxComputeWorkgroupsPerDimension),
     label: c.label, opType: c.opType, flops: 0, shapes: c.shapes,
+  });
+}
+
+/** dst = 0 for `count` values of each of `items` items (layout.wgsl `fill`). */
+export function zeroFill(env: KernelEnv, dst: BufferView, count: number, items: number, label: string): Promise<Dispatch> {
+  return LAYOUT.dispatch(env, 'fill', {
+    uniforms: { inCount: count, items, value: 0, dstOffset: dst.offset, dstStride: dst.stride },
+    buffers: { dst: dst.buffer },
+    workgroups: LAYOUT.grid1d('fill', count * items, env.limits.maxComputeWorkgroupsPerDimension),
+    label, opType: 'Split', flops: 0, shapes: fmtShape([items, count]),
   });
 }
 
@@ -230,6 +240,13 @@ function emitSlice(ctx: LowerContext, onnxType: string, xName: string, output: s
   if (per[0].start !== 0 || per[0].step !== 1 || per[0].count !== x[0]) ctx.fail(`slicing the batch axis 0 of [${x}] is not supported`);
   const empty = per.findIndex((p) => p.count < 1);
   if (empty >= 0) ctx.fail(`the slice of axis ${empty} of [${x}] is empty; the engine needs every dimension ≥ 1`);
+  // One axis narrowed with step 1, every axis before it of size 1 per image (a channel slice): a
+  // contiguous block of each image, so a view at an offset (Graph.aliasOffsets), no copy.
+  const narrowed = per.map((p, a) => (p.start !== 0 || p.step !== 1 || p.count !== x[a] ? a : -1)).filter((a) => a >= 0);
+  if (narrowed.length === 1 && per[narrowed[0]].step === 1 && x.slice(1, narrowed[0]).every((d) => d === 1)) {
+    const a = narrowed[0];
+    return ctx.alias(output, xName, per.map((p) => p.count), per[a].start * tensorElements(x.slice(a + 1)));
+  }
   emitLayout(ctx, onnxType, xName, output, per.slice(1).map((p, d) => ({ from: d, start: p.start, step: p.step })), 'none', 0, per.map((p) => p.count));
 }
 

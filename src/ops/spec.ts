@@ -34,8 +34,11 @@ export interface LowerContext {
   ints(name: string): number[];
   /** Records the op with its output's shape. */
   emit(op: Op, outShape: number[]): void;
-  /** The output is the input seen with another shape (no op). */
-  alias(output: string, input: string, shape: number[]): void;
+  /**
+   * The output is the input seen with another shape (no op); with `offset`, a contiguous part of each
+   * image's values that starts `offset` values in (a channel slice: Graph.aliasOffsets).
+   */
+  alias(output: string, input: string, shape: number[], offset?: number): void;
   fail(message: string): never;
 }
 

@@ -16,6 +16,7 @@ import { ancestors, descendants, rootOf } from '../graph/deps.ts';
 import { type Graph, type Op, perImage } from '../graph/ir.ts';
 import type { BufferView, Dispatch, KernelEnv } from '../gpu/dispatch.ts';
 import { sliceGradient } from '../kernels/elementwise.ts';
+import { zeroFill } from '../ops/layout.ts';
 import type { GradTarget, OpKernel } from '../kernels/types.ts';
 
 export interface BackwardRequest {
@@ -141,6 +142,15 @@ export async function compileBackward(c: Compiled, req: BackwardRequest): Promis
     return t;
   };
   const dispatches: Dispatch[] = [];
+  // A tensor read through channel slices (a Split or Slice as views: Graph.aliasOffsets) gets its
+  // gradient in parts, from each slice's consumers, and none for a part nobody reads: it is
+  // zero-filled first, and every writer adds.
+  for (const r of new Set([...graph.aliasOffsets.keys()].map(root))) {
+    if (!needs(r) || isWritten(r)) continue;
+    node = `${r}/zero`;
+    dispatches.push(await zeroFill(env, gradView(r), perImage(graph.tensors.get(r)!), items, `${r}/zero`));
+    written.add(r);
+  }
   const addSlice = async (t: string) => {
     node = `${t}/slice`;
     const out = container.get(t)!;
