@@ -547,6 +547,142 @@ export function kernelCases(): KernelCase[] {
         check: ['a', 'b', 'cat'], wrt: ['a', 'cat'],
       }],
     }),
+    // Layout ops (issue 18): ShuffleNet's channel split and shuffle (Split, Reshape to rank 5,
+    // Transpose, Reshape), slices, pads of every mode, a concat along the last axis, views, ReduceMean
+    // over non-spatial axes; on a batch of 2 so that every view's item stride is exercised.
+    makeGroup({
+      name: 'layout on batch 2 of [6, 5, 4]: channel shuffle, Split, Slice, Pad, Concat on axis 3, Squeeze/Unsqueeze, ReduceMean', seed: 31, input: [2, 6, 5, 4],
+      makeInput: (s, r) => uniform(s, r), classCount: 5, classes: [[1, 4], [3, 0]],
+      cases: [
+        {
+          name: 'ShuffleNetV2 unit: Split [3, 3] → conv 1×1 on one half → Concat → Reshape [0,2,3,5,4] → Transpose [0,2,1,3,4] → Reshape [0,6,5,4]',
+          kernel: 'layout',
+          build: (b) => {
+            b.weights.push(int64(b.p('split'), [3, 3]), int64(b.p('r5'), [0, 2, 3, 5, 4]), int64(b.p('r4'), [0, 6, 5, 4]));
+            b.nodes.push(node('Split', [b.input, b.p('split')], [b.p('s0'), b.p('s1')], { axis: int(1) }));
+            const cat = b.add('Concat', [b.p('s0'), b.conv(b.p('s1'), 'c', [3, 3, 1, 1])], 'cat', { axis: int(1) });
+            const t = b.add('Transpose', [b.add('Reshape', [cat, b.p('r5')], 'g')], 't', { perm: ints([0, 2, 1, 3, 4]) });
+            return b.add('Reshape', [t, b.p('r4')], 'shuffled');
+          },
+          check: ['s0', 's1', 'c', 'cat', 't', 'shuffled'], wrt: ['s0', 's1', 'cat', 't'],
+        },
+        {
+          name: 'channel Slice 2…5 (a view at an offset) → conv 1×1; channels 0, 1 read by nobody (their gradient 0)', kernel: 'layout',
+          build: (b) => {
+            b.weights.push(int64(b.p('st'), [2]), int64(b.p('en'), [5]), int64(b.p('ax'), [1]));
+            return b.conv(b.add('Slice', [b.input, b.p('st'), b.p('en'), b.p('ax')], 'cs'), 'c', [4, 3, 1, 1]);
+          },
+          check: ['cs', 'c'], wrt: ['cs', 'c'],
+        },
+        {
+          name: 'Slice opset 13: H from the end with step −2, W 1… (clamped end), channels 1…4',
+          kernel: 'layout',
+          build: (b) => {
+            b.weights.push(int64(b.p('st'), [-1, 1, 1]), int64(b.p('en'), [-100, 100, 4]), int64(b.p('ax'), [2, 3, 1]), int64(b.p('sp'), [-2, 2, 1]));
+            return b.add('Slice', [b.input, b.p('st'), b.p('en'), b.p('ax'), b.p('sp')], 's');
+          },
+          check: ['s'], wrt: ['s'],
+        },
+        ...(['reflect', 'edge'] as const).map((mode): CaseSpec => ({
+          name: `Pad ${mode}, pads H [2, 1] W [1, 3]`, kernel: 'layout',
+          build: (b) => {
+            b.weights.push(int64(b.p('pads'), [0, 0, 2, 1, 0, 0, 1, 3]));
+            return b.add('Pad', [b.input, b.p('pads')], 'p', { mode: { type: 'string', value: mode } });
+          },
+          check: ['p'], wrt: ['p'],
+        })),
+        {
+          name: 'Pad constant 0.5, channels [1, 0], W cropped by 1 at the start', kernel: 'layout',
+          build: (b) => {
+            b.weights.push(int64(b.p('pads'), [0, 1, 0, -1, 0, 0, 0, 2]));
+            return b.add('Pad', [b.input, b.p('pads'), b.w('v', tensor([], [0.5]))], 'p');
+          },
+          check: ['p'], wrt: ['p'],
+        },
+        {
+          name: 'all-zero Pad (a view) → AveragePool 2×2; Concat on axis 3 of [x_k, conv 1×1]', kernel: 'layout',
+          build: (b) => {
+            b.weights.push(int64(b.p('pads'), [0, 0, 0, 0, 0, 0, 0, 0]));
+            const pooled = b.add('AveragePool', [b.add('Pad', [b.input, b.p('pads')], 'zp')], 'ap', { kernel_shape: ints([2, 2]), strides: ints([1, 1]) });
+            return b.add('Concat', [pooled, b.conv(pooled, 'c', [6, 6, 1, 1])], 'cat', { axis: int(3) });
+          },
+          check: ['zp', 'ap', 'c', 'cat'], wrt: ['ap', 'c', 'cat'],
+        },
+        {
+          name: 'Transpose to NHWC → Unsqueeze [1] (rank 5) → Squeeze [1] → ReduceMean over the last axis, no keepdims', kernel: 'layout',
+          build: (b) => {
+            b.weights.push(int64(b.p('ax'), [1]), int64(b.p('axr'), [-1]));
+            const t = b.add('Transpose', [b.input], 't', { perm: ints([0, 2, 3, 1]) });
+            const s = b.add('Squeeze', [b.add('Unsqueeze', [t, b.p('ax')], 'u'), b.p('ax')], 'sq');
+            return b.add('ReduceMean', [s], 'm', { axes: ints([-1]), keepdims: int(0) });
+          },
+          check: ['t', 'u', 'sq', 'm'], wrt: ['t', 'm'],
+        },
+        {
+          name: 'BatchNormalization wherever it stands: on a rank-5 view [N, 2, 3, 5, 4] (an affine op over axis 1)', kernel: 'batchnorm',
+          build: (b) => {
+            b.weights.push(int64(b.p('r5'), [0, 2, 3, 5, 4]));
+            return b.batchNorm(b.add('Reshape', [b.input, b.p('r5')], 'g'), 'bn', 2);
+          },
+          check: ['bn'], wrt: ['bn'],
+        },
+        {
+          name: 'ReduceMean over channels (axis 1, keepdims) and over [C, H] (axes 1, 2)', kernel: 'reducemean',
+          build: (b) => b.add('Concat', [
+            b.add('ReduceMean', [b.input], 'mc', { axes: ints([1]), keepdims: int(1) }),
+            b.add('ReduceMean', [b.input], 'mch', { axes: ints([1, 2]), keepdims: int(1) }),
+          ], 'cat', { axis: int(2) }),
+          check: ['mc', 'mch', 'cat'], wrt: ['mc', 'mch'],
+        },
+      ],
+    }),
+    // ConvNeXt's channels-last block: Transpose → LayerNorm over C → MatMul (pointwise, C → 4C) →
+    // Relu (a stand-in for GELU) → MatMul (4C → C) → Transpose back; the LayerNorm over the whole
+    // image (axis 1); opset 17 (LayerNormalization).
+    makeGroup({
+      name: 'ConvNeXt channels-last chain on [1, 5, 4, 3] (opset 17)', seed: 32, input: [1, 5, 4, 3], opset: 17,
+      makeInput: (s, r) => uniform(s, r, -2, 2),
+      cases: [
+        {
+          name: 'Transpose [0,2,3,1] → LayerNorm (last axis, C 5) → MatMul 5→19 → Relu → MatMul 19→5 → Transpose [0,3,1,2]', kernel: 'layernorm',
+          build: (b) => {
+            const t = b.add('Transpose', [b.input], 't', { perm: ints([0, 2, 3, 1]) });
+            const ln = b.add('LayerNormalization', [t, b.w('g', uniform([5], b.r, 0.5, 1.5)), b.w('be', uniform([5], b.r, -0.5, 0.5))], 'ln', { axis: int(-1), epsilon: float(1e-6) });
+            const m1 = b.add('MatMul', [ln, b.w('w1', uniform([5, 19], b.r, -0.45, 0.45))], 'm1');
+            const m2 = b.add('MatMul', [b.add('Relu', [m1], 'r'), b.w('w2', uniform([19, 5], b.r, -0.25, 0.25))], 'm2');
+            return b.add('Transpose', [m2], 'back', { perm: ints([0, 3, 1, 2]) });
+          },
+          check: ['t', 'ln', 'm1', 'r', 'm2', 'back'], wrt: ['ln', 'm1', 'm2', 'back'],
+        },
+        {
+          // (torch.onnx's LayerNorm before opset 17; ConvNeXt's channels-first LayerNorm is this over axis 1.)
+          name: 'decomposed LayerNorm over the last axis: ReduceMean → Sub → Pow 2 → ReduceMean → Add ε → Sqrt → Div', kernel: 'reducemean',
+          build: (b) => {
+            const t = b.add('Transpose', [b.input], 't', { perm: ints([0, 2, 3, 1]) });
+            const mean = b.add('ReduceMean', [t], 'mean', { axes: ints([-1]), keepdims: int(1) });
+            const d = b.add('Sub', [t, mean], 'd');
+            const v = b.add('ReduceMean', [b.add('Pow', [d, b.w('two', tensor([], [2]))], 'sq')], 'var', { axes: ints([-1]), keepdims: int(1) });
+            const s = b.add('Sqrt', [b.add('Add', [v, b.w('eps', tensor([], [1e-5]))], 've')], 'sd');
+            return b.add('Div', [d, s], 'n');
+          },
+          check: ['mean', 'd', 'var', 'sd', 'n'], wrt: ['mean', 'var', 'n'],
+        },
+        {
+          name: 'LayerNorm from axis 1 (over C, H, W: one row per image), no bias', kernel: 'layernorm',
+          build: (b) => b.add('LayerNormalization', [b.input, b.w('g', uniform([5, 4, 3], b.r, 0.5, 1.5))], 'ln', { axis: int(1) }),
+          check: ['ln'], wrt: ['ln'],
+        },
+        {
+          name: 'channel Split [2, 3] (views): the first part unused (its gradient zero-filled), the second → Transpose', kernel: 'layout',
+          build: (b) => {
+            b.weights.push(int64(b.p('split'), [2, 3]));
+            b.nodes.push(node('Split', [b.input, b.p('split')], [b.p('s0'), b.p('s1')], { axis: int(1) }));
+            return b.add('Transpose', [b.p('s1')], 't', { perm: ints([0, 3, 2, 1]) });
+          },
+          check: ['s1', 't'], wrt: ['s1', 't'],
+        },
+      ],
+    }),
   ];
 }
 

@@ -47,8 +47,9 @@
  */
 import { gradientPads, usesWinograd, usesWinogradBackward } from '../../src/kernels/winograd.ts';
 import type { OnnxModel, OnnxNode, OnnxTensor } from '../../src/onnx/model.ts';
-import { extent, forwardValues, padsOf, reduceAxes } from '../reference/graph.ts';
+import { extent, forwardValues, referenceBackward as REFERENCE_BACKWARD, padsOf, reduceAxes } from '../reference/graph.ts';
 import * as ew from '../reference/elementwise.ts';
+import * as layout from '../reference/layout.ts';
 import * as op from '../reference/ops.ts';
 import { fromOnnx, numel, reshape, tensor, zeros, type Tensor } from '../reference/tensor.ts';
 
@@ -97,9 +98,13 @@ const absT = (t: Tensor): Tensor => tensor(t.shape, t.data.map(Math.abs));
 export function exactInput(model: OnnxModel, name: string): boolean {
   const isInput = (t: string) => model.inputs.some((i) => i.name === t);
   if (isInput(name)) return true;
-  const producer = model.nodes.find((n) => n.outputs[0] === name);
+  const producer = model.nodes.find((n) => n.outputs.includes(name));
+  if (producer && EXACT_COPIES.has(producer.opType)) return exactInput(model, producer.inputs[0]); // a copy of an exact tensor is exact
   return !!producer && producer.opType === 'Add' && producer.inputs.some(isInput) && producer.inputs.some((i) => model.initializers.has(i));
 }
+
+/** Ops that move values without arithmetic (the pad value of a constant Pad is a float32 constant). */
+const EXACT_COPIES = new Set(['Transpose', 'Slice', 'Split', 'Pad', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity', 'Dropout']);
 
 const BT_ABS = [[1, 0, 1, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 1, 0, 1]];
 const G_ABS = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0, 0, 1]];
@@ -310,7 +315,7 @@ interface Rounding {
   /** M of the output from the inputs' magnitudes, when it is not the reference op on them (undefined: it is). */
   magnitude?(n: OnnxNode, mags: Tensor[], c: { model: OnnxModel; winograd: boolean; values: () => Map<string, Tensor> }): Tensor | undefined;
   /** M of each input's gradient from M of the output's (|W|, real forward values for masks and arg-maxes). */
-  backward(n: OnnxNode, ins: Tensor[], y: Tensor, dy: Tensor, c: { model: OnnxModel; mags?: Map<string, Tensor> }): (Tensor | undefined)[];
+  backward(n: OnnxNode, ins: Tensor[], y: Tensor, dy: Tensor, c: { model: OnnxModel; dys: (Tensor | undefined)[]; mags?: Map<string, Tensor> }): (Tensor | undefined)[];
   /** Inputs whose forward values the backward reads besides exact ones (Mul, Div): their forward rtol joins the backward budget. */
   reads?(n: OnnxNode): string[];
   /** The op's rounding in ulp of its output's magnitude, besides the 16 every op gets (default 0). */
@@ -328,6 +333,95 @@ const gemmUlps = (n: OnnxNode, values: Map<string, Tensor>, dir: 'forward' | 'ba
   const [k, m] = num(n, 'transB', 0) === 1 ? [w.shape[1], w.shape[0]] : w.shape;
   return dir === 'forward' ? k : m;
 };
+
+/**
+ * Layout ops move values without arithmetic: exact, and their magnitude is the op on magnitudes (the
+ * reference op on the absolute model: a constant Pad's value taken absolute too); their backward is
+ * the reference's scatter of the gradient magnitudes. LayerNormalization: see layerNormMagnitude.
+ */
+const LAYOUT_ROUNDING: Record<string, Rounding> = {
+  Transpose: { backward: (n, ins, y, dy, c) => referenceBackward(n, ins, y, dy, c) },
+  Slice: { backward: (n, ins, y, dy, c) => referenceBackward(n, ins, y, dy, c) },
+  Split: { backward: (n, ins, y, dy, c) => referenceBackward(n, ins, y, dy, c) },
+  Pad: {
+    absolute: (n) => (attr(n, 'value') ? { ...n, attributes: { ...n.attributes, value: { type: 'float', value: Math.abs(num(n, 'value', 0)) } } } : n),
+    backward: (n, ins, y, dy, c) => referenceBackward(n, ins, y, dy, c),
+  },
+  Squeeze: { backward: (_n, [x], _y, dy) => [op.viewBackward(dy, x.shape)] },
+  Unsqueeze: { backward: (_n, [x], _y, dy) => [op.viewBackward(dy, x.shape)] },
+  LayerNormalization: {
+    magnitude: (n, [m], c) => layerNormMagnitude(n, m, c.values()),
+    backward: (n, [x, scale], _y, dy, c) => {
+      if (!exactInput(c.model, n.inputs[0])) throw new Error(`magnitude: LayerNormalization '${n.name}' must read an exact input (its backward recomputes μ and σ from x)`);
+      return [layerNormBackwardMagnitude(n, x, absT(scale), dy)];
+    },
+    // Forward: the row's mean and variance (a sum of `inner` terms each), rsqrt, the products: within
+    // 2·inner + 8 ulp of the magnitude; backward: two more row sums and the products, 2·inner + 8.
+    ulps: (n, values) => 2 * layerNormInner(n, values.get(n.inputs[0])!.shape) + 8,
+  },
+};
+
+/** The reference's own backward of an op that moves values (exact): applied to the gradient magnitudes. */
+function referenceBackward(n: OnnxNode, ins: Tensor[], y: Tensor, dy: Tensor, c: { model: OnnxModel; dys: (Tensor | undefined)[] }): (Tensor | undefined)[] {
+  return REFERENCE_BACKWARD(n, ins, y, dy, c.model.opset, c.dys);
+}
+
+const layerNormAxis = (n: OnnxNode, rank: number) => (num(n, 'axis', -1) + rank) % rank;
+const layerNormInner = (n: OnnxNode, shape: number[]) => numel(shape.slice(layerNormAxis(n, shape.length)));
+
+/** A row's mean and σ = √(variance + ε), in float64. */
+function rowSigma(xs: Float64Array, eps: number): { mean: number; sigma: number } {
+  const mean = xs.reduce((a, v) => a + v, 0) / xs.length;
+  return { mean, sigma: Math.sqrt(xs.reduce((a, v) => a + (v - mean) ** 2, 0) / xs.length + eps) };
+}
+
+/**
+ * LayerNormalization's magnitude. Its output is not a sum of |terms|: x̂ = (x − μ)/σ divides by the
+ * row's σ, so an error e in x (|e_j| ≤ E, the row's largest input error) moves x̂_i by at most
+ * (|e_i| + mean|e|)/σ + |x̂_i|·mean_j(|x̂_j||e_j|)/σ ≤ (2 + |x̂_i|)·E/σ (mean|x̂| ≤ RMS x̂ ≤ 1). The
+ * op's own rounding (μ and σ² sums of `inner` terms, on values ≤ max M_x) is an input error of the
+ * same kind, and rounds x̂ relatively. So, per row, with the real x and the input magnitudes M_x:
+ *     M_y,i = |γ_i|·((2 + |x̂_i|)·max_row M_x/σ + |x̂_i|) + |β_i|,
+ * and an input error within rtol_in·M_x gives an output error within rtol_in·M_y.
+ */
+function layerNormMagnitude(n: OnnxNode, m: Tensor, values: Map<string, Tensor>): Tensor {
+  const x = values.get(n.inputs[0])!;
+  const scale = values.get(n.inputs[1])!, bias = n.inputs[2] ? values.get(n.inputs[2])! : null;
+  const inner = layerNormInner(n, x.shape);
+  const out = zeros(x.shape);
+  for (let row = 0; row < x.data.length; row += inner) {
+    const xs = x.data.subarray(row, row + inner);
+    const { mean, sigma } = rowSigma(xs, num(n, 'epsilon', 1e-5));
+    const maxM = Math.max(...m.data.subarray(row, row + inner));
+    for (let i = 0; i < inner; i++) {
+      const xh = Math.abs(xs[i] - mean) / sigma;
+      out.data[row + i] = Math.abs(scale.data[i]) * (((2 + xh) * maxM) / sigma + xh) + (bias ? Math.abs(bias.data[i]) : 0);
+    }
+  }
+  return out;
+}
+
+/**
+ * dx = (g − mean g − x̂·mean(g·x̂))/σ, g = dy·γ, on absolute terms: (|g| + mean|g| + |x̂|·mean|g·x̂|)/σ
+ * (|scale| and the gradient magnitudes dy given).
+ */
+function layerNormBackwardMagnitude(n: OnnxNode, x: Tensor, scale: Tensor, dy: Tensor): Tensor {
+  const inner = layerNormInner(n, x.shape);
+  const dx = zeros(x.shape);
+  for (let row = 0; row < x.data.length; row += inner) {
+    const xs = x.data.subarray(row, row + inner);
+    const { mean, sigma } = rowSigma(xs, num(n, 'epsilon', 1e-5));
+    let g = 0, gx = 0;
+    for (let i = 0; i < inner; i++) {
+      g += scale.data[i] * dy.data[row + i];
+      gx += (scale.data[i] * dy.data[row + i] * Math.abs(xs[i] - mean)) / sigma;
+    }
+    for (let i = 0; i < inner; i++) {
+      dx.data[row + i] = (scale.data[i] * dy.data[row + i] + g / inner + ((Math.abs(xs[i] - mean) / sigma) * gx) / inner) / sigma;
+    }
+  }
+  return dx;
+}
 
 // ───────────────────────────── element-wise ops (test/reference/elementwise.ts) ─────────────────────────────
 
@@ -572,7 +666,10 @@ const ROUNDING: Record<string, Rounding> = {
     })],
     ulps: gemmUlps,
   },
-  MatMul: { backward: (_n, [x, w], _y, dy) => [op.matmulBackward(dy, x.shape, absT(w))], ulps: gemmUlps },
+  MatMul: {
+    backward: (_n, [x, w], _y, dy) => [x.shape.length === 2 ? op.matmulBackward(dy, x.shape, absT(w)) : layout.matmulLastAxisBackward(dy, x.shape, absT(w))],
+    ulps: gemmUlps,
+  },
   MaxPool: {
     backward: (n, [x], _y, dy) => [op.maxPoolBackward(dy, x, poolParams(n, x.shape))],
     ulps: poolUlps,
@@ -660,6 +757,7 @@ const ROUNDING: Record<string, Rounding> = {
     },
   },
   Flatten: view, Reshape: view, Dropout: view, Identity: view,
+  ...LAYOUT_ROUNDING,
   ...ELEMENTWISE_ROUNDING,
 };
 
@@ -713,10 +811,11 @@ export function backwardMagnitudes(model: OnnxModel, values: Map<string, Tensor>
     const grads = new Map<string, Tensor>([[score, tensor(values.get(score)!.shape, seed)]]);
     for (let i = model.nodes.length - 1; i >= 0; i--) {
       const node = model.nodes[i];
-      const dy = grads.get(node.outputs[0]);
-      if (!dy || !node.inputs.some((n) => inCone.has(n))) continue;
+      const dys = node.outputs.map((o) => grads.get(o));
+      if (!dys.some(Boolean) || !node.inputs.some((n) => inCone.has(n))) continue;
+      const dy = dys[0] ?? zeros(values.get(node.outputs[0])!.shape);
       const ins = node.inputs.map((n) => values.get(n)!);
-      const dIns = rounding(node).backward(node, ins, values.get(node.outputs[0])!, dy, { model, mags });
+      const dIns = rounding(node).backward(node, ins, values.get(node.outputs[0])!, dy, { model, dys, mags });
       node.inputs.forEach((name, j) => {
         if (!inCone.has(name) || !dIns[j]) return;
         const prev = grads.get(name);
@@ -745,7 +844,7 @@ export function forwardBudgets(model: OnnxModel, values: Map<string, Tensor>): M
   const r = new Map<string, number>(model.inputs.map((i) => [i.name, 0]));
   for (const node of model.nodes) {
     const inMax = Math.max(0, ...node.inputs.map((i) => r.get(i) ?? 0)); // initializers are exact (0)
-    r.set(node.outputs[0], inMax + opUlps(node, values, 'forward') * U);
+    for (const o of node.outputs) if (o) r.set(o, inMax + opUlps(node, values, 'forward') * U);
   }
   return r;
 }
@@ -760,8 +859,9 @@ export function backwardBudgets(model: OnnxModel, values: Map<string, Tensor>, s
   let fwd: Map<string, number> | undefined;
   for (let i = model.nodes.length - 1; i >= 0; i--) {
     const node = model.nodes[i];
-    const out = r.get(node.outputs[0]);
-    if (out === undefined) continue;
+    const outs = node.outputs.map((o) => r.get(o)).filter((v) => v !== undefined);
+    if (outs.length === 0) continue;
+    const out = Math.max(...outs);
     // A backward that reads inexact forward values (Mul, Div) carries their forward error too.
     const read = rounding(node).reads?.(node).filter((t) => !model.initializers.has(t)) ?? [];
     const mine = out + opUlps(node, values, 'backward') * U + Math.max(0, ...read.map((t) => (fwd ??= forwardBudgets(model, values)).get(t) ?? 0));

@@ -6,8 +6,9 @@
  */
 import type { OnnxModel, OnnxNode } from '../../src/onnx/model.ts';
 import * as ew from './elementwise.ts';
+import * as layout from './layout.ts';
 import * as op from './ops.ts';
-import { fromOnnx, numel, reshape, tensor, type Tensor } from './tensor.ts';
+import { fromOnnx, numel, reshape, tensor, zeros, type Tensor } from './tensor.ts';
 
 // ───────────────────────────── attributes ─────────────────────────────
 
@@ -109,13 +110,136 @@ function clipBounds(node: OnnxNode, ins: Tensor[], opset: number): [number, numb
   return [ins[1]?.data[0] ?? -Infinity, ins[2]?.data[0] ?? Infinity];
 }
 
+// ───────────────────────────── layout ops, LayerNormalization ─────────────────────────────
+
+/** An int list given as constant input i (from `fromOpset` on) or as attribute `name` (before). */
+function intsIn(node: OnnxNode, ins: Tensor[], i: number, name: string, opset: number, fromOpset: number): number[] | undefined {
+  if (opset >= fromOpset) return ins[i] ? [...ins[i].data] : undefined;
+  const a = attr(node, name);
+  return a && a.type === 'ints' ? a.value : undefined;
+}
+
+const transposePerm = (n: OnnxNode, rank: number) => ints(n, 'perm', [...Array(rank).keys()].reverse());
+
+/** Slice's per-axis geometry over every axis of x (unsliced axes whole). */
+function sliceAxes(n: OnnxNode, ins: Tensor[], opset: number): layout.SliceAxis[] {
+  const x = ins[0];
+  const r = x.shape.length;
+  const starts = intsIn(n, ins, 1, 'starts', opset, 10)!, ends = intsIn(n, ins, 2, 'ends', opset, 10)!;
+  const axes = intsIn(n, ins, 3, 'axes', opset, 10) ?? starts.map((_, i) => i);
+  const steps = (opset >= 10 ? intsIn(n, ins, 4, 'steps', opset, 10) : undefined) ?? starts.map(() => 1);
+  const out = x.shape.map((d) => ({ start: 0, step: 1, count: d }));
+  axes.forEach((a, i) => { out[(a + r) % r] = layout.sliceAxis(x.shape[(a + r) % r], starts[i], ends[i], steps[i]); });
+  return out;
+}
+
+/** Split's parts along its axis: as slices of x. */
+function splitParts(n: OnnxNode, ins: Tensor[], opset: number): layout.SliceAxis[][] {
+  const x = ins[0];
+  const r = x.shape.length;
+  const axis = (int(n, 'axis', 0) + r) % r;
+  const count = n.outputs.length;
+  const d = x.shape[axis];
+  const sizes = intsIn(n, ins, 1, 'split', opset, 13) ?? Array.from({ length: count }, (_, i) => Math.min(Math.ceil(d / count), d - i * Math.ceil(d / count)));
+  let start = 0;
+  return sizes.map((size) => {
+    const axes = x.shape.map((e) => ({ start: 0, step: 1, count: e }));
+    axes[axis] = { start, step: 1, count: size };
+    start += size;
+    return axes;
+  });
+}
+
+/** Pad's full pads [begins…, ends…], mode and value. */
+function padParams(n: OnnxNode, ins: Tensor[], opset: number): { pads: number[]; mode: layout.PadMode; value: number } {
+  const r = ins[0].shape.length;
+  let pads = intsIn(n, ins, 1, 'pads', opset, 11)!;
+  if (opset >= 11 && ins[3]) {
+    const axes = [...ins[3].data].map((a) => (a + r) % r);
+    const full = new Array<number>(2 * r).fill(0);
+    axes.forEach((a, i) => { full[a] = pads[i]; full[r + a] = pads[axes.length + i]; });
+    pads = full;
+  }
+  const value = opset >= 11 ? (ins[2] ? ins[2].data[0] : 0) : float(n, 'value', 0);
+  return { pads, mode: str(n, 'mode', 'constant') as layout.PadMode, value };
+}
+
+/** Squeeze's and Unsqueeze's axes (normalised against `rank`): attribute before opset 13, input 1 from 13 on. */
+function squeezeAxes(n: OnnxNode, ins: Tensor[], opset: number, rank: number): number[] | undefined {
+  return intsIn(n, ins, 1, 'axes', opset, 13)?.map((a) => (a + rank) % rank);
+}
+
+function squeezeShape(n: OnnxNode, ins: Tensor[], opset: number): number[] {
+  const x = ins[0].shape;
+  const axes = squeezeAxes(n, ins, opset, x.length);
+  return x.filter((d, i) => (axes ? !axes.includes(i) : d !== 1));
+}
+
+function unsqueezeShape(n: OnnxNode, ins: Tensor[], opset: number): number[] {
+  const x = ins[0].shape;
+  const rank = x.length + (intsIn(n, ins, 1, 'axes', opset, 13)?.length ?? 0);
+  const axes = squeezeAxes(n, ins, opset, rank)!;
+  const out: number[] = [];
+  let k = 0;
+  for (let i = 0; i < rank; i++) out.push(axes.includes(i) ? 1 : x[k++]);
+  return out;
+}
+
+const lnAxis = (n: OnnxNode, rank: number) => (int(n, 'axis', -1) + rank) % rank;
+
+const LAYOUT_OPS: Record<string, OpDef> = {
+  Transpose: {
+    forward: (n, [x]) => [layout.transpose(x, transposePerm(n, x.shape.length))],
+    backward: (n, [x], _y, dy) => [layout.transposeBackward(dy, x.shape, transposePerm(n, x.shape.length))],
+  },
+  Slice: {
+    forward: (n, ins, opset) => [layout.slice(ins[0], sliceAxes(n, ins, opset))],
+    backward: (n, ins, _y, dy, opset) => [layout.sliceBackward(dy, ins[0].shape, sliceAxes(n, ins, opset))],
+  },
+  Split: {
+    forward: (n, ins, opset) => splitParts(n, ins, opset).map((axes) => layout.slice(ins[0], axes)),
+    backward: (n, ins, _y, _dy, opset, dys) => {
+      const dx = zeros(ins[0].shape);
+      splitParts(n, ins, opset).forEach((axes, i) => {
+        const part = dys[i];
+        if (!part) return;
+        const d = layout.sliceBackward(part, ins[0].shape, axes);
+        for (let e = 0; e < dx.data.length; e++) dx.data[e] += d.data[e];
+      });
+      return [dx];
+    },
+  },
+  Pad: {
+    forward: (n, ins, opset) => {
+      const p = padParams(n, ins, opset);
+      return [layout.pad(ins[0], p.pads, p.mode, p.value)];
+    },
+    backward: (n, ins, _y, dy, opset) => {
+      const p = padParams(n, ins, opset);
+      return [layout.padBackward(dy, ins[0].shape, p.pads, p.mode)];
+    },
+  },
+  Squeeze: {
+    forward: (n, ins, opset) => [reshape(ins[0], squeezeShape(n, ins, opset))],
+    backward: (_n, [x], _y, dy) => [op.viewBackward(dy, x.shape)],
+  },
+  Unsqueeze: {
+    forward: (n, ins, opset) => [reshape(ins[0], unsqueezeShape(n, ins, opset))],
+    backward: (_n, [x], _y, dy) => [op.viewBackward(dy, x.shape)],
+  },
+  LayerNormalization: {
+    forward: (n, [x, scale, b]) => [layout.layerNorm(x, scale, b ?? null, lnAxis(n, x.shape.length), float(n, 'epsilon', 1e-5))],
+    backward: (n, [x, scale], _y, dy) => [layout.layerNormBackward(dy, x, scale, lnAxis(n, x.shape.length), float(n, 'epsilon', 1e-5))],
+  },
+};
+
 // ───────────────────────────── the op table ─────────────────────────────
 
 interface OpDef {
   /** ins: the node's inputs (undefined where omitted); returns the outputs that matter (output 0). */
   forward(node: OnnxNode, ins: Tensor[], opset: number): Tensor[];
   /** The gradient for each input in `grads` (activation inputs only); undefined marks a constant input. */
-  backward(node: OnnxNode, ins: Tensor[], y: Tensor, dy: Tensor, opset: number): (Tensor | undefined)[];
+  backward(node: OnnxNode, ins: Tensor[], y: Tensor, dy: Tensor, opset: number, dys: (Tensor | undefined)[]): (Tensor | undefined)[];
 }
 
 // ───────────────────────────── element-wise ops (elementwise.ts) ─────────────────────────────
@@ -191,11 +315,12 @@ const OPS: Record<string, OpDef> = {
     backward: (n, [a, b], _y, dy) => [op.gemmBackward(dy, a.shape, b, gemmParams(n))],
   },
   MatMul: {
+    // [N, K] × [K, M], or an activation of higher rank times a matrix over its last axis (ConvNeXt).
     forward: (n, [a, b]) => {
-      if (a.shape.length !== 2 || b.shape.length !== 2) unsupported(n, 'MatMul on non-2-D operands');
-      return [op.matmul(a, b)];
+      if (a.shape.length < 2 || b.shape.length !== 2) unsupported(n, 'MatMul but of an activation by a matrix');
+      return [a.shape.length === 2 ? op.matmul(a, b) : layout.matmulLastAxis(a, b)];
     },
-    backward: (_n, [a, b], _y, dy) => [op.matmulBackward(dy, a.shape, b)],
+    backward: (_n, [a, b], _y, dy) => [a.shape.length === 2 ? op.matmulBackward(dy, a.shape, b) : layout.matmulLastAxisBackward(dy, a.shape, b)],
   },
   Add: {
     forward: (_n, [a, b]) => [op.add(a, b)],
@@ -225,6 +350,7 @@ const OPS: Record<string, OpDef> = {
     forward: (n, xs) => [op.concat(xs, axisOf(n, xs[0].shape.length, 0))],
     backward: (n, xs, _y, dy) => op.concatBackward(dy, xs.map((x) => x.shape), axisOf(n, dy.shape.length, 0)),
   },
+  ...LAYOUT_OPS,
   ...ELEMENTWISE_OPS,
   Flatten: {
     // Flatten's axis may equal the rank (giving [numel, 1]), so it is normalised by hand.
@@ -242,6 +368,11 @@ const OPS: Record<string, OpDef> = {
   Dropout: { forward: (_n, [x]) => [reshape(x, x.shape)], backward: (_n, [x], _y, dy) => [op.viewBackward(dy, x.shape)] },
   Identity: { forward: (_n, [x]) => [reshape(x, x.shape)], backward: (_n, [x], _y, dy) => [op.viewBackward(dy, x.shape)] },
 };
+
+/** A node's reference backward (for bounds that reuse it: the exact layout ops of test/helpers/magnitude.ts). */
+export function referenceBackward(node: OnnxNode, ins: Tensor[], y: Tensor, dy: Tensor, opset: number, dys: (Tensor | undefined)[]): (Tensor | undefined)[] {
+  return OPS[node.opType].backward(node, ins, y, dy, opset, dys);
+}
 
 /** The ONNX op types the reference runs. */
 export const REFERENCE_OP_TYPES: readonly string[] = Object.keys(OPS);
@@ -347,12 +478,14 @@ export function backwardReference(model: OnnxModel, values: Map<string, Tensor>,
     const grads = new Map<string, Tensor>([[req.score, tensor(score.shape, seed)]]);
     for (let i = model.nodes.length - 1; i >= 0; i--) {
       const node = model.nodes[i];
-      const dy = grads.get(node.outputs[0]);
-      if (!dy || !node.inputs.some((name) => inCone.has(name))) continue; // not between score and wrt
+      // (Split has several outputs: an output no gradient reached contributes zeros.)
+      const dys = node.outputs.map((o) => grads.get(o));
+      if (!dys.some(Boolean) || !node.inputs.some((name) => inCone.has(name))) continue; // not between score and wrt
+      const dy = dys[0] ?? zeros(values.get(node.outputs[0])!.shape);
       const ins = nodeInputs(node, values);
       const dIns = req.guided && node.opType === 'Relu'
         ? [op.reluBackward(tensor(dy.shape, dy.data.map((g) => Math.max(g, 0))), ins[0])]
-        : OPS[node.opType].backward(node, ins, values.get(node.outputs[0])!, dy, model.opset);
+        : OPS[node.opType].backward(node, ins, values.get(node.outputs[0])!, dy, model.opset, dys);
       const differentiable = differentiableInputs(node);
       node.inputs.forEach((name, j) => {
         if (!inCone.has(name)) return;
