@@ -1,0 +1,74 @@
+/**
+ * The red team in CI (issue 17, item 7): a seeded run of scripts/red-team.ts, hostile and careless
+ * use of the folder CLI (odd names, an output that is an input, links, FIFOs, /dev/full, long
+ * names, broken files), `--resume` (files that are not JSONL, corrupt and cut lines, invalid UTF-8),
+ * `eval` with hostile box files and options, the batch and metrics APIs (bad elements and options),
+ * and destroy() during work. Every case must keep the invariants (no exit 3, crash or hang; errors
+ * in words; the user's files byte-identical unless named as outputs; no half-written output;
+ * nothing written outside the named outputs) and its family's oracle. Cases 0 … 13 take each
+ * family once; the rest are drawn (seed 2043: its 20 cases name 11 of issue 17's findings, with
+ * the fewest CLI runs, the slow ones). The script runs as its own process (bundled here with the CLI,
+ * from the sources) so that its watchdog can stop a case that never returns.
+ *
+ * The long run: `npm run red-team -- --cases 1000 --seed S`.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FAMILY_NAMES, type Summary } from '../scripts/red-team.ts';
+import { ROOT } from './helpers/cli.ts';
+
+// Inside the repository, so that the bundles' imports resolve in node_modules.
+const script = join(ROOT, 'test-output', `red-team-${process.pid}.mjs`);
+const cli = join(ROOT, 'test-output', `red-team-cli-${process.pid}.mjs`);
+
+beforeAll(async () => {
+  await mkdir(join(ROOT, 'test-output'), { recursive: true });
+  const common = { bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', loader: { '.wgsl': 'text', '.txt': 'text' }, logLevel: 'error' } as const;
+  await build({ ...common, entryPoints: [join(ROOT, 'scripts', 'red-team.ts')], outfile: script });
+  await build({ ...common, entryPoints: [join(ROOT, 'src', 'cli', 'main.ts')], outfile: cli });
+});
+afterAll(async () => {
+  await rm(script, { force: true });
+  await rm(cli, { force: true });
+});
+
+/** Runs the red-team script; resolves with its JSON summary (stderr: its progress and report). */
+function redTeam(args: string[], timeoutMs: number): Promise<{ summary: Summary; stderr: string; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, '--cli', cli, ...args, '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d; });
+    child.stderr.on('data', (d: Buffer) => { stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const line = stdout.split('\n').find((l) => l.startsWith('{'));
+      if (!line) reject(new Error(`red-team printed no summary (exit ${code}):\n${stderr.slice(-4000)}`));
+      else resolve({ summary: JSON.parse(line) as Summary, stderr, code });
+    });
+  });
+}
+
+describe('red team: hostile and careless use of the many-picture surfaces', () => {
+  it('20 cases (every family once, then drawn): every invariant holds', async () => {
+    const cases = 20;
+    const { summary: s, stderr, code } = await redTeam(['--cases', String(cases), '--seed', '2043', '--hang-ms', '120000'], 900_000);
+    console.log(stderr);
+    const report = s.failures.map((f) => `case ${f.index} (${f.family}: ${f.what}): ${f.why}: ${f.message}\n  reproduce: npm run red-team -- --seed ${f.seed} --case ${f.index} --keep`);
+    expect(report, 'failed cases').toEqual([]);
+    expect(code).toBe(0);
+    expect(s.passed).toBe(cases);
+    expect(Object.keys(s.perFamily).sort()).toEqual([...FAMILY_NAMES].sort());
+  }, 900_000);
+
+  it('a case that never returns is stopped by the watchdog, reported with its seed and index, and the run goes on', async () => {
+    const { summary: s, code } = await redTeam(['--cases', '3', '--seed', '5', '--family', 'api.boxes-xml', '--hang-case', '1', '--hang-ms', '4000'], 120_000);
+    expect(code).toBe(1);
+    expect(s.failures.map((f) => [f.index, f.seed, f.why])).toEqual([[1, 5, 'hang']]);
+    expect(s.passed).toBe(2);
+  }, 120_000);
+});
