@@ -728,6 +728,16 @@ function elementwiseGroups(): KernelCase[] {
         single('binary', 'PRelu, slope per channel [C,1,1]', 'PRelu', {}, (b) => [constant(b, 'k', [5, 1, 1], 0, 0.5)]),
         single('binary', 'PRelu, scalar slope [1]', 'PRelu', {}, (b) => [constant(b, 'k', [1], 0.1, 0.3)]),
         {
+          name: 'rank 5: [N,5,2,3,7] (a Reshape) times a constant [1,1,2,1,7] and times its mean [N,5,1,1,1]', kernel: 'binary',
+          build: (b) => {
+            b.weights.push(int64(b.p('shape5'), [2, 5, 2, 3, 7]), int64(b.p('shape1'), [2, 5, 1, 1, 1]));
+            const r5 = b.add('Reshape', [b.input, b.p('shape5')], 'r5');
+            const g5 = b.add('Reshape', [b.add('GlobalAveragePool', [b.input], 'g'), b.p('shape1')], 'g5');
+            return b.add('Mul', [b.add('Mul', [r5, constant(b, 'k', [1, 1, 2, 1, 7])], 'm'), g5], 'y');
+          },
+          check: ['m', 'y'], wrt: ['g5', 'm', 'y'],
+        },
+        {
           name: 'Add [N,C,H,W] + [N,C,1,1], then Relu (fused: the broadcast gradient masked)', kernel: 'binary+relu',
           build: (b) => b.add('Relu', [b.add('Add', [b.input, b.add('GlobalAveragePool', [b.input], 'g')], 's')], 'r'), check: ['g', 'r'], wrt: ['g', 'r'],
         },
