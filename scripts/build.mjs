@@ -10,6 +10,7 @@ const targets = {
   cli: { entry: 'src/cli/main.ts', out: 'dist/gradcam.mjs', banner: '#!/usr/bin/env node' },
   bench: { entry: 'bench/main.ts', out: 'dist/bench.mjs', banner: '' },
   'gemm-blocks': { entry: 'bench/gemm-blocks.ts', out: 'dist/gemm-blocks.mjs', banner: '' },
+  'grouped-conv': { entry: 'bench/grouped-conv.ts', out: 'dist/grouped-conv.mjs', banner: '' },
   index: { entry: 'src/index.ts', out: 'dist/index.mjs', banner: '' },
   node: { entry: 'src/node.ts', out: 'dist/node.mjs', banner: '' },
 };
