@@ -37,6 +37,8 @@ export const MAX_FOLDED_VALUES = 2 ** 24;
 /** ONNX TensorProto.DataType codes of the types a Cast may produce here. */
 const CAST_TARGETS = new Map<number, ElemType>([[1, 'float32'], [6, 'int32'], [7, 'int64'], [9, 'bool'], [11, 'float64']]);
 
+/** A float for a message: a non-number in words (not JavaScript's 'NaN'). */
+const words = (x: number) => (Number.isNaN(x) ? 'not-a-number' : String(x));
 const isInt = (t: ElemType) => t === 'int64' || t === 'int32';
 const size = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 const fmt = (v: readonly unknown[]) => (v.length <= 8 ? `[${v.join()}]` : `[${v.slice(0, 6).join()},… (${v.length} values)]`);
@@ -343,7 +345,7 @@ const ROWS: Record<string, FoldRow> = {
       for (let i = 0; i < v.data.length; i++) {
         const x = read(v, i);
         if (isInt(to) && typeof x === 'number') {
-          if (!Number.isFinite(x)) f.fail(`cannot cast ${x} to ${to}`);
+          if (!Number.isFinite(x)) f.fail(`cannot cast ${words(x)} to ${to}`);
           const t = BigInt(Math.trunc(x));
           if (BigInt.asIntN(to === 'int64' ? 64 : 32, t) !== t) f.fail(`${x} is out of range of ${to}`);
           write(out.data, to, i, t);
@@ -375,7 +377,7 @@ const ROWS: Record<string, FoldRow> = {
         return out;
       }
       const [s, l, d] = [start.data[0], limit.data[0], delta.data[0]] as number[];
-      if (d === 0 || !Number.isFinite(s) || !Number.isFinite(l) || !Number.isFinite(d)) f.fail(`cannot make a range from ${s} to ${l} by ${d}`);
+      if (d === 0 || !Number.isFinite(s) || !Number.isFinite(l) || !Number.isFinite(d)) f.fail(`cannot make a range from ${words(s)} to ${words(l)} by ${words(d)}`);
       const out = f.make(type, [Math.max(Math.ceil((l - s) / d), 0)]);
       for (let i = 0; i < out.data.length; i++) write(out.data, type, i, s + i * d);
       return out;
