@@ -212,6 +212,25 @@ describe('attributes and shapes are checked at lowering, as ONNX\'s checker does
       /^node 'a' \(Add\): activation 'x' \[1,3,8,8\] would be broadcast to \[1,1,3,8,8\] along its batch dimension, which is not supported$/);
   });
 
+  it('element-wise ops: operands that do not broadcast, a broadcast along the batch, more than two Max inputs, an activation as PRelu slope or Pow exponent, Gelu approximate', () => {
+    const two = (op: string, a: [string, (number | string | null)[]], weights: OnnxTensor[], inputs: string[], opset = 13, attributes: Record<string, OnnxAttribute> = {}) =>
+      model({ input: a, nodes: [node(op, 'e', inputs, ['y'], attributes)], weights, output: 'y', opset });
+    refuses(two('Mul', ['x', [1, 3, 8, 8]], [f32('k', [5])], ['x', 'k']), /^node 'e' \(Mul\): operands 'x' \[1,3,8,8\], 'k' \[5\] do not broadcast: dimension 3 of the result would be both 8 and 5$/);
+    refuses(two('Add', ['x', [2, 3, 8, 8]], [f32('k', [2, 3, 1, 1])], ['x', 'k']), /^node 'e' \(Add\): constant 'k' \[2,3,1,1\] has a batch dimension of 2; expected 1/);
+    refuses(two('Max', ['x', [1, 3, 8, 8]], [], ['x', 'x', 'x']), /^node 'e' \(Max\): has 3 inputs; the engine supports max of at most 2$/);
+    refuses(two('PRelu', ['x', [1, 3, 8, 8]], [], ['x', 'x']), /^node 'e' \(PRelu\): its slope 'x' must be a constant/);
+    refuses(two('Pow', ['x', [1, 3, 8, 8]], [], ['x', 'x']), /^node 'e' \(Pow\): its exponent 'x' must be a constant/);
+    refuses(two('Pow', ['x', [1, 3, 8, 8]], [f32('e', [3])], ['x', 'e']), /^node 'e' \(Pow\): its exponent 'e' has shape \[3\]; only a scalar exponent is supported$/);
+    refuses(two('Gelu', ['x', [1, 3, 8, 8]], [], ['x'], 20, { approximate: { type: 'string', value: 'fast' } }), /^node 'e' \(Gelu\): attribute 'approximate' is 'fast'; expected 'none' or 'tanh'$/);
+    // A per-channel constant stays an affine op (foldable into a conv); a [W] constant, or a constant divided by x, is a broadcast op.
+    const kinds = (op: string, k: number[], inputs: string[]) => lower(fromFile(model({
+      nodes: [node(op, 'e', inputs, ['e_out']), node('GlobalAveragePool', 'g', ['e_out'], ['y'])], weights: [f32('k', k)], output: 'y',
+    }))).ops.map((o) => o.kind);
+    expect(kinds('Mul', [3, 1, 1], ['x', 'k'])).toEqual(['affine', 'avgpool']);
+    expect(kinds('Div', [3, 1, 1], ['k', 'x'])).toEqual(['binary', 'avgpool']);
+    expect(kinds('Sub', [8], ['x', 'k'])).toEqual(['binary', 'avgpool']);
+  });
+
   it('Clip: bounds as attributes before opset 11, as constant scalar inputs from 11 (either may be omitted), nothing else', () => {
     const scalar = (name: string, v: number): OnnxTensor => ({ name, dims: [], dataType: 'float32', data: Float32Array.of(v) });
     const clip = (opset: number, inputs: string[], attributes: Record<string, OnnxAttribute> = {}, weights: OnnxTensor[] = []) =>
