@@ -209,7 +209,7 @@ describe('attributes and shapes are checked at lowering, as ONNX\'s checker does
     refuses(bn([1, 3]), /^node 'bn' \(BatchNormalization\): initializer 's' has shape \[1,3\]; expected \[3\]$/);
     refuses(bn([3], { spatial: int(0) }), /^node 'bn' \(BatchNormalization\): spatial = 0 .* is not supported$/);
     refuses(model({ nodes: [node('Add', 'a', ['x', 'k'], ['y'])], weights: [f32('k', [1, 1, 1, 1, 1])], output: 'y' }),
-      /^node 'a' \(Add\): activation 'x' \[1,3,8,8\] would be broadcast to \[1,1,3,8,8\] along its batch dimension, which is not supported$/);
+      /^node 'a' \(Add\): activation 'x' \[1,3,8,8\] would be broadcast to \[1,1,3,8,8\], a higher rank: its batch dimension would not be the result's, which is not supported$/);
   });
 
   it('element-wise ops: operands that do not broadcast, a broadcast along the batch, more than two Max inputs, an activation as PRelu slope or Pow exponent, Gelu approximate', () => {

@@ -85,7 +85,9 @@ function outputShape(ctx: LowerContext, ops: Read[]): number[] {
   for (const o of ops) {
     if (o.constant) {
       if (o.shape.length === shape.length && o.shape[0] !== 1) ctx.fail(`constant '${o.name}' ${list(o.shape)} has a batch dimension of ${o.shape[0]}; expected 1 (one constant for every image)`);
-    } else if (o.shape.length !== shape.length || o.shape[0] !== shape[0]) {
+    } else if (o.shape.length !== shape.length) {
+      ctx.fail(`activation '${o.name}' ${list(o.shape)} would be broadcast to ${list(shape)}, a higher rank: its batch dimension would not be the result's, which is not supported`);
+    } else if (o.shape[0] !== shape[0]) {
       ctx.fail(`activation '${o.name}' ${list(o.shape)} would be broadcast to ${list(shape)} along its batch dimension, which is not supported`);
     }
   }
