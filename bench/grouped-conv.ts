@@ -8,7 +8,7 @@
  * alternation (one submit each, median of the pairs' ratios), so that a load that drifts cancels.
  * Also the direct kernel against the per-group GEMM at the group widths around DIRECT_BELOW.
  *
- *   node scripts/build.mjs --quiet grouped-conv && node dist/grouped-conv.mjs [--runs N] [--json file]
+ *   node scripts/build.mjs --quiet grouped-conv && node dist/grouped-conv.mjs [--runs N] [--only NAME-PART] [--json file]
  */
 import { writeFileSync } from 'node:fs';
 import { convLowering, DIRECT_BELOW, gemm, groupPadded, layoutWeights } from '../src/kernels/conv.ts';
@@ -64,6 +64,7 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const runs = Number(args[args.indexOf('--runs') + 1] ?? 0) || 7;
   const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
   const gpu = await nodeGpu();
   const { device, adapter } = gpu;
   const env = new KernelEnv(device, 'cpu');
@@ -93,7 +94,7 @@ async function main(): Promise<void> {
   const rows: Record<string, unknown>[] = [];
   const line = (s: string) => console.log(s);
   line(`${'layer'.padEnd(38)} dir       engine (lowering)     general conv (lowering)   general/engine`);
-  for (const l of LAYERS) {
+  for (const l of LAYERS.filter((x) => !only || x.name.includes(only))) {
     const out = Math.floor((l.hw + 2 - l.k) / l.stride) + 1;
     const w = random(l.cOut * (l.c / l.group) * l.k * l.k, 1);
     const grouped = op(l, l.group, w);
