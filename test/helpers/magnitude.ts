@@ -322,8 +322,8 @@ interface Rounding {
   ulps?(n: OnnxNode, values: Map<string, Tensor>, dir: 'forward' | 'backward'): number;
   /** Decisions within rounding (reach) of a kink. */
   kinks?(n: OnnxNode, model: OnnxModel, x: Tensor, reach: ArrayLike<number>): string[];
-  /** Decisions between inputs (Max, Min): within rounding of a tie. */
-  ties?(n: OnnxNode, model: OnnxModel, c: KinkContext): string[];
+  /** Conditions on several inputs: Max/Min decisions within rounding of a tie, a divisor within rounding of 0. */
+  margins?(n: OnnxNode, model: OnnxModel, c: KinkContext): string[];
 }
 
 const view: Rounding = { backward: (_n, [x], _y, dy) => [op.viewBackward(dy, x.shape)] };
@@ -471,6 +471,15 @@ function tieKinks(n: OnnxNode, model: OnnxModel, c: KinkContext): string[] {
 
 const MUL_DIV_READS = (n: OnnxNode) => n.inputs;
 
+/** Div's bounds are first order in the divisor's error: it must stay below 1e-3 of |b| (else 1/b is not linear there). */
+function divisorMargins(n: OnnxNode, model: OnnxModel, c: KinkContext): string[] {
+  if (model.initializers.has(n.inputs[1])) return [];
+  const b = c.values.get(n.inputs[1])!.data, reach = c.reachOf(n.inputs[1]);
+  const bad: string[] = [];
+  b.forEach((v, i) => { if (Math.abs(v) <= 1e3 * reach[i]) bad.push(`Div '${n.name}': divisor ${i} = ${v} is within 1e3·rounding of 0 (reach ${reach[i]})`); });
+  return bad;
+}
+
 const BINARY_ROUNDING: Record<string, Rounding> = {
   Add: { backward: (_n, [a, b], _y, dy) => op.addBackward(dy, a.shape, b.shape), ulps: broadcastUlps },
   Sub: { magnitude: (_n, [ma, mb]) => op.add(ma, mb), backward: (_n, [a, b], _y, dy) => op.addBackward(dy, a.shape, b.shape), ulps: broadcastUlps },
@@ -509,17 +518,18 @@ const BINARY_ROUNDING: Record<string, Rounding> = {
     // Forward: one division (2.5 ulp); backward: −(g·(a/b))/b, three roundings, plus the sum.
     ulps: (n, values, dir) => broadcastUlps(n, values, dir) + 4,
     reads: MUL_DIV_READS,
+    margins: divisorMargins,
   },
   Max: {
     backward: (_n, [a, b], _y, dy) => ew.binaryBackward(ew.BINARY.Max, dy, a, b),
     ulps: broadcastUlps,
-    ties: tieKinks,
+    margins: tieKinks,
   },
   Min: {
     magnitude: (_n, [ma, mb]) => ewBinary(Math.max, ma, mb),
     backward: (_n, [a, b], _y, dy) => ew.binaryBackward(ew.BINARY.Min, dy, a, b),
     ulps: broadcastUlps,
-    ties: tieKinks,
+    margins: tieKinks,
   },
   PRelu: {
     magnitude: (_n, [m, s]) => ewBinary((u, v) => u * Math.max(1, v), m, s),
@@ -886,7 +896,7 @@ export function backwardBudgets(model: OnnxModel, values: Map<string, Tensor>, s
 export function kinkMargins(model: OnnxModel, values: Map<string, Tensor>, reachOf: (t: string) => ArrayLike<number>): string[] {
   return model.nodes.flatMap((node) => {
     const kinks = rounding(node).kinks;
-    const ties = rounding(node).ties?.(node, model, { values, reachOf }) ?? [];
-    return [...ties, ...(kinks ? kinks(node, model, values.get(node.inputs[0])!, reachOf(node.inputs[0])) : [])];
+    const margins = rounding(node).margins?.(node, model, { values, reachOf }) ?? [];
+    return [...margins, ...(kinks ? kinks(node, model, values.get(node.inputs[0])!, reachOf(node.inputs[0])) : [])];
   });
 }
