@@ -52,7 +52,7 @@ describe('a ResNet with torchvision names', () => {
     const missing = refusal(() => resolveLayers(g, ['layer5']));
     expect(missing.message).toBe("unknown layer 'layer5'");
     expect(missing.hint).toContain('Modules: relu, maxpool, layer1, layer2 (and their sub-modules, e.g. layer2.0).');
-    expect(missing.hint).toContain(`Stage and block outputs ('all'): /relu/Relu_output_0, ${L1}, ${L2}.`);
+    expect(missing.hint).toContain(`Stage or block outputs ('all'): /relu/Relu_output_0, ${L1}, ${L2}.`);
     // A path component that several candidates share is ambiguous, with them listed.
     expect(refusal(() => resolveLayers(g, ['relu_1'])).message).toMatch(/^layer 'relu_1' is ambiguous: it matches \/layer1\/layer1\.0\/relu_1\/Relu_output_0, /);
   });
@@ -125,7 +125,8 @@ describe('inception blocks against running concatenations', () => {
     expect(layers.filter((l) => l.block).map((l) => l.name)).toEqual(['inc/output']);
     // One resolution: its stage output is the last cut tensor, the final concatenation.
     expect(layers.filter((l) => l.stage).map((l) => l.name)).toEqual(['dense/cat2_out']);
-    expect(resolveLayers(g, ['all'])).toEqual(['inc/output', 'dense/cat2_out']);
+    // 'all': the inception blocks where the model has them (they are its stages).
+    expect(resolveLayers(g, ['all'])).toEqual(['inc/output']);
     expect(resolveLayers(g, ['inc'])).toEqual(['inc/output']);
   });
 });

@@ -57,7 +57,7 @@ Names and text from the model file are printed with control characters escaped (
 Feature layers are the tensors Grad-CAM can explain (NCHW, more than one spatial position; channels-last
 tensors are not), in forward order; * marks inception block outputs (Concat, e.g. inception_4e/output_1),
 + stage outputs (at each resolution, the last tensor every path to the scores goes through); --layer all
-explains both; the default layer is the last one before global pooling. --layer also takes a torchvision
+explains the block outputs, or the stage outputs of a model without blocks; the default layer is the last one before global pooling. --layer also takes a torchvision
 module path (layer4, layer4.1, features.18): the last feature layer whose name starts with /layer4/.`,
   options: { json: { type: 'string' }, model: { type: 'string', short: 'm' }, ops: { type: 'boolean' }, ...DOWNLOAD_OPTIONS },
   values: { json: "a file name ('-': stdout)", model: 'a model file, a manifest name or a URL', ...DOWNLOAD_VALUES },
@@ -102,7 +102,7 @@ module path (layer4, layer4.1, features.18): the last feature layer whose name s
     say(`scores     ${graph.logits} ${fmtShape(logitShape)} (pre-softmax)${graph.probabilities ? `; probabilities ${graph.probabilities}` : ''}`);
     say(`recipe     ${recipe.name} (guessed from the model, for pictures)`);
     say('');
-    say(`feature layers (${layers.length}; * = inception block output (Concat), + = stage output (the last at its resolution); --layer all: both; default: the last before global pooling):`);
+    say(`feature layers (${layers.length}; * = inception block output (Concat), + = stage output (the last at its resolution); --layer all: the blocks, else the stages; default: the last before global pooling):`);
     const width = Math.max(...layers.map((l) => l.name.length), 4);
     say(`    ${'name'.padEnd(width)}  ${'C×H×W'.padEnd(14)}  produced by`);
     for (const l of layers) {

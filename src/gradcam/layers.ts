@@ -5,11 +5,13 @@
  *     [N, 1, 1, C], is never one: Grad-CAM reads a layer as [C, h·w]);
  *   - `auto`: the last candidate in forward order, i.e. the last tensor with spatial extent before
  *     global pooling (MATLAB's gradCAM rule);
- *   - `all`: every stage output, i.e. at each spatial resolution the last candidate that every path
+ *   - `all`: the stage outputs, i.e. at each spatial resolution the last candidate that every path
  *     from the input to the score goes through (a ResNet's layer1 … layer4 outputs, not the first
- *     conv of the next stage's downsampling block, which the shortcut bypasses), and every
- *     inception block output (a Concat of at least three parallel branches, each in no other
- *     Concat: GoogLeNet's and Inception v3's blocks, not DenseNet's running concatenations);
+ *     conv of the next stage's downsampling block, which the shortcut bypasses); where the model
+ *     has inception blocks (a Concat of at least three parallel branches, each in no other Concat:
+ *     GoogLeNet's and Inception v3's, not DenseNet's running concatenations), their outputs
+ *     instead: they are its stages (GoogLeNet's 28, 14 and 7 stages end in one), and the stem's
+ *     112×112 and 56×56 outputs would double the backward pass that `all` costs;
  *   - names: an exact tensor name; a torchvision module path (`layer4`, `layer4.1`, `features.18`)
  *     against torch.onnx's scoped names (`/layer4/layer4.1/relu_1/Relu_output_0`): the last
  *     candidate whose name starts with `/layer4/layer4.1/`; a block name (`inception_4e`): a path
@@ -123,11 +125,17 @@ function modules(candidates: LayerInfo[]): string[] {
   return [...new Set(candidates.filter((c) => c.name.startsWith('/') && c.name.indexOf('/', 1) > 0).map((c) => c.name.slice(1, c.name.indexOf('/', 1))))];
 }
 
+/** The layers `all` explains, in forward order: the inception block outputs where there are any, else the stage outputs. */
+export function allLayers(candidates: readonly LayerInfo[]): LayerInfo[] {
+  const blocks = candidates.filter((c) => c.block);
+  return blocks.length ? blocks : candidates.filter((c) => c.stage);
+}
+
 /** Resolves a layer request ('auto', 'all', tensor names, module paths, block names) to tensor names. */
 export function resolveLayers(graph: Graph, requests: string[], score: string = graph.logits): string[] {
   const candidates = candidateLayers(graph, score);
   if (candidates.length === 0) throw new GradcamError('the model has no tensor with spatial extent that the score depends on: nothing to explain');
-  const all = candidates.filter((c) => c.block || c.stage);
+  const all = allLayers(candidates);
   const out: string[] = [];
   const list = (items: LayerInfo[]) => items.map((c) => c.name).join(', ');
   for (const req of requests.length ? requests : ['auto']) {
@@ -156,7 +164,7 @@ export function resolveLayers(graph: Graph, requests: string[], score: string = 
         const mods = modules(candidates);
         throw new GradcamError(`unknown layer '${req}'`,
           `${mods.length ? `Modules: ${mods.join(', ')} (and their sub-modules, e.g. ${mods[mods.length - 1]}.0). ` : ''}`
-          + `Stage and block outputs ('all'): ${list(all) || '(none)'}. Other candidates: ${list(candidates.filter((c) => !c.block && !c.stage).slice(-8))} … (\`gradcam info\` lists all).`);
+          + `Stage or block outputs ('all'): ${list(all) || '(none)'}. Other candidates: ${list(candidates.filter((c) => !all.includes(c)).slice(-8))} … (\`gradcam info\` lists all).`);
       }
     }
   }

@@ -17,6 +17,7 @@
  *   ?image=URL       start with this picture instead of the sample photo
  */
 import sampleUrl from '../../weights/samples/chelsea.png';
+import { allLayers } from '../gradcam/layers.ts';
 import { METHODS, METHOD_SPECS, isMethod, type Method } from '../gradcam/methods.ts';
 import { type GradcamMap, type GradcamOptions, type GradcamResult, isReduction, type Reduction } from '../gradcam/types.ts';
 import type { RgbaImage } from '../image/image.ts';
@@ -239,10 +240,10 @@ class App {
 
   private options(): GradcamOptions {
     const layer = this.layerName();
-    const isBlock = this.session.layers.some((l) => (l.block || l.stage) && l.name === layer);
+    const isBlock = allLayers(this.session.layers).some((l) => l.name === layer);
     return {
       classes: this.classChoice === 'top' ? 'top' : [this.classChoice],
-      // The strip: every stage and block output ('all'), with the chosen layer when it is not one of them.
+      // The strip: every block (or stage) output ('all'), with the chosen layer when it is not one of them.
       featureLayers: ui.showStrip.checked ? (isBlock ? 'all' : ['all', layer]) : layer,
       reduction: this.reduction,
       methods: ui.showGrid.checked ? [...METHODS] : [this.method],
@@ -354,12 +355,13 @@ class App {
     return composite(pic, heat, Number(ui.opacity.value));
   }
 
-  /** The layer strip: the chosen method at every stage and inception block output (featureLayers 'all', one backward pass). */
+  /** The layer strip: the chosen method at every inception block, or stage output without blocks (featureLayers 'all', one backward pass). */
   private drawStrip(r: GradcamResult, main: GradcamMap): void {
-    const maps = r.maps.filter((m) => m.method === main.method && this.session.layers.some((l) => (l.block || l.stage) && l.name === m.layer));
+    const all = allLayers(this.session.layers);
+    const maps = r.maps.filter((m) => m.method === main.method && all.some((l) => l.name === m.layer));
     ui.stripSection.hidden = !ui.showStrip.checked || maps.length === 0;
     if (ui.stripSection.hidden) return;
-    ui.stripNote.textContent = `${main.method} at ${maps.length} stage and block outputs, from one forward and one backward pass; pick one to view it`;
+    ui.stripNote.textContent = `${main.method} at ${maps.length} ${all[0]?.block ? 'blocks' : 'stages'}, from one forward and one backward pass; pick one to view it`;
     ui.strip.replaceChildren(...maps.map((m) => {
       const [h, w] = m.shape;
       const item = makeGalleryItem(layerTitle(m.layer), this.thumbnail(m), m === main, () => this.pick({ layer: m.layer }), `${h}×${w}`);

@@ -2,7 +2,7 @@
 import type { GradcamTimings, Prediction } from '../gradcam/types.ts';
 import type { DispatchTiming } from '../gpu/profiler.ts';
 import type { LabelSet } from './labels.ts';
-import type { LayerInfo } from '../gradcam/layers.ts';
+import { allLayers, type LayerInfo } from '../gradcam/layers.ts';
 
 function byId<T extends HTMLElement>(id: string): T {
   const el = document.getElementById(id);
@@ -156,12 +156,12 @@ export function layerTitle(name: string): string {
 }
 
 export function renderLayerPicker(layers: LayerInfo[], value: string): void {
-  const blocks = layers.filter((l) => l.block || l.stage);
+  const blocks = allLayers(layers); // 'all': the block outputs, or the stage outputs of a model without blocks
   const auto = layers[layers.length - 1];
   const dims = (l: LayerInfo) => `${l.shape[2]}×${l.shape[3]}`;
   const options: HTMLElement[] = [h('option', { value: 'auto' }, auto ? `automatic (${layerTitle(auto.name)}, ${dims(auto)})` : 'automatic')];
-  if (blocks.length) options.push(h('optgroup', { label: 'stage and block outputs' }, ...blocks.map((l) => h('option', { value: l.name }, `${layerTitle(l.name)} (${dims(l)})`))));
-  const others = layers.filter((l) => !l.block && !l.stage);
+  if (blocks.length) options.push(h('optgroup', { label: blocks[0].block ? 'block outputs' : 'stage outputs' }, ...blocks.map((l) => h('option', { value: l.name }, `${layerTitle(l.name)} (${dims(l)})`))));
+  const others = layers.filter((l) => !blocks.includes(l));
   if (others.length) options.push(h('optgroup', { label: 'other layers' }, ...others.map((l) => h('option', { value: l.name }, `${l.name} (${dims(l)})`))));
   ui.layer.replaceChildren(...options);
   ui.layer.value = layers.some((l) => l.name === value) || value === 'all' ? value : 'auto';

@@ -1,7 +1,7 @@
 /**
  * The page's tools for studying a map (issues 12 and 13), in headless Chromium with WebGPU on
  * SwiftShader and the known-answer model (class 0 = red, 1 = green, 2 = blue): the grid of every CAM
- * method with its time, the counterfactual, the layer strip (one map per stage and inception block output), the
+ * method with its time, the counterfactual, the layer strip (one map per inception block), the
  * inspector (all C channel weights, the signed map's negative share, the branches, the CAM identity)
  * and the gallery of many pictures (a broken file is an error tile; zip and JSONL downloads).
  *
@@ -19,11 +19,8 @@ import { inside, picturePng, type Rect } from './pictures.ts';
 import { startServer, type TestServer } from './server.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-/**
- * The layer strip ('all'): GoogLeNet's stage outputs at 112×112 and 56×56 (the last tensor at each
- * resolution that every path goes through), then its inception blocks (the 28, 14 and 7 stages end in one).
- */
-const STRIP = ['conv1/7x7_s2_2', 'conv2/norm2_1', ...['3a', '3b', '4a', '4b', '4c', '4d', '4e', '5a', '5b'].map((b) => `inception_${b}/output_1`)];
+/** GoogLeNet's inception blocks: the layer strip has one map for each. */
+const BLOCKS = ['3a', '3b', '4a', '4b', '4c', '4d', '4e', '5a', '5b'].map((b) => `inception_${b}/output_1`);
 
 /** Clicks a "Show" checkbox (or another toggle) and waits for the run it asks for. */
 async function toggle(page: Page, selector: string, on: boolean): Promise<void> {
@@ -93,16 +90,16 @@ describe.skipIf(!hasChromium)(`the page's grid, strip, inspector and gallery in 
     expect(errors).toEqual([]);
   });
 
-  it('shows the chosen method at every stage and inception block output in the layer strip; a tile picks the layer', async () => {
+  it('shows the chosen method at every inception block in the layer strip; a tile picks the layer', async () => {
     const before = (await hookOf(page)).runs;
     await page.selectOption('#method', 'gradcam');
     await waitForRuns(page, before + 1);
     await toggle(page, '#show-strip', true);
     const h = await hookOf(page);
-    expect(h.last!.layers).toEqual(STRIP);
+    expect(h.last!.layers).toEqual(BLOCKS);
     expect(h.last!.methods.map((m) => m.method)).toEqual(['gradcam']);
     const tiles = await page.$$eval('#strip .thumb', (ts) => ts.map((t) => (t as HTMLElement).dataset.layer));
-    expect(tiles).toEqual(STRIP);
+    expect(tiles).toEqual(BLOCKS);
 
     await page.click('#strip .thumb[data-layer="inception_4e/output_1"]');
     await page.waitForFunction(() => (window as unknown as { gradcam: { last: { map: { layer: string } } } }).gradcam.last.map.layer === 'inception_4e/output_1');
