@@ -82,6 +82,7 @@ describe('options', () => {
       await refused(() => net.classify([img, tensor], bad({ top })), /^top .* is not a number of predictions: expected an integer ≥ 1 \(the model has 10 classes; a larger top gives all of them\)$/);
       await refused(() => net.classify(img, bad(top)), /^top .* is not a number of predictions/);
     }
+    await refused(() => net.classify(img, bad(null)), /^top null is not a number of predictions/);
   });
 
   test('top larger than the class count gives every class, best first (documented clamp); top 3 gives 3', async () => {

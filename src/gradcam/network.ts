@@ -5,7 +5,7 @@
 import { GradcamError } from '../errors.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import type { RgbaImage } from '../image/image.ts';
-import { type Recipe, unprocess } from '../image/recipes.ts';
+import { chwOf, type Recipe, unprocess } from '../image/recipes.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import { checked, type DeviceLimits, type KernelEnv, type KernelVariant } from '../gpu/dispatch.ts';
 import { type DispatchTiming, Profiler } from '../gpu/profiler.ts';
@@ -14,7 +14,7 @@ import { Engine, findNonFinite, RunQueue } from '../runtime/engine.ts';
 import { encodeStage } from '../runtime/program.ts';
 import { ReadbackPlan, type ReadbackResult, viewRegions } from '../runtime/readback.ts';
 import { StageTimer } from '../runtime/timing.ts';
-import { labelOf } from './labels.ts';
+import { checkLabelCount, LABELS_KEY, labelOf, labelsFromMetadata } from './labels.ts';
 import { candidateLayers, type LayerInfo } from './layers.ts';
 import { checkProgramFits, DISPLAY_READBACK_MAX, type DisplayPlan, type DisplayWant, fitDisplay, programBuffers, type ProgramShape, storageLimit } from './limits.ts';
 import { OverlayStage } from './overlay.ts';
@@ -30,9 +30,12 @@ import { checkClassifyOptions, checkGradcamOptions, checkInputForm, checkInputsF
 export interface NetworkOptions {
   /** Tensor names that must stay addressable (fusion would otherwise hide some pre-ReLU outputs). */
   taps?: string[];
-  /** How pictures become the input; default: guessed from the model. */
+  /**
+   * How pictures become the input (its size and layout included, for an input whose height and
+   * width are open); default: the model's metadata_props, else guessed (src/image/recipes.ts).
+   */
   recipe?: Recipe;
-  /** Class names; default: ImageNet's for a 1000-class model. */
+  /** Class names, one per class (else a GradcamError); default: the model's metadata_props 'labels', else ImageNet's for a 1000-class model, else 'class k'. */
   labels?: readonly string[];
   /** Kernel variants ('cpu' register-blocked, 'gpu' tiled); default: chosen by the adapter. */
   variant?: KernelVariant;
@@ -72,8 +75,10 @@ export class Network {
   /** Loads `model`; a model with NaN or infinite weights is refused, naming the initializer. */
   static async load(gpu: GpuContext, model: OnnxModel, options: NetworkOptions = {}): Promise<Network> {
     const queue = new RunQueue();
-    const engine = await Engine.create(gpu, model, { taps: options.taps, variant: options.variant, limits: options.limits, queue });
-    return new Network(engine, model, options, queue);
+    const labels = options.labels ?? labelsFromMetadata(model.metadata);
+    const engine = await Engine.create(gpu, model, { taps: options.taps, variant: options.variant, limits: options.limits, queue, recipe: options.recipe });
+    if (labels) checkLabelCount(labels, engine.classCount, options.labels ? 'labels' : `the model's metadata_props '${LABELS_KEY}'`);
+    return new Network(engine, model, { ...options, labels }, queue);
   }
 
   get graph() {
@@ -136,12 +141,13 @@ export class Network {
       return { picture: stage.pixels, width: input.width, height: input.height };
     }
     engine.writeImageTensor(input.data, input.shape, index);
-    if (!withPicture) return { width: input.shape[3], height: input.shape[2] };
+    const nhwc = engine.layout === 'NHWC';
+    const [c, h, w] = chwOf(input.shape, engine.layout);
+    if (!withPicture) return { width: w, height: h };
     // The picture under the overlay: the tensor with the recipe undone.
-    const [, c, h, w] = input.shape;
     const rgba = new Uint8Array(w * h * 4);
     for (let i = 0; i < w * h; i++) {
-      const v = (ch: number) => input.data[Math.min(ch, c - 1) * w * h + i];
+      const v = (ch: number) => input.data[nhwc ? i * c + Math.min(ch, c - 1) : Math.min(ch, c - 1) * w * h + i];
       rgba.set([...unprocess(engine.recipe, [v(0), v(1), v(2)]), 255], i * 4);
     }
     const key = `${engine.batch}|${w}x${h}|${index}`;
@@ -179,7 +185,7 @@ export class Network {
       checkInputForm(input, 'input');
       // classify(input, top), or classify(input, { top }) as with an array.
       if (typeof arg === 'object' && arg !== null) checkClassifyOptions(arg, this.classCount, false);
-      const top = (typeof arg === 'object' && arg !== null ? arg.top : arg) ?? 5;
+      const top = arg === undefined ? 5 : typeof arg === 'object' && arg !== null ? arg.top ?? 5 : arg;
       checkTop(top, this.classCount);
       const one = input as ModelInput;
       if (isTensor(one)) this.engine.checkInput(one.data, one.shape);
@@ -271,7 +277,7 @@ export class Network {
       this.batchEngines.delete(slots); // most recently used last
     } else {
       engine = await Engine.create(this.engine.gpu, this.model, {
-        taps: this.options.taps, variant: this.options.variant, limits: this.options.limits, queue: this.queue, batch: slots, pipelines: this.engine.env.pipelines,
+        taps: this.options.taps, variant: this.options.variant, limits: this.options.limits, queue: this.queue, batch: slots, pipelines: this.engine.env.pipelines, recipe: this.engine.recipe,
       });
     }
     this.batchEngines.set(slots, engine);
@@ -296,7 +302,7 @@ export class Network {
       for (const e of this.batchEngines.values()) e.destroy();
       this.batchEngines.clear();
       this.engine.destroy();
-      this.engine = await Engine.create(this.engine.gpu, this.model, { taps, variant: this.options.variant, limits: this.options.limits, queue: this.queue, pipelines: this.engine.env.pipelines });
+      this.engine = await Engine.create(this.engine.gpu, this.model, { taps, variant: this.options.variant, limits: this.options.limits, queue: this.queue, pipelines: this.engine.env.pipelines, recipe });
       this.engine.recipe = recipe;
       this.options = { ...this.options, taps };
     }
@@ -444,7 +450,8 @@ export class Network {
    * limits, as for a call with this image alone; and the bytes its display reads back.
    */
   private displayPlan(input: ModelInput, req: PlannedRequest, want: DisplayWant): DisplayPlan & { bytes: number } {
-    const size = isTensor(input) ? { width: input.shape[3], height: input.shape[2] } : { width: input.width, height: input.height };
+    const [, th, tw] = isTensor(input) ? chwOf(input.shape, this.engine.layout) : [0, 0, 0];
+    const size = isTensor(input) ? { width: tw, height: th } : { width: input.width, height: input.height };
     if (!want.upsampled && !want.overlay) return { ...size, bytes: 0 };
     const { layers, k, methods } = req;
     const maps = layers.length * methods.length * k;
