@@ -248,6 +248,16 @@ const FAMILIES: Family[] = [
           // Accepted: every complete line kept, byte for byte; only a cut last line may go.
           const kept = old.subarray(0, old.lastIndexOf(0x0a) + 1);
           if (!now.subarray(0, kept.length).equals(kept)) return `accepted, but the complete lines were not kept byte for byte (${kept.length} bytes before; the file now starts ${JSON.stringify(now.subarray(0, 60).toString('latin1'))})`;
+          // …and what follows them is complete JSON lines (a cut line removed at the wrong byte leaves a piece of it).
+          const added = now.subarray(kept.length).toString('utf8');
+          if (added && !added.endsWith('\n')) return 'accepted, but the file ends in the middle of a line';
+          for (const l of added.split('\n').filter(Boolean)) {
+            try {
+              JSON.parse(l);
+            } catch {
+              return `accepted, but a line after the kept ones is not JSON: ${JSON.stringify(l.slice(0, 80))}`;
+            }
+          }
           return undefined;
         },
       };
@@ -511,6 +521,15 @@ const FAMILIES: Family[] = [
               return v.options.summarise === 'empty' ? pass('empty') : fail('oracle', 'accepted evaluations with no method in common');
             }
             const e = await evaluateImage(ctx.net, ctx.picture(), { dropIncrease: false, insertion: false, ...v.options } as never);
+            // Valid values as EvaluateOptions documents them (the small model's input: 16 × 12 = 192 pixels).
+            const count = (x: unknown, max = Number.MAX_SAFE_INTEGER) => typeof x === 'number' && Number.isInteger(x) && x >= 1 && x <= max;
+            const valid: Record<string, (x: unknown) => boolean> = {
+              steps: (x) => count(x, 192), batchSize: (x) => count(x), deletionBaseline: (x) => x === 'zero' || x === 'blur',
+              methods: (x) => Array.isArray(x) && x.length > 0 && x.every((m) => ['gradcam', 'hirescam', 'gradcam-elementwise', 'gradcam++', 'xgradcam', 'layercam', 'eigencam'].includes(m)),
+              featureLayer: (x) => typeof x === 'string' && x !== '',
+            };
+            const invalid = Object.entries(v.options).find(([k, x]) => valid[k] && !valid[k](x));
+            if (invalid) return fail('oracle', `accepted ${invalid[0]}: ${JSON.stringify(invalid[1]) ?? String(invalid[1])} (a silent default)`);
             const steps = v.options.steps as number;
             for (const m of e.methods) {
               if (!Number.isFinite(m.deletionAuc)) return fail('oracle', `accepted, but the deletion AUC is ${m.deletionAuc}`);
