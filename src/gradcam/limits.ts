@@ -7,9 +7,10 @@
  */
 import { GradcamError } from '../errors.ts';
 import { type DeviceLimits, formatBytes } from '../gpu/dispatch.ts';
-import { perImage } from '../graph/ir.ts';
+import { type Op, perImage } from '../graph/ir.ts';
 import { withSoftmaxScore } from '../graph/score.ts';
 import { convBackwardScratch } from '../kernels/conv.ts';
+import { matmulBackwardScratch } from '../ops/matmul.ts';
 import { gradientBuffers, gradientPlan } from '../runtime/backward.ts';
 import type { Engine } from '../runtime/engine.ts';
 import { opShapes } from '../runtime/forward.ts';
@@ -48,12 +49,15 @@ export function programBuffers(engine: Engine, req: ProgramShape): BufferNeed[] 
   const graph = !req.score && req.reduction === 'softmax' && !engine.graph.probabilities ? withSoftmaxScore(engine.graph).graph : engine.graph;
   const score = req.score ?? (req.reduction === 'softmax' ? graph.probabilities! : graph.logits);
   const plan = gradientPlan(graph, score, req.layers);
+  // The scratch an op's data gradient makes: convolutions' (Winograd, split-K), MatMul's over the last axis (split-K).
+  const backwardScratch = (op: Op) => op.kind === 'conv' ? convBackwardScratch(op, opShapes(graph, op), items, engine.env.variant)
+    : op.kind === 'matmul' ? matmulBackwardScratch(op, opShapes(graph, op), items, engine.env.variant) : [];
   const needs: BufferNeed[] = gradientBuffers(graph, { score, features: req.layers, classesPerImage: req.k }, plan)
     .map((b) => ({ label: b.label, bytes: b.floats * 4 }));
   // The data gradients of the cone's convolutions (those whose input carries a gradient) make scratch.
   for (const op of plan.cone) {
-    if (op.kind !== 'conv' || !plan.needs(op.inputs[0])) continue;
-    for (const b of convBackwardScratch(op, opShapes(graph, op), items, engine.env.variant)) needs.push({ label: b.label, bytes: b.floats * 4 });
+    if (!plan.needs(op.inputs[0])) continue;
+    for (const b of backwardScratch(op)) needs.push({ label: b.label, bytes: b.floats * 4 });
   }
   needs.push({ label: 'classes', bytes: items * 4 });
   // The guided methods: a second backward pass's gradients, down to the input, and their maps (planes × H × W per item).
@@ -63,8 +67,8 @@ export function programBuffers(engine: Engine, req: ProgramShape): BufferNeed[] 
     const gplan = gradientPlan(graph, score, [input]);
     for (const b of gradientBuffers(graph, { score, features: [input], classesPerImage: req.k }, gplan)) needs.push({ label: `guided ${b.label}`, bytes: b.floats * 4 });
     for (const op of gplan.cone) {
-      if (op.kind !== 'conv' || !gplan.needs(op.inputs[0])) continue;
-      for (const b of convBackwardScratch(op, opShapes(graph, op), items, engine.env.variant)) needs.push({ label: `guided ${b.label}`, bytes: b.floats * 4 });
+      if (!gplan.needs(op.inputs[0])) continue;
+      for (const b of backwardScratch(op)) needs.push({ label: `guided ${b.label}`, bytes: b.floats * 4 });
     }
     needs.push({ label: 'guided maps', bytes: items * perImage(graph.tensors.get(input)!) * 4 });
   }

@@ -9,8 +9,8 @@
  */
 import type { OpBase } from '../graph/ir.ts';
 import { tensorElements } from '../graph/ir.ts';
-import type { BufferView, Dispatch, KernelEnv } from '../gpu/dispatch.ts';
-import { gemm, layoutWeights, pad16, POINTWISE } from '../kernels/conv.ts';
+import type { BufferView, Dispatch, KernelEnv, KernelVariant } from '../gpu/dispatch.ts';
+import { CONV_TILED, gemm, layoutWeights, pad16, POINTWISE, splitK } from '../kernels/conv.ts';
 import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from '../kernels/types.ts';
 import { fmtShape } from '../kernels/types.ts';
 import type { ConvOp } from './conv.ts';
@@ -84,6 +84,19 @@ function matmulKernel(op: MatMulOp, shapes: OpShapes): OpKernel {
       return run(env, items, dy, t.view, [op.cOut, op.cIn], true, bwd, t.accumulate, 'backward');
     },
   };
+}
+
+/**
+ * The scratch the data gradient of `op` makes for `items` items (floats), without making it: the GPU
+ * variant's split-K partial sums (as src/kernels/conv.ts gemmTiled sizes them; for the packed views,
+ * the larger case), for sizing a request before any GPU work (src/gradcam/limits.ts).
+ */
+export function matmulBackwardScratch(op: MatMulOp, shapes: OpShapes, items: number, variant: KernelVariant): { label: string; floats: number }[] {
+  if (variant !== 'gpu') return [];
+  const { TILE, CHUNK } = CONV_TILED.constants;
+  const positions = items * (tensorElements(shapes.output.slice(1)) / op.cOut);
+  const { split } = splitK(Math.ceil(positions / TILE) * Math.ceil(op.cIn / TILE), Math.ceil(op.cOut / CHUNK));
+  return split > 1 ? [{ label: `${op.name} split-K`, floats: split * op.cIn * positions }] : [];
 }
 
 export const matmul = defineOp<MatMulOp>({ kind: 'matmul', kernel: matmulKernel });
