@@ -32,6 +32,11 @@ export interface GeneratedModelSpec {
   description: string;
   /** Builds the model; deterministic (same bytes every time). */
   build: () => OnnxModel;
+  /**
+   * A real-size family model (14-550 MB, 1.3 GB together): generated when asked for by name (the
+   * bench's --model generated:NAME, `gradcam generate NAME`), not by `gradcam generate all`.
+   */
+  byNameOnly?: boolean;
 }
 
 /** Every generated model. Adding one is adding an entry here. */
@@ -57,6 +62,7 @@ export const GENERATED_MODELS: Record<string, GeneratedModelSpec> = {
   'resnet50-seeded': {
     description: 'torchvision resnet50 (224×224, 25.6 M parameters) as torch.onnx exports it with BatchNormalization kept, seeded weights',
     build: () => resnet(32, RESNET_CONFIGS.resnet50, 'resnet50-seeded'),
+    byNameOnly: true,
   },
   'resnext-ci': {
     description: 'torchvision ResNeXt (Bottleneck [1, 1, 1, 1], 4 groups × 8, 40×40), BatchNormalization kept, seeded weights',
@@ -65,6 +71,7 @@ export const GENERATED_MODELS: Record<string, GeneratedModelSpec> = {
   'resnext50_32x4d-seeded': {
     description: 'torchvision resnext50_32x4d (224×224), BatchNormalization kept, seeded weights',
     build: () => resnet(34, RESNET_CONFIGS.resnext50_32x4d, 'resnext50_32x4d-seeded'),
+    byNameOnly: true,
   },
   ...family('mobilenetv2', 'mobilenetv2', 'torchvision mobilenet_v2 (depthwise, ReLU6 as Clip, linear bottlenecks with residual Add)', 35, mobilenetV2),
   ...family('mobilenetv3', 'mobilenetv3-large', 'torchvision mobilenet_v3_large (HardSwish, squeeze-and-excite with HardSigmoid)', 37, mobilenetV3),
@@ -82,7 +89,7 @@ function family(ci: string, full: string, what: string, seed: number,
   build: (seed: number, scale: Scale, producer: string) => OnnxModel): Record<string, GeneratedModelSpec> {
   return {
     [`${ci}-ci`]: { description: `${what}, small for CI, seeded weights`, build: () => build(seed, 'ci', `${ci}-ci`) },
-    [`${full}-seeded`]: { description: `${what}, real size, seeded weights`, build: () => build(seed + 1, 'full', `${full}-seeded`) },
+    [`${full}-seeded`]: { description: `${what}, real size, seeded weights`, build: () => build(seed + 1, 'full', `${full}-seeded`), byNameOnly: true },
   };
 }
 
