@@ -274,11 +274,23 @@ describe('attributes and shapes are checked at lowering, as ONNX\'s checker does
     refuses({ ...classifier(), inputs: [] }, /^the model has no input \(other than initializers\); expected one image input$/);
   });
 
-  it('the graph input: a dimension of 0 (was "symbolic size \'null\'"), a negative one, one with no size', () => {
+  it('the graph input: a channel dimension of 0, a negative one, one with no size; open height and width take the stated size', () => {
     const relu = (shape: (number | string | null)[]) => model({ input: ['x', shape], nodes: [node('Relu', 'r', ['x'], ['y'])], output: 'y' });
-    refuses(relu([1, 3, 0, 8]), /^dimension 2 of input 'x' is 0; expected ≥ 1$/);
+    refuses(relu([1, 0, 8, 8]), /^dimension 1 of input 'x' is 0; expected ≥ 1$/);
     refuses(relu([1, -3, 8, 8]), /^dimension 1 of input 'x' is -3; expected ≥ 1$/);
-    refuses(relu([1, 3, null, 8]), /^dimension 2 of input 'x' has no size \(neither a value nor a name\); only the batch may be unknown$/);
+    refuses(relu([1, null, 8, 8]), /^dimension 1 of input 'x' has no size \(neither a value nor a name\); only the batch, height and width may be unknown$/);
+    refuses(relu([1, 'C', 8, 8]), /^input 'x' has a symbolic size 'C' at axis 1 \(the channels of a NCHW input\); only the batch, height and width may be symbolic$/);
+    // Height and width left open (0, no size, a dim_param): the default 224, or the size asked for; NHWC's are axes 1 and 2.
+    const open = (shape: (number | string | null)[]) => {
+      const m = classifier();
+      m.inputs[0].shape = shape;
+      return fromFile(m);
+    };
+    expect(lower(open([1, 3, 0, 8])).input.shape).toEqual([1, 3, 224, 8]);
+    expect(lower(open([1, 3, null, 'W'])).input.shape).toEqual([1, 3, 224, 224]);
+    expect(lower(open(['N', 3, 'H', 'W']), { inputSize: [32, 48] }).input.shape).toEqual([1, 3, 32, 48]);
+    // An NHWC input's open axes are 1 and 2 (the channel axis 3 is 3); lowered as far as the Conv, which reads NCHW.
+    expect(() => lower(open([1, 'H', 'W', 3]), { inputSize: [16, 20] })).toThrow(/^node 'conv' \(Conv\): weights 'w' expect 3 input channels, but 'x' has 16$/);
     refuses(relu([1, 3, 2 ** 20, 2 ** 20]), /^input 'x' has shape \[1,3,1048576,1048576\]: 3298534883328 values per image is more than the engine's limit/);
     // A symbolic batch is still the batch.
     const symbolic = classifier();

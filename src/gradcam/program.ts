@@ -4,6 +4,7 @@
  * classes) → seed → targeted backward → each method's map per layer (src/gradcam/methods.ts: every
  * method from the same forward and backward pass). Compiled once, replayed per image.
  */
+import { GradcamError } from '../errors.ts';
 import { type Graph, type Op, perImage } from '../graph/ir.ts';
 import { withSoftmaxScore } from '../graph/score.ts';
 import type { BufferView, Dispatch } from '../gpu/dispatch.ts';
@@ -400,6 +401,8 @@ async function guidedMaps(c: {
     label: 'gradcam.seed guided', opType: 'Grad-CAM', flops: 0, shapes: `${items}×${classCount}`,
   });
   const g = backward.featureGrads.get(input)!;
+  // The guided kernel reads the input gradient as NCHW planes; an NHWC input would be read across pixels.
+  if (engine.layout === 'NHWC') throw new GradcamError(`guided backpropagation to an NHWC input ('${input}' [${engine.graph.input.shape}]) is not supported yet`, 'Use a Grad-CAM method (gradcam, gradcam++, …) for this model.');
   const [, C, H, W] = engine.graph.input.shape;
   const hw = H * W;
   const entry = async (method: Method, layer: string, cam?: LayerMaps): Promise<void> => {

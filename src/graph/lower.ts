@@ -5,6 +5,7 @@
  */
 import { GradcamError } from '../errors.ts';
 import type { OnnxModel, OnnxTensor, OnnxValueInfo } from '../onnx/model.ts';
+import { DEFAULT_SIZE, inputLayout, type Layout } from '../image/recipes.ts';
 import { list } from '../ops/attributes.ts';
 import { LOWERINGS, SUPPORTED_OPS } from '../ops/index.ts';
 import type { LowerContext } from '../ops/spec.ts';
@@ -24,6 +25,13 @@ export interface LowerOptions {
    * re-batched: a Reshape's constant shape whose first entry is that fixed batch reads it as the batch.
    */
   batch?: number;
+  /**
+   * [H, W] for an input whose height and width the file leaves open (dim_param, 0 or unknown):
+   * the recipe's size or the user's; default DEFAULT_SIZE (224 × 224).
+   */
+  inputSize?: [number, number];
+  /** The input's layout when the recipe states it (which axes are height and width); default: from the shape. */
+  layout?: Layout;
 }
 
 /**
@@ -56,15 +64,20 @@ function inputShapeOf(input: OnnxValueInfo, options: LowerOptions): number[] {
     throw new GradcamError(`batch ${options.batch} is not a batch size; expected an integer ≥ 1`);
   }
   if (input.shape.length !== 4) throw new GradcamError(`input '${name}' has shape ${list(input.shape)}; expected a 4-D NCHW image tensor`);
+  // The spatial axes (NCHW: 2, 3; NHWC: 1, 2) may be left open: they take the stated size.
+  const layout = inputLayout(input.shape, options.layout);
+  const spatial = layout === 'NHWC' ? [1, 2] : [2, 3];
+  const size = options.inputSize ?? DEFAULT_SIZE;
   const shape = input.shape.map((d, i) => {
     if (i === 0 && options.batch) return options.batch;
+    if (spatial.includes(i) && (typeof d !== 'number' || d === 0)) return size[spatial.indexOf(i)];
     if (typeof d === 'number') {
       if (!Number.isSafeInteger(d) || d < 1) throw new GradcamError(`dimension ${i} of input '${name}' is ${d}; expected ≥ 1`);
       return d;
     }
     if (i === 0) return 1;
-    if (d === null) throw new GradcamError(`dimension ${i} of input '${name}' has no size (neither a value nor a name); only the batch may be unknown`);
-    throw new GradcamError(`input '${name}' has a symbolic size '${d}' at axis ${i}; only the batch may be symbolic`);
+    if (d === null) throw new GradcamError(`dimension ${i} of input '${name}' has no size (neither a value nor a name); only the batch, height and width may be unknown`);
+    throw new GradcamError(`input '${name}' has a symbolic size '${d}' at axis ${i} (the channels of a ${layout} input); only the batch, height and width may be symbolic`);
   });
   const bad = badShape(shape);
   if (bad) throw new GradcamError(`input '${name}' has shape ${list(shape)}: ${bad}`);

@@ -8,7 +8,7 @@ import { checkStorageSize } from '../gpu/dispatch.ts';
 import { PREPROCESS } from '../kernels/preprocess.ts';
 import type { RgbaImage } from './image.ts';
 import { checkImage } from './image.ts';
-import type { Recipe } from './recipes.ts';
+import { type Layout, type Recipe, sourceRect } from './recipes.ts';
 import { createBuffer, destroyBuffer } from '../gpu/buffers.ts';
 
 export class PreprocessStage {
@@ -37,14 +37,15 @@ export class PreprocessStage {
     }
   }
 
-  static async create(env: KernelEnv, width: number, height: number, outW: number, outH: number, recipe: Recipe, out: BufferView): Promise<PreprocessStage> {
+  static async create(env: KernelEnv, width: number, height: number, outW: number, outH: number, recipe: Recipe, out: BufferView, layout: Layout = 'NCHW'): Promise<PreprocessStage> {
     PreprocessStage.check(env.limits, width, height, outW, outH);
+    const rect = sourceRect(recipe, width, height, outW, outH);
     const pixels = createBuffer(env.device, { label: 'pixels', size: width * height * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     const tmp = env.scratch(3 * height * outW, 'resize-rows');
     const uniforms = {
-      srcW: width, srcH: height, dstW: outW, dstH: outH, scaleX: width / outW, scaleY: height / outH,
+      srcW: width, srcH: height, dstW: outW, dstH: outH, scaleX: rect.w / outW, scaleY: rect.h / outH, originX: rect.x, originY: rect.y,
       valueScale: recipe.valueScale, bgr: recipe.channelOrder === 'BGR' ? 1 : 0,
-      mean: [...recipe.mean, 0], invStd: [...recipe.std.map((s) => 1 / s), 0], outOffset: out.offset,
+      mean: [...recipe.mean, 0], invStd: [...recipe.std.map((s) => 1 / s), 0], outOffset: out.offset, nhwc: layout === 'NHWC' ? 1 : 0,
     };
     await Promise.all(PREPROCESS.entryNames.map((e) => PREPROCESS.pipeline(env, e))); // compiled in parallel, then cached
     const info = (flops: number) => ({ label: 'preprocess', opType: 'Preprocess', flops, shapes: `${width}×${height} → ${outW}×${outH}` });

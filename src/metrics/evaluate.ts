@@ -178,6 +178,8 @@ function checkOptions(net: Network, options: EvaluateOptions): { methods: Method
   }
   const batch = options.batchSize ?? 8;
   if (!integer(batch, 1)) throw new GradcamError(`batchSize must be an integer ≥ 1, got ${shown(batch)}`, 'It is how many perturbed inputs one GPU batch classifies.');
+  // Deletion and insertion change NCHW planes of the input tensor; an NHWC input would be changed across pixels.
+  if (net.engine.layout === 'NHWC') throw new GradcamError(`the deletion and insertion metrics need an NCHW input; this model's input '${net.graph.input.name}' is NHWC`, 'Not supported yet for NHWC models (EfficientNet-Lite).');
   const [h, w] = net.graph.input.shape.slice(-2);
   const pixels = h * w;
   const steps = options.steps ?? Math.min(DEFAULT_STEPS, pixels);

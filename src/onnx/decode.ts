@@ -198,6 +198,13 @@ export function decodeOnnx(bytes: Uint8Array): OnnxModel {
   const outputs = (graph.output ?? []).map(decodeValueInfo);
   return {
     irVersion: num(proto.irVersion), opset, producerName: proto.producerName ?? '', graphName: graph.name ?? '',
-    inputs, outputs, initializers, nodes,
+    inputs, outputs, initializers, nodes, metadata: decodeMetadata(proto.metadataProps ?? []),
   };
+}
+
+/** metadata_props as a table (a key given twice keeps its last value; own keys only, no prototype). */
+function decodeMetadata(props: onnxProto.onnx.IStringStringEntryProto[]): Record<string, string> {
+  const table: Record<string, string> = Object.create(null);
+  for (const p of props) if (p.key) table[p.key] = p.value ?? '';
+  return table;
 }

@@ -57,6 +57,8 @@ export interface OnnxModel {
   initializers: Map<string, OnnxTensor>;
   /** Nodes in the file's (topological) order, Constant nodes removed. */
   nodes: OnnxNode[];
+  /** The model's metadata_props (key → value); read for a recipe and labels (src/image/recipes.ts, src/gradcam/labels.ts). */
+  metadata?: Record<string, string>;
 }
 
 /**

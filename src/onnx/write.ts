@@ -50,6 +50,7 @@ export function encodeOnnx(model: OnnxModel): Uint8Array {
     irVersion: model.irVersion || 7,
     producerName: model.producerName || 'gradcam-webgpu',
     opsetImport: [{ domain: '', version: model.opset }],
+    metadataProps: Object.entries(model.metadata ?? {}).map(([key, value]) => ({ key, value })),
     graph: {
       name: model.graphName || 'graph',
       node: model.nodes.map((n) => ({

@@ -10,7 +10,7 @@ import { checked, type DeviceLimits, KernelEnv, type KernelVariant, kernelVarian
 import type { Dispatch } from '../gpu/dispatch.ts';
 import { checkImage, type RgbaImage } from '../image/image.ts';
 import { PreprocessStage } from '../image/preprocess.ts';
-import { guessRecipe, type Recipe } from '../image/recipes.ts';
+import { chooseRecipe, chwOf, inputLayout, type Layout, type Recipe } from '../image/recipes.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import { compileForward, type CompiledForward } from './forward.ts';
 import { encodeStage } from './program.ts';
@@ -37,6 +37,8 @@ export interface EngineOptions extends LowerOptions {
   queue?: RunQueue;
   /** The pipeline cache to use; a Network's engines (one per batch size) share one. */
   pipelines?: PipelineCache;
+  /** How pictures become the input (its size and layout decide an open input's shape); default: chooseRecipe from the model. */
+  recipe?: Recipe;
 }
 
 /**
@@ -142,7 +144,7 @@ export class Engine {
   private stageEnv: KernelEnv;
   /** Dispatches the next run must do first, by batch index: the preprocessing of pictures written since the last run. */
   private pending = new Map<number, readonly Dispatch[]>();
-  /** How pictures become this model's input (guessed from the model; settable). */
+  /** How pictures become this model's input (the model's metadata_props, else guessed; settable). */
   recipe: Recipe;
 
   private constructor(
@@ -163,7 +165,7 @@ export class Engine {
     this.forwardReadback = new ReadbackPlan(gpu.device);
     this.addForwardReadback(this.forwardReadback);
     this.stageEnv = env.child();
-    this.recipe = guessRecipe(graph.input.name, Object.keys(graph.onnxOpCounts));
+    this.recipe = options.recipe ?? chooseRecipe({ metadata: model.metadata, inputName: graph.input.name, opTypes: Object.keys(graph.onnxOpCounts) }).recipe;
     this.queue = options.queue ?? new RunQueue();
   }
 
@@ -174,7 +176,8 @@ export class Engine {
       checkWeights(model);
       weightsChecked.add(model);
     }
-    const graph = lower(model, options);
+    const recipe = options.recipe ?? chooseRecipe({ metadata: model.metadata, inputName: model.inputs[0]?.name ?? '', opTypes: [...new Set(model.nodes.map((n) => n.opType))] }).recipe;
+    const graph = lower(model, { inputSize: recipe.size, layout: recipe.layout, ...options });
     const env = new KernelEnv(gpu.device, options.variant ?? kernelVariant(gpu.adapter.isSoftware), options.limits, options.pipelines);
     const compiled = await checked(gpu.device, 'compiling the forward pass', () => compileForward(env, graph));
     return new Engine(gpu, model, graph, env, compiled, options, performance.now() - t0, { ...env.scratchBytes });
@@ -253,10 +256,19 @@ export class Engine {
     checkTensor(this.graph.input.name, this.inputShape, data, shape);
   }
 
+  /** The input's layout: the recipe's, else read from the input's shape (recipes.ts inputLayout). */
+  get layout(): Layout {
+    return inputLayout(this.inputShape, this.recipe.layout);
+  }
+
   /** Checks a picture before any GPU work: its layout, and the preprocessing stage's limits. */
   checkImage(img: RgbaImage): void {
-    const [, c, h, w] = this.inputShape;
-    if (c !== 3) throw new GradcamError(`the model's input has ${c} channels; pictures need 3 (give a .npy tensor instead)`);
+    const layout = this.layout;
+    const [c, h, w] = chwOf(this.inputShape, layout);
+    if (c !== 3) {
+      throw new GradcamError(`the model's input '${this.graph.input.name}' [${this.inputShape}] read as ${layout} has ${c} channels; pictures need 3`,
+        this.recipe.layout ? `The recipe says ${layout}; give --layout ${layout === 'NHWC' ? 'nchw' : 'nhwc'} if the input is the other way round, or a .npy tensor.` : 'Give a .npy tensor instead.');
+    }
     checkImage(img);
     PreprocessStage.check(this.env.limits, img.width, img.height, w, h);
   }
@@ -266,14 +278,17 @@ export class Engine {
    * applies `this.recipe` at the start of the next run.
    */
   async writeImage(img: RgbaImage, index = 0): Promise<PreprocessStage> {
-    const [n, , h, w] = this.inputShape;
+    const n = this.inputShape[0];
+    const layout = this.layout;
+    const [, h, w] = chwOf(this.inputShape, layout);
     this.checkImage(img);
     if (index < 0 || index >= n) throw new GradcamError(`image index ${index} is outside the batch of ${n}`);
-    const key = `${img.width}x${img.height}/${index}/${this.recipe.name}`;
+    // Keyed by the whole recipe: two recipes of one name (a user's --mean on top of one) differ.
+    const key = `${img.width}x${img.height}/${index}/${JSON.stringify(this.recipe)}/${layout}`;
     let stage = this.stages.get(key);
     if (!stage) {
       const v = this.compiled.view(this.graph.input.name);
-      stage = await PreprocessStage.create(this.stageEnv, img.width, img.height, w, h, this.recipe, { ...v, offset: index * v.stride + v.offset });
+      stage = await PreprocessStage.create(this.stageEnv, img.width, img.height, w, h, this.recipe, { ...v, offset: index * v.stride + v.offset }, layout);
       this.stages.set(key, stage);
     }
     stage.upload(img);
