@@ -10,8 +10,9 @@
  *     conv of the next stage's downsampling block, which the shortcut bypasses); where the model
  *     has inception blocks (a Concat of at least three parallel branches, each in no other Concat:
  *     GoogLeNet's and Inception v3's, not DenseNet's running concatenations), their outputs
- *     instead: they are its stages (GoogLeNet's 28, 14 and 7 stages end in one), and the stem's
- *     112×112 and 56×56 outputs would double the backward pass that `all` costs;
+ *     instead: they end its stages (GoogLeNet's 28, 14 and 7 stages end in one), and the stem's
+ *     112×112 and 56×56 outputs would take the backward pass of `all` from inception_3a down to
+ *     conv1, through conv2's 3×3 at 56×56;
  *   - names: an exact tensor name; a torchvision module path (`layer4`, `layer4.1`, `features.18`)
  *     against torch.onnx's scoped names (`/layer4/layer4.1/relu_1/Relu_output_0`): the last
  *     candidate whose name starts with `/layer4/layer4.1/`; a block name (`inception_4e`): a path
