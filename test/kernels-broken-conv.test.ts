@@ -97,8 +97,6 @@ const MUTANTS: Mutant[] = [
     find: 'v = select(vec4<f32>(0.0), v, (y > vec4<f32>(0.0)) & ((v > vec4<f32>(0.0)) | vec4<bool>(!GUIDED)));', replacement: 'v = v + 0.0 * y;' },
   { what: 'grouped GEMM: every group reads group 0\'s input channels', model: 'grouped', tensor: 'r', direction: 'forward',
     find: 'let groupIn = grp * p.rows * inHW;', replacement: 'let groupIn = 0u;' },
-  { what: 'grouped GEMM: every group adds group 0\'s bias', model: 'grouped', tensor: 'r', direction: 'forward',
-    find: 'var v = acc[q] + bias[grp * p.cols4 + col4 + q];', replacement: 'var v = acc[q] + bias[col4 + q];' },
   { what: 'grouped GEMM: the data gradient uses group 0\'s weights for every group', model: 'grouped', tensor: 'x', direction: 'backward',
     find: 'var weights0 = grp * rows * tapStride;', replacement: 'var weights0 = 0u;' },
   { what: 'grouped GEMM (GPU variant, tiled): every workgroup computes group 0', model: 'grouped', tensor: 'r', direction: 'forward', variant: 'gpu',
