@@ -2,7 +2,8 @@
  * Hostile and careless input to the box-file reader and the metrics API (issue 17): every misuse is a
  * GradcamError that says what was expected, before any GPU work; box files are read by a real XML
  * parser in linear time, with a size cap, no DTD processing, and only real elements count. No GPU:
- * the network is a stand-in that only has the graph's input shape (the checks come before it is used).
+ * the network is a stand-in that only has the graph's input shape and the engine's layout (the checks come
+ * before it is used).
  */
 import { describe, expect, test } from 'vitest';
 import { GradcamError } from '../src/errors.ts';
@@ -102,7 +103,7 @@ describe('box files', () => {
 });
 
 describe('evaluateImage and summarise: misuse', () => {
-  const net = { graph: { input: { name: 'data', shape: [1, 3, 8, 6] } } } as unknown as Parameters<typeof evaluateImage>[0];
+  const net = { graph: { input: { name: 'data', shape: [1, 3, 8, 6] } }, engine: { layout: 'NCHW' } } as unknown as Parameters<typeof evaluateImage>[0];
   const picture = { width: 6, height: 8, data: new Uint8Array(6 * 8 * 4) };
   const refused = (options: EvaluateOptions) => rejection(evaluateImage(net, picture, options));
 
