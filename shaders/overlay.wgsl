@@ -2,14 +2,17 @@
 // normalisation, the jet colormap, and an alpha blend over the image.
 //
 //   upsample:  upsampledOut[first + m, Y, X] = bilinear sample of raw[firstItem + m] (mapH × mapW) at
-//              ((Y + 0.5)·mapH/H − 0.5, (X + 0.5)·mapW/W − 0.5), coordinates clamped to the map
-//              (align_corners = false, as PyTorch and OpenCV); H × W = outH × outW, the display.
-//              One invocation per (X, Y, m).
+//              ((Y + 0.5 − cropY)·mapH/cropH − 0.5, (X + 0.5 − cropX)·mapW/cropW − 0.5), coordinates
+//              clamped to the map (align_corners = false, as PyTorch and OpenCV); H × W = outH × outW,
+//              the display; the crop rectangle is the part of the picture the model saw, in display
+//              pixels (the whole display, unless the recipe centre-crops). One invocation per (X, Y, m).
 //   minmax:    rangesOut[m] = (min, max) of upsampled[m]; one workgroup of MINMAX_WG_X = 64 per map,
 //              strided loop, then a tree reduction in workgroup memory.
 //   colorize:  v = (upsampled − min) / (max − min) (0 for a constant map),
 //              jet(v) = clamp(1.5 − |4v − 3|, 1.5 − |4v − 2|, 1.5 − |4v − 1|) (MATLAB's jet),
 //              out = alpha · jet(v) + (1 − alpha) · pixel, packed RGBA8 (opaque). One invocation per (X, Y, m).
+//              Outside the crop rectangle (the model never saw it) no map is drawn: out = OUTSIDE · pixel,
+//              the picture dimmed.
 //              The display may be smaller than the picture (a picture too large for the device's
 //              buffers, SCALED): pixel is then the picture's pixel under the display pixel's centre,
 //              (⌊(X + 0.5)·pictureW/W⌋, ⌊(Y + 0.5)·pictureH/H⌋).
@@ -19,8 +22,10 @@ const_assert (MINMAX_WG_X & (MINMAX_WG_X - 1u)) == 0u && MINMAX_WG_Y == 1u && MI
 var<workgroup> lo: array<f32, MINMAX_WG_X>;
 var<workgroup> hi: array<f32, MINMAX_WG_X>;
 
-fn source(dst: u32, scale: f32, size: u32) -> vec3<f32> {
-  let s = max((f32(dst) + 0.5) * scale - 0.5, 0.0);
+const OUTSIDE = 0.4;
+
+fn source(dst: u32, origin: f32, scale: f32, size: u32) -> vec3<f32> {
+  let s = max((f32(dst) + 0.5 - origin) * scale - 0.5, 0.0);
   let i0 = min(u32(s), size - 1u);
   let i1 = min(i0 + 1u, size - 1u);
   return vec3<f32>(f32(i0), f32(i1), s - f32(i0));
@@ -31,8 +36,8 @@ fn upsample(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (gid.x >= p.outW || gid.y >= p.outH || gid.z >= p.maps) {
     return;
   }
-  let sx = source(gid.x, f32(p.mapW) / f32(p.outW), p.mapW);
-  let sy = source(gid.y, f32(p.mapH) / f32(p.outH), p.mapH);
+  let sx = source(gid.x, p.cropX, f32(p.mapW) / p.cropW, p.mapW);
+  let sy = source(gid.y, p.cropY, f32(p.mapH) / p.cropH, p.mapH);
   let base = (p.firstItem + gid.z) * p.mapW * p.mapH;
   let r0 = base + u32(sy.x) * p.mapW;
   let r1 = base + u32(sy.y) * p.mapW;
@@ -87,6 +92,8 @@ fn colorize(@builtin(global_invocation_id) gid: vec3<u32>) {
     src = sy * p.pictureW + sx;
   }
   let pixel = unpack4x8unorm(picture[src]).rgb;
-  let rgb = p.alpha * jet(v) + (1.0 - p.alpha) * pixel;
+  let centre = vec2<f32>(f32(gid.x) + 0.5, f32(gid.y) + 0.5);
+  let inside = all(centre >= vec2<f32>(p.cropX, p.cropY)) && all(centre < vec2<f32>(p.cropX + p.cropW, p.cropY + p.cropH));
+  let rgb = select(OUTSIDE * pixel, p.alpha * jet(v) + (1.0 - p.alpha) * pixel, inside);
   overlay[i] = pack4x8unorm(vec4<f32>(rgb, 1.0));
 }

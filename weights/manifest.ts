@@ -18,10 +18,17 @@ export interface ManifestModel {
   /** For generated models: the command that writes the file. */
   command?: string;
   opset: number;
-  input: { name: string; shape: number[] };
-  output: { name: string; shape: number[]; kind: 'softmax' | 'logits'; logits: string };
+  /**
+   * The input as the zoo states it: its layout and shape (NCHW or NHWC). `name` only where it is
+   * known for sure (the generated models, GoogLeNet's data_0); the engine reads the names from the file.
+   */
+  input: { name?: string; shape: number[]; layout?: 'NCHW' | 'NHWC' };
+  /** The class scores; `name` and `logits` (the tensor before a final Softmax) only where known for sure. */
+  output: { name?: string; shape: number[]; kind?: 'softmax' | 'logits'; logits?: string };
   /** A key of RECIPES (src/image/recipes.ts). */
   recipe: string;
+  /** Where the recipe is an assumption (the zoo's Caffe conversions state none): says so, shown with the recipe. */
+  recipeNote?: string;
   /** 'imagenet' or 'known-answer' (src/gradcam/labels.ts). */
   labels: string;
 }

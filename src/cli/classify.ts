@@ -11,6 +11,7 @@ import type { Recipe } from '../image/recipes.ts';
 import { checkWritable } from '../node/files.ts';
 import { type Command, intOption, pathOption, positionals, stringOption } from './command.ts';
 import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
+import { MODEL_OPTIONS, MODEL_VALUES, modelChoice, modelOptionsHelp } from './model-options.ts';
 import { writeFileAtomic } from './files.ts';
 import { maxPixelsOption, pictureOptionsHelp, PICTURE_OPTIONS, PICTURE_VALUES, readInput } from './input.ts';
 import { lowerOrFail, resolveModel } from '../models/resolve.ts';
@@ -40,6 +41,7 @@ export const classify: Command = {
 several inputs (files, folders of pictures; also one input with any option below):
 ${manyOptionsHelp(18)}
 ${pictureOptionsHelp(20)}
+${modelOptionsHelp(20)}
 ${downloadOptionsHelp(20)}
 
 A picture is resized on the GPU to the model's input size (antialiased bilinear) and preprocessed
@@ -48,11 +50,11 @@ is the model's input as is: float32, C order, exactly the input's shape (e.g. [1
 Scores are pre-softmax logits (for a model ending in Softmax, that Softmax's input).`,
   options: {
     model: { type: 'string', short: 'm' }, top: { type: 'string', short: 'k' }, json: { type: 'string' }, 'save-input': { type: 'string' },
-    ...MANY_OPTIONS, ...PICTURE_OPTIONS, ...DOWNLOAD_OPTIONS,
+    ...MANY_OPTIONS, ...PICTURE_OPTIONS, ...MODEL_OPTIONS, ...DOWNLOAD_OPTIONS,
   },
   values: {
     model: 'a model file, a manifest name or a URL', top: 'an integer ≥ 1', json: "a file name ('-': stdout)", 'save-input': 'a file name',
-    ...MANY_VALUES, ...PICTURE_VALUES, ...DOWNLOAD_VALUES,
+    ...MANY_VALUES, ...PICTURE_VALUES, ...MODEL_VALUES, ...DOWNLOAD_VALUES,
   },
   async run(args, io) {
     if (isMany(args)) return classifyMany(args, io);
@@ -68,7 +70,7 @@ Scores are pre-softmax logits (for a model ending in Softmax, that Softmax's inp
     refuseOutputsOverInputs(classify, { inputs: [inputPath], model: stringOption(args, 'model') },
       [{ option: '--json', path: jsonToStdout ? undefined : json }, { option: '--save-input', path: saveInput }]);
     for (const path of [jsonToStdout ? undefined : json, saveInput]) if (path !== undefined) await checkWritable(path);
-    const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits });
+    const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits, ...modelChoice(args, classify) });
     const modelPath = resolved.name;
     const { tensor, image } = await readInput(inputPath, lowerOrFail(resolved), { maxPixels });
 

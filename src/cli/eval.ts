@@ -23,6 +23,7 @@ import { f32 } from '../gradcam/json.ts';
 import { type Command, intOption, pathOption, stringOption, UsageError } from './command.ts';
 import { parseMethods } from './explain.ts';
 import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
+import { MODEL_OPTIONS, MODEL_VALUES, modelChoice, modelOptionsHelp } from './model-options.ts';
 import { writeFileAtomic } from './files.ts';
 import { maxPixelsOption, pictureOptionsHelp, PICTURE_OPTIONS, PICTURE_VALUES, readInput } from './input.ts';
 import { expandInputs, runMany } from './many.ts';
@@ -77,6 +78,7 @@ export const evalCommand: Command = {
   --json FILE       the settings, the table and every picture's numbers (curves, boxes); '-': stdout
   --jsonl FILE      one line per picture as it finishes ('-': stdout)
 ${pictureOptionsHelp(18)}
+${modelOptionsHelp(18)}
 ${downloadOptionsHelp(18)}
 
 The class explained is the predicted one (top-1; top-5 for localisation). Average Drop and Increase in
@@ -89,12 +91,12 @@ IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 err
     model: { type: 'string', short: 'm' }, method: { type: 'string', multiple: true }, layer: { type: 'string', short: 'l', multiple: true },
     reduction: { type: 'string', short: 'r' }, metrics: { type: 'string', multiple: true }, boxes: { type: 'string' }, synsets: { type: 'string' },
     steps: { type: 'string' }, baseline: { type: 'string' }, batch: { type: 'string', short: 'b' }, json: { type: 'string' }, jsonl: { type: 'string' },
-    ...PICTURE_OPTIONS, ...DOWNLOAD_OPTIONS,
+    ...PICTURE_OPTIONS, ...MODEL_OPTIONS, ...DOWNLOAD_OPTIONS,
   },
   values: {
     model: 'a model file, a manifest name or a URL', method: `method names (${METHODS.join(', ')})`, layer: "a layer name, 'auto' or 'all'", reduction: "'logit' or 'softmax'",
     metrics: METRICS.join(', '), boxes: 'a folder', synsets: 'a file', steps: 'an integer ≥ 1', baseline: "'zero' or 'blur'", batch: 'an integer ≥ 1',
-    json: "a file name ('-': stdout)", jsonl: "a file name ('-': stdout)", ...PICTURE_VALUES, ...DOWNLOAD_VALUES,
+    json: "a file name ('-': stdout)", jsonl: "a file name ('-': stdout)", ...PICTURE_VALUES, ...MODEL_VALUES, ...DOWNLOAD_VALUES,
   },
   async run(args, io) {
     if (!args.positionals.length) throw new UsageError('missing the pictures (files or folders)', evalCommand);
@@ -120,7 +122,7 @@ IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 err
     const synsetsPath = stringOption(args, 'synsets');
     const synsets = synsetsPath !== undefined ? new TextDecoder().decode(await readFileOrFail(synsetsPath)) : undefined;
     const inputs = expandInputs(args.positionals);
-    const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits });
+    const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits, ...modelChoice(args, evalCommand) });
     const graph = lowerOrFail(resolved);
     // Each step changes at least one of the model input's pixels: more steps than pixels cannot be (and would only fill the heap).
     const [inputH, inputW] = graph.input.shape.slice(-2);

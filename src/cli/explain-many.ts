@@ -14,6 +14,7 @@ import { samplePath } from './assets.ts';
 import { type Args, type Io, stringOption, UsageError } from './command.ts';
 import { explain, explainRequest } from './explain.ts';
 import { downloadLimits } from './fetch.ts';
+import { modelChoice } from './model-options.ts';
 import { inputBytes, maxPixelsOption, readInput } from './input.ts';
 import { checkResumable } from './jsonl.ts';
 import { expandInputPaths, manySettings, outputStems, prepareOutDir, runMany } from './many.ts';
@@ -37,7 +38,7 @@ export async function explainMany(args: Args, io: Io): Promise<void> {
     outDir !== undefined ? [{ option: '--out-dir', dir: outDir, isOutputName: (name) => isOverlayFileOf(name, stemSet) }] : []);
   if (jsonlFile !== undefined) await (settings.resume ? checkResumable(jsonlFile) : checkWritable(jsonlFile));
   if (outDir !== undefined) await prepareOutDir(outDir);
-  const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits });
+  const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits, ...modelChoice(args) });
   const graph = lowerOrFail(resolved);
   planRequest(graph, request);
   const gpu = await nodeGpu(io.info);

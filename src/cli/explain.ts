@@ -18,8 +18,10 @@ import { explainMany } from './explain-many.ts';
 import { isMany, MANY_OPTIONS, MANY_VALUES, manyOptionsHelp } from './many.ts';
 import { refuseOutputsOverInputs, severalOutFolder } from './same-file.ts';
 import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
+import { MODEL_OPTIONS, MODEL_VALUES, modelChoice, modelOptionsHelp } from './model-options.ts';
 import { maxPixelsOption, pictureOptionsHelp, PICTURE_OPTIONS, PICTURE_VALUES, readInput } from './input.ts';
-import { lowerOrFail, resolveModel } from '../models/resolve.ts';
+import { describeLabels, lowerOrFail, resolveModel } from '../models/resolve.ts';
+import { describeRecipe } from '../image/recipes.ts';
 import { checkWritable } from '../node/files.ts';
 import { writeFileAtomic } from './files.ts';
 import { jsonText } from '../node/text.ts';
@@ -117,6 +119,7 @@ several inputs (files, folders of pictures; also one input with any option below
   --out-dir DIR     one overlay per map: DIR/<input stem>.<layer>.class<C>.<method>.png (made if missing)
 ${manyOptionsHelp(18)}
 ${pictureOptionsHelp(18)}
+${modelOptionsHelp(18)}
 ${downloadOptionsHelp(18)}
 
 Without an input, the bundled sample photo (weights/samples/chelsea.png) is explained.`,
@@ -124,11 +127,11 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     model: { type: 'string', short: 'm' }, layer: { type: 'string', short: 'l', multiple: true },
     class: { type: 'string', short: 'c', multiple: true }, reduction: { type: 'string', short: 'r' },
     method: { type: 'string', multiple: true }, counterfactual: { type: 'boolean' }, inspect: { type: 'boolean' },
-    out: { type: 'string', short: 'o' }, json: { type: 'string' }, 'out-dir': { type: 'string' }, ...MANY_OPTIONS, ...PICTURE_OPTIONS, ...DOWNLOAD_OPTIONS,
+    out: { type: 'string', short: 'o' }, json: { type: 'string' }, 'out-dir': { type: 'string' }, ...MANY_OPTIONS, ...PICTURE_OPTIONS, ...MODEL_OPTIONS, ...DOWNLOAD_OPTIONS,
   },
   values: {
     model: 'a model file, a manifest name or a URL', layer: "a layer name, 'auto' or 'all'", class: CLASS_VALUE, reduction: "'logit' or 'softmax'", method: `method names (${METHODS.join(', ')})`,
-    out: 'a file name', json: "a file name ('-': stdout)", 'out-dir': 'a folder name', ...MANY_VALUES, ...PICTURE_VALUES, ...DOWNLOAD_VALUES,
+    out: 'a file name', json: "a file name ('-': stdout)", 'out-dir': 'a folder name', ...MANY_VALUES, ...PICTURE_VALUES, ...MODEL_VALUES, ...DOWNLOAD_VALUES,
   },
   async run(args, io) {
     if (isMany(args, ['out-dir'])) return explainMany(args, io);
@@ -146,7 +149,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
       [{ option: '--out', path: out }, { option: '--json', path: jsonToStdout ? undefined : json }],
       out !== undefined ? [severalOutFolder(out, basename(out, extname(out) || '.png'), extname(out) || '.png')] : []);
     for (const path of [out, jsonToStdout ? undefined : json]) if (path !== undefined) await checkWritable(path);
-    const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits });
+    const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits, ...modelChoice(args, explain) });
     const graph = lowerOrFail(resolved);
     // Bad requests (a class out of range, an unknown layer, one after the score) fail here, before the GPU starts.
     planRequest(graph, { classes, featureLayers: layers, reduction, methods, counterfactual });
@@ -155,6 +158,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     const gpu = await nodeGpu(io.info);
     io.progress('gradcam: compiling kernels…');
     const network = await Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels });
+    if (input.image) io.info(`gradcam: recipe ${describeRecipe(resolved.recipe, network.engine.layout)} (${resolved.recipeChoice.source}: ${resolved.recipeChoice.why})`);
     try {
       io.progress('gradcam: running forward, backward and maps…');
       const result = await network.gradCAM(input.image ?? input.tensor!, { classes, featureLayers: layers, reduction, methods, counterfactual, inspect, upsample: true, overlay: out !== undefined });
@@ -173,7 +177,9 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
       if (json) {
         const n = network.classCount;
         const doc = {
-          model: resolved.name, input: inputPath, recipe: input.image ? network.engine.recipe.name : null, adapter: gpu.adapter,
+          model: resolved.name, input: inputPath, recipe: input.image ? network.engine.recipe.name : null,
+          recipeSource: input.image ? { source: resolved.recipeChoice.source, why: resolved.recipeChoice.why } : null,
+          labels: describeLabels(resolved, network.classCount), adapter: gpu.adapter,
           predictions: result.predictions.map((p) => ({ ...p, score: f32(p.score), probability: f32(p.probability) })),
           logits: Array.from(result.logits.subarray(0, n), f32), probabilities: Array.from(result.probabilities.subarray(0, n), f32),
           maps: result.maps.map(mapJson),

@@ -3,18 +3,17 @@
  * what the engine makes of it (ops after fusion, storages), and which tensors Grad-CAM can explain
  * (4-D tensors with more than one spatial position). Parse and lower only: no GPU.
  */
-import { withContext } from '../errors.ts';
 import { candidateLayers, type LayerInfo, resolveLayers } from '../gradcam/layers.ts';
-import type { Graph } from '../graph/ir.ts';
-import { lower } from '../graph/lower.ts';
-import { guessRecipe } from '../image/recipes.ts';
+import { type Graph, perImage } from '../graph/ir.ts';
+import { chwOf, describeRecipe, inputLayout } from '../image/recipes.ts';
 import type { OnnxModel, OnnxValueInfo } from '../onnx/model.ts';
 import { checkWritable } from '../node/files.ts';
 import { supportedOps, type SupportedOp } from '../graph/support.ts';
 import { type Args, type Command, type Io, pathOption, positionals, stringOption, UsageError } from './command.ts';
 import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
+import { MODEL_OPTIONS, MODEL_VALUES, modelChoice, modelOptionsHelp } from './model-options.ts';
 import { writeFileAtomic } from './files.ts';
-import { resolveModel } from '../models/resolve.ts';
+import { describeLabels, lowerOrFail, resolveModel } from '../models/resolve.ts';
 import { jsonText } from '../node/text.ts';
 
 export interface FeatureLayer extends LayerInfo {
@@ -50,6 +49,7 @@ export const info: Command = {
   --json FILE     also write the description as JSON to FILE; '-': to stdout instead of the text
   --model M       the model, instead of the argument: a file, a manifest name (a downloadable one is
                   fetched on first use) or an http(s) URL (downloaded into the cache once)
+${modelOptionsHelp(16)}
 ${downloadOptionsHelp(16)}
 
 Names and text from the model file are printed with control characters escaped (ESC as \\x1b).
@@ -59,8 +59,8 @@ tensors are not), in forward order; * marks inception block outputs (Concat, e.g
 + stage outputs (at each resolution, the last tensor every path to the scores goes through); --layer all
 explains the block outputs, or the stage outputs of a model without blocks; the default layer is the last one before global pooling. --layer also takes a torchvision
 module path (layer4, layer4.1, features.18): the last feature layer whose name starts with /layer4/.`,
-  options: { json: { type: 'string' }, model: { type: 'string', short: 'm' }, ops: { type: 'boolean' }, ...DOWNLOAD_OPTIONS },
-  values: { json: "a file name ('-': stdout)", model: 'a model file, a manifest name or a URL', ...DOWNLOAD_VALUES },
+  options: { json: { type: 'string' }, model: { type: 'string', short: 'm' }, ops: { type: 'boolean' }, ...MODEL_OPTIONS, ...DOWNLOAD_OPTIONS },
+  values: { json: "a file name ('-': stdout)", model: 'a model file, a manifest name or a URL', ...MODEL_VALUES, ...DOWNLOAD_VALUES },
   async run(args, io) {
     const [given] = positionals(info, args, 0, 1, 'the model file (gradcam info <model.onnx>)');
     const option = stringOption(args, 'model');
@@ -75,7 +75,7 @@ module path (layer4, layer4.1, features.18): the last feature layer whose name s
     // --json -: the JSON instead of the text; --json /dev/stdout (or where stdout goes): after it.
     const jsonToStdout = json === '-' || (json !== undefined && io.isStdout(json));
     if (json !== undefined && !jsonToStdout) await checkWritable(json);
-    const resolved = await resolveModel(given ?? option, io.info, { fetch: limits });
+    const resolved = await resolveModel(given ?? option, io.info, { fetch: limits, ...modelChoice(args, info) });
     const { model, path } = resolved;
     const total = Object.values(countOps(model)).reduce((a, b) => a + b, 0);
     // The description (stdout), unless the JSON goes there instead. (Every line is printed with its
@@ -86,21 +86,22 @@ module path (layer4, layer4.1, features.18): the last feature layer whose name s
     for (const v of model.inputs) say(`input      ${fmtValue(v)}`);
     for (const v of model.outputs) say(`output     ${fmtValue(v)}`);
     say(`ONNX ops   ${total} nodes: ${counts(countOps(model))}`);
-    let graph: Graph;
-    try {
-      graph = lower(model);
-    } catch (err) {
-      throw withContext(path, err);
-    }
+    const graph: Graph = lowerOrFail(resolved);
     const lowered = loweredSummary(graph);
     const layers = featureLayers(model, graph);
     const [auto] = layers.length ? resolveLayers(graph, ['auto']) : [];
-    const recipe = guessRecipe(graph.input.name, Object.keys(graph.onnxOpCounts));
+    const { recipe, recipeChoice } = resolved;
+    const layout = inputLayout(graph.input.shape, recipe.layout);
+    const open = model.inputs[0].shape.some((d, i) => i > 0 && typeof d !== 'number') || model.inputs[0].shape.includes(0);
+    const labelsFrom = describeLabels(resolved, perImage(graph.tensors.get(graph.logits)!));
     const logitShape = graph.tensors.get(graph.logits)!.shape;
     say(`lowered    ${lowered.ops} ops after fusion: ${counts(lowered.opCounts)}`);
     say(`storages   ${lowered.storages} buffers, ${(lowered.activationBytesPerImage / 1e6).toFixed(1)} MB of activations per image`);
     say(`scores     ${graph.logits} ${fmtShape(logitShape)} (pre-softmax)${graph.probabilities ? `; probabilities ${graph.probabilities}` : ''}`);
-    say(`recipe     ${recipe.name} (guessed from the model, for pictures)`);
+    say(`input size ${fmtShape(graph.input.shape)} ${layout}${open ? ` (height and width open in the file: ${recipe.size ? `the recipe's or --size` : 'the default'} ${chwOf(graph.input.shape, layout).slice(1).join('×')})` : ''}`);
+    say(`recipe     ${describeRecipe(recipe, layout)}`);
+    say(`           (${recipeChoice.source}) ${recipeChoice.why}`);
+    say(`labels     ${labelsFrom}`);
     say('');
     say(`feature layers (${layers.length}; * = inception block output (Concat), + = stage output (the last at its resolution); --layer all: the blocks, else the stages; default: the last before global pooling):`);
     const width = Math.max(...layers.map((l) => l.name.length), 4);
@@ -113,6 +114,7 @@ module path (layer4, layer4.1, features.18): the last feature layer whose name s
       const doc = {
         model: resolved.name, producer: model.producerName, irVersion: model.irVersion, opset: model.opset, graphName: model.graphName,
         inputs: model.inputs, outputs: model.outputs, onnxOps: countOps(model), lowered, recipe: recipe.name,
+        recipeDetails: { ...recipe, source: recipeChoice.source, why: recipeChoice.why }, inputShape: graph.input.shape, layout, labels: labelsFrom,
         featureLayers: layers, defaultLayer: auto ?? null,
       };
       if (jsonToStdout) for (const line of jsonText(doc, 2).split('\n')) io.out(line);

@@ -5,7 +5,7 @@
 import { GradcamError } from '../errors.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import type { RgbaImage } from '../image/image.ts';
-import { chwOf, type Recipe, unprocess } from '../image/recipes.ts';
+import { chwOf, type Recipe, sourceRect, unprocess } from '../image/recipes.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import { checked, type DeviceLimits, type KernelEnv, type KernelVariant } from '../gpu/dispatch.ts';
 import { type DispatchTiming, Profiler } from '../gpu/profiler.ts';
@@ -488,11 +488,14 @@ export class Network {
       const { picture, width, height } = await this.writeInput(engine, inputs[n], display, n);
       const plan = plans[n];
       if (!display) continue;
-      const key = `${programKey}|${n}|${width}x${height}|${plan.width}x${plan.height}|${alpha}`;
+      // The part of the picture the model saw: all of it, or the recipe's centre crop (a tensor is all seen).
+      const [, inH, inW] = chwOf(engine.inputShape, engine.layout);
+      const seen = isTensor(inputs[n]) ? { x: 0, y: 0, w: width, h: height } : sourceRect(engine.recipe, width, height, inW, inH);
+      const key = `${programKey}|${n}|${width}x${height}|${plan.width}x${plan.height}|${alpha}|${seen.x},${seen.y},${seen.w},${seen.h}`;
       let overlay = this.overlays.get(key);
       if (!overlay) {
         overlay = await checked(device, 'compiling the display stage',
-          () => OverlayStage.create(this.displayEnv(engine), program.layers, k, picture!, plan.width, plan.height, alpha, { width, height }, n * k));
+          () => OverlayStage.create(this.displayEnv(engine), program.layers, k, picture!, plan.width, plan.height, alpha, { width, height }, n * k, seen));
         this.overlays.set(key, overlay);
       }
       overlays.push(overlay);

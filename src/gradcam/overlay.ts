@@ -29,7 +29,9 @@ export class OverlayStage {
    * display samples the picture under each display pixel's centre.
    */
   static async create(env: KernelEnv, layers: LayerMaps[], items: number, picture: GPUBuffer, width: number, height: number, alpha: number,
-    source: { width: number; height: number } = { width, height }, firstItem = 0): Promise<OverlayStage> {
+    source: { width: number; height: number } = { width, height }, firstItem = 0,
+    /** The part of the picture the model saw (a recipe's centre crop), in picture pixels; default all of it. */
+    seen: { x: number; y: number; w: number; h: number } = { x: 0, y: 0, w: source.width, h: source.height }): Promise<OverlayStage> {
     const maps = layers.length * items;
     const upsampled = env.scratch(maps * width * height, 'upsampled');
     const range = env.scratch(maps * 2, 'map ranges');
@@ -38,7 +40,9 @@ export class OverlayStage {
     // The three pipelines compiled in parallel, then cached.
     await Promise.all(OVERLAY.entryNames.map((e) => OVERLAY.pipeline(env, e, e === 'colorize' ? { SCALED: scaled } : {})));
     const info = (kernel: string, flops: number) => ({ label: kernel, opType: 'Grad-CAM', flops, shapes: `${maps}×${height}×${width}` });
-    const display = { outW: width, outH: height };
+    const sx = width / source.width, sy = height / source.height;
+    const crop = { cropX: seen.x * sx, cropY: seen.y * sy, cropW: seen.w * sx, cropH: seen.h * sy };
+    const display = { outW: width, outH: height, ...crop };
     const dispatches = await Promise.all(layers.map((l, i) => OVERLAY.dispatch(env, 'upsample', {
       uniforms: { ...display, mapW: l.shape[1], mapH: l.shape[0], maps, first: i * items, firstItem },
       buffers: { raw: l.raw, upsampledOut: upsampled },

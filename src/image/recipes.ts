@@ -78,9 +78,9 @@ export function guessRecipe(inputName: string, opTypes: string[]): Recipe {
 }
 
 function guessWithReason(inputName: string, opTypes: string[]): { recipe: Recipe; why: string } {
-  if (inputName === 'data_0') return { recipe: CAFFE_BGR, why: "guessed: the input is named 'data_0', as in the Model Zoo's Caffe conversions" };
-  if (opTypes.includes('LRN')) return { recipe: CAFFE_BGR, why: 'guessed: the model has LRN, as Caffe models do' };
-  return { recipe: IMAGENET_RGB, why: "guessed: no recipe stated by the manifest, the model's metadata or the user; torchvision's ImageNet values assumed" };
+  if (inputName === 'data_0') return { recipe: CAFFE_BGR, why: "the input is named 'data_0', as in the Model Zoo's Caffe conversions" };
+  if (opTypes.includes('LRN')) return { recipe: CAFFE_BGR, why: 'the model has LRN, as Caffe models do' };
+  return { recipe: IMAGENET_RGB, why: "no recipe stated by the manifest, the model's metadata or the user; torchvision's ImageNet values assumed" };
 }
 
 /** Where a recipe came from. */

@@ -16,6 +16,7 @@ export const OVERLAY = declareKernel({
     first: 'u32', // upsample: the first output map (each layer's maps go after the previous layers')
     firstItem: 'u32', // upsample: the first raw map read (image n of a batch: n · K)
     pictureW: 'u32', pictureH: 'u32', // colorize: the picture's size (the display size unless SCALED)
+    cropX: 'f32', cropY: 'f32', cropW: 'f32', cropH: 'f32', // the part of the picture the model saw, in display pixels (recipes.ts sourceRect)
   },
   bindings: {
     raw: read(),

@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import { GradcamError, withContext } from '../errors.ts';
 import type { Graph } from '../graph/ir.ts';
 import { lower } from '../graph/lower.ts';
-import { labelSet } from '../gradcam/labels.ts';
-import { RECIPES, type Recipe } from '../image/recipes.ts';
+import { perImage } from '../graph/ir.ts';
+import { checkLabelCount, IMAGENET_LABELS, LABELS_KEY, labelSet, labelsFromMetadata, parseLabels } from '../gradcam/labels.ts';
+import { chooseRecipe, type Recipe, type RecipeChoice, type RecipeOverrides } from '../image/recipes.ts';
 import { MAX_INPUT_BYTES, readFileOrFail } from '../node/files.ts';
 import { modelCacheDir } from '../node/paths.ts';
 import { decodeOnnx } from '../onnx/decode.ts';
@@ -29,8 +30,13 @@ export interface ResolvedModel {
   path: string;
   model: OnnxModel;
   entry?: ManifestModel;
-  recipe?: Recipe;
+  /** How pictures become the input: the user's, the manifest's, the model's metadata_props or a guess (recipeChoice says which and why). */
+  recipe: Recipe;
+  recipeChoice: RecipeChoice;
+  /** Class names, when stated (user, manifest, metadata); else ImageNet's for 1000 classes or 'class k' (labelOf). */
   labels?: readonly string[];
+  /** Where `labels` came from, in words ('--labels names.txt', "the manifest's label set 'imagenet'", …); undefined when none was stated. */
+  labelsFrom?: string;
 }
 
 export interface ResolveOptions {
@@ -38,6 +44,10 @@ export interface ResolveOptions {
   progress?: ProgressStream;
   /** Settings for the fetcher (cache folder, retries, timeouts, limits: --max-bytes, --max-time). */
   fetch?: FetchOptions;
+  /** The user's recipe (--recipe, --mean, --std, --size, --layout): overrides the manifest's, the metadata's and the guess. */
+  recipe?: RecipeOverrides;
+  /** A labels file (--labels): one name per line, as many as the model has classes. */
+  labelsFile?: string;
 }
 
 /**
@@ -70,7 +80,39 @@ async function fromEntry(entry: ManifestModel, log: (line: string) => void, opts
   } else {
     path = (await fetchModel(targetForEntry(entry, { baseUrl: baseUrlFromEnv() }), fetchOptions(log, opts))).path;
   }
-  return { name: entry.name, path, model: await readModelFile(path), entry, recipe: RECIPES[entry.recipe], labels: labelSet(entry.labels) };
+  return withChoices({ name: entry.name, path, model: await readModelFile(path), entry }, opts);
+}
+
+/** The recipe and labels of a model: the user's, else the manifest entry's, else the model's metadata_props, else guessed. */
+async function withChoices(m: { name: string; path: string; model: OnnxModel; entry?: ManifestModel }, opts: ResolveOptions): Promise<ResolvedModel> {
+  const { entry, model } = m;
+  const recipeChoice = chooseRecipe({
+    user: opts.recipe,
+    manifest: entry ? { model: entry.name, recipe: entry.recipe, note: entry.recipeNote } : undefined,
+    metadata: model.metadata,
+    inputName: model.inputs[0]?.name ?? '',
+    opTypes: [...new Set(model.nodes.map((n) => n.opType))],
+  });
+  let labels: readonly string[] | undefined;
+  let labelsFrom: string | undefined;
+  if (opts.labelsFile !== undefined) {
+    const bytes = await readFileOrFail(opts.labelsFile, { maxBytes: 64 * 2 ** 20, limitReason: 'a labels file holds one class name per line' });
+    labels = parseLabels(new TextDecoder().decode(bytes), opts.labelsFile);
+    labelsFrom = `--labels ${opts.labelsFile}`;
+  } else if (entry && labelSet(entry.labels)) {
+    labels = labelSet(entry.labels);
+    labelsFrom = `the manifest's label set '${entry.labels}'`;
+  } else {
+    labels = labelsFromMetadata(model.metadata);
+    if (labels) labelsFrom = `the model's metadata_props '${LABELS_KEY}'`;
+  }
+  return { ...m, recipe: recipeChoice.recipe, recipeChoice, labels, labelsFrom };
+}
+
+/** Where a model's class names come from, in words, once its class count is known. */
+export function describeLabels(m: ResolvedModel, classes: number): string {
+  if (m.labelsFrom) return m.labelsFrom;
+  return classes === IMAGENET_LABELS.length ? "ImageNet's 1000 (the default for 1000 classes)" : `none stated: 'class 0' … 'class ${classes - 1}'`;
 }
 
 /** A model by URL: downloaded into the cache once, then the cached file. */
@@ -78,12 +120,14 @@ async function fromUrl(url: string, log: (line: string) => void, opts: ResolveOp
   const shown = redactUrl(url);
   const result = await fetchModel(targetForUrl(url), fetchOptions(log, opts));
   if (result.status === 'cached') log(`gradcam: using ${result.path}, downloaded earlier from ${shown}`);
+  let model: OnnxModel;
   try {
-    return { name: shown, path: result.path, model: await readModelFile(result.path) };
+    model = await readModelFile(result.path);
   } catch (err) {
     const e = err instanceof GradcamError ? err : new GradcamError(String(err));
     throw new GradcamError(`${shown}: ${e.message}`, `Delete ${result.path} to download it again.`);
   }
+  return withChoices({ name: shown, path: result.path, model }, opts);
 }
 
 export async function resolveModel(arg: string | undefined, log: (line: string) => void, opts: ResolveOptions = {}): Promise<ResolvedModel> {
@@ -96,14 +140,20 @@ export async function resolveModel(arg: string | undefined, log: (line: string) 
   if (isHttpUrl(arg)) return fromUrl(arg, log, opts);
   const entry = findModel(arg);
   if (entry && !existsSync(arg)) return fromEntry(entry, log, opts);
-  return { name: arg, path: arg, model: await readModelFile(arg) };
+  return withChoices({ name: arg, path: arg, model: await readModelFile(arg) }, opts);
 }
 
-/** Lowers the model now (tens of ms), so that a model the engine cannot run fails before the GPU starts. */
+/**
+ * Lowers the model now (tens of ms), so that a model the engine cannot run fails before the GPU
+ * starts, at the recipe's size and layout; and checks the labels against its class count.
+ */
 export function lowerOrFail(m: ResolvedModel): Graph {
+  let graph: Graph;
   try {
-    return lower(m.model);
+    graph = lower(m.model, { inputSize: m.recipe.size, layout: m.recipe.layout });
   } catch (err) {
     throw withContext(m.path, err);
   }
+  if (m.labels && m.labelsFrom) checkLabelCount(m.labels, perImage(graph.tensors.get(graph.logits)!), m.labelsFrom.replace(/^--labels /, ''));
+  return graph;
 }

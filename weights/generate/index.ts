@@ -20,6 +20,7 @@ import { convnextTiny } from './convnext.ts';
 import { densenet } from './densenet.ts';
 import { efficientnetB0 } from './efficientnet.ts';
 import { inceptionV3 } from './inception-v3.ts';
+import { efficientnetLiteNhwc, resnetFinetuned10 } from './own-models.ts';
 import { mobilenetV2, mobilenetV3 } from './mobilenet.ts';
 import { RESNET_CONFIGS, resnet } from './resnet.ts';
 import { shufflenetV2 } from './shufflenet.ts';
@@ -82,6 +83,15 @@ export const GENERATED_MODELS: Record<string, GeneratedModelSpec> = {
   ...family('vgg', 'vgg16', 'torchvision vgg16 (3×3 convs, large Gemm classifier)', 47, vgg16),
   ...family('inceptionv3', 'inceptionv3', 'torchvision inception_v3 (asymmetric 1×7 / 7×1 convs, Pad + AveragePool branches; 299×299, CI: 107×107, width / 8)', 49, inceptionV3),
   ...family('convnext', 'convnext-tiny', 'torchvision convnext_tiny at opset 17 (depthwise 7×7, channels-last LayerNorm, MatMul, GELU as Erf, layer scale)', 51, convnextTiny),
+  // Stand-ins for a person's own model (issue 19): a fine-tuned 10-class ResNet (labels: weights/labels/resnet-finetuned-10.txt), an NHWC input.
+  'resnet-finetuned-10': {
+    description: 'torchvision ResNet (BasicBlock [1, 1, 1, 1], planes 8, 64×64) fine-tuned to 10 classes (CIFAR-10 names in weights/labels/resnet-finetuned-10.txt), seeded weights',
+    build: resnetFinetuned10,
+  },
+  'efficientnet-lite-nhwc': {
+    description: "the zoo's EfficientNet-Lite4 input as tf2onnx writes it (NHWC images:0 [1, 224, 224, 3], Transpose to NCHW), a small CNN behind it, seeded weights",
+    build: efficientnetLiteNhwc,
+  },
 };
 
 /** `<ci>-ci` (the tests' small version) and `<full>-seeded` (torchvision's size) of one family generator. */
