@@ -8,7 +8,8 @@
 import { describe, expect, test } from 'vitest';
 import { GradcamError } from '../src/errors.ts';
 import { clipToPicture, MAX_BOX_FILE_BYTES, parseAnnotation } from '../src/metrics/boxes.ts';
-import { evaluateImage, type EvaluateOptions, type ImageEvaluation, summarise } from '../src/metrics/evaluate.ts';
+import { evaluateImage, type EvaluateOptions, type ImageEvaluation, PERTURBED_BYTES, summarise } from '../src/metrics/evaluate.ts';
+import { IMAGENET_RGB } from '../src/image/recipes.ts';
 
 const box = (xmin: string | number, ymin: string | number, xmax: string | number, ymax: string | number) =>
   `<bndbox><xmin>${xmin}</xmin><ymin>${ymin}</ymin><xmax>${xmax}</xmax><ymax>${ymax}</ymax></bndbox>`;
@@ -132,6 +133,26 @@ describe('evaluateImage and summarise: misuse', () => {
     expect(err.message).toBe("unknown method 'nope'");
     expect(err.hint).toMatch(/gradcam, hirescam/);
     expect((await refused({ methods: [] })).message).toBe('no methods given');
+  });
+
+  test('a huge batchSize does not make every perturbed input at once: at most PERTURBED_BYTES of them (256 MiB) wait for the GPU', async () => {
+    // A stand-in network with a 3 × 224 × 224 input (602,112 bytes): 445 inputs fit in 256 MiB. It records what classify is given.
+    const [h, w] = [224, 224];
+    const chunks: number[] = [];
+    const fake = {
+      graph: { input: { name: 'data', shape: [1, 3, h, w] } }, engine: { layout: 'NCHW', recipe: IMAGENET_RGB },
+      classify: async (input: unknown, options: unknown) => {
+        if (!Array.isArray(input)) return { input: { shape: [1, 3, h, w], data: new Float32Array(3 * h * w) }, predictions: [{ class: 0 }], probabilities: [0.9] };
+        chunks.push(input.length);
+        expect((options as { batchSize: number }).batchSize).toBeLessThanOrEqual(445);
+        return input.map(() => ({ probabilities: [0.5] }));
+      },
+      gradCAM: async () => ({ maps: [{ method: 'gradcam', layer: 'l', class: 0, counterfactual: false, upsampled: { data: new Float32Array(h * w) } }] }),
+    } as unknown as Parameters<typeof evaluateImage>[0];
+    const e = await evaluateImage(fake, { width: w, height: h, data: new Uint8Array(w * h * 4) }, { steps: 499, batchSize: 1e9, dropIncrease: false, insertion: false });
+    expect(Math.floor(PERTURBED_BYTES / (3 * h * w * 4))).toBe(445);
+    expect(chunks).toEqual([445, 55]); // 500 steps (0…499), never more than 445 made at once
+    expect(e.methods[0].deletion).toHaveLength(500);
   });
 
   test('summarise: evaluations with no method in common (or missing one) say so', () => {

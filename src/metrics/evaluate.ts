@@ -90,12 +90,19 @@ export interface MethodSummary {
 
 const isTensor = (x: ModelInput): x is TensorInput => (x as TensorInput).shape !== undefined;
 
-/** Probabilities of `cls` for inputs made on demand, `batch` at a time. */
+/**
+ * The most bytes of perturbed inputs made at once: a batch is held on the CPU until it is classified,
+ * so a huge batchSize (with many steps) would otherwise fill the heap. 256 MiB: 445 inputs of 3 × 224 × 224.
+ */
+export const PERTURBED_BYTES = 256 * 2 ** 20;
+
+/** Probabilities of `cls` for inputs made on demand, `batch` at a time (fewer when PERTURBED_BYTES says so; the results are the same). */
 async function scores(net: Network, shape: number[], make: (() => Float32Array)[], cls: number, batch: number): Promise<number[]> {
+  const size = Math.max(1, Math.min(batch, Math.floor(PERTURBED_BYTES / (shape.reduce((a, b) => a * b, 1) * 4))));
   const out: number[] = [];
-  for (let at = 0; at < make.length; at += batch) {
-    const chunk = make.slice(at, at + batch).map((f) => ({ shape, data: f() }));
-    for (const r of await net.classify(chunk, { top: 1, batchSize: batch })) out.push(r.probabilities[cls]);
+  for (let at = 0; at < make.length; at += size) {
+    const chunk = make.slice(at, at + size).map((f) => ({ shape, data: f() }));
+    for (const r of await net.classify(chunk, { top: 1, batchSize: size })) out.push(r.probabilities[cls]);
   }
   return out;
 }
