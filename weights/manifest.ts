@@ -29,6 +29,12 @@ export interface ManifestModel {
   recipe: string;
   /** Where the recipe is an assumption (the zoo's Caffe conversions state none): says so, shown with the recipe. */
   recipeNote?: string;
+  /**
+   * The largest weight tensor in bytes (an architectural fact: AlexNet's and CaffeNet's fc6 9216 × 4096,
+   * VGG's 25088 × 4096 float32), where it may exceed what a device binds in one buffer: the page
+   * refuses such a model before downloading it (src/gradcam/limits.ts modelFitsDevice).
+   */
+  largestWeightBytes?: number;
   /** 'imagenet' or 'known-answer' (src/gradcam/labels.ts). */
   labels: string;
 }

@@ -39,6 +39,19 @@ export function storageLimit(limits: DeviceLimits): { bytes: number; name: strin
 }
 
 /**
+ * Whether a manifest model can run on a device, from what the manifest states, before downloading
+ * it: its largest weight must fit one storage buffer (weights are bound one tensor per buffer).
+ * Undefined when it fits (or nothing is stated); else why not, in words.
+ */
+export function modelFitsDevice(entry: { name: string; bytes?: number; largestWeightBytes?: number }, limits: DeviceLimits): string | undefined {
+  const limit = storageLimit(limits);
+  if (entry.largestWeightBytes !== undefined && entry.largestWeightBytes > limit.bytes) {
+    return `${entry.name} is too big for this GPU: its largest weight tensor takes ${formatBytes(entry.largestWeightBytes)}, more than the ${formatBytes(limit.bytes)} this device binds in one buffer (${limit.name}); not downloaded`;
+  }
+  return undefined;
+}
+
+/**
  * The buffers of a Grad-CAM program that grow with K (an upper bound: every gradient buffer the
  * backward pass may make, its convolutions' scratch, α and the raw maps), in bytes.
  */

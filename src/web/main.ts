@@ -25,6 +25,7 @@ import { clear, composite, drawImage } from './draw.ts';
 import { decodeImage, imageFromUrl } from './images.ts';
 import { labelSet, type LabelSet } from './labels.ts';
 import { loadManifest, type Manifest } from './manifest.ts';
+import { modelFitsDevice } from '../gradcam/limits.ts';
 import { defaultModel, obtainModel, REAL_MODEL, type LoadedModel, type ModelChoice } from './models.ts';
 import { DeviceLost, NoWebGpu, Session } from './session.ts';
 import { isCached, isOnServer } from './download.ts';
@@ -165,10 +166,11 @@ class App {
     const options = await Promise.all(this.manifest.models.map(async (m) => {
       const cached = m.kind === 'onnx-zoo' && (await isCached(m).catch(() => false));
       const served = m.kind === 'onnx-zoo' && !cached && (await isOnServer(m));
+      const tooBig = m.kind === 'onnx-zoo' && modelFitsDevice(m, this.session.limits) !== undefined;
       const how = m.kind === 'generated' ? 'built here' : cached ? 'cached' : served ? 'on this server' : `${((m.bytes ?? 0) / 1e6).toFixed(0)} MB download`;
       const o = document.createElement('option');
       o.value = m.name;
-      o.textContent = `${m.name} (${how})`;
+      o.textContent = `${m.name} (${how}${tooBig ? '; too big for this GPU' : ''})`;
       o.title = m.description;
       return o;
     }));
@@ -189,6 +191,9 @@ class App {
         progress(text, fraction);
         busy(text);
       };
+      // A model whose weights this device cannot bind says so before anything is downloaded.
+      const unfit = choice.kind === 'manifest' && choice.entry.kind === 'onnx-zoo' ? modelFitsDevice(choice.entry, this.session.limits) : undefined;
+      if (unfit) throw new Error(unfit);
       const loaded = await obtainModel(choice, (p) => show(p.text, p.fraction));
       if (token !== this.modelToken) return true;
       show('compiling kernels…');

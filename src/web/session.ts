@@ -3,6 +3,7 @@
  * time (runs share buffers). A lost device is recovered in place: a new device is requested and the
  * same model compiled on it again, without reloading the page.
  */
+import { type DeviceLimits, deviceLimits } from '../gpu/dispatch.ts';
 import { requestGpu, describeAdapter, type GpuContext } from '../gpu/device.ts';
 import { labelSet } from '../gradcam/labels.ts';
 import type { LayerInfo } from '../gradcam/layers.ts';
@@ -56,6 +57,11 @@ export class Session {
 
   get adapter(): string {
     return describeAdapter(this.gpu.adapter) + (this.gpu.adapter.isSoftware ? ' (software)' : '');
+  }
+
+  /** The device's buffer limits (the model picker checks a model against them before downloading it). */
+  get limits(): DeviceLimits {
+    return deviceLimits(this.gpu.device);
   }
 
   get hasTimestamps(): boolean {
