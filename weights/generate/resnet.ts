@@ -58,7 +58,11 @@ export function resnet(seed: number, c: ResNetConfig, producer: string): OnnxMod
         y = net.relu(`${p}.relu`, net.bn(`${p}.bn2`, net.conv(`${p}.conv2`, y, width, 3, { stride, pad: 1, group: c.groups })));
         y = net.bn(`${p}.bn3`, net.conv(`${p}.conv3`, y, planes * expansion, 1));
       }
-      x = net.relu(`${p}.relu`, net.add(p, y, identity));
+      // ReLU(y + identity): an identity shortcut is itself a ReLU output (≥ 0), which the ReLU
+      // passes whole; only the zero-mean residual y loses half its E[x²]. Tracked as (a + b)/2, the
+      // sum grows ~1.5× per block unnoticed (ResNet-50's logits reached std 68).
+      const sum = net.relu(`${p}.relu`, net.add(p, y, identity));
+      x = { ...sum, m2: identity === x ? identity.m2 + y.m2 / 2 : sum.m2 };
       inplanes = planes * expansion;
     }
   });
