@@ -15,5 +15,5 @@ export type { BatchOptions, BatchPlace, Classification, ClassifyOptions, Gradcam
 export { liveBuffers, type LiveBuffers } from './gpu/buffers.ts';
 export { IMAGENET_LABELS, KNOWN_ANSWER_LABELS, labelSet } from './gradcam/labels.ts';
 export type { RgbaImage } from './image/image.ts';
-export { CAFFE_BGR, IMAGENET_RGB, RECIPES, type Recipe } from './image/recipes.ts';
+export { CAFFE_BGR, chooseRecipe, EFFICIENTNET_LITE, IMAGENET_RGB, type Layout, RECIPES, type Recipe, type RecipeChoice, type RecipeOverrides, TORCHVISION } from './image/recipes.ts';
 export * from './metrics/index.ts';

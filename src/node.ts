@@ -7,7 +7,8 @@ import { nodeGpu } from './gpu/node.ts';
 import { Network, type NetworkOptions } from './gradcam/network.ts';
 import { decodeImageFile, encodePngAtomic } from './image/decode-node.ts';
 import type { RgbaImage } from './image/image.ts';
-import { resolveModel } from './models/resolve.ts';
+import type { RecipeOverrides } from './image/recipes.ts';
+import { lowerOrFail, resolveModel } from './models/resolve.ts';
 
 export * from './index.ts';
 export { nodeGpu } from './gpu/node.ts';
@@ -18,6 +19,14 @@ export interface LoadOptions extends NetworkOptions {
   gpu?: GpuContext;
   /** Where one-line notices go (SwiftShader in use, demonstration model, download progress); default stderr. */
   log?: (line: string) => void;
+  /**
+   * The preprocessing, as `gradcam --recipe/--mean/--std/--size/--layout` set it: a recipe name and
+   * fields on top of it. Default: the manifest's recipe, else the model's metadata_props, else a guess
+   * (src/image/recipes.ts). `recipe` (a whole Recipe) replaces all of it.
+   */
+  preprocess?: RecipeOverrides;
+  /** A labels file (one class name per line, as many as the model has classes), as `--labels FILE`. */
+  labelsFile?: string;
 }
 
 /**
@@ -26,7 +35,8 @@ export interface LoadOptions extends NetworkOptions {
  */
 export async function loadNetwork(model?: string, options: LoadOptions = {}): Promise<Network> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const resolved = await resolveModel(model, log);
+  const resolved = await resolveModel(model, log, { recipe: options.preprocess, labelsFile: options.labelsFile });
+  lowerOrFail(resolved); // the labels' count checked, the model's ops too, before the GPU starts
   const gpu = options.gpu ?? (await nodeGpu(log));
   return Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels, ...options });
 }
