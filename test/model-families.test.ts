@@ -75,11 +75,6 @@ const FAMILIES: Family[] = [
   { model: 'convnext-ci', layers: ['/features/features.3/features.3.0/Add_output_0', '/features/features.7/features.7.0/Add_output_0'], shapes: [[12, 8, 8], [20, 2, 2]] },
 ];
 const BOUND = 1e-4;
-/**
- * Families whose ops the engine does not run yet: their generator is checked against
- * onnxruntime-node below, the engine tests are left out (not skipped) until then. None today.
- */
-const ENGINE_PENDING = new Set<string>([]);
 /** The methods at a feature layer (the guided ones are tested on their own below). */
 const METHODS = ALL_METHODS.filter((m) => methodSpec(m).kind !== 'guided');
 
@@ -235,7 +230,7 @@ describe.each(FAMILIES)('$model: the generator', (family) => {
   });
 });
 
-describe.each(FAMILIES.filter((x) => !ENGINE_PENDING.has(x.model)))('$model', (family) => {
+describe.each(FAMILIES)('$model', (family) => {
   let f: Loaded;
   beforeAll(async () => {
     f = await load(family.model);
