@@ -447,7 +447,7 @@ const FAMILIES: Family[] = [
       return {
         kind: 'api', family: 'api.batch-inputs', what: `${useClassify ? 'classify' : 'gradCAM'} of ${n} inputs, input ${badAt}: ${v.what}`,
         run: async (ctx) => {
-          const inputs = Array.from({ length: n }, (_, i) => (i === badAt ? v.make() : ctx.picture()));
+          const inputs = Array.from({ length: n }, (_, i) => (i === badAt ? v.make() : i % 2 ? ctx.tensor() : ctx.picture()));
           try {
             if (useClassify) await ctx.net.classify(inputs as ModelInput[]);
             else await gradCAM(ctx.net, inputs as ModelInput[], { upsample: false });
