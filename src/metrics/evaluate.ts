@@ -17,7 +17,7 @@ import { GradcamError } from '../errors.ts';
 import { type Method, methodSpec, planMethods } from '../gradcam/methods.ts';
 import type { Network } from '../gradcam/network.ts';
 import { type GradcamOptions, isReduction, type ModelInput, type Prediction, type Reduction, REDUCTIONS, type TensorInput } from '../gradcam/types.ts';
-import { preprocessPixel } from '../image/recipes.ts';
+import { chwOf, preprocessPixel, sourceRect } from '../image/recipes.ts';
 import type { Box } from './boxes.ts';
 import { auc, type Baseline, baselineInput, BASELINES, changedAt, DEFAULT_STEPS, isBaseline, perturbedInput, pixelOrder } from './deletion-insertion.ts';
 import { averageDrop, explanationInput, increaseInConfidence, normalise } from './drop-increase.ts';
@@ -90,6 +90,14 @@ export interface MethodSummary {
 
 const isTensor = (x: ModelInput): x is TensorInput => (x as TensorInput).shape !== undefined;
 
+/** A box on a w × h map, in picture pixels (1-based, inclusive), when the map covers the rectangle `seen` of the picture. */
+function boxInPicture(b: Box, w: number, h: number, seen: { x: number; y: number; w: number; h: number }): Box {
+  if (seen.x === 0 && seen.y === 0) return boxToPicture(b, w, h, seen.w, seen.h);
+  const r = boxToPicture(b, w, h, seen.w, seen.h);
+  const dx = Math.round(seen.x), dy = Math.round(seen.y);
+  return { xmin: r.xmin + dx, xmax: r.xmax + dx, ymin: r.ymin + dy, ymax: r.ymax + dy };
+}
+
 /**
  * The most bytes of perturbed inputs made at once: a batch is held on the CPU until it is classified,
  * so a huge batchSize (with many steps) would otherwise fill the heap. 256 MiB: 445 inputs of 3 × 224 × 224.
@@ -153,10 +161,13 @@ export async function evaluateImage(net: Network, input: ModelInput, options: Ev
       e.insertionAuc = auc(e.insertion);
     }
     if (truth) {
+      // The maps cover the part of the picture the model saw: all of it, or the recipe's centre crop.
+      const [, inH, inW] = chwOf(net.engine.inputShape, net.engine.layout);
+      const seen = isTensor(input) ? { x: 0, y: 0, w: width, h: height } : sourceRect(net.engine.recipe, width, height, inW, inH);
       const predicted = first.predictions.map((q) => q.class);
       const boxes = new Map(predicted.map((cls) => {
         const b = boxFromMap(mapOf(method, layer, cls), w, h);
-        return [cls, b && boxToPicture(b, w, h, width, height)] as const;
+        return [cls, b && boxInPicture(b, w, h, seen)] as const;
       }));
       e.localisation = {
         boxes: predicted.map((cls) => ({ class: cls, box: boxes.get(cls)! })),
