@@ -22,7 +22,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FAMILY_NAMES, type Summary } from '../scripts/red-team.ts';
+import { FAMILY_NAMES, makeCase, type Summary } from '../scripts/red-team.ts';
 import { ROOT } from './helpers/cli.ts';
 
 // Inside the repository, so that the bundles' imports resolve in node_modules.
@@ -59,6 +59,16 @@ function redTeam(args: string[], timeoutMs: number): Promise<{ summary: Summary;
 }
 
 describe('red team: hostile and careless use of the many-picture surfaces', () => {
+  it('a case is reproduced from its seed and index alone; the first cases of a run take each family once', () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      for (let index = 0; index < 40; index++) {
+        const [a, b] = [makeCase(seed, index), makeCase(seed, index)];
+        expect([a.family, a.what, a.kind === 'cli' ? a.args : []]).toEqual([b.family, b.what, b.kind === 'cli' ? b.args : []]);
+        if (index < FAMILY_NAMES.length) expect(a.family).toBe(FAMILY_NAMES[index]);
+      }
+    }
+  });
+
   it('20 cases (every family once, then drawn): every invariant holds', async () => {
     const cases = 20;
     const { summary: s, stderr, code } = await redTeam(['--cases', String(cases), '--seed', '2043', '--hang-ms', '120000'], 900_000);
