@@ -8,32 +8,16 @@
  */
 import { describe, expect, test } from 'vitest';
 import type { Network } from '../src/gradcam/network.ts';
-import { PipelineCache } from '../src/gpu/dispatch.ts';
 import { decodeOnnx } from '../src/onnx/decode.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
 import { Engine } from '../src/runtime/engine.ts';
 import { gpuGradients } from './helpers/grad.ts';
+import { BrokenPipelines } from './helpers/broken-pipelines.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { kernelCases } from './helpers/kernel-cases.ts';
 import { prepare, seeds } from './helpers/kernel-check.ts';
 import { backwardBudgets, backwardMagnitudes } from './helpers/magnitude.ts';
 import { backwardReference } from './reference/graph.ts';
-
-/** Compiles the mutant in place of the shader holding `find`; every other pipeline comes from the device's shared cache (compiled once for all mutants). */
-class BrokenPipelines extends PipelineCache {
-  applied = 0;
-  constructor(device: GPUDevice, private readonly find: string, private readonly replacement: string) {
-    super(device);
-  }
-
-  override get(code: string, entry: string, constants: Record<string, number | boolean> = {}): Promise<GPUComputePipeline> {
-    if (code.includes(this.find)) {
-      this.applied++;
-      return super.get(code.replace(this.find, this.replacement), entry, constants);
-    }
-    return PipelineCache.of(this.device).get(code, entry, constants);
-  }
-}
 
 /** max over values of |got − ref| / (rtol·M). */
 function worstRatio(got: ArrayLike<number>, ref: ArrayLike<number>, rtol: number, mag: ArrayLike<number>): number {

@@ -36,7 +36,6 @@
  * with 1/D², 1/S²) rather than hiding it.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { PipelineCache } from '../src/gpu/dispatch.ts';
 import { gradCAM, Network } from '../src/gradcam/network.ts';
 import { METHODS as ALL_METHODS, type Method, methodSpec } from '../src/gradcam/methods.ts';
 import type { GradcamResult, Reduction } from '../src/gradcam/types.ts';
@@ -46,6 +45,7 @@ import { Engine } from '../src/runtime/engine.ts';
 import { generateModelBytes } from '../weights/generate/index.ts';
 import { Rng } from '../weights/generate/random.ts';
 import { bits } from './helpers/bits.ts';
+import { BrokenPipelines } from './helpers/broken-pipelines.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { OrtOracle } from './helpers/ort.ts';
 import { camReference, type CamMethod } from './reference/cam-methods.ts';
@@ -316,21 +316,6 @@ describe('the other request kinds, on one family each', () => {
  * cache it is given (EngineOptions.pipelines), so the bug reaches exactly the dispatches of that
  * kernel; every other pipeline comes from the device's cache, already compiled.
  */
-class BrokenPipelines extends PipelineCache {
-  applied = 0;
-  constructor(device: GPUDevice, private readonly find: string, private readonly replacement: string) {
-    super(device);
-  }
-
-  override get(code: string, entry: string, constants: Record<string, number | boolean> = {}): Promise<GPUComputePipeline> {
-    if (code.includes(this.find)) {
-      this.applied++;
-      return super.get(code.replace(this.find, this.replacement), entry, constants);
-    }
-    return PipelineCache.of(this.device).get(code, entry, constants); // every other kernel as compiled for the tests above
-  }
-}
-
 test('a deliberately broken kernel is caught: the depthwise conv subtracting its bias (BN folded into it) fails the forward check', async () => {
   const f = await load('mobilenetv2-ci');
   const gpu = await testGpu();

@@ -53,7 +53,7 @@ function freshCopy(to: string): void {
 }
 
 /** The `npm notice` lines of the tarball's contents ("npm notice 1.2kB dist/node.mjs"), as paths. */
-const noticedFiles = (stderr: string) => stderr.split('\n').map((l) => /^npm notice [\d.]+[kMG]?B\s+(\S+)$/.exec(l)?.[1]).filter(Boolean).sort();
+const noticedFiles = (stderr: string) => stderr.split('\n').map((l) => /^npm notice [\d.]+[kMG]?B\s+(\S+)$/.exec(l)?.[1]).filter((f): f is string => f !== undefined).sort();
 
 let packed: string[] = [];
 
