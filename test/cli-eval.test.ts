@@ -113,6 +113,11 @@ test('eval: a bad box file is its picture\'s error line (bad code point, infinit
     await writeFile(file(`bad/boxes/${name}.xml`), xml);
     await writeFile(file(`bad/pics/${name}.png`), await readFile(file('pics/a-red.png')));
   }
+  // Names that are not UTF-8 stay two inputs (not one 'i\ufffd.png' that opens neither): i\xfe's box file is bad, i\xff has none.
+  const bytesName = (folder: string, byte: number, ext: string) => Buffer.concat([Buffer.from(file(`bad/${folder}/i`)), Buffer.from([byte]), Buffer.from(ext)]);
+  await writeFile(bytesName('pics', 0xfe, '.png'), await readFile(file('pics/a-red.png')));
+  await writeFile(bytesName('pics', 0xff, '.png'), await readFile(file('pics/a-red.png')));
+  await writeFile(bytesName('boxes', 0xfe, '.xml'), bodies['b-code-point']);
   const run = await gradcam(['eval', file('bad/pics'), '--boxes', file('bad/boxes'), '--model', 'googlenet-known-answer', '--layer', 'all',
     '--method', 'gradcam,gradcam', '--metrics', 'localisation', '--json', file('bad.json')], 600_000);
   expectExit(run, 1);
@@ -122,7 +127,9 @@ test('eval: a bad box file is its picture\'s error line (bad code point, infinit
   expect(line('d-unclosed')).toMatch(/d-unclosed\.xml:\d+:\d+: not well-formed XML: unclosed tag: object/);
   expect(line('e-too-big')).toMatch(/e-too-big\.xml: 1\.0 MiB \(\d+ bytes\), more than the 1\.0 MiB limit for this file \(a box file is at most 1 MiB/);
   expect(line('f-outside')).toMatch(/f-outside\.xml: object 1 \('red'\): the box 300…400 × \d+…\d+ lies outside the 224×224 picture/);
-  expect(run.stderr).toMatch(/^gradcam: 5 of 7 inputs failed/m);
+  expect(line('i\\xfe')).toMatch(/i\\xfe\.xml:\d+:\d+: not well-formed XML: malformed character entity/);
+  expect(line('i\\xff')).toMatch(/i\\xff\.xml: no such file/);
+  expect(run.stderr).toMatch(/^gradcam: 7 of 9 inputs failed/m);
   const clipped = run.stderr.split('\n').filter((l) => /: clipped to it/.test(l));
   expect(clipped).toHaveLength(1);
   expect(clipped[0]).toMatch(/g-clipped\.xml: object 1 \('red'\): the box 0…\d+ × \d+…1000 reaches outside the 224×224 picture: clipped to it \(said once; other boxes are clipped alike\)/);

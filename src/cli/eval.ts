@@ -4,7 +4,6 @@
  * maps over a set of pictures (src/metrics/), one line per picture, then a method × metric table;
  * --json writes everything (per picture: curves, boxes).
  */
-import { basename, extname, join } from 'node:path';
 import { GradcamError } from '../errors.ts';
 import { Network } from '../gradcam/network.ts';
 import { planRequest } from '../gradcam/request.ts';
@@ -17,6 +16,7 @@ import { BASELINES, type Baseline, DEFAULT_STEPS, isBaseline } from '../metrics/
 import { evaluateImage, type EvaluateOptions, type ImageEvaluation, summarise, type MethodSummary } from '../metrics/evaluate.ts';
 import { IOU_THRESHOLD, LOCALISATION_THRESHOLD, type LocalisationTruth } from '../metrics/localisation.ts';
 import { lowerOrFail, resolveModel } from '../models/resolve.ts';
+import { displayPath, type InputPath, joinName, stemBytes } from '../node/byte-paths.ts';
 import { checkWritable, readFileOrFail } from '../node/files.ts';
 import { jsonText } from '../node/text.ts';
 import { f32 } from '../gradcam/json.ts';
@@ -26,7 +26,7 @@ import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp 
 import { MODEL_OPTIONS, MODEL_VALUES, modelChoice, modelOptionsHelp } from './model-options.ts';
 import { writeFileAtomic } from './files.ts';
 import { maxPixelsOption, pictureOptionsHelp, PICTURE_OPTIONS, PICTURE_VALUES, readInput } from './input.ts';
-import { expandInputs, runMany } from './many.ts';
+import { expandInputPaths, runMany } from './many.ts';
 
 export const METRICS = ['drop', 'deletion', 'insertion', 'localisation'] as const;
 /** The methods eval scores: the CAM maps (the guided ones are input gradients, not maps). */
@@ -121,7 +121,7 @@ IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 err
     for (const path of [jsonToStdout ? undefined : json, jsonlToStdout ? undefined : jsonl]) if (path !== undefined) await checkWritable(path);
     const synsetsPath = stringOption(args, 'synsets');
     const synsets = synsetsPath !== undefined ? new TextDecoder().decode(await readFileOrFail(synsetsPath)) : undefined;
-    const inputs = expandInputs(args.positionals);
+    const inputs = expandInputPaths(args.positionals);
     const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits, ...modelChoice(args, evalCommand) });
     const graph = lowerOrFail(resolved);
     // Each step changes at least one of the model input's pixels: more steps than pixels cannot be (and would only fill the heap).
@@ -155,9 +155,10 @@ IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 err
     const done: { input: string; evaluation: ImageEvaluation }[] = [];
     let clippedSaid = false;
     /** The ground truth of a picture of width × height: boxes clipped to it (said once); anything wrong, an error naming the file. */
-    const readTruth = async (xml: string, width: number, height: number): Promise<LocalisationTruth[]> => {
+    const readTruth = async (file: InputPath, width: number, height: number): Promise<LocalisationTruth[]> => {
       // Regular files only, size-limited (src/node/files.ts), like every input.
-      const bytes = await readFileOrFail(xml, { maxBytes: MAX_BOX_FILE_BYTES, limitReason: `a box file is at most ${MAX_BOX_FILE_TEXT}: an ILSVRC or VOC one is about 1 kB` });
+      const xml = displayPath(file);
+      const bytes = await readFileOrFail(file, { maxBytes: MAX_BOX_FILE_BYTES, limitReason: `a box file is at most ${MAX_BOX_FILE_TEXT}: an ILSVRC or VOC one is about 1 kB` });
       const ann = parseAnnotation(new TextDecoder().decode(bytes), xml);
       return ann.objects.map((o, i) => {
         const c = toClass(o.name);
@@ -180,12 +181,12 @@ IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 err
           const input = await readInput(path, graph, { maxPixels });
           let truth: LocalisationTruth[] | undefined;
           if (metrics.has('localisation')) {
-            const xml = join(boxes!, `${basename(path, extname(path))}.xml`);
+            const xml = joinName(boxes!, Buffer.concat([stemBytes(path), Buffer.from('.xml')]));
             const [width, height] = input.image ? [input.image.width, input.image.height] : [input.tensor!.shape.at(-1)!, input.tensor!.shape.at(-2)!];
             // A bad box file is this picture's error line (a GradcamError); the other pictures go on.
             truth = await readTruth(xml, width, height).catch((err: unknown) => {
               if (!(err instanceof GradcamError)) throw err;
-              throw new GradcamError(`${err.message} (the box file for ${path})`, err.hint ?? 'Each picture needs <name>.xml in --boxes, or leave localisation out (--metrics).');
+              throw new GradcamError(`${err.message} (the box file for ${displayPath(path)})`, err.hint ?? 'Each picture needs <name>.xml in --boxes, or leave localisation out (--metrics).');
             });
           }
           return { input, truth };
@@ -194,14 +195,14 @@ IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 err
           const out: object[] = [];
           for (const x of items) {
             const e = await evaluateImage(network, x.input.input.image ?? x.input.input.tensor!, options, x.input.truth);
-            done.push({ input: x.path, evaluation: e });
+            done.push({ input: displayPath(x.path), evaluation: e });
             out.push(imageJson(e));
           }
           return out;
         },
         describe(path, result) {
           const r = result as ReturnType<typeof imageJson>;
-          return `${path}: ${r.predictions[0].class} ${r.predictions[0].label}; ${r.methods.map((m) => `${m.method}${plan.layers.length > 1 ? ` at ${m.layer}` : ''}${m.deletionAuc !== undefined ? ` deletion ${num(m.deletionAuc)}` : ''}${m.insertionAuc !== undefined ? ` insertion ${num(m.insertionAuc)}` : ''}${m.localisation ? ` loc ${m.localisation.top1 ? '✓' : '✗'}/${m.localisation.top5 ? '✓' : '✗'}` : ''}`).join(', ')}`;
+          return `${displayPath(path)}: ${r.predictions[0].class} ${r.predictions[0].label}; ${r.methods.map((m) => `${m.method}${plan.layers.length > 1 ? ` at ${m.layer}` : ''}${m.deletionAuc !== undefined ? ` deletion ${num(m.deletionAuc)}` : ''}${m.insertionAuc !== undefined ? ` insertion ${num(m.insertionAuc)}` : ''}${m.localisation ? ` loc ${m.localisation.top1 ? '✓' : '✗'}/${m.localisation.top5 ? '✓' : '✗'}` : ''}`).join(', ')}`;
         },
       });
     } catch (err) {

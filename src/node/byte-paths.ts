@@ -52,6 +52,14 @@ export function joinName(folder: string, name: Buffer): InputPath {
   return Buffer.concat([Buffer.from(join(folder, '/')), name]);
 }
 
+/** The file name of a path without its folder and its extension, as bytes ('x/a\xff.png' → 'a\xff'). */
+export function stemBytes(p: InputPath): Buffer {
+  const b = typeof p === 'string' ? Buffer.from(p) : p;
+  const name = b.subarray(b.lastIndexOf(0x2f) + 1);
+  const dot = name.lastIndexOf(0x2e);
+  return dot > 0 ? name.subarray(0, dot) : name;
+}
+
 /** The names in a folder, as bytes (readdir with encoding 'buffer'). */
 export function listFolderNames(folder: string): Buffer[] {
   return readdirSync(folder, { encoding: 'buffer' });
