@@ -115,11 +115,15 @@ class App {
     this.requestRender();
   }
 
-  /** Files picked or dropped: one picture goes to the view, several make a gallery; an .onnx file is the model. */
+  /**
+   * Files picked or dropped: one picture goes to the view, several make a gallery; an .onnx file is
+   * the model, and a .txt beside it its class names (one per line).
+   */
   private async openFiles(files: File[]): Promise<void> {
     const model = files.find((f) => /\.onnx$/i.test(f.name));
-    if (model) await this.switchModel({ kind: 'file', file: model });
-    const pictures = files.filter((f) => f !== model);
+    const labels = model ? files.find((f) => /\.txt$/i.test(f.name)) : undefined;
+    if (model) await this.switchModel({ kind: 'file', file: model, labelsFile: labels });
+    const pictures = files.filter((f) => f !== model && f !== labels);
     if (pictures.length === 1) await this.openFile(pictures[0]);
     else if (pictures.length > 1) await this.gallery.open(pictures);
   }
@@ -471,8 +475,9 @@ class App {
       void this.openFiles(files);
     });
     ui.modelFile.addEventListener('change', () => {
-      const f = ui.modelFile.files?.[0];
-      if (f) void this.switchModel({ kind: 'file', file: f });
+      const files = [...(ui.modelFile.files ?? [])];
+      const f = files.find((x) => /\.onnx$/i.test(x.name)) ?? files[0];
+      if (f) void this.switchModel({ kind: 'file', file: f, labelsFile: files.find((x) => /\.txt$/i.test(x.name)) });
       ui.modelFile.value = '';
     });
     ui.model.addEventListener('change', () => {

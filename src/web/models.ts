@@ -5,6 +5,7 @@
  */
 import { decodeOnnx } from '../onnx/decode.ts';
 import type { OnnxModel } from '../onnx/model.ts';
+import { parseLabels } from '../gradcam/labels.ts';
 import { RECIPES, type Recipe } from '../image/recipes.ts';
 import { fetchModelFile, isCached, isOnServer, type DownloadProgress } from './download.ts';
 import { generateModel } from './generated.ts';
@@ -14,7 +15,8 @@ import type { Manifest, ManifestModel } from './manifest.ts';
 /** The real model, used by default once it is in Cache Storage. */
 export const REAL_MODEL = DEFAULT_REAL_MODEL;
 
-export type ModelChoice = { kind: 'manifest'; entry: ManifestModel } | { kind: 'file'; file: File };
+/** A local .onnx file may come with a labels file (.txt, one class name per line) picked or dropped with it. */
+export type ModelChoice = { kind: 'manifest'; entry: ManifestModel } | { kind: 'file'; file: File; labelsFile?: File };
 
 export interface LoadedModel {
   /** The manifest name or the file name. */
@@ -24,6 +26,8 @@ export interface LoadedModel {
   recipe?: Recipe;
   /** The manifest's label-set name ('imagenet', 'known-answer'). */
   labels?: string;
+  /** Class names from a labels file next to a local .onnx (their count is checked when the model loads). */
+  labelNames?: string[];
   /** 'cache': the browser's Cache Storage; 'server': the page's own models/ folder (the CLI's cache under `npm start`). */
   source: 'cache' | 'server' | 'download' | 'generated' | 'file';
   /** The URL the file came from ('server' and 'download'). */
@@ -69,8 +73,9 @@ export async function obtainModel(choice: ModelChoice, progress: (p: ModelProgre
   if (choice.kind === 'file') {
     progress({ text: `reading ${choice.file.name}…` });
     const bytes = new Uint8Array(await choice.file.arrayBuffer());
+    const labelNames = choice.labelsFile ? parseLabels(await choice.labelsFile.text(), choice.labelsFile.name) : undefined;
     progress({ text: 'decoding the model…' });
-    return { name: choice.file.name, model: decodeOnnx(bytes), source: 'file', demo: false };
+    return { name: choice.file.name, model: decodeOnnx(bytes), source: 'file', demo: false, labelNames };
   }
   const { entry } = choice;
   const recipe = entry.recipe ? RECIPES[entry.recipe] : undefined;

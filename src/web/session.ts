@@ -125,7 +125,7 @@ export class Session {
     this.loaded = model;
     this.generation++;
     this.events.progress('compiling kernels…');
-    this.net = await Network.load(this.gpu, model.model, { recipe: model.recipe, labels: labelSet(model.labels) });
+    this.net = await Network.load(this.gpu, model.model, { recipe: model.recipe, labels: model.labelNames ?? labelSet(model.labels) });
     return this.net;
   }
 
