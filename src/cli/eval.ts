@@ -23,6 +23,7 @@ import { f32 } from '../gradcam/json.ts';
 import { type Command, intOption, pathOption, stringOption, UsageError } from './command.ts';
 import { parseMethods } from './explain.ts';
 import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
+import { chwOf, inputLayout } from '../image/recipes.ts';
 import { MODEL_OPTIONS, MODEL_VALUES, modelChoice, modelOptionsHelp } from './model-options.ts';
 import { writeFileAtomic } from './files.ts';
 import { maxPixelsOption, pictureOptionsHelp, PICTURE_OPTIONS, PICTURE_VALUES, readInput } from './input.ts';
@@ -125,7 +126,7 @@ IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 err
     const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits, ...modelChoice(args, evalCommand) });
     const graph = lowerOrFail(resolved);
     // Each step changes at least one of the model input's pixels: more steps than pixels cannot be (and would only fill the heap).
-    const [inputH, inputW] = graph.input.shape.slice(-2);
+    const [, inputH, inputW] = chwOf(graph.input.shape, inputLayout(graph.input.shape, resolved.recipe.layout));
     const pixels = inputH * inputW;
     if (stepsAsked !== undefined && stepsAsked > pixels) {
       throw new UsageError(`--steps takes an integer from 1 to ${pixels} (the model's input is ${inputH}×${inputW} = ${pixels} pixels; each step changes at least one), got '${stepsAsked}'`, evalCommand);
