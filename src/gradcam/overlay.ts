@@ -41,7 +41,9 @@ export class OverlayStage {
     await Promise.all(OVERLAY.entryNames.map((e) => OVERLAY.pipeline(env, e, e === 'colorize' ? { SCALED: scaled } : {})));
     const info = (kernel: string, flops: number) => ({ label: kernel, opType: 'Grad-CAM', flops, shapes: `${maps}×${height}×${width}` });
     const sx = width / source.width, sy = height / source.height;
-    const crop = { cropX: seen.x * sx, cropY: seen.y * sy, cropW: seen.w * sx, cropH: seen.h * sy };
+    const whole = seen.x === 0 && seen.y === 0 && seen.w === source.width && seen.h === source.height;
+    // The whole picture exactly (no rounding of w · (W / w)): the same sampling as before crops existed.
+    const crop = whole ? { cropX: 0, cropY: 0, cropW: width, cropH: height } : { cropX: seen.x * sx, cropY: seen.y * sy, cropW: seen.w * sx, cropH: seen.h * sy };
     const display = { outW: width, outH: height, ...crop };
     const dispatches = await Promise.all(layers.map((l, i) => OVERLAY.dispatch(env, 'upsample', {
       uniforms: { ...display, mapW: l.shape[1], mapH: l.shape[0], maps, first: i * items, firstItem },
