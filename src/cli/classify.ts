@@ -7,7 +7,7 @@ import { Network } from '../gradcam/network.ts';
 import type { Prediction } from '../gradcam/types.ts';
 import { nodeGpu } from '../gpu/node.ts';
 import { encodeNpy } from '../image/npy.ts';
-import type { Recipe } from '../image/recipes.ts';
+import { chwOf, type Recipe } from '../image/recipes.ts';
 import { checkWritable } from '../node/files.ts';
 import { type Command, intOption, pathOption, positionals, stringOption } from './command.ts';
 import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
@@ -80,8 +80,8 @@ Scores are pre-softmax logits (for a model ending in Softmax, that Softmax's inp
     const { engine } = network;
     try {
       if (image) {
-        const [, , h, w] = engine.inputShape;
-        io.info(`gradcam: ${inputPath} ${image.width}×${image.height} → ${w}×${h}, recipe ${describeRecipe(engine.recipe)}`);
+        const [, h, w] = chwOf(engine.inputShape, engine.layout);
+        io.info(`gradcam: ${inputPath} ${image.width}×${image.height} → ${w}×${h}, recipe ${describeRecipe(engine.recipe)} (${resolved.recipeChoice.source}: ${resolved.recipeChoice.why})`);
       }
       io.progress('gradcam: running the forward pass…');
       // Image 0 of the batch (the engine runs batch 1 unless the model fixes another size).
