@@ -19,7 +19,7 @@ import { modelFitsDevice } from '../src/gradcam/limits.ts';
 import { Network } from '../src/gradcam/network.ts';
 import type { RgbaImage } from '../src/image/image.ts';
 import { CAFFE_BGR, chooseRecipe, EFFICIENTNET_LITE, IMAGENET_RGB, type Recipe, sourceRect, TORCHVISION } from '../src/image/recipes.ts';
-import { resolveModel } from '../src/models/resolve.ts';
+import { lowerOrFail, resolveModel } from '../src/models/resolve.ts';
 import { loadNetwork } from '../src/node.ts';
 import { decodeOnnx } from '../src/onnx/decode.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
@@ -96,6 +96,19 @@ describe('recipes as data (CPU)', () => {
     expect(labelsFromMetadata({ other: '1' })).toBeUndefined();
     expect(() => labelsFromMetadata({ labels: '[1, 2]' })).toThrow(/expected a JSON list of strings/);
     expect(() => checkLabelCount(['a'], 10, 'l.txt')).toThrow(/^l\.txt: 1 class names, but the model has 10 classes$/);
+  });
+});
+
+describe('resolving a file (what the CLI and loadNetwork share; no GPU)', () => {
+  test('the user\'s recipe and labels file; a wrong count is refused by lowerOrFail, naming the file', async () => {
+    const r = await resolveModel(finetuned, () => {}, { recipe: { recipe: 'torchvision', std: [1, 1, 1] }, labelsFile: LABELS });
+    expect(r.recipeChoice).toMatchObject({ source: 'user', why: '--std from the user; the rest from --recipe torchvision', recipe: { ...TORCHVISION, name: 'torchvision+user', std: [1, 1, 1] } });
+    expect([r.labels, r.labelsFrom]).toEqual([CIFAR, `--labels ${LABELS}`]);
+    expect(lowerOrFail(r).input.shape).toEqual([1, 3, 64, 64]);
+    const three = join(tmp, 'three.txt');
+    await writeFile(three, 'a\nb\nc\n');
+    expect(() => lowerOrFail({ ...r, labels: ['a', 'b', 'c'], labelsFrom: `--labels ${three}` })).toThrow(`${three}: 3 class names, but the model has 10 classes`);
+    await expect(resolveModel(finetuned, () => {}, { labelsFile: join(tmp, 'missing.txt') })).rejects.toThrow(/missing\.txt: no such file/);
   });
 });
 
