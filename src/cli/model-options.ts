@@ -20,9 +20,10 @@ export function modelOptionsHelp(width: number): string {
   const pad = ' '.repeat(width + 2);
   const line = (opt: string, text: string) => `  ${opt.padEnd(width)}${text}`;
   return [
-    line('--recipe NAME', `how a picture becomes the input: ${Object.keys(RECIPES).join(', ')} (default: the manifest's,`),
-    `${pad}else the model's metadata_props, else a guess; info and explain say which and why)`,
-    line('--mean R,G,B', "the recipe's per-channel mean, after its value scale (0–1 for torchvision, 0–255 for caffe-bgr)"),
+    line('--recipe NAME', `how a picture becomes the input: ${Object.keys(RECIPES).join(', ')}`),
+    `${pad}(default: the manifest's, else the model's metadata_props, else a guess; info says which and why)`,
+    line('--mean R,G,B', "the recipe's per-channel mean, after its value scale"),
+    `${pad}(0–1 for imagenet-rgb and torchvision, 0–255 for caffe-bgr and efficientnet-lite)`,
     line('--std R,G,B', "the recipe's per-channel standard deviation (same scale)"),
     line('--size N|HxW', 'the input size for a model whose height and width are open (default 224)'),
     line('--layout L', "nchw or nhwc: the input's layout (default: read from its shape)"),
