@@ -141,9 +141,9 @@ export interface ResidualInputs {
 export function residualInputs(graph: Graph, layer: string): ResidualInputs | undefined {
   const root = (n: string) => aliasRoot(graph.aliases, n);
   const op = producers(graph).get(root(layer));
-  // (Read structurally: the element-wise Add is the 'add' op, or the broadcasting 'binary' op with fn 'add'.)
-  const o = op as unknown as { kind: string; fn?: string; relu?: boolean; inputs: string[] } | undefined;
-  if (!o || !(o.kind === 'add' || (o.kind === 'binary' && o.fn === 'add')) || o.inputs.length !== 2) return undefined;
+  // An Add of two activations is the 'binary' op with fn 'add' (src/ops/binary.ts).
+  const o = op?.kind === 'binary' && op.fn === 'add' ? op : undefined;
+  if (!o || o.inputs.length !== 2) return undefined;
   const shape = graph.tensors.get(layer)?.shape.join();
   if (o.inputs.some((i) => graph.tensors.get(i)?.shape.join() !== shape)) return undefined;
   const [a, b] = o.inputs.map((i) => ancestors(graph, i));
