@@ -10,13 +10,13 @@
  *
  * The long run: `npm run fuzz -- --cases 100000 [--seed S]`.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Summary } from '../scripts/fuzz.ts';
 import { ROOT } from './helpers/cli.ts';
+import { runForSummary } from './helpers/script-summary.ts';
 
 // Inside the repository, so that the bundle's imports resolve in node_modules.
 const bundle = join(ROOT, 'test-output', `fuzz-${process.pid}.mjs`);
@@ -33,22 +33,7 @@ afterAll(async () => {
 });
 
 /** Runs the fuzz script; resolves with its JSON summary (stderr: its progress and report). */
-function fuzz(args: string[], timeoutMs: number): Promise<{ summary: Summary; stderr: string; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bundle, ...args, '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d; });
-    child.stderr.on('data', (d: Buffer) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const line = stdout.split('\n').find((l) => l.startsWith('{'));
-      if (!line) reject(new Error(`fuzz printed no summary (exit ${code}):\n${stderr.slice(-4000)}`));
-      else resolve({ summary: JSON.parse(line) as Summary, stderr, code });
-    });
-  });
-}
+const fuzz = (args: string[], timeoutMs: number) => runForSummary<Summary>('fuzz', bundle, args, timeoutMs);
 
 describe('fuzz: mutated ONNX models through decode and lowering', () => {
   it('2,400 cases: every one accepted or refused with a GradcamError in words; no crash, no hang', async () => {

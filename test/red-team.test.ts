@@ -17,13 +17,13 @@
  *
  * The long run: `npm run red-team -- --cases 1000 --seed S`.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAMILY_NAMES, makeCase, type Summary } from '../scripts/red-team.ts';
 import { ROOT } from './helpers/cli.ts';
+import { runForSummary } from './helpers/script-summary.ts';
 
 // Inside the repository, so that the bundles' imports resolve in node_modules.
 const script = join(ROOT, 'test-output', `red-team-${process.pid}.mjs`);
@@ -41,22 +41,7 @@ afterAll(async () => {
 });
 
 /** Runs the red-team script; resolves with its JSON summary (stderr: its progress and report). */
-function redTeam(args: string[], timeoutMs: number): Promise<{ summary: Summary; stderr: string; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, '--cli', cli, ...args, '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d; });
-    child.stderr.on('data', (d: Buffer) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const line = stdout.split('\n').find((l) => l.startsWith('{'));
-      if (!line) reject(new Error(`red-team printed no summary (exit ${code}):\n${stderr.slice(-4000)}`));
-      else resolve({ summary: JSON.parse(line) as Summary, stderr, code });
-    });
-  });
-}
+const redTeam = (args: string[], timeoutMs: number) => runForSummary<Summary>('red-team', script, ['--cli', cli, ...args], timeoutMs);
 
 describe('red team: hostile and careless use of the many-picture surfaces', () => {
   it('a case is reproduced from its seed and index alone; the first cases of a run take each family once', () => {
