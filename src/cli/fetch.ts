@@ -35,6 +35,7 @@ export function downloadLimits(command: Command, args: Args): FetchOptions {
 }
 
 const downloadable = () => MODELS.filter((m) => m.kind === 'onnx-zoo');
+const allBytes = () => downloadable().reduce((s, m) => s + (m.bytes ?? 0), 0);
 
 export const fetchCommand: Command = {
   name: 'fetch',
@@ -46,7 +47,7 @@ export const fetchCommand: Command = {
   --force         download again, even when the file is in the cache and verifies
 ${downloadOptionsHelp(16)}
 
-NAME defaults to ${DEFAULT_REAL_MODEL}; 'all' fetches every downloadable model; a URL is downloaded
+NAME defaults to ${DEFAULT_REAL_MODEL}; 'all' fetches every downloadable model (${formatBytes(allBytes())} in all); a URL is downloaded
 into the cache as \`--model URL\` does (no checksum known). The path of each file goes to stdout.
 
 The cache is weights/cache/ in a checkout of the repository, else $XDG_CACHE_HOME/gradcam-webgpu
@@ -72,6 +73,8 @@ ${downloadable().map((m) => `  ${m.name} (${mib(m.bytes ?? 0)})\n      ${m.descr
     if (which === 'all') {
       if (url) throw new UsageError('--url needs one model name, not all', fetchCommand);
       targets = downloadable().map((m) => targetForEntry(m, { baseUrl: baseUrlFromEnv() }));
+      // Said before the first byte: 'all' is every zoo classifier, gigabytes.
+      io.info(`gradcam: fetching all ${targets.length} downloadable models, ${formatBytes(allBytes())} in all (cached ones are verified, not downloaded again)`);
     } else if (isHttpUrl(which)) {
       if (url) throw new UsageError('give the URL once: as NAME or with --url', fetchCommand);
       targets = [targetForUrl(which)];
