@@ -52,6 +52,32 @@ export function labelsFromMetadata(metadata: Record<string, string> | undefined)
   return parseLabels(value, source);
 }
 
+/** Class names and where they came from, in words ('--labels names.txt', "the manifest's label set 'imagenet'", …). */
+export interface LabelChoice {
+  labels?: readonly string[];
+  /** Undefined when none was stated (then ImageNet's for 1000 classes, else 'class k': describeLabelSource). */
+  from?: string;
+}
+
+/**
+ * The class names of a model, the first that applies: the user's (a labels file, already parsed;
+ * `user.from` says which), the manifest's label set, the model's metadata_props 'labels'; else none
+ * stated. Used by the CLI's model resolution and by the page.
+ */
+export function chooseLabels(from: { user?: { labels: readonly string[]; from: string }; manifestSet?: string; metadata?: Record<string, string> }): LabelChoice {
+  if (from.user) return { labels: from.user.labels, from: from.user.from };
+  const set = labelSet(from.manifestSet);
+  if (set) return { labels: set, from: `the manifest's label set '${from.manifestSet}'` };
+  const meta = labelsFromMetadata(from.metadata);
+  return meta ? { labels: meta, from: `the model's metadata_props '${LABELS_KEY}'` } : {};
+}
+
+/** Where a model's class names come from, in words, once its class count is known. */
+export function describeLabelSource(from: string | undefined, classes: number): string {
+  if (from) return from;
+  return classes === IMAGENET_LABELS.length ? "ImageNet's 1000 (the default for 1000 classes)" : `none stated: 'class 0' … 'class ${classes - 1}'`;
+}
+
 /** Refuses labels whose count is not the model's class count (a shifted list would name every class wrongly). */
 export function checkLabelCount(labels: readonly string[], classes: number, source: string): void {
   if (labels.length !== classes) {

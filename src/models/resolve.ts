@@ -13,7 +13,7 @@ import { GradcamError, withContext } from '../errors.ts';
 import type { Graph } from '../graph/ir.ts';
 import { lower } from '../graph/lower.ts';
 import { perImage } from '../graph/ir.ts';
-import { checkLabelCount, IMAGENET_LABELS, LABELS_KEY, labelSet, labelsFromMetadata, parseLabels } from '../gradcam/labels.ts';
+import { checkLabelCount, chooseLabels, describeLabelSource, parseLabels } from '../gradcam/labels.ts';
 import { chooseRecipe, type Recipe, type RecipeChoice, type RecipeOverrides } from '../image/recipes.ts';
 import { MAX_INPUT_BYTES, readFileOrFail } from '../node/files.ts';
 import { modelCacheDir } from '../node/paths.ts';
@@ -93,26 +93,18 @@ async function withChoices(m: { name: string; path: string; model: OnnxModel; en
     inputName: model.inputs[0]?.name ?? '',
     opTypes: [...new Set(model.nodes.map((n) => n.opType))],
   });
-  let labels: readonly string[] | undefined;
-  let labelsFrom: string | undefined;
+  let user: { labels: readonly string[]; from: string } | undefined;
   if (opts.labelsFile !== undefined) {
     const bytes = await readFileOrFail(opts.labelsFile, { maxBytes: 64 * 2 ** 20, limitReason: 'a labels file holds one class name per line' });
-    labels = parseLabels(new TextDecoder().decode(bytes), opts.labelsFile);
-    labelsFrom = `--labels ${opts.labelsFile}`;
-  } else if (entry && labelSet(entry.labels)) {
-    labels = labelSet(entry.labels);
-    labelsFrom = `the manifest's label set '${entry.labels}'`;
-  } else {
-    labels = labelsFromMetadata(model.metadata);
-    if (labels) labelsFrom = `the model's metadata_props '${LABELS_KEY}'`;
+    user = { labels: parseLabels(new TextDecoder().decode(bytes), opts.labelsFile), from: `--labels ${opts.labelsFile}` };
   }
+  const { labels, from: labelsFrom } = chooseLabels({ user, manifestSet: entry?.labels, metadata: model.metadata });
   return { ...m, recipe: recipeChoice.recipe, recipeChoice, labels, labelsFrom };
 }
 
 /** Where a model's class names come from, in words, once its class count is known. */
 export function describeLabels(m: ResolvedModel, classes: number): string {
-  if (m.labelsFrom) return m.labelsFrom;
-  return classes === IMAGENET_LABELS.length ? "ImageNet's 1000 (the default for 1000 classes)" : `none stated: 'class 0' … 'class ${classes - 1}'`;
+  return describeLabelSource(m.labelsFrom, classes);
 }
 
 /** A model by URL: downloaded into the cache once, then the cached file. */
