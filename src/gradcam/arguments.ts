@@ -99,6 +99,34 @@ const GRADCAM_OPTIONS: Record<string, Check> = {
   },
   counterfactual: boolean,
   inspect: boolean,
+  methodOptions: (v, name) => {
+    if (!isObject(v)) throw wrong(name, v, `an object with one entry per method (${Object.keys(METHOD_OPTIONS).join(', ')})`);
+    for (const [method, o] of Object.entries(v)) {
+      const fields = METHOD_OPTIONS[method];
+      if (!fields) throw new GradcamError(`option ${name} has no entry '${method}'`, `The methods with options: ${Object.keys(METHOD_OPTIONS).join(', ')}.`);
+      if (o === undefined) continue;
+      if (!isObject(o)) throw wrong(`${name}.${method}`, o, `an object with ${Object.keys(fields).join(', ')}`);
+      for (const [field, value] of Object.entries(o)) {
+        if (!Object.hasOwn(fields, field)) throw new GradcamError(`option ${name}.${method} has no field '${field}'`, `Its fields: ${Object.keys(fields).join(', ')}.`);
+        if (value !== undefined) fields[field](value, `${name}.${method}.${field}`);
+      }
+    }
+  },
+  signal: (v, name) => {
+    if (!(typeof AbortSignal !== 'undefined' && v instanceof AbortSignal)) throw wrong(name, v, 'an AbortSignal (new AbortController().signal)');
+  },
+  onProgress: (v, name) => {
+    if (typeof v !== 'function') throw wrong(name, v, 'a function ({ done, total, method }) => void');
+  },
+};
+
+/**
+ * Each method's options (GradcamOptions.methodOptions, types.ts MethodOptions): method → field → check.
+ * Adding one: its type in MethodOptions, one line here.
+ */
+const METHOD_OPTIONS: Record<string, Record<string, Check>> = {
+  scorecam: { batchSize: count },
+  ablationcam: { batchSize: count, skipZero: boolean },
 };
 
 /** The options of a call with an array of inputs (BatchOptions). */

@@ -13,11 +13,27 @@
  *     drops negative gradients: the GUIDED override of the mask-applying kernels), the `guided` entry
  *     (override GUIDED_CAM = `code`: times the Grad-CAM map upsampled to the input). Their maps are
  *     the input's shape [C, H, W], signed.
+ * The multi-pass kinds run many more passes (src/gradcam/passes.ts runs them in batches, with
+ * progress and an AbortSignal), then the weighted map ReLU(Σ_k w_k A_k) from their weights:
+ *   - 'score': one forward of the masked input per channel (src/gradcam/multipass.ts);
+ *   - 'ablation': one forward from the layer per channel, the channel zeroed (multipass.ts).
+ * `passes` says how many passes a method needs (the page and the CLI show it before starting).
  * Adding a method: a case in the WGSL function its kind selects, and one entry here.
  */
 import { GradcamError } from '../errors.ts';
+import type { MethodOptions } from './types.ts';
 
-export type MethodKind = 'weighted' | 'elementwise' | 'eigen' | 'guided';
+export type MethodKind = 'weighted' | 'elementwise' | 'eigen' | 'guided' | 'score' | 'ablation';
+
+/** What the number of passes of a method depends on: the layer's channels, the input's [C, H, W], the per-method options. */
+export interface PassContext {
+  channels: number;
+  input: readonly [number, number, number];
+  methodOptions?: MethodOptions;
+}
+
+/** The one forward (and backward) pass every single-pass method shares. */
+const ONE_PASS = () => 1;
 
 export interface MethodSpec {
   kind: MethodKind;
@@ -34,35 +50,41 @@ export interface MethodSpec {
    * per-channel contributions (the same formula as the WGSL TERM case `code`).
    */
   term?: (g: number, a: number) => number;
+  /**
+   * How many passes (forwards, or forward + backward) the method runs for one image, its classes and
+   * one layer, the shared first pass included: 1 for the single-pass methods; at most this many when
+   * an option may skip some (ablationcam's skipZero).
+   */
+  passes: (at: PassContext) => number;
 }
 
 export const METHOD_SPECS = {
-  gradcam: { kind: 'weighted', code: 0, gradients: true, formula: 'w_k = mean_hw G_k; ReLU(Σ_k w_k A_k)', reference: 'Selvaraju et al. 2017' },
-  hirescam: { kind: 'elementwise', code: 0, gradients: true, formula: 'ReLU(Σ_k G_k ⊙ A_k)', reference: 'Draelos & Carin 2020', term: (g, a) => g * a },
+  gradcam: { kind: 'weighted', code: 0, gradients: true, formula: 'w_k = mean_hw G_k; ReLU(Σ_k w_k A_k)', reference: 'Selvaraju et al. 2017', passes: ONE_PASS },
+  hirescam: { kind: 'elementwise', code: 0, gradients: true, formula: 'ReLU(Σ_k G_k ⊙ A_k)', reference: 'Draelos & Carin 2020', passes: ONE_PASS, term: (g, a) => g * a },
   'gradcam-elementwise': {
-    kind: 'elementwise', code: 1, gradients: true, formula: 'ReLU(Σ_k ReLU(G_k ⊙ A_k))', reference: 'pytorch-grad-cam (GradCAMElementWise)',
+    kind: 'elementwise', code: 1, gradients: true, formula: 'ReLU(Σ_k ReLU(G_k ⊙ A_k))', reference: 'pytorch-grad-cam (GradCAMElementWise)', passes: ONE_PASS,
     term: (g, a) => Math.max(g * a, 0),
   },
   'gradcam++': {
     kind: 'weighted', code: 1, gradients: true,
     formula: 'a = G² / (2G² + S_k G³ + 1e-6), S_k = Σ_hw A_k (a = 0 where G = 0); w_k = Σ_hw ReLU(G_k) ⊙ a_k; ReLU(Σ_k w_k A_k)',
-    reference: 'Chattopadhay et al. 2018',
+    reference: 'Chattopadhay et al. 2018', passes: ONE_PASS,
   },
-  xgradcam: { kind: 'weighted', code: 2, gradients: true, formula: 'w_k = Σ_hw G_k A_k / (Σ_hw A_k + 1e-7); ReLU(Σ_k w_k A_k)', reference: 'Fu et al. 2020' },
-  layercam: { kind: 'elementwise', code: 2, gradients: true, formula: 'ReLU(Σ_k ReLU(G_k) ⊙ A_k)', reference: 'Jiang et al. 2021', term: (g, a) => Math.max(g, 0) * a },
+  xgradcam: { kind: 'weighted', code: 2, gradients: true, formula: 'w_k = Σ_hw G_k A_k / (Σ_hw A_k + 1e-7); ReLU(Σ_k w_k A_k)', reference: 'Fu et al. 2020', passes: ONE_PASS },
+  layercam: { kind: 'elementwise', code: 2, gradients: true, formula: 'ReLU(Σ_k ReLU(G_k) ⊙ A_k)', reference: 'Jiang et al. 2021', passes: ONE_PASS, term: (g, a) => Math.max(g, 0) * a },
   eigencam: {
     kind: 'eigen', code: 0, gradients: false,
     formula: 'A as [H·W, C] centred over positions, projected on its first principal component (power iteration); sign: largest |entry| positive; ReLU',
-    reference: 'Muhammad & Yeasin 2020',
+    reference: 'Muhammad & Yeasin 2020', passes: ONE_PASS,
   },
   'guided-backprop': {
     kind: 'guided', code: 0, gradients: true,
-    formula: '∂y/∂input where every ReLU passes g_in = g_out·[x > 0]·[g_out > 0]; [3, H, W], signed', reference: 'Springenberg et al. 2015',
+    formula: '∂y/∂input where every ReLU passes g_in = g_out·[x > 0]·[g_out > 0]; [3, H, W], signed', reference: 'Springenberg et al. 2015', passes: ONE_PASS,
   },
   'guided-gradcam': {
     kind: 'guided', code: 1, gradients: true,
     formula: 'guided-backprop ⊙ the Grad-CAM map upsampled bilinearly (align_corners = false) to the input; [3, H, W], signed',
-    reference: 'Selvaraju et al. 2017',
+    reference: 'Selvaraju et al. 2017', passes: ONE_PASS,
   },
 } as const satisfies Record<string, MethodSpec>;
 
@@ -77,6 +99,13 @@ export function isMethod(s: unknown): s is Method {
 
 export function methodSpec(m: Method): MethodSpec {
   return METHOD_SPECS[m];
+}
+
+/** The kinds whose methods run many passes, in batches, through the runner (src/gradcam/passes.ts). */
+export const MULTI_PASS_KINDS: readonly MethodKind[] = ['score', 'ablation'];
+
+export function isMultiPass(m: Method): boolean {
+  return MULTI_PASS_KINDS.includes(methodSpec(m).kind);
 }
 
 /**

@@ -57,6 +57,39 @@ export interface GradcamOptions {
    * layer, the CAM identity, and a diagnosis. Reads the layers' activations and gradients back.
    */
   inspect?: boolean;
+  /** Per-method parameters (MethodOptions): only the methods asked for read theirs. */
+  methodOptions?: MethodOptions;
+  /**
+   * Cancels a run of the multi-pass methods (scorecam, ablationcam, …): checked between batches of
+   * passes; the call then rejects with an AbortError (a GradcamError) and the network stays usable.
+   */
+  signal?: AbortSignal;
+  /** Called after each batch of passes of a multi-pass method: passes done of the call's total. */
+  onProgress?: (p: PassProgress) => void;
+}
+
+/** A multi-pass method's progress (GradcamOptions.onProgress): `done` of `total` passes, the method running now. */
+export interface PassProgress {
+  done: number;
+  total: number;
+  method: string;
+}
+
+/**
+ * Per-method parameters (GradcamOptions.methodOptions), one object per method; each field is checked
+ * by the one argument check (src/gradcam/arguments.ts, METHOD_OPTIONS).
+ */
+export interface MethodOptions {
+  scorecam?: {
+    /** Masked inputs run together in one batch of forwards (default: from the device's limits, at most 16). */
+    batchSize?: number;
+  };
+  ablationcam?: {
+    /** Ablated copies run together in one batch of forwards from the layer (default: from the device's limits, at most 16). */
+    batchSize?: number;
+    /** Skip channels whose activations are all zero: their weight is exactly 0 (default false). */
+    skipZero?: boolean;
+  };
 }
 
 export interface Prediction {
@@ -106,6 +139,8 @@ export interface GradcamTimings {
   forwardMs: number;
   backwardMs: number;
   camMs: number;
+  /** The multi-pass methods' passes (all their batches), CPU clock; absent when none ran. */
+  passesMs?: number;
   /** Each method's own time: its dispatches at every layer (the guided methods: with their guided backward pass to the input), replayed alone; set by Network.profileMethods. */
   methodMs?: Partial<Record<Method, number>>;
   totalMs: number;
