@@ -37,7 +37,7 @@
 import { requestGpu, type AdapterSummary, type GpuContext } from '../src/gpu/device.ts';
 import { resolveLayers } from '../src/gradcam/layers.ts';
 import { Network } from '../src/gradcam/network.ts';
-import { type Method, METHODS, methodSpec } from '../src/gradcam/methods.ts';
+import { isMultiPass, type Method, METHODS, methodSpec } from '../src/gradcam/methods.ts';
 import { GradcamProgram } from '../src/gradcam/program.ts';
 import type { Recipe } from '../src/image/recipes.ts';
 import { decodeOnnx } from '../src/onnx/decode.ts';
@@ -147,7 +147,7 @@ export interface BenchResult {
 }
 
 /** Every CAM method that works at the feature layer (methods.ts: all but the guided ones), for the all-methods case. */
-const LAYER_METHODS = METHODS.filter((m) => methodSpec(m).kind !== 'guided');
+const LAYER_METHODS = METHODS.filter((m) => methodSpec(m).kind !== 'guided' && !isMultiPass(m));
 
 /**
  * GoogLeNet's layers, and `auto` (the default layer, any CNN: issue 18's target ≤ 1.3 × forward).

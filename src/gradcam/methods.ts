@@ -86,6 +86,16 @@ export const METHOD_SPECS = {
     formula: 'guided-backprop ⊙ the Grad-CAM map upsampled bilinearly (align_corners = false) to the input; [3, H, W], signed',
     reference: 'Selvaraju et al. 2017', passes: ONE_PASS,
   },
+  scorecam: {
+    kind: 'score', code: 0, gradients: false,
+    formula: 'M_k = A_k upsampled bilinearly (align_corners = true) to the input, min-max normalised (eps 1e-8); S_k = score(x ⊙ M_k), one forward each; w = softmax_k(S_k); ReLU(Σ_k w_k A_k)',
+    reference: 'Wang et al. 2020 (pytorch-grad-cam ScoreCAM)', passes: (at) => 1 + at.channels,
+  },
+  ablationcam: {
+    kind: 'ablation', code: 0, gradients: false,
+    formula: 'S_k = the score with channel k of A zeroed (a forward from the layer); w_k = (S − S_k) / S; ReLU(Σ_k w_k A_k)',
+    reference: 'Desai & Ramaswamy 2020 (pytorch-grad-cam AblationCAM)', passes: (at) => 1 + at.channels,
+  },
 } as const satisfies Record<string, MethodSpec>;
 
 export type Method = keyof typeof METHOD_SPECS;

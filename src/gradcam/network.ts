@@ -19,6 +19,7 @@ import { candidateLayers, type LayerInfo } from './layers.ts';
 import { checkProgramFits, DISPLAY_READBACK_MAX, type DisplayPlan, type DisplayWant, fitDisplay, programBuffers, type ProgramShape, storageLimit } from './limits.ts';
 import { OverlayStage } from './overlay.ts';
 import { EIGEN_TOLERANCE, methodSpec } from './methods.ts';
+import { checkMultiPass, isChannelPasses, runMultiPass } from './multipass.ts';
 import { GradcamProgram, type ProgramRequest } from './program.ts';
 import { type PlannedRequest, planRequest } from './request.ts';
 import type {
@@ -291,6 +292,20 @@ export class Network {
     return engine;
   }
 
+  /** The engine the multi-pass methods' passes run on (multipass.ts); one is kept, made again for another batch size. */
+  private passes?: Engine;
+
+  /** The pass engine for batches of `batch` images: never one of the engines whose buffers hold a run's first pass. */
+  private async passEngine(batch: number): Promise<Engine> {
+    if (this.passes?.batch === batch) return this.passes;
+    this.passes?.destroy();
+    this.passes = undefined;
+    this.passes = await Engine.create(this.engine.gpu, this.model, {
+      taps: this.options.taps, variant: this.options.variant, limits: this.options.limits, queue: this.queue, batch, pipelines: this.engine.env.pipelines, recipe: this.engine.recipe,
+    });
+    return this.passes;
+  }
+
   /** Re-lowers the graph when a requested tensor was hidden by fusion. */
   private async keep(layers: string[], score?: string): Promise<void> {
     const hidden = [...layers, ...(score ? [score] : [])].filter((l) => this.graph.fusedAway.has(l));
@@ -301,6 +316,8 @@ export class Network {
       this.dropCaches();
       for (const e of this.batchEngines.values()) e.destroy();
       this.batchEngines.clear();
+      this.passes?.destroy();
+      this.passes = undefined;
       this.engine.destroy();
       this.engine = await Engine.create(this.engine.gpu, this.model, { taps, variant: this.options.variant, limits: this.options.limits, queue: this.queue, pipelines: this.engine.env.pipelines, recipe });
       this.engine.recipe = recipe;
@@ -469,6 +486,7 @@ export class Network {
   private async gradCAMNow(inputs: readonly ModelInput[], slots: number, options: GradcamOptions, batch: boolean): Promise<GradcamResult[]> {
     const t0 = performance.now();
     const req = planRequest(this.graph, options);
+    checkMultiPass(req.methods, options);
     const { layers, k, explicit, reduction, methods, counterfactual } = req;
     await this.keep(layers, options.reductionLayer);
     const engine = await this.engineFor(slots);
@@ -515,10 +533,24 @@ export class Network {
 
     const stages = [program.backwardStage, [...program.cam, ...overlays.flatMap((o) => o?.dispatches ?? [])]];
     let cpuTimes: number[] = [];
+    // The multi-pass methods' passes (multipass.ts) need the first pass's classes and fill the weights
+    // the maps read: they run between the backward stage and the maps.
+    const passes = methods.some(isChannelPasses)
+      ? () => runMultiPass({ first: engine, images: inputs.length, program, options, passEngine: (b) => this.passEngine(b), defaultBatch: this.defaultBatchSize() })
+      : undefined;
+    let passesMs: number | undefined;
     if (this.timer.gpuTimed) {
-      const encoder = device.createCommandEncoder({ label: 'gradcam' });
+      let encoder = device.createCommandEncoder({ label: 'gradcam' });
       engine.encodeForward(encoder, this.timer.writes(0));
-      stages.forEach((d, i) => encodeStage(encoder, i === 0 ? 'backward' : 'gradcam', d, this.timer.writes(i + 1)));
+      for (const [i, d] of stages.entries()) {
+        if (i === 1 && passes) {
+          const first = encoder;
+          await checked(device, 'Grad-CAM run', () => device.queue.submit([first.finish()]));
+          passesMs = await passes();
+          encoder = device.createCommandEncoder({ label: 'gradcam' });
+        }
+        encodeStage(encoder, i === 0 ? 'backward' : 'gradcam', d, this.timer.writes(i + 1));
+      }
       this.timer.resolve(encoder);
       readback.encode(encoder);
       await checked(device, 'Grad-CAM run', () => device.queue.submit([encoder.finish()]));
@@ -526,6 +558,10 @@ export class Network {
       // No timestamps: submit stage by stage and time each on the CPU.
       let t = performance.now();
       for (let i = 0; i < 3; i++) {
+        if (i === 2 && passes) {
+          passesMs = await passes();
+          t = performance.now();
+        }
         const encoder = device.createCommandEncoder();
         if (i === 0) engine.encodeForward(encoder);
         else encodeStage(encoder, 'stage', stages[i - 1]);
@@ -542,6 +578,7 @@ export class Network {
       await this.checkFinite(result, program, engine);
       if (plans[n].downscaled) result.downscaled = plans[n].downscaled;
       if (batch) result.batch = { images: inputs.length, slots, index: n };
+      if (passesMs !== undefined) result.timings.passesMs = passesMs;
     }
     return results;
   }
@@ -645,6 +682,7 @@ export class Network {
       this.dropCaches();
       for (const e of this.batchEngines.values()) e.destroy();
       this.batchEngines.clear();
+      this.passes?.destroy();
       this.timer.destroy();
       this.engine.destroy();
     });

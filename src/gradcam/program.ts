@@ -163,9 +163,10 @@ export class GradcamProgram {
         const signed = env.scratch(items * h * w, `signed map ${method} ${layer}`);
         const maps: LayerMaps = { layer, method, shape: [h, w], channels: c, raw, signed, dispatches: [], features: a, gradients: g };
         const at = { label: `${method} ${layer}`, use: method };
-        if (spec.kind === 'weighted') {
+        if (spec.kind === 'weighted' || spec.kind === 'score' || spec.kind === 'ablation') {
           maps.weights = env.scratch(items * c, `weights ${method} ${layer}`);
-          maps.dispatches.push(await GRADCAM.dispatch(env, 'weights', {
+          // A multi-pass method's weights come from its passes (src/gradcam/multipass.ts), written before the map runs.
+          if (spec.kind === 'weighted') maps.dispatches.push(await GRADCAM.dispatch(env, 'weights', {
             overrides: { WEIGHTS: spec.code },
             uniforms: { ...geometry, gradSign, ...viewUniforms('featureGrad', g), ...viewUniforms('features', a) },
             buffers: { featureGrad: g.buffer, features: a.buffer, alphasOut: maps.weights },

@@ -6,7 +6,8 @@
 import type { AnyKernel } from '../gpu/kernel.ts';
 import { OP_KERNELS } from '../ops/index.ts';
 import { GRADCAM } from './gradcam.ts';
+import { MULTIPASS } from './multipass.ts';
 import { OVERLAY } from './overlay.ts';
 import { PREPROCESS } from './preprocess.ts';
 
-export const ALL_KERNELS: readonly AnyKernel[] = [...OP_KERNELS, GRADCAM, OVERLAY, PREPROCESS];
+export const ALL_KERNELS: readonly AnyKernel[] = [...OP_KERNELS, GRADCAM, MULTIPASS, OVERLAY, PREPROCESS];

@@ -16,6 +16,8 @@ export interface CompiledForward {
   /** Each op's kernel object (its backward is built from the same object later). */
   kernels: Map<Op, OpKernel>;
   dispatches: Dispatch[];
+  /** Each op's own dispatches, in forward order (a forward from a layer runs some of them: src/gradcam/multipass.ts). */
+  opDispatches: Map<Op, Dispatch[]>;
   /** The view of a tensor by ONNX name. */
   view(name: string): BufferView;
 }
@@ -52,7 +54,8 @@ export async function compileForward(env: KernelEnv, graph: Graph): Promise<Comp
     kernels.set(op, k);
     return k.forward({ env, inputs: op.inputs.map(view), output: view(op.output), batch: graph.batch });
   }));
-  return { graph, env, buffers, kernels, dispatches: parts.flat(), view };
+  const opDispatches = new Map(graph.ops.map((op, i) => [op, parts[i]]));
+  return { graph, env, buffers, kernels, dispatches: parts.flat(), opDispatches, view };
 }
 
 /** WebGPU forbids binding one buffer as read-only and writable storage in one dispatch. */

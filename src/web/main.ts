@@ -18,7 +18,7 @@
  */
 import sampleUrl from '../../weights/samples/chelsea.png';
 import { allLayers } from '../gradcam/layers.ts';
-import { METHODS, METHOD_SPECS, isMethod, type Method } from '../gradcam/methods.ts';
+import { METHODS, METHOD_SPECS, isMethod, isMultiPass, type Method } from '../gradcam/methods.ts';
 import { type GradcamMap, type GradcamOptions, type GradcamResult, isReduction, type Reduction } from '../gradcam/types.ts';
 import type { RgbaImage } from '../image/image.ts';
 import { clear, composite, drawImage } from './draw.ts';
@@ -255,7 +255,7 @@ class App {
       // The strip: every block (or stage) output ('all'), with the chosen layer when it is not one of them.
       featureLayers: ui.showStrip.checked ? (isBlock ? 'all' : ['all', layer]) : layer,
       reduction: this.reduction,
-      methods: ui.showGrid.checked ? [...METHODS] : [this.method],
+      methods: ui.showGrid.checked ? METHODS.filter((m) => !isMultiPass(m)) : [this.method], // the multi-pass methods take many passes: not in the grid
       counterfactual: this.counterfactual,
       inspect: ui.showInspector.checked,
       upsample: false,
