@@ -18,13 +18,18 @@
 //   elementwise: signedMapsOut[b, hw] = Σ_c term(G[c, hw], A[c, hw]), maps = its ReLU, one invocation
 //          per (hw, b), by the override TERM: 0 hirescam G·A, 1 gradcam-elementwise ReLU(G·A),
 //          2 layercam ReLU(G)·A.
-//   eigen: Eigen-CAM: X = A as [HW, C] centred over positions (X[i, c] = A[c, i] − mean_i A[c, i]);
-//          v = the first right singular vector of X by power iteration v ← Xᵀ(Xv) / ‖Xᵀ(Xv)‖ from
-//          v_c ∝ 1 + 0.01·c, until max_c |Δv_c| ≤ eigenTolerance or eigenMaxIterations; projection
-//          P = Xv, its sign flipped so that the entry of largest |P| (the first such) is positive;
-//          signedMapsOut = P and maps = ReLU(P) for each of image n's K items. One workgroup of
-//          EIGEN_WG_X invocations per image; invocation t takes channels and positions t, t + EIGEN_WG_X, …
-//          The scratch of image n (eigenScratch, 2 + 3C + HW floats from n·(2 + 3C + HW)):
+//   eigen: the first principal component of a [HW, C] matrix E, by the override EIGEN_OF:
+//          0 eigencam        E[i, c] = A[c, i]                 one unit per image n
+//          1 eigengradcam    E[i, c] = G[c, i]·A[c, i]         one unit per item b
+//          2 eigen-smooth of a weighted method: E[i, c] = alphas[b, c]·A[c, i]   per item b
+//          3 eigen-smooth of an element-wise one: E[i, c] = term(G[c, i], A[c, i]) (TERM)  per item b
+//          X = E centred over positions (X[i, c] = E[i, c] − mean_i E[i, c]); v = the first right
+//          singular vector of X by power iteration v ← Xᵀ(Xv) / ‖Xᵀ(Xv)‖ from v_c ∝ 1 + 0.01·c, until
+//          max_c |Δv_c| ≤ eigenTolerance or eigenMaxIterations; projection P = Xv, its sign flipped so
+//          that the entry of largest |P| (the first such) is positive; signedMapsOut = P and
+//          maps = ReLU(P): for each of image n's K items (EIGEN_OF 0), or for item b. One workgroup of
+//          EIGEN_WG_X invocations per unit; invocation t takes channels and positions t, t + EIGEN_WG_X, …
+//          The scratch of unit u (eigenScratch, 2 + 3C + HW floats from u·(2 + 3C + HW)):
 //          [iterations, last change, mean[C], v[C], w = Xᵀu [C], u = Xv [HW]].
 //   guided: the guided methods over the input x [C, H, W] (hw = H·W, width = W; featureGrad = the guided
 //          backward pass's ∂y/∂x): guidedOut[b, c, i] = G[b, c, i] · s(i), s = 1 (guided-backprop) or,
@@ -221,15 +226,36 @@ fn workgroupArgMax(t: u32, x: f32, at: u32) -> u32 {
   return workgroupUniformLoad(&reducedAt);
 }
 
+// E[i, k] of unit u (EIGEN_OF: see the header), before centring.
+fn eigenEntry(u: u32, k: u32, i: u32) -> f32 {
+  let n = select(u / p.classesPerImage, u, EIGEN_OF == 0u);
+  let a = features[n * p.featuresStride + p.featuresOffset + k * p.hw + i];
+  switch EIGEN_OF {
+    case 1u: {
+      return p.gradSign * featureGrad[u * p.featureGradStride + p.featureGradOffset + k * p.hw + i] * a;
+    }
+    case 2u: {
+      return alphas[u * p.channels + k] * a;
+    }
+    case 3u: {
+      return elementTerm(p.gradSign * featureGrad[u * p.featureGradStride + p.featureGradOffset + k * p.hw + i], a);
+    }
+    default: {
+      return a;
+    }
+  }
+}
+
 @compute @workgroup_size(EIGEN_WG_X, EIGEN_WG_Y, EIGEN_WG_Z)
 fn eigen(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  // Unit n: an image (EIGEN_OF 0) or an item.
   let n = wid.x;
-  if (n * p.classesPerImage >= p.items) {
+  let units = select(p.items, p.items / p.classesPerImage, EIGEN_OF == 0u);
+  if (n >= units) {
     return;
   }
   let C = p.channels;
   let HW = p.hw;
-  let a0 = n * p.featuresStride + p.featuresOffset;
   let s0 = n * (2u + 3u * C + HW);
   let mean = s0 + 2u;
   let v = mean + C;
@@ -240,7 +266,7 @@ fn eigen(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
   for (var k = t; k < C; k += EIGEN_WG_X) {
     var s = 0.0;
     for (var i = 0u; i < HW; i++) {
-      s += features[a0 + k * HW + i];
+      s += eigenEntry(n, k, i);
     }
     eigenScratch[mean + k] = s / f32(HW);
     let v0 = 1.0 + 0.01 * f32(k);
@@ -263,7 +289,7 @@ fn eigen(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
     for (var i = t; i < HW; i += EIGEN_WG_X) {
       var s = 0.0;
       for (var k = 0u; k < C; k++) {
-        s += (features[a0 + k * HW + i] - eigenScratch[mean + k]) * eigenScratch[v + k];
+        s += (eigenEntry(n, k, i) - eigenScratch[mean + k]) * eigenScratch[v + k];
       }
       eigenScratch[u + i] = s;
     }
@@ -274,7 +300,7 @@ fn eigen(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
       var s = 0.0;
       let m = eigenScratch[mean + k];
       for (var i = 0u; i < HW; i++) {
-        s += (features[a0 + k * HW + i] - m) * eigenScratch[u + i];
+        s += (eigenEntry(n, k, i) - m) * eigenScratch[u + i];
       }
       eigenScratch[w + k] = s;
       wsq += s * s;
@@ -302,7 +328,7 @@ fn eigen(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
     var s = 0.0;
     if (!degenerate) {
       for (var k = 0u; k < C; k++) {
-        s += (features[a0 + k * HW + i] - eigenScratch[mean + k]) * eigenScratch[v + k];
+        s += (eigenEntry(n, k, i) - eigenScratch[mean + k]) * eigenScratch[v + k];
       }
     }
     eigenScratch[u + i] = s;
@@ -314,10 +340,13 @@ fn eigen(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
   let at = workgroupArgMax(t, best, bestAt);
   storageBarrier();
   let sign = select(1.0, -1.0, eigenScratch[u + at] < 0.0);
+  // EIGEN_OF 0: the same map for each of image n's K items; else item n's.
+  let first = select(n, n * p.classesPerImage, EIGEN_OF == 0u);
+  let count = select(1u, p.classesPerImage, EIGEN_OF == 0u);
   for (var i = t; i < HW; i += EIGEN_WG_X) {
     let s = sign * eigenScratch[u + i];
-    for (var k = 0u; k < p.classesPerImage; k++) {
-      let b = n * p.classesPerImage + k;
+    for (var k = 0u; k < count; k++) {
+      let b = first + k;
       signedMapsOut[b * HW + i] = s;
       maps[b * HW + i] = relu(s);
     }

@@ -13,7 +13,7 @@
  *   hirescam, -elementwise, layercam   M = Σ_k |G_k(i) A_k(i)|
  *   gradcam++            M = Σ_k w_k · |A_k(i)|                (w_k ≥ 0 is a sum of non-negative terms, see below)
  *   xgradcam             M = Σ_k (Σ_hw|G_k A_k| / |S_k + 1e-7|) · |A_k(i)|   (see below)
- *   eigencam             M = Σ_k |X(i, k) v_k|
+ *   eigencam, eigengradcam   M = Σ_k |X(i, k) v_k| (X: A, or G ⊙ A, centred)
  * and err = max_i |GPU(i) − ref(i)| is asked to stay ≤ bound · max_i M(i). The bound per layer is the
  * one test/gradcam-googlenet.test.ts states for Grad-CAM (1e-3 at 5b, 1e-2 at 4e, 5e-2 at 3b): δ is
  * not float32's 6e-8 there but the gradients' own error, which float32 rounding in the backward pass
@@ -125,15 +125,16 @@ function check(result: GradcamResult, values: Values, grads: Record<string, { da
       for (const method of METHODS) {
         const got = result.maps.find((m) => m.layer === layer && m.class === c && m.method === method);
         expect(got, `${what}: a ${method} map of class ${c} at ${layer}`).toBeDefined();
-        expect(got!.counterfactual).toBe(counterfactual && method !== 'eigencam');
+        expect(got!.counterfactual).toBe(counterfactual && methodSpec(method).gradients);
         const ref = camReference(method as CamMethod, Av.data, G, C, hw, { counterfactual });
-        const M = method === 'eigencam' ? ref.magnitude : conditionedMagnitude(method, Av.data, G, C, hw, ref.weights, counterfactual);
+        const eigen = methodSpec(method).kind === 'eigen';
+        const M = eigen ? ref.magnitude : conditionedMagnitude(method, Av.data, G, C, hw, ref.weights, counterfactual);
         if (method === 'gradcam++') {
           const d = minPlusPlusDenominator(Av.data, G, C, hw, counterfactual);
           expect(d, `${what}: Grad-CAM++'s counted denominators at ${layer}`).toBeGreaterThanOrEqual(2);
         }
-        if (method === 'eigencam') {
-          expect(got!.eigen?.converged, `${what}: eigencam converged at ${layer} (${got!.eigen?.iterations} iterations)`).toBe(true);
+        if (eigen) {
+          expect(got!.eigen?.converged, `${what}: ${method} converged at ${layer} (${got!.eigen?.iterations} iterations)`).toBe(true);
         }
         let err = 0, scale = 0, refMax = 0;
         for (let i = 0; i < hw; i++) {
@@ -143,7 +144,7 @@ function check(result: GradcamResult, values: Values, grads: Record<string, { da
         }
         expect(scale, `${what}: ${method} at ${layer} has terms`).toBeGreaterThan(0);
         const rel = err / scale;
-        const extra = method === 'eigencam' ? `, ${got!.eigen!.iterations} iterations` : '';
+        const extra = eigen ? `, ${got!.eigen!.iterations} iterations` : '';
         console.log(`${what} ${method} ${layer} class ${c}: max |Δ| / M = ${rel.toExponential(2)} (bound ${bound(layer)}; map max ${refMax.toExponential(2)}, M ${scale.toExponential(2)}${extra})`);
         expect(rel, `${what}: ${method} at ${layer}, class ${c}`).toBeLessThanOrEqual(bound(layer));
       }

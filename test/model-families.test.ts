@@ -31,7 +31,7 @@
  *                        part of D carries a relative error δ (it is ≤ 2·w_k when A ≥ 0 and D ≥ 2)
  *   xgradcam             M = Σ_k (|w_k| + Σ_i|G_k A_k| / |S_k| + |N_k| Σ_i|A_k| / S_k²) · |A_k(i)|,
  *                        N_k = Σ_i G_k A_k: the first-order error of the quotient N_k / S_k
- *   eigencam             the reference's Σ_k |X(i, k) v_k|
+ *   eigencam, eigengradcam   the reference's Σ_k |X(i, k) v_k| (X: A, or G ⊙ A, centred)
  * A quotient with a denominator near zero is ill-conditioned, and these magnitudes say so (they grow
  * with 1/D², 1/S²) rather than hiding it.
  */
@@ -139,7 +139,7 @@ function seeds(logits: Float64Array, classes: number[], reduction: Reduction): F
 /** The conditioned magnitude M(i) of the header. */
 function conditionedMagnitude(method: Method, A: Float64Array, G: Float64Array, C: number, hw: number, ref: { weights?: Float64Array; magnitude: Float64Array },
   counterfactual: boolean): Float64Array {
-  if (method === 'eigencam') return ref.magnitude;
+  if (method === 'eigencam' || method === 'eigengradcam') return ref.magnitude;
   const M = new Float64Array(hw);
   const g = (k: number, i: number) => (counterfactual ? -1 : 1) * G[k * hw + i];
   for (let k = 0; k < C; k++) {
@@ -187,7 +187,7 @@ function checkMaps(f: Loaded, result: GradcamResult, layers: readonly string[], 
         expect(got!.shape).toEqual([h, w]);
         const ref = camReference(method as CamMethod, Av.data, G, C, hw, { counterfactual });
         const M = conditionedMagnitude(method, Av.data, G, C, hw, ref, counterfactual);
-        if (method === 'eigencam') expect(got!.eigen?.converged, `${what}: eigencam converged at ${layer}`).toBe(true);
+        if (methodSpec(method).kind === 'eigen') expect(got!.eigen?.converged, `${what}: ${method} converged at ${layer}`).toBe(true);
         let err = 0, scale = 0;
         for (let i = 0; i < hw; i++) {
           err = Math.max(err, Math.abs(got!.raw[i] - ref.map[i]));

@@ -8,6 +8,8 @@ import { Network } from '../gradcam/network.ts';
 import { planRequest } from '../gradcam/request.ts';
 import { type ClassSpec, type GradcamMap, type GradcamResult, isReduction, type Reduction, REDUCTIONS } from '../gradcam/types.ts';
 import { isMethod, type Method, METHODS } from '../gradcam/methods.ts';
+import { checkSmoothing } from '../gradcam/smoothing.ts';
+import { GradcamError } from '../errors.ts';
 import { describeAdapter } from '../gpu/device.ts';
 import { nodeGpu } from '../gpu/node.ts';
 import { encodePngAtomic } from '../image/decode-node.ts';
@@ -68,14 +70,22 @@ export function parseMethods(values: string[], command: Command = explain, allow
   return [...new Set(names as Method[])];
 }
 
-/** The Grad-CAM request of the command line (--class, --layer, --reduction, --method, --counterfactual), checked: mistakes are usage errors. */
-export function explainRequest(args: Args): { classes: ClassSpec; featureLayers: string[]; reduction: Reduction; methods: Method[]; counterfactual: boolean; inspect: boolean } {
+/** The Grad-CAM request of the command line (--class, --layer, --reduction, --method, --counterfactual, --eigen-smooth), checked: mistakes are usage errors. */
+export function explainRequest(args: Args): { classes: ClassSpec; featureLayers: string[]; reduction: Reduction; methods: Method[]; counterfactual: boolean; inspect: boolean; eigenSmooth: boolean } {
   const classes = parseClasses((args.values.class as unknown as string[] | undefined) ?? []);
   const featureLayers = (args.values.layer as unknown as string[] | undefined) ?? ['auto'];
   const reduction = stringOption(args, 'reduction') ?? 'logit';
   if (!isReduction(reduction)) throw new UsageError(`--reduction must be ${REDUCTIONS.map((r) => `'${r}'`).join(' or ')}, got '${reduction}'`, explain);
   const methods = parseMethods((args.values.method as unknown as string[] | undefined) ?? []);
-  return { classes, featureLayers, reduction, methods, counterfactual: args.values.counterfactual === true, inspect: args.values.inspect === true };
+  const smoothing = { eigenSmooth: args.values['eigen-smooth'] === true, inspect: args.values.inspect === true };
+  try {
+    checkSmoothing(methods, smoothing);
+  } catch (e) {
+    // A flag that does not apply to a --method: the command line's mistake (exit 2), in the API's words.
+    if (e instanceof GradcamError) throw new UsageError(e.message.replace(/\beigenSmooth\b/g, '--eigen-smooth').replace(/\binspect\b/, '--inspect'), explain);
+    throw e;
+  }
+  return { classes, featureLayers, reduction, methods, counterfactual: args.values.counterfactual === true, ...smoothing };
 }
 
 function printMaps(result: GradcamResult, adapter: string, out: (line: string) => void): void {
@@ -89,10 +99,22 @@ function printMaps(result: GradcamResult, adapter: string, out: (line: string) =
   out(`timings (${t.source === 'gpu' ? 'GPU timestamps' : 'CPU clock'}, ${adapter}): forward ${t.forwardMs.toFixed(1)} ms, backward ${t.backwardMs.toFixed(1)} ms, maps ${t.camMs.toFixed(1)} ms, total ${t.totalMs.toFixed(1)} ms`);
 }
 
+/** The method names (METHODS: the table's, never a list written here) as help lines of at most 100 columns after `indent`; gradcam first, the default. */
+export function methodLines(indent: number): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const [i, m] of METHODS.entries()) {
+    const word = `${m}${m === 'gradcam' ? ' (default)' : ''}${i < METHODS.length - 1 ? ',' : ';'}`;
+    if (line && indent + line.length + 1 + word.length > 100) { lines.push(line); line = word; } else line = line ? `${line} ${word}` : word;
+  }
+  lines.push(line);
+  return lines.join(`\n${' '.repeat(indent)}`);
+}
+
 export const explain: Command = {
   name: 'explain',
   summary: 'Grad-CAM maps of a picture or .npy tensor for some classes at some layers',
-  usage: 'gradcam explain [image|tensor.npy|folder]... [--model M] [--layer NAME|auto|all]... [--class N|top|topK]... [--reduction logit|softmax] [--method M[,M...]]... [--counterfactual] [--inspect] [--out overlay.png] [--json FILE|-] [--out-dir DIR] [--jsonl FILE|-] [--batch B] [--resume] [--max-pixels N] [--max-bytes N] [--max-time S]',
+  usage: 'gradcam explain [image|tensor.npy|folder]... [--model M] [--layer NAME|auto|all]... [--class N|top|topK]... [--reduction logit|softmax] [--method M[,M...]]... [--counterfactual] [--eigen-smooth] [--inspect] [--out overlay.png] [--json FILE|-] [--out-dir DIR] [--jsonl FILE|-] [--batch B] [--resume] [--max-pixels N] [--max-bytes N] [--max-time S]',
   help: `options:
   --model M         a model file, a manifest name or an http(s) URL (default: googlenet-12 when downloaded, else the
                     demonstration model googlenet-known-answer)
@@ -103,10 +125,12 @@ export const explain: Command = {
                     (one backward pass for all)
   --reduction R     'logit' (default: the pre-softmax score, as the Grad-CAM paper) or 'softmax'
                     (the probability, as MATLAB's gradCAM)
-  --method M        gradcam (default), hirescam, gradcam-elementwise, gradcam++, xgradcam, layercam,
-                    eigencam, guided-backprop, guided-gradcam; comma-separated or repeated for several
-                    (one forward and backward pass for all; the guided ones add a guided one to the input)
+  --method M        ${methodLines(20)}
+                    comma-separated or repeated for several (one forward and backward pass for all;
+                    the guided ones add a guided one to the input)
   --counterfactual  negate the gradients (G := −G): what speaks against the class (gradient methods)
+  --eigen-smooth    the map as the first principal component of the channel terms instead of their sum
+                    (pytorch-grad-cam's eigen_smooth; the weighted and element-wise methods)
   --inspect         per map, a diagnosis line in the table and in the JSON an 'inspection': channel weights,
                     contributions, top channels with activation/gradient maps, the signed map, inception
                     branches, the CAM identity (docs/cli.md)
@@ -126,7 +150,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
   options: {
     model: { type: 'string', short: 'm' }, layer: { type: 'string', short: 'l', multiple: true },
     class: { type: 'string', short: 'c', multiple: true }, reduction: { type: 'string', short: 'r' },
-    method: { type: 'string', multiple: true }, counterfactual: { type: 'boolean' }, inspect: { type: 'boolean' },
+    method: { type: 'string', multiple: true }, counterfactual: { type: 'boolean' }, inspect: { type: 'boolean' }, 'eigen-smooth': { type: 'boolean' },
     out: { type: 'string', short: 'o' }, json: { type: 'string' }, 'out-dir': { type: 'string' }, ...MANY_OPTIONS, ...PICTURE_OPTIONS, ...MODEL_OPTIONS, ...DOWNLOAD_OPTIONS,
   },
   values: {
@@ -137,7 +161,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     if (isMany(args, ['out-dir'])) return explainMany(args, io);
     const [inputArg] = positionals(explain, args, 0, 1, 'the input');
     const inputPath = inputArg ?? samplePath('chelsea.png');
-    const { classes, featureLayers: layers, reduction, methods, counterfactual, inspect } = explainRequest(args);
+    const { classes, featureLayers: layers, reduction, methods, counterfactual, inspect, eigenSmooth } = explainRequest(args);
     const out = pathOption(explain, args, 'out');
     const json = pathOption(explain, args, 'json');
     const maxPixels = maxPixelsOption(explain, args);
@@ -152,7 +176,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits, ...modelChoice(args, explain) });
     const graph = lowerOrFail(resolved);
     // Bad requests (a class out of range, an unknown layer, one after the score) fail here, before the GPU starts.
-    planRequest(graph, { classes, featureLayers: layers, reduction, methods, counterfactual });
+    planRequest(graph, { classes, featureLayers: layers, reduction, methods, counterfactual, eigenSmooth });
     const input = await readInput(inputPath, graph, { maxPixels });
 
     const gpu = await nodeGpu(io.info);
@@ -161,7 +185,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     if (input.image) io.info(`gradcam: recipe ${describeRecipe(resolved.recipe, network.engine.layout)} (${resolved.recipeChoice.source}: ${resolved.recipeChoice.why})`);
     try {
       io.progress('gradcam: running forward, backward and maps…');
-      const result = await network.gradCAM(input.image ?? input.tensor!, { classes, featureLayers: layers, reduction, methods, counterfactual, inspect, upsample: true, overlay: out !== undefined });
+      const result = await network.gradCAM(input.image ?? input.tensor!, { classes, featureLayers: layers, reduction, methods, counterfactual, inspect, eigenSmooth, upsample: true, overlay: out !== undefined });
       if (result.downscaled) {
         const d = result.downscaled;
         io.info(`gradcam: the overlays are ${result.width}×${result.height}, not the picture's ${d.pictureWidth}×${d.pictureHeight}: ${d.reason}`);

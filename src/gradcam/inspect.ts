@@ -5,6 +5,7 @@
  *       weighted methods  c_k = w_k · Σ_hw A_k
  *       element-wise      c_k = Σ_hw term(G_k, A_k)
  *       eigencam          c_k = v_k · Σ_{hw: P > 0} X_k (its share of the positive part; Σ_hw X_k = 0)
+ *       eigengradcam      the same with X = G ⊙ A centred
  *   - the top channels by contribution (most positive first) and the most negative ones, with their
  *     activation and gradient maps (h·w values: thumbnails);
  *   - the signed map (before the ReLU) and its negative share;
@@ -219,20 +220,22 @@ export function inspectMap(x: InspectInput): MapInspection {
     }
   } else {
     // Eigen-CAM: v with the map's sign, from the signed map (P = X v), and each channel's share of P's positive part.
+    // X is A centred over positions (eigencam), or G ⊙ A centred (eigengradcam, code 1).
     const v = x.weights!;
+    const E = spec.code === 1 ? A.map((a, j) => a * G![j]) : A;
     const mean = new Float64Array(C);
-    for (let k = 0; k < C; k++) { for (let i = 0; i < hw; i++) mean[k] += A[k * hw + i]; mean[k] /= hw; }
+    for (let k = 0; k < C; k++) { for (let i = 0; i < hw; i++) mean[k] += E[k * hw + i]; mean[k] /= hw; }
     let dot = 0; // sign: P·(X v) > 0 when the map kept the sign of v
     for (let i = 0; i < hw; i++) {
       let p = 0;
-      for (let k = 0; k < C; k++) p += (A[k * hw + i] - mean[k]) * v[k];
+      for (let k = 0; k < C; k++) p += (E[k * hw + i] - mean[k]) * v[k];
       dot += p * x.signed[i];
     }
     const sign = dot < 0 ? -1 : 1;
     weights = v.map((a) => sign * a);
     for (let k = 0; k < C; k++) {
       let s = 0;
-      for (let i = 0; i < hw; i++) if (x.signed[i] > 0) s += (A[k * hw + i] - mean[k]) * weights[k];
+      for (let i = 0; i < hw; i++) if (x.signed[i] > 0) s += (E[k * hw + i] - mean[k]) * weights[k];
       contributions[k] = s;
     }
   }

@@ -1,7 +1,7 @@
 /**
  * Results as JSON, the one layout the CLI's --json / --jsonl and the page's gallery download share:
  * a map as { layer, method, counterfactual, class, label, reduction, shape, raw, min, max, eigen?,
- * inspection? } with float32 values in their shortest decimal form, and a JSONL line's per-input
+ * smoothing?, inspection? } with float32 values in their shortest decimal form, and a JSONL line's per-input
  * fields { predictions, maps, downscaled?, timings }. No Node and no DOM: the browser imports it too.
  */
 import type { MapInspection } from './inspect.ts';
@@ -22,6 +22,7 @@ export function mapJson(m: GradcamMap) {
     layer: m.layer, method: m.method, counterfactual: m.counterfactual, class: m.class, label: m.label, reduction: m.reduction,
     shape: m.channels ? [m.channels, ...m.shape] : m.shape, // the guided methods: [3, H, W]
     raw: Array.from(m.raw, f32), min: f32(m.min), max: f32(m.max), ...(m.eigen ? { eigen: m.eigen } : {}),
+    ...(m.smoothing ? { smoothing: m.smoothing } : {}),
     ...(m.inspection ? { inspection: inspectionJson(m.inspection) } : {}),
   };
 }

@@ -8,7 +8,8 @@
  *     weighted map ReLU(Σ_k w_k A_k) (the `map` entry);
  *   - 'elementwise': ReLU(Σ_k term(G_k, A_k)) per position (the `elementwise` entry, override
  *     TERM = `code`);
- *   - 'eigen': the first principal component of A, by power iteration (the `eigen` entry);
+ *   - 'eigen': the first principal component of A (code 0) or of G ⊙ A (code 1, per class), by
+ *     power iteration (the `eigen` entry, override EIGEN_OF);
  *   - 'guided': from a second, guided backward pass down to the input (every ReLU's backward also
  *     drops negative gradients: the GUIDED override of the mask-applying kernels), the `guided` entry
  *     (override GUIDED_CAM = `code`: times the Grad-CAM map upsampled to the input). Their maps are
@@ -76,6 +77,11 @@ export const METHOD_SPECS = {
     kind: 'eigen', code: 0, gradients: false,
     formula: 'A as [H·W, C] centred over positions, projected on its first principal component (power iteration); sign: largest |entry| positive; ReLU',
     reference: 'Muhammad & Yeasin 2020', passes: ONE_PASS,
+  },
+  eigengradcam: {
+    kind: 'eigen', code: 1, gradients: true,
+    formula: 'G ⊙ A as [H·W, C] centred over positions, projected on its first principal component (power iteration); sign: largest |entry| positive; ReLU',
+    reference: 'pytorch-grad-cam (EigenGradCAM)', passes: ONE_PASS,
   },
   'guided-backprop': {
     kind: 'guided', code: 0, gradients: true,

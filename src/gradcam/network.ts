@@ -487,16 +487,16 @@ export class Network {
     const t0 = performance.now();
     const req = planRequest(this.graph, options);
     checkMultiPass(req.methods, options);
-    const { layers, k, explicit, reduction, methods, counterfactual } = req;
+    const { layers, k, explicit, reduction, methods, counterfactual, eigenSmooth } = req;
     await this.keep(layers, options.reductionLayer);
     const engine = await this.engineFor(slots);
-    const programKey = `${slots}|${JSON.stringify([layers, k, reduction, options.reductionLayer ?? '', methods, counterfactual])}`;
+    const programKey = `${slots}|${JSON.stringify([layers, k, reduction, options.reductionLayer ?? '', methods, counterfactual, eigenSmooth])}`;
     if (!this.programs.has(programKey)) checkProgramFits(engine, { layers, k, reduction, score: options.reductionLayer, methods }, engine.env.limits);
     const want = this.displayWant(options);
     const display = want.upsampled || want.overlay;
     const alpha = typeof options.overlay === 'object' ? options.overlay.alpha ?? 0.5 : 0.5;
     const plans = inputs.map((x) => this.displayPlan(x, req, want));
-    const program = await this.program(engine, programKey, { layers, classesPerImage: k, reduction, score: options.reductionLayer, methods, counterfactual });
+    const program = await this.program(engine, programKey, { layers, classesPerImage: k, reduction, score: options.reductionLayer, methods, counterfactual, eigenSmooth });
     this.lastProgram = program;
     const { device } = engine.gpu;
     this.trimDisplay(engine);
@@ -651,9 +651,10 @@ export class Network {
           });
           const eigen = decoded[li].eigen;
           if (eigen) {
-            const [iterations, change] = eigen.subarray(2 * image);
+            const [iterations, change] = eigen.subarray(2 * (l.eigenPerItem ? b : image));
             maps[maps.length - 1].eigen = { iterations, change, converged: change <= EIGEN_TOLERANCE };
           }
+          if (program.request.eigenSmooth) maps[maps.length - 1].smoothing = { eigen: true };
           if (run.inspect) maps[maps.length - 1].inspection = program.inspect(decoded, li, b, c, reduction === 'softmax' ? fwd.probabilities[c] : undefined);
         }
       });

@@ -9,7 +9,7 @@ import { type Graph, type Op, perImage } from '../graph/ir.ts';
 import { withSoftmaxScore } from '../graph/score.ts';
 import type { BufferView, Dispatch } from '../gpu/dispatch.ts';
 import { view as viewUniforms } from '../gpu/kernel.ts';
-import { eigenScratchFloats, GRADCAM } from '../kernels/gradcam.ts';
+import { EIGEN_OF, eigenScratchFloats, GRADCAM } from '../kernels/gradcam.ts';
 import type { OpKernel } from '../kernels/types.ts';
 import { softmaxKernel } from '../ops/softmax.ts';
 import { compileBackward, type BackwardProgram } from '../runtime/backward.ts';
@@ -32,6 +32,11 @@ export interface ProgramRequest {
   methods?: Method[];
   /** G := −G for the gradient methods (the counterfactual explanation). */
   counterfactual?: boolean;
+  /**
+   * The weighted and element-wise methods' maps as the first principal component of their channel
+   * terms (w_k A_k, term(G_k, A_k)) instead of their sum (pytorch-grad-cam's eigen_smooth).
+   */
+  eigenSmooth?: boolean;
 }
 
 /** One method's maps at one layer, for all items. */
@@ -47,8 +52,10 @@ export interface LayerMaps {
   signed: GPUBuffer;
   /** items × channels channel weights (the weighted methods). */
   weights?: GPUBuffer;
-  /** Eigen-CAM's scratch, eigenScratchFloats(channels, h·w) per image: [iterations, last change, …]. */
+  /** The eigen entry's scratch, eigenScratchFloats(channels, h·w) per unit: [iterations, last change, …]. */
   eigen?: GPUBuffer;
+  /** The eigen entry's unit: the item (eigengradcam, eigen-smooth) or the image (eigencam). */
+  eigenPerItem?: boolean;
   /** The dispatches that compute these maps (after the backward pass). */
   dispatches: Dispatch[];
   /** The layer's activations (per image) and gradients (per item), read back for the inspector. */
@@ -73,7 +80,7 @@ export interface DecodedMaps {
   residual?: { r: Float32Array; i: Float32Array };
   signed?: Float32Array;
   weights?: Float32Array;
-  /** Eigen-CAM: [iterations, last change] per image. */
+  /** The eigen entry: [iterations, last change] per unit (LayerMaps.eigenPerItem). */
   eigen?: Float32Array;
 }
 
@@ -163,6 +170,23 @@ export class GradcamProgram {
         const signed = env.scratch(items * h * w, `signed map ${method} ${layer}`);
         const maps: LayerMaps = { layer, method, shape: [h, w], channels: c, raw, signed, dispatches: [], features: a, gradients: g };
         const at = { label: `${method} ${layer}`, use: method };
+        // The first principal component of what the map sums (eigenOf): per image for eigencam, else per item.
+        const eigen = async (eigenOf: number, overrides: Record<string, number> = {}) => {
+          const units = eigenOf === EIGEN_OF.activations ? graph.batch : items;
+          maps.eigen = env.scratch(units * eigenScratchFloats(c, h * w), `eigen ${method} ${layer}`);
+          maps.eigenPerItem = eigenOf !== EIGEN_OF.activations;
+          maps.dispatches.push(await GRADCAM.dispatch(env, 'eigen', {
+            overrides: { ...overrides, EIGEN_OF: eigenOf },
+            uniforms: { ...geometry, gradSign, ...viewUniforms('features', a), ...viewUniforms('featureGrad', g), eigenTolerance: EIGEN_TOLERANCE, eigenMaxIterations: EIGEN_MAX_ITERATIONS },
+            buffers: {
+              features: a.buffer, featureGrad: maps.eigenPerItem && eigenOf !== EIGEN_OF.weighted ? g.buffer : env.dummy,
+              alphas: maps.weights ?? env.dummy, maps: raw, signedMapsOut: signed, eigenScratch: maps.eigen,
+            },
+            workgroups: [units, 1, 1],
+            // Per iteration 4·C·HW (Xv and Xᵀu); the count is data-dependent: one iteration is stated.
+            ...at, ...info(units * 4 * c * h * w, `${units}×${c}×${h}×${w}, power iteration`),
+          }));
+        };
         if (spec.kind === 'weighted' || spec.kind === 'score' || spec.kind === 'ablation') {
           maps.weights = env.scratch(items * c, `weights ${method} ${layer}`);
           // A multi-pass method's weights come from its passes (src/gradcam/multipass.ts), written before the map runs.
@@ -173,12 +197,18 @@ export class GradcamProgram {
             workgroups: GRADCAM.groups('weights', [c, items, 1]),
             ...at, ...info(3 * items * c * h * w, shapes),
           }));
-          maps.dispatches.push(await GRADCAM.dispatch(env, 'map', {
-            uniforms: { ...geometry, ...viewUniforms('features', a) },
-            buffers: { features: a.buffer, alphas: maps.weights, maps: raw, signedMapsOut: signed },
-            workgroups: GRADCAM.groups('map', [h * w, items, 1]),
-            ...at, ...info(2 * items * c * h * w, shapes),
-          }));
+          if (req.eigenSmooth) {
+            await eigen(EIGEN_OF.weighted);
+          } else {
+            maps.dispatches.push(await GRADCAM.dispatch(env, 'map', {
+              uniforms: { ...geometry, ...viewUniforms('features', a) },
+              buffers: { features: a.buffer, alphas: maps.weights, maps: raw, signedMapsOut: signed },
+              workgroups: GRADCAM.groups('map', [h * w, items, 1]),
+              ...at, ...info(2 * items * c * h * w, shapes),
+            }));
+          }
+        } else if (spec.kind === 'elementwise' && req.eigenSmooth) {
+          await eigen(EIGEN_OF.elementwise, { TERM: spec.code });
         } else if (spec.kind === 'elementwise') {
           maps.dispatches.push(await GRADCAM.dispatch(env, 'elementwise', {
             overrides: { TERM: spec.code },
@@ -188,14 +218,7 @@ export class GradcamProgram {
             ...at, ...info(3 * items * c * h * w, shapes),
           }));
         } else {
-          maps.eigen = env.scratch(graph.batch * eigenScratchFloats(c, h * w), `eigen ${layer}`);
-          maps.dispatches.push(await GRADCAM.dispatch(env, 'eigen', {
-            uniforms: { ...geometry, ...viewUniforms('features', a), eigenTolerance: EIGEN_TOLERANCE, eigenMaxIterations: EIGEN_MAX_ITERATIONS },
-            buffers: { features: a.buffer, maps: raw, signedMapsOut: signed, eigenScratch: maps.eigen },
-            workgroups: [graph.batch, 1, 1],
-            // Per iteration 4·C·HW (Xv and Xᵀu); the count is data-dependent: one iteration is stated.
-            ...at, ...info(graph.batch * 4 * c * h * w, `${graph.batch}×${c}×${h}×${w}, power iteration`),
-          }));
+          await eigen(spec.code === 1 ? EIGEN_OF.gradTimesActivations : EIGEN_OF.activations);
         }
         (hiddenGradcam && method === 'gradcam' ? hidden : layers).push(maps);
       }
@@ -230,7 +253,7 @@ export class GradcamProgram {
 
   /**
    * Adds to a read-back the classes (`classes`), each (method, layer)'s raw maps (`map:<method>:<layer>`)
-   * and Eigen-CAM's iteration counts (`eigen:<layer>`); with `inspect`, also the signed maps
+   * and the eigen entry's iteration counts (`eigen:<method>:<layer>`); with `inspect`, also the signed maps
    * (`signed:…`) and channel weights (`weights:…`). `decode` reads them.
    */
   addReadback(plan: ReadbackPlan, inspect = false): void {
@@ -247,7 +270,7 @@ export class GradcamProgram {
       plan.add(`map:${key}`, { buffer: l.raw, offset: 0, bytes });
       if (l.eigen) {
         const per = eigenScratchFloats(l.channels, l.shape[0] * l.shape[1]) * 4;
-        plan.add(`eigen:${l.layer}`, Array.from({ length: n }, (_, i) => ({ buffer: l.eigen!, offset: i * per, bytes: 8 })));
+        plan.add(`eigen:${key}`, Array.from({ length: l.eigenPerItem ? this.items : n }, (_, i) => ({ buffer: l.eigen!, offset: i * per, bytes: 8 })));
       }
       if (!inspect) continue;
       plan.add(`signed:${key}`, { buffer: l.signed, offset: 0, bytes });
@@ -255,7 +278,7 @@ export class GradcamProgram {
       const plane = l.channels * l.shape[0] * l.shape[1];
       if (l.eigen) {
         const per = eigenScratchFloats(l.channels, l.shape[0] * l.shape[1]) * 4;
-        plan.add(`eigenv:${l.layer}`, Array.from({ length: n }, (_, i) => ({ buffer: l.eigen!, offset: i * per + (2 + l.channels) * 4, bytes: l.channels * 4 })));
+        plan.add(`eigenv:${key}`, Array.from({ length: l.eigenPerItem ? this.items : n }, (_, i) => ({ buffer: l.eigen!, offset: i * per + (2 + l.channels) * 4, bytes: l.channels * 4 })));
       }
       if (seen.has(l.layer)) continue; // once per layer
       seen.add(l.layer);
@@ -271,7 +294,7 @@ export class GradcamProgram {
 
   /**
    * The class of each item, and per entry of `layers`: the raw maps (items × h × w), with `inspect`
-   * the signed maps and weights (items × channels), for Eigen-CAM [iterations, last change] per image.
+   * the signed maps and weights (items × channels), for the eigen entry [iterations, last change] per unit.
    */
   decode(read: ReadbackResult, inspect = false): { classes: Uint32Array; maps: DecodedMaps[] } {
     const perLayer = new Map<string, Pick<DecodedMaps, 'activations' | 'gradients' | 'residual'>>();
@@ -289,8 +312,8 @@ export class GradcamProgram {
         return {
           raw: read.f32(`map:${key}`),
           signed: inspect && !l.rgb ? read.f32(`signed:${key}`) : undefined,
-          weights: inspect && !l.rgb ? (l.weights ? read.f32(`weights:${key}`) : l.eigen ? read.f32(`eigenv:${l.layer}`) : undefined) : undefined,
-          eigen: l.eigen ? read.f32(`eigen:${l.layer}`) : undefined,
+          weights: inspect && !l.rgb ? (l.weights ? read.f32(`weights:${key}`) : l.eigen ? read.f32(`eigenv:${key}`) : undefined) : undefined,
+          eigen: l.eigen ? read.f32(`eigen:${key}`) : undefined,
           ...perLayer.get(l.layer),
         };
       }),
@@ -369,7 +392,7 @@ export class GradcamProgram {
       method: l.method, layer: l.layer, classIndex, channels: l.channels, hw,
       activations: d.activations!.slice(image * plane, (image + 1) * plane), gradients,
       signed: d.signed!.slice(b * hw, (b + 1) * hw), raw: d.raw.slice(b * hw, (b + 1) * hw),
-      weights: d.weights && (l.eigen ? d.weights.slice(image * l.channels, (image + 1) * l.channels) : d.weights.slice(b * l.channels, (b + 1) * l.channels)),
+      weights: d.weights && (l.eigen && !l.eigenPerItem ? d.weights.slice(image * l.channels, (image + 1) * l.channels) : d.weights.slice(b * l.channels, (b + 1) * l.channels)),
       branches: this.branches.get(l.layer),
       residual: d.residual && { ...this.residualOf(l.layer)!, r: d.residual.r.slice(image * plane, (image + 1) * plane), i: d.residual.i.slice(image * plane, (image + 1) * plane) },
       cam: { ...this.classifiers.get(l.layer)!, logitReduction: this.request.reduction === 'logit' && logitScore },

@@ -7,6 +7,7 @@ import { GradcamError } from '../errors.ts';
 import { type Graph, perImage } from '../graph/ir.ts';
 import { backwardCone } from '../graph/cone.ts';
 import { resolveLayers } from './layers.ts';
+import { checkSmoothing } from './smoothing.ts';
 import { type Method, planMethods } from './methods.ts';
 import { type ClassSpec, type GradcamOptions, isReduction, type Reduction, REDUCTIONS } from './types.ts';
 
@@ -23,6 +24,8 @@ export interface PlannedRequest {
   /** The CAM methods, known and without duplicates. */
   methods: Method[];
   counterfactual: boolean;
+  /** The map as the first principal component of its channel terms (smoothing.ts). */
+  eigenSmooth: boolean;
 }
 
 export function classPlan(spec: ClassSpec | undefined, n: number): { k: number; explicit: number[] | null } {
@@ -50,6 +53,7 @@ export function planRequest(graph: Graph, options: GradcamOptions): PlannedReque
   const classes = perImage(graph.tensors.get(graph.logits)!);
   const { k, explicit } = classPlan(options.classes, classes);
   const methods = planMethods(options.methods);
+  checkSmoothing(methods, options);
   const score = options.reductionLayer;
   if (score !== undefined && !graph.tensors.has(score) && !graph.fusedAway.has(score)) {
     throw new GradcamError(`unknown reduction layer '${score}'`, `The model's scores: ${graph.logits}${graph.probabilities ? ` (logits), ${graph.probabilities} (probabilities)` : ''}.`);
@@ -61,5 +65,5 @@ export function planRequest(graph: Graph, options: GradcamOptions): PlannedReque
   const visible = layers.filter((l) => graph.tensors.has(l));
   const scoreTensor = score ?? (reduction === 'softmax' && graph.probabilities ? graph.probabilities : graph.logits);
   if (graph.tensors.has(scoreTensor)) backwardCone(graph, scoreTensor, visible);
-  return { layers, k, explicit, reduction, score, methods, counterfactual: options.counterfactual === true };
+  return { layers, k, explicit, reduction, score, methods, counterfactual: options.counterfactual === true, eigenSmooth: options.eigenSmooth === true };
 }

@@ -57,6 +57,12 @@ export interface GradcamOptions {
    * layer, the CAM identity, and a diagnosis. Reads the layers' activations and gradients back.
    */
   inspect?: boolean;
+  /**
+   * The weighted and element-wise methods' maps as the first principal component of their channel
+   * terms (w_k A_k, or term(G_k, A_k)) instead of their sum, as pytorch-grad-cam's eigen_smooth
+   * (default false; src/gradcam/smoothing.ts says where it applies).
+   */
+  eigenSmooth?: boolean;
   /** Per-method parameters (MethodOptions): only the methods asked for read theirs. */
   methodOptions?: MethodOptions;
   /**
@@ -131,6 +137,8 @@ export interface GradcamMap {
   overlay?: RgbaImage;
   /** Eigen-CAM only: how its power iteration ended (`converged` false: it stopped at the cap). */
   eigen?: { iterations: number; change: number; converged: boolean };
+  /** The smoothing that made this map (GradcamOptions.eigenSmooth), when any. */
+  smoothing?: { eigen?: true };
   /** With `inspect: true`: what the map is made of (src/gradcam/inspect.ts). */
   inspection?: MapInspection;
 }

@@ -9,7 +9,14 @@ import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
 /** Eigen-CAM's workgroup: one per image (a power iteration loops with barriers). */
 const EIGEN_WG = 256;
 
-/** Floats of Eigen-CAM's scratch per image: iterations, last change, mean[C], v[C], w[C], u[HW]. */
+/**
+ * What the eigen entry decomposes (the EIGEN_OF override): A per image (eigencam), G ⊙ A per item
+ * (eigengradcam), or per item a method's channel terms instead of their sum (eigen-smooth of a
+ * weighted method: w_k A_k; of an element-wise one: term(G_k, A_k)).
+ */
+export const EIGEN_OF = { activations: 0, gradTimesActivations: 1, weighted: 2, elementwise: 3 } as const;
+
+/** Floats of the eigen entry's scratch per unit (image or item): iterations, last change, mean[C], v[C], w[C], u[HW]. */
 export const eigenScratchFloats = (channels: number, hw: number) => 2 + 3 * channels + hw;
 
 export const GRADCAM = declareKernel({
@@ -37,9 +44,9 @@ export const GRADCAM = declareKernel({
     classesOut: readWrite('u32'), // topk: the class of each item
     classes: read('u32'), // seed: the class of each item (topk's, or the host's)
     scoreGrad: readWrite(), // seed: the gradient of the score tensor
-    featureGrad: read(), // weights, elementwise: ∂y/∂A
+    featureGrad: read(), // weights, elementwise, eigen (EIGEN_OF 1, 3): ∂y/∂A
     alphasOut: readWrite(), // weights: w per (item, channel)
-    alphas: read(), // map: w
+    alphas: read(), // map, eigen (EIGEN_OF 2): w
     features: read(), // weights, map, elementwise, eigen: A
     maps: readWrite(), // map, elementwise, eigen: the raw maps (ReLU applied), items × H × W
     signedMapsOut: readWrite(), // map, elementwise, eigen: the maps before the ReLU, items × H × W
@@ -53,10 +60,13 @@ export const GRADCAM = declareKernel({
     weights: ['featureGrad', 'features', 'alphasOut'],
     map: ['features', 'alphas', 'maps', 'signedMapsOut'],
     elementwise: ['featureGrad', 'features', 'maps', 'signedMapsOut'],
-    eigen: { bindings: ['features', 'maps', 'signedMapsOut', 'eigenScratch'], workgroupSize: [EIGEN_WG, 1, 1] },
+    eigen: { bindings: ['features', 'featureGrad', 'alphas', 'maps', 'signedMapsOut', 'eigenScratch'], workgroupSize: [EIGEN_WG, 1, 1] },
     guided: ['featureGrad', 'camMap', 'guidedOut', 'maps'],
   },
-  /** WEIGHTS: the channel weights' formula; TERM: the element-wise term (methods.ts gives each method's); GUIDED_CAM: guided-gradcam. */
-  overrides: { WEIGHTS: 0, TERM: 0, GUIDED_CAM: false },
+  /**
+   * WEIGHTS: the channel weights' formula; TERM: the element-wise term (methods.ts gives each method's);
+   * EIGEN_OF: what the eigen entry decomposes (eigenOf); GUIDED_CAM: guided-gradcam.
+   */
+  overrides: { WEIGHTS: 0, TERM: 0, EIGEN_OF: 0, GUIDED_CAM: false },
   workgroupSize: [64, 1, 1],
 });

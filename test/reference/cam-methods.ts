@@ -11,14 +11,18 @@
  *   eigencam             A as [h·w, C], centred over positions, projected on its first principal
  *                        component (power iteration in float64 to 1e-15); the sign makes the entry of
  *                        largest magnitude positive; map = ReLU(projection)
+ *   eigengradcam         the same for G ⊙ A (pytorch-grad-cam's EigenGradCAM: get_2d_projection(grads * activations))
  * `counterfactual` negates G first (Selvaraju et al. 2017, §"Counterfactual explanations").
+ * `eigenSmooth` (pytorch-grad-cam's eigen_smooth, weighted and element-wise methods): the map is the
+ * first principal component of the channel terms (w_k A_k, or term(G_k, A_k)) instead of their sum,
+ * by the same projection as eigencam.
  * Each result also has the map before its final ReLU (`signed`) and, for the weighted methods, the
  * channel weights; tests scale their error bounds by those sizes.
  */
 
-export type CamMethod = 'gradcam' | 'hirescam' | 'gradcam-elementwise' | 'gradcam++' | 'xgradcam' | 'layercam' | 'eigencam';
+export type CamMethod = 'gradcam' | 'hirescam' | 'gradcam-elementwise' | 'gradcam++' | 'xgradcam' | 'layercam' | 'eigencam' | 'eigengradcam';
 
-export const CAM_METHODS: readonly CamMethod[] = ['gradcam', 'hirescam', 'gradcam-elementwise', 'gradcam++', 'xgradcam', 'layercam', 'eigencam'];
+export const CAM_METHODS: readonly CamMethod[] = ['gradcam', 'hirescam', 'gradcam-elementwise', 'gradcam++', 'xgradcam', 'layercam', 'eigencam', 'eigengradcam'];
 
 export interface CamReference {
   /** The map before the final ReLU, [h·w]. */
@@ -35,17 +39,19 @@ const relu = (v: number) => Math.max(v, 0);
 
 /** One method's map for one class. A and G are [C, h·w] row-major. */
 export function camReference(method: CamMethod, A: ArrayLike<number>, G: ArrayLike<number>, C: number, hw: number,
-  opts: { counterfactual?: boolean } = {}): CamReference {
+  opts: { counterfactual?: boolean; eigenSmooth?: boolean } = {}): CamReference {
   const g = (k: number, i: number) => (opts.counterfactual ? -G[k * hw + i] : G[k * hw + i]);
   const a = (k: number, i: number) => A[k * hw + i];
   const signed = new Float64Array(hw);
   const magnitude = new Float64Array(hw);
 
   const weighted = (w: Float64Array): CamReference => {
+    if (opts.eigenSmooth) return { ...principalProjection((k, i) => w[k] * a(k, i), C, hw), weights: w };
     for (let k = 0; k < C; k++) for (let i = 0; i < hw; i++) { signed[i] += w[k] * a(k, i); magnitude[i] += Math.abs(w[k] * a(k, i)); }
     return { signed, map: signed.map(relu), weights: w, magnitude };
   };
   const elementwise = (term: (k: number, i: number) => number): CamReference => {
+    if (opts.eigenSmooth) { const r = principalProjection(term, C, hw); return { ...r, weights: undefined }; }
     for (let k = 0; k < C; k++) for (let i = 0; i < hw; i++) { const t = term(k, i); signed[i] += t; magnitude[i] += Math.abs(t); }
     return { signed, map: signed.map(relu), magnitude };
   };
@@ -86,15 +92,17 @@ export function camReference(method: CamMethod, A: ArrayLike<number>, G: ArrayLi
       return weighted(w);
     }
     case 'eigencam':
-      return eigenCam(A, C, hw);
+      return principalProjection(a, C, hw);
+    case 'eigengradcam':
+      return principalProjection((k, i) => g(k, i) * a(k, i), C, hw);
   }
 }
 
-/** The first principal component's projection of A (as [h·w, C], centred over positions). */
-function eigenCam(A: ArrayLike<number>, C: number, hw: number): CamReference {
+/** The first principal component's projection of E (E(k, i): channel k at position i, as [h·w, C], centred over positions). */
+function principalProjection(E: (k: number, i: number) => number, C: number, hw: number): CamReference {
   const mean = new Float64Array(C);
-  for (let k = 0; k < C; k++) { for (let i = 0; i < hw; i++) mean[k] += A[k * hw + i]; mean[k] /= hw; }
-  const X = (i: number, k: number) => A[k * hw + i] - mean[k];
+  for (let k = 0; k < C; k++) { for (let i = 0; i < hw; i++) mean[k] += E(k, i); mean[k] /= hw; }
+  const X = (i: number, k: number) => E(k, i) - mean[k];
   // Power iteration on XᵀX (C×C, applied as Xᵀ(Xv)), from a fixed start, to convergence.
   let v = new Float64Array(C).map((_, k) => 1 + 0.01 * k);
   let norm = Math.hypot(...v);
