@@ -2,9 +2,11 @@
  * `window.gradcam`: what the page has done, for the end-to-end tests and for anyone poking at the
  * page from the console. Read-only by convention, except `loseDevice()` (simulates a GPU reset).
  */
+import type { DeviceLimits } from '../gpu/dispatch.ts';
 import type { GradcamMap, GradcamResult } from '../gradcam/types.ts';
 import { hotSpot } from './draw.ts';
 import type { LabelSet } from './labels.ts';
+import type { ModelFacts } from './model-card.ts';
 
 export interface RunSummary {
   model: string;
@@ -37,10 +39,14 @@ export interface PageHook {
   firstMapMs?: number;
   /** source: 'cache' | 'server' | 'download' | 'generated' | 'file'; url: where a file came from. */
   model?: { name: string; source: string; demo: boolean; url?: string };
+  /** The model card: the input as run, the recipe with its source and why, the labels' source. */
+  modelCard?: ModelFacts;
   last?: RunSummary;
   errors: string[];
   /** The gallery of many pictures: how far it is. */
   gallery?: { pictures: number; done: number; failed: number; running: boolean };
+  /** The device's buffer limits (the model picker marks a model too big for them). */
+  limits?: DeviceLimits;
   /** Device losses recovered. */
   recoveries: number;
   loseDevice(): void;

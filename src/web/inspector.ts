@@ -5,7 +5,8 @@
  *   - the signed map before the ReLU in diverging colours, with its negative share;
  *   - the CAM identity where it applies (a layer followed only by global average pooling and the
  *     classifier, logit reduction: α_k = W_fc[c, k] / (h·w));
- *   - each inception branch's contribution (1×1, 3×3, 5×5, pool proj);
+ *   - where the layer has branches: each inception branch's contribution (1×1, 3×3, 5×5, pool proj),
+ *     or a residual block's split between its residual branch and its shortcut;
  *   - the top channels (positive and negative) with activation and gradient thumbnails;
  *   - every channel's weight and contribution, all C, in a table sorted by any column.
  * Only rendering: the numbers are the API's.
@@ -35,7 +36,9 @@ export function renderInspector(el: HTMLElement, map: GradcamMap, label: string)
   }
   const [rows, cols] = map.shape;
   const C = x.contributions.length;
-  const kindOf = (k: number) => x.branches?.find((b) => k >= b.channels[0] && k < b.channels[1])?.kind;
+  // A residual Add's two inputs both span every channel: the channels have no branch of their own then.
+  const residual = isResidual(x);
+  const kindOf = (k: number) => (residual ? undefined : x.branches?.find((b) => k >= b.channels[0] && k < b.channels[1])?.kind);
   const title = `${map.method}${map.counterfactual ? ' (counterfactual)' : ''} at ${layerTitle(map.layer)}, class “${label}”`;
 
   // The signed map: diverging colours around 0, symmetric scale ±max|v|.
@@ -52,7 +55,8 @@ export function renderInspector(el: HTMLElement, map: GradcamMap, label: string)
     h('p', { id: 'inspector-diagnosis', className: 'diagnosis' }, x.diagnosis),
     h('div', { className: 'inspector-row' }, signed, camIdentity(x)),
   ];
-  if (x.branches?.length) parts.push(branches(x));
+  // The branch view only where the layer has branches: an inception block's concat, a residual block's Add.
+  if (x.branches?.length) parts.push(residual ? residualBranches(x) : branches(x));
   parts.push(topChannels('Top channels by contribution', x.topChannels, rows, cols, kindOf),
     topChannels('Most negative channels', x.negativeChannels, rows, cols, kindOf));
   const table = h('div', { className: 'channel-table' });
@@ -70,6 +74,27 @@ function camIdentity(x: MapInspection): HTMLElement {
     h('strong', {}, 'CAM identity holds here. '), `${cam.reason}. `,
     h('br'), `max |α_k − W[c, k]/(h·w)| = ${num(cam.maxAbsDiff)} (weights up to ${num(cam.scale)}); `,
     `max |map − CAM/(h·w)| = ${num(cam.mapMaxAbsDiff)} (terms up to ${num(cam.mapScale)}): float32 rounding.`);
+}
+
+/** The layer is a residual Add: its branches are the residual branch and the shortcut (identity), each over all channels. */
+function isResidual(x: MapInspection): boolean {
+  return !!x.branches?.some((b) => b.kind === 'residual' || b.kind === 'identity');
+}
+
+/** A residual block's output: how much of the map comes through the residual branch and how much through the shortcut. */
+function residualBranches(x: MapInspection): HTMLElement {
+  const total = x.branches!.reduce((a, b) => a + Math.abs(b.contribution), 0) || 1;
+  const row = (b: NonNullable<MapInspection['branches']>[number]) => {
+    const bar = h('span', { className: `bar ${b.contribution < 0 ? 'neg' : 'pos'}` });
+    bar.style.width = `${(100 * Math.abs(b.contribution)) / total}%`;
+    return h('tr', { title: b.name }, h('td', {}, b.kind === 'identity' ? 'shortcut (identity)' : 'residual branch'), h('td', {}, num(b.contribution)),
+      h('td', {}, num(b.positive)), h('td', {}, num(b.negative)), h('td', { className: 'bar-cell' }, bar));
+  };
+  return h('div', {},
+    h('h3', {}, 'Residual block ', h('span', { className: 'thin' }, '(the map\'s sum split by the Add\'s two inputs: Σ_k w_k Σ R_k and Σ_k w_k Σ I_k where the ReLU passes)')),
+    h('table', { id: 'inspector-branches', className: 'data residual' },
+      h('thead', {}, h('tr', {}, ...['input', 'contribution', 'positive', 'negative', ''].map((t) => h('th', {}, t)))),
+      h('tbody', {}, ...x.branches!.map(row))));
 }
 
 function branches(x: MapInspection): HTMLElement {
@@ -112,7 +137,7 @@ function renderChannelTable(el: HTMLElement, x: MapInspection, kindOf: (k: numbe
     const d = typeof va === 'string' ? va.localeCompare(vb as string) : va - (vb as number);
     return (sort.descending ? -d : d) || a - b;
   });
-  const keys: SortKey[] = x.branches ? ['channel', 'branch', 'weight', 'contribution'] : ['channel', 'weight', 'contribution'];
+  const keys: SortKey[] = x.branches && !isResidual(x) ? ['channel', 'branch', 'weight', 'contribution'] : ['channel', 'weight', 'contribution'];
   const head = keys.map((key) => {
     const arrow = sort.key === key ? (sort.descending ? ' ▼' : ' ▲') : '';
     const th = h('th', { className: 'sortable', title: `sort by ${key}` }, `${key === 'weight' ? 'weight w_k' : key === 'contribution' ? 'contribution c_k' : key}${arrow}`);

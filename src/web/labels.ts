@@ -1,12 +1,13 @@
 /**
- * Class names for the page, over the shared label sets of src/gradcam/labels.ts (by the manifest's
- * `labels` field): what a class is called, and which classes the search box offers (the known-answer
- * demonstration model has 1000 outputs, of which only 0 red, 1 green, 2 blue mean something).
+ * Class names for the page, over the model's label choice (src/gradcam/labels.ts chooseLabels: a
+ * labels file, the manifest's set, metadata_props, else ImageNet's for 1000 classes or "class k"):
+ * what a class is called, and which classes the search box offers (the known-answer demonstration
+ * model has 1000 outputs, of which only 0 red, 1 green, 2 blue mean something).
  */
-import { labelOf, labelSet as sharedLabelSet } from '../gradcam/labels.ts';
+import { KNOWN_ANSWER_LABELS, labelOf } from '../gradcam/labels.ts';
 
 export interface LabelSet {
-  /** The manifest's label-set name, or 'default' (ImageNet names for 1000 classes, else "class N"). */
+  /** A key that changes when the names change (the class picker is rebuilt then). */
   name: string;
   count: number;
   /** The names, for Network.load's `labels` option; undefined = the engine's default. */
@@ -16,8 +17,8 @@ export interface LabelSet {
   meaningful: number;
 }
 
-export function labelSet(name: string | undefined, count: number): LabelSet {
-  const list = sharedLabelSet(name);
-  const meaningful = name === 'known-answer' ? Math.min(3, count) : count;
-  return { name: list ? name! : 'default', count, list, of: (c) => labelOf(c, count, list), meaningful };
+/** `from` says where the names came from (the label choice's words); undefined = the default names. */
+export function labelSet(list: readonly string[] | undefined, from: string | undefined, count: number): LabelSet {
+  const meaningful = list === KNOWN_ANSWER_LABELS ? Math.min(3, count) : count;
+  return { name: from ?? 'default', count, list, of: (c) => labelOf(c, count, list), meaningful };
 }

@@ -12,7 +12,7 @@
  * already in the result.
  *
  * Query parameters (for sharing links and for the end-to-end tests):
- *   ?model=NAME      start with this manifest entry
+ *   ?model=NAME      start with this manifest entry (`none`: no model until one is picked or opened)
  *   ?manifest=URL    read the model manifest from URL instead of the bundled one
  *   ?image=URL       start with this picture instead of the sample photo
  */
@@ -24,9 +24,11 @@ import type { RgbaImage } from '../image/image.ts';
 import { clear, composite, drawImage } from './draw.ts';
 import { decodeImage, imageFromUrl } from './images.ts';
 import { labelSet, type LabelSet } from './labels.ts';
-import { loadManifest, type Manifest } from './manifest.ts';
+import { checkLabelCount, parseLabels } from '../gradcam/labels.ts';
+import { modelFacts, renderModelCard, settingsFromForm } from './model-card.ts';
+import { loadManifest, type Manifest, modelGroup } from './manifest.ts';
 import { modelFitsDevice } from '../gradcam/limits.ts';
-import { defaultModel, obtainModel, REAL_MODEL, type LoadedModel, type ModelChoice } from './models.ts';
+import { defaultModel, obtainModel, REAL_MODEL, type LoadedModel, type ModelChoice, type ModelSettings, withSettings } from './models.ts';
 import { DeviceLost, NoWebGpu, Session } from './session.ts';
 import { isCached, isOnServer } from './download.ts';
 import { DEMO_MODEL } from '../../weights/manifest.ts';
@@ -34,7 +36,7 @@ import { hook, publishResult } from './hook.ts';
 import { renderInspector } from './inspector.ts';
 import { Gallery } from './gallery.ts';
 import {
-  busy, layerTitle, makeGalleryItem, ms, notice, parseClassSearch, progress, renderClassPicker, renderClassSearch,
+  busy, h, layerTitle, makeGalleryItem, ms, notice, parseClassSearch, progress, renderClassPicker, renderClassSearch,
   renderLayerPicker, renderMethodPicker, renderPredictions, renderProfile, renderTimings, ui,
 } from './ui.ts';
 import { FpsMeter, Webcam } from './webcam.ts';
@@ -53,7 +55,7 @@ class App {
   private reduction: Reduction = 'logit';
   private method: Method = 'gradcam';
   private counterfactual = false;
-  private labels: LabelSet = labelSet(undefined, 0);
+  private labels: LabelSet = labelSet(undefined, undefined, 0);
   private result?: GradcamResult;
   /** The picture the result belongs to (a webcam frame, or the still picture). */
   private shown?: RgbaImage;
@@ -98,7 +100,7 @@ class App {
     const demo = this.manifest.models.find((m) => m.name === DEMO_MODEL);
     const model = entry
       ? this.switchModel({ kind: 'manifest', entry }).then((ok) => (ok || !demo || entry === demo ? ok : this.switchModel({ kind: 'manifest', entry: demo })))
-      : Promise.resolve();
+      : Promise.resolve(void (ui.modelNote.textContent = 'No model loaded yet: pick one above, or open your own .onnx file (with its labels .txt).'));
     await Promise.all([picture.catch((e) => notice(`picture: ${message(e)}`, 'error')), model]);
   }
 
@@ -166,19 +168,35 @@ class App {
 
   // ── the model ─────────────────────────────────────────────────────────────────────────────────
 
+  /**
+   * The model picker: the generated models, then the zoo's by family, each with its size and where
+   * it would come from: '✓ cached' (this browser's Cache Storage, src/web/download.ts), 'on this
+   * server' (the page's models/ folder: the CLI's cache under `npm start`), else a download; and
+   * 'too big for this GPU' when its largest weight exceeds what the device binds (checked before
+   * any download, src/gradcam/limits.ts).
+   */
   private async fillModelPicker(): Promise<void> {
     const options = await Promise.all(this.manifest.models.map(async (m) => {
       const cached = m.kind === 'onnx-zoo' && (await isCached(m).catch(() => false));
       const served = m.kind === 'onnx-zoo' && !cached && (await isOnServer(m));
-      const tooBig = m.kind === 'onnx-zoo' && modelFitsDevice(m, this.session.limits) !== undefined;
-      const how = m.kind === 'generated' ? 'built here' : cached ? 'cached' : served ? 'on this server' : `${((m.bytes ?? 0) / 1e6).toFixed(0)} MB download`;
-      const o = document.createElement('option');
-      o.value = m.name;
-      o.textContent = `${m.name} (${how}${tooBig ? '; too big for this GPU' : ''})`;
-      o.title = m.description;
-      return o;
+      const tooBig = m.kind === 'onnx-zoo' ? modelFitsDevice(m, this.session.limits) : undefined;
+      const size = m.bytes ? `${(m.bytes / 1e6).toFixed(m.bytes < 1e7 ? 1 : 0)} MB` : '';
+      const how = m.kind === 'generated' ? 'built here' : cached ? `✓ cached, ${size}` : served ? `on this server, ${size}` : `${size} download`;
+      const o = new Option(`${m.name} (${how}${tooBig ? '; too big for this GPU' : ''})`, m.name);
+      o.title = tooBig ?? m.description;
+      o.dataset.where = m.kind === 'generated' ? 'generated' : cached ? 'cached' : served ? 'server' : 'download';
+      if (tooBig) o.dataset.tooBig = 'true';
+      return { group: modelGroup(m), option: o };
     }));
-    ui.model.replaceChildren(...options);
+    // The generated models first (the demonstration model among them), then the zoo's families in the manifest's order.
+    const groups = new Map<string, HTMLOptionElement[]>([[modelGroup({ kind: 'generated' }), []]]);
+    for (const { group, option } of options) groups.set(group, [...(groups.get(group) ?? []), option]);
+    const local = [...ui.model.querySelectorAll<HTMLOptionElement>('option[value^="file:"]')];
+    ui.model.replaceChildren(
+      ...[...groups].filter(([, list]) => list.length).map(([label, list]) => h('optgroup', { label }, ...list)),
+      ...(local.length ? [h('optgroup', { label: 'local files' }, ...local)] : []),
+    );
+    ui.model.value = this.modelValue;
   }
 
   /**
@@ -218,17 +236,17 @@ class App {
 
   private modelLoaded(loaded: LoadedModel, value: string): void {
     if (value.startsWith('file:') && ![...ui.model.options].some((o) => o.value === value)) {
-      ui.model.append(new Option(`${loaded.name} (local file)`, value));
+      const group = ui.model.querySelector<HTMLOptGroupElement>('optgroup[label="local files"]') ?? ui.model.appendChild(h('optgroup', { label: 'local files' }));
+      group.append(new Option(`${loaded.name} (local file)`, value));
     }
     if (loaded.source === 'download' || loaded.source === 'server') void this.fillModelPicker().then(() => (ui.model.value = value));
     ui.model.value = value;
     this.modelValue = value;
-    const before = this.labels.name;
-    this.labels = labelSet(loaded.labels, this.session.classCount);
-    if (this.labels.name !== before) this.classChoice = 'top';
-    renderClassSearch(this.labels);
+    this.settled(loaded);
     renderLayerPicker(this.session.layers, this.layer);
     this.layer = ui.layer.value;
+    const blocks = allLayers(this.session.layers)[0]?.block;
+    ui.showStripWhat.textContent = blocks ? 'every inception block' : 'every stage output';
     ui.modelNote.textContent = loaded.demo
       ? `A demonstration model: GoogLeNet's layers with weights set by hand, so that class 0 = red, 1 = green, 2 = blue. ` +
         `For real ImageNet predictions pick ${REAL_MODEL} above (28 MB, downloaded once and kept in this browser).`
@@ -238,6 +256,48 @@ class App {
       : '';
     hook.model = { name: loaded.name, source: loaded.source, demo: loaded.demo, url: loaded.url };
     this.requestRender();
+  }
+
+  /** The class names and the model card for the model as loaded (after a load, or a change made in the card). */
+  private settled(loaded: LoadedModel): void {
+    const list = loaded.labels.labels;
+    if (list !== this.labels.list || this.session.classCount !== this.labels.count) {
+      this.labels = labelSet(list, loaded.labels.from, this.session.classCount);
+      this.classChoice = 'top';
+      renderClassSearch(this.labels);
+    }
+    const facts = modelFacts(loaded, this.session.inputFacts);
+    renderModelCard(loaded, facts);
+    hook.modelCard = facts;
+  }
+
+  /**
+   * A change made in the model card (recipe fields, a labels file): the same model with these
+   * settings, swapped in place when only the values change, compiled again when the size, layout
+   * or labels do; then the view runs again. A bad field or a labels file of the wrong length is
+   * refused on the status line, and the model stays as it was.
+   */
+  private async changeSettings(make: (current: ModelSettings) => ModelSettings): Promise<void> {
+    const current = this.session.model;
+    if (!current) return;
+    try {
+      const settings = make(current.settings);
+      if (settings.labels) checkLabelCount(settings.labels.names, this.session.classCount, settings.labels.file);
+      const next = withSettings(current, settings);
+      busy('applying the change…');
+      const how = await this.session.reconfigure(next);
+      if (how === 'recompiled') {
+        renderLayerPicker(this.session.layers, this.layer);
+        this.layer = ui.layer.value;
+      }
+      this.settled(next);
+      notice(`${next.name}: ${how === 'in place' ? 'the new recipe is used from this run on' : 'compiled again with the change'}; running again.`);
+      this.requestChange();
+    } catch (e) {
+      busy(null);
+      notice(message(e), 'error');
+      hook.errors.push(message(e));
+    }
   }
 
   // ── rendering ─────────────────────────────────────────────────────────────────────────────────
@@ -480,6 +540,16 @@ class App {
       if (f) void this.switchModel({ kind: 'file', file: f, labelsFile: files.find((x) => /\.txt$/i.test(x.name)) });
       ui.modelFile.value = '';
     });
+    ui.modelForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      void this.changeSettings((current) => settingsFromForm(current));
+    });
+    ui.modelReset.addEventListener('click', () => void this.changeSettings((current) => ({ ...current, recipe: undefined })));
+    ui.labelsFile.addEventListener('change', () => {
+      const file = ui.labelsFile.files?.[0];
+      ui.labelsFile.value = '';
+      if (file) void file.text().then((text) => this.changeSettings((current) => ({ ...current, labels: { names: parseLabels(text, file.name), file: file.name } })));
+    });
     ui.model.addEventListener('change', () => {
       const entry = this.manifest.models.find((m) => m.name === ui.model.value);
       if (entry) void this.switchModel({ kind: 'manifest', entry });
@@ -583,6 +653,7 @@ async function boot(): Promise<void> {
     throw e;
   }
   hook.loseDevice = () => session.loseDevice();
+  hook.limits = session.limits;
   const manifest = await loadManifest(params.get('manifest'));
   app = new App(session, manifest);
   await app.start();

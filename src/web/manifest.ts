@@ -32,3 +32,16 @@ export async function loadManifest(url?: string | null): Promise<Manifest> {
   if (!res.ok) throw new Error(`manifest ${url}: HTTP ${res.status}`);
   return check(await res.json(), url);
 }
+
+/** The zoo's families, by the start of the entry's name (the manifest states no family). */
+const FAMILIES: [RegExp, string][] = [
+  [/^(googlenet|inception)/, 'GoogLeNet and Inception'], [/^resnet/, 'ResNet'], [/^mobilenet/, 'MobileNet'],
+  [/^squeezenet/, 'SqueezeNet'], [/^shufflenet/, 'ShuffleNet'], [/^densenet/, 'DenseNet'], [/^efficientnet/, 'EfficientNet'],
+  [/^vgg/, 'VGG'], [/^(bvlcalexnet|caffenet)/, 'AlexNet and CaffeNet'],
+];
+
+/** The model picker's group of an entry: 'generated (built in this page)', or the zoo family ('ONNX Model Zoo: ResNet'). */
+export function modelGroup(m: Pick<ManifestModel, 'kind'> & { name?: string }): string {
+  if (m.kind === 'generated') return 'generated (built in this page)';
+  return `ONNX Model Zoo: ${FAMILIES.find(([re]) => re.test(m.name ?? ''))?.[1] ?? 'other'}`;
+}

@@ -5,8 +5,8 @@
  */
 import { type DeviceLimits, deviceLimits } from '../gpu/dispatch.ts';
 import { requestGpu, describeAdapter, type GpuContext } from '../gpu/device.ts';
-import { labelSet } from '../gradcam/labels.ts';
 import type { LayerInfo } from '../gradcam/layers.ts';
+import type { Layout } from '../image/recipes.ts';
 import { Network } from '../gradcam/network.ts';
 import type { LoadedModel } from './models.ts';
 
@@ -76,6 +76,11 @@ export class Session {
     return this.net?.classCount ?? 0;
   }
 
+  /** The loaded network's input as it runs (shape and layout, after the recipe's size and layout) and its class count. */
+  get inputFacts(): { shape: number[]; layout: Layout; classes: number } {
+    return { shape: this.net?.engine.inputShape ?? [], layout: this.net?.engine.layout ?? 'NCHW', classes: this.classCount };
+  }
+
   /** Candidate feature layers of the loaded network, in forward order. */
   get layers(): LayerInfo[] {
     return this.net?.layers() ?? [];
@@ -125,8 +130,29 @@ export class Session {
     this.loaded = model;
     this.generation++;
     this.events.progress('compiling kernels…');
-    this.net = await Network.load(this.gpu, model.model, { recipe: model.recipe, labels: model.labelNames ?? labelSet(model.labels) });
+    this.net = await Network.load(this.gpu, model.model, { recipe: model.recipeChoice.recipe, labels: model.labels.labels });
     return this.net;
+  }
+
+  /**
+   * The same model with other settings (the model card): a recipe that keeps the input's size and
+   * layout is swapped in place (the preprocessing stage is keyed by the recipe, so the next run
+   * makes a new one; no recompilation); anything else (size, layout, labels) compiles the model again.
+   */
+  reconfigure(model: LoadedModel): Promise<'in place' | 'recompiled'> {
+    return this.serial(async () => {
+      const before = this.loaded;
+      const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+      const r = model.recipeChoice.recipe, old = before?.recipeChoice.recipe;
+      if (this.net && before?.model === model.model && old && same(r.size, old.size) && same(r.layout, old.layout) && same(model.labels, before.labels)) {
+        this.net.engine.recipe = r;
+        this.loaded = model;
+        this.generation++;
+        return 'in place';
+      }
+      await this.compile(model);
+      return 'recompiled';
+    });
   }
 
   private watch(gpu: GpuContext): void {

@@ -58,6 +58,17 @@ export const ui = {
   progressBar: byId<HTMLProgressElement>('progress-bar'),
   progressText: byId<HTMLElement>('progress-text'),
   modelNote: byId<HTMLElement>('model-note'),
+  modelDetails: byId<HTMLDetailsElement>('model-details'),
+  modelFacts: byId<HTMLElement>('model-facts'),
+  modelForm: byId<HTMLFormElement>('model-form'),
+  recipePreset: byId<HTMLSelectElement>('recipe-preset'),
+  recipeMean: byId<HTMLInputElement>('recipe-mean'),
+  recipeStd: byId<HTMLInputElement>('recipe-std'),
+  recipeSize: byId<HTMLInputElement>('recipe-size'),
+  recipeLayout: byId<HTMLSelectElement>('recipe-layout'),
+  modelReset: byId<HTMLButtonElement>('model-reset'),
+  labelsFile: byId<HTMLInputElement>('labels-file'),
+  showStripWhat: byId<HTMLElement>('show-strip-what'),
   classSelect: byId<HTMLSelectElement>('class'),
   classSearch: byId<HTMLInputElement>('class-search'),
   classList: byId<HTMLDataListElement>('class-list'),
@@ -150,8 +161,14 @@ export function parseClassSearch(text: string, labels: LabelSet): number | null 
   return null;
 }
 
-/** Short names for layers: 'inception_4e/output_1' → 'inception_4e', 'conv2/3x3_2' stays. */
+/**
+ * Short names for layers: 'inception_4e/output_1' → 'inception_4e', 'conv2/3x3_2' stays; torch.onnx's
+ * scoped names lose the op's output: '/layer4/layer4.0/relu_1/Relu_output_0' → 'layer4.0/relu_1'
+ * (the module path, as --layer takes it, and the op in it), '/relu/Relu_output_0' → 'relu'.
+ */
 export function layerTitle(name: string): string {
+  const parts = name.split('/');
+  if (parts[0] === '' && parts.length >= 3 && /_output_\d+$/.test(parts[parts.length - 1])) return parts.slice(-3, -1).filter(Boolean).join('/');
   return name.replace(/\/output(_\d+)?$/, '');
 }
 

@@ -227,7 +227,7 @@ describe.skipIf(!hasChromium)(`the page in headless Chromium (${CHROMIUM}, WebGP
     expect(server.hits(entry.url)).toBe(1);
     expect(h.model).toMatchObject({ name: 'googlenet-12', source: 'cache' });
     expect(h.last!.predictions).toHaveLength(5);
-    expect(await page.textContent('#model')).toContain('googlenet-12 (cached)');
+    expect(await page.textContent('#model')).toContain(`googlenet-12 (✓ cached, ${(bytes.length / 1e6).toFixed(0)} MB)`);
     expect(errors).toEqual([]);
     await context.close();
   });

@@ -1,0 +1,202 @@
+/**
+ * The page with one's own classifier (issue 19, item 5), in headless Chromium on SwiftShader: the
+ * model picker's groups, sizes and marks (cached, on this server, too big for this device); a local
+ * .onnx file (the generated 10-class ResNet, resnet-finetuned-10: not an inception model) opened
+ * with its labels file: the class names, the input, the recipe and its source, the labels' source;
+ * a recipe changed in the model card changes the result (and Reset gives the first one back); the
+ * layer picker and the strip show the ResNet's stage outputs; the inspector's branch view appears
+ * at a residual Add and not at the stem. The page starts with `?model=none`, so no GoogLeNet runs.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { modelFitsDevice } from '../../src/gradcam/limits.ts';
+import type { PageHook } from '../../src/web/hook.ts';
+import { ensureGeneratedModel } from '../../weights/generate/index.ts';
+import type { ManifestModel } from '../../weights/manifest.ts';
+import { buildPage, hasChromium, hookOf, launch, waitForRuns, watchErrors, CHROMIUM } from './browser.ts';
+import { startServer, type TestServer } from './server.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const MODEL = 'resnet-finetuned-10';
+const CIFAR = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
+/** resnet-finetuned-10's stage outputs (torch.onnx names): the stem's ReLU, then each layer's last ReLU (after its residual Add). */
+const STAGES = ['/relu/Relu_output_0', ...[1, 2, 3, 4].map((i) => `/layer${i}/layer${i}.0/relu_1/Relu_output_0`)];
+const manifest = JSON.parse(readFileSync(join(ROOT, 'weights', 'manifest.json'), 'utf8')) as { models: ManifestModel[] };
+const entryOf = (name: string) => manifest.models.find((m) => m.name === name)!;
+
+/** A run's class → probability. */
+const probabilities = (h: PageHook) => new Map(h.last!.predictions.map((p) => [p.class, p.probability]));
+
+describe.skipIf(!hasChromium)(`the page with one's own model (${CHROMIUM}, WebGPU on SwiftShader)`, () => {
+  let out: string;
+  let server: TestServer;
+  let browser: Browser;
+  let page: Page;
+  let errors: string[];
+
+  beforeAll(async () => {
+    out = mkdtempSync(join(tmpdir(), 'gradcam-e2e-own-'));
+    process.env.GRADCAM_CACHE = join(out, 'cache'); // an empty model cache: nothing copied into the build's models/
+    const t0 = performance.now();
+    await buildPage(ROOT, join(out, 'web'));
+    console.log(`e2e own model: vite build ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    server = await startServer(join(out, 'web'));
+    // squeezenet1.1-7 "on this server": a body of the manifest's size at models/<name>.onnx (the picker only asks HEAD).
+    server.route('/models/squeezenet1.1-7.onnx', { body: new Uint8Array(entryOf('squeezenet1.1-7').bytes!) });
+    browser = await launch(true);
+    page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    errors = watchErrors(page);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    if (out) rmSync(out, { recursive: true, force: true });
+  });
+
+  const ready = () => page.waitForFunction(() => (window as unknown as { gradcam?: PageHook }).gradcam?.state === 'ready', undefined, { timeout: 60_000 });
+
+  it('groups the model picker (generated; the zoo by family), with sizes, marks cached and served models and those too big for this device', async () => {
+    await page.goto(`${server.origin}/?model=none`);
+    await ready();
+    // mobilenetv2-12 "cached": an entry at its Cache Storage key (download.ts: its URL with the SHA-256), as a finished download leaves it.
+    const mobilenet = entryOf('mobilenetv2-12');
+    await page.evaluate(async (e) => {
+      const key = new URL(e.url!, location.href);
+      key.searchParams.set('gradcam-sha256', e.sha256!);
+      await (await caches.open('gradcam-models')).put(key.href, new Response(new Uint8Array(8)));
+    }, mobilenet);
+    await page.reload();
+    await ready();
+    expect(await page.textContent('#model-note')).toContain('No model loaded yet');
+    const groups = await page.$$eval('#model optgroup', (gs) => gs.map((g) => ({
+      label: (g as HTMLOptGroupElement).label,
+      options: [...g.querySelectorAll('option')].map((o) => ({ value: o.value, text: o.textContent!, where: o.dataset.where, tooBig: o.dataset.tooBig === 'true' })),
+    })));
+    const labels = groups.map((g) => g.label);
+    expect(labels[0]).toBe('generated (built in this page)');
+    for (const family of ['GoogLeNet and Inception', 'ResNet', 'MobileNet', 'SqueezeNet', 'ShuffleNet', 'DenseNet', 'EfficientNet', 'VGG', 'AlexNet and CaffeNet']) {
+      expect(labels).toContain(`ONNX Model Zoo: ${family}`);
+    }
+    const options = groups.flatMap((g) => g.options.map((o) => ({ ...o, group: g.label })));
+    // Every manifest model once, in the group of its family.
+    expect(options.map((o) => o.value).sort()).toEqual(manifest.models.map((m) => m.name).sort());
+    expect(options.find((o) => o.value === 'resnet50-v2-7')!.group).toBe('ONNX Model Zoo: ResNet');
+    expect(options.find((o) => o.value === 'caffenet-12')!.group).toBe('ONNX Model Zoo: AlexNet and CaffeNet');
+    const { limits } = await hookOf(page);
+    for (const m of manifest.models.filter((x) => x.kind === 'onnx-zoo')) {
+      const o = options.find((x) => x.value === m.name)!;
+      // The size in MB, as the manifest states it; the too-big mark exactly where its largest weight exceeds the device's binding.
+      expect(o.text).toContain(`${(m.bytes! / 1e6).toFixed(m.bytes! < 1e7 ? 1 : 0)} MB`);
+      expect(o.tooBig, m.name).toBe(modelFitsDevice(m, limits!) !== undefined);
+      expect(o.where, m.name).toBe(m.name === 'mobilenetv2-12' ? 'cached' : m.name === 'squeezenet1.1-7' ? 'server' : 'download');
+    }
+    expect(options.find((o) => o.value === 'mobilenetv2-12')!.text).toContain('✓ cached');
+    expect(options.find((o) => o.value === 'squeezenet1.1-7')!.text).toContain('on this server');
+    console.log(`e2e own model: device binds ${limits!.maxStorageBufferBindingSize} bytes; too big: ${options.filter((o) => o.tooBig).map((o) => o.value).join(', ') || 'none'}`);
+    expect(errors).toEqual([]);
+  });
+
+  it(`opens ${MODEL}.onnx with its labels: the class names, the input, the recipe and its source; a changed recipe changes the result`, async () => {
+    const bytes = await readFile(await ensureGeneratedModel(MODEL));
+    const labels = await readFile(join(ROOT, 'weights', 'labels', `${MODEL}.txt`));
+    const runs = (await hookOf(page)).runs;
+    await page.setInputFiles('#model-file', [
+      { name: `${MODEL}.onnx`, mimeType: 'application/octet-stream', buffer: bytes },
+      { name: `${MODEL}.txt`, mimeType: 'text/plain', buffer: labels },
+    ]);
+    const first = await waitForRuns(page, runs + 1);
+    const firstMap = (await hookOf(page, true)).last!.map.raw;
+    expect(first.model).toMatchObject({ name: `${MODEL}.onnx`, source: 'file', demo: false });
+    // The labels file names the classes: in the predictions, the class picker and the search list.
+    expect(first.last!.predictions.length).toBe(5);
+    for (const p of first.last!.predictions) expect(p.label).toBe(CIFAR[p.class]);
+    const picker = await page.$$eval('#class option', (os) => os.map((o) => o.textContent!));
+    expect(picker[0]).toBe(`top prediction (${CIFAR[first.last!.predictions[0].class]})`);
+    for (const p of first.last!.predictions) expect(picker.some((t) => t.startsWith(`${CIFAR[p.class]} (`))).toBe(true);
+    expect(await page.$$eval('#class-list option', (os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(CIFAR.map((c, i) => `${c} · ${i}`));
+    // The model card: the input as in the file and as run, the recipe guessed (nothing states one) and why, the labels' source.
+    expect(first.modelCard).toMatchObject({
+      input: { name: 'x', fileShape: [1, 3, 64, 64], shape: [1, 3, 64, 64], layout: 'NCHW', openSize: false },
+      recipe: { name: 'imagenet-rgb', source: 'guess' }, labels: `${MODEL}.txt (a labels file)`, classes: 10,
+    });
+    expect(await page.isVisible('#model-facts')).toBe(false); // (inside the closed <details>)
+    await page.click('#model-details summary');
+    const facts = await page.textContent('#model-facts');
+    expect(facts).toContain('[1, 3, 64, 64] in the file');
+    expect(await page.textContent('#recipe-source')).toMatch(/^from a guess: no recipe stated/);
+    expect(await page.textContent('#labels-source')).toBe(`${MODEL}.txt (a labels file)`);
+    expect(await page.isDisabled('#recipe-size')).toBe(true); // the file fixes 64×64
+
+    // Another recipe (Caffe's BGR, 0–255 minus the means): the same size and layout, swapped in without recompiling.
+    await page.selectOption('#recipe-preset', 'caffe-bgr');
+    await page.click('#model-apply');
+    const caffe = await waitForRuns(page, runs + 2);
+    const caffeMap = (await hookOf(page, true)).last!.map.raw;
+    expect(caffe.modelCard!.recipe).toMatchObject({ name: 'caffe-bgr', source: 'user', why: 'recipe caffe-bgr' });
+    expect(await page.textContent('#recipe-description')).toContain('caffe-bgr (BGR, 0–255');
+    const before = probabilities(first), after = probabilities(caffe);
+    const shared = [...before.keys()].filter((c) => after.has(c));
+    const change = Math.max(...shared.map((c) => Math.abs(before.get(c)! - after.get(c)!)), shared.length < 5 ? 1 : 0);
+    expect(change).toBeGreaterThan(1e-3);
+    expect(caffeMap.length).toBe(firstMap.length);
+    expect(caffeMap).not.toEqual(firstMap);
+
+    // Reset: the guessed recipe again, and the first result again (same input, same kernels: equal up to float32 rounding of a re-run, 1e-6).
+    await page.click('#model-reset');
+    const again = await waitForRuns(page, runs + 3);
+    expect(again.modelCard!.recipe).toMatchObject({ name: 'imagenet-rgb', source: 'guess' });
+    expect(again.last!.predictions.map((p) => p.class)).toEqual(first.last!.predictions.map((p) => p.class));
+    again.last!.predictions.forEach((p, i) => expect(p.probability).toBeCloseTo(first.last!.predictions[i].probability, 6));
+    expect(errors).toEqual([]);
+  });
+
+  it('shows the stage outputs in the layer picker and the strip; the branch view at a residual Add only', async () => {
+    const groups = await page.$$eval('#layer optgroup', (gs) => gs.map((g) => ({ label: (g as HTMLOptGroupElement).label, values: [...g.querySelectorAll('option')].map((o) => o.value) })));
+    expect(groups[0]).toEqual({ label: 'stage outputs', values: STAGES });
+    expect(await page.textContent('#show-strip-what')).toBe('every stage output');
+    let runs = (await hookOf(page)).runs;
+    await page.check('#show-inspector');
+    await waitForRuns(page, ++runs);
+    await page.check('#show-strip');
+    let h = await waitForRuns(page, ++runs);
+    expect(h.last!.layers).toEqual(STAGES);
+    const tiles = await page.$$eval('#strip [data-layer]', (ts) => ts.map((t) => ({ layer: (t as HTMLElement).dataset.layer, title: t.querySelector('.thumb-title')!.textContent })));
+    expect(tiles).toEqual(STAGES.map((layer, i) => ({ layer, title: i === 0 ? 'relu' : `layer${i}.0/relu_1` })));
+    expect(await page.textContent('#strip-note')).toContain('5 stages');
+    // The automatic layer is layer4's residual Add (+ ReLU): the inspector splits the map between the residual branch and the shortcut.
+    expect(h.last!.map.layer).toBe(STAGES[4]);
+    expect(h.last!.inspection!.branches!.map((b) => b.kind)).toEqual(['residual', 'identity']);
+    expect(await page.$$eval('#inspector-branches tbody td:first-child', (ts) => ts.map((t) => t.textContent))).toEqual(['residual branch', 'shortcut (identity)']);
+    // The stem's ReLU has no branches: no branch view, and no branch column in the channel table.
+    // (A tile only redraws: its map, with its inspection, is in the result already.)
+    await page.click(`#strip [data-layer="${STAGES[0]}"]`);
+    await page.waitForFunction((l) => (window as unknown as { gradcam: PageHook }).gradcam.last?.map.layer === l, STAGES[0], { timeout: 10_000 });
+    h = await hookOf(page);
+    expect(h.runs).toBe(runs);
+    expect(h.last!.map.layer).toBe(STAGES[0]);
+    expect(h.last!.inspection!.branches).toBeUndefined();
+    expect(await page.$('#inspector-branches')).toBeNull();
+    expect(await page.$$eval('#inspector-channels th', (ts) => ts.map((t) => (t as HTMLElement).dataset.key))).toEqual(['channel', 'weight', 'contribution']);
+    expect(errors).toEqual([]);
+  });
+
+  it('refuses a malformed field and a labels file of the wrong length, saying which and why; the model stays as it was', async () => {
+    const runs = (await hookOf(page)).runs;
+    await page.fill('#recipe-mean', '0.5,0.5');
+    await page.click('#model-apply');
+    await page.waitForFunction(() => (window as unknown as { gradcam: PageHook }).gradcam.errors.length >= 1);
+    expect(await page.textContent('#notice')).toBe("the model card: mean takes three numbers separated by commas (R,G,B), got '0.5,0.5'");
+    await page.fill('#recipe-mean', '');
+    await page.setInputFiles('#labels-file', { name: 'three.txt', mimeType: 'text/plain', buffer: Buffer.from('a\nb\nc\n') });
+    await page.waitForFunction(() => (window as unknown as { gradcam: PageHook }).gradcam.errors.length >= 2);
+    expect(await page.textContent('#notice')).toContain('three.txt: 3 class names, but the model has 10 classes');
+    const h = await hookOf(page);
+    expect(h.runs).toBe(runs);
+    expect(h.modelCard!.labels).toBe(`${MODEL}.txt (a labels file)`);
+  });
+});
