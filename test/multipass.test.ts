@@ -1,0 +1,227 @@
+/**
+ * Score-CAM and Ablation-CAM (issue 20; src/gradcam/multipass.ts) against their float64 references
+ * (test/reference/multipass.ts: pytorch-grad-cam's ScoreCAM and AblationCAM written from their
+ * definitions) on the small GoogLeNet-like model (test/helpers/small-model.ts): the concat 'cat'
+ * (16 channels, 8 × 6) and its slice 'a2' (8 channels: the forward from the layer runs the concat
+ * with the other slice from the priming pass), two classes, two images in one call, batches of 3
+ * (the last batch padded), and both reductions; skipZero on a model with dead channels; progress,
+ * cancelling through an AbortSignal, and the refusals.
+ *
+ * Tolerance, from float32 rounding (test/helpers/magnitude.ts): every GPU value t is within
+ * rtol_t · M_t of the float64 one (M the magnitude, rtol the budget of the ops on its way). From the
+ * layer's activations A (error e_A) and the class score of each pass (error e_S: rounding of the pass,
+ * plus for Score-CAM the reach of the masked input's own error, |x|·δm with δm ≤ 4·E_k / (max − min)
+ * + 6u, E_k the error of A_k plus 8u·max|A_k|), first order:
+ *   scorecam:    |δw_k| ≤ w_k (e_S,k + Σ_j w_j e_S,j)                    (softmax)
+ *   ablationcam: |δw_k| ≤ (e_S + e_S,k) / |S| + |S − S_k| e_S / S²         (a ratio)
+ *   map(i):      Σ_k |δw_k| |A_k(i)| + |w_k| e_A,k(i) + (C + 4) u |w_k| |A_k(i)|
+ * and the probability's error from the logits' e_L: p (e_L,c + max_j e_L,j) + p (classes + 2 range + 8) u
+ * (WGSL's exp). Ablation passes zero a channel, which only lowers magnitudes: the unablated M bounds them.
+ * A wrong channel, mask or score is an error of the map's own order, far above these bounds.
+ */
+import { afterAll, describe, expect, test } from 'vitest';
+import { GradcamError } from '../src/errors.ts';
+import { Network } from '../src/gradcam/network.ts';
+import type { GradcamMap, TensorInput } from '../src/gradcam/types.ts';
+import type { OnnxModel } from '../src/onnx/model.ts';
+import { Rng } from '../weights/generate/random.ts';
+import { testGpu } from './helpers/gpu.ts';
+import { forwardBudgets, forwardMagnitudes, U } from './helpers/magnitude.ts';
+import { SMALL_SHAPE, smallModel } from './helpers/small-model.ts';
+import { forwardValues } from './reference/graph.ts';
+import { buildModel, int, ints, node, weight } from './reference/models.ts';
+import { ablationCamReference, type MultiPassReference, scoreCamReference, upsampleAlignCorners } from './reference/multipass.ts';
+import { randomTensor, rng, type Tensor, tensor } from './reference/tensor.ts';
+
+function tensorInput(r: Rng, shape = SMALL_SHAPE): TensorInput {
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < data.length; i++) data[i] = r.uniform(-2, 2);
+  return { shape: [...shape], data };
+}
+
+/** The logits of a pass on `x` and the bound on each one's error (rounding, plus the reach of `inputError`); memoised per input. */
+const logitMemo = new Map<string, { l: Float64Array; eL: Float64Array }>();
+function logitErrors(model: OnnxModel, key: string, x: Tensor, inputError?: Tensor): { l: Float64Array; eL: Float64Array } {
+  let m = logitMemo.get(key);
+  if (!m) {
+    const values = forwardValues(model, { x });
+    const M = forwardMagnitudes(model, { x }).get('logits')!.data;
+    const rL = forwardBudgets(model, values).get('logits')!;
+    const reach = inputError ? forwardMagnitudes(model, { x: inputError }, { winograd: false }).get('logits')!.data : undefined;
+    m = { l: Float64Array.from(values.get('logits')!.data), eL: Float64Array.from(M, (v, j) => rL * v + (reach?.[j] ?? 0)) };
+    logitMemo.set(key, m);
+  }
+  return m;
+}
+
+/** The bound on the class score of a pass on input `x` (|logit| or probability), `inputError` the bound on |δx| per value. */
+function scoreError(model: OnnxModel, key: string, x: Tensor, cls: number, softmax: boolean, inputError?: Tensor): number {
+  const { l, eL } = logitErrors(model, key, x, inputError);
+  if (!softmax) return eL[cls];
+  const mx = Math.max(...l);
+  const sum = l.reduce((a, v) => a + Math.exp(v - mx), 0);
+  const p = Math.exp(l[cls] - mx) / sum;
+  const range = mx - Math.min(...l);
+  return p * (eL[cls] + Math.max(...eL)) + p * (l.length + 2 * range + 8) * U;
+}
+
+/** Max over positions of the map bound (file comment), and the reference. */
+function mapBound(model: OnnxModel, key: string, x: Tensor, layer: string, cls: number, softmax: boolean, method: 'scorecam' | 'ablationcam'): { ref: MultiPassReference; bound: Float64Array } {
+  const at = { input: 'x', logits: 'logits', layer, cls, softmax };
+  const ref = method === 'scorecam' ? scoreCamReference(model, x, at) : ablationCamReference(model, x, at);
+  const values = forwardValues(model, { x });
+  const A = values.get(layer)!;
+  const rA = forwardBudgets(model, values).get(layer)!;
+  const eA = forwardMagnitudes(model, { x }).get(layer)!.data.map((m) => rA * m);
+  const [, C, h, w] = A.shape;
+  const hw = h * w;
+  const eS = new Float64Array(C);
+  const dw = new Float64Array(C);
+  if (method === 'scorecam') {
+    const [, , H, W] = x.shape;
+    for (let k = 0; k < C; k++) {
+      const Ak = A.data.subarray(k * hw, (k + 1) * hw);
+      const E = Math.max(...eA.subarray(k * hw, (k + 1) * hw)) + 8 * U * Math.max(...Ak.map(Math.abs));
+      const up = upsampleAlignCorners(Ak, h, w, H, W);
+      const span = Math.max(...up) - Math.min(...up) + 1e-8;
+      const dm = (4 * E) / span + 6 * U;
+      const inputError = tensor(x.shape, x.data.map((v) => Math.abs(v) * (dm + U)));
+      eS[k] = scoreError(model, `${key}|${layer}|${k}`, ref.inputs![k], cls, softmax, inputError);
+    }
+    const mean = ref.weights.reduce((a, wj, j) => a + wj * eS[j], 0);
+    ref.weights.forEach((wk, k) => { dw[k] = wk * (eS[k] + mean); });
+  } else {
+    const e = scoreError(model, key, x, cls, softmax);
+    const S = ref.score;
+    ref.passScores.forEach((Sk, k) => { dw[k] = (2 * e) / Math.abs(S) + (Math.abs(S - Sk) * e) / (S * S); });
+  }
+  const bound = new Float64Array(hw);
+  for (let i = 0; i < hw; i++) {
+    let b = 0;
+    for (let k = 0; k < C; k++) {
+      const a = Math.abs(A.data[k * hw + i]);
+      b += dw[k] * a + Math.abs(ref.weights[k]) * eA[k * hw + i] + (C + 4) * U * Math.abs(ref.weights[k]) * a;
+    }
+    bound[i] = 1.01 * b + 1e-30;
+  }
+  return { ref, bound };
+}
+
+/** Checks a map against the reference within the bound; returns the worst |d| / bound. */
+function expectClose(got: GradcamMap, ref: MultiPassReference, bound: Float64Array, what: string): number {
+  let worst = 0;
+  for (let i = 0; i < bound.length; i++) {
+    const d = Math.abs(got.raw[i] - ref.map[i]);
+    expect(d, `${what}: position ${i} (ref ${ref.map[i]}, got ${got.raw[i]}, bound ${bound[i]})`).toBeLessThanOrEqual(bound[i]);
+    worst = Math.max(worst, d / bound[i]);
+  }
+  return worst;
+}
+
+/** x → conv 3×3 (5 channels; channels 1 and 3 biased to −100: dead after the ReLU) + ReLU → conv 1×1 (4) + ReLU → GAP → Gemm (3 classes). */
+function deadChannelModel(): OnnxModel {
+  const r = rng(11);
+  const b1 = randomTensor([5], r, 0, 0.2);
+  b1.data[1] = -100;
+  b1.data[3] = -100;
+  return buildModel({
+    inputs: { x: [1, 3, 7, 5] },
+    outputs: ['logits'],
+    weights: [weight('w1', randomTensor([5, 3, 3, 3], r)), weight('b1', b1), weight('w2', randomTensor([4, 5, 1, 1], r)), weight('fc', randomTensor([3, 4], r)), weight('fcb', randomTensor([3], r))],
+    nodes: [
+      node('Conv', ['x', 'w1', 'b1'], ['c1'], { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) }),
+      node('Relu', ['c1'], ['a1']),
+      node('Conv', ['a1', 'w2'], ['c2'], { kernel_shape: ints([1, 1]) }),
+      node('Relu', ['c2'], ['a2']),
+      node('GlobalAveragePool', ['a2'], ['g']),
+      node('Flatten', ['g'], ['flat']),
+      node('Gemm', ['flat', 'fc', 'fcb'], ['logits'], { transB: int(1) }),
+    ],
+  });
+}
+
+describe('scorecam and ablationcam against float64 (small model)', async () => {
+  const gpu = await testGpu();
+  const model = smallModel(3, 'flatten');
+  const net = await Network.load(gpu, model, { taps: ['a2'] });
+  afterAll(() => net.destroy());
+  const r = new Rng(5);
+  const xs = [tensorInput(r), tensorInput(r)];
+
+  test('two layers (a concat and its slice), classes 2 and 7, two images, batches of 3; logit and softmax', async () => {
+    for (const reduction of ['logit', 'softmax'] as const) {
+      const progress: number[] = [];
+      const results = await net.gradCAM(xs, {
+        // Softmax: the top classes (a class of probability 1e-40 is 0 in float32, and Ablation-CAM divides by it).
+        methods: ['scorecam', 'ablationcam'], featureLayers: ['cat', 'a2'], classes: reduction === 'logit' ? [2, 7] : 'top2', reduction, upsample: false,
+        methodOptions: { scorecam: { batchSize: 3 }, ablationcam: { batchSize: 3 } }, onProgress: (p) => progress.push(p.done),
+      });
+      // Per image: 16 + 8 channels, both methods.
+      const total = 2 * 2 * (16 + 8);
+      expect(progress.at(-1)).toBe(total);
+      expect(progress.every((d, i) => i === 0 || d > progress[i - 1])).toBe(true);
+      let worst = 0;
+      let nonzero = 0;
+      for (const [n, res] of results.entries()) {
+        const cls = [...new Set(res.maps.map((m) => m.class))];
+        if (reduction === 'logit') expect(cls).toEqual([2, 7]);
+        else expect(cls).toEqual(res.predictions.slice(0, 2).map((p) => p.class));
+        expect(res.maps.map((m) => `${m.layer}:${m.method}`).sort()).toEqual(['a2:ablationcam', 'a2:ablationcam', 'a2:scorecam', 'a2:scorecam', 'cat:ablationcam', 'cat:ablationcam', 'cat:scorecam', 'cat:scorecam']);
+        expect(res.timings.passesMs).toBeGreaterThan(0);
+        for (const m of res.maps) {
+          const { ref, bound } = mapBound(model, `image ${n}`, tensor(xs[n].shape, xs[n].data), m.layer, m.class, reduction === 'softmax', m.method as 'scorecam' | 'ablationcam');
+          if (Math.max(...ref.map) > 0) nonzero++;
+          worst = Math.max(worst, expectClose(m, ref, bound, `${reduction} image ${n} ${m.method} ${m.layer} class ${m.class}`));
+        }
+      }
+      expect(nonzero, 'maps with something in them (a ReLU may leave some all zero)').toBeGreaterThanOrEqual(8);
+      console.log(`${reduction}: worst |GPU − float64| / bound ${worst.toExponential(2)}`);
+    }
+  });
+
+  test('onProgress, and an AbortSignal: an aborted run rejects with AbortError and the network stays usable', async () => {
+    const options = { methods: ['scorecam' as const], featureLayers: ['cat'], classes: [2], upsample: false, methodOptions: { scorecam: { batchSize: 3 } } };
+    const seen: { done: number; total: number; method: string }[] = [];
+    const whole = await net.gradCAM(xs[0], { ...options, onProgress: (p) => seen.push({ ...p }) });
+    expect(seen.map((p) => p.done)).toEqual([3, 6, 9, 12, 15, 16]);
+    expect(seen.every((p) => p.total === 16 && p.method === 'scorecam')).toBe(true);
+    const controller = new AbortController();
+    let batches = 0;
+    const run = net.gradCAM(xs[0], { ...options, signal: controller.signal, onProgress: () => { if (++batches === 2) controller.abort(); } });
+    await expect(run).rejects.toThrow(/cancelled.*AbortSignal/);
+    await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+    expect(batches).toBe(2);
+    // Already aborted: refused before any pass.
+    await expect(net.gradCAM(xs[0], { ...options, signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+    const again = await net.gradCAM(xs[0], options);
+    expect(again.maps[0].raw).toEqual(whole.maps[0].raw);
+  });
+
+  test('refused: reductionLayer with a multi-pass method, a bad methodOptions entry', async () => {
+    await expect(net.gradCAM(xs[0], { methods: ['ablationcam'], reductionLayer: 'logits' })).rejects.toThrow(/reductionLayer .* not supported/);
+    await expect(net.gradCAM(xs[0], { methods: ['ablationcam'], methodOptions: { ablationcam: { skipZero: 1 as unknown as boolean } } })).rejects.toThrow(GradcamError);
+    await expect(net.gradCAM(xs[0], { methods: ['ablationcam'], methodOptions: { ablationcam: { batchSize: 0 } } })).rejects.toThrow(/methodOptions\.ablationcam\.batchSize is 0: expected an integer ≥ 1/);
+    await expect(net.gradCAM(xs[0], { methods: ['scorecam'], methodOptions: { scorecam: { skipZero: true } as never } })).rejects.toThrow(/methodOptions\.scorecam has no field 'skipZero'/);
+  });
+});
+
+describe('ablationcam skipZero (a model with two dead channels)', async () => {
+  const gpu = await testGpu();
+  const model = deadChannelModel();
+  const net = await Network.load(gpu, model);
+  afterAll(() => net.destroy());
+  const x = tensorInput(new Rng(8), [1, 3, 7, 5]);
+
+  test('the dead channels get no pass and weight exactly 0; the map is the same', async () => {
+    const options = { methods: ['ablationcam' as const], featureLayers: ['a1'], classes: [1], upsample: false, inspect: false };
+    const totals: number[] = [];
+    const all = await net.gradCAM(x, { ...options, onProgress: (p) => totals.push(p.total) });
+    const skipped = await net.gradCAM(x, { ...options, methodOptions: { ablationcam: { skipZero: true } }, onProgress: (p) => totals.push(p.total) });
+    expect([...new Set(totals)]).toEqual([5, 3]);
+    const { ref, bound } = mapBound(model, 'dead', tensor(x.shape, x.data), 'a1', 1, false, 'ablationcam');
+    expect(Math.abs(ref.weights[1])).toBe(0);
+    expect(Math.abs(ref.weights[3])).toBe(0);
+    expectClose(all.maps[0], ref, bound, 'all channels');
+    expectClose(skipped.maps[0], ref, bound, 'skipZero');
+  });
+});
