@@ -34,6 +34,7 @@ import { isCached, isOnServer } from './download.ts';
 import { DEMO_MODEL } from '../../weights/manifest.ts';
 import { hook, publishResult } from './hook.ts';
 import { renderInspector } from './inspector.ts';
+import { renderKernelSource } from './kernel-source.ts';
 import { Gallery } from './gallery.ts';
 import {
   busy, h, layerTitle, makeGalleryItem, ms, notice, parseClassSearch, progress, renderClassPicker, renderClassSearch,
@@ -503,7 +504,7 @@ class App {
     busy('profiling kernels…');
     try {
       const timings = await this.session.run((net) => net.profileForward());
-      renderProfile(timings);
+      renderProfile(timings, (kernel, part) => renderKernelSource(ui.kernelView, kernel, part));
     } catch (e) {
       notice(`profile: ${message(e)}`, 'error');
     } finally {

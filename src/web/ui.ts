@@ -77,6 +77,7 @@ export const ui = {
   timings: byId<HTMLElement>('timings'),
   profile: byId<HTMLButtonElement>('profile'),
   profileOut: byId<HTMLElement>('profile-out'),
+  kernelView: byId<HTMLElement>('kernel-view'),
 };
 
 let noticeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -198,15 +199,30 @@ export function renderTimings(t: GradcamTimings, compileMs: number | undefined, 
   ui.timings.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
 }
 
-export function renderProfile(timings: DispatchTiming[]): void {
+/**
+ * The per-kernel profile: the 10 slowest dispatches of the forward pass, each with links to its
+ * kernel's WGSL source and generated header (`show`: the kernel view, src/web/kernel-source.ts).
+ */
+export function renderProfile(timings: DispatchTiming[], show: (kernel: string, part: 'source' | 'header') => void): void {
   const total = timings.reduce((a, t) => a + t.ms, 0);
   const top = [...timings].sort((a, b) => b.ms - a.ms).slice(0, 10);
-  const row = (cells: string[], tag: 'td' | 'th' = 'td', title = '') => h('tr', { title }, ...cells.map((c) => h(tag, {}, c)));
+  const row = (cells: (string | Node)[], tag: 'td' | 'th' = 'td', title = '') => h('tr', { title }, ...cells.map((c) => h(tag, {}, c)));
+  const link = (kernel: string, part: 'source' | 'header', text: string) => {
+    const a = h('a', { href: '#kernel-view', className: 'kernel-link', title: `${kernel}: its ${part === 'source' ? 'WGSL source' : 'generated header'}` }, text);
+    a.dataset.kernel = kernel;
+    a.dataset.part = part;
+    a.addEventListener('click', (e) => {
+      e.preventDefault();
+      show(kernel, part);
+    });
+    return a;
+  };
+  const links = (kernel: string) => h('span', {}, link(kernel, 'source', 'WGSL'), ' · ', link(kernel, 'header', 'header'));
   // The op's first name ('conv2/3x3' of 'conv2/3x3+conv2/relu_3x3'); the full label and shapes are the row's tooltip.
   const table = h('table', {},
-    h('thead', {}, row(['op', 'type', 'time', 'GFLOP/s'], 'th')),
+    h('thead', {}, row(['op', 'type', 'time', 'GFLOP/s', 'kernel'], 'th')),
     h('tbody', {}, ...top.map((t) => row([t.dispatch.label.split('+')[0], t.dispatch.opType, ms(t.ms),
-      t.ms > 0 && t.dispatch.flops > 0 ? (t.dispatch.flops / (t.ms * 1e6)).toFixed(1) : '–'], 'td', `${t.dispatch.label}: ${t.dispatch.shapes}`))));
+      t.ms > 0 && t.dispatch.flops > 0 ? (t.dispatch.flops / (t.ms * 1e6)).toFixed(1) : '–', links(t.dispatch.kernel)], 'td', `${t.dispatch.label}: ${t.dispatch.shapes}; kernel ${t.dispatch.kernel}`))));
   const flops = timings.reduce((a, t) => a + t.dispatch.flops, 0);
   ui.profileOut.replaceChildren(
     h('p', {}, `forward: ${timings.length} dispatches, ${ms(total)} in all, ${(flops / 1e9).toFixed(2)} GFLOP, ${(flops / (total * 1e6)).toFixed(1)} GFLOP/s; the 10 slowest:`),

@@ -185,6 +185,46 @@ describe.skipIf(!hasChromium)(`the page with one's own model (${CHROMIUM}, WebGP
     expect(errors).toEqual([]);
   });
 
+  it('profiles the forward kernels; each row links to its kernel\'s WGSL source and generated header, with the formula from the file\'s opening comment', async () => {
+    await page.click('#profile');
+    await page.waitForSelector('#profile-out table', { timeout: 60_000 });
+    const rows = await page.$$eval('#profile-out tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('a.kernel-link')].map((a) => ({ kernel: (a as HTMLElement).dataset.kernel!, part: (a as HTMLElement).dataset.part! }))));
+    expect(rows.length).toBeGreaterThan(0);
+    for (const links of rows) expect(links.map((l) => l.part)).toEqual(['source', 'header']);
+    // Every row's kernel: its file's text is the body shown, its opening comment the formula shown (read here from shaders/ on disk).
+    const opening = (text: string) => {
+      const lines: string[] = [];
+      for (const line of text.split('\n')) {
+        if (!/^\s*\/\//.test(line)) break;
+        lines.push(line.replace(/^\s*\/\/ ?/, ''));
+      }
+      return lines.join('\n').trim();
+    };
+    const seen = new Set<string>();
+    for (const [source, header] of rows) {
+      if (seen.has(source.kernel)) continue;
+      seen.add(source.kernel);
+      await page.click(`#profile-out a[data-kernel="${source.kernel}"][data-part="source"]`);
+      await page.waitForFunction((k) => document.getElementById('kernel-name')?.textContent === k, source.kernel);
+      expect(await page.isVisible('#kernel-view')).toBe(true);
+      const heading = await page.textContent('#kernel-view h2');
+      const file = /(shaders\/[\w-]+\.wgsl)/.exec(heading!)?.[1];
+      expect(file, heading!).toBeDefined();
+      const text = readFileSync(join(ROOT, file!), 'utf8');
+      expect(await page.textContent('#kernel-body')).toBe(text);
+      expect(await page.textContent('#kernel-formula')).toBe(opening(text));
+      expect(opening(text).length).toBeGreaterThan(40);
+      // The generated header: the Params struct and the bindings, which no body declares itself.
+      await page.click(`#profile-out a[data-kernel="${header.kernel}"][data-part="header"]`);
+      const generated = await page.textContent('#kernel-header');
+      expect(generated).toContain("@group(0) @binding(0) var<uniform> p: Params;");
+      expect(generated).toMatch(/@group\(0\) @binding\(1\) var<storage, read(_write)?>/);
+      expect(text).not.toContain('var<uniform> p: Params');
+    }
+    console.log(`e2e own model: profile rows ${rows.length}, kernels shown: ${[...seen].join(', ')}`);
+    expect(errors).toEqual([]);
+  });
+
   it('refuses a malformed field and a labels file of the wrong length, saying which and why; the model stays as it was', async () => {
     const runs = (await hookOf(page)).runs;
     await page.fill('#recipe-mean', '0.5,0.5');
