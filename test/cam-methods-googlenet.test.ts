@@ -36,7 +36,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { Network } from '../src/gradcam/network.ts';
-import { METHODS as ALL_METHODS, isMultiPass, type Method, methodSpec } from '../src/gradcam/methods.ts';
+import { METHODS as ALL_METHODS, atInput, isMultiPass, type Method, methodSpec } from '../src/gradcam/methods.ts';
 import type { GradcamResult, Reduction } from '../src/gradcam/types.ts';
 import { decodeOnnx } from '../src/onnx/decode.ts';
 import { generateModelBytes } from '../weights/generate/index.ts';
@@ -51,7 +51,7 @@ const CASES = [
   { model: 'googlenet-torchvision-seeded', layers: ['/inception3b/Concat_output_0', '/inception4e/Concat_output_0', '/inception5b/Concat_output_0'] },
 ];
 /** The methods at a feature layer (the guided ones have their own test, test/guided-googlenet.test.ts). */
-const METHODS = ALL_METHODS.filter((m) => methodSpec(m).kind !== 'guided' && !isMultiPass(m));
+const METHODS = ALL_METHODS.filter((m) => !atInput(m) && !isMultiPass(m));
 const BOUND: Record<string, number> = { '3b': 5e-2, '4e': 1e-2, '5b': 1e-3 };
 const bound = (layer: string) => BOUND[Object.keys(BOUND).find((k) => layer.replace('_', '').includes(k))!];
 

@@ -37,7 +37,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { gradCAM, Network } from '../src/gradcam/network.ts';
-import { METHODS as ALL_METHODS, isMultiPass, type Method, methodSpec } from '../src/gradcam/methods.ts';
+import { METHODS as ALL_METHODS, atInput, isMultiPass, type Method, methodSpec } from '../src/gradcam/methods.ts';
 import type { GradcamResult, Reduction } from '../src/gradcam/types.ts';
 import { decodeOnnx } from '../src/onnx/decode.ts';
 import type { OnnxModel } from '../src/onnx/model.ts';
@@ -76,7 +76,7 @@ const FAMILIES: Family[] = [
 ];
 const BOUND = 1e-4;
 /** The methods at a feature layer (the guided ones are tested on their own below). */
-const METHODS = ALL_METHODS.filter((m) => methodSpec(m).kind !== 'guided' && !isMultiPass(m));
+const METHODS = ALL_METHODS.filter((m) => !atInput(m) && !isMultiPass(m));
 
 type Values = Map<string, Tensor>;
 

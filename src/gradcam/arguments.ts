@@ -128,6 +128,27 @@ const GRADCAM_OPTIONS: Record<string, Check> = {
 const METHOD_OPTIONS: Record<string, Record<string, Check>> = {
   scorecam: { batchSize: count },
   ablationcam: { batchSize: count, skipZero: boolean },
+  smoothgrad: {
+    samples: count, seed: (v, name) => {
+      if (!(typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 2 ** 32)) throw wrong(name, v, 'an integer from 0 to 2³² − 1');
+    },
+    sigma: (v, name) => {
+      if (!(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw wrong(name, v, "a number ≥ 0 (the noise's standard deviation as a fraction of the input's range, e.g. 0.15)");
+    },
+    batchSize: count,
+  },
+  'integrated-gradients': {
+    steps: count, batchSize: count,
+    baseline: (v, name) => {
+      if (v !== 'zeros' && v !== 'black') throw wrong(name, v, "'zeros' (0 in the preprocessed input) or 'black' (the black picture, preprocessed)");
+    },
+  },
+  occlusion: {
+    patch: count, stride: count, batchSize: count,
+    fill: (v, name) => {
+      if (!(typeof v === 'number' && Number.isFinite(v))) throw wrong(name, v, 'a finite number (the value inside the window, in the preprocessed input)');
+    },
+  },
 };
 
 /** The options of a call with an array of inputs (BatchOptions). */

@@ -85,10 +85,23 @@ export function programBuffers(engine: Engine, req: ProgramShape): BufferNeed[] 
     }
     needs.push({ label: 'guided maps', bytes: items * perImage(graph.tensors.get(input)!) * 4 });
   }
+  // The input attributions (attributions.ts): saliency and input-x-gradient's plain backward pass to the
+  // input (as the guided one), and each input method's maps (C × H × W per item at most).
+  const atInput = (req.methods ?? []).filter((m) => ['input', 'input-passes', 'occlusion'].includes(methodSpec(m).kind));
+  if (atInput.some((m) => methodSpec(m).kind === 'input')) {
+    const input = graph.input.name;
+    const iplan = gradientPlan(graph, score, [input]);
+    for (const b of gradientBuffers(graph, { score, features: [input], classesPerImage: req.k }, iplan)) needs.push({ label: `input ${b.label}`, bytes: b.floats * 4 });
+    for (const op of iplan.cone) {
+      if (!iplan.needs(op.inputs[0])) continue;
+      for (const b of backwardScratch(op)) needs.push({ label: `input ${b.label}`, bytes: b.floats * 4 });
+    }
+  }
+  for (const m of atInput) needs.push({ label: `map ${m}`, bytes: items * perImage(graph.tensors.get(graph.input.name)!) * 4 });
   for (const l of req.layers) {
     const s = graph.tensors.get(l)!.shape;
     // Per method: weights (the weighted ones), the map and the signed map (Eigen-CAM's scratch is per image, not per K).
-    for (const m of (req.methods ?? ['gradcam']).filter((x) => methodSpec(x).kind !== 'guided')) {
+    for (const m of (req.methods ?? ['gradcam']).filter((x) => !['guided', 'input', 'input-passes', 'occlusion'].includes(methodSpec(x).kind))) {
       if (methodSpec(m).kind === 'weighted') needs.push({ label: `weights ${m} ${l}`, bytes: items * s[1] * 4 });
       needs.push({ label: `map ${m} ${l}`, bytes: items * (s[2] ?? 1) * (s[3] ?? 1) * 4 }, { label: `signed map ${m} ${l}`, bytes: items * (s[2] ?? 1) * (s[3] ?? 1) * 4 });
     }

@@ -17,14 +17,20 @@
  * The multi-pass kinds run many more passes (src/gradcam/passes.ts runs them in batches, with
  * progress and an AbortSignal), then the weighted map ReLU(Σ_k w_k A_k) from their weights:
  *   - 'score': one forward of the masked input per channel (src/gradcam/multipass.ts);
- *   - 'ablation': one forward from the layer per channel, the channel zeroed (multipass.ts).
+ *   - 'ablation': one forward from the layer per channel, the channel zeroed (multipass.ts);
+ *   - 'input-passes': input attributions from many forward + backward passes on perturbed copies of
+ *     the input (smoothgrad's noise, integrated gradients' path), and 'occlusion': many forwards with a
+ *     window occluded (src/gradcam/attributions.ts). Their maps are at the input's resolution.
+ * 'input' (saliency, input-x-gradient) is a single-pass kind: a plain backward pass to the input, next
+ * to the guided one (attributions.ts inputMaps).
  * `passes` says how many passes a method needs (the page and the CLI show it before starting).
  * Adding a method: a case in the WGSL function its kind selects, and one entry here.
  */
 import { GradcamError } from '../errors.ts';
+import { extraPasses } from './attribution-options.ts';
 import type { MethodOptions } from './types.ts';
 
-export type MethodKind = 'weighted' | 'elementwise' | 'eigen' | 'guided' | 'score' | 'ablation';
+export type MethodKind = 'weighted' | 'elementwise' | 'eigen' | 'guided' | 'score' | 'ablation' | 'input' | 'input-passes' | 'occlusion';
 
 /** What the number of passes of a method depends on: the layer's channels, the input's [C, H, W], the per-method options. */
 export interface PassContext {
@@ -102,6 +108,29 @@ export const METHOD_SPECS = {
     formula: 'S_k = the score with channel k of A zeroed (a forward from the layer); w_k = (S − S_k) / S; ReLU(Σ_k w_k A_k)',
     reference: 'Desai & Ramaswamy 2020 (pytorch-grad-cam AblationCAM)', passes: (at) => 1 + at.channels,
   },
+  saliency: {
+    kind: 'input', code: 0, gradients: true,
+    formula: 'max_c |∂y/∂x_c| per position, x the preprocessed input; [H, W]', reference: 'Simonyan et al. 2014', passes: ONE_PASS,
+  },
+  'input-x-gradient': {
+    kind: 'input', code: 1, gradients: true,
+    formula: 'x ⊙ ∂y/∂x, x the preprocessed input (as Captum\'s InputXGradient); [C, H, W], signed', reference: 'Shrikumar et al. 2016', passes: ONE_PASS,
+  },
+  smoothgrad: {
+    kind: 'input-passes', code: 0, gradients: true,
+    formula: '(1/n) Σ_j ∂y/∂x at x + σ·(max x − min x)·z_j, z_j standard normal noise (seeded, made on the GPU); [C, H, W], signed',
+    reference: 'Smilkov et al. 2017', passes: (at) => 1 + extraPasses('smoothgrad', at.input, at.methodOptions),
+  },
+  'integrated-gradients': {
+    kind: 'input-passes', code: 1, gradients: true,
+    formula: '(x − x\') ⊙ (1/m) Σ_{j=0..m} w_j ∂y/∂x at x\' + (j/m)·(x − x\'), w_j = ½ at both ends, else 1 (the trapezoid rule: m + 1 passes), baseline x\' zeros or black; completeness gap Σ − (y(x) − y(x\')); [C, H, W], signed',
+    reference: 'Sundararajan et al. 2017', passes: (at) => 1 + extraPasses('integrated-gradients', at.input, at.methodOptions),
+  },
+  occlusion: {
+    kind: 'occlusion', code: 0, gradients: false,
+    formula: 'y(x) − y(x with a patch × patch window set to the fill value), per window at the stride; each position: the mean over the windows covering it; [H, W], signed',
+    reference: 'Zeiler & Fergus 2014 (Captum Occlusion, MATLAB occlusionSensitivity)', passes: (at) => 1 + extraPasses('occlusion', at.input, at.methodOptions),
+  },
 } as const satisfies Record<string, MethodSpec>;
 
 export type Method = keyof typeof METHOD_SPECS;
@@ -118,10 +147,18 @@ export function methodSpec(m: Method): MethodSpec {
 }
 
 /** The kinds whose methods run many passes, in batches, through the runner (src/gradcam/passes.ts). */
-export const MULTI_PASS_KINDS: readonly MethodKind[] = ['score', 'ablation'];
+export const MULTI_PASS_KINDS: readonly MethodKind[] = ['score', 'ablation', 'input-passes', 'occlusion'];
 
 export function isMultiPass(m: Method): boolean {
   return MULTI_PASS_KINDS.includes(methodSpec(m).kind);
+}
+
+/** The kinds whose maps are at the input's resolution, not at a feature layer: the guided methods and the input attributions. */
+export const INPUT_KINDS: readonly MethodKind[] = ['guided', 'input', 'input-passes', 'occlusion'];
+
+/** Whether `m`'s map is at the input (INPUT_KINDS): it has no feature layer, channels or weights. */
+export function atInput(m: Method): boolean {
+  return INPUT_KINDS.includes(methodSpec(m).kind);
 }
 
 /**

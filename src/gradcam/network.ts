@@ -18,8 +18,9 @@ import { checkLabelCount, LABELS_KEY, labelOf, labelsFromMetadata } from './labe
 import { candidateLayers, type LayerInfo } from './layers.ts';
 import { checkProgramFits, DISPLAY_READBACK_MAX, type DisplayPlan, type DisplayWant, fitDisplay, programBuffers, type ProgramShape, storageLimit } from './limits.ts';
 import { OverlayStage } from './overlay.ts';
-import { EIGEN_TOLERANCE, methodSpec } from './methods.ts';
-import { checkMultiPass, isChannelPasses, runMultiPass } from './multipass.ts';
+import { EIGEN_TOLERANCE, isMultiPass, methodSpec } from './methods.ts';
+import { checkInputAttributions, completeness, runInputPasses } from './attributions.ts';
+import { checkMultiPass, runMultiPass } from './multipass.ts';
 import { GradcamProgram, type ProgramRequest } from './program.ts';
 import { type PlannedRequest, planRequest } from './request.ts';
 import type {
@@ -487,6 +488,7 @@ export class Network {
     const t0 = performance.now();
     const req = planRequest(this.graph, options);
     checkMultiPass(req.methods, options);
+    checkInputAttributions(req.methods, options, this.engine);
     const { layers, k, explicit, reduction, methods, counterfactual, eigenSmooth } = req;
     await this.keep(layers, options.reductionLayer);
     const engine = await this.engineFor(slots);
@@ -535,8 +537,9 @@ export class Network {
     let cpuTimes: number[] = [];
     // The multi-pass methods' passes (multipass.ts) need the first pass's classes and fill the weights
     // the maps read: they run between the backward stage and the maps.
-    const passes = methods.some(isChannelPasses)
-      ? () => runMultiPass({ first: engine, images: inputs.length, program, options, passEngine: (b) => this.passEngine(b), defaultBatch: this.defaultBatchSize() })
+    const passes = methods.some(isMultiPass)
+      ? async () => await runMultiPass({ first: engine, images: inputs.length, program, options, passEngine: (b) => this.passEngine(b), defaultBatch: this.defaultBatchSize() })
+        + await runInputPasses({ first: engine, images: inputs.length, program, options, passEngine: (b) => this.passEngine(b), defaultBatch: this.defaultBatchSize({ layers: [engine.graph.input.name], k, reduction }) })
       : undefined;
     let passesMs: number | undefined;
     if (this.timer.gpuTimed) {
@@ -645,7 +648,7 @@ export class Network {
           maps.push({
             layer: l.layer, method: l.method, counterfactual: !!program.request.counterfactual && methodSpec(l.method).gradients,
             class: c, label: labelOf(c, n, this.options.labels), reduction, score: fwd.logits[c], probability: fwd.probabilities[c],
-            shape: l.shape, raw, min, max, ...(l.planes ? { channels: l.planes } : {}),
+            shape: l.shape, raw, min, max, ...(l.planes && l.planes > 1 ? { channels: l.planes } : {}),
             upsampled: ups ? { width, height, data: ups.slice(m * plane, (m + 1) * plane), min: ranges![2 * m], max: ranges![2 * m + 1] } : undefined,
             overlay: ovs ? { width, height, data: ovs.slice(m * plane * 4, (m + 1) * plane * 4) } : undefined,
           });
@@ -656,6 +659,9 @@ export class Network {
           }
           if (program.request.eigenSmooth) maps[maps.length - 1].smoothing = { eigen: true };
           if (run.inspect) maps[maps.length - 1].inspection = program.inspect(decoded, li, b, c, reduction === 'softmax' ? fwd.probabilities[c] : undefined);
+          if (l.passes !== undefined) maps[maps.length - 1].passes = 1 + l.passes; // the shared first pass, and its own
+          const ends = decoded[li].ends;
+          if (ends) maps[maps.length - 1].completeness = completeness(raw, ends, b, !!program.request.counterfactual);
         }
       });
       return {

@@ -21,6 +21,7 @@ import { type ReadbackPlan, type ReadbackResult, viewRegions } from '../runtime/
 import { camClassifier, concatBranches, inspectMap, type MapInspection, type ResidualInputs, residualInputs } from './inspect.ts';
 import { EIGEN_MAX_ITERATIONS, EIGEN_TOLERANCE, type Method, methodSpec } from './methods.ts';
 import type { Reduction } from './types.ts';
+import { type InputBackward, inputMaps, passMaps } from './attributions.ts';
 
 export interface ProgramRequest {
   layers: string[];
@@ -68,6 +69,10 @@ export interface LayerMaps {
    */
   rgb?: GPUBuffer;
   planes?: number;
+  /** The many-pass input attributions (attributions.ts): the passes per image the last run took. */
+  passes?: number;
+  /** integrated-gradients: y(x') and y(x) per item, for the completeness gap. */
+  ends?: GPUBuffer;
 }
 
 /** One entry of `layers` as read back. */
@@ -80,6 +85,8 @@ export interface DecodedMaps {
   residual?: { r: Float32Array; i: Float32Array };
   signed?: Float32Array;
   weights?: Float32Array;
+  /** integrated-gradients: [y(x'), y(x)] per item. */
+  ends?: Float32Array;
   /** The eigen entry: [iterations, last change] per unit (LayerMaps.eigenPerItem). */
   eigen?: Float32Array;
 }
@@ -101,6 +108,8 @@ export class GradcamProgram {
     private engine: Engine,
     /** The guided backward pass (to the input) and its seed, when a guided method is asked for. */
     readonly guided?: { seed: Dispatch; backward: BackwardProgram },
+    /** The plain backward pass to the input and its seed, when an 'input' method is asked for (attributions.ts). */
+    readonly inputBackward?: InputBackward,
   ) {}
 
   static async create(engine: Engine, req: ProgramRequest): Promise<GradcamProgram> {
@@ -150,7 +159,8 @@ export class GradcamProgram {
 
     const methods = req.methods ?? ['gradcam'];
     // The backward pass to the layers runs for the layer methods that read gradients and for guided-gradcam (its Grad-CAM map).
-    const needsGradients = methods.some((m) => methodSpec(m).gradients && methodSpec(m).kind !== 'guided') || methods.includes('guided-gradcam');
+    // (The input attributions' gradients are to the input: their own backward passes.)
+    const needsGradients = methods.some((m) => methodSpec(m).gradients && !['guided', 'input', 'input-passes'].includes(methodSpec(m).kind)) || methods.includes('guided-gradcam');
     const gradSign = req.counterfactual ? -1 : 1;
     const layers: LayerMaps[] = [];
     // guided-gradcam needs each layer's Grad-CAM map: computed, not returned, when gradcam is not asked for.
@@ -165,7 +175,7 @@ export class GradcamProgram {
       const shapes = `${items}×${c}×${h}×${w}`;
       for (const method of [...methods, ...(hiddenGradcam ? ['gradcam' as const] : [])]) {
         const spec = methodSpec(method);
-        if (spec.kind === 'guided') continue;
+        if (['guided', 'input', 'input-passes', 'occlusion'].includes(spec.kind)) continue; // maps at the input, made below
         const raw = env.scratch(items * h * w, `map ${method} ${layer}`);
         const signed = env.scratch(items * h * w, `signed map ${method} ${layer}`);
         const maps: LayerMaps = { layer, method, shape: [h, w], channels: c, raw, signed, dispatches: [], features: a, gradients: g };
@@ -225,7 +235,10 @@ export class GradcamProgram {
     }
     const guided = methods.some((m) => methodSpec(m).kind === 'guided')
       ? await guidedMaps({ engine, graph: compiledGraph, kernels, view, score, req, classes, layers, hidden, common, methods }) : undefined;
-    return new GradcamProgram(req, score, items, classes, pre, topk, backward, layers, needsGradients, engine, guided);
+    passMaps({ engine, items, layers, methods });
+    const inputBackward = methods.some((m) => methodSpec(m).kind === 'input')
+      ? await inputMaps({ engine, graph: compiledGraph, kernels, view, score, req, classes, layers, common, methods }) : undefined;
+    return new GradcamProgram(req, score, items, classes, pre, topk, backward, layers, needsGradients, engine, guided, inputBackward);
   }
 
   /** Sets explicit classes (items = N·K, item = image·K + k); without a call, top-K is chosen on the GPU. */
@@ -240,9 +253,10 @@ export class GradcamProgram {
   get backwardStage(): Dispatch[] {
     return [
       ...(this.explicit ? [] : [this.topk]),
-      ...(this.needsGradients || this.guided ? this.pre : []),
+      ...(this.needsGradients || this.guided || this.inputBackward ? this.pre : []),
       ...(this.needsGradients ? this.backward.dispatches : []),
       ...(this.guided ? [this.guided.seed, ...this.guided.backward.dispatches] : []),
+      ...(this.inputBackward ? [this.inputBackward.seed, ...this.inputBackward.backward.dispatches] : []),
     ];
   }
 
@@ -265,6 +279,7 @@ export class GradcamProgram {
       const bytes = this.items * l.shape[0] * l.shape[1] * 4;
       if (l.rgb) {
         plan.add(`map:${key}`, { buffer: l.rgb, offset: 0, bytes: bytes * l.planes! }); // no inspection of the guided maps
+        if (l.ends) plan.add(`ends:${key}`, { buffer: l.ends, offset: 0, bytes: this.items * 8 });
         continue;
       }
       plan.add(`map:${key}`, { buffer: l.raw, offset: 0, bytes });
@@ -311,6 +326,7 @@ export class GradcamProgram {
         const key = `${l.method}:${l.layer}`;
         return {
           raw: read.f32(`map:${key}`),
+          ends: l.ends ? read.f32(`ends:${key}`) : undefined,
           signed: inspect && !l.rgb ? read.f32(`signed:${key}`) : undefined,
           weights: inspect && !l.rgb ? (l.weights ? read.f32(`weights:${key}`) : l.eigen ? read.f32(`eigenv:${key}`) : undefined) : undefined,
           eigen: l.eigen ? read.f32(`eigen:${key}`) : undefined,
@@ -333,6 +349,12 @@ export class GradcamProgram {
     if (this.guided) {
       for (const [m, dispatches] of byMethod) {
         if (methodSpec(m).kind === 'guided') byMethod.set(m, [this.guided.seed, ...this.guided.backward.dispatches, ...dispatches]);
+      }
+    }
+    // Likewise an input method's plain backward pass.
+    if (this.inputBackward) {
+      for (const [m, dispatches] of byMethod) {
+        if (methodSpec(m).kind === 'input') byMethod.set(m, [this.inputBackward.seed, ...this.inputBackward.backward.dispatches, ...dispatches]);
       }
     }
     const samples = new Map<Method, number[]>([...byMethod.keys()].map((m) => [m, []]));

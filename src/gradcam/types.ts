@@ -96,6 +96,43 @@ export interface MethodOptions {
     /** Skip channels whose activations are all zero: their weight is exactly 0 (default false). */
     skipZero?: boolean;
   };
+  smoothgrad?: SmoothgradOptions;
+  'integrated-gradients'?: IntegratedGradientsOptions;
+  occlusion?: OcclusionOptions;
+}
+
+/** SmoothGrad (Smilkov et al. 2017): the mean gradient over noisy copies of the input. */
+export interface SmoothgradOptions {
+  /** Noisy copies n (default 50, the paper's). */
+  samples?: number;
+  /** The noise's standard deviation as a fraction of the input's range, max − min over the preprocessed input (default 0.15; 0: the plain gradient). */
+  sigma?: number;
+  /** The noise's seed: the same seed, the same noise (default 0). */
+  seed?: number;
+  /** Copies run together in one batch of forward + backward passes (default: from the device's limits, at most 16). */
+  batchSize?: number;
+}
+
+/** Integrated gradients (Sundararajan et al. 2017), by the midpoint rule. */
+export interface IntegratedGradientsOptions {
+  /** Steps m along the straight path from the baseline to the input (default 50, Captum's). */
+  steps?: number;
+  /** The baseline x': 'zeros' (0 in the preprocessed input, Captum's default; the default) or 'black' (the black picture, preprocessed). */
+  baseline?: 'zeros' | 'black';
+  /** Steps run together in one batch of forward + backward passes (default: from the device's limits, at most 16). */
+  batchSize?: number;
+}
+
+/** Occlusion (Zeiler & Fergus 2014; MATLAB's occlusionSensitivity, Captum's Occlusion): square windows set to `fill`. */
+export interface OcclusionOptions {
+  /** The window's side in input pixels (default ⌈min(H, W) / 7⌉: 32 at 224). */
+  patch?: number;
+  /** The step between windows (default half the patch). */
+  stride?: number;
+  /** The value inside the window, in the preprocessed input (default 0: the recipe's mean colour). */
+  fill?: number;
+  /** Occluded copies run together in one batch of forwards (default: from the device's limits, at most 16). */
+  batchSize?: number;
 }
 
 export interface Prediction {
@@ -141,6 +178,13 @@ export interface GradcamMap {
   smoothing?: { eigen?: true };
   /** With `inspect: true`: what the map is made of (src/gradcam/inspect.ts). */
   inspection?: MapInspection;
+  /** The many-pass input attributions (smoothgrad, integrated-gradients, occlusion): the passes this map took (forwards, or forward + backward). */
+  passes?: number;
+  /**
+   * integrated-gradients: completeness (Sundararajan et al. 2017): Σ attributions should equal
+   * y(x) − y(x'); `gap` = Σ − (y(x) − y(x')) (with the counterfactual, of −y) shrinks as the steps grow.
+   */
+  completeness?: { sum: number; score: number; baselineScore: number; gap: number };
 }
 
 export interface GradcamTimings {
