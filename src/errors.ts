@@ -37,6 +37,18 @@ export function withContext(context: string, err: unknown): GradcamError {
 }
 
 /**
+ * A run cancelled through its AbortSignal (GradcamOptions.signal; the CLI's Ctrl-C): nothing was
+ * returned or written, and the network is still usable. The CLI exits 130 for it (128 + SIGINT).
+ */
+export class AbortError extends GradcamError {
+  constructor(reason?: unknown, hint = 'Nothing was returned; the network is still usable.') {
+    const why = reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : '';
+    super(`cancelled${why && why !== 'This operation was aborted' ? ` (${why})` : ''}: the run was stopped (its AbortSignal) before it finished`, hint);
+    this.name = 'AbortError';
+  }
+}
+
+/**
  * A broken promise inside the engine (a kernel bound wrongly, a layout that does not add up): never
  * the user's fault. The CLI reports it as a bug (exit 3).
  */

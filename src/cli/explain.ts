@@ -6,8 +6,9 @@
 import { basename, dirname, extname, join } from 'node:path';
 import { Network } from '../gradcam/network.ts';
 import { planRequest } from '../gradcam/request.ts';
-import { type ClassSpec, type GradcamMap, type GradcamResult, isReduction, type Reduction, REDUCTIONS } from '../gradcam/types.ts';
-import { isMethod, type Method, METHODS } from '../gradcam/methods.ts';
+import { type ClassSpec, type GradcamMap, type GradcamOptions, type GradcamResult, isReduction, type Reduction, REDUCTIONS } from '../gradcam/types.ts';
+import { isMethod, isMultiPass, type Method, METHODS } from '../gradcam/methods.ts';
+import { passesSession } from './passes.ts';
 import { checkSmoothing } from '../gradcam/smoothing.ts';
 import { GradcamError } from '../errors.ts';
 import { describeAdapter } from '../gpu/device.ts';
@@ -15,7 +16,7 @@ import { nodeGpu } from '../gpu/node.ts';
 import { encodePngAtomic } from '../image/decode-node.ts';
 import { samplePath } from './assets.ts';
 import { f32, fitFileName, layerPart, mapJson } from '../gradcam/json.ts';
-import { type Args, type Command, pathOption, positionals, stringOption, UsageError } from './command.ts';
+import { type Args, type Command, intOption, pathOption, positionals, stringOption, UsageError } from './command.ts';
 import { explainMany } from './explain-many.ts';
 import { isMany, MANY_OPTIONS, MANY_VALUES, manyOptionsHelp } from './many.ts';
 import { refuseOutputsOverInputs, severalOutFolder } from './same-file.ts';
@@ -96,7 +97,20 @@ function printMaps(result: GradcamResult, adapter: string, out: (line: string) =
     if (m.inspection) out(`  ${m.inspection.diagnosis}`);
   }
   const t = result.timings;
-  out(`timings (${t.source === 'gpu' ? 'GPU timestamps' : 'CPU clock'}, ${adapter}): forward ${t.forwardMs.toFixed(1)} ms, backward ${t.backwardMs.toFixed(1)} ms, maps ${t.camMs.toFixed(1)} ms, total ${t.totalMs.toFixed(1)} ms`);
+  out(`timings (${t.source === 'gpu' ? 'GPU timestamps' : 'CPU clock'}, ${adapter}): forward ${t.forwardMs.toFixed(1)} ms, backward ${t.backwardMs.toFixed(1)} ms, maps ${t.camMs.toFixed(1)} ms, ${t.passesMs !== undefined ? `passes ${t.passesMs.toFixed(1)} ms (CPU clock), ` : ''}total ${t.totalMs.toFixed(1)} ms`);
+}
+
+/** methodOptions from --pass-batch and --skip-zero, which must apply to a --method asked for (else a usage error). */
+export function passOptions(args: Args, methods: readonly Method[]): GradcamOptions['methodOptions'] {
+  const batchSize = args.values['pass-batch'] === undefined ? undefined : intOption(explain, args, 'pass-batch', 1);
+  const skipZero = args.values['skip-zero'] === true;
+  const with_ = (m: Method) => methods.includes(m);
+  if (batchSize !== undefined && !with_('scorecam') && !with_('ablationcam')) throw new UsageError('--pass-batch applies to --method scorecam and ablationcam', explain);
+  if (skipZero && !with_('ablationcam')) throw new UsageError('--skip-zero applies to --method ablationcam', explain);
+  return {
+    ...(with_('scorecam') && batchSize !== undefined ? { scorecam: { batchSize } } : {}),
+    ...(with_('ablationcam') && (batchSize !== undefined || skipZero) ? { ablationcam: { batchSize, skipZero } } : {}),
+  };
 }
 
 /** The method names (METHODS: the table's, never a list written here) as help lines of at most 100 columns after `indent`; gradcam first, the default. */
@@ -114,7 +128,7 @@ export function methodLines(indent: number): string {
 export const explain: Command = {
   name: 'explain',
   summary: 'Grad-CAM maps of a picture or .npy tensor for some classes at some layers',
-  usage: 'gradcam explain [image|tensor.npy|folder]... [--model M] [--layer NAME|auto|all]... [--class N|top|topK]... [--reduction logit|softmax] [--method M[,M...]]... [--counterfactual] [--eigen-smooth] [--inspect] [--out overlay.png] [--json FILE|-] [--out-dir DIR] [--jsonl FILE|-] [--batch B] [--resume] [--max-pixels N] [--max-bytes N] [--max-time S]',
+  usage: 'gradcam explain [image|tensor.npy|folder]... [--model M] [--layer NAME|auto|all]... [--class N|top|topK]... [--reduction logit|softmax] [--method M[,M...]]... [--counterfactual] [--eigen-smooth] [--pass-batch B] [--skip-zero] [--inspect] [--out overlay.png] [--json FILE|-] [--out-dir DIR] [--jsonl FILE|-] [--batch B] [--resume] [--max-pixels N] [--max-bytes N] [--max-time S]',
   help: `options:
   --model M         a model file, a manifest name or an http(s) URL (default: googlenet-12 when downloaded, else the
                     demonstration model googlenet-known-answer)
@@ -131,6 +145,10 @@ export const explain: Command = {
   --counterfactual  negate the gradients (G := −G): what speaks against the class (gradient methods)
   --eigen-smooth    the map as the first principal component of the channel terms instead of their sum
                     (pytorch-grad-cam's eigen_smooth; the weighted and element-wise methods)
+  --pass-batch B    scorecam, ablationcam: passes run together on the GPU (one per channel of the
+                    layer; default: as many as the GPU's buffer limits allow, at most 16); a progress
+                    bar shows passes done and time left; Ctrl-C stops cleanly (nothing written, exit 130)
+  --skip-zero       ablationcam: no pass for channels whose activations are all zero (weight 0)
   --inspect         per map, a diagnosis line in the table and in the JSON an 'inspection': channel weights,
                     contributions, top channels with activation/gradient maps, the signed map, inception
                     branches, the CAM identity (docs/cli.md)
@@ -151,11 +169,12 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     model: { type: 'string', short: 'm' }, layer: { type: 'string', short: 'l', multiple: true },
     class: { type: 'string', short: 'c', multiple: true }, reduction: { type: 'string', short: 'r' },
     method: { type: 'string', multiple: true }, counterfactual: { type: 'boolean' }, inspect: { type: 'boolean' }, 'eigen-smooth': { type: 'boolean' },
+    'pass-batch': { type: 'string' }, 'skip-zero': { type: 'boolean' },
     out: { type: 'string', short: 'o' }, json: { type: 'string' }, 'out-dir': { type: 'string' }, ...MANY_OPTIONS, ...PICTURE_OPTIONS, ...MODEL_OPTIONS, ...DOWNLOAD_OPTIONS,
   },
   values: {
     model: 'a model file, a manifest name or a URL', layer: "a layer name, 'auto' or 'all'", class: CLASS_VALUE, reduction: "'logit' or 'softmax'", method: `method names (${METHODS.join(', ')})`,
-    out: 'a file name', json: "a file name ('-': stdout)", 'out-dir': 'a folder name', ...MANY_VALUES, ...PICTURE_VALUES, ...MODEL_VALUES, ...DOWNLOAD_VALUES,
+    'pass-batch': 'an integer ≥ 1', out: 'a file name', json: "a file name ('-': stdout)", 'out-dir': 'a folder name', ...MANY_VALUES, ...PICTURE_VALUES, ...MODEL_VALUES, ...DOWNLOAD_VALUES,
   },
   async run(args, io) {
     if (isMany(args, ['out-dir'])) return explainMany(args, io);
@@ -178,6 +197,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     // Bad requests (a class out of range, an unknown layer, one after the score) fail here, before the GPU starts.
     planRequest(graph, { classes, featureLayers: layers, reduction, methods, counterfactual, eigenSmooth });
     const input = await readInput(inputPath, graph, { maxPixels });
+    const methodOptions = passOptions(args, methods);
 
     const gpu = await nodeGpu(io.info);
     io.progress('gradcam: compiling kernels…');
@@ -185,7 +205,18 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     if (input.image) io.info(`gradcam: recipe ${describeRecipe(resolved.recipe, network.engine.layout)} (${resolved.recipeChoice.source}: ${resolved.recipeChoice.why})`);
     try {
       io.progress('gradcam: running forward, backward and maps…');
-      const result = await network.gradCAM(input.image ?? input.tensor!, { classes, featureLayers: layers, reduction, methods, counterfactual, inspect, eigenSmooth, upsample: true, overlay: out !== undefined });
+      // The multi-pass methods: a progress bar of passes, and Ctrl-C cancels before anything is written.
+      const session = methods.some(isMultiPass) ? passesSession(io.info) : undefined;
+      let result: GradcamResult;
+      try {
+        const call = () => network.gradCAM(input.image ?? input.tensor!, {
+          classes, featureLayers: layers, reduction, methods, counterfactual, inspect, eigenSmooth, upsample: true, overlay: out !== undefined,
+          methodOptions, signal: session?.signal, onProgress: session?.onProgress,
+        });
+        result = await (session ? session.run(call) : call());
+      } finally {
+        session?.done();
+      }
       if (result.downscaled) {
         const d = result.downscaled;
         io.info(`gradcam: the overlays are ${result.width}×${result.height}, not the picture's ${d.pictureWidth}×${d.pictureHeight}: ${d.reason}`);

@@ -15,7 +15,10 @@ export interface InputsProgress {
 }
 
 export function inputsProgress(total: number, info: (line: string) => void, stream: ProgressStream,
-  opts: { intervalMs?: number; now?: () => number } = {}): InputsProgress {
+  /** `unit`: what is counted, plural ('inputs', the default: 'images/s' and '… inputs'; 'passes': 'passes/s', '… passes'). */
+  opts: { intervalMs?: number; now?: () => number; unit?: string } = {}): InputsProgress {
+  const unit = opts.unit ?? 'inputs';
+  const rateUnit = opts.unit ?? 'images';
   const now = opts.now ?? (() => Date.now());
   const interval = opts.intervalMs ?? 10_000;
   const start = now();
@@ -34,7 +37,7 @@ export function inputsProgress(total: number, info: (line: string) => void, stre
     const dt = (t - first.t) / 1000;
     const rate = dt > 0 && finished > first.n ? (finished - first.n) / dt : NaN;
     const left = rate > 0 ? (total - finished) / rate : NaN;
-    const speed = Number.isFinite(rate) ? `${rate >= 10 ? rate.toFixed(0) : rate.toPrecision(2)} images/s` : '… images/s';
+    const speed = Number.isFinite(rate) ? `${rate >= 10 ? rate.toFixed(0) : rate.toPrecision(2)} ${rateUnit}/s` : `… ${rateUnit}/s`;
     return { count: `${finished}/${total}`, speed, left: Number.isFinite(left) ? `${fmtTime(left)} left` : '' };
   };
   const draw = () => {
@@ -55,7 +58,7 @@ export function inputsProgress(total: number, info: (line: string) => void, stre
       else if (now() - lastLine >= interval && finished < total) {
         lastLine = now();
         const { count, speed, left } = text();
-        info(`gradcam: ${count} inputs, ${speed}${left ? `, about ${left}` : ''}`);
+        info(`gradcam: ${count} ${unit}, ${speed}${left ? `, about ${left}` : ''}`);
       }
     },
     log(line, write = info) {

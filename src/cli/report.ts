@@ -5,7 +5,7 @@
  * (UnsupportedModelError: every missing type named, no usage line), 3 for a bug (InternalError, or anything else): the message with
  * "(this is a bug)", and the stack trace with GRADCAM_DEBUG set.
  */
-import { GradcamError, InternalError, UnsupportedModelError } from '../errors.ts';
+import { AbortError, GradcamError, InternalError, UnsupportedModelError } from '../errors.ts';
 import { UsageError } from './command.ts';
 
 export interface ErrorOutput {
@@ -15,16 +15,17 @@ export interface ErrorOutput {
   trace(line: string): void;
 }
 
-/** The exit code for an error: 1 user error, 2 usage error or unsupported model, 3 bug. */
-export function exitCodeOf(err: unknown): 1 | 2 | 3 {
+/** The exit code for an error: 1 user error, 2 usage error or unsupported model, 3 bug, 130 cancelled (Ctrl-C: 128 + SIGINT). */
+export function exitCodeOf(err: unknown): 1 | 2 | 3 | 130 {
   if (err instanceof InternalError) return 3;
+  if (err instanceof AbortError) return 130;
   if (err instanceof UsageError || err instanceof UnsupportedModelError) return 2;
   if (err instanceof GradcamError) return 1;
   return 3;
 }
 
 /** Prints an error the way its exit code says, and returns that code. */
-export function reportError(err: unknown, out: ErrorOutput, debug = Boolean(process.env.GRADCAM_DEBUG)): 1 | 2 | 3 {
+export function reportError(err: unknown, out: ErrorOutput, debug = Boolean(process.env.GRADCAM_DEBUG)): 1 | 2 | 3 | 130 {
   const code = exitCodeOf(err);
   if (err instanceof UsageError) {
     const e = err;

@@ -9,18 +9,11 @@
  * batches already submitted finish on the GPU; the buffers they wrote are scratch that the next
  * run writes again, so the network stays usable.
  */
-import { GradcamError } from '../errors.ts';
+import { AbortError } from '../errors.ts';
 import { checked } from '../gpu/dispatch.ts';
 import type { PassProgress } from './types.ts';
 
-/** A run cancelled through its AbortSignal (GradcamOptions.signal). */
-export class AbortError extends GradcamError {
-  constructor(reason?: unknown) {
-    const why = reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : '';
-    super(`cancelled${why && why !== 'This operation was aborted' ? ` (${why})` : ''}: the run was stopped through its AbortSignal before it finished`, 'Nothing was returned; the network is still usable.');
-    this.name = 'AbortError';
-  }
-}
+export { AbortError };
 
 /** One method's passes at one layer for one image: `passes` of them, `batch` per submission. */
 export interface PassJob {
