@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { METHODS } from '../src/gradcam/methods.ts';
 import { annotationXml } from '../src/metrics/boxes.ts';
 import { expectExit, gradcam, ROOT } from './helpers/cli.ts';
 
@@ -75,12 +76,14 @@ test('eval: usage errors before any work', async () => {
   for (const [args, msg] of [
     [['eval'], 'missing the pictures'],
     [['eval', file('pics'), '--method', 'gradcam,nope'], "--method takes gradcam"],
-    [['eval', file('pics'), '--method', 'guided-gradcam'], "got 'guided-gradcam'"],
+    [['eval', file('pics'), '--metrics', 'road', '--road-percentiles', '0,50'], "--road-percentiles takes numbers between 0 and 100 (exclusive), comma-separated, got '0,50'"],
+    [['eval', file('pics'), '--road-percentiles', '50'], '--road-percentiles is for ROAD: add road to --metrics'],
     [['eval', file('pics'), '--metrics', 'localisation'], '--metrics localisation needs --boxes DIR'],
     [['eval', file('pics'), '--baseline', 'grey'], "--baseline must be 'zero' or 'blur', got 'grey'"],
     [['eval', file('pics'), '--steps', '0'], '--steps takes an integer ≥ 1'],
     // Shared with explain: an empty name is refused, not read as "the default method".
-    [['eval', file('pics'), '--method', ''], "--method takes gradcam, hirescam, gradcam-elementwise, gradcam++, xgradcam, layercam, eigencam (or several, comma-separated), got ''"],
+    // Every method of METHOD_SPECS is accepted (the guided ones and the input attributions by their display plane).
+    [['eval', file('pics'), '--method', ''], `--method takes ${METHODS.join(', ')} (or several, comma-separated), got ''`],
     // Bounded by the model input's pixels (224 × 224 here), refused before any picture is read or the GPU starts.
     [['eval', file('pics'), '--model', 'googlenet-known-answer', '--steps', '1000000000'],
       "--steps takes an integer from 1 to 50176 (the model's input is 224×224 = 50176 pixels; each step changes at least one), got '1000000000'"],

@@ -167,10 +167,16 @@ describe('localisation', () => {
 });
 
 describe('requests', () => {
-  test('the guided methods are refused before any GPU work (they give input gradients, not maps)', async () => {
-    const net = {} as Parameters<typeof evaluateImage>[0]; // never touched: the check comes first
-    await expect(evaluateImage(net, { width: 1, height: 1, data: new Uint8Array(4) }, { methods: ['gradcam', 'guided-backprop'] }))
-      .rejects.toThrow(/^the metrics score CAM maps \(one value per pixel\); 'guided-backprop' gives a signed \[3, H, W\] gradient of the input$/);
+  test('every method is accepted (the list is METHOD_SPECS\'); bad ROAD options are refused before any GPU work', async () => {
+    const net = {} as Parameters<typeof evaluateImage>[0]; // never touched: the checks come first
+    const picture = { width: 1, height: 1, data: new Uint8Array(4) };
+    await expect(evaluateImage(net, picture, { methods: ['gradcam', 'nope' as never] })).rejects.toThrow(/^unknown method 'nope'$/);
+    for (const roadPercentiles of [[], [0], [50, 100], ['50']] as never[]) {
+      await expect(evaluateImage(net, picture, { road: true, roadPercentiles })).rejects.toThrow(/^roadPercentiles must be a non-empty list of numbers between 0 and 100/);
+    }
+    await expect(evaluateImage(net, picture, { road: true, roadNoise: -1 })).rejects.toThrow(/^roadNoise must be a number ≥ 0/);
+    // A guided method passes the checks (the fake network is then reached, which shows the check let it through).
+    await expect(evaluateImage(net, picture, { methods: ['guided-backprop'] })).rejects.toThrow(TypeError);
   });
 });
 

@@ -7,7 +7,7 @@
 import { GradcamError } from '../errors.ts';
 import { Network } from '../gradcam/network.ts';
 import { planRequest } from '../gradcam/request.ts';
-import { methodSpec, METHODS } from '../gradcam/methods.ts';
+import { METHODS } from '../gradcam/methods.ts';
 import { isReduction, REDUCTIONS } from '../gradcam/types.ts';
 import { labelOf } from '../gradcam/labels.ts';
 import { nodeGpu } from '../gpu/node.ts';
@@ -21,7 +21,8 @@ import { checkWritable, readFileOrFail } from '../node/files.ts';
 import { jsonText } from '../node/text.ts';
 import { f32 } from '../gradcam/json.ts';
 import { type Command, intOption, pathOption, stringOption, UsageError } from './command.ts';
-import { parseMethods } from './explain.ts';
+import { methodLines, parseMethods } from './explain.ts';
+import { ROAD_NOISE, ROAD_PERCENTILES } from '../metrics/road.ts';
 import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
 import { chwOf, inputLayout } from '../image/recipes.ts';
 import { MODEL_OPTIONS, MODEL_VALUES, modelChoice, modelOptionsHelp } from './model-options.ts';
@@ -29,10 +30,10 @@ import { writeFileAtomic } from './files.ts';
 import { maxPixelsOption, pictureOptionsHelp, PICTURE_OPTIONS, PICTURE_VALUES, readInput } from './input.ts';
 import { expandInputPaths, runMany } from './many.ts';
 
-export const METRICS = ['drop', 'deletion', 'insertion', 'localisation'] as const;
-/** The methods eval scores: the CAM maps (the guided ones are input gradients, not maps). */
-const CAMS = METHODS.filter((m) => methodSpec(m).kind !== 'guided');
+export const METRICS = ['drop', 'deletion', 'insertion', 'localisation', 'road'] as const;
 type Metric = (typeof METRICS)[number];
+/** The metrics without --metrics: all but ROAD (opt-in: its sparse solves cost CPU time) and localisation without --boxes. */
+const DEFAULT_METRICS: readonly Metric[] = ['drop', 'deletion', 'insertion', 'localisation'];
 
 function listOption(values: string[] | undefined): string[] {
   return (values ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
@@ -44,9 +45,12 @@ const num = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(4));
 /** The method × metric table; with several layers, a layer column after the method. */
 export function summaryTable(rows: readonly MethodSummary[]): string[] {
   const layers = new Set(rows.map((r) => r.layer)).size > 1;
-  const head = ['method', ...(layers ? ['layer'] : []), 'images', 'avg drop %', 'increase %', 'deletion AUC', 'insertion AUC', 'loc err top-1 %', 'top-5 %'];
+  // ROAD's columns only when it ran (--metrics …,road).
+  const road = rows.some((r) => r.roadCombined !== undefined);
+  const head = ['method', ...(layers ? ['layer'] : []), 'images', 'avg drop %', 'increase %', 'deletion AUC', 'insertion AUC', 'loc err top-1 %', 'top-5 %',
+    ...(road ? ['ROAD MoRF', 'ROAD LeRF', 'ROAD combined'] : [])];
   const body = rows.map((r) => [r.method, ...(layers ? [r.layer] : []), String(r.images), pct(r.averageDrop), pct(r.increaseInConfidence), num(r.deletionAuc), num(r.insertionAuc),
-    pct(r.localisation?.top1Error), pct(r.localisation?.top5Error)]);
+    pct(r.localisation?.top1Error), pct(r.localisation?.top5Error), ...(road ? [num(r.roadMorf), num(r.roadLerf), num(r.roadCombined)] : [])]);
   const left = layers ? 2 : 1;
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   return [head, ...body].map((r) => r.map((c, i) => (i < left ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
@@ -56,16 +60,18 @@ const boxText = (b: Box) => `${b.xmin}…${b.xmax} × ${b.ymin}…${b.ymax}`;
 
 export const evalCommand: Command = {
   name: 'eval',
-  summary: 'faithfulness (Average Drop/Increase, deletion/insertion AUC) and localisation error of CAM maps over pictures',
-  usage: 'gradcam eval <image|folder>... [--boxes DIR] [--synsets FILE] [--method M[,M...]]... [--layer L|all]... [--metrics LIST] [--steps N] [--baseline zero|blur] [--batch B] [--json FILE|-] [--jsonl FILE] [--model M]',
+  summary: 'faithfulness (Average Drop/Increase, deletion/insertion AUC, ROAD) and localisation error of CAM maps over pictures',
+  usage: 'gradcam eval <image|folder>... [--boxes DIR] [--synsets FILE] [--method M[,M...]]... [--layer L|all]... [--metrics LIST] [--steps N] [--baseline zero|blur] [--road-percentiles P,P...] [--batch B] [--json FILE|-] [--jsonl FILE] [--model M]',
   help: `options:
   --model M         a model file, a manifest name or an http(s) URL (default as for explain)
-  --method M        CAM methods, comma-separated or repeated: ${CAMS.join(', ')}
-                    (default gradcam; not the guided ones, which are gradients of the input, not maps)
+  --method M        comma-separated or repeated (a map of several planes, guided or [3, H, W] input
+                    attributions, is scored by the plane its overlay shows):
+                    ${methodLines(20)}
   --layer L         the feature layer (default auto: the last before global pooling); 'all': every block
                     output; repeat for several. Every method is scored at every layer (a table row each)
   --reduction R     'logit' (default) or 'softmax': the score the maps explain
-  --metrics LIST    which of ${METRICS.join(', ')} (default all; localisation needs --boxes)
+  --metrics LIST    which of ${METRICS.join(', ')}
+                    (default all but road; localisation needs --boxes)
   --boxes DIR       ground-truth boxes: DIR/<picture name without extension>.xml, PASCAL VOC / ILSVRC XML
                     (at most ${MAX_BOX_FILE_TEXT}; a bad one is its picture's error line; boxes reaching outside the
                     picture are clipped to it)
@@ -75,6 +81,8 @@ export const evalCommand: Command = {
                     per step at 224×224, as RISE; fewer pixels: one per step)
   --baseline B      what deleted pixels become / insertion starts from: 'zero' (the input value 0, i.e. the
                     mean colour) or 'blur' (Gaussian, σ 5 px); default RISE's: zero for deletion, blur for insertion
+  --road-percentiles P
+                    ROAD's percentiles, comma-separated numbers in (0, 100) (default ${ROAD_PERCENTILES.join(',')})
   --batch B         perturbed inputs per GPU batch (default 8)
   --json FILE       the settings, the table and every picture's numbers (curves, boxes); '-': stdout
   --jsonl FILE      one line per picture as it finishes ('-': stdout)
@@ -87,24 +95,34 @@ Confidence (Chattopadhay et al. 2018): the probability on the picture × the map
 Deletion and insertion (Petsiuk et al. 2018): the probability as the map's pixels are removed / put back,
 most important first; area under the curve on [0, 1]. Localisation (Selvaraju et al. 2017): the map
 binarised at ${LOCALISATION_THRESHOLD * 100} % of its maximum, the box around its largest connected component, correct when
-IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 error as ILSVRC counts it.`,
+IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 error as ILSVRC counts it. ROAD
+(Rong et al. 2022, as pytorch-grad-cam): at percentile p, the pixels at or above the map's p-th percentile
+(MoRF) or at or below its (100 − p)-th (LeRF) are removed and filled by noisy linear imputation (σ 0.01);
+the table gives the mean change of the probability over the percentiles, and (LeRF − MoRF) / 2.`,
   options: {
     model: { type: 'string', short: 'm' }, method: { type: 'string', multiple: true }, layer: { type: 'string', short: 'l', multiple: true },
     reduction: { type: 'string', short: 'r' }, metrics: { type: 'string', multiple: true }, boxes: { type: 'string' }, synsets: { type: 'string' },
-    steps: { type: 'string' }, baseline: { type: 'string' }, batch: { type: 'string', short: 'b' }, json: { type: 'string' }, jsonl: { type: 'string' },
+    steps: { type: 'string' }, baseline: { type: 'string' }, 'road-percentiles': { type: 'string' }, batch: { type: 'string', short: 'b' }, json: { type: 'string' }, jsonl: { type: 'string' },
     ...PICTURE_OPTIONS, ...MODEL_OPTIONS, ...DOWNLOAD_OPTIONS,
   },
   values: {
     model: 'a model file, a manifest name or a URL', method: `method names (${METHODS.join(', ')})`, layer: "a layer name, 'auto' or 'all'", reduction: "'logit' or 'softmax'",
     metrics: METRICS.join(', '), boxes: 'a folder', synsets: 'a file', steps: 'an integer ≥ 1', baseline: "'zero' or 'blur'", batch: 'an integer ≥ 1',
+    'road-percentiles': 'numbers in (0, 100), comma-separated',
     json: "a file name ('-': stdout)", jsonl: "a file name ('-': stdout)", ...PICTURE_VALUES, ...MODEL_VALUES, ...DOWNLOAD_VALUES,
   },
   async run(args, io) {
     if (!args.positionals.length) throw new UsageError('missing the pictures (files or folders)', evalCommand);
-    const methods = parseMethods((args.values.method as unknown as string[] | undefined) ?? [], evalCommand, CAMS);
+    const methods = parseMethods((args.values.method as unknown as string[] | undefined) ?? [], evalCommand);
     const metricList = listOption(args.values.metrics as unknown as string[] | undefined);
     for (const m of metricList) if (!METRICS.includes(m as Metric)) throw new UsageError(`--metrics takes ${METRICS.join(', ')}, got '${m}'`, evalCommand);
-    const metrics = new Set<Metric>(metricList.length ? (metricList as Metric[]) : METRICS.filter((m) => m !== 'localisation' || args.values.boxes !== undefined));
+    const metrics = new Set<Metric>(metricList.length ? (metricList as Metric[]) : DEFAULT_METRICS.filter((m) => m !== 'localisation' || args.values.boxes !== undefined));
+    const percentileText = stringOption(args, 'road-percentiles');
+    const roadPercentiles = percentileText?.split(',').map((v) => v.trim());
+    if (roadPercentiles && !roadPercentiles.every((v) => /^\d+(\.\d+)?$/.test(v) && Number(v) > 0 && Number(v) < 100)) {
+      throw new UsageError(`--road-percentiles takes numbers between 0 and 100 (exclusive), comma-separated, got '${percentileText}'`, evalCommand);
+    }
+    if (roadPercentiles && !metrics.has('road')) throw new UsageError('--road-percentiles is for ROAD: add road to --metrics', evalCommand);
     const boxes = stringOption(args, 'boxes');
     if (metrics.has('localisation') && boxes === undefined) throw new UsageError('--metrics localisation needs --boxes DIR', evalCommand);
     const reduction = stringOption(args, 'reduction') ?? 'logit';
@@ -138,6 +156,7 @@ IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 err
       methods, featureLayer: plan.layers, reduction, steps, batchSize: batch,
       deletionBaseline: (baseline as Baseline | undefined) ?? 'zero', insertionBaseline: (baseline as Baseline | undefined) ?? 'blur',
       dropIncrease: metrics.has('drop'), deletion: metrics.has('deletion'), insertion: metrics.has('insertion'),
+      road: metrics.has('road'), ...(roadPercentiles ? { roadPercentiles: roadPercentiles.map(Number) } : {}),
     };
     const gpu = await nodeGpu(io.info);
     io.progress('gradcam: compiling kernels…');
@@ -148,10 +167,12 @@ IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 err
       model: resolved.name, layers: plan.layers, reduction, methods: options.methods, metrics: [...metrics], steps,
       deletionBaseline: options.deletionBaseline, insertionBaseline: options.insertionBaseline,
       localisation: metrics.has('localisation') ? { threshold: LOCALISATION_THRESHOLD, iou: IOU_THRESHOLD, boxes } : undefined,
+      road: metrics.has('road') ? { percentiles: options.roadPercentiles ?? [...ROAD_PERCENTILES], noise: ROAD_NOISE } : undefined,
     };
     io.info(`gradcam: ${inputs.length} pictures, ${plan.layers.length > 1 ? `${plan.layers.length} layers` : `layer ${plan.layers[0]}`}, ${options.methods!.join(', ')}; ${[
       metrics.has('deletion') || metrics.has('insertion') ? `${steps} steps, baselines: deletion ${options.deletionBaseline}, insertion ${options.insertionBaseline}` : '',
       metrics.has('localisation') ? `boxes at ${LOCALISATION_THRESHOLD * 100} % of the max, IoU ≥ ${IOU_THRESHOLD}` : '',
+      metrics.has('road') ? `ROAD at percentiles ${(options.roadPercentiles ?? ROAD_PERCENTILES).join(', ')}` : '',
     ].filter(Boolean).join('; ')}`);
     const done: { input: string; evaluation: ImageEvaluation }[] = [];
     let clippedSaid = false;

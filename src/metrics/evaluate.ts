@@ -9,19 +9,25 @@
  * 3. per method, the perturbed inputs (the explanation map's, each step of deletion and of
  *    insertion), made on the CPU a batch at a time and classified on the GPU in batches;
  * 4. localisation: boxes from the top-5 classes' maps, scaled to the picture's pixels, against the
- *    ground truth.
+ *    ground truth;
+ * 5. ROAD (road.ts, opt-in): per percentile, the pixels the map ranks most (MoRF) or least (LeRF)
+ *    relevant removed and imputed on the CPU, classified in the same batches.
  *
+ * Every method is scored (the list is METHOD_SPECS'): a map with several planes (the guided methods,
+ * input attributions of [3, H, W]) is scored by the plane its overlay shows (`upsampled`: Σ_c |raw_c|
+ * per pixel, or the method's own display plane).
  * The class explained and scored is the predicted (top-1) class, as in both papers.
  */
 import { GradcamError } from '../errors.ts';
-import { type Method, methodSpec, planMethods } from '../gradcam/methods.ts';
+import { type Method, planMethods } from '../gradcam/methods.ts';
 import type { Network } from '../gradcam/network.ts';
-import { type GradcamOptions, isReduction, type ModelInput, type Prediction, type Reduction, REDUCTIONS, type TensorInput } from '../gradcam/types.ts';
+import { type GradcamOptions, isReduction, type MethodOptions, type ModelInput, type Prediction, type Reduction, REDUCTIONS, type TensorInput } from '../gradcam/types.ts';
 import { chwOf, preprocessPixel, sourceRect } from '../image/recipes.ts';
 import type { Box } from './boxes.ts';
 import { auc, type Baseline, baselineInput, BASELINES, changedAt, DEFAULT_STEPS, isBaseline, perturbedInput, pixelOrder } from './deletion-insertion.ts';
 import { averageDrop, explanationInput, increaseInConfidence, normalise } from './drop-increase.ts';
 import { boxFromMap, boxToPicture, localisedWithin, type LocalisationTruth } from './localisation.ts';
+import { imputeRemoved, ROAD_NOISE, ROAD_PERCENTILES, type RoadOrder, roadRemoved } from './road.ts';
 
 export interface EvaluateOptions {
   /** CAM methods (default ['gradcam']). */
@@ -46,6 +52,26 @@ export interface EvaluateOptions {
   insertion?: boolean;
   /** Inputs per GPU batch of the perturbed forward passes (default 8). */
   batchSize?: number;
+  /**
+   * ROAD (road.ts; default false: it adds 2 forwards and 2 sparse solves per percentile, method and
+   * layer): MoRF and LeRF with noisy linear imputation at `roadPercentiles` (default 10, 20, …, 90),
+   * noise σ = `roadNoise` (default 0.01, in the model's input units; 0: none).
+   */
+  road?: boolean;
+  roadPercentiles?: number[];
+  roadNoise?: number;
+  /** Passed to gradCAM with the methods: per-method parameters, and eigen-smooth. */
+  methodOptions?: MethodOptions;
+  eigenSmooth?: boolean;
+}
+
+/** ROAD of one map: the class's probability after imputation at each percentile, most and least relevant first removed. */
+export interface RoadEvaluation {
+  percentiles: number[];
+  morf: number[];
+  lerf: number[];
+  /** The percentiles (by order) at which no pixel was kept, so the picture became 0 plus the noise (a map constant there). */
+  nothingKept?: { morf: number[]; lerf: number[] };
 }
 
 export interface MethodEvaluation {
@@ -64,6 +90,8 @@ export interface MethodEvaluation {
   insertionAuc?: number;
   /** Boxes of the top-5 classes' maps (picture pixels, 1-based inclusive; null: an all-zero map) and the verdicts. */
   localisation?: { boxes: { class: number; box: Box | null }[]; top1: boolean; top5: boolean };
+  /** ROAD's probabilities, per percentile (road.ts). */
+  road?: RoadEvaluation;
 }
 
 export interface ImageEvaluation {
@@ -84,6 +112,14 @@ export interface MethodSummary {
   /** Means over the images. */
   deletionAuc?: number;
   insertionAuc?: number;
+  /**
+   * ROAD, means over images and percentiles of the probability's change p − Y_c, as pytorch-grad-cam's
+   * ROADMostRelevantFirstAverage / ROADLeastRelevantFirstAverage with a probability target: MoRF
+   * (lower is better), LeRF (nearer 0 is better), and ROADCombined = (LeRF − MoRF) / 2 (higher is better).
+   */
+  roadMorf?: number;
+  roadLerf?: number;
+  roadCombined?: number;
   /** Over the images with ground truth: error percentages (Selvaraju et al., ILSVRC). */
   localisation?: { images: number; top1Error: number; top5Error: number };
 }
@@ -120,7 +156,7 @@ async function scores(net: Network, shape: number[], make: (() => Float32Array)[
  * input is read back in the same run as the first forward pass, so concurrent calls on `net` are safe.
  */
 export async function evaluateImage(net: Network, input: ModelInput, options: EvaluateOptions = {}, truth?: readonly LocalisationTruth[]): Promise<ImageEvaluation> {
-  const { methods, steps, batch } = checkOptions(net, options);
+  const { methods, steps, batch, percentiles, noise } = checkOptions(net, options);
   const first = await net.classify(input, 5, true);
   const { shape, data: x } = first.input;
   const [, c, h, w] = shape;
@@ -129,6 +165,7 @@ export async function evaluateImage(net: Network, input: ModelInput, options: Ev
   const top = first.predictions[0].class;
   const request: GradcamOptions = {
     classes: truth ? 'top5' : [top], featureLayers: options.featureLayer ?? 'auto', reduction: options.reduction ?? 'logit', upsample: true, methods,
+    ...(options.methodOptions ? { methodOptions: options.methodOptions } : {}), ...(options.eigenSmooth ? { eigenSmooth: true } : {}),
   };
   const result = await net.gradCAM({ shape, data: x }, request);
   const layers = [...new Set(result.maps.map((m) => m.layer))];
@@ -139,7 +176,9 @@ export async function evaluateImage(net: Network, input: ModelInput, options: Ev
   const delBase = options.deletion !== false ? baselineInput(x, c, h, w, options.deletionBaseline ?? 'zero') : undefined;
   const insBase = options.insertion !== false ? baselineInput(x, c, h, w, options.insertionBaseline ?? 'blur') : undefined;
   const evaluations: MethodEvaluation[] = [];
-  for (const [layer, method] of layers.flatMap((l) => methods.map((m) => [l, m] as const))) {
+  // Each (layer, method) with maps, layer by layer (guided-backprop's layer is the model's input).
+  const has = (l: string, m: Method) => result.maps.some((x) => x.layer === l && x.method === m);
+  for (const [layer, method] of layers.flatMap((l) => methods.map((m) => [l, m] as const)).filter(([l, m]) => has(l, m))) {
     const map = mapOf(method, layer, top);
     const e: MethodEvaluation = { method, layer, class: top, full };
     const order = pixelOrder(map);
@@ -149,6 +188,21 @@ export async function evaluateImage(net: Network, input: ModelInput, options: Ev
       Array.from({ length: steps + 1 }, (_, i) => () => perturbedInput(kind, x, base, order, changedAt(i, steps, h * w)));
     if (delBase) make.push(...stepsOf('deletion', delBase));
     if (insBase) make.push(...stepsOf('insertion', insBase));
+    // ROAD: per order and percentile, the imputed input (seeded by them: the same noise for every method and image).
+    const roads: { order: RoadOrder; p: number; nothingKept: boolean }[] = [];
+    if (options.road) {
+      for (const [o, order] of (['morf', 'lerf'] as const).entries()) {
+        for (const [k, p] of percentiles.entries()) {
+          const entry = { order, p, nothingKept: false };
+          roads.push(entry);
+          make.push(() => {
+            const r = imputeRemoved(x, c, h, w, roadRemoved(map, p, order), noise, 1000 * o + k);
+            entry.nothingKept = r.nothingKept;
+            return r.data;
+          });
+        }
+      }
+    }
     const p = await scores(net, shape, make, top, batch);
     let at = 0;
     if (options.dropIncrease !== false) e.explained = p[at++];
@@ -159,6 +213,13 @@ export async function evaluateImage(net: Network, input: ModelInput, options: Ev
     if (insBase) {
       e.insertion = p.slice(at, at += steps + 1);
       e.insertionAuc = auc(e.insertion);
+    }
+    if (roads.length) {
+      const n = percentiles.length;
+      e.road = { percentiles: [...percentiles], morf: p.slice(at, at + n), lerf: p.slice(at + n, at + 2 * n) };
+      at += 2 * n;
+      const empty = (order: RoadOrder) => roads.filter((r) => r.order === order && r.nothingKept).map((r) => r.p);
+      if (roads.some((r) => r.nothingKept)) e.road.nothingKept = { morf: empty('morf'), lerf: empty('lerf') };
     }
     if (truth) {
       // The maps cover the part of the picture the model saw: all of it, or the recipe's centre crop.
@@ -183,10 +244,15 @@ export async function evaluateImage(net: Network, input: ModelInput, options: Ev
 const integer = (v: unknown, min: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min;
 
 /** The options checked before any GPU work: a misuse is a GradcamError saying what was expected. */
-function checkOptions(net: Network, options: EvaluateOptions): { methods: Method[]; steps: number; batch: number } {
+function checkOptions(net: Network, options: EvaluateOptions): { methods: Method[]; steps: number; batch: number; percentiles: number[]; noise: number } {
   const methods = planMethods(options.methods);
-  const guided = methods.find((m) => methodSpec(m).kind === 'guided');
-  if (guided) throw new GradcamError(`the metrics score CAM maps (one value per pixel); '${guided}' gives a signed [3, H, W] gradient of the input`, 'Leave the guided methods out.');
+  const percentiles = options.roadPercentiles ?? [...ROAD_PERCENTILES];
+  if (!Array.isArray(percentiles) || percentiles.length === 0 || !percentiles.every((p) => typeof p === 'number' && p > 0 && p < 100)) {
+    throw new GradcamError(`roadPercentiles must be a non-empty list of numbers between 0 and 100 (exclusive), got ${Array.isArray(percentiles) ? `[${percentiles.map(shown).join(', ')}]` : shown(percentiles)}`,
+      'At percentile p, MoRF removes the pixels at or above the map\'s p-th percentile and LeRF those at or below its (100 − p)-th.');
+  }
+  const noise = options.roadNoise ?? ROAD_NOISE;
+  if (!(typeof noise === 'number' && Number.isFinite(noise) && noise >= 0)) throw new GradcamError(`roadNoise must be a number ≥ 0 (the imputation noise's standard deviation, in the model's input units), got ${shown(noise)}`);
   if (options.reduction !== undefined && !isReduction(options.reduction)) {
     throw new GradcamError(`reduction must be ${REDUCTIONS.map((x) => `'${x}'`).join(' or ')}, got ${shown(options.reduction)}`);
   }
@@ -204,7 +270,7 @@ function checkOptions(net: Network, options: EvaluateOptions): { methods: Method
   if (!integer(steps, 1) || steps > pixels) {
     throw new GradcamError(`steps must be an integer from 1 to ${pixels} (the model's input is ${h}×${w} = ${pixels} pixels; each step changes at least one), got ${shown(steps)}`);
   }
-  return { methods, steps, batch };
+  return { methods, steps, batch, percentiles, noise };
 }
 
 const shown = (v: unknown) => (typeof v === 'string' ? `'${v}'` : String(v));
@@ -239,6 +305,13 @@ export function summarise(images: readonly ImageEvaluation[]): MethodSummary[] {
     if (del.length) s.deletionAuc = mean(del);
     const ins = ms.filter((m) => m.insertionAuc !== undefined).map((m) => m.insertionAuc!);
     if (ins.length) s.insertionAuc = mean(ins);
+    const road = ms.filter((m) => m.road);
+    if (road.length) {
+      const change = (order: RoadOrder) => mean(road.map((m) => mean(m.road![order].map((q) => q - m.full))));
+      s.roadMorf = change('morf');
+      s.roadLerf = change('lerf');
+      s.roadCombined = (s.roadLerf - s.roadMorf) / 2;
+    }
     const loc = ms.filter((m) => m.localisation).map((m) => m.localisation!);
     if (loc.length) {
       s.localisation = {

@@ -115,3 +115,63 @@ export function iouReference(a: RefBox, b: RefBox): number {
   }
   return inter / union;
 }
+
+/** numpy's percentile (linear): the value at rank p/100·(n − 1) of the ascending order, interpolated; by a comparator sort. */
+export function percentileReference(values: ArrayLike<number>, p: number): number {
+  const v = Array.from(values).sort((a, b) => a - b);
+  const rank = (p * (v.length - 1)) / 100;
+  const below = v[Math.floor(rank)], above = v[Math.ceil(rank)];
+  return below + (above - below) * (rank - Math.floor(rank));
+}
+
+/**
+ * ROAD's linear imputation (no noise) as the authors' imputations.py sets it up, solved densely: for
+ * each removed pixel i (mask 0) the equation −s_i·u_i + Σ_{removed neighbours j} w_ij u_j =
+ * −Σ_{kept neighbours j} w_ij x_j, s_i = 1 − Σ_{neighbour offsets outside the picture} w; one dense
+ * float64 matrix, Gaussian elimination with partial pivoting, one right-hand side per channel.
+ */
+export function roadImputationReference(x: ArrayLike<number>, c: number, h: number, w: number, removed: ArrayLike<number>): Float64Array {
+  const offsets: [number, number, number][] = [[1, 1, 1 / 12], [0, 1, 1 / 6], [-1, 1, 1 / 12], [1, -1, 1 / 12], [0, -1, 1 / 6], [-1, -1, 1 / 12], [1, 0, 1 / 6], [-1, 0, 1 / 6]];
+  const vars: number[] = [];
+  for (let p = 0; p < h * w; p++) if (removed[p]) vars.push(p);
+  const n = vars.length;
+  const at = new Map(vars.map((p, i) => [p, i]));
+  const A = Array.from({ length: n }, () => new Float64Array(n));
+  const B = Array.from({ length: n }, () => new Float64Array(c));
+  vars.forEach((p, i) => {
+    let s = 1;
+    const y = Math.floor(p / w), xx = p % w;
+    for (const [dy, dx, wt] of offsets) {
+      const ny = y + dy, nx = xx + dx;
+      if (ny < 0 || nx < 0 || ny >= h || nx >= w) { s -= wt; continue; }
+      const q = ny * w + nx;
+      if (at.has(q)) A[i][at.get(q)!] += wt;
+      else for (let ch = 0; ch < c; ch++) B[i][ch] -= wt * x[ch * h * w + q];
+    }
+    A[i][i] = -s;
+  });
+  // Gaussian elimination with partial pivoting on [A | B].
+  for (let col = 0; col < n; col++) {
+    let pivot = col;
+    for (let r = col + 1; r < n; r++) if (Math.abs(A[r][col]) > Math.abs(A[pivot][col])) pivot = r;
+    [A[col], A[pivot]] = [A[pivot], A[col]];
+    [B[col], B[pivot]] = [B[pivot], B[col]];
+    for (let r = col + 1; r < n; r++) {
+      const f = A[r][col] / A[col][col];
+      if (f === 0) continue;
+      for (let k = col; k < n; k++) A[r][k] -= f * A[col][k];
+      for (let ch = 0; ch < c; ch++) B[r][ch] -= f * B[col][ch];
+    }
+  }
+  const U = Array.from({ length: n }, () => new Float64Array(c));
+  for (let r = n - 1; r >= 0; r--) {
+    for (let ch = 0; ch < c; ch++) {
+      let s = B[r][ch];
+      for (let k = r + 1; k < n; k++) s -= A[r][k] * U[k][ch];
+      U[r][ch] = s / A[r][r];
+    }
+  }
+  const out = Float64Array.from(x);
+  vars.forEach((p, i) => { for (let ch = 0; ch < c; ch++) out[ch * h * w + p] = U[i][ch]; });
+  return out;
+}
