@@ -13,6 +13,9 @@ export type {
 } from './gradcam/types.ts';
 export type { BatchOptions, BatchPlace, Classification, ClassifyOptions, GradcamBatchOptions } from './gradcam/types.ts';
 export { liveBuffers, type LiveBuffers } from './gpu/buffers.ts';
+export { applicableVariants, CONV_VARIANT_NAMES, CONV_VARIANTS, type ConvVariant, type ConvVariantName, type LayerPlan, parsePlan, type Plan } from './kernels/variants.ts';
+export { IndexedDbPlanStore, MemoryPlanStore, type PlanKey, type PlanStore, type TunedPlan, type TuneTiming } from './runtime/plan-store.ts';
+export { type TuneOptions, type TuneProgress, type TuneReport } from './runtime/tune.ts';
 export { IMAGENET_LABELS, KNOWN_ANSWER_LABELS, labelSet } from './gradcam/labels.ts';
 export type { RgbaImage } from './image/image.ts';
 export { CAFFE_BGR, chooseRecipe, EFFICIENTNET_LITE, IMAGENET_RGB, type Layout, RECIPES, type Recipe, type RecipeChoice, type RecipeOverrides, TORCHVISION } from './image/recipes.ts';

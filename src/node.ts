@@ -9,10 +9,12 @@ import { decodeImageFile, encodePngAtomic } from './image/decode-node.ts';
 import type { RgbaImage } from './image/image.ts';
 import type { RecipeOverrides } from './image/recipes.ts';
 import { lowerOrFail, resolveModel } from './models/resolve.ts';
+import { FilePlanStore } from './node/plan-files.ts';
 
 export * from './index.ts';
 export { nodeGpu } from './gpu/node.ts';
 export { decodeNpy, encodeNpy } from './image/npy.ts';
+export { FilePlanStore } from './node/plan-files.ts';
 
 export interface LoadOptions extends NetworkOptions {
   /** A device to share; default: a new one from Dawn. */
@@ -38,7 +40,9 @@ export async function loadNetwork(model?: string, options: LoadOptions = {}): Pr
   const resolved = await resolveModel(model, log, { recipe: options.preprocess, labelsFile: options.labelsFile });
   lowerOrFail(resolved); // the labels' count checked, the model's ops too, before the GPU starts
   const gpu = options.gpu ?? (await nodeGpu(log));
-  return Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels, ...options });
+  // Tuned plans are kept as files in the model cache unless a store is given (src/node/plan-files.ts).
+  const tune = options.tune ? { ...(options.tune === true ? {} : options.tune), store: (options.tune !== true && options.tune.store) || new FilePlanStore() } : undefined;
+  return Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels, ...options, tune });
 }
 
 /** Decodes a PNG, JPEG or WebP file to RGBA. */

@@ -84,6 +84,12 @@ export function checkStorageSize(limits: DeviceLimits, bytes: number, what: stri
  */
 export type KernelVariant = 'cpu' | 'gpu';
 
+/**
+ * Each conv layer's kernel variant by name and direction, as resolved for one engine
+ * (src/kernels/variants.ts resolvePlan: a plan, `variant`, else the fixed rules of the family).
+ */
+export type VariantChoices = ReadonlyMap<string, { readonly forward: string; readonly backward: string }>;
+
 export function kernelVariant(isSoftware: boolean): KernelVariant {
   const forced = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.GRADCAM_KERNELS;
   if (forced === 'cpu' || forced === 'gpu') return forced;
@@ -156,7 +162,9 @@ export class KernelEnv {
    */
   constructor(readonly device: GPUDevice, readonly variant: KernelVariant = 'cpu', private readonly lower: Partial<DeviceLimits> = {},
     /** The pipeline cache: the device's by default. */
-    readonly pipelines: PipelineCache = PipelineCache.of(device)) {
+    readonly pipelines: PipelineCache = PipelineCache.of(device),
+    /** Conv layers' variants by name (layers not in it: the fixed rules of `variant`). */
+    readonly choices: VariantChoices = new Map()) {
     this.dummy = this.storage(new Float32Array(4));
     this.dummyWritable = this.scratch(4, 'unused');
   }
@@ -234,11 +242,11 @@ export class KernelEnv {
   }
 
   /**
-   * An environment sharing this one's device, variant, limits and pipelines, with buffers and
+   * An environment sharing this one's device, variant, choices, limits and pipelines, with buffers and
    * uniforms of its own: what it makes is freed by its own destroy (caches of per-size stages).
    */
   child(): KernelEnv {
-    return new KernelEnv(this.device, this.variant, this.lower, this.pipelines);
+    return new KernelEnv(this.device, this.variant, this.lower, this.pipelines, this.choices);
   }
 
   destroy(): void {

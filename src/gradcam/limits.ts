@@ -63,7 +63,7 @@ export function programBuffers(engine: Engine, req: ProgramShape): BufferNeed[] 
   const score = req.score ?? (req.reduction === 'softmax' ? graph.probabilities! : graph.logits);
   const plan = gradientPlan(graph, score, req.layers);
   // The scratch an op's data gradient makes: convolutions' (Winograd, split-K), MatMul's over the last axis (split-K).
-  const backwardScratch = (op: Op) => op.kind === 'conv' ? convBackwardScratch(op, opShapes(graph, op), items, engine.env.variant)
+  const backwardScratch = (op: Op) => op.kind === 'conv' ? convBackwardScratch(op, opShapes(graph, op), items, engine.env)
     : op.kind === 'matmul' ? matmulBackwardScratch(op, opShapes(graph, op), items, engine.env.variant) : [];
   const needs: BufferNeed[] = gradientBuffers(graph, { score, features: req.layers, classesPerImage: req.k }, plan)
     .map((b) => ({ label: b.label, bytes: b.floats * 4 }));

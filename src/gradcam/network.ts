@@ -11,6 +11,8 @@ import { checked, type DeviceLimits, type KernelEnv, type KernelVariant } from '
 import { type DispatchTiming, Profiler } from '../gpu/profiler.ts';
 import { tensorElements } from '../graph/ir.ts';
 import { Engine, findNonFinite, RunQueue } from '../runtime/engine.ts';
+import type { ConvVariantName, Plan } from '../kernels/variants.ts';
+import type { TuneOptions, TuneReport } from '../runtime/tune.ts';
 import { encodeStage } from '../runtime/program.ts';
 import { ReadbackPlan, type ReadbackResult, viewRegions } from '../runtime/readback.ts';
 import { StageTimer } from '../runtime/timing.ts';
@@ -39,8 +41,22 @@ export interface NetworkOptions {
   recipe?: Recipe;
   /** Class names, one per class (else a GradcamError); default: the model's metadata_props 'labels', else ImageNet's for a 1000-class model, else 'class k'. */
   labels?: readonly string[];
-  /** Kernel variants ('cpu' register-blocked, 'gpu' tiled); default: chosen by the adapter. */
-  variant?: KernelVariant;
+  /**
+   * 'cpu' or 'gpu': the kernel family whose fixed rules choose each conv layer's variant (default: by
+   * adapter); or a conv variant (gemm-blocked, gemm-tiled, winograd, im2col, direct:
+   * src/kernels/variants.ts) for every conv layer and direction where it applies.
+   */
+  variant?: KernelVariant | ConvVariantName;
+  /** Conv variants by layer name and direction, over `variant` and the fixed rules (JSON: { "conv1": { "forward": "im2col" } }). */
+  plan?: Plan;
+  /** Where `plan` came from, for its errors (a file name). */
+  planSource?: string;
+  /**
+   * Time every applicable variant on every distinct conv layer shape on this adapter and keep the
+   * fastest (src/runtime/tune.ts), or take the plan stored for this adapter, model and engine
+   * version (no timing). `network.tuning` says which.
+   */
+  tune?: boolean | TuneOptions;
   /** Limits lower than the device's (for tests of the folding, refusal and display-scaling paths). */
   limits?: Partial<DeviceLimits>;
 }
@@ -67,6 +83,8 @@ export class Network {
   /** Per engine batch: where its display stages live (dropDisplay frees them). */
   private displayEnvs = new Map<number, KernelEnv>();
   private timer: StageTimer;
+  /** With the `tune` option: the tuned plan, measured at this load or taken from the store. */
+  tuning?: TuneReport;
 
   private constructor(public engine: Engine, readonly model: OnnxModel, private options: NetworkOptions, queue: RunQueue) {
     this.queue = queue;
@@ -78,9 +96,15 @@ export class Network {
   static async load(gpu: GpuContext, model: OnnxModel, options: NetworkOptions = {}): Promise<Network> {
     const queue = new RunQueue();
     const labels = options.labels ?? labelsFromMetadata(model.metadata);
-    const engine = await Engine.create(gpu, model, { taps: options.taps, variant: options.variant, limits: options.limits, queue, recipe: options.recipe });
+    const engine = await Engine.create(gpu, model, {
+      taps: options.taps, variant: options.variant, plan: options.plan, planSource: options.planSource, tune: options.tune, limits: options.limits, queue, recipe: options.recipe,
+    });
     if (labels) checkLabelCount(labels, engine.classCount, options.labels ? 'labels' : `the model's metadata_props '${LABELS_KEY}'`);
-    return new Network(engine, model, { ...options, labels }, queue);
+    // Engines made later (other batch sizes, re-lowering) take the tuned plan as it is: no timing again.
+    const plan = engine.tuning ? { ...engine.tuning.tuned.plan, ...options.plan } : options.plan;
+    const network = new Network(engine, model, { ...options, labels, plan, tune: undefined }, queue);
+    network.tuning = engine.tuning;
+    return network;
   }
 
   get graph() {
@@ -279,7 +303,7 @@ export class Network {
       this.batchEngines.delete(slots); // most recently used last
     } else {
       engine = await Engine.create(this.engine.gpu, this.model, {
-        taps: this.options.taps, variant: this.options.variant, limits: this.options.limits, queue: this.queue, batch: slots, pipelines: this.engine.env.pipelines, recipe: this.engine.recipe,
+        taps: this.options.taps, variant: this.options.variant, plan: this.options.plan, planSource: this.options.planSource, limits: this.options.limits, queue: this.queue, batch: slots, pipelines: this.engine.env.pipelines, recipe: this.engine.recipe,
       });
     }
     this.batchEngines.set(slots, engine);
@@ -302,7 +326,7 @@ export class Network {
     this.passes?.destroy();
     this.passes = undefined;
     this.passes = await Engine.create(this.engine.gpu, this.model, {
-      taps: this.options.taps, variant: this.options.variant, limits: this.options.limits, queue: this.queue, batch, pipelines: this.engine.env.pipelines, recipe: this.engine.recipe,
+      taps: this.options.taps, variant: this.options.variant, plan: this.options.plan, planSource: this.options.planSource, limits: this.options.limits, queue: this.queue, batch, pipelines: this.engine.env.pipelines, recipe: this.engine.recipe,
     });
     return this.passes;
   }
@@ -320,7 +344,7 @@ export class Network {
       this.passes?.destroy();
       this.passes = undefined;
       this.engine.destroy();
-      this.engine = await Engine.create(this.engine.gpu, this.model, { taps, variant: this.options.variant, limits: this.options.limits, queue: this.queue, pipelines: this.engine.env.pipelines, recipe });
+      this.engine = await Engine.create(this.engine.gpu, this.model, { taps, variant: this.options.variant, plan: this.options.plan, planSource: this.options.planSource, limits: this.options.limits, queue: this.queue, pipelines: this.engine.env.pipelines, recipe });
       this.engine.recipe = recipe;
       this.options = { ...this.options, taps };
     }

@@ -1,26 +1,31 @@
 /**
  * The GEMM machinery of convolution (and Gemm/MatMul as 1×1 convolutions), forward and data
- * gradient, both in shaders/conv.wgsl; the conv op (src/ops/conv.ts) picks the lowering per layer
- * and direction. The weights are laid out once per direction, at compile time:
+ * gradient, both in shaders/conv.wgsl; the conv op (src/ops/conv.ts) runs the variant chosen per layer
+ * and direction (src/kernels/variants.ts: a plan, else the fixed rules). The weights are laid out once per direction, at compile time:
  *   forward  Wt[(ci·KH + ky)·KW + kx][co]   backward  Wt[(co·KH + ky)·KW + kx][ci]
  * with the column count padded to a multiple of 16 (the kernel's channel block).
  *
- * Two kernel variants compute it (KernelEnv.variant): on a CPU (SwiftShader) conv.wgsl (CONV), a 16 × 8
- * register block per invocation and no workgroup memory; on a GPU conv_tiled.wgsl (CONV_TILED), 64 × 64 tiles
- * staged in workgroup memory, with split-K when a layer has too few tiles to fill the GPU.
- * The CPU variant has two more lowerings, both ending in conv.wgsl's GEMM: 3×3 stride-1 layers
- * as Winograd F(2×2, 3×3) (winograd.ts; forward and data gradient), and in the forward pass layers
- * with few input channels (conv1) as im2col (shaders/im2col.wgsl) + a pointwise GEMM.
+ * Two GEMM variants compute it: gemm-blocked, conv.wgsl (CONV), a 16 × 8 register block per
+ * invocation and no workgroup memory (the CPU family's default: SwiftShader); gemm-tiled,
+ * conv_tiled.wgsl (CONV_TILED), 64 × 64 tiles staged in workgroup memory, with split-K when a layer
+ * has too few tiles to fill the GPU (the GPU family's default). Two more variants end in conv.wgsl's
+ * GEMM: 3×3 stride-1 layers as Winograd F(2×2, 3×3) (winograd.ts; forward and data gradient), and
+ * in the forward pass im2col (shaders/im2col.wgsl) + a pointwise GEMM.
  */
 import code from '../../shaders/conv.wgsl';
 import tiledCode from '../../shaders/conv_tiled.wgsl';
 import im2colCode from '../../shaders/im2col.wgsl';
 import type { ConvOp } from '../ops/conv.ts';
-import type { BufferView, Dispatch, KernelEnv, KernelVariant } from '../gpu/dispatch.ts';
+import type { BufferView, Dispatch, KernelEnv } from '../gpu/dispatch.ts';
 import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
 import type { OpShapes } from './types.ts';
 import { chwOf, fmtShape } from './types.ts';
-import { POINTS, transform, usesWinograd, usesWinogradBackward, winogradTiles } from './winograd.ts';
+import { type ConvShape, type ConvVariantName, convLowering, type Direction } from './variants.ts';
+import { POINTS, transform, winogradTiles } from './winograd.ts';
+
+// The fixed rules and their threshold live with the variant table (variants.ts); re-exported for their readers here.
+export { convLowering, DIRECT_BELOW, usesIm2col } from './variants.ts';
+export type { ConvShape } from './variants.ts';
 
 /** The GEMM's view geometry, shared by conv.wgsl and conv_tiled.wgsl. */
 const GEMM_UNIFORMS = {
@@ -125,30 +130,12 @@ export function groupPadded(values: Float32Array, groups: number): Float32Array 
 }
 
 /**
- * Which lowering computes a convolution, per direction; the one place the choice is made.
- *   winograd  3×3 stride 1, dilation 1, ungrouped, CPU variant (the data gradient when its pads 2 − pad ≥ 0)
- *   im2col    forward only: ungrouped with few input channels (< 8) and a window larger than 1×1, CPU variant
- *   direct    grouped convolutions whose groups are narrower than DIRECT_BELOW output channels in that
- *             direction (depthwise: C_out/group forward, C_in/group = 1 backward): shaders/depthwise.wgsl,
- *             one invocation per 4 outputs of one channel, no padded channel block
- *   gemm      the rest: the GEMM (register-blocked on a CPU, tiled on a GPU), one GEMM per group (grid z)
+ * The variant a layer runs in one direction on this environment: its resolved plan's
+ * (KernelEnv.choices, made by the engine: src/kernels/variants.ts resolvePlan), else the fixed
+ * rules of the environment's family (a kernel built outside an engine: benches, tests).
  */
-export type ConvLowering = 'winograd' | 'im2col' | 'direct' | 'gemm';
-export type ConvShape = Pick<ConvOp, 'kh' | 'kw' | 'strideH' | 'strideW' | 'pads' | 'dilations' | 'group' | 'cIn' | 'cOut'>;
-
-/**
- * A group's output channels below which the direct kernel runs instead of the GEMM: the GEMM pads
- * each group's channels to its 16-channel block, so a narrower group wastes that share of its FMAs.
- * Measured on SwiftShader (bench/grouped-conv.ts, ResNeXt-50 32×4d's layers): the direct kernel
- * 1.21× faster at 4 channels per group, the per-group GEMM 1.3× faster at 8 and 2.9× at 16.
- */
-export const DIRECT_BELOW = 8;
-
-export function convLowering(op: ConvShape, variant: KernelVariant, direction: 'forward' | 'backward'): ConvLowering {
-  if (direction === 'forward' ? usesWinograd(op, variant) : usesWinogradBackward(op, variant)) return 'winograd';
-  if (op.group > 1) return (direction === 'forward' ? op.cOut : op.cIn) / op.group < DIRECT_BELOW ? 'direct' : 'gemm';
-  if (direction === 'forward' && usesIm2col(op, variant)) return 'im2col';
-  return 'gemm';
+export function chosenVariant(env: Pick<KernelEnv, 'variant' | 'choices'>, op: ConvShape & { name: string }, direction: Direction): ConvVariantName {
+  return (env.choices.get(op.name)?.[direction] as ConvVariantName | undefined) ?? convLowering(op, env.variant, direction);
 }
 
 /** The convolution window a GEMM walks (a ConvOp is one; Winograd's GEMMs are pointwise). */
@@ -213,15 +200,6 @@ export async function gemmRegisterBlocked(env: KernelEnv, op: ConvOp, c: GemmCal
   })];
 }
 
-/**
- * Whether the CPU variant's forward pass lays the windows out first (im2col): with few input
- * channels the direct kernel spends its time on window arithmetic (one tap's offsets serve only
- * C_in multiply-adds); GoogLeNet's conv1 (C_in 3, 7×7) ran at half the GEMM rate.
- */
-export function usesIm2col(op: Pick<ConvOp, 'kh' | 'kw' | 'cIn' | 'group'>, variant: KernelVariant): boolean {
-  return variant === 'cpu' && op.kh * op.kw > 1 && op.cIn < 8 && op.group === 1;
-}
-
 /** Workgroups a GPU variant dispatch should reach before split-K stops paying (a few per compute unit). */
 export const TARGET_WORKGROUPS = 256;
 
@@ -262,8 +240,10 @@ async function gemmTiled(env: KernelEnv, op: ConvOp, c: GemmCall, use: string, f
   return out;
 }
 
-export function gemm(env: KernelEnv, op: ConvOp, c: GemmCall, use: string, flops: number): Promise<Dispatch[]> {
-  return env.variant === 'gpu' ? gemmTiled(env, op, c, use, flops) : gemmRegisterBlocked(env, op, c, use, flops);
+/** The GEMM of `variant` ('gemm-tiled' or 'gemm-blocked'); by default the environment family's. */
+export function gemm(env: KernelEnv, op: ConvOp, c: GemmCall, use: string, flops: number,
+  variant: 'gemm-blocked' | 'gemm-tiled' = env.variant === 'gpu' ? 'gemm-tiled' : 'gemm-blocked'): Promise<Dispatch[]> {
+  return variant === 'gemm-tiled' ? gemmTiled(env, op, c, use, flops) : gemmRegisterBlocked(env, op, c, use, flops);
 }
 
 /** A Winograd convolution: GEMM rows (channels summed over) → cols, planes in → out. */
@@ -306,11 +286,11 @@ export async function winograd(env: KernelEnv, op: ConvOp, c: WinogradCall, dire
 
 /**
  * The scratch buffers the data gradient of `op` makes for `items` items (floats each), without making
- * them: Winograd's V and M on the CPU variant, the split-K partial sums on the GPU variant.
+ * them: Winograd's V and M, the tiled GEMM's split-K partial sums.
  */
-export function convBackwardScratch(op: ConvOp, shapes: OpShapes, items: number, variant: KernelVariant): { label: string; floats: number }[] {
+export function convBackwardScratch(op: ConvOp, shapes: OpShapes, items: number, env: Pick<KernelEnv, 'variant' | 'choices'>): { label: string; floats: number }[] {
   const [, inH, inW] = chwOf(shapes.inputs[0]);
-  const lowering = convLowering(op, variant, 'backward');
+  const lowering = chosenVariant(env, op, 'backward');
   if (lowering === 'winograd') {
     const tiles = winogradTiles(inH, inW, items);
     return [
@@ -318,7 +298,7 @@ export function convBackwardScratch(op: ConvOp, shapes: OpShapes, items: number,
       { label: `${op.name} conv.winograd.backward M`, floats: POINTS * op.cIn * tiles.t8 },
     ];
   }
-  if (variant !== 'gpu' || lowering !== 'gemm') return [];
+  if (lowering !== 'gemm-tiled') return [];
   const posCount = items * inH * inW;
   const g = op.group;
   const { split } = splitK(Math.ceil(posCount / TILE) * Math.ceil(op.cIn / g / TILE) * g, Math.ceil(((op.cOut / g) * op.kh * op.kw) / CHUNK));

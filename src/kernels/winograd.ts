@@ -1,19 +1,23 @@
 /**
- * Winograd F(2×2, 3×3) for 3×3, stride-1 convolutions on the CPU variant (shaders/winograd.wgsl):
+ * Winograd F(2×2, 3×3) for 3×3, stride-1 convolutions (the 'winograd' variant; shaders/winograd.wgsl):
  * input transform → 16 GEMMs (shaders/conv.wgsl, one weight matrix per transform point) → output
  * transform with bias and ReLU. 2.25× fewer multiplications than the direct convolution; on
  * SwiftShader, where GoogLeNet's forward is all GEMM time, that is what pays.
  *
  * The data gradient of such a layer is a 3×3, stride-1 convolution as well (the weights transposed
  * and rotated by 180°, pads 2 − pad), so it runs the same way, with the ReLU mask applied in the
- * input transform and the gradient accumulated in the output transform. The GPU variant keeps the
- * tiled direct convolution (unmeasured on a GPU, so not switched).
+ * input transform and the gradient accumulated in the output transform. The CPU family's fixed
+ * rules choose it for every such layer; the GPU family's keep the tiled GEMM unless a plan (or
+ * --tune) says otherwise.
  */
 import code from '../../shaders/winograd.wgsl';
 import type { ConvOp } from '../ops/conv.ts';
 import type { BufferView, Dispatch, KernelEnv, KernelVariant } from '../gpu/dispatch.ts';
 import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
 import { fmtShape } from './types.ts';
+import { winogradApplies } from './variants.ts';
+
+export { gradientPads } from './variants.ts';
 
 /** Transform points ξ of the 4×4 domain. */
 export const POINTS = 16;
@@ -40,19 +44,14 @@ export const WINOGRAD = declareKernel({
   overrides: { RELU: false, MASK: false, GUIDED: false, ACCUMULATE: false },
 });
 
-/** Whether the forward pass of `op` runs as Winograd F(2×2, 3×3) on this kernel variant. */
+/** Whether the forward pass of `op` runs as Winograd F(2×2, 3×3) by the fixed rules of this kernel family. */
 export function usesWinograd(op: Pick<ConvOp, 'kh' | 'kw' | 'strideH' | 'strideW' | 'dilations' | 'group'>, variant: KernelVariant): boolean {
-  return variant === 'cpu' && op.kh === 3 && op.kw === 3 && op.strideH === 1 && op.strideW === 1
-    && op.dilations[0] === 1 && op.dilations[1] === 1 && op.group === 1;
+  return variant === 'cpu' && winogradApplies(op, 'forward');
 }
 
-/** The data gradient's pads [top, left, bottom, right] as a convolution of dy: 2 − pad. */
-export const gradientPads = (pads: readonly number[]): [number, number, number, number] =>
-  [2 - pads[0], 2 - pads[1], 2 - pads[2], 2 - pads[3]];
-
-/** Whether the data gradient of `op` runs as Winograd: when the forward does and no pad exceeds 2. */
+/** Whether the data gradient of `op` runs as Winograd by the fixed rules: when the forward does and no pad exceeds 2. */
 export function usesWinogradBackward(op: Pick<ConvOp, 'kh' | 'kw' | 'strideH' | 'strideW' | 'pads' | 'dilations' | 'group'>, variant: KernelVariant): boolean {
-  return usesWinograd(op, variant) && gradientPads(op.pads).every((p) => p >= 0);
+  return variant === 'cpu' && winogradApplies(op, 'backward');
 }
 
 const G = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]];

@@ -3,9 +3,10 @@
  * [N, K, 1, 1] (alpha and beta folded into the weights). A Relu fuses into it; an affine right after
  * it (an unfolded BatchNormalization) is folded into its weights by graph/fuse.ts.
  *
- * Forward and data gradient (convKernel, below) take the lowering convLowering picks per layer and
- * direction: the GEMM (register-blocked, or tiled with split-K; one per group), Winograd F(2×2, 3×3),
- * im2col, or the direct grouped kernel for depthwise and narrow groups; their machinery is
+ * Forward and data gradient (convKernel, below) run the variant chosen per layer and direction
+ * (src/kernels/variants.ts: a plan, `variant`, else the fixed rules): the GEMM (gemm-blocked, or
+ * gemm-tiled with split-K; one per group), Winograd F(2×2, 3×3), im2col, or the direct grouped
+ * kernel for depthwise and narrow groups; their machinery is
  * src/kernels/conv.ts, winograd.ts and depthwise.ts, the WGSL shaders/conv.wgsl, conv_tiled.wgsl,
  * winograd.wgsl, im2col.wgsl, depthwise.wgsl.
  */
@@ -13,7 +14,7 @@ import type { OpBase } from '../graph/ir.ts';
 import { tensorElements } from '../graph/ir.ts';
 import { windowCount } from '../graph/shapes.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
-import { CONV, CONV_TILED, convLowering, gemm, gemmRegisterBlocked, groupPadded, IM2COL, layoutWeights, pad16, POINTWISE, winograd } from '../kernels/conv.ts';
+import { chosenVariant, CONV, CONV_TILED, gemm, gemmRegisterBlocked, groupPadded, IM2COL, layoutWeights, pad16, POINTWISE, winograd } from '../kernels/conv.ts';
 import { convDirect, DEPTHWISE, directWeights } from '../kernels/depthwise.ts';
 import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from '../kernels/types.ts';
 import { chwOf, fmtShape } from '../kernels/types.ts';
@@ -117,9 +118,9 @@ function lowerDense(ctx: LowerContext, transA: boolean, transB: boolean, alpha: 
 }
 
 /**
- * Forward and data gradient by the lowering convLowering picks per layer and direction (Winograd,
- * im2col, the direct grouped kernel, or the GEMM: register-blocked on a CPU, tiled on a GPU, one
- * GEMM per group). The data gradient is the same machinery transposed (TRANSPOSED); the fused ReLU
+ * Forward and data gradient by the variant chosen per layer and direction (chosenVariant: Winograd,
+ * im2col, the direct grouped kernel, or the GEMM, register-blocked or tiled, one GEMM per group).
+ * The data gradient is the same machinery transposed (TRANSPOSED); the fused ReLU
  * masks the incoming gradient (and GUIDED, for guided backprop). Weights are laid out once per direction.
  */
 function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
@@ -159,7 +160,7 @@ function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
   return {
     async forward(args: ForwardArgs) {
       const { env, inputs, output, batch } = args;
-      const lowering = convLowering(op, env.variant, 'forward');
+      const lowering = chosenVariant(env, op, 'forward');
       if (lowering === 'winograd') {
         return winograd(env, op, {
           rows: op.cIn, cols: op.cOut, inH, inW, outH, outW, items: batch, pads: op.pads, input: inputs[0], output, mask: null, maskDiv: 1,
@@ -179,12 +180,12 @@ function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
       return gemm(env, op, {
         window: op, groups: g, rows: op.cIn / g, inH, inW, cols: op.cOut / g, outH, outW, items: batch, input: inputs[0], output, mask: null, maskDiv: 1,
         relu: op.relu, accumulate: false, transposed: false, weights: env.storage(layoutWeights(op, false)), bias: env.storage(groupPadded(op.bias, g)),
-      }, 'forward', 2 * macsPerItem * batch);
+      }, 'forward', 2 * macsPerItem * batch, lowering === 'gemm-tiled' ? 'gemm-tiled' : 'gemm-blocked');
     },
     async backward({ env, output, dy, dx, items, maskDiv, guided }: BackwardArgs) {
       const target = dx[0];
       if (!target) return [];
-      const lowering = convLowering(op, env.variant, 'backward');
+      const lowering = chosenVariant(env, op, 'backward');
       bwd ??= {
         weights: env.storage(lowering === 'winograd' ? winogradWeights(op, pad16(op.cIn), true)
           : lowering === 'direct' ? directWeights(op, true) : layoutWeights(op, true)),
@@ -208,7 +209,7 @@ function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
         window: op, groups: g, rows: op.cOut / g, inH: outH, inW: outW, cols: op.cIn / g, outH: inH, outW: inW, items, input: dy, output: target.view,
         mask, maskDiv, guided, relu: false, accumulate: target.accumulate, transposed: true,
         weights: bwd.weights, bias: bwd.zeros,
-      }, 'backward', 2 * macsPerItem * items);
+      }, 'backward', 2 * macsPerItem * items, lowering === 'gemm-tiled' ? 'gemm-tiled' : 'gemm-blocked');
     },
   };
 }

@@ -12,7 +12,9 @@ import { checkImage, type RgbaImage } from '../image/image.ts';
 import { PreprocessStage } from '../image/preprocess.ts';
 import { chooseRecipe, chwOf, inputLayout, type Layout, type Recipe } from '../image/recipes.ts';
 import type { OnnxModel } from '../onnx/model.ts';
+import { type ConvVariantName, isConvVariant, type Plan, resolvePlan } from '../kernels/variants.ts';
 import { compileForward, type CompiledForward } from './forward.ts';
+import { tune, type TuneOptions, type TuneReport } from './tune.ts';
 import { encodeStage } from './program.ts';
 import { ReadbackPlan, type ReadbackResult, type Region, viewRegions } from './readback.ts';
 import type { StageTimestamps } from './timing.ts';
@@ -26,8 +28,23 @@ export interface ForwardResult {
 }
 
 export interface EngineOptions extends LowerOptions {
-  /** Kernel variants: 'cpu' (register-blocked) or 'gpu' (workgroup-memory tiles); default by adapter. */
-  variant?: KernelVariant;
+  /**
+   * 'cpu' or 'gpu': the kernel family whose fixed rules choose each layer's variant (default: by
+   * adapter, 'cpu' for a software one); or a conv variant's name (src/kernels/variants.ts:
+   * gemm-blocked, gemm-tiled, winograd, im2col, direct) for every conv layer and direction where it
+   * applies, the adapter family's fixed rules elsewhere.
+   */
+  variant?: KernelVariant | ConvVariantName;
+  /** Conv variants by layer and direction (src/kernels/variants.ts Plan); over `variant` and the fixed rules. */
+  plan?: Plan;
+  /** What `plan` came from, for its errors ('plan.json'); default 'the plan'. */
+  planSource?: string;
+  /**
+   * Choose each conv layer's variant by measurement on this adapter (src/runtime/tune.ts), or take
+   * the plan stored for this adapter, model and engine version; `plan`'s entries still win. Not
+   * together with a conv variant name in `variant`.
+   */
+  tune?: boolean | TuneOptions;
   /** Limits lower than the device's (tests reach the folding and refusal paths with them). */
   limits?: Partial<DeviceLimits>;
   /**
@@ -135,6 +152,21 @@ const weightsChecked = new WeakSet<OnnxModel>();
 const LOGITS = 'logits';
 const PROBABILITIES = 'probabilities';
 
+/** The kernel family an engine builds: `variant` when it names one, else the adapter's. */
+export function engineFamily(gpu: GpuContext, variant: EngineOptions['variant']): KernelVariant {
+  return variant === 'cpu' || variant === 'gpu' ? variant : kernelVariant(gpu.adapter.isSoftware);
+}
+
+/** Each conv layer's variant per direction (src/kernels/variants.ts resolvePlan); a bad plan or variant name is a GradcamError. */
+export function engineChoices(graph: Graph, gpu: GpuContext, options: Pick<EngineOptions, 'variant' | 'plan' | 'planSource'>) {
+  const v = options.variant;
+  if (v !== undefined && v !== 'cpu' && v !== 'gpu' && !isConvVariant(v)) {
+    throw new GradcamError(`unknown kernel variant '${v}'`, "Give 'cpu' or 'gpu' (a kernel family), or a conv variant: gemm-blocked, gemm-tiled, winograd, im2col, direct.");
+  }
+  const convs = graph.ops.flatMap((op) => (op.kind === 'conv' ? [op] : []));
+  return resolvePlan(convs, engineFamily(gpu, v), { variant: v !== 'cpu' && v !== 'gpu' ? v : undefined, plan: options.plan, source: options.planSource });
+}
+
 export class Engine {
   private readonly forwardReadback: ReadbackPlan;
   readonly queue: RunQueue;
@@ -143,9 +175,12 @@ export class Engine {
   /** Where the stages' buffers live: freed together by dropStages. */
   private stageEnv: KernelEnv;
   /** Dispatches the next run must do first, by batch index: the preprocessing of pictures written since the last run. */
+  /** Per image index (and AFTER_INPUTS), the dispatches the next forward pass starts with. */
   private pending = new Map<number, readonly Dispatch[]>();
   /** How pictures become this model's input (the model's metadata_props, else guessed; settable). */
   recipe: Recipe;
+  /** With `tune`: the tuned plan, and whether it was measured now or taken from the store. */
+  tuning?: TuneReport;
 
   private constructor(
     readonly gpu: GpuContext,
@@ -178,9 +213,21 @@ export class Engine {
     }
     const recipe = options.recipe ?? chooseRecipe({ metadata: model.metadata, inputName: model.inputs[0]?.name ?? '', opTypes: [...new Set(model.nodes.map((n) => n.opType))] }).recipe;
     const graph = lower(model, { inputSize: recipe.size, layout: recipe.layout, ...options });
-    const env = new KernelEnv(gpu.device, options.variant ?? kernelVariant(gpu.adapter.isSoftware), options.limits, options.pipelines);
+    const family = engineFamily(gpu, options.variant);
+    let tuning: TuneReport | undefined;
+    let plan = options.plan;
+    if (options.tune) {
+      if (options.variant !== undefined && options.variant !== family) {
+        throw new GradcamError(`tune chooses every conv layer's variant; variant '${options.variant}' would be ignored`, 'Give tune or a conv variant, not both (a plan may override single layers).');
+      }
+      tuning = await tune(gpu, model, graph, family, options.tune === true ? {} : options.tune);
+      plan = { ...tuning.tuned.plan, ...options.plan };
+    }
+    const env = new KernelEnv(gpu.device, family, options.limits, options.pipelines, engineChoices(graph, gpu, { ...options, plan }));
     const compiled = await checked(gpu.device, 'compiling the forward pass', () => compileForward(env, graph));
-    return new Engine(gpu, model, graph, env, compiled, options, performance.now() - t0, { ...env.scratchBytes });
+    const engine = new Engine(gpu, model, graph, env, compiled, options, performance.now() - t0, { ...env.scratchBytes });
+    engine.tuning = tuning;
+    return engine;
   }
 
   get batch(): number {
@@ -319,6 +366,15 @@ export class Engine {
     this.pending.clear();
     this.stageEnv.destroy();
     this.stageEnv = this.env.child();
+  }
+
+  /**
+   * Dispatches for the start of the next forward pass, after the pending preprocessing: aug-smooth's
+   * augmented copies of the images written (src/gradcam/aug-smooth.ts). Call it after writing them.
+   */
+  afterInputs(dispatches: readonly Dispatch[]): void {
+    this.pending.delete(AFTER_INPUTS);
+    this.pending.set(AFTER_INPUTS, dispatches); // last in the map's order: after every image's preprocessing
   }
 
   /** Encodes the preprocessing still pending and the forward pass, as one compute pass. */
@@ -464,3 +520,6 @@ export function softmaxRows(logits: Float32Array, classes: number): Float32Array
   }
   return out;
 }
+
+/** The key of Engine.afterInputs' dispatches among the pending ones (image indices are ≥ 0). */
+const AFTER_INPUTS = -1;

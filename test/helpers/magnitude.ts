@@ -117,7 +117,7 @@ function sandwich(r: number[][], x: number[][], s: number[][]): number[][] {
 }
 
 /** W'[ci, co, ky, kx] = W[co, ci, 2 − ky, 2 − kx]: the data gradient's 3×3 filters. */
-function rotateTranspose(w: Tensor): Tensor {
+export function rotateTranspose(w: Tensor): Tensor {
   const [CO, CI] = w.shape;
   const out = zeros([CI, CO, 3, 3]);
   for (let co = 0; co < CO; co++) {

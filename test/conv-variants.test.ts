@@ -1,0 +1,215 @@
+/**
+ * Every conv variant (src/kernels/variants.ts) on every distinct conv layer shape of the generated
+ * models, forward and data gradient, against the float64 reference (test/reference/ops.ts), each
+ * run chosen by name through KernelEnv's choices exactly as a plan chooses it.
+ *
+ * A layer shape is its window, channels, groups and input size (test/helpers: the graph as lowered,
+ * Gemm classifiers as 1×1 convolutions); each is run once at batch 1 with seeded weights, input and
+ * incoming gradient, the fused ReLU on in the backward pass (its mask read from a forward output of
+ * our own making, so that the mask's decisions are exact). Bound, per value (test/helpers/magnitude.ts):
+ *   |gpu − reference| ≤ u·(n + 16)·M
+ * n the reduction length (forward C_in/group·KH·KW, data gradient C_out/group·KH·KW), M the same
+ * sum on absolute values; for Winograd M is the F(2×2, 3×3) magnitude (winogradMagnitude), for the
+ * data gradient on the rotated, transposed filters with pads 2 − pad. Every variant sums the same
+ * terms (split-K, im2col and the direct kernel in another order), so γ_n bounds each.
+ *
+ * Default (fast): of the small (CI) models' 188 distinct shapes, one per kernel specialisation (the
+ * window KH×KW, strides, dilations, pointwise or not, ungrouped / grouped / depthwise-like), the
+ * cheapest: what is compiled differs between them, while shapes of one specialisation differ only in
+ * uniforms. The pipeline compilations are most of this file's time on SwiftShader.
+ * GRADCAM_VARIANTS_ALL=1: every distinct shape of every generated model (the 224×224 GoogLeNets
+ * included, 246 shapes): long (tens of minutes on 2 cores).
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { GpuContext } from '../src/gpu/device.ts';
+import { KernelEnv } from '../src/gpu/dispatch.ts';
+import { lower } from '../src/graph/lower.ts';
+import { chooseRecipe } from '../src/image/recipes.ts';
+import { applicableVariants, CONV_VARIANT_NAMES, type ConvVariantName, describeConv, type Direction } from '../src/kernels/variants.ts';
+import { conv as convSpec, type ConvOp } from '../src/ops/conv.ts';
+import { gradientPads } from '../src/kernels/winograd.ts';
+import { GENERATED_MODELS } from '../weights/generate/index.ts';
+import { rotateTranspose, U, winogradMagnitude } from './helpers/magnitude.ts';
+import { testGpu } from './helpers/gpu.ts';
+import * as ref from './reference/ops.ts';
+import { randomTensor, rng, tensor, type Tensor } from './reference/tensor.ts';
+
+const ALL = process.env.GRADCAM_VARIANTS_ALL === '1';
+const MODELS = Object.entries(GENERATED_MODELS).filter(([n, s]) => !s.byNameOnly && (ALL || !n.startsWith('googlenet'))).map(([n]) => n);
+
+interface Shape { op: ConvOp; input: number[]; output: number[]; from: string }
+
+/** The distinct conv layer shapes of `models` (as lowered at batch 1), with the first layer of each. */
+function distinctShapes(models: string[]): Shape[] {
+  const seen = new Map<string, Shape>();
+  for (const name of models) {
+    const model = GENERATED_MODELS[name].build();
+    const recipe = chooseRecipe({ metadata: model.metadata, inputName: model.inputs[0].name, opTypes: [...new Set(model.nodes.map((n) => n.opType))] }).recipe;
+    const graph = lower(model, { inputSize: recipe.size, layout: recipe.layout, batch: 1 });
+    for (const op of graph.ops) {
+      if (op.kind !== 'conv') continue;
+      const input = [1, ...graph.tensors.get(op.inputs[0])!.shape.slice(1)];
+      const output = [1, ...graph.tensors.get(op.output)!.shape.slice(1)];
+      const { cIn, cOut, kh, kw, strideH, strideW, pads, dilations, group } = op;
+      const key = JSON.stringify([cIn, cOut, kh, kw, strideH, strideW, pads, dilations, group, input]);
+      if (!seen.has(key)) seen.set(key, { op, input, output, from: `${name} '${op.name}'` });
+    }
+  }
+  return [...seen.values()];
+}
+
+/** What is compiled for a shape (file comment): the window, pointwise or not, the group's kind. */
+function specialisation({ op }: Shape): string {
+  const groupKind = op.group === 1 ? 'dense' : op.cOut / op.group < 8 ? 'narrow groups' : 'wide groups';
+  return JSON.stringify([op.kh, op.kw, op.strideH, op.strideW, op.dilations, op.pads.every((p) => p === 0), groupKind]);
+}
+
+/** One shape per specialisation: the cheapest (multiply-adds). */
+function perSpecialisation(all: Shape[]): Shape[] {
+  const macs = (s: Shape) => s.output.reduce((a, b) => a * b, 1) * (s.op.cIn / s.op.group) * s.op.kh * s.op.kw;
+  const best = new Map<string, Shape>();
+  for (const s of all) {
+    const k = specialisation(s), b = best.get(k);
+    if (!b || macs(s) < macs(b)) best.set(k, s);
+  }
+  return [...best.values()];
+}
+
+/** [1, C, H, W] of a conv's input or output as lowered ([1, F] for a Gemm: [1, F, 1, 1]). */
+const nchw = (s: number[]) => (s.length === 2 ? [s[0], s[1], 1, 1] : s);
+
+async function readBuffer(gpu: GpuContext, buffer: GPUBuffer, floats: number): Promise<Float32Array> {
+  const staging = gpu.device.createBuffer({ size: floats * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = gpu.device.createCommandEncoder();
+  enc.copyBufferToBuffer(buffer, 0, staging, 0, floats * 4);
+  gpu.device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const out = new Float32Array(staging.getMappedRange().slice(0));
+  staging.destroy();
+  return out;
+}
+
+const abs = (t: Tensor) => tensor(t.shape, t.data.map(Math.abs));
+const f32 = (t: Tensor) => Float32Array.from(t.data);
+
+/** The case's seeded operands (float32 values, held as float64 for the reference) and its references. */
+function prepare(s: Shape, seed: number) {
+  const r = rng(seed);
+  const { op } = s;
+  const xs = nchw(s.input), ys = nchw(s.output);
+  // float32-exact operands: the reference then computes exactly what the GPU was given.
+  const round = (t: Tensor) => tensor(t.shape, Float32Array.from(t.data));
+  const w = round(randomTensor([op.cOut, op.cIn / op.group, op.kh, op.kw], r));
+  const b = round(randomTensor([op.cOut], r, -0.5, 0.5));
+  const x = round(randomTensor(xs, r));
+  const dy = round(randomTensor(ys, r));
+  const p: ref.ConvParams = { strides: [op.strideH, op.strideW], pads: op.pads, dilations: op.dilations, group: op.group };
+  const y = ref.conv(x, w, b, p);
+  // The backward pass masks dy with the ReLU of a forward output: y rounded to float32, so that the GPU reads the same decisions.
+  const mask = Float32Array.from(y.data);
+  const dyMasked = tensor(ys, dy.data.map((v, i) => (mask[i] > 0 ? v : 0)));
+  const dx = ref.convBackward(dyMasked, xs, w, p);
+  return { w, b, x, dy, y, mask, dyMasked, dx, p, xs, ys };
+}
+
+/** The float32 bound per value of `variant` in `direction` (file comment). */
+function bounds(s: Shape, c: ReturnType<typeof prepare>, variant: ConvVariantName, direction: Direction): Float64Array {
+  const { op } = s;
+  const n = direction === 'forward' ? (op.cIn / op.group) * op.kh * op.kw : (op.cOut / op.group) * op.kh * op.kw;
+  const rtol = U * (n + 16);
+  let m: Tensor;
+  if (direction === 'forward') {
+    m = variant === 'winograd' ? winogradMagnitude(abs(c.x), abs(c.w), abs(c.b), op.pads) : ref.conv(abs(c.x), abs(c.w), abs(c.b), c.p);
+  } else {
+    m = variant === 'winograd' ? winogradMagnitude(abs(c.dyMasked), rotateTranspose(abs(c.w)), null, gradientPads(op.pads))
+      : ref.convBackward(abs(c.dyMasked), c.xs, abs(c.w), c.p);
+  }
+  return Float64Array.from(m.data, (v) => rtol * v);
+}
+
+/** The kernels (first part of each dispatch's name) a variant's dispatches must come from. */
+const KERNELS: Record<ConvVariantName, string[]> = {
+  'gemm-blocked': ['conv'], 'gemm-tiled': ['conv_tiled'], winograd: ['conv', 'winograd'], im2col: ['conv', 'im2col'], direct: ['depthwise'],
+};
+
+let gpu: GpuContext;
+const shapes = ALL ? distinctShapes(MODELS) : perSpecialisation(distinctShapes(MODELS));
+const worst = new Map<string, number>();
+
+beforeAll(async () => {
+  gpu = await testGpu();
+});
+
+afterAll(() => {
+  console.log(`conv variants on ${shapes.length} distinct layer shapes of ${MODELS.length} models: max |gpu − float64| / bound per variant and direction: ${
+    [...worst].map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
+});
+
+describe('conv variants: each on every distinct layer shape of the generated models, against the float64 reference', () => {
+  test('the shapes cover every variant in both directions where it applies', () => {
+    for (const v of CONV_VARIANT_NAMES) {
+      for (const d of ['forward', 'backward'] as const) {
+        const count = shapes.filter((s) => applicableVariants(s.op, d).includes(v)).length;
+        if (v === 'im2col' && d === 'backward') expect(count).toBe(0);
+        else expect(count, `${v} ${d}`).toBeGreaterThan(0);
+      }
+    }
+  });
+
+  test.each(shapes.map((s, i) => [`${describeConv(s.op)}, input ${s.input.slice(1).join('×')} (${s.from})`, s, i] as const))('%s', async (_name, s, i) => {
+    const c = prepare(s, 1000 + i);
+    const op: ConvOp = { ...s.op, weight: f32(c.w), bias: f32(c.b), relu: false };
+    for (const direction of ['forward', 'backward'] as const) {
+      for (const variant of applicableVariants(op, direction)) {
+        const kop: ConvOp = direction === 'forward' ? op : { ...op, relu: true };
+        const env = new KernelEnv(gpu.device, 'cpu', {}, undefined, new Map([[op.name, { forward: variant, backward: variant }]]));
+        try {
+          const xN = c.x.data.length, yN = c.y.data.length;
+          const x = { buffer: env.scratch(xN), offset: 0, stride: xN };
+          const y = { buffer: env.scratch(yN), offset: 0, stride: yN };
+          const kernel = convSpec.kernel(kop, { inputs: [s.input], output: s.output });
+          let dispatches, got: Float32Array, want: Float64Array;
+          if (direction === 'forward') {
+            gpu.device.queue.writeBuffer(x.buffer, 0, f32(c.x));
+            dispatches = await kernel.forward({ env, inputs: [x], output: y, batch: 1 });
+          } else {
+            const dy = { buffer: env.scratch(yN), offset: 0, stride: yN };
+            gpu.device.queue.writeBuffer(y.buffer, 0, c.mask);
+            gpu.device.queue.writeBuffer(dy.buffer, 0, f32(c.dy));
+            dispatches = await kernel.backward({ env, inputs: [x], output: y, dy, dx: [{ view: x, accumulate: false }], items: 1, maskDiv: 1 });
+          }
+          expect([...new Set(dispatches.map((d) => d.kernel.split('.')[0]))].sort(), `${variant} ${direction}: its kernels`).toEqual(KERNELS[variant]);
+          if (variant === 'gemm-blocked') expect(dispatches.every((d) => d.kernel === `conv.${direction}.gemm`)).toBe(true);
+          const enc = gpu.device.createCommandEncoder();
+          const pass = enc.beginComputePass();
+          for (const d of dispatches) {
+            pass.setPipeline(d.pipeline);
+            pass.setBindGroup(0, d.bindGroup);
+            pass.dispatchWorkgroups(...d.workgroups);
+          }
+          pass.end();
+          gpu.device.queue.submit([enc.finish()]);
+          if (direction === 'forward') {
+            got = await readBuffer(gpu, y.buffer, yN);
+            want = c.y.data;
+          } else {
+            got = await readBuffer(gpu, x.buffer, xN);
+            want = c.dx.data;
+          }
+          const bound = bounds(s, c, variant, direction);
+          let ratio = 0, at = -1;
+          for (let k = 0; k < want.length; k++) {
+            const d = Math.abs(got[k] - want[k]);
+            const e = d === 0 ? 0 : Number.isNaN(d) ? Infinity : d / bound[k]; // a NaN fails; a non-zero error on a zero bound too
+            if (e > ratio) [ratio, at] = [e, k];
+          }
+          const key = `${variant} ${direction}`;
+          worst.set(key, Math.max(worst.get(key) ?? 0, ratio));
+          expect(ratio, `${variant} ${direction}: at ${at} got ${got[at]}, float64 ${want[at]}, bound ${bound[at]}`).toBeLessThanOrEqual(1);
+        } finally {
+          env.destroy();
+        }
+      }
+    }
+  });
+});
