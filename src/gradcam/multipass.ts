@@ -8,9 +8,8 @@
  *     (maskRange), then per batch the masked inputs x ⊙ norm(up(A_k)) written straight into the pass
  *     engine's input on the GPU (mask), its whole forward pass, and the class scores (gather); then
  *     w = softmax over channels (softmaxWeights).
- *   - ablationcam (Desai & Ramaswamy 2020): per image, every slot of the pass engine gets the image
- *     and one full forward (so every tensor the tail reads from outside it holds the image's values);
- *     then per batch the layer with one channel zeroed per slot (ablate), only the ops from the layer
+ *   - ablationcam (Desai & Ramaswamy 2020): per image, every slot of the pass engine gets the first
+ *     pass's values of what the tail reads from outside it (copies: no forward runs again); then per batch the layer with one channel zeroed per slot (ablate), only the ops from the layer
  *     to the scores (the forward cone, graph/cone.ts), and the scores (gather); then
  *     w_k = (S − S_k) / S (ablationWeights). With skipZero, channels whose activations are all zero
  *     get no pass (their weight is exactly 0: zeroing them changes nothing).
@@ -20,6 +19,8 @@
  */
 import { GradcamError } from '../errors.ts';
 import { backwardCone } from '../graph/cone.ts';
+import { rootOf } from '../graph/deps.ts';
+import { type Op, perImage } from '../graph/ir.ts';
 import type { BufferView, Dispatch, KernelEnv } from '../gpu/dispatch.ts';
 import { view as viewUniforms } from '../gpu/kernel.ts';
 import { MULTIPASS } from '../kernels/multipass.ts';
@@ -175,14 +176,18 @@ async function runImage(c: {
       workgroups: MULTIPASS.groups('softmaxWeights', [K, 1, 1]), ...at('weights', 3 * K * C, `${K}×${C}`),
     });
   } else {
-    // Every slot holds the image, and one full forward fills what the tail reads from outside it.
+    // What the tail reads from outside it (a residual's other branch, a concat's other slices, the
+    // layer itself): the first pass's values of the image, copied into every slot once.
+    const tail = backwardCone(engine.graph, engine.graph.logits, [maps.layer]);
+    const sides = sideInputs(engine, tail, maps.layer);
     copies = (encoder) => {
-      for (let s = 0; s < B; s++) {
-        encoder.copyBufferToBuffer(firstInput.buffer, (image * firstInput.stride + firstInput.offset) * 4, passInput.buffer, (s * passInput.stride + passInput.offset) * 4, inputValues(first) * 4);
+      for (const name of sides) {
+        const from = first.compiled.view(name);
+        const to = engine.compiled.view(name);
+        const bytes = perImage(first.graph.tensors.get(name)!) * 4;
+        for (let s = 0; s < B; s++) encoder.copyBufferToBuffer(from.buffer, (image * from.stride + from.offset) * 4, to.buffer, (s * to.stride + to.offset) * 4, bytes);
       }
     };
-    prepare.push(...engine.compiled.dispatches);
-    const tail = backwardCone(engine.graph, engine.graph.logits, [maps.layer]);
     perBatch.push(await MULTIPASS.dispatch(env, 'ablate', {
       uniforms, buffers: { cursor, features: maps.features.buffer, channelList, passFeatures: passFeatures.buffer },
       workgroups: MULTIPASS.groups('ablate', [C * maps.shape[0] * maps.shape[1], B, 1]), ...at('ablate', 0, `${B}×${C}×${maps.shape[0]}×${maps.shape[1]}`),
@@ -213,7 +218,13 @@ async function runImage(c: {
   device.queue.submit([done.finish()]);
 }
 
-/** Values of one image of an engine's input. */
-function inputValues(engine: Engine): number {
-  return engine.inputShape.slice(1).reduce((a, b) => a * b, 1);
+/**
+ * The tensors the ops of `tail` read that no op of it writes (by storage root): the rest of the
+ * network's values the forward from `layer` needs, the layer included.
+ */
+function sideInputs(engine: Engine, tail: readonly Op[], layer: string): string[] {
+  const { graph } = engine;
+  const written = new Set(tail.map((op) => rootOf(graph, op.output)));
+  const names = new Set([layer, ...tail.flatMap((op) => op.inputs)]);
+  return [...names].filter((n) => graph.tensors.has(n) && !written.has(rootOf(graph, n)));
 }
