@@ -4,8 +4,9 @@
 // Items: b = n·K + k is class slot k of image n (K = classesPerImage, one backward pass for all).
 // A = features [C, HW] of image n = b / K; G = gradSign · featureGrad [C, HW] of item b (gradSign = −1:
 // the counterfactual explanation, G := −G).
-//   topk:  classesOut[n·K + k] = the k-th largest of image n's scores (ties: the lower class index
-//          first); one invocation per image.
+//   topk:  classesOut[n·K + k] = the k-th largest of the scores of image n − n mod topkGroup (ties:
+//          the lower class index first): with topkGroup 1 image n's own; aug-smooth's groups of 6
+//          augmented copies (topkGroup 6) take the unaugmented first one's. One invocation per image.
 //   seed:  scoreGrad[b, j] = seedValue if j = classes[b] else 0 — the gradient of y = score[classes[b]]
 //          with respect to the score tensor (seedValue 1, or −1 for the counterfactual of the guided
 //          backward pass); one invocation per (j, b).
@@ -47,7 +48,7 @@ fn topk(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (n * p.classesPerImage >= p.items) {
     return;
   }
-  let base = n * p.scoresStride + p.scoresOffset;
+  let base = (n - n % max(p.topkGroup, 1u)) * p.scoresStride + p.scoresOffset;
   var prevScore = 3.402823e38;
   var prevClass = -1;
   for (var k = 0u; k < p.classesPerImage; k++) {

@@ -71,19 +71,19 @@ export function parseMethods(values: string[], command: Command = explain, allow
   return [...new Set(names as Method[])];
 }
 
-/** The Grad-CAM request of the command line (--class, --layer, --reduction, --method, --counterfactual, --eigen-smooth), checked: mistakes are usage errors. */
-export function explainRequest(args: Args): { classes: ClassSpec; featureLayers: string[]; reduction: Reduction; methods: Method[]; counterfactual: boolean; inspect: boolean; eigenSmooth: boolean } {
+/** The Grad-CAM request of the command line (--class, --layer, --reduction, --method, --counterfactual, --eigen-smooth, --aug-smooth), checked: mistakes are usage errors. */
+export function explainRequest(args: Args): { classes: ClassSpec; featureLayers: string[]; reduction: Reduction; methods: Method[]; counterfactual: boolean; inspect: boolean; eigenSmooth: boolean; augSmooth: boolean } {
   const classes = parseClasses((args.values.class as unknown as string[] | undefined) ?? []);
   const featureLayers = (args.values.layer as unknown as string[] | undefined) ?? ['auto'];
   const reduction = stringOption(args, 'reduction') ?? 'logit';
   if (!isReduction(reduction)) throw new UsageError(`--reduction must be ${REDUCTIONS.map((r) => `'${r}'`).join(' or ')}, got '${reduction}'`, explain);
   const methods = parseMethods((args.values.method as unknown as string[] | undefined) ?? []);
-  const smoothing = { eigenSmooth: args.values['eigen-smooth'] === true, inspect: args.values.inspect === true };
+  const smoothing = { eigenSmooth: args.values['eigen-smooth'] === true, augSmooth: args.values['aug-smooth'] === true, inspect: args.values.inspect === true };
   try {
     checkSmoothing(methods, smoothing);
   } catch (e) {
     // A flag that does not apply to a --method: the command line's mistake (exit 2), in the API's words.
-    if (e instanceof GradcamError) throw new UsageError(e.message.replace(/\beigenSmooth\b/g, '--eigen-smooth').replace(/\binspect\b/, '--inspect'), explain);
+    if (e instanceof GradcamError) throw new UsageError(e.message.replace(/\beigenSmooth\b/g, '--eigen-smooth').replace(/\baugSmooth\b/g, '--aug-smooth').replace(/\binspect\b/, '--inspect'), explain);
     throw e;
   }
   return { classes, featureLayers, reduction, methods, counterfactual: args.values.counterfactual === true, ...smoothing };
@@ -128,7 +128,7 @@ export function methodLines(indent: number): string {
 export const explain: Command = {
   name: 'explain',
   summary: 'Grad-CAM maps of a picture or .npy tensor for some classes at some layers',
-  usage: 'gradcam explain [image|tensor.npy|folder]... [--model M] [--layer NAME|auto|all]... [--class N|top|topK]... [--reduction logit|softmax] [--method M[,M...]]... [--counterfactual] [--eigen-smooth] [--pass-batch B] [--skip-zero] [--inspect] [--out overlay.png] [--json FILE|-] [--out-dir DIR] [--jsonl FILE|-] [--batch B] [--resume] [--max-pixels N] [--max-bytes N] [--max-time S]',
+  usage: 'gradcam explain [image|tensor.npy|folder]... [--model M] [--layer NAME|auto|all]... [--class N|top|topK]... [--reduction logit|softmax] [--method M[,M...]]... [--counterfactual] [--eigen-smooth] [--aug-smooth] [--pass-batch B] [--skip-zero] [--inspect] [--out overlay.png] [--json FILE|-] [--out-dir DIR] [--jsonl FILE|-] [--batch B] [--resume] [--max-pixels N] [--max-bytes N] [--max-time S]',
   help: `options:
   --model M         a model file, a manifest name or an http(s) URL (default: googlenet-12 when downloaded, else the
                     demonstration model googlenet-known-answer)
@@ -145,6 +145,8 @@ export const explain: Command = {
   --counterfactual  negate the gradients (G := −G): what speaks against the class (gradient methods)
   --eigen-smooth    the map as the first principal component of the channel terms instead of their sum
                     (pytorch-grad-cam's eigen_smooth; the weighted and element-wise methods)
+  --aug-smooth      test-time augmentation (pytorch-grad-cam's aug_smooth): the mean of the normalised maps
+                    of the input flipped or not × 0.9, 1, 1.1, flipped back (six images in one batch)
   --pass-batch B    scorecam, ablationcam: passes run together on the GPU (one per channel of the
                     layer; default: as many as the GPU's buffer limits allow, at most 16); a progress
                     bar shows passes done and time left; Ctrl-C stops cleanly (nothing written, exit 130)
@@ -168,7 +170,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
   options: {
     model: { type: 'string', short: 'm' }, layer: { type: 'string', short: 'l', multiple: true },
     class: { type: 'string', short: 'c', multiple: true }, reduction: { type: 'string', short: 'r' },
-    method: { type: 'string', multiple: true }, counterfactual: { type: 'boolean' }, inspect: { type: 'boolean' }, 'eigen-smooth': { type: 'boolean' },
+    method: { type: 'string', multiple: true }, counterfactual: { type: 'boolean' }, inspect: { type: 'boolean' }, 'eigen-smooth': { type: 'boolean' }, 'aug-smooth': { type: 'boolean' },
     'pass-batch': { type: 'string' }, 'skip-zero': { type: 'boolean' },
     out: { type: 'string', short: 'o' }, json: { type: 'string' }, 'out-dir': { type: 'string' }, ...MANY_OPTIONS, ...PICTURE_OPTIONS, ...MODEL_OPTIONS, ...DOWNLOAD_OPTIONS,
   },
@@ -180,7 +182,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     if (isMany(args, ['out-dir'])) return explainMany(args, io);
     const [inputArg] = positionals(explain, args, 0, 1, 'the input');
     const inputPath = inputArg ?? samplePath('chelsea.png');
-    const { classes, featureLayers: layers, reduction, methods, counterfactual, inspect, eigenSmooth } = explainRequest(args);
+    const { classes, featureLayers: layers, reduction, methods, counterfactual, inspect, eigenSmooth, augSmooth } = explainRequest(args);
     const out = pathOption(explain, args, 'out');
     const json = pathOption(explain, args, 'json');
     const maxPixels = maxPixelsOption(explain, args);
@@ -195,7 +197,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits, ...modelChoice(args, explain) });
     const graph = lowerOrFail(resolved);
     // Bad requests (a class out of range, an unknown layer, one after the score) fail here, before the GPU starts.
-    planRequest(graph, { classes, featureLayers: layers, reduction, methods, counterfactual, eigenSmooth });
+    planRequest(graph, { classes, featureLayers: layers, reduction, methods, counterfactual, eigenSmooth, augSmooth });
     const input = await readInput(inputPath, graph, { maxPixels });
     const methodOptions = passOptions(args, methods);
 
@@ -210,7 +212,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
       let result: GradcamResult;
       try {
         const call = () => network.gradCAM(input.image ?? input.tensor!, {
-          classes, featureLayers: layers, reduction, methods, counterfactual, inspect, eigenSmooth, upsample: true, overlay: out !== undefined,
+          classes, featureLayers: layers, reduction, methods, counterfactual, inspect, eigenSmooth, augSmooth, upsample: true, overlay: out !== undefined,
           methodOptions, signal: session?.signal, onProgress: session?.onProgress,
         });
         result = await (session ? session.run(call) : call());

@@ -100,6 +100,7 @@ const GRADCAM_OPTIONS: Record<string, Check> = {
   counterfactual: boolean,
   inspect: boolean,
   eigenSmooth: boolean,
+  augSmooth: boolean,
   methodOptions: (v, name) => {
     if (!isObject(v)) throw wrong(name, v, `an object with one entry per method (${Object.keys(METHOD_OPTIONS).join(', ')})`);
     for (const [method, o] of Object.entries(v)) {

@@ -24,6 +24,7 @@ import { EIGEN_TOLERANCE, isMultiPass, methodSpec } from './methods.ts';
 import { checkInputAttributions, completeness, runInputPasses } from './attributions.ts';
 import { checkMultiPass, runMultiPass } from './multipass.ts';
 import { GradcamProgram, type ProgramRequest } from './program.ts';
+import { AUG_COPIES } from './aug-smooth.ts';
 import { type PlannedRequest, planRequest } from './request.ts';
 import type {
   BatchOptions, Classification, ClassifyOptions, GradcamBatchOptions, GradcamMap, GradcamOptions, GradcamResult, ModelInput, Prediction, Reduction, TensorInput,
@@ -402,12 +403,13 @@ export class Network {
    * of it padding: the kernels compute each image on its own, so padding changes no result.
    */
   private async batched<R>(inputs: readonly ModelInput[], options: BatchOptions<R> & { batchSize?: number }, displayBytes: (i: number) => number,
-    run: (chunk: readonly ModelInput[], slots: number) => Promise<R[]>, request?: ProgramShape): Promise<R[]> {
+    run: (chunk: readonly ModelInput[], slots: number) => Promise<R[]>, request?: ProgramShape, imagesPerInput = 1): Promise<R[]> {
     // The inputs' form and the options were checked by the caller (arguments.ts); here, against the model.
     inputs.forEach((x, i) => this.checkInputOf(x, i, inputs.length));
     // A layer hidden by fusion: re-lower first (one run), so that its buffers can be sized.
     if (request && options.batchSize === undefined) await this.run(() => this.keep(request.layers, request.score));
-    const size = options.batchSize ?? this.defaultBatchSize(request);
+    // By default as many inputs as fit, each taking `imagesPerInput` of the engine's images (aug-smooth: 6).
+    const size = options.batchSize ?? Math.max(1, Math.floor(this.defaultBatchSize(request) / imagesPerInput));
     const results: R[] = [];
     const budget = readbackBudget(this.engine.env.limits);
     let start = 0;
@@ -480,7 +482,7 @@ export class Network {
     const request = planRequest(this.graph, options);
     const display = this.displayWant(options);
     const perImage = display.upsampled || display.overlay ? (i: number) => this.displayPlan(inputs[i], request, display).bytes : () => 0;
-    return this.batched(inputs, options, perImage, (chunk, slots) => this.gradCAMNow(chunk, slots, options, true), request);
+    return this.batched(inputs, options, perImage, (chunk, slots) => this.gradCAMNow(chunk, slots, options, true), request, request.augSmooth ? AUG_COPIES : 1);
   }
 
   private displayWant(options: GradcamOptions): DisplayWant {
@@ -513,23 +515,25 @@ export class Network {
     const req = planRequest(this.graph, options);
     checkMultiPass(req.methods, options);
     checkInputAttributions(req.methods, options, this.engine);
-    const { layers, k, explicit, reduction, methods, counterfactual, eigenSmooth } = req;
+    const { layers, k, explicit, reduction, methods, counterfactual, eigenSmooth, augSmooth } = req;
     await this.keep(layers, options.reductionLayer);
-    const engine = await this.engineFor(slots);
-    const programKey = `${slots}|${JSON.stringify([layers, k, reduction, options.reductionLayer ?? '', methods, counterfactual, eigenSmooth])}`;
+    // Aug-smooth: input n is image n · copies of an engine of copies images per input (aug-smooth.ts).
+    const copies = augSmooth ? AUG_COPIES : 1;
+    const engine = await this.engineFor(slots * copies);
+    const programKey = `${slots * copies}|${JSON.stringify([layers, k, reduction, options.reductionLayer ?? '', methods, counterfactual, eigenSmooth, augSmooth])}`;
     if (!this.programs.has(programKey)) checkProgramFits(engine, { layers, k, reduction, score: options.reductionLayer, methods }, engine.env.limits);
     const want = this.displayWant(options);
     const display = want.upsampled || want.overlay;
     const alpha = typeof options.overlay === 'object' ? options.overlay.alpha ?? 0.5 : 0.5;
     const plans = inputs.map((x) => this.displayPlan(x, req, want));
-    const program = await this.program(engine, programKey, { layers, classesPerImage: k, reduction, score: options.reductionLayer, methods, counterfactual, eigenSmooth });
+    const program = await this.program(engine, programKey, { layers, classesPerImage: k, reduction, score: options.reductionLayer, methods, counterfactual, eigenSmooth, augSmooth });
     this.lastProgram = program;
     const { device } = engine.gpu;
     this.trimDisplay(engine);
     const overlays: (OverlayStage | undefined)[] = [];
     const keys: string[] = [];
     for (let n = 0; n < inputs.length; n++) {
-      const { picture, width, height } = await this.writeInput(engine, inputs[n], display, n);
+      const { picture, width, height } = await this.writeInput(engine, inputs[n], display, n * copies);
       const plan = plans[n];
       if (!display) continue;
       // The part of the picture the model saw: all of it, or the recipe's centre crop (a tensor is all seen).
@@ -539,13 +543,14 @@ export class Network {
       let overlay = this.overlays.get(key);
       if (!overlay) {
         overlay = await checked(device, 'compiling the display stage',
-          () => OverlayStage.create(this.displayEnv(engine), program.layers, k, picture!, plan.width, plan.height, alpha, { width, height }, n * k, seen));
+          () => OverlayStage.create(this.displayEnv(engine), program.layers, k, picture!, plan.width, plan.height, alpha, { width, height }, n * copies * k, seen));
         this.overlays.set(key, overlay);
       }
       overlays.push(overlay);
       keys.push(key);
     }
-    program.writeClasses(explicit && Array.from({ length: slots }, () => explicit).flat());
+    program.writeClasses(explicit && Array.from({ length: slots * copies }, () => explicit).flat());
+    if (program.augment) engine.afterInputs([program.augment]);
     const rbKey = `${programKey}|${inputs.length}|${want.upsampled}|${want.overlay}|${!!options.inspect}|${keys.join('|')}`;
     let readback = this.readbacks.get(rbKey);
     if (!readback) {
@@ -600,7 +605,7 @@ export class Network {
       }
     }
     const read = await readback.read();
-    const results = this.assemble(read, { engine, images: inputs.length, program, overlays, want, reduction, plans, cpuTimes, totalMs: performance.now() - t0, inspect: !!options.inspect });
+    const results = this.assemble(read, { engine, images: inputs.length, copies, program, overlays, want, reduction, plans, cpuTimes, totalMs: performance.now() - t0, inspect: !!options.inspect });
     for (const [n, result] of results.entries()) {
       await this.checkFinite(result, program, engine);
       if (plans[n].downscaled) result.downscaled = plans[n].downscaled;
@@ -640,6 +645,8 @@ export class Network {
   /** The result from a run's read-back: each part decoded by the module that added it. */
   private assemble(read: ReadbackResult, run: {
     engine: Engine; images: number; program: GradcamProgram; overlays: (OverlayStage | undefined)[]; want: DisplayWant; reduction: Reduction;
+    /** Engine images per input: input i is image i · copies (aug-smooth: 6). */
+    copies: number;
     plans: DisplayPlan[]; cpuTimes: number[]; totalMs: number; inspect: boolean;
   }): GradcamResult[] {
     const { engine, program, want, reduction, totalMs } = run;
@@ -652,7 +659,8 @@ export class Network {
     const K = program.request.classesPerImage;
     // Image i of the batch: logits row i, items i·K … i·K + K − 1, its own display stage.
     return Array.from({ length: run.images }, (_, image): GradcamResult => {
-      const fwd = { logits: all.logits.slice(image * n, (image + 1) * n), probabilities: all.probabilities.slice(image * n, (image + 1) * n) };
+      const first = image * run.copies; // this input's engine image
+      const fwd = { logits: all.logits.slice(first * n, (first + 1) * n), probabilities: all.probabilities.slice(first * n, (first + 1) * n) };
       const { width, height } = run.plans[image];
       const shown = displays[image];
       const ranges = shown?.ranges;
@@ -663,7 +671,7 @@ export class Network {
       program.layers.forEach((l, li) => {
         const hw = l.shape[0] * l.shape[1] * (l.planes ?? 1); // the guided maps: planes × H × W
         for (let k = 0; k < K; k++) {
-          const b = image * K + k;
+          const b = first * K + k;
           const c = classes[b];
           const raw = decoded[li].raw.slice(b * hw, (b + 1) * hw);
           let min = Infinity, max = -Infinity;
@@ -678,10 +686,11 @@ export class Network {
           });
           const eigen = decoded[li].eigen;
           if (eigen) {
-            const [iterations, change] = eigen.subarray(2 * (l.eigenPerItem ? b : image));
+            const [iterations, change] = eigen.subarray(2 * (l.eigenPerItem ? b : first));
             maps[maps.length - 1].eigen = { iterations, change, converged: change <= EIGEN_TOLERANCE };
           }
-          if (program.request.eigenSmooth) maps[maps.length - 1].smoothing = { eigen: true };
+          const { eigenSmooth, augSmooth } = program.request;
+          if (eigenSmooth || augSmooth) maps[maps.length - 1].smoothing = { ...(eigenSmooth ? { eigen: true } : {}), ...(augSmooth ? { aug: true } : {}) } as const;
           if (run.inspect) maps[maps.length - 1].inspection = program.inspect(decoded, li, b, c, reduction === 'softmax' ? fwd.probabilities[c] : undefined);
           if (l.passes !== undefined) maps[maps.length - 1].passes = 1 + l.passes; // the shared first pass, and its own
           const ends = decoded[li].ends;

@@ -20,6 +20,7 @@ import { opShapes } from '../runtime/forward.ts';
 import { type ReadbackPlan, type ReadbackResult, viewRegions } from '../runtime/readback.ts';
 import { camClassifier, concatBranches, inspectMap, type MapInspection, type ResidualInputs, residualInputs } from './inspect.ts';
 import { EIGEN_MAX_ITERATIONS, EIGEN_TOLERANCE, type Method, methodSpec } from './methods.ts';
+import { augmentInput, AUG_COPIES, smoothMaps } from './aug-smooth.ts';
 import type { Reduction } from './types.ts';
 import { type InputBackward, inputMaps, passMaps } from './attributions.ts';
 
@@ -38,6 +39,11 @@ export interface ProgramRequest {
    * terms (w_k A_k, term(G_k, A_k)) instead of their sum (pytorch-grad-cam's eigen_smooth).
    */
   eigenSmooth?: boolean;
+  /**
+   * Aug-smooth (src/gradcam/aug-smooth.ts): the engine's images are groups of 6 augmented copies;
+   * each layer's maps are smoothed over image 6n's, the classes are image 6n's.
+   */
+  augSmooth?: boolean;
 }
 
 /** One method's maps at one layer, for all items. */
@@ -145,7 +151,7 @@ export class GradcamProgram {
     // Top-K by logit (the same order as by probability), so it can run before any extra softmax.
     const logitsView = compiled.view(graph.logits);
     const topk = await GRADCAM.dispatch(env, 'topk', {
-      uniforms: { ...common, classCount, ...viewUniforms('scores', logitsView) },
+      uniforms: { ...common, classCount, topkGroup: req.augSmooth ? AUG_COPIES : 1, ...viewUniforms('scores', logitsView) },
       buffers: { scores: logitsView.buffer, classesOut: classes },
       workgroups: GRADCAM.groups('topk', [graph.batch, 1, 1]),
       label: 'gradcam.topk', ...info(graph.batch * K * classCount, `${graph.batch}×${classCount} top ${K}`),
@@ -233,13 +239,23 @@ export class GradcamProgram {
         (hiddenGradcam && method === 'gradcam' ? hidden : layers).push(maps);
       }
     }
+    // Aug-smooth: each map smoothed over its group's first image, after the map's own dispatches (the
+    // guided and multi-pass methods are refused with it: smoothing.ts).
+    if (req.augSmooth) {
+      for (const l of layers) l.dispatches.push(...await smoothMaps(env, l.raw, items, K, l.shape, `${l.method} ${l.layer}`));
+    }
     const guided = methods.some((m) => methodSpec(m).kind === 'guided')
       ? await guidedMaps({ engine, graph: compiledGraph, kernels, view, score, req, classes, layers, hidden, common, methods }) : undefined;
     passMaps({ engine, items, layers, methods });
     const inputBackward = methods.some((m) => methodSpec(m).kind === 'input')
       ? await inputMaps({ engine, graph: compiledGraph, kernels, view, score, req, classes, layers, common, methods }) : undefined;
-    return new GradcamProgram(req, score, items, classes, pre, topk, backward, layers, needsGradients, engine, guided, inputBackward);
+    const program = new GradcamProgram(req, score, items, classes, pre, topk, backward, layers, needsGradients, engine, guided, inputBackward);
+    if (req.augSmooth) program.augment = await augmentInput(engine);
+    return program;
   }
+
+  /** Aug-smooth: the dispatch that makes the augmented copies of the input (Engine.afterInputs runs it before the forward pass). */
+  augment?: Dispatch;
 
   /** Sets explicit classes (items = N·K, item = image·K + k); without a call, top-K is chosen on the GPU. */
   writeClasses(classes: number[] | null): void {

@@ -26,6 +26,8 @@ export interface PlannedRequest {
   counterfactual: boolean;
   /** The map as the first principal component of its channel terms (smoothing.ts). */
   eigenSmooth: boolean;
+  /** Test-time augmentation: six images per input (smoothing.ts, aug-smooth.ts). */
+  augSmooth: boolean;
 }
 
 export function classPlan(spec: ClassSpec | undefined, n: number): { k: number; explicit: number[] | null } {
@@ -65,5 +67,5 @@ export function planRequest(graph: Graph, options: GradcamOptions): PlannedReque
   const visible = layers.filter((l) => graph.tensors.has(l));
   const scoreTensor = score ?? (reduction === 'softmax' && graph.probabilities ? graph.probabilities : graph.logits);
   if (graph.tensors.has(scoreTensor)) backwardCone(graph, scoreTensor, visible);
-  return { layers, k, explicit, reduction, score, methods, counterfactual: options.counterfactual === true, eigenSmooth: options.eigenSmooth === true };
+  return { layers, k, explicit, reduction, score, methods, counterfactual: options.counterfactual === true, eigenSmooth: options.eigenSmooth === true, augSmooth: options.augSmooth === true };
 }

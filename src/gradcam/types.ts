@@ -63,6 +63,13 @@ export interface GradcamOptions {
    * (default false; src/gradcam/smoothing.ts says where it applies).
    */
   eigenSmooth?: boolean;
+  /**
+   * Test-time augmentation, as pytorch-grad-cam's aug_smooth (default false): the maps of the input
+   * flipped horizontally or not × multiplied by 0.9, 1, 1.1 (six images in one batch), each flipped
+   * back and min-max normalised, averaged (values in [0, 1]); the classes are the unaugmented
+   * input's (src/gradcam/smoothing.ts).
+   */
+  augSmooth?: boolean;
   /** Per-method parameters (MethodOptions): only the methods asked for read theirs. */
   methodOptions?: MethodOptions;
   /**
@@ -174,8 +181,8 @@ export interface GradcamMap {
   overlay?: RgbaImage;
   /** Eigen-CAM only: how its power iteration ended (`converged` false: it stopped at the cap). */
   eigen?: { iterations: number; change: number; converged: boolean };
-  /** The smoothing that made this map (GradcamOptions.eigenSmooth), when any. */
-  smoothing?: { eigen?: true };
+  /** The smoothing that made this map (GradcamOptions.eigenSmooth, augSmooth), when any. */
+  smoothing?: { eigen?: true; aug?: true };
   /** With `inspect: true`: what the map is made of (src/gradcam/inspect.ts). */
   inspection?: MapInspection;
   /** The many-pass input attributions (smoothgrad, integrated-gradients, occlusion): the passes this map took (forwards, or forward + backward). */

@@ -28,6 +28,7 @@ export const GRADCAM = declareKernel({
     hw: 'u32', // H·W of the feature layer
     items: 'u32', // N·K
     classesPerImage: 'u32', // K
+    topkGroup: 'u32', // topk: images n take the classes of image n − n mod topkGroup (aug-smooth: 6; 0 reads as 1)
     scoresOffset: 'u32', scoresStride: 'u32', // views: item i at i · stride + offset
     scoreGradOffset: 'u32', scoreGradStride: 'u32',
     featureGradOffset: 'u32', featureGradStride: 'u32',

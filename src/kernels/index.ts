@@ -6,9 +6,10 @@
 import type { AnyKernel } from '../gpu/kernel.ts';
 import { OP_KERNELS } from '../ops/index.ts';
 import { ATTRIBUTION } from './attribution.ts';
+import { AUGSMOOTH } from './augsmooth.ts';
 import { GRADCAM } from './gradcam.ts';
 import { MULTIPASS } from './multipass.ts';
 import { OVERLAY } from './overlay.ts';
 import { PREPROCESS } from './preprocess.ts';
 
-export const ALL_KERNELS: readonly AnyKernel[] = [...OP_KERNELS, GRADCAM, ATTRIBUTION, MULTIPASS, OVERLAY, PREPROCESS];
+export const ALL_KERNELS: readonly AnyKernel[] = [...OP_KERNELS, GRADCAM, ATTRIBUTION, MULTIPASS, AUGSMOOTH, OVERLAY, PREPROCESS];

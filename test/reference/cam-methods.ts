@@ -136,3 +136,28 @@ export function guidedGradcam(guided: ArrayLike<number>, upsampledCam: ArrayLike
   for (let c = 0; c < 3; c++) for (let i = 0; i < H * W; i++) out[c * H * W + i] = guided[c * H * W + i] * upsampledCam[i];
   return out;
 }
+
+/**
+ * Aug-smooth's composition (pytorch-grad-cam's forward_augmentation_smoothing, at the map's
+ * resolution): `maps[a]` is the map (h × w, after the ReLU) of augmentation a = 3·flip + j of the
+ * input (flipped horizontally when flip = 1, times (1, 0.9, 1.1)[j]); each is flipped back, min-max
+ * normalised as scale_cam_image ((M − min) / (max − min + 1e-7)) and the six are averaged.
+ */
+export function augSmoothReference(maps: readonly ArrayLike<number>[], h: number, w: number): Float64Array {
+  const out = new Float64Array(h * w);
+  maps.forEach((m, a) => {
+    const back = Float64Array.from({ length: h * w }, (_, i) => (a >= 3 ? m[Math.floor(i / w) * w + (w - 1 - (i % w))] : m[i]));
+    const lo = Math.min(...back), hi = Math.max(...back);
+    back.forEach((v, i) => { out[i] += (v - lo) / (hi - lo + 1e-7) / maps.length; });
+  });
+  return out;
+}
+
+/** The input of aug-smooth's augmentation a (a = 3·flip + j) of x [C, H, W]: flipped along W when flip = 1, times (1, 0.9, 1.1)[j], in float64. */
+export function augmentedInput(x: ArrayLike<number>, c: number, h: number, w: number, a: number): Float64Array {
+  const factor = [1, 0.9, 1.1][a % 3];
+  return Float64Array.from({ length: c * h * w }, (_, e) => {
+    const col = e % w;
+    return factor * x[a >= 3 ? e - col + (w - 1 - col) : e];
+  });
+}
