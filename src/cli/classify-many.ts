@@ -11,6 +11,7 @@ import { classify } from './classify.ts';
 import { type Args, type Io, intOption, stringOption, UsageError } from './command.ts';
 import { downloadLimits } from './fetch.ts';
 import { modelChoice } from './model-options.ts';
+import { describeTuning, kernelChoice } from './kernel-options.ts';
 import { inputBytes, maxPixelsOption, readInput } from './input.ts';
 import { checkResumable } from './jsonl.ts';
 import { expandInputPaths, manySettings, runMany } from './many.ts';
@@ -30,11 +31,13 @@ export async function classifyMany(args: Args, io: Io): Promise<void> {
   // Before any work: no output over an input, the JSONL writable (and, to resume, one gradcam wrote).
   refuseOutputsOverInputs(classify, { inputs, model: stringOption(args, 'model') }, [{ option: '--jsonl', path: jsonlFile }]);
   if (jsonlFile !== undefined) await (settings.resume ? checkResumable(jsonlFile) : checkWritable(jsonlFile));
+  const kernels = await kernelChoice(args);
   const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits, ...modelChoice(args) });
   const graph = lowerOrFail(resolved);
   const gpu = await nodeGpu(io.info);
   io.progress('gradcam: compiling kernels…');
-  const network = await Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels });
+  const network = await Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels, ...kernels });
+  if (network.tuning) io.info(describeTuning(network.tuning));
   const top = Math.min(k, network.classCount);
   try {
     await runMany({

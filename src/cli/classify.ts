@@ -12,6 +12,7 @@ import { checkWritable } from '../node/files.ts';
 import { type Command, intOption, pathOption, positionals, stringOption } from './command.ts';
 import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
 import { MODEL_OPTIONS, MODEL_VALUES, modelChoice, modelOptionsHelp } from './model-options.ts';
+import { describeTuning, KERNEL_OPTIONS, KERNEL_VALUES, kernelChoice, kernelOptionsHelp } from './kernel-options.ts';
 import { writeFileAtomic } from './files.ts';
 import { maxPixelsOption, pictureOptionsHelp, PICTURE_OPTIONS, PICTURE_VALUES, readInput } from './input.ts';
 import { lowerOrFail, resolveModel } from '../models/resolve.ts';
@@ -42,6 +43,7 @@ several inputs (files, folders of pictures; also one input with any option below
 ${manyOptionsHelp(18)}
 ${pictureOptionsHelp(20)}
 ${modelOptionsHelp(20)}
+${kernelOptionsHelp(20)}
 ${downloadOptionsHelp(20)}
 
 A picture is resized on the GPU to the model's input size (antialiased bilinear) and preprocessed
@@ -50,11 +52,11 @@ is the model's input as is: float32, C order, exactly the input's shape (e.g. [1
 Scores are pre-softmax logits (for a model ending in Softmax, that Softmax's input).`,
   options: {
     model: { type: 'string', short: 'm' }, top: { type: 'string', short: 'k' }, json: { type: 'string' }, 'save-input': { type: 'string' },
-    ...MANY_OPTIONS, ...PICTURE_OPTIONS, ...MODEL_OPTIONS, ...DOWNLOAD_OPTIONS,
+    ...MANY_OPTIONS, ...PICTURE_OPTIONS, ...MODEL_OPTIONS, ...KERNEL_OPTIONS, ...DOWNLOAD_OPTIONS,
   },
   values: {
     model: 'a model file, a manifest name or a URL', top: 'an integer ≥ 1', json: "a file name ('-': stdout)", 'save-input': 'a file name',
-    ...MANY_VALUES, ...PICTURE_VALUES, ...MODEL_VALUES, ...DOWNLOAD_VALUES,
+    ...MANY_VALUES, ...PICTURE_VALUES, ...MODEL_VALUES, ...KERNEL_VALUES, ...DOWNLOAD_VALUES,
   },
   async run(args, io) {
     if (isMany(args)) return classifyMany(args, io);
@@ -70,13 +72,15 @@ Scores are pre-softmax logits (for a model ending in Softmax, that Softmax's inp
     refuseOutputsOverInputs(classify, { inputs: [inputPath], model: stringOption(args, 'model') },
       [{ option: '--json', path: jsonToStdout ? undefined : json }, { option: '--save-input', path: saveInput }]);
     for (const path of [jsonToStdout ? undefined : json, saveInput]) if (path !== undefined) await checkWritable(path);
+    const kernels = await kernelChoice(args, classify);
     const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits, ...modelChoice(args, classify) });
     const modelPath = resolved.name;
     const { tensor, image } = await readInput(inputPath, lowerOrFail(resolved), { maxPixels });
 
     const gpu = await nodeGpu(io.info);
     io.progress('gradcam: compiling kernels…');
-    const network = await Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels });
+    const network = await Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels, ...kernels });
+    if (network.tuning) io.info(describeTuning(network.tuning));
     const { engine } = network;
     try {
       if (image) {

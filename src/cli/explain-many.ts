@@ -15,6 +15,7 @@ import { type Args, type Io, stringOption, UsageError } from './command.ts';
 import { explain, explainRequest } from './explain.ts';
 import { downloadLimits } from './fetch.ts';
 import { modelChoice } from './model-options.ts';
+import { describeTuning, kernelChoice } from './kernel-options.ts';
 import { inputBytes, maxPixelsOption, readInput } from './input.ts';
 import { checkResumable } from './jsonl.ts';
 import { expandInputPaths, manySettings, outputStems, prepareOutDir, runMany } from './many.ts';
@@ -38,12 +39,14 @@ export async function explainMany(args: Args, io: Io): Promise<void> {
     outDir !== undefined ? [{ option: '--out-dir', dir: outDir, isOutputName: (name) => isOverlayFileOf(name, stemSet) }] : []);
   if (jsonlFile !== undefined) await (settings.resume ? checkResumable(jsonlFile) : checkWritable(jsonlFile));
   if (outDir !== undefined) await prepareOutDir(outDir);
+  const kernels = await kernelChoice(args);
   const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits, ...modelChoice(args) });
   const graph = lowerOrFail(resolved);
   planRequest(graph, request);
   const gpu = await nodeGpu(io.info);
   io.progress('gradcam: compiling kernels…');
-  const network = await Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels });
+  const network = await Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels, ...kernels });
+  if (network.tuning) io.info(describeTuning(network.tuning));
   try {
     await runMany({
       settings: { ...settings, inputs }, io,
