@@ -23,7 +23,10 @@
  * test/multipass.test.ts). A wrong index, noise, weight or window is an error of the map's own order.
  */
 import { afterAll, describe, expect, test } from 'vitest';
+import { passOptions } from '../src/cli/explain.ts';
+import { UsageError } from '../src/cli/command.ts';
 import { GradcamError } from '../src/errors.ts';
+import { describeCompleteness, mapJson } from '../src/gradcam/json.ts';
 import { AbortError } from '../src/gradcam/passes.ts';
 import { Network } from '../src/gradcam/network.ts';
 import type { GradcamMap, GradcamOptions, GradcamResult, TensorInput } from '../src/gradcam/types.ts';
@@ -257,4 +260,25 @@ describe('input attributions on the small model, against float64', () => {
     await refused({ methods: ['occlusion'], methodOptions: { occlusion: { patch: 13 } } }, 'occlusion.patch 13 is larger than the input (16×12)');
     await refused({ methods: ['smoothgrad'], reductionLayer: 'logits' }, 'reductionLayer');
   });
+});
+
+test('the command line: the pass flags become methodOptions, a flag without its method is a usage error; the JSON and the completeness line', () => {
+  const args = (values: Record<string, string | boolean>) => ({ values, positionals: [] });
+  expect(passOptions(args({ samples: '8', sigma: '0.2', seed: '3', 'pass-batch': '4' }), ['smoothgrad'])).toEqual({ smoothgrad: { samples: 8, sigma: 0.2, seed: 3, batchSize: 4 } });
+  expect(passOptions(args({ steps: '32', baseline: 'black' }), ['integrated-gradients', 'gradcam'])).toEqual({ 'integrated-gradients': { steps: 32, baseline: 'black', batchSize: undefined } });
+  expect(passOptions(args({ patch: '16', stride: '8', fill: '-0.5' }), ['occlusion'])).toEqual({ occlusion: { patch: 16, stride: 8, fill: -0.5, batchSize: undefined } });
+  const usage = (values: Record<string, string | boolean>, methods: Parameters<typeof passOptions>[1], words: string) => {
+    const e = (() => { try { passOptions(args(values), methods); } catch (err) { return err; } })();
+    expect(e).toBeInstanceOf(UsageError);
+    expect((e as Error).message).toContain(words);
+  };
+  usage({ steps: '8' }, ['smoothgrad'], '--steps applies to --method integrated-gradients');
+  usage({ sigma: '-1' }, ['smoothgrad'], "--sigma takes a number ≥ 0 (a fraction of the input's range), got '-1'");
+  usage({ baseline: 'grey' }, ['integrated-gradients'], "--baseline takes 'zeros' or 'black', got 'grey'");
+  usage({ fill: 'x' }, ['occlusion'], "--fill takes a number");
+  usage({ 'pass-batch': '4' }, ['gradcam'], '--pass-batch applies to --method scorecam, ablationcam, smoothgrad, integrated-gradients, occlusion');
+  const c = { sum: 0.9, score: 4, baselineScore: 3, gap: -0.1 };
+  expect(describeCompleteness(c)).toBe("completeness: Σ attributions 0.900000, y(x) − y(x') = 4.00000 − 3.00000 = 1.00000; gap -1.00e-1 (10% of |y(x) − y(x')|)");
+  const json = mapJson({ layer: 'x', method: 'integrated-gradients', counterfactual: false, class: 1, label: 'a', reduction: 'logit', score: 4, probability: 0.5, shape: [1, 1], channels: 3, raw: new Float32Array(3), min: 0, max: 0, passes: 9, completeness: c });
+  expect(json).toMatchObject({ shape: [3, 1, 1], passes: 9, completeness: c });
 });

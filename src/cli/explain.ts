@@ -15,7 +15,7 @@ import { describeAdapter } from '../gpu/device.ts';
 import { nodeGpu } from '../gpu/node.ts';
 import { encodePngAtomic } from '../image/decode-node.ts';
 import { samplePath } from './assets.ts';
-import { f32, fitFileName, layerPart, mapJson } from '../gradcam/json.ts';
+import { describeCompleteness, f32, fitFileName, layerPart, mapJson } from '../gradcam/json.ts';
 import { type Args, type Command, intOption, pathOption, positionals, stringOption, UsageError } from './command.ts';
 import { explainMany } from './explain-many.ts';
 import { isMany, MANY_OPTIONS, MANY_VALUES, manyOptionsHelp } from './many.ts';
@@ -95,21 +95,54 @@ function printMaps(result: GradcamResult, adapter: string, out: (line: string) =
     const method = `${m.method}${m.counterfactual ? ' (cf)' : ''}`;
     out(`${m.layer.padEnd(33)}  ${method.padEnd(22)}  ${String(m.class).padStart(5)}  ${m.label.slice(0, 20).padEnd(20)}  ${`${m.shape[0]}×${m.shape[1]}`.padEnd(6)}  ${m.max.toExponential(3).padStart(10)}  ${(m.upsampled?.max ?? NaN).toExponential(3).padStart(13)}`);
     if (m.inspection) out(`  ${m.inspection.diagnosis}`);
+    if (m.completeness) out(`  ${describeCompleteness(m.completeness)}`);
   }
   const t = result.timings;
   out(`timings (${t.source === 'gpu' ? 'GPU timestamps' : 'CPU clock'}, ${adapter}): forward ${t.forwardMs.toFixed(1)} ms, backward ${t.backwardMs.toFixed(1)} ms, maps ${t.camMs.toFixed(1)} ms, ${t.passesMs !== undefined ? `passes ${t.passesMs.toFixed(1)} ms (CPU clock), ` : ''}total ${t.totalMs.toFixed(1)} ms`);
 }
 
-/** methodOptions from --pass-batch and --skip-zero, which must apply to a --method asked for (else a usage error). */
+/** The methods whose passes run in batches (--pass-batch). */
+const BATCHED: readonly Method[] = ['scorecam', 'ablationcam', 'smoothgrad', 'integrated-gradients', 'occlusion'];
+
+/**
+ * methodOptions from the pass flags (--pass-batch, --skip-zero, --samples, --sigma, --seed, --steps,
+ * --baseline, --patch, --stride, --fill), each of which must apply to a --method asked for (else a
+ * usage error); their ranges are the API's (src/gradcam/arguments.ts), whose words a mistake keeps.
+ */
 export function passOptions(args: Args, methods: readonly Method[]): GradcamOptions['methodOptions'] {
   const batchSize = args.values['pass-batch'] === undefined ? undefined : intOption(explain, args, 'pass-batch', 1);
   const skipZero = args.values['skip-zero'] === true;
   const with_ = (m: Method) => methods.includes(m);
-  if (batchSize !== undefined && !with_('scorecam') && !with_('ablationcam')) throw new UsageError('--pass-batch applies to --method scorecam and ablationcam', explain);
+  if (batchSize !== undefined && !BATCHED.some(with_)) throw new UsageError(`--pass-batch applies to --method ${BATCHED.join(', ')}`, explain);
   if (skipZero && !with_('ablationcam')) throw new UsageError('--skip-zero applies to --method ablationcam', explain);
+  // A flag of one method: given without it, a usage error.
+  const of = (name: string, method: Method): string | undefined => {
+    const v = stringOption(args, name);
+    if (v !== undefined && !with_(method)) throw new UsageError(`--${name} applies to --method ${method}`, explain);
+    return v;
+  };
+  const int = (name: string, method: Method, min: number) => (of(name, method) === undefined ? undefined : intOption(explain, args, name, min, min));
+  const num = (name: string, method: Method, ok: (v: number) => boolean, what: string) => {
+    const v = of(name, method);
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new UsageError(`--${name} takes ${what}, got '${v}'`, explain);
+    return n;
+  };
+  const samples = int('samples', 'smoothgrad', 1), seed = int('seed', 'smoothgrad', 0);
+  const sigma = num('sigma', 'smoothgrad', (v) => v >= 0, 'a number ≥ 0 (a fraction of the input\'s range)');
+  if (seed !== undefined && seed >= 2 ** 32) throw new UsageError(`--seed takes an integer from 0 to 2³² − 1, got '${seed}'`, explain);
+  const steps = int('steps', 'integrated-gradients', 1);
+  const baseline = of('baseline', 'integrated-gradients');
+  if (baseline !== undefined && baseline !== 'zeros' && baseline !== 'black') throw new UsageError(`--baseline takes 'zeros' or 'black', got '${baseline}'`, explain);
+  const patch = int('patch', 'occlusion', 1), stride = int('stride', 'occlusion', 1);
+  const fill = num('fill', 'occlusion', () => true, 'a number (the preprocessed value inside the window)');
   return {
     ...(with_('scorecam') && batchSize !== undefined ? { scorecam: { batchSize } } : {}),
     ...(with_('ablationcam') && (batchSize !== undefined || skipZero) ? { ablationcam: { batchSize, skipZero } } : {}),
+    ...(with_('smoothgrad') ? { smoothgrad: { samples, sigma, seed, batchSize } } : {}),
+    ...(with_('integrated-gradients') ? { 'integrated-gradients': { steps, baseline: baseline as 'zeros' | 'black' | undefined, batchSize } } : {}),
+    ...(with_('occlusion') ? { occlusion: { patch, stride, fill, batchSize } } : {}),
   };
 }
 
@@ -128,7 +161,7 @@ export function methodLines(indent: number): string {
 export const explain: Command = {
   name: 'explain',
   summary: 'Grad-CAM maps of a picture or .npy tensor for some classes at some layers',
-  usage: 'gradcam explain [image|tensor.npy|folder]... [--model M] [--layer NAME|auto|all]... [--class N|top|topK]... [--reduction logit|softmax] [--method M[,M...]]... [--counterfactual] [--eigen-smooth] [--aug-smooth] [--pass-batch B] [--skip-zero] [--inspect] [--out overlay.png] [--json FILE|-] [--out-dir DIR] [--jsonl FILE|-] [--batch B] [--resume] [--max-pixels N] [--max-bytes N] [--max-time S]',
+  usage: 'gradcam explain [image|tensor.npy|folder]... [--model M] [--layer NAME|auto|all]... [--class N|top|topK]... [--reduction logit|softmax] [--method M[,M...]]... [--counterfactual] [--eigen-smooth] [--aug-smooth] [--pass-batch B] [--skip-zero] [--samples N] [--sigma S] [--seed N] [--steps M] [--baseline zeros|black] [--patch P] [--stride S] [--fill V] [--inspect] [--out overlay.png] [--json FILE|-] [--out-dir DIR] [--jsonl FILE|-] [--batch B] [--resume] [--max-pixels N] [--max-bytes N] [--max-time S]',
   help: `options:
   --model M         a model file, a manifest name or an http(s) URL (default: googlenet-12 when downloaded, else the
                     demonstration model googlenet-known-answer)
@@ -147,10 +180,20 @@ export const explain: Command = {
                     (pytorch-grad-cam's eigen_smooth; the weighted and element-wise methods)
   --aug-smooth      test-time augmentation (pytorch-grad-cam's aug_smooth): the mean of the normalised maps
                     of the input flipped or not × 0.9, 1, 1.1, flipped back (six images in one batch)
-  --pass-batch B    scorecam, ablationcam: passes run together on the GPU (one per channel of the
-                    layer; default: as many as the GPU's buffer limits allow, at most 16); a progress
-                    bar shows passes done and time left; Ctrl-C stops cleanly (nothing written, exit 130)
+  --pass-batch B    scorecam, ablationcam, smoothgrad, integrated-gradients, occlusion: passes run
+                    together on the GPU (default: as many as the GPU's buffer limits allow, at most 16);
+                    a progress bar shows passes done and time left; Ctrl-C stops cleanly (nothing
+                    written, exit 130)
   --skip-zero       ablationcam: no pass for channels whose activations are all zero (weight 0)
+  --samples N       smoothgrad: noisy copies of the input (default 50)
+  --sigma S         smoothgrad: the noise's standard deviation, a fraction of the input's range (default 0.15)
+  --seed N          smoothgrad: the noise's seed (default 0: the same seed, the same noise)
+  --steps M         integrated-gradients: steps of the trapezoid rule (default 50: m + 1 passes); the
+                    completeness gap Σ attributions − (y(x) − y(x')) is printed: more steps shrink it
+  --baseline B      integrated-gradients: 'zeros' (default: 0 in the preprocessed input) or 'black'
+  --patch P         occlusion: the window's side in input pixels (default ⌈min(H, W) / 7⌉: 32 at 224)
+  --stride S        occlusion: the step between windows (default half the patch)
+  --fill V          occlusion: the value inside the window, in the preprocessed input (default 0)
   --inspect         per map, a diagnosis line in the table and in the JSON an 'inspection': channel weights,
                     contributions, top channels with activation/gradient maps, the signed map, inception
                     branches, the CAM identity (docs/cli.md)
@@ -172,11 +215,14 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     class: { type: 'string', short: 'c', multiple: true }, reduction: { type: 'string', short: 'r' },
     method: { type: 'string', multiple: true }, counterfactual: { type: 'boolean' }, inspect: { type: 'boolean' }, 'eigen-smooth': { type: 'boolean' }, 'aug-smooth': { type: 'boolean' },
     'pass-batch': { type: 'string' }, 'skip-zero': { type: 'boolean' },
+    samples: { type: 'string' }, sigma: { type: 'string' }, seed: { type: 'string' }, steps: { type: 'string' }, baseline: { type: 'string' },
+    patch: { type: 'string' }, stride: { type: 'string' }, fill: { type: 'string' },
     out: { type: 'string', short: 'o' }, json: { type: 'string' }, 'out-dir': { type: 'string' }, ...MANY_OPTIONS, ...PICTURE_OPTIONS, ...MODEL_OPTIONS, ...DOWNLOAD_OPTIONS,
   },
   values: {
     model: 'a model file, a manifest name or a URL', layer: "a layer name, 'auto' or 'all'", class: CLASS_VALUE, reduction: "'logit' or 'softmax'", method: `method names (${METHODS.join(', ')})`,
-    'pass-batch': 'an integer ≥ 1', out: 'a file name', json: "a file name ('-': stdout)", 'out-dir': 'a folder name', ...MANY_VALUES, ...PICTURE_VALUES, ...MODEL_VALUES, ...DOWNLOAD_VALUES,
+    'pass-batch': 'an integer ≥ 1', samples: 'an integer ≥ 1', sigma: 'a number ≥ 0', seed: 'an integer ≥ 0', steps: 'an integer ≥ 1', baseline: "'zeros' or 'black'",
+    patch: 'an integer ≥ 1', stride: 'an integer ≥ 1', fill: 'a number', out: 'a file name', json: "a file name ('-': stdout)", 'out-dir': 'a folder name', ...MANY_VALUES, ...PICTURE_VALUES, ...MODEL_VALUES, ...DOWNLOAD_VALUES,
   },
   async run(args, io) {
     if (isMany(args, ['out-dir'])) return explainMany(args, io);

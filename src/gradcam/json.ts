@@ -1,7 +1,7 @@
 /**
  * Results as JSON, the one layout the CLI's --json / --jsonl and the page's gallery download share:
  * a map as { layer, method, counterfactual, class, label, reduction, shape, raw, min, max, eigen?,
- * smoothing?, inspection? } with float32 values in their shortest decimal form, and a JSONL line's per-input
+ * smoothing?, passes?, completeness?, inspection? } with float32 values in their shortest decimal form, and a JSONL line's per-input
  * fields { predictions, maps, downscaled?, timings }. No Node and no DOM: the browser imports it too.
  */
 import type { MapInspection } from './inspect.ts';
@@ -23,8 +23,20 @@ export function mapJson(m: GradcamMap) {
     shape: m.channels ? [m.channels, ...m.shape] : m.shape, // the guided methods: [3, H, W]
     raw: Array.from(m.raw, f32), min: f32(m.min), max: f32(m.max), ...(m.eigen ? { eigen: m.eigen } : {}),
     ...(m.smoothing ? { smoothing: m.smoothing } : {}),
+    ...(m.passes !== undefined ? { passes: m.passes } : {}),
+    ...(m.completeness ? { completeness: m.completeness } : {}),
     ...(m.inspection ? { inspection: inspectionJson(m.inspection) } : {}),
   };
+}
+
+/**
+ * integrated-gradients' completeness (GradcamMap.completeness) in one line: Σ attributions against
+ * y(x) − y(x'), and the gap, also as a share of |y(x) − y(x')| (more steps shrink it).
+ */
+export function describeCompleteness(c: NonNullable<GradcamMap['completeness']>): string {
+  const delta = c.score - c.baselineScore;
+  const share = delta !== 0 ? ` (${((100 * Math.abs(c.gap)) / Math.abs(delta)).toPrecision(2)}% of |y(x) − y(x')|)` : '';
+  return `completeness: Σ attributions ${c.sum.toPrecision(6)}, y(x) − y(x') = ${c.score.toPrecision(6)} − ${c.baselineScore.toPrecision(6)} = ${delta.toPrecision(6)}; gap ${c.gap.toExponential(2)}${share}`;
 }
 
 /** The inspector's report as JSON: float32 arrays as lists of shortest floats. */
