@@ -78,6 +78,7 @@ test('eval: usage errors before any work', async () => {
     [['eval', file('pics'), '--method', 'gradcam,nope'], "--method takes gradcam"],
     [['eval', file('pics'), '--metrics', 'road', '--road-percentiles', '0,50'], "--road-percentiles takes numbers between 0 and 100 (exclusive), comma-separated, got '0,50'"],
     [['eval', file('pics'), '--road-percentiles', '50'], '--road-percentiles is for ROAD: add road to --metrics'],
+    [['eval', file('pics'), '--method', 'gradcam,eigencam', '--eigen-smooth'], '--eigen-smooth does not apply to eigencam'],
     [['eval', file('pics'), '--metrics', 'localisation'], '--metrics localisation needs --boxes DIR'],
     [['eval', file('pics'), '--baseline', 'grey'], "--baseline must be 'zero' or 'blur', got 'grey'"],
     [['eval', file('pics'), '--steps', '0'], '--steps takes an integer ≥ 1'],

@@ -122,6 +122,20 @@ describe('the small model', () => {
   });
 });
 
+test('the inspector on eigengradcam decomposes G ⊙ A: the contributions sum to the positive part of the signed map', async () => {
+  const c = cases[0];
+  const r = await c.net.gradCAM({ shape: c.shape, data: c.x }, { classes: 'top2', featureLayers: 'a3', methods: ['eigengradcam'], upsample: false, inspect: true });
+  for (const m of r.maps) {
+    const ins = m.inspection!;
+    expect(ins.weights!.length).toBe(6);
+    // c_k = v_k Σ_{P > 0} X_k with X the centred G ⊙ A, so Σ_k c_k = Σ_{P > 0} P (the decomposition of the map itself).
+    const positive = [...ins.signed].filter((p) => p > 0).reduce((a, b) => a + b, 0);
+    const total = [...ins.contributions].reduce((a, b) => a + b, 0);
+    expect(positive).toBeGreaterThan(0);
+    expect(Math.abs(total - positive)).toBeLessThanOrEqual(1e-5 * positive);
+  }
+});
+
 test('eigenSmooth where it does not apply, and with inspect, is refused naming the methods', async () => {
   const c = cases[0];
   const input = { shape: c.shape, data: c.x };

@@ -21,7 +21,7 @@ import { checkWritable, readFileOrFail } from '../node/files.ts';
 import { jsonText } from '../node/text.ts';
 import { f32 } from '../gradcam/json.ts';
 import { type Command, intOption, pathOption, stringOption, UsageError } from './command.ts';
-import { methodLines, parseMethods } from './explain.ts';
+import { methodLines, parseMethods, smoothingFlags } from './explain.ts';
 import { ROAD_NOISE, ROAD_PERCENTILES } from '../metrics/road.ts';
 import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
 import { chwOf, inputLayout } from '../image/recipes.ts';
@@ -61,12 +61,13 @@ const boxText = (b: Box) => `${b.xmin}…${b.xmax} × ${b.ymin}…${b.ymax}`;
 export const evalCommand: Command = {
   name: 'eval',
   summary: 'faithfulness (Average Drop/Increase, deletion/insertion AUC, ROAD) and localisation error of CAM maps over pictures',
-  usage: 'gradcam eval <image|folder>... [--boxes DIR] [--synsets FILE] [--method M[,M...]]... [--layer L|all]... [--metrics LIST] [--steps N] [--baseline zero|blur] [--road-percentiles P,P...] [--batch B] [--json FILE|-] [--jsonl FILE] [--model M]',
+  usage: 'gradcam eval <image|folder>... [--boxes DIR] [--synsets FILE] [--method M[,M...]]... [--eigen-smooth] [--aug-smooth] [--layer L|all]... [--metrics LIST] [--steps N] [--baseline zero|blur] [--road-percentiles P,P...] [--batch B] [--json FILE|-] [--jsonl FILE] [--model M]',
   help: `options:
   --model M         a model file, a manifest name or an http(s) URL (default as for explain)
   --method M        comma-separated or repeated (a map of several planes, guided or [3, H, W] input
                     attributions, is scored by the plane its overlay shows):
                     ${methodLines(20)}
+  --eigen-smooth, --aug-smooth  the maps smoothed as explain's (pytorch-grad-cam's eigen_smooth, aug_smooth)
   --layer L         the feature layer (default auto: the last before global pooling); 'all': every block
                     output; repeat for several. Every method is scored at every layer (a table row each)
   --reduction R     'logit' (default) or 'softmax': the score the maps explain
@@ -101,6 +102,7 @@ IoU ≥ ${IOU_THRESHOLD} with a ground-truth box of the class; top-1 / top-5 err
 the table gives the mean change of the probability over the percentiles, and (LeRF − MoRF) / 2.`,
   options: {
     model: { type: 'string', short: 'm' }, method: { type: 'string', multiple: true }, layer: { type: 'string', short: 'l', multiple: true },
+    'eigen-smooth': { type: 'boolean' }, 'aug-smooth': { type: 'boolean' },
     reduction: { type: 'string', short: 'r' }, metrics: { type: 'string', multiple: true }, boxes: { type: 'string' }, synsets: { type: 'string' },
     steps: { type: 'string' }, baseline: { type: 'string' }, 'road-percentiles': { type: 'string' }, batch: { type: 'string', short: 'b' }, json: { type: 'string' }, jsonl: { type: 'string' },
     ...PICTURE_OPTIONS, ...MODEL_OPTIONS, ...DOWNLOAD_OPTIONS,
@@ -114,6 +116,7 @@ the table gives the mean change of the probability over the percentiles, and (Le
   async run(args, io) {
     if (!args.positionals.length) throw new UsageError('missing the pictures (files or folders)', evalCommand);
     const methods = parseMethods((args.values.method as unknown as string[] | undefined) ?? [], evalCommand);
+    const smoothing = smoothingFlags(args, methods, evalCommand);
     const metricList = listOption(args.values.metrics as unknown as string[] | undefined);
     for (const m of metricList) if (!METRICS.includes(m as Metric)) throw new UsageError(`--metrics takes ${METRICS.join(', ')}, got '${m}'`, evalCommand);
     const metrics = new Set<Metric>(metricList.length ? (metricList as Metric[]) : DEFAULT_METRICS.filter((m) => m !== 'localisation' || args.values.boxes !== undefined));
@@ -157,6 +160,7 @@ the table gives the mean change of the probability over the percentiles, and (Le
       deletionBaseline: (baseline as Baseline | undefined) ?? 'zero', insertionBaseline: (baseline as Baseline | undefined) ?? 'blur',
       dropIncrease: metrics.has('drop'), deletion: metrics.has('deletion'), insertion: metrics.has('insertion'),
       road: metrics.has('road'), ...(roadPercentiles ? { roadPercentiles: roadPercentiles.map(Number) } : {}),
+      ...(smoothing.eigenSmooth ? { eigenSmooth: true } : {}), ...(smoothing.augSmooth ? { augSmooth: true } : {}),
     };
     const gpu = await nodeGpu(io.info);
     io.progress('gradcam: compiling kernels…');
@@ -164,7 +168,7 @@ the table gives the mean change of the probability over the percentiles, and (Le
     const labels = Array.from({ length: network.classCount }, (_, c) => labelOf(c, network.classCount, resolved.labels));
     const toClass = classResolver(labels, synsets);
     const settings = {
-      model: resolved.name, layers: plan.layers, reduction, methods: options.methods, metrics: [...metrics], steps,
+      model: resolved.name, layers: plan.layers, reduction, methods: options.methods, ...smoothing, metrics: [...metrics], steps,
       deletionBaseline: options.deletionBaseline, insertionBaseline: options.insertionBaseline,
       localisation: metrics.has('localisation') ? { threshold: LOCALISATION_THRESHOLD, iou: IOU_THRESHOLD, boxes } : undefined,
       road: metrics.has('road') ? { percentiles: options.roadPercentiles ?? [...ROAD_PERCENTILES], noise: ROAD_NOISE } : undefined,

@@ -78,15 +78,22 @@ export function explainRequest(args: Args): { classes: ClassSpec; featureLayers:
   const reduction = stringOption(args, 'reduction') ?? 'logit';
   if (!isReduction(reduction)) throw new UsageError(`--reduction must be ${REDUCTIONS.map((r) => `'${r}'`).join(' or ')}, got '${reduction}'`, explain);
   const methods = parseMethods((args.values.method as unknown as string[] | undefined) ?? []);
-  const smoothing = { eigenSmooth: args.values['eigen-smooth'] === true, augSmooth: args.values['aug-smooth'] === true, inspect: args.values.inspect === true };
+  return { classes, featureLayers, reduction, methods, counterfactual: args.values.counterfactual === true, inspect: args.values.inspect === true, ...smoothingFlags(args, methods) };
+}
+
+/**
+ * --eigen-smooth and --aug-smooth (explain's and eval's), checked against the methods and --inspect
+ * by the API's check (smoothing.ts): a flag that does not apply is a usage error in its words.
+ */
+export function smoothingFlags(args: Args, methods: readonly Method[], command: Command = explain): { eigenSmooth: boolean; augSmooth: boolean } {
+  const smoothing = { eigenSmooth: args.values['eigen-smooth'] === true, augSmooth: args.values['aug-smooth'] === true };
   try {
-    checkSmoothing(methods, smoothing);
+    checkSmoothing(methods, { ...smoothing, inspect: args.values.inspect === true });
   } catch (e) {
-    // A flag that does not apply to a --method: the command line's mistake (exit 2), in the API's words.
-    if (e instanceof GradcamError) throw new UsageError(e.message.replace(/\beigenSmooth\b/g, '--eigen-smooth').replace(/\baugSmooth\b/g, '--aug-smooth').replace(/\binspect\b/, '--inspect'), explain);
+    if (e instanceof GradcamError) throw new UsageError(e.message.replace(/\beigenSmooth\b/g, '--eigen-smooth').replace(/\baugSmooth\b/g, '--aug-smooth').replace(/\binspect\b/, '--inspect'), command);
     throw e;
   }
-  return { classes, featureLayers, reduction, methods, counterfactual: args.values.counterfactual === true, ...smoothing };
+  return smoothing;
 }
 
 function printMaps(result: GradcamResult, adapter: string, out: (line: string) => void): void {

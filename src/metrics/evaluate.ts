@@ -20,6 +20,7 @@
  */
 import { GradcamError } from '../errors.ts';
 import { type Method, planMethods } from '../gradcam/methods.ts';
+import { checkSmoothing } from '../gradcam/smoothing.ts';
 import type { Network } from '../gradcam/network.ts';
 import { type GradcamOptions, isReduction, type MethodOptions, type ModelInput, type Prediction, type Reduction, REDUCTIONS, type TensorInput } from '../gradcam/types.ts';
 import { chwOf, preprocessPixel, sourceRect } from '../image/recipes.ts';
@@ -60,9 +61,10 @@ export interface EvaluateOptions {
   road?: boolean;
   roadPercentiles?: number[];
   roadNoise?: number;
-  /** Passed to gradCAM with the methods: per-method parameters, and eigen-smooth. */
+  /** Passed to gradCAM with the methods: per-method parameters, eigen-smooth and aug-smooth (smoothing.ts). */
   methodOptions?: MethodOptions;
   eigenSmooth?: boolean;
+  augSmooth?: boolean;
 }
 
 /** ROAD of one map: the class's probability after imputation at each percentile, most and least relevant first removed. */
@@ -165,7 +167,7 @@ export async function evaluateImage(net: Network, input: ModelInput, options: Ev
   const top = first.predictions[0].class;
   const request: GradcamOptions = {
     classes: truth ? 'top5' : [top], featureLayers: options.featureLayer ?? 'auto', reduction: options.reduction ?? 'logit', upsample: true, methods,
-    ...(options.methodOptions ? { methodOptions: options.methodOptions } : {}), ...(options.eigenSmooth ? { eigenSmooth: true } : {}),
+    ...(options.methodOptions ? { methodOptions: options.methodOptions } : {}), ...(options.eigenSmooth ? { eigenSmooth: true } : {}), ...(options.augSmooth ? { augSmooth: true } : {}),
   };
   const result = await net.gradCAM({ shape, data: x }, request);
   const layers = [...new Set(result.maps.map((m) => m.layer))];
@@ -246,6 +248,7 @@ const integer = (v: unknown, min: number): v is number => typeof v === 'number' 
 /** The options checked before any GPU work: a misuse is a GradcamError saying what was expected. */
 function checkOptions(net: Network, options: EvaluateOptions): { methods: Method[]; steps: number; batch: number; percentiles: number[]; noise: number } {
   const methods = planMethods(options.methods);
+  checkSmoothing(methods, options);
   const percentiles = options.roadPercentiles ?? [...ROAD_PERCENTILES];
   if (!Array.isArray(percentiles) || percentiles.length === 0 || !percentiles.every((p) => typeof p === 'number' && p > 0 && p < 100)) {
     throw new GradcamError(`roadPercentiles must be a non-empty list of numbers between 0 and 100 (exclusive), got ${Array.isArray(percentiles) ? `[${percentiles.map(shown).join(', ')}]` : shown(percentiles)}`,
