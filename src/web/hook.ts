@@ -47,12 +47,16 @@ export interface PageHook {
   gallery?: { pictures: number; done: number; failed: number; running: boolean };
   /** The device's buffer limits (the model picker marks a model too big for them). */
   limits?: DeviceLimits;
+  /** The slow methods' last progress report (passes done of the run's total). */
+  passes?: { done: number; total: number; method: string };
+  /** Slow runs stopped (the Stop button, or superseded by a newer request). */
+  stopped: number;
   /** Device losses recovered. */
   recoveries: number;
   loseDevice(): void;
 }
 
-export const hook: PageHook = { state: 'starting', runs: 0, errors: [], recoveries: 0, loseDevice: () => undefined };
+export const hook: PageHook = { state: 'starting', runs: 0, errors: [], stopped: 0, recoveries: 0, loseDevice: () => undefined };
 (globalThis as unknown as { gradcam: PageHook }).gradcam = hook;
 
 export function publishResult(r: GradcamResult, map: GradcamMap, labels: LabelSet, model: string): void {

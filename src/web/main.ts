@@ -18,7 +18,9 @@
  */
 import sampleUrl from '../../weights/samples/chelsea.png';
 import { allLayers } from '../gradcam/layers.ts';
-import { METHODS, METHOD_SPECS, isMethod, isMultiPass, type Method } from '../gradcam/methods.ts';
+import { METHODS, METHOD_SPECS, isMethod, isMultiPass, methodSpec, type Method } from '../gradcam/methods.ts';
+import { AbortError } from '../errors.ts';
+import { chwOf } from '../image/recipes.ts';
 import { type GradcamMap, type GradcamOptions, type GradcamResult, isReduction, type Reduction } from '../gradcam/types.ts';
 import type { RgbaImage } from '../image/image.ts';
 import { clear, composite, drawImage } from './draw.ts';
@@ -37,7 +39,7 @@ import { renderInspector } from './inspector.ts';
 import { renderKernelSource } from './kernel-source.ts';
 import { Gallery } from './gallery.ts';
 import {
-  busy, h, layerTitle, makeGalleryItem, ms, notice, parseClassSearch, progress, renderClassPicker, renderClassSearch,
+  busy, h, layerTitle, makeGalleryItem, ms, notice, parseClassSearch, passProgress, progress, renderClassPicker, renderClassSearch,
   renderLayerPicker, renderMethodPicker, renderPredictions, renderProfile, renderTimings, ui,
 } from './ui.ts';
 import { FpsMeter, Webcam } from './webcam.ts';
@@ -68,6 +70,8 @@ class App {
   private compiled = new Set<string>();
   private dirty = false;
   private pumping = false;
+  /** The slow methods' run in progress (the Stop button aborts it). */
+  private slowRun?: AbortController;
   private readonly webcam = new Webcam();
   private readonly fps = new FpsMeter();
   private readonly gallery: Gallery;
@@ -90,7 +94,7 @@ class App {
     ui.adapter.textContent = this.session.adapter;
     ui.profile.disabled = !this.session.hasTimestamps;
     if (!this.session.hasTimestamps) ui.profile.title = 'This adapter has no timestamp queries (feature timestamp-query)';
-    renderMethodPicker(METHODS.map((name) => ({ name, ...METHOD_SPECS[name] })), this.method);
+    this.fillMethodPicker();
     this.bindEvents();
     await this.fillModelPicker();
     const imageUrl = params.get('image') ?? sampleUrl;
@@ -246,6 +250,7 @@ class App {
     this.settled(loaded);
     renderLayerPicker(this.session.layers, this.layer);
     this.layer = ui.layer.value;
+    this.fillMethodPicker();
     const blocks = allLayers(this.session.layers)[0]?.block;
     ui.showStripWhat.textContent = blocks ? 'every inception block' : 'every stage output';
     ui.modelNote.textContent = loaded.demo
@@ -290,6 +295,7 @@ class App {
       if (how === 'recompiled') {
         renderLayerPicker(this.session.layers, this.layer);
         this.layer = ui.layer.value;
+        this.fillMethodPicker(); // (an input of another size: the input attributions' pass counts change)
       }
       this.settled(next);
       notice(`${next.name}: ${how === 'in place' ? 'the new recipe is used from this run on' : 'compiled again with the change'}; running again.`);
@@ -302,6 +308,27 @@ class App {
   }
 
   // ── rendering ─────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * The passes a method needs for one image and class at the chosen layer, on the model loaded
+   * (METHOD_SPECS' `passes`: 1 + channels for scorecam and ablationcam, …); undefined before a model is.
+   */
+  private passesOf(m: Method): number | undefined {
+    const layer = this.session.layers.find((l) => l.name === this.layerName());
+    const { shape, layout } = this.session.inputFacts;
+    if (!layer || shape.length !== 4) return undefined;
+    return methodSpec(m).passes({ channels: layer.shape[1], input: chwOf(shape, layout) });
+  }
+
+  /** The method picker for the model and layer in view (the slow methods' pass counts change with them), and the grid's opt-in. */
+  private fillMethodPicker(): void {
+    const methods = METHODS.map((name) => ({ name, ...METHOD_SPECS[name], slow: isMultiPass(name), passes: isMultiPass(name) ? this.passesOf(name) : undefined }));
+    renderMethodPicker(methods, this.method);
+    const slow = methods.filter((m) => m.slow);
+    const total = slow.reduce((a, m) => a + (m.passes ?? NaN), 0);
+    ui.gridSlowPasses.textContent = Number.isFinite(total) ? `${slow.length} methods, ${total.toLocaleString('en')} passes` : 'many passes';
+    ui.gridSlow.parentElement!.hidden = slow.length === 0;
+  }
 
   /** The tensor name of the chosen layer ('auto' resolved as the API resolves it: the last candidate). */
   private layerName(): string {
@@ -316,7 +343,8 @@ class App {
       // The strip: every block (or stage) output ('all'), with the chosen layer when it is not one of them.
       featureLayers: ui.showStrip.checked ? (isBlock ? 'all' : ['all', layer]) : layer,
       reduction: this.reduction,
-      methods: ui.showGrid.checked ? METHODS.filter((m) => !isMultiPass(m)) : [this.method], // the multi-pass methods take many passes: not in the grid
+      // The grid: every method of one pass; the slow (multi-pass) ones only when asked for.
+      methods: ui.showGrid.checked ? METHODS.filter((m) => ui.gridSlow.checked || !isMultiPass(m)) : [this.method],
       counterfactual: this.counterfactual,
       inspect: ui.showInspector.checked,
       upsample: false,
@@ -325,6 +353,8 @@ class App {
   }
 
   requestRender(): void {
+    // A newer request supersedes slow passes in progress (they stop at their next batch).
+    this.slowRun?.abort(new Error('superseded by a newer request'));
     this.dirty = true;
     if (!this.pumping) void this.pump();
   }
@@ -338,7 +368,11 @@ class App {
         drawn = await this.renderOnce();
       } catch (e) {
         // A lost device is reported by onLost, and the render is asked for again once it is back.
-        if (!(e instanceof DeviceLost)) {
+        if (e instanceof AbortError) {
+          // Stopped (the Stop button, or a newer request): the last finished result stays in view.
+          if (!this.dirty) notice('Stopped: the slow method\'s passes were cancelled; the view shows the last finished result.');
+          hook.stopped++;
+        } else if (!(e instanceof DeviceLost)) {
           notice(message(e), 'error');
           hook.errors.push(message(e));
         }
@@ -368,9 +402,35 @@ class App {
       return false;
     }
     const key = JSON.stringify([this.session.generation, options.featureLayers, options.classes === 'top', options.reduction, options.methods, options.counterfactual]);
-    if (!live) busy(this.compiled.has(key) ? 'running…' : 'compiling Grad-CAM kernels, then running…');
-    // The grid asks for each method's own time: its kernels replayed alone after the run (profileMethods).
-    const result = await this.session.run((net) => (ui.showGrid.checked ? net.profileMethods(picture, options, 3) : net.gradCAM(picture, options)));
+    const slow = options.methods!.filter(isMultiPass);
+    const before = slow.length ? `${slow.map((m) => `${m} (${this.passesOf(m)?.toLocaleString('en') ?? 'many'} passes)`).join(', ')}: ` : '';
+    if (!live) busy(`${before}${this.compiled.has(key) ? 'running…' : 'compiling Grad-CAM kernels, then running…'}`);
+    // The slow methods run in batches of passes: a progress line, and a Stop button that aborts between batches.
+    let abort: AbortController | undefined;
+    if (slow.length) {
+      abort = this.slowRun = new AbortController();
+      const t0 = performance.now();
+      options.signal = abort.signal;
+      options.onProgress = (p) => {
+        const text = passProgress(p.method, p.done, p.total, t0);
+        hook.passes = { ...p };
+        if (!live) busy(text);
+        progress(text, p.total ? p.done / p.total : undefined);
+      };
+      ui.stop.hidden = false;
+    }
+    let result: GradcamResult;
+    try {
+      // The grid asks for each method's own time: its kernels replayed alone after the run (profileMethods);
+      // with the slow methods in it, a plain run (their time is the passes' time, timings.passesMs).
+      result = await this.session.run((net) => (ui.showGrid.checked && !slow.length ? net.profileMethods(picture, options, 3) : net.gradCAM(picture, options)));
+    } finally {
+      if (abort) {
+        ui.stop.hidden = true;
+        progress(null);
+        if (this.slowRun === abort) this.slowRun = undefined;
+      }
+    }
     this.compiled.add(key);
     busy(null);
     this.result = result;
@@ -472,6 +532,7 @@ class App {
     if (choice.layer) {
       this.layer = choice.layer;
       ui.layer.value = choice.layer;
+      this.fillMethodPicker();
     }
     if (choice.method) {
       this.method = choice.method;
@@ -571,6 +632,7 @@ class App {
     });
     ui.layer.addEventListener('change', () => {
       this.layer = ui.layer.value;
+      this.fillMethodPicker();
       this.requestChange();
     });
     ui.method.addEventListener('change', () => {
@@ -580,7 +642,8 @@ class App {
       this.counterfactual = ui.counterfactual.checked;
       this.requestChange();
     });
-    for (const box of [ui.showGrid, ui.showStrip, ui.showInspector]) box.addEventListener('change', () => this.requestRender());
+    for (const box of [ui.showGrid, ui.gridSlow, ui.showStrip, ui.showInspector]) box.addEventListener('change', () => this.requestRender());
+    ui.stop.addEventListener('click', () => this.slowRun?.abort(new Error('stopped on the page')));
     for (const radio of document.querySelectorAll<HTMLInputElement>('input[name=reduction]')) {
       radio.addEventListener('change', () => {
         if (!radio.checked) return;

@@ -27,6 +27,9 @@ export const ui = {
   heat: byId<HTMLCanvasElement>('heat'),
   busy: byId<HTMLElement>('busy'),
   busyText: byId<HTMLElement>('busy-text'),
+  stop: byId<HTMLButtonElement>('stop'),
+  gridSlow: byId<HTMLInputElement>('grid-slow'),
+  gridSlowPasses: byId<HTMLElement>('grid-slow-passes'),
   imageFile: byId<HTMLInputElement>('image-file'),
   webcam: byId<HTMLButtonElement>('webcam'),
   fps: byId<HTMLElement>('fps'),
@@ -230,10 +233,29 @@ export function renderProfile(timings: DispatchTiming[], show: (kernel: string, 
   ui.profileOut.hidden = false;
 }
 
-/** The method picker: every CAM method, with its formula and paper as the tooltip. */
-export function renderMethodPicker(methods: readonly { name: string; formula: string; reference: string }[], value: string): void {
-  ui.method.replaceChildren(...methods.map((m) => h('option', { value: m.name, title: `${m.formula} (${m.reference})` }, m.name)));
+/**
+ * The method picker: every method, with its formula and paper as the tooltip; the methods of one
+ * pass first, then the slow ones (many passes each: `passes`, for the model and layer in view, or
+ * undefined before a model is loaded), each saying how many passes it needs before it starts.
+ */
+export function renderMethodPicker(methods: readonly { name: string; formula: string; reference: string; slow: boolean; passes?: number }[], value: string): void {
+  const option = (m: (typeof methods)[number]) => {
+    const o = h('option', { value: m.name, title: `${m.formula} (${m.reference})` }, m.slow ? `${m.name} — ${m.passes === undefined ? 'many' : m.passes.toLocaleString('en')} passes` : m.name);
+    if (m.passes !== undefined) o.dataset.passes = String(m.passes);
+    return o;
+  };
+  const fast = methods.filter((m) => !m.slow), slow = methods.filter((m) => m.slow);
+  ui.method.replaceChildren(h('optgroup', { label: 'one forward and backward pass' }, ...fast.map(option)),
+    ...(slow.length ? [h('optgroup', { label: 'slow: many passes (a Stop button while they run)' }, ...slow.map(option))] : []));
   ui.method.value = value;
+}
+
+/** The running veil's progress of a multi-pass run: passes done, and the time left at the rate so far. */
+export function passProgress(method: string, done: number, total: number, startedMs: number): string {
+  const elapsed = (performance.now() - startedMs) / 1000;
+  const left = done > 0 ? (elapsed / done) * (total - done) : undefined;
+  const time = left === undefined ? '' : left >= 90 ? `, about ${Math.round(left / 60)} min left` : `, about ${Math.ceil(left)} s left`;
+  return `${method}: ${done.toLocaleString('en')} of ${total.toLocaleString('en')} passes${time}`;
 }
 
 /** A thumbnail button: a canvas, a title, and optional lines under it (a time, a note). */

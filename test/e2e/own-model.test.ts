@@ -225,6 +225,92 @@ describe.skipIf(!hasChromium)(`the page with one's own model (${CHROMIUM}, WebGP
     expect(errors).toEqual([]);
   });
 
+  it('puts the slow methods in their own group with their pass counts; Stop cancels their passes; the grid has them only on request', async () => {
+    let runs = (await hookOf(page)).runs;
+    await page.uncheck('#show-strip');
+    await waitForRuns(page, ++runs);
+    await page.uncheck('#show-inspector');
+    await waitForRuns(page, ++runs);
+    await page.selectOption('#layer', 'auto'); // layer4's output: 64 channels at 2×2
+    await waitForRuns(page, ++runs);
+    const slow = await page.$$eval('#method optgroup', (gs) => gs.map((g) => ({ label: (g as HTMLOptGroupElement).label,
+      options: [...g.querySelectorAll('option')].map((o) => ({ value: o.value, text: o.textContent!, passes: o.dataset.passes })) })));
+    expect(slow[0].label).toBe('one forward and backward pass');
+    expect(slow[0].options.map((o) => o.value)).toContain('gradcam');
+    expect(slow[1].label).toMatch(/^slow: many passes/);
+    // 1 + C passes for Score-CAM and Ablation-CAM (METHOD_SPECS), C = 64 here.
+    for (const m of ['scorecam', 'ablationcam']) expect(slow[1].options.find((o) => o.value === m)).toEqual({ value: m, text: `${m} — 65 passes`, passes: '65' });
+    expect(slow[0].options.some((o) => o.value === 'scorecam')).toBe(false);
+
+    const t0 = Date.now();
+    const phase = (what: string) => console.log(`e2e own model: ${what} at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    // Stop: clicked as soon as the first batch of passes reports progress (the runner checks the signal before each batch).
+    await page.evaluate(() => {
+      const text = document.getElementById('busy-text')!;
+      const seen = new MutationObserver(() => {
+        if (/passes/.test(text.textContent ?? '') && / of /.test(text.textContent ?? '')) {
+          seen.disconnect();
+          (document.getElementById('stop') as HTMLButtonElement).click();
+        }
+      });
+      seen.observe(text, { childList: true, characterData: true, subtree: true });
+    });
+    const shown = (await hookOf(page)).last!.map.method;
+    await page.selectOption('#method', 'scorecam');
+    await page.waitForFunction(() => (window as unknown as { gradcam: PageHook }).gradcam.stopped >= 1, undefined, { timeout: 60_000 });
+    let h = await hookOf(page);
+    expect(h.passes!.done).toBeLessThan(h.passes!.total);
+    expect(h.passes!.total).toBe(64); // the passes after the shared first one
+    expect(h.runs).toBe(runs);
+    expect(h.last!.map.method).toBe(shown); // the last finished result stays in view
+    expect(await page.textContent('#notice')).toContain('Stopped');
+    expect(await page.isHidden('#stop')).toBe(true);
+    expect(h.errors).toEqual([]);
+
+    phase('stopped');
+    // Run again (the method picked again; gradcam's result is the one in view, so picking it only redraws): all 64 passes, and the map is scorecam's.
+    await page.selectOption('#method', 'gradcam');
+    await page.selectOption('#method', 'scorecam');
+    h = await waitForRuns(page, ++runs);
+    expect(h.last!.map.method).toBe('scorecam');
+    expect(h.passes).toEqual({ done: 64, total: 64, method: 'scorecam' });
+
+    phase('scorecam');
+    // The grid with its opt-in: the slow methods' passes run too (at least Score-CAM's and Ablation-CAM's 64 + 64); stopped as
+    // soon as they report progress (running them all takes long on SwiftShader). Without the opt-in: none of them.
+    await page.selectOption('#method', 'gradcam');
+    await waitForRuns(page, ++runs);
+    expect(await page.textContent('#grid-slow-passes')).toMatch(/^\d+ methods, [\d,]+ passes$/);
+    await page.evaluate(() => {
+      const text = document.getElementById('busy-text')!;
+      const seen = new MutationObserver(() => {
+        if (/ of [\d,]+ passes/.test(text.textContent ?? '')) {
+          seen.disconnect();
+          (document.getElementById('stop') as HTMLButtonElement).click();
+        }
+      });
+      seen.observe(text, { childList: true, characterData: true, subtree: true });
+    });
+    await page.check('#grid-slow');
+    await page.check('#show-grid');
+    await page.waitForFunction(() => (window as unknown as { gradcam: PageHook }).gradcam.stopped >= 2, undefined, { timeout: 120_000 });
+    h = await hookOf(page);
+    expect(h.passes!.total).toBeGreaterThanOrEqual(128);
+    expect(h.runs).toBe(runs);
+    phase('grid with the slow methods, stopped');
+    await page.uncheck('#grid-slow');
+    h = await waitForRuns(page, ++runs);
+    const fast = h.last!.methods.map((m) => m.method);
+    expect(fast).toEqual(expect.arrayContaining(['gradcam', 'hirescam', 'eigencam']));
+    expect(fast).not.toContain('scorecam');
+    expect(fast).not.toContain('ablationcam');
+    expect(await page.$$eval('#grid [data-method]', (ts) => ts.map((t) => (t as HTMLElement).dataset.method))).toEqual(fast);
+    phase('grid');
+    await page.uncheck('#show-grid');
+    await waitForRuns(page, ++runs);
+    expect(errors).toEqual([]);
+  });
+
   it('refuses a malformed field and a labels file of the wrong length, saying which and why; the model stays as it was', async () => {
     const runs = (await hookOf(page)).runs;
     await page.fill('#recipe-mean', '0.5,0.5');
