@@ -18,6 +18,7 @@ import { DEFAULT_OPTIONS, runBench, syntheticInput, type BenchOptions, type Benc
 import type { OrtModule, OrtProvider } from './ort.ts';
 import { formatReport } from './report.ts';
 import { copySharedWrites } from './shared-memory.ts';
+import { benchMultipass, formatMultipass } from './multipass.ts';
 import { formatSoak, runSoak } from './soak.ts';
 
 const HELP = `npm run bench -- [options]
@@ -48,6 +49,9 @@ const HELP = `npm run bench -- [options]
                       batch.gradcam.inception_4e.bB); --only batch measures only those
   --soak N            the memory soak instead of the bench: N explains on one network, then
                       N/20 load/destroy cycles (at least 10), RSS and live GPU buffers as a curve
+  --multipass         the multi-pass methods' speed instead of the bench (bench/multipass.ts):
+                      scorecam and ablationcam against batched forwards of the same count, ratios;
+                      --multipass-layer L (default: the auto layer), --multipass-batch B, --runs N
   --quiet             no progress lines (the table still goes to stdout)`;
 
 interface Cli {
@@ -61,6 +65,8 @@ interface Cli {
   quiet: boolean;
   /** --soak N: the memory soak instead of the bench. */
   soak?: number;
+  /** --multipass: the multi-pass methods' speed instead of the bench. */
+  multipass?: { layer?: string; batch?: number };
 }
 
 function parseArgs(argv: string[]): Cli {
@@ -92,6 +98,9 @@ function parseArgs(argv: string[]): Cli {
       case '--quiet': cli.quiet = true; break;
       case '--batch-sizes': cli.options.batchSizes = (next() ?? '').split(',').map((v) => int(a, v.trim(), 1)); break;
       case '--soak': cli.soak = int(a, next(), 2); break;
+      case '--multipass': cli.multipass ??= {}; break;
+      case '--multipass-layer': (cli.multipass ??= {}).layer = next(); break;
+      case '--multipass-batch': (cli.multipass ??= {}).batch = int(a, next(), 1); break;
       case '--help': case '-h': console.log(HELP); process.exit(0); break;
       default: throw new Error(`unknown option '${a}' (--help lists them)`);
     }
@@ -213,6 +222,16 @@ async function main(): Promise<void> {
   const model = await modelBytes(cli, log);
   const root = repoRoot();
   const out = resolve(cli.out ?? (root ? join(root, 'bench', 'results') : '.'));
+  if (cli.multipass) {
+    const { decodeOnnx } = await import('../src/onnx/decode.ts');
+    const r = await benchMultipass(gpu, decodeOnnx(model.bytes), model.name, { ...cli.multipass, runs: cli.options.runs, log });
+    console.log(formatMultipass(r));
+    mkdirSync(out, { recursive: true });
+    const file = join(out, `${new Date().toISOString().slice(0, 10)}-multipass-${model.name.replace(/[^\w.-]+/g, '_')}.json`);
+    writeFileSync(file, `${JSON.stringify(r, null, 1)}\n`);
+    log(`wrote ${file}`);
+    process.exit(0);
+  }
   if (cli.soak !== undefined) {
     const soak = await runSoak(gpu, model, cli.soak, syntheticInput, log);
     console.log(formatSoak(soak));
