@@ -179,7 +179,7 @@ export interface GradcamMap {
   upsampled?: { width: number; height: number; data: Float32Array; min: number; max: number };
   /** Min-max normalised, jet-coloured and blended over the picture. */
   overlay?: RgbaImage;
-  /** Eigen-CAM only: how its power iteration ended (`converged` false: it stopped at the cap). */
+  /** The eigen maps (eigencam, eigengradcam, eigen-smoothed; with aug-smooth the unaugmented pass's): how the power iteration ended (`converged` false: it stopped at the cap). */
   eigen?: { iterations: number; change: number; converged: boolean };
   /** The smoothing that made this map (GradcamOptions.eigenSmooth, augSmooth), when any. */
   smoothing?: { eigen?: true; aug?: true };
