@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the benchmark page (bench/index.html) in headless Chromium and saves its JSON:
-//   node bench/browser.mjs [--runs N] [--only a,b] [--profile] [--ort-runs N] [--warmup N] [--load-runs N]
+//   node bench/browser.mjs [--runs N] [--only a,b] [--profile] [--kernels] [--ort-runs N] [--warmup N] [--load-runs N]
 //                          [--headed] [--out DIR] [--timeout S]
 // It starts the Vite dev server (as `npm run dev` does), opens /bench/?autorun=1&… and waits for
 // the result. Chromium: /usr/bin/chromium (GRADCAM_CHROMIUM overrides) with WebGPU on SwiftShader
@@ -30,6 +30,7 @@ for (const key of ['runs', 'warmup', 'load-runs', 'ort-runs', 'only']) {
   if (v !== undefined) params.set(key, v);
 }
 if (flag('--profile')) params.set('profile', '1');
+if (flag('--kernels')) params.set('kernels', '1');
 if (flag('--no-ort')) params.set('ort', '0');
 const timeoutMs = Number(value('--timeout', '7200')) * 1000;
 const out = resolve(value('--out', join(root, 'bench', 'results')));
@@ -62,6 +63,12 @@ try {
   writeFileSync(file, json);
   writeFileSync(join(out, 'latest-browser.json'), json);
   process.stderr.write(`wrote ${file} and ${join(out, 'latest-browser.json')}\n`);
+  // The page's HTML report (bench/html-report.ts), when the run has charts.
+  const html = await page.evaluate(() => window.benchReportHtml);
+  if (html && (result.kernels || result.gradcamStages?.length)) {
+    writeFileSync(file.replace(/\.json$/, '.html'), html);
+    process.stderr.write(`wrote ${file.replace(/\.json$/, '.html')}\n`);
+  }
 } catch (e) {
   process.stderr.write(`bench/browser.mjs: ${e.stack ?? e}\n`);
   code = 1;

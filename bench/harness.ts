@@ -31,6 +31,9 @@
  *                                one call of B images (net.classify, gradCAM at inception_4e, K = 1,
  *                                raw maps) on the engine compiled for B; images/s and the ratio to
  *                                B = 1 in `batches` (bench/batch.ts)
+ *   kernels                      only with kernels (--kernels): the kernel lab (bench/kernels.ts): the
+ *                                device's bandwidth and FMA peaks, every conv variant on every distinct
+ *                                layer shape alone, a GEMM sweep; in `kernels`, not in measurements
  *
  * The bench/main.ts CLI (Node, Dawn) and bench/page.ts (browser) call `runBench`.
  */
@@ -45,6 +48,8 @@ import type { Engine } from '../src/runtime/engine.ts';
 import pkg from '../package.json';
 import { benchBatches, type BatchThroughput } from './batch.ts';
 import { agreement, benchOrt, type Agreement, type OrtProvider } from './ort.ts';
+import { runKernelLab, type KernelLab } from './kernels.ts';
+import { TINY_PEAKS } from './peaks.ts';
 import { byOpType, profileStages, type Profile } from './profile.ts';
 import { fmtMs, median, round, sample, summarize, type Measurement } from './stats.ts';
 
@@ -66,6 +71,14 @@ export interface BenchOptions {
   profileRuns: number;
   /** Batch sizes for the throughput measurements (batch.*; bench/batch.ts); none by default. */
   batchSizes?: number[];
+  /** The kernel lab (bench/kernels.ts): peaks, every conv variant per layer shape, the GEMM sweep. */
+  kernels?: boolean;
+  /** Timed runs per kernel in the lab (after one warm-up run); default 5. */
+  kernelRuns?: number;
+  /** The lab's GEMM sweep sizes (M, N, K over them); default by adapter. */
+  gemmSizes?: number[];
+  /** 'tiny': the peak probe at tiny sizes (smoke runs, tests); default: sized for the adapter. */
+  peakSizes?: 'tiny';
 }
 
 export const DEFAULT_OPTIONS: BenchOptions = { runs: 20, warmup: 3, loadRuns: 3, only: null, profile: false, profileRuns: 5 };
@@ -95,6 +108,8 @@ export interface BenchSetup {
   versions: Record<string, string>;
   machine: () => MachineSample | Promise<MachineSample>;
   notes?: string[];
+  /** The kernel lab's rows so far, after each one (the page draws its charts live). */
+  onKernels?: (lab: KernelLab) => void;
 }
 
 export interface Ratio {
@@ -142,6 +157,8 @@ export interface BenchResult {
   profile?: Profile;
   /** Images per second by batch size (with batchSizes). */
   batches?: BatchThroughput[];
+  /** The kernel lab (with kernels: --kernels): peaks, conv variants per layer shape, GEMM sweep. */
+  kernels?: KernelLab;
   notes: string[];
   elapsedS: number;
 }
@@ -361,6 +378,14 @@ export async function runBench(setup: BenchSetup): Promise<BenchResult> {
     };
   }
 
+  // The kernel lab: the device's peaks, every conv variant on every distinct layer shape alone, a GEMM sweep.
+  let kernels: KernelLab | undefined;
+  if (o.kernels && sel('kernels')) {
+    kernels = await runKernelLab(gpu, net.graph, {
+      runs: o.kernelRuns ?? 5, warmup: 1, gemmSizes: o.gemmSizes, peakSizes: o.peakSizes === 'tiny' ? TINY_PEAKS : undefined,
+    }, log, setup.onKernels);
+  }
+
   // Load: decode + Network.load on a fresh device (pipelines compiled again), then on this device.
   if (sel('load')) {
     const fresh = setup.freshGpu ?? (() => requestGpu(gpu.owner as GPU));
@@ -471,6 +496,7 @@ export async function runBench(setup: BenchSetup): Promise<BenchResult> {
     ort: setup.ort.map((p) => ({ name: p.name, build: p.build, executionProvider: p.executionProvider, threads: p.threads, notes: p.notes })),
     profile,
     batches,
+    kernels,
     notes,
     elapsedS: round((performance.now() - t0) / 1000, 1),
   };

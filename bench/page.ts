@@ -4,13 +4,17 @@
  * from the same module) as the rivals. ORT loads its .wasm from next to its own module file, which
  * the dev server serves from node_modules (vite.config.ts keeps onnxruntime-web out of dependency
  * pre-bundling and sends the cross-origin isolation headers for /bench/, so the wasm EP can use
- * threads). URL parameters preset the form (?runs=2&only=forward,ort-wasm&profile=1) and
+ * threads). URL parameters preset the form (?runs=2&only=forward,ort-wasm&profile=1&kernels=1) and
  * `autorun=1` starts at once (used by bench/browser.mjs); `window.benchResult` holds the result.
+ * The charts (bench/charts.ts, the same code that draws the HTML report) show under the table; the
+ * kernel lab's are drawn live as its rows come in.
  */
 import * as ort from 'onnxruntime-web/webgpu';
 import { describeAdapter, requestGpu, type GpuContext } from '../src/gpu/device.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
+import { chartsHtml, kernelLabHtml } from './charts.ts';
 import { DEFAULT_OPTIONS, runBench, type BenchOptions, type BenchResult } from './harness.ts';
+import { renderReport } from './html-report.ts';
 import type { OrtModule, OrtProvider } from './ort.ts';
 import { formatReport, ratioColumns } from './report.ts';
 import { fmtMs } from './stats.ts';
@@ -24,7 +28,7 @@ const log = (line: string) => {
 };
 
 declare global {
-  interface Window { benchResult?: BenchResult; benchError?: string }
+  interface Window { benchResult?: BenchResult; benchError?: string; benchReportHtml?: string }
 }
 
 async function modelBytes(): Promise<{ name: string; bytes: Uint8Array }> {
@@ -44,6 +48,7 @@ function readOptions(): BenchOptions {
     runs: num('runs'), warmup: num('warmup'), loadRuns: num('load-runs'),
     ortRuns: ortRuns ? Number(ortRuns) : undefined,
     only: only.length ? only : null, profile: $<HTMLInputElement>('profile').checked,
+    kernels: $<HTMLInputElement>('kernels').checked || only.includes('kernels'),
   };
 }
 
@@ -53,6 +58,7 @@ function presetFromUrl(): boolean {
   set('runs', 'runs'); set('warmup', 'warmup'); set('load-runs', 'load-runs'); set('ort-runs', 'ort-runs'); set('only', 'only');
   if (q.has('profile')) $<HTMLInputElement>('profile').checked = q.get('profile') !== '0';
   if (q.has('ort')) $<HTMLInputElement>('ort').checked = q.get('ort') !== '0';
+  if (q.has('kernels')) $<HTMLInputElement>('kernels').checked = q.get('kernels') !== '0';
   return q.get('autorun') === '1';
 }
 
@@ -78,9 +84,15 @@ function showTable(r: BenchResult): void {
     tr.cells[5].className = 'text';
   }
   $('report').textContent = formatReport(r, true);
+  $('charts').innerHTML = chartsHtml(r);
   const a = $<HTMLAnchorElement>('download');
   a.href = URL.createObjectURL(new Blob([JSON.stringify(r, null, 1)], { type: 'application/json' }));
   a.download = r.fileName;
+  // The static report (the same file `npm run bench` writes next to its JSON), for download.
+  window.benchReportHtml = renderReport([{ result: r, source: 'bench page' }]);
+  const html = $<HTMLAnchorElement>('download-report');
+  html.href = URL.createObjectURL(new Blob([window.benchReportHtml], { type: 'text/html' }));
+  html.download = r.fileName.replace(/\.json$/, '.html');
   $('results').hidden = false;
 }
 
@@ -88,18 +100,29 @@ async function run(gpu: GpuContext): Promise<void> {
   const button = $<HTMLButtonElement>('run');
   button.disabled = true;
   status.textContent = '';
+  $('charts').innerHTML = '';
   try {
     const model = await modelBytes();
     const useOrt = $<HTMLInputElement>('ort').checked;
+    let pending = 0;
     const result = await runBench({
       platform: 'browser', gpu, model, ort: useOrt ? providers() : [], log, options: readOptions(),
       versions: { browser: navigator.userAgent },
       machine: () => ({ cores: navigator.hardwareConcurrency, userAgent: navigator.userAgent }),
+      // The kernel lab's charts as its rows come in (at most one redraw per frame).
+      onKernels: (lab) => {
+        if (pending) return;
+        pending = requestAnimationFrame(() => {
+          pending = 0;
+          $('charts').innerHTML = kernelLabHtml(lab, gpu.adapter.description || gpu.adapter.architecture);
+        });
+      },
       notes: [
         ...(useOrt && !globalThis.crossOriginIsolated ? ['The page is not cross-origin isolated: ORT wasm runs on 1 thread.'] : []),
         ...(useOrt ? [] : ['onnxruntime-web not measured']),
       ],
     });
+    cancelAnimationFrame(pending); // the final charts below, not a late live frame
     window.benchResult = result;
     showTable(result);
     log('done');

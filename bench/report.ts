@@ -2,6 +2,7 @@
 import { describeAdapter } from '../src/gpu/device.ts';
 import { formatBatches } from './batch.ts';
 import type { BenchResult } from './harness.ts';
+import type { KernelLab } from './kernels.ts';
 import { formatOpTypes, formatProfileRows } from './profile.ts';
 import { fmtMs } from './stats.ts';
 
@@ -68,10 +69,35 @@ export function formatProfile(r: BenchResult): string {
   ].join('\n\n');
 }
 
+/** The kernel lab as text: the peaks, then per layer shape and direction every variant (★ the fixed rules'), then the GEMM sweep's best. */
+export function formatKernels(lab: KernelLab): string {
+  const p = lab.peaks;
+  const lines = [
+    `Kernel lab (${lab.timing === 'timestamps' ? 'GPU timestamps' : 'wall time to a fence'}, median of ${lab.runs} after ${lab.warmup} warm-up; FLOPs of the direct sum, compulsory bytes):`,
+    `  peaks: ${p.bandwidth.gbPerS.toFixed(1)} GB/s (${p.bandwidth.what}), ${p.fma.gflopPerS.toFixed(1)} GFLOP/s (${p.fma.what}); ridge ${(p.fma.gflopPerS / p.bandwidth.gbPerS).toFixed(2)} FLOP/byte`,
+  ];
+  const keys = [...new Set(lab.conv.map((r) => `${r.shape}\u0000${r.direction}`))];
+  for (const k of keys) {
+    const [shape, direction] = k.split('\u0000');
+    const rows = lab.conv.filter((r) => r.shape === shape && r.direction === direction);
+    const ok = rows.filter((r) => !r.error);
+    const best = ok.length ? ok.reduce((a, r) => (r.medianMs < a.medianMs ? r : a)) : undefined;
+    lines.push(`  ${pad(shape, 46)} ${pad(direction, 9)} ${rows.map((r) => `${r.fixed ? '★' : ''}${r.variant} ${r.error ? 'failed' : `${fmtMs(r.medianMs)} ${r.gflopPerS.toFixed(1)} GFLOP/s ${(r.ofRoof * 100).toFixed(0)}%roof`}${r === best ? ' (fastest)' : ''}`).join(', ')}`);
+  }
+  for (const v of [...new Set(lab.gemm.map((r) => r.variant))]) {
+    const rows = lab.gemm.filter((r) => r.variant === v && !r.error);
+    if (!rows.length) continue;
+    const best = rows.reduce((a, r) => (r.gflopPerS > a.gflopPerS ? r : a));
+    lines.push(`  GEMM ${pad(v, 13)} best ${best.shape}: ${best.gflopPerS.toFixed(1)} GFLOP/s (${(best.ofPeakFlops * 100).toFixed(1)} % of the FMA peak); ${rows.length} shapes`);
+  }
+  return lines.join('\n');
+}
+
 export function formatReport(r: BenchResult, withProfile: boolean): string {
   return [
     formatHeader(r), '', formatTable(r), '', formatRatios(r),
     ...(r.batches?.length ? ['', 'throughput by batch size (images/s; ratio to B = 1):', formatBatches(r.batches)] : []),
+    ...(r.kernels ? ['', formatKernels(r.kernels)] : []),
     ...(r.notes.length ? ['', 'notes:', ...r.notes.map((n) => `  - ${n}`)] : []),
     ...(withProfile && r.profile ? ['', formatProfile(r)] : []),
   ].join('\n');

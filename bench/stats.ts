@@ -30,6 +30,11 @@ export function summarize(name: string, samples: readonly number[]): Measurement
   };
 }
 
+/** `x` to `digits` significant digits (rates that span 1e-4 … 1e5 GFLOP/s). */
+export function sig(x: number, digits = 4): number {
+  return Number.isFinite(x) && x !== 0 ? Number(x.toPrecision(digits)) : x;
+}
+
 /** Milliseconds to 4 decimals (sub-microsecond digits are noise). */
 export function round(ms: number, digits = 4): number {
   const f = 10 ** digits;

@@ -2,6 +2,7 @@
 // Bundles the Node entry points with esbuild (WGSL and .txt files inlined as text):
 //   dist/gradcam.mjs  the CLI        (node scripts/build.mjs cli)
 //   dist/bench.mjs    the benchmark  (node scripts/build.mjs bench)
+//   dist/bench-report.mjs  the bench's HTML report from result JSONs (npm run bench:report)
 //   dist/index.mjs    the library (platform-neutral), dist/node.mjs its Node entry
 // With no target, builds all. Packages stay external (node_modules is next to dist/).
 import { build } from 'esbuild';
@@ -11,6 +12,7 @@ const targets = {
   bench: { entry: 'bench/main.ts', out: 'dist/bench.mjs', banner: '' },
   'gemm-blocks': { entry: 'bench/gemm-blocks.ts', out: 'dist/gemm-blocks.mjs', banner: '' },
   'grouped-conv': { entry: 'bench/grouped-conv.ts', out: 'dist/grouped-conv.mjs', banner: '' },
+  'bench-report': { entry: 'bench/report-cli.ts', out: 'dist/bench-report.mjs', banner: '' },
   index: { entry: 'src/index.ts', out: 'dist/index.mjs', banner: '' },
   node: { entry: 'src/node.ts', out: 'dist/node.mjs', banner: '' },
 };

@@ -3,9 +3,11 @@
 #   ./run.sh [bench options...]        e.g. ./run.sh --runs 2 --only forward,load
 # Unpacks node, Dawn, ORT's .wasm files and the model into a temporary folder, points the Vulkan
 # loader at the NVIDIA driver when it is there (VK_DRIVER_FILES), puts the kit's libvulkan.so.1 on
-# LD_LIBRARY_PATH, and runs the bench with --runs 20 --profile (options given here come later and
-# win). Writes <gpu>.json (the adapter's name, e.g. nvidia-h100-80gb-hbm3.json), latest.json and
-# bench-output.txt into $OUT when set, else the current folder.
+# LD_LIBRARY_PATH, and runs the bench with --runs 20 --profile --kernels, and --tune when the packed
+# bench has it (options given here come later and win; --no-profile turns the profile off). Writes
+# <gpu>.json (the adapter's name, e.g. nvidia-h100-80gb-hbm3.json) with the HTML report next to it
+# (<gpu>.html: the kernel lab's charts, the roofline, Grad-CAM's stages), latest.json, latest.html,
+# bench-output.txt and bench-stderr.txt into $OUT when set, else the current folder.
 set -euo pipefail
 
 kit=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -63,9 +65,13 @@ for f in "$work"/model/*.onnx; do [ -f "$f" ] && model=(--model "$f") && break; 
   head -4 "$kit/MANIFEST" 2>/dev/null || true
 } >&2
 
+# The kernel lab always; the measured variant choice (--tune) when this bench has it.
+defaults=(--runs 20 --profile --kernels)
+if "$work/node" "$work/bench.mjs" --help 2>/dev/null | grep -q -- '--tune'; then defaults+=(--tune); fi
+
 set +e
-"$work/node" "$work/bench.mjs" --runs 20 --profile "${model[@]}" --out "$dest" --name '{adapter}.json' "$@" 2> >(tee "$dest/bench-stderr.txt" >&2) | tee "$dest/bench-output.txt"
+"$work/node" "$work/bench.mjs" "${defaults[@]}" "${model[@]}" --out "$dest" --name '{adapter}.json' "$@" 2> >(tee "$dest/bench-stderr.txt" >&2) | tee "$dest/bench-output.txt"
 rc=${PIPESTATUS[0]}
 set -e
-echo "run.sh: bench exited with $rc; results in $dest" >&2
+echo "run.sh: bench exited with $rc; results in $dest: $(cd "$dest" && ls -1 *.json *.html 2>/dev/null | tr '\n' ' ')" >&2
 exit "$rc"
