@@ -16,6 +16,8 @@ import { modelCacheDir, repositoryRoot } from '../src/node/paths.ts';
 import { DEFAULT_BATCH_SIZES } from './batch.ts';
 import { DEFAULT_OPTIONS, runBench, syntheticInput, type BenchOptions, type BenchResult, type MachineSample } from './harness.ts';
 import type { OrtModule, OrtProvider } from './ort.ts';
+import { hasCharts } from './charts.ts';
+import { renderReport } from './html-report.ts';
 import { formatReport } from './report.ts';
 import { copySharedWrites } from './shared-memory.ts';
 import { benchMultipass, formatMultipass } from './multipass.ts';
@@ -47,6 +49,14 @@ const HELP = `npm run bench -- [options]
                       import in browsers) as ort-webgpu-jsep.forward
   --batch-sizes LIST  also measure images/s by batch size, e.g. 1,2,4,8,16 (batch.forward.bB,
                       batch.gradcam.inception_4e.bB); --only batch measures only those
+  --kernels           the kernel lab: the device's bandwidth and FMA peaks, every conv variant
+                      on every distinct layer shape of the model alone, a GEMM sweep (GFLOP/s,
+                      GB/s, fraction of the peaks); --only kernels runs only the lab;
+                      --no-kernels turns it off again (e.g. after the GPU kit's default)
+  --kernel-runs N     timed runs per kernel in the lab, after 1 warm-up (default 5)
+  --gemm-sizes LIST   the lab's GEMM sweep: M, N and K each over LIST (default 64,256,1024 on a
+                      software adapter, 256,1024,4096 on a GPU; 'none': only the model's shapes)
+  --peak-sizes tiny   the lab's peak probe at tiny sizes (a smoke run: its rates understate)
   --soak N            the memory soak instead of the bench: N explains on one network, then
                       N/20 load/destroy cycles (at least 10), RSS and live GPU buffers as a curve
   --multipass         the multi-pass methods' speed instead of the bench (bench/multipass.ts):
@@ -97,6 +107,20 @@ function parseArgs(argv: string[]): Cli {
       case '--ort-jsep': cli.jsep = true; break;
       case '--quiet': cli.quiet = true; break;
       case '--batch-sizes': cli.options.batchSizes = (next() ?? '').split(',').map((v) => int(a, v.trim(), 1)); break;
+      case '--kernels': cli.options.kernels = true; break;
+      case '--no-kernels': cli.options.kernels = false; break;
+      case '--kernel-runs': cli.options.kernelRuns = int(a, next(), 1); break;
+      case '--peak-sizes': {
+        const v = next();
+        if (v !== 'tiny') throw new Error(`--peak-sizes takes 'tiny' (the default sizes suit the adapter), got '${v ?? ''}'`);
+        cli.options.peakSizes = v;
+        break;
+      }
+      case '--gemm-sizes': {
+        const v = next();
+        cli.options.gemmSizes = v === 'none' ? [] : (v ?? '').split(',').map((x) => int(a, x.trim(), 1));
+        break;
+      }
       case '--soak': cli.soak = int(a, next(), 2); break;
       case '--multipass': cli.multipass ??= {}; break;
       case '--multipass-layer': (cli.multipass ??= {}).layer = next(); break;
@@ -242,6 +266,7 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   if (cli.options.only?.includes('batch') && !cli.options.batchSizes) cli.options.batchSizes = [...DEFAULT_BATCH_SIZES];
+  if (cli.options.only?.includes('kernels')) cli.options.kernels = true;
   const ort = cli.ort ? await loadOrt(gpu, cli, log) : [];
   const result: BenchResult = await runBench({
     platform: 'node', gpu, model, ort, log, options: cli.options, machine,
@@ -256,6 +281,14 @@ async function main(): Promise<void> {
   writeFileSync(file, json);
   writeFileSync(join(out, 'latest.json'), json);
   log(`wrote ${file} and ${join(out, 'latest.json')}`);
+  // The HTML report (bench/html-report.ts) next to the JSON, when the run has something to draw.
+  if (hasCharts(result)) {
+    const html = renderReport([{ result, source: basename(file) }]);
+    const page = file.replace(/\.json$/, '') + '.html';
+    writeFileSync(page, html);
+    writeFileSync(join(out, 'latest.html'), html);
+    log(`wrote ${page} and ${join(out, 'latest.html')}`);
+  }
   // Dawn and ORT's worker threads keep the event loop alive; the results are written.
   process.exit(0);
 }
