@@ -13,7 +13,10 @@ import { join } from 'node:path';
 import { unzipSync, strFromU8 } from 'fflate';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { METHODS } from '../../src/gradcam/methods.ts';
+import { isMultiPass, METHODS as ALL_METHODS } from '../../src/gradcam/methods.ts';
+
+/** The grid's methods: every method but the multi-pass ones (many passes each; src/web/main.ts). */
+const METHODS = ALL_METHODS.filter((m) => !isMultiPass(m));
 import { buildPage, hasChromium, hookOf, launch, waitForRuns, watchErrors, CHROMIUM } from './browser.ts';
 import { inside, picturePng, type Rect } from './pictures.ts';
 import { startServer, type TestServer } from './server.ts';
