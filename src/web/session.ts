@@ -150,7 +150,16 @@ export class Session {
         this.generation++;
         return 'in place';
       }
-      await this.compile(model);
+      try {
+        const net = await this.compile(model);
+        // The engine's own picture check, on a 1×1 picture: a layout that leaves the input no 3
+        // channels is refused now, not at every run after.
+        net.engine.checkImage({ width: 1, height: 1, data: new Uint8Array(4) });
+      } catch (e) {
+        // A change the model cannot take (a layout that contradicts its shape): the model as it was, again.
+        if (before) await this.compile(before);
+        throw e;
+      }
       return 'recompiled';
     });
   }

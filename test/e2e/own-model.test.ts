@@ -321,8 +321,22 @@ describe.skipIf(!hasChromium)(`the page with one's own model (${CHROMIUM}, WebGP
     await page.setInputFiles('#labels-file', { name: 'three.txt', mimeType: 'text/plain', buffer: Buffer.from('a\nb\nc\n') });
     await page.waitForFunction(() => (window as unknown as { gradcam: PageHook }).gradcam.errors.length >= 2);
     expect(await page.textContent('#notice')).toContain('three.txt: 3 class names, but the model has 10 classes');
-    const h = await hookOf(page);
+    let h = await hookOf(page);
     expect(h.runs).toBe(runs);
     expect(h.modelCard!.labels).toBe(`${MODEL}.txt (a labels file)`);
+    // A layout the model's input contradicts: refused when compiled, and the model as it was is compiled again and runs.
+    await page.selectOption('#recipe-layout', 'NHWC');
+    await page.click('#model-apply');
+    await page.waitForFunction(() => (window as unknown as { gradcam: PageHook }).gradcam.errors.length >= 3, undefined, { timeout: 60_000 });
+    console.log(`e2e own model: NHWC on an NCHW input: ${await page.textContent('#notice')}`);
+    h = await hookOf(page);
+    expect(h.modelCard!.input.layout).toBe('NCHW');
+    await page.evaluate(() => {
+      (window as unknown as { gradcam: PageHook }).gradcam.errors.length = 0; // (waitForRuns fails on any error)
+    });
+    await page.fill('#class-search', 'cat · 3');
+    await page.dispatchEvent('#class-search', 'change');
+    h = await waitForRuns(page, runs + 1);
+    expect(h.last!.map).toMatchObject({ class: 3, label: 'cat' });
   });
 });
