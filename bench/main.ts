@@ -22,6 +22,8 @@ import { formatReport } from './report.ts';
 import { copySharedWrites } from './shared-memory.ts';
 import { benchMultipass, formatMultipass } from './multipass.ts';
 import { formatSoak, runSoak } from './soak.ts';
+import { benchIntegratedGradients, formatIntegratedGradients } from './integrated-gradients.ts';
+import { decodeOnnx } from '../src/onnx/decode.ts';
 
 const HELP = `npm run bench -- [options]
 
@@ -62,6 +64,8 @@ const HELP = `npm run bench -- [options]
   --multipass         the multi-pass methods' speed instead of the bench (bench/multipass.ts):
                       scorecam and ablationcam against batched forwards of the same count, ratios;
                       --multipass-layer L (default: the auto layer), --multipass-batch B, --runs N
+  --ig M              integrated gradients with M steps against M forward + backward passes in
+                      batches (bench/integrated-gradients.ts; issue 20 item 4) instead of the bench
   --quiet             no progress lines (the table still goes to stdout)`;
 
 interface Cli {
@@ -75,6 +79,8 @@ interface Cli {
   quiet: boolean;
   /** --soak N: the memory soak instead of the bench. */
   soak?: number;
+  /** --ig M: integrated gradients' passes against plain batched passes instead of the bench. */
+  ig?: number;
   /** --multipass: the multi-pass methods' speed instead of the bench. */
   multipass?: { layer?: string; batch?: number };
 }
@@ -122,6 +128,7 @@ function parseArgs(argv: string[]): Cli {
         break;
       }
       case '--soak': cli.soak = int(a, next(), 2); break;
+      case '--ig': cli.ig = int(a, next(), 1); break;
       case '--multipass': cli.multipass ??= {}; break;
       case '--multipass-layer': (cli.multipass ??= {}).layer = next(); break;
       case '--multipass-batch': (cli.multipass ??= {}).batch = int(a, next(), 1); break;
@@ -253,6 +260,15 @@ async function main(): Promise<void> {
     mkdirSync(out, { recursive: true });
     const file = join(out, `${new Date().toISOString().slice(0, 10)}-multipass-${model.name.replace(/[^\w.-]+/g, '_')}.json`);
     writeFileSync(file, `${JSON.stringify(r, null, 1)}\n`);
+    log(`wrote ${file}`);
+    process.exit(0);
+  }
+  if (cli.ig !== undefined) {
+    const r = await benchIntegratedGradients(gpu, decodeOnnx(model.bytes), model.name, { steps: cli.ig, runs: cli.options.runs, log });
+    console.log(formatIntegratedGradients(r));
+    mkdirSync(out, { recursive: true });
+    const file = join(out, `${new Date().toISOString().slice(0, 10)}-integrated-gradients-${cli.ig}.json`);
+    writeFileSync(file, `${JSON.stringify({ ...r, load: os.loadavg() }, null, 1)}\n`);
     log(`wrote ${file}`);
     process.exit(0);
   }
