@@ -550,7 +550,8 @@ export class Network {
       keys.push(key);
     }
     program.writeClasses(explicit && Array.from({ length: slots * copies }, () => explicit).flat());
-    if (program.augment) engine.afterInputs([program.augment]);
+    // Set on every run (empty without aug-smooth): an engine of 6 images may also serve plain batches of 6.
+    engine.afterInputs(program.augment ? [program.augment] : []);
     const rbKey = `${programKey}|${inputs.length}|${want.upsampled}|${want.overlay}|${!!options.inspect}|${keys.join('|')}`;
     let readback = this.readbacks.get(rbKey);
     if (!readback) {
@@ -625,6 +626,11 @@ export class Network {
     const badMap = result.maps.find((m) => findNonFinite(m.raw));
     if (!badMap) return;
     const kind = findNonFinite(badMap.raw)!.kind;
+    const S = badMap.reduction === 'softmax' ? badMap.probability : badMap.score;
+    if (badMap.method === 'ablationcam' && S === 0) {
+      throw new GradcamError(`ablationcam's map of class ${badMap.class} at '${badMap.layer}' is not finite (${kind}): its weights (S − S_k) / S divide by the class's score S, which is 0 in float32 (${badMap.reduction === 'softmax' ? `probability ${badMap.probability}` : 'logit 0'})`,
+        "Explain a likelier class, or use reduction 'logit'.");
+    }
     const origin = await engine.diagnoseForward() ?? await this.diagnoseBackward(program, engine)
       ?? `the gradients are finite: the sum Σ α·A at '${badMap.layer}' overflows float32`;
     throw new GradcamError(`the Grad-CAM map of class ${badMap.class} at '${badMap.layer}' is not finite (${kind}): ${origin}; the model's weights or input may be broken`,
