@@ -197,6 +197,15 @@ describe('scorecam and ablationcam against float64 (small model)', async () => {
     expect(again.maps[0].raw).toEqual(whole.maps[0].raw);
   });
 
+  test("ablationcam for a class of probability 0 in float32 (reduction 'softmax'): a clear error, not a NaN map", async () => {
+    const big = { shape: xs[0].shape, data: xs[0].data.map((v) => v * 300) };
+    const { probabilities } = await net.classify(big);
+    const least = probabilities.indexOf(Math.min(...probabilities));
+    expect(probabilities[least]).toBe(0);
+    await expect(net.gradCAM(big, { methods: ['ablationcam'], featureLayers: ['cat'], classes: [least], reduction: 'softmax', upsample: false }))
+      .rejects.toThrow(/ablationcam's map of class \d+ at 'cat' is not finite .*divide by the class's score S, which is 0 in float32 \(probability 0\)/);
+  });
+
   test('refused: reductionLayer with a multi-pass method, a bad methodOptions entry', async () => {
     await expect(net.gradCAM(xs[0], { methods: ['ablationcam'], reductionLayer: 'logits' })).rejects.toThrow(/reductionLayer .* not supported/);
     await expect(net.gradCAM(xs[0], { methods: ['ablationcam'], methodOptions: { ablationcam: { skipZero: 1 as unknown as boolean } } })).rejects.toThrow(GradcamError);
