@@ -12,7 +12,7 @@ import { lowerOrFail, resolveModel } from '../models/resolve.ts';
 import { checkWritable } from '../node/files.ts';
 import { samplePath } from './assets.ts';
 import { type Args, type Io, stringOption, UsageError } from './command.ts';
-import { explain, explainRequest } from './explain.ts';
+import { explain, explainRequest, passOptions } from './explain.ts';
 import { downloadLimits } from './fetch.ts';
 import { modelChoice } from './model-options.ts';
 import { describeTuning, kernelChoice } from './kernel-options.ts';
@@ -26,6 +26,8 @@ export async function explainMany(args: Args, io: Io): Promise<void> {
     if (args.values[single] !== undefined) throw new UsageError(`--${single} is for one input; with several, use ${single === 'out' ? '--out-dir DIR' : '--jsonl FILE'}`, explain);
   }
   const request = explainRequest(args);
+  // The multi-pass methods' flags (--pass-batch, --skip-zero, …): as for one input.
+  const methodOptions = passOptions(args, request.methods);
   const settings = manySettings(explain, args);
   const outDir = stringOption(args, 'out-dir');
   const maxPixels = maxPixelsOption(explain, args);
@@ -55,7 +57,7 @@ export async function explainMany(args: Args, io: Io): Promise<void> {
       async run(batch) {
         // One call for the batch: the API runs it as one GPU batch of --batch images (bitwise the single-image results).
         const results = await network.gradCAM(batch.map((x) => x.input.image ?? x.input.tensor!),
-          { ...request, batchSize: settings.batch, upsample: outDir !== undefined, overlay: outDir !== undefined });
+          { ...request, methodOptions, batchSize: settings.batch, upsample: outDir !== undefined, overlay: outDir !== undefined });
         const out: object[] = [];
         for (const [i, result] of results.entries()) {
           let overlays: string[] | undefined;
