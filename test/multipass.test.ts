@@ -148,16 +148,18 @@ describe('scorecam and ablationcam against float64 (small model)', async () => {
   const r = new Rng(5);
   const xs = [tensorInput(r), tensorInput(r)];
 
-  test('two layers (a concat and its slice), classes 2 and 7, two images, batches of 3; logit and softmax', async () => {
+  test('two layers (a concat and its slice), two classes, two images (softmax: one), batches of 3; logit and softmax', async () => {
     for (const reduction of ['logit', 'softmax'] as const) {
       const progress: number[] = [];
-      const results = await net.gradCAM(xs, {
+      // Softmax on one image (its bounds cost float64 passes too).
+      const inputs = reduction === 'logit' ? xs : xs.slice(0, 1);
+      const results = await net.gradCAM(inputs, {
         // Softmax: the top classes (a class of probability 1e-40 is 0 in float32, and Ablation-CAM divides by it).
         methods: ['scorecam', 'ablationcam'], featureLayers: ['cat', 'a2'], classes: reduction === 'logit' ? [2, 7] : 'top2', reduction, upsample: false,
         methodOptions: { scorecam: { batchSize: 3 }, ablationcam: { batchSize: 3 } }, onProgress: (p) => progress.push(p.done),
       });
       // Per image: 16 + 8 channels, both methods.
-      const total = 2 * 2 * (16 + 8);
+      const total = inputs.length * 2 * (16 + 8);
       expect(progress.at(-1)).toBe(total);
       expect(progress.every((d, i) => i === 0 || d > progress[i - 1])).toBe(true);
       let worst = 0;
@@ -174,7 +176,7 @@ describe('scorecam and ablationcam against float64 (small model)', async () => {
           worst = Math.max(worst, expectClose(m, ref, bound, `${reduction} image ${n} ${m.method} ${m.layer} class ${m.class}`));
         }
       }
-      expect(nonzero, 'maps with something in them (a ReLU may leave some all zero)').toBeGreaterThanOrEqual(8);
+      expect(nonzero, 'maps with something in them (a ReLU may leave some all zero)').toBeGreaterThanOrEqual(4 * inputs.length);
       console.log(`${reduction}: worst |GPU − float64| / bound ${worst.toExponential(2)}`);
     }
   });
