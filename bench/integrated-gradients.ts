@@ -2,8 +2,9 @@
  * Integrated gradients' speed (issue 20, item 4: m = 32 costs ≤ 1.1 × 32 batched forward + backward
  * passes), as ratios measured in one run on one device:
  *
- *   ig / passes   integrated-gradients with m steps (the trapezoid rule's m + 1 points, in batches of
- *                 the runner's size: ⌈(m + 1)/L⌉ batches of equal size at most L, the device's limit)
+ *   ig / passes   integrated-gradients with m steps (the trapezoid rule's m + 1 points: m passes in
+ *                 batches of the runner's size, ⌈m/L⌉ batches of equal size at most L, the device's
+ *                 limit; the last point, x, is the first pass's)
  *                 against m forward + backward passes in batches of L on an engine compiled for L (a
  *                 forward of L images, then one backward pass from the class score to the input,
  *                 each batch submitted and waited for: the same work without the path points, the
@@ -60,7 +61,7 @@ export async function benchIntegratedGradients(gpu: GpuContext, model: OnnxModel
     // The limit the runner sizes its batches from: a forward and a backward pass to the input per image.
     const L = net.defaultBatchSize({ layers: [net.graph.input.name], k: 1, reduction: 'logit' });
     const batches = Math.ceil(steps / L);
-    log(`integrated gradients: ${name}, m = ${steps} (${steps + 1} passes), against ${steps} forward + backward passes in ${batches} batches of ${L}`);
+    log(`integrated gradients: ${name}, m = ${steps} (${steps} passes), against ${steps} forward + backward passes in ${batches} batches of ${L}`);
 
     // The baseline: an engine for L images, forward + a plain backward pass to the input (the saliency program's), classes given.
     const engine = await Engine.create(gpu, model, { batch: L, pipelines: net.engine.env.pipelines, recipe: net.engine.recipe });
@@ -106,7 +107,7 @@ export async function benchIntegratedGradients(gpu: GpuContext, model: OnnxModel
 
 export function formatIntegratedGradients(r: IntegratedGradientsBench): string {
   return [
-    `integrated gradients: ${r.model}, m = ${r.steps} (trapezoid rule: ${r.steps + 1} passes), median of ${r.runs}`,
+    `integrated gradients: ${r.model}, m = ${r.steps} (trapezoid rule: ${r.steps} passes, x the first pass's), median of ${r.runs}`,
     `  integrated-gradients  ${r.igMs.toFixed(1)} ms  (${r.ratio.toFixed(3)} × ${r.steps} forward + backward passes in batches of ${r.batch}, ${r.passesMs.toFixed(1)} ms; target ≤ 1.1)`,
     `  completeness gap ${r.gap.toExponential(2)} of |y(x) − y(x')| = ${Math.abs(r.delta).toPrecision(4)}`,
   ].join('\n');

@@ -195,7 +195,7 @@ export const explain: Command = {
   --samples N       smoothgrad: noisy copies of the input (default 50)
   --sigma S         smoothgrad: the noise's standard deviation, a fraction of the input's range (default 0.15)
   --seed N          smoothgrad: the noise's seed (default 0: the same seed, the same noise)
-  --steps M         integrated-gradients: steps of the trapezoid rule (default 50: m + 1 passes); the
+  --steps M         integrated-gradients: steps of the trapezoid rule (default 50: m passes); the
                     completeness gap Σ attributions − (y(x) − y(x')) is printed: more steps shrink it
   --baseline B      integrated-gradients: 'zeros' (default: 0 in the preprocessed input) or 'black'
   --patch P         occlusion: the window's side in input pixels (default ⌈min(H, W) / 7⌉: 32 at 224)

@@ -22,12 +22,12 @@ export function occlusionSettings(o: OcclusionOptions | undefined, H: number, W:
 
 /**
  * The passes (forwards, or forward + backward) one image costs beyond the shared first pass:
- * smoothgrad n, integrated gradients m + 1 (the trapezoid rule's points, both ends: y(x') and y(x) come
- * from them), occlusion one per window.
+ * smoothgrad n, integrated gradients m (the trapezoid rule's m + 1 points but the last, x itself, whose
+ * gradient and score the first pass gives), occlusion one per window.
  */
 export function extraPasses(method: string, input: readonly [number, number, number], options?: MethodOptions): number {
   if (method === 'smoothgrad') return options?.smoothgrad?.samples ?? SMOOTHGRAD_DEFAULTS.samples;
-  if (method === 'integrated-gradients') return (options?.['integrated-gradients']?.steps ?? INTEGRATED_GRADIENTS_DEFAULTS.steps) + 1; // the trapezoid rule's m + 1 points
+  if (method === 'integrated-gradients') return options?.['integrated-gradients']?.steps ?? INTEGRATED_GRADIENTS_DEFAULTS.steps; // the trapezoid rule's m + 1 points but x, the first pass's
   if (method === 'occlusion') {
     const s = occlusionSettings(options?.occlusion, input[1], input[2]);
     return s.windowsX * s.windowsY;

@@ -8,7 +8,9 @@
  *     copies of the input, B at a time on an engine compiled for a batch of B (each slot one copy,
  *     made on the GPU from the input the first pass ran on), their input gradients summed on the GPU
  *     (accumulate), then one `attributeInput` step; integrated gradients' path includes both ends (the
- *     trapezoid rule), whose scores give its completeness gap;
+ *     trapezoid rule): x' + (j/m)(x − x') for j < m on the pass engine, and x itself, whose gradient the
+ *     first pass computes (its plain backward pass to the input: m passes, not m + 1); the ends' scores
+ *     give the completeness gap;
  *   - 'occlusion': many forwards, one occluding window per slot; each window's score drop kept on
  *     the GPU, the map made from them at the end.
  * The many-pass methods run inside the call's run, after the first pass chose the classes (they read
@@ -139,7 +141,7 @@ export interface InputPassRun {
   defaultBatch: number;
 }
 
-/** The passes one image of `method` runs (integrated gradients: the m + 1 points of the trapezoid rule). */
+/** The passes one image of `method` runs on the pass engine (integrated gradients: m, the trapezoid rule's points but x). */
 export function inputPassCount(method: Method, input: readonly [number, number, number], options?: MethodOptions): number {
   return extraPasses(method, input, options);
 }
@@ -232,7 +234,10 @@ async function runImage(run: InputPassRun, entry: LayerMaps, image: number, runn
   const n = C * hw;
   const K = program.request.classesPerImage;
   const items = program.items;
+  // The passes run here; integrated gradients' path has one point more, x itself, whose gradient and
+  // score the first pass has (its plain backward pass to the input): `points` = m + 1, `passes` = m.
   const passes = inputPassCount(method, [C, H, W], o);
+  const points = method === 'integrated-gradients' ? passes + 1 : passes;
   const gradients = methodSpec(method).kind === 'input-passes';
   const asked = (o as Record<string, { batchSize?: number } | undefined> | undefined)?.[method]?.batchSize;
   const B = batchFor(passes, run.defaultBatch, asked);
@@ -245,7 +250,7 @@ async function runImage(run: InputPassRun, entry: LayerMaps, image: number, runn
     const x = first.compiled.view(first.graph.input.name);
     const sign = program.request.counterfactual ? -1 : 1;
     const softmax = program.request.reduction === 'softmax';
-    const geometry = { channels: C, hw, width: W, classesPerImage: K, classOffset: image * K, passes, xOffset: image * x.stride + x.offset, xStride: x.stride };
+    const geometry = { channels: C, hw, width: W, classesPerImage: K, classOffset: image * K, passes: points, xOffset: image * x.stride + x.offset, xStride: x.stride };
     const at = (what: string, flops: number) => ({ label: `${method} ${what}`, use: method, opType: 'Grad-CAM', flops, shapes: `${B}×${C}×${H}×${W}` });
 
     const ig = o?.['integrated-gradients'];
@@ -271,7 +276,7 @@ async function runImage(run: InputPassRun, entry: LayerMaps, image: number, runn
       fill: occ?.fill ?? 0, patchSize: occ?.patch ?? 1, step: occ?.stride ?? 1, windowsX: occ?.windowsX ?? 1,
     };
     const mode = method === 'smoothgrad' ? PERTURB.smoothgrad : method === 'integrated-gradients' ? PERTURB.path : PERTURB.occlusion;
-    const scores = method === 'smoothgrad' ? undefined : env.scratch(items * passes, `${method} scores`);
+    const scores = method === 'smoothgrad' ? undefined : env.scratch(items * points, `${method} scores`);
     const acc = gradients ? env.scratch(K * n, `${method} sum of gradients`) : undefined;
     const passScores = engine.compiled.view(engine.graph.logits);
 
@@ -306,14 +311,30 @@ async function runImage(run: InputPassRun, entry: LayerMaps, image: number, runn
       batches.push(list);
     }
 
+    // Integrated gradients' last point, x: its gradient (weight ½) and score, from the first pass.
+    const last: Dispatch[] = [];
+    if (method === 'integrated-gradients') {
+      const g0 = program.inputBackward!.backward.featureGrads.get(first.graph.input.name)!;
+      const logits = first.compiled.view(first.graph.logits);
+      last.push(await ATTRIBUTION.dispatch(env, 'accumulate', {
+        overrides: { TRAPEZOID: true },
+        uniforms: { ...geometry, classOffset: 0, first: passes, valid: 1, inputGradOffset: g0.offset + image * K * g0.stride, inputGradStride: g0.stride },
+        buffers: { inputGrad: g0.buffer, acc: acc! }, workgroups: ATTRIBUTION.groups('accumulate', [n, K, 1]), ...at('accumulate x', 2 * K * n),
+      }), await ATTRIBUTION.dispatch(env, 'passScores', {
+        overrides: { SOFTMAX: softmax }, uniforms: { ...geometry, first: passes, valid: 1, classCount: first.classCount, scoresOffset: logits.offset + image * logits.stride, scoresStride: logits.stride },
+        buffers: { scores: logits.buffer, classes: program.classes, scoresOut: scores! },
+        workgroups: ATTRIBUTION.groups('passScores', [1, K, 1]), ...at('score x', K * first.classCount * 3),
+      }));
+    }
+
     // The map of the image's K items, written into the program's buffers at items image·K … image·K + K − 1.
-    const finish: Dispatch[] = [];
+    const finish: Dispatch[] = [...last];
     if (gradients) {
-      // smoothgrad: the mean gradient; integrated gradients: (x − x') ⊙ the trapezoid rule's sum / m (m = passes − 1).
+      // smoothgrad: the mean gradient; integrated gradients: (x − x') ⊙ the trapezoid rule's sum / m (m = points − 1).
       const path = method === 'integrated-gradients';
       finish.push(await ATTRIBUTION.dispatch(env, 'attributeInput', {
         overrides: { TIMES_INPUT: path, MINUS_BASELINE: path },
-        uniforms: { ...geometry, items: K, scale: path ? 1 / (passes - 1) : 1 / passes, inputGradOffset: 0, inputGradStride: n, xOffset: x.offset, xStride: x.stride },
+        uniforms: { ...geometry, items: K, scale: path ? 1 / (points - 1) : 1 / passes, inputGradOffset: 0, inputGradStride: n, xOffset: x.offset, xStride: x.stride },
         buffers: { inputGrad: acc!, x: x.buffer, baseline, out: entry.rgb!, maps: entry.raw },
         workgroups: ATTRIBUTION.groups('attributeInput', [hw, K, 1]), ...at('map', 4 * K * n),
       }));
@@ -346,8 +367,8 @@ async function runImage(run: InputPassRun, entry: LayerMaps, image: number, runn
       // y(x') and y(x): the first and the last point of the path.
       for (let k = 0; k < K; k++) {
         const b = image * K + k;
-        encoder.copyBufferToBuffer(scores!, b * passes * 4, entry.ends, b * 2 * 4, 4);
-        encoder.copyBufferToBuffer(scores!, (b * passes + passes - 1) * 4, entry.ends, (b * 2 + 1) * 4, 4);
+        encoder.copyBufferToBuffer(scores!, b * points * 4, entry.ends, b * 2 * 4, 4);
+        encoder.copyBufferToBuffer(scores!, (b * points + points - 1) * 4, entry.ends, (b * 2 + 1) * 4, 4);
       }
     }
     await checked(device, `${method}: the map`, () => device.queue.submit([encoder.finish()]));

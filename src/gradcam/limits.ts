@@ -88,7 +88,7 @@ export function programBuffers(engine: Engine, req: ProgramShape): BufferNeed[] 
   // The input attributions (attributions.ts): saliency and input-x-gradient's plain backward pass to the
   // input (as the guided one), and each input method's maps (C × H × W per item at most).
   const atInput = (req.methods ?? []).filter((m) => ['input', 'input-passes', 'occlusion'].includes(methodSpec(m).kind));
-  if (atInput.some((m) => methodSpec(m).kind === 'input')) {
+  if (atInput.some((m) => methodSpec(m).kind === 'input' || m === 'integrated-gradients')) {
     const input = graph.input.name;
     const iplan = gradientPlan(graph, score, [input]);
     for (const b of gradientBuffers(graph, { score, features: [input], classesPerImage: req.k }, iplan)) needs.push({ label: `input ${b.label}`, bytes: b.floats * 4 });

@@ -123,7 +123,7 @@ export const METHOD_SPECS = {
   },
   'integrated-gradients': {
     kind: 'input-passes', code: 1, gradients: true,
-    formula: '(x − x\') ⊙ (1/m) Σ_{j=0..m} w_j ∂y/∂x at x\' + (j/m)·(x − x\'), w_j = ½ at both ends, else 1 (the trapezoid rule: m + 1 passes), baseline x\' zeros or black; completeness gap Σ − (y(x) − y(x\')); [C, H, W], signed',
+    formula: '(x − x\') ⊙ (1/m) Σ_{j=0..m} w_j ∂y/∂x at x\' + (j/m)·(x − x\'), w_j = ½ at both ends, else 1 (the trapezoid rule: m passes, x the first pass\'s), baseline x\' zeros or black; completeness gap Σ − (y(x) − y(x\')); [C, H, W], signed',
     reference: 'Sundararajan et al. 2017', passes: (at) => 1 + extraPasses('integrated-gradients', at.input, at.methodOptions),
   },
   occlusion: {

@@ -247,7 +247,8 @@ export class GradcamProgram {
     const guided = methods.some((m) => methodSpec(m).kind === 'guided')
       ? await guidedMaps({ engine, graph: compiledGraph, kernels, view, score, req, classes, layers, hidden, common, methods }) : undefined;
     passMaps({ engine, items, layers, methods });
-    const inputBackward = methods.some((m) => methodSpec(m).kind === 'input')
+    // (integrated-gradients takes its path's last point, x, from this pass: attributions.ts.)
+    const inputBackward = methods.some((m) => methodSpec(m).kind === 'input' || m === 'integrated-gradients')
       ? await inputMaps({ engine, graph: compiledGraph, kernels, view, score, req, classes, layers, common, methods }) : undefined;
     const program = new GradcamProgram(req, score, items, classes, pre, topk, backward, layers, needsGradients, engine, guided, inputBackward);
     if (req.augSmooth) program.augment = await augmentInput(engine);
