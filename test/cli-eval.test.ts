@@ -8,7 +8,6 @@
  * 25 % top-1 and top-5. Average Drop ≥ 0 and no increase: the explanation input only scales the
  * colour square down on this model.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +15,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { METHODS } from '../src/gradcam/methods.ts';
 import { annotationXml } from '../src/metrics/boxes.ts';
-import { expectExit, gradcam, ROOT } from './helpers/cli.ts';
+import { expectExit, gradcam } from './helpers/cli.ts';
 
 let dir: string;
 const file = (name: string) => join(dir, name);
@@ -32,7 +31,6 @@ async function square(name: string, w: number, h: number, colour: 0 | 1 | 2, x: 
 }
 
 beforeAll(async () => {
-  execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', 'cli'], { cwd: ROOT });
   dir = await mkdtemp(join(tmpdir(), 'gradcam-eval-'));
   await mkdir(file('pics'));
   await mkdir(file('boxes'));

@@ -3,7 +3,6 @@
  * JSON and the overlays of `--layer all --class top3`, bad requests (refused before the GPU starts)
  * and atomic output files.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,14 +11,13 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { encodeNpy } from '../src/image/npy.ts';
 import { Rng } from '../weights/generate/random.ts';
-import { expectExit, expectUserError, gradcam, ROOT } from './helpers/cli.ts';
+import { expectExit, expectUserError, gradcam } from './helpers/cli.ts';
 
 let dir: string;
 const file = (name: string) => join(dir, name);
 const BLOCKS = ['3a', '3b', '4a', '4b', '4c', '4d', '4e', '5a', '5b'];
 
 beforeAll(async () => {
-  execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', 'cli'], { cwd: ROOT });
   dir = await mkdtemp(join(tmpdir(), 'gradcam-explain-'));
   const rng = new Rng(9);
   await writeFile(file('x.npy'), encodeNpy([1, 3, 224, 224], Float32Array.from({ length: 3 * 224 * 224 }, () => rng.normal() * 50)));

@@ -15,7 +15,7 @@
  * - a NaN .npy among pictures fails on its own line, naming the file;
  * - the default batch is bounded by decoded bytes, and each batch is decoded only when it runs.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,7 +59,6 @@ function expectUsage(run: Run, message: RegExp): void {
 }
 
 beforeAll(async () => {
-  execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', 'cli'], { cwd: ROOT });
   writeFileSync(MODEL, encodeOnnx(smallModel(1, 'flatten')));
   a = file('a.png');
   b = file('b.png');

@@ -12,14 +12,13 @@
  *   predictions explain gave them in other batches.
  * - --batch 2: the lines say which inputs ran together (`batch`).
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { expectExit, gradcam, ROOT } from './helpers/cli.ts';
+import { expectExit, gradcam } from './helpers/cli.ts';
 
 const MODEL = ['--model', 'googlenet-known-answer'];
 const LAYER = 'inception_5b/output_1';
@@ -39,7 +38,6 @@ interface Line { input: string; error?: string; predictions?: { class: number }[
 const lines = (text: string): Line[] => text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
 
 beforeAll(async () => {
-  execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', 'cli'], { cwd: ROOT });
   dir = await mkdtemp(join(tmpdir(), 'gradcam-many-'));
   pics = file('pics');
   await mkdir(pics);

@@ -3,7 +3,6 @@
  * methods of one request in one run, their JSON fields and overlay file names; a bad method name is a
  * usage error (exit 2) that lists the valid names, before the GPU starts.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,13 +11,12 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { encodeNpy } from '../src/image/npy.ts';
 import { METHODS } from '../src/gradcam/methods.ts';
 import { Rng } from '../weights/generate/random.ts';
-import { expectExit, gradcam, ROOT } from './helpers/cli.ts';
+import { expectExit, gradcam } from './helpers/cli.ts';
 
 let dir: string;
 const file = (name: string) => join(dir, name);
 
 beforeAll(async () => {
-  execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', 'cli'], { cwd: ROOT });
   dir = await mkdtemp(join(tmpdir(), 'gradcam-methods-'));
   const rng = new Rng(9);
   await writeFile(file('x.npy'), encodeNpy([1, 3, 224, 224], Float32Array.from({ length: 3 * 224 * 224 }, () => rng.normal() * 50)));

@@ -11,7 +11,6 @@
  *   the logits against onnxruntime-node run on that reference input (tolerances derived below).
  * - Each kind of bad input: its own error text, exit code 1, no stack trace, nothing on stdout.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,7 +85,6 @@ const models: Record<string, OnnxModel> = {};
 const file = (name: string) => join(dir, name);
 
 beforeAll(async () => {
-  execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', 'cli'], { cwd: ROOT, stdio: 'inherit' });
   dir = await mkdtemp(join(tmpdir(), 'gradcam-cli-test-'));
   for (const name of [ZOO, TV]) {
     bytes[name] = generateModelBytes(name);

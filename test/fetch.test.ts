@@ -19,7 +19,7 @@
  * - `gradcam info --model URL`: downloaded once, the cached file reused (the server sees one request)
  * - the lock: a stale one (dead pid) is taken over, a live one is waited for
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -29,7 +29,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { downloadReporter } from '../src/models/progress.ts';
 import { type DownloadError, type DownloadProgress, type DownloadTarget, fetchModel, type FetchOptions, targetForUrl } from '../weights/fetch.ts';
 import { generateModelBytes } from '../weights/generate/index.ts';
-import { gradcam as runCli, ROOT, type Run } from './helpers/cli.ts';
+import { gradcam as runCli, type Run } from './helpers/cli.ts';
 import { closedPort, type ModelServer, sendBytes, startServer } from './helpers/model-server.ts';
 
 
@@ -40,7 +40,6 @@ let server: ModelServer | undefined;
 let counter = 0;
 
 beforeAll(async () => {
-  execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', 'cli'], { cwd: ROOT, stdio: 'inherit' });
   bytes = generateModelBytes('googlenet-zoo-seeded');
   sha256 = createHash('sha256').update(bytes).digest('hex');
   base = await mkdtemp(join(tmpdir(), 'gradcam-fetch-test-'));

@@ -5,7 +5,6 @@
  * with a generated stand-in), and a fine-tuned 10-class ResNet end to end through explain, explain
  * dir/ --jsonl, eval and the API. One GPU device and one load per model.
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -271,10 +270,6 @@ describe('GPU: the centre crop and NHWC (EfficientNet-Lite4 stand-in: images:0 [
 });
 
 describe(`a fine-tuned classifier end to end (${FINETUNED}: 10 classes and its labels file)`, () => {
-  beforeAll(() => {
-    execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', 'cli'], { cwd: ROOT, stdio: 'inherit' });
-  });
-
   test('the API: loadNetwork with a labels file; a wrong count refused before the GPU; metadata_props labels; no labels: class k', async () => {
     const gpu = await testGpu();
     const img = picture(97, 75);

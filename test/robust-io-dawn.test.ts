@@ -9,7 +9,7 @@
  * - nodeGpu (src/gpu/node.ts) cancels uncaptured-error events, so Dawn does not print them, and
  *   reports them on stderr: a script that makes an invalid buffer prints nothing on stdout.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +30,6 @@ function expectDone(run: Run): void {
 const probe = join(ROOT, 'dist', `test-uncaptured-${process.pid}.mjs`);
 
 beforeAll(async () => {
-  execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', 'cli'], { cwd: ROOT, stdio: 'inherit' });
   dir = await mkdtemp(join(tmpdir(), 'gradcam-robust-dawn-'));
   const rng = new Rng(3);
   await writeFile(join(dir, 'x.npy'), encodeNpy([1, 3, 224, 224], Float32Array.from({ length: 3 * 224 * 224 }, () => rng.normal() * 50)));

@@ -12,7 +12,6 @@
  * - credentials in a URL (http://user:password@host/...) reach the server but no message;
  * - GRADCAM_CACHE under /proc: a clear error at once (Node's recursive mkdir loops there forever).
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,7 +30,6 @@ let model: Uint8Array;
 const PASSWORD = 'hunter2-s3cr3t';
 
 beforeAll(async () => {
-  execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', 'cli'], { cwd: ROOT, stdio: 'inherit' });
   base = await mkdtemp(join(tmpdir(), 'gradcam-robust-dl-'));
   model = generateModelBytes('googlenet-zoo-seeded');
 });

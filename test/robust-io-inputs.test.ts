@@ -24,7 +24,7 @@ import { decodeOnnx } from '../src/onnx/decode.ts';
 import type { OnnxModel } from '../src/onnx/model.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
 import { generateModelBytes } from '../weights/generate/index.ts';
-import { expectExit, expectUserError, gradcam, ROOT } from './helpers/cli.ts';
+import { expectExit, expectUserError, gradcam } from './helpers/cli.ts';
 
 const CHELSEA = samplePath('chelsea.png');
 const ESC = '\x1b';
@@ -77,7 +77,6 @@ function npyWithDims(dims: number): Uint8Array {
 }
 
 beforeAll(async () => {
-  execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', 'cli'], { cwd: ROOT, stdio: 'inherit' });
   dir = await mkdtemp(join(tmpdir(), 'gradcam-robust-in-'));
   zoo = decodeOnnx(generateModelBytes('googlenet-zoo-seeded'));
   await writeFile(file('zoo.onnx'), encodeOnnx(zoo));

@@ -20,14 +20,13 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { GradcamError } from '../src/errors.ts';
 import { encodeNpy } from '../src/image/npy.ts';
 import { checkWritable, makeFolders, writeFileAtomic } from '../src/node/files.ts';
-import { expectExit, expectUserError, gradcam, ROOT } from './helpers/cli.ts';
+import { expectExit, expectUserError, gradcam } from './helpers/cli.ts';
 
 const MODEL = 'googlenet-zoo-seeded';
 let dir: string;
 const file = (name: string) => join(dir, name);
 
 beforeAll(async () => {
-  execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', 'cli'], { cwd: ROOT, stdio: 'inherit' });
   dir = await mkdtemp(join(tmpdir(), 'gradcam-robust-out-'));
   await writeFile(file('x.npy'), encodeNpy([1, 3, 224, 224], new Float32Array(3 * 224 * 224)));
 });

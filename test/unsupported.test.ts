@@ -3,7 +3,6 @@
  * every missing type with its first node (src/graph/support.ts); the CLI exits 2 for it; and
  * `gradcam info --ops` lists what the engine reads. Lowering and the CLI only: no GPU.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +13,7 @@ import { supportedOps } from '../src/graph/support.ts';
 import type { OnnxModel, OnnxNode } from '../src/onnx/model.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
 import { LOWERINGS } from '../src/ops/index.ts';
-import { expectExit, gradcam, ROOT } from './helpers/cli.ts';
+import { expectExit, gradcam } from './helpers/cli.ts';
 
 const node = (opType: string, name: string, inputs: string[], output: string, domain = ''): OnnxNode =>
   ({ name, opType, domain, inputs, outputs: [output], attributes: {} });
@@ -69,7 +68,6 @@ describe('CLI', () => {
   let dir: string;
   const file = (name: string) => join(dir, name);
   beforeAll(async () => {
-    execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', 'cli'], { cwd: ROOT, stdio: 'inherit' });
     dir = await mkdtemp(join(tmpdir(), 'gradcam-unsupported-'));
     await writeFile(file('unsupported.onnx'), encodeOnnx(unsupported()));
   }, 120_000);
