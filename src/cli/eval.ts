@@ -67,7 +67,8 @@ export const evalCommand: Command = {
   --method M        comma-separated or repeated (a map of several planes, guided or [3, H, W] input
                     attributions, is scored by the plane its overlay shows):
                     ${methodLines(20)}
-  --eigen-smooth, --aug-smooth  the maps smoothed as explain's (pytorch-grad-cam's eigen_smooth, aug_smooth)
+  --eigen-smooth    the maps as the first principal component of their channel terms (as explain's)
+  --aug-smooth      the maps averaged over the input flipped or not × 0.9, 1, 1.1 (as explain's)
   --layer L         the feature layer (default auto: the last before global pooling); 'all': every block
                     output; repeat for several. Every method is scored at every layer (a table row each)
   --reduction R     'logit' (default) or 'softmax': the score the maps explain
