@@ -188,17 +188,18 @@ export const explain: Command = {
   --aug-smooth      test-time augmentation (pytorch-grad-cam's aug_smooth): the mean of the normalised maps
                     of the input flipped or not × 0.9, 1, 1.1, flipped back (six images in one batch)
   --pass-batch B    scorecam, ablationcam, smoothgrad, integrated-gradients, occlusion: passes run
-                    together on the GPU (default: as many as the GPU's buffer limits allow, at most 16);
+                    together on the GPU (default: as many as the buffer limits allow, at most 16);
                     a progress bar shows passes done and time left; Ctrl-C stops cleanly (nothing
                     written, exit 130)
   --skip-zero       ablationcam: no pass for channels whose activations are all zero (weight 0)
   --samples N       smoothgrad: noisy copies of the input (default 50)
-  --sigma S         smoothgrad: the noise's standard deviation, a fraction of the input's range (default 0.15)
+  --sigma S         smoothgrad: the noise's standard deviation as a fraction of the input's range
+                    (default 0.15)
   --seed N          smoothgrad: the noise's seed (default 0: the same seed, the same noise)
   --steps M         integrated-gradients: steps of the trapezoid rule (default 50: m passes); the
-                    completeness gap Σ attributions − (y(x) − y(x')) is printed: more steps shrink it
+                    completeness gap Σ attributions − (y(x) − y(x')) is printed: more steps, smaller
   --baseline B      integrated-gradients: 'zeros' (default: 0 in the preprocessed input) or 'black'
-  --patch P         occlusion: the window's side in input pixels (default ⌈min(H, W) / 7⌉: 32 at 224)
+  --patch P         occlusion: the window's side in input pixels (default ⌈min(H, W)/7⌉: 32 at 224)
   --stride S        occlusion: the step between windows (default half the patch)
   --fill V          occlusion: the value inside the window, in the preprocessed input (default 0)
   --inspect         per map, a diagnosis line in the table and in the JSON an 'inspection': channel weights,
