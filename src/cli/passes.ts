@@ -28,6 +28,7 @@ export function passesSession(info: (line: string) => void, stream: ProgressStre
   const controller = new AbortController();
   let bar: InputsProgress | undefined;
   let shown = 0;
+  let total = 0;
   let firstAt = 0;
   const onSigint = () => {
     if (!controller.signal.aborted) {
@@ -42,11 +43,15 @@ export function passesSession(info: (line: string) => void, stream: ProgressStre
   return {
     signal: controller.signal,
     onProgress(p) {
-      if (!bar) {
-        info(`gradcam: ${p.total} passes (${p.method} first); Ctrl-C stops cleanly`);
+      if (!bar) info(`gradcam: ${p.total} passes (${p.method} first); Ctrl-C stops cleanly`);
+      if (p.total !== total) {
+        // The first call's total, or a larger one once a second kind of passes starts (the input attributions after the channel passes).
+        bar?.done();
         bar = inputsProgress(p.total, info, stream, { unit: 'passes' });
+        total = p.total;
+        shown = 0;
       }
-      bar.advance(p.done - shown);
+      bar!.advance(p.done - shown);
       shown = p.done;
     },
     async run(call) {

@@ -27,7 +27,7 @@ import { GradcamProgram, type ProgramRequest } from './program.ts';
 import { AUG_COPIES } from './aug-smooth.ts';
 import { type PlannedRequest, planRequest } from './request.ts';
 import type {
-  BatchOptions, Classification, ClassifyOptions, GradcamBatchOptions, GradcamMap, GradcamOptions, GradcamResult, ModelInput, Prediction, Reduction, TensorInput,
+  BatchOptions, Classification, ClassifyOptions, GradcamBatchOptions, GradcamMap, GradcamOptions, GradcamResult, ModelInput, PassProgress, Prediction, Reduction, TensorInput,
 } from './types.ts';
 import { createBuffer, destroyBuffer } from '../gpu/buffers.ts';
 import { checkClassifyOptions, checkGradcamOptions, checkInputForm, checkInputsForm, checkRuns, checkTop } from './arguments.ts';
@@ -567,9 +567,17 @@ export class Network {
     let cpuTimes: number[] = [];
     // The multi-pass methods' passes (multipass.ts) need the first pass's classes and fill the weights
     // the maps read: they run between the backward stage and the maps.
+    // One progress over both runners: the input passes count on from the channel passes' total.
+    let channelPasses = 0;
+    const report = options.onProgress;
+    const progress = (first: boolean) => report && ((p: PassProgress) => {
+      if (first) channelPasses = p.total;
+      const offset = first ? 0 : channelPasses;
+      report({ ...p, done: p.done + offset, total: p.total + offset });
+    });
     const passes = methods.some(isMultiPass)
-      ? async () => await runMultiPass({ first: engine, images: inputs.length, program, options, passEngine: (b) => this.passEngine(b), defaultBatch: this.defaultBatchSize() })
-        + await runInputPasses({ first: engine, images: inputs.length, program, options, passEngine: (b) => this.passEngine(b), defaultBatch: this.defaultBatchSize({ layers: [engine.graph.input.name], k, reduction }) })
+      ? async () => await runMultiPass({ first: engine, images: inputs.length, program, options: { ...options, onProgress: progress(true) }, passEngine: (b) => this.passEngine(b), defaultBatch: this.defaultBatchSize() })
+        + await runInputPasses({ first: engine, images: inputs.length, program, options: { ...options, onProgress: progress(false) }, passEngine: (b) => this.passEngine(b), defaultBatch: this.defaultBatchSize({ layers: [engine.graph.input.name], k, reduction }) })
       : undefined;
     let passesMs: number | undefined;
     if (this.timer.gpuTimed) {
