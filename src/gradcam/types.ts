@@ -166,8 +166,10 @@ export interface GradcamMap {
   /** [h, w] of the feature layer (the guided methods: of the input). */
   shape: [number, number];
   /**
-   * The guided methods only: the input's channels C; `raw` is then C × h × w (the input's [3, H, W]),
-   * signed, and `upsampled` / `overlay` show Σ_c |raw_c| per position.
+   * The per-channel maps at the input only (guided-backprop, guided-gradcam, input-x-gradient,
+   * smoothgrad, integrated-gradients): the input's channels C; `raw` is then C × h × w (the input's
+   * [C, H, W]), signed, and `upsampled` / `overlay` show Σ_c |raw_c| per position. saliency and
+   * occlusion are [H, W] at the input (no `channels`).
    */
   channels?: number;
   /** The method's map at the feature resolution (for gradcam ReLU(Σ_k α_k A_k)), row-major, unscaled. */
