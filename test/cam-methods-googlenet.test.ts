@@ -276,7 +276,7 @@ test('--layer all with top-3 is one backward pass: each op of the cone once, one
 test('unknown or empty methods are refused before any GPU work, naming the valid ones', async () => {
   const { c: { shape }, net } = await googlenetNetwork('googlenet-zoo-seeded');
   const input = { shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) };
-  await expect(net.gradCAM(input, { methods: ['gradcam', 'scorecam' as Method] })).rejects.toThrow(/unknown method 'scorecam'/);
-  await expect(net.gradCAM(input, { methods: ['gradcam', 'scorecam' as Method] })).rejects.toMatchObject({ hint: expect.stringContaining('hirescam') });
+  await expect(net.gradCAM(input, { methods: ['gradcam', 'fullgrad' as Method] })).rejects.toThrow(/unknown method 'fullgrad'/);
+  await expect(net.gradCAM(input, { methods: ['gradcam', 'fullgrad' as Method] })).rejects.toMatchObject({ hint: expect.stringContaining('hirescam') });
   await expect(net.gradCAM(input, { methods: [] })).rejects.toThrow(/^option methods is an array of 0: expected a non-empty list of method names \(gradcam, hirescam/); // src/gradcam/arguments.ts
 });
