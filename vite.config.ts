@@ -57,12 +57,13 @@ export default defineConfig({
     exclude: process.env.VITEST_SCRATCH ? ['node_modules/**'] : ['test/scratch/**', 'node_modules/**'],
     testTimeout: 600_000,
     hookTimeout: 600_000,
-    // Two test files at a time (GRADCAM_TEST_WORKERS=1: one, e.g. to time a file alone). Dawn
-    // (SwiftShader) spreads a dispatch over the cores, but much of a test file's CPU time is on one
-    // thread: the float64 references, shader compiles, CLI and browser start-ups (measured on
-    // test/inspect-googlenet.test.ts: 31 of 52 CPU-seconds on the main thread, 11.5 in SwiftShader's
-    // workers, for 34 s of quiet wall time, i.e. ~1.5 of 2 cores busy); a second file fills the rest.
-    maxWorkers: Number(process.env.GRADCAM_TEST_WORKERS ?? 2),
+    // One test file at a time; GRADCAM_TEST_WORKERS=2 runs two. Dawn (SwiftShader) spreads a dispatch
+    // over every core, so a second file may only add contention (on a loaded machine test/cli-methods
+    // used 69 CPU-s, more than 2 cores give in its 28 s quiet run: waiting threads burn CPU); but much
+    // of a file's CPU time is on one thread (float64 references, shader compiles, CLI and browser
+    // start-ups: test/inspect-googlenet.test.ts spent 31.1 of 52.4 CPU-s on its main thread, 11.5 in
+    // SwiftShader's two workers). Which is faster is for a timed run on a quiet machine.
+    maxWorkers: Number(process.env.GRADCAM_TEST_WORKERS ?? 1),
     // Builds the CLI once for the files that run it (not in each file: a file rebuilding it while another starts it).
     globalSetup: ['test/helpers/global-setup.ts'],
     pool: 'forks',
