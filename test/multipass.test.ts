@@ -197,6 +197,9 @@ describe('scorecam and ablationcam against float64 (small model)', async () => {
     await expect(net.gradCAM(xs[0], { ...options, signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
     const again = await net.gradCAM(xs[0], options);
     expect(again.maps[0].raw).toEqual(whole.maps[0].raw);
+    // profileMethods: scorecam's own time is its passes (its map alone is a few dispatches).
+    const profiled = await net.profileMethods(xs[0], options, 1);
+    expect(profiled.timings.methodMs!.scorecam!).toBeGreaterThan(0.5 * profiled.timings.passesMs!);
   });
 
   test("ablationcam for a class of probability 0 in float32 (reduction 'softmax'): a clear error, not a NaN map", async () => {

@@ -68,6 +68,8 @@ export interface MultiPassRun {
   passEngine(batch: number): Promise<Engine>;
   /** The default passes per batch (from the device's limits). */
   defaultBatch: number;
+  /** Filled with each method's milliseconds (its passes at every layer, for every image). */
+  byMethod?: Map<Method, number>;
 }
 
 /** Passes each multi-pass layer entry runs per image (skipZero's channels known: `lists`). */
@@ -94,6 +96,7 @@ export async function runMultiPass(run: MultiPassRun): Promise<number> {
   const runner = new PassRunner(device, total, { signal: options.signal, onProgress: options.onProgress });
   runner.check();
   for (const plan of plans) {
+    const started = performance.now();
     const batch = passBatch(plan.maps.method, options, run.defaultBatch);
     const engine = await run.passEngine(batch);
     // Uniforms and small buffers of this call: freed at its end.
@@ -103,6 +106,7 @@ export async function runMultiPass(run: MultiPassRun): Promise<number> {
     } finally {
       env.destroy();
     }
+    run.byMethod?.set(plan.maps.method, (run.byMethod.get(plan.maps.method) ?? 0) + performance.now() - started);
   }
   return performance.now() - t0;
 }

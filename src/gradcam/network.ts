@@ -20,7 +20,7 @@ import { checkLabelCount, LABELS_KEY, labelOf, labelsFromMetadata } from './labe
 import { candidateLayers, type LayerInfo } from './layers.ts';
 import { checkProgramFits, DISPLAY_READBACK_MAX, type DisplayPlan, type DisplayWant, fitDisplay, programBuffers, type ProgramShape, storageLimit } from './limits.ts';
 import { OverlayStage } from './overlay.ts';
-import { EIGEN_TOLERANCE, isMultiPass, methodSpec } from './methods.ts';
+import { EIGEN_TOLERANCE, isMultiPass, type Method, methodSpec } from './methods.ts';
 import { checkInputAttributions, completeness, runInputPasses } from './attributions.ts';
 import { checkMultiPass, runMultiPass } from './multipass.ts';
 import { GradcamProgram, type ProgramRequest } from './program.ts';
@@ -253,6 +253,8 @@ export class Network {
 
   /** The Grad-CAM program of the last run (profileMethods times its methods). */
   private lastProgram?: GradcamProgram;
+  /** The channel-pass methods' milliseconds in the last run (multipass.ts), for profileMethods. */
+  private lastPassesByMethod = new Map<Method, number>();
 
   /**
    * gradCAM of one input, plus each method's time (`timings.methodMs`): after the run, each method's
@@ -268,6 +270,8 @@ export class Network {
       this.checkInput(input);
       const [result] = await this.gradCAMNow([input], 1, options, false);
       result.timings.methodMs = await this.lastProgram!.timeMethods(runs, this.timer.gpuTimed);
+      // scorecam's and ablationcam's own work is their passes (CPU clock, in the run), not only the map that replays.
+      for (const [m, ms] of this.lastPassesByMethod) result.timings.methodMs[m] = (result.timings.methodMs[m] ?? 0) + ms;
       return result;
     });
   }
@@ -528,6 +532,7 @@ export class Network {
     const plans = inputs.map((x) => this.displayPlan(x, req, want));
     const program = await this.program(engine, programKey, { layers, classesPerImage: k, reduction, score: options.reductionLayer, methods, counterfactual, eigenSmooth, augSmooth });
     this.lastProgram = program;
+    this.lastPassesByMethod.clear();
     const { device } = engine.gpu;
     this.trimDisplay(engine);
     const overlays: (OverlayStage | undefined)[] = [];
@@ -576,7 +581,7 @@ export class Network {
       report({ ...p, done: p.done + offset, total: p.total + offset });
     });
     const passes = methods.some(isMultiPass)
-      ? async () => await runMultiPass({ first: engine, images: inputs.length, program, options: { ...options, onProgress: progress(true) }, passEngine: (b) => this.passEngine(b), defaultBatch: this.defaultBatchSize() })
+      ? async () => await runMultiPass({ first: engine, images: inputs.length, program, options: { ...options, onProgress: progress(true) }, passEngine: (b) => this.passEngine(b), defaultBatch: this.defaultBatchSize(), byMethod: this.lastPassesByMethod })
         + await runInputPasses({ first: engine, images: inputs.length, program, options: { ...options, onProgress: progress(false) }, passEngine: (b) => this.passEngine(b), defaultBatch: this.defaultBatchSize({ layers: [engine.graph.input.name], k, reduction }) })
       : undefined;
     let passesMs: number | undefined;
