@@ -14,8 +14,9 @@
  *
  * Where they apply (anything else is refused with the reason, never ignored):
  * - eigen-smooth: the weighted and element-wise methods (eigencam and eigengradcam are already a
- *   principal component; the guided ones are gradients of the input, not a sum over channels; the
- *   multi-pass methods are not wired to it yet);
+ *   principal component; the guided methods and input attributions are gradients of the input, not
+ *   a sum over channels; scorecam and ablationcam, whose maps are weighted sums too, are not wired
+ *   to it yet: their kinds would only need enabling here and a test against their weights);
  * - aug-smooth: the maps at a feature layer from one pass (weighted, element-wise, eigen); not the
  *   guided ones (three signed planes at the input), nor the multi-pass ones (six times their
  *   hundreds of passes);
@@ -50,7 +51,7 @@ export function checkSmoothing(methods: readonly Method[], o: { eigenSmooth?: bo
     const not = methods.filter((m) => !eigenSmoothApplies(m));
     if (not.length) {
       throw new GradcamError(`eigenSmooth does not apply to ${not.join(', ')}: it replaces the sum over channels of a weighted or element-wise map by their first principal component`,
-        `Leave eigenSmooth out for ${not.join(', ')} (eigencam and eigengradcam are already a principal component; the guided methods are gradients of the input); it applies to ${applying(eigenSmoothApplies).join(', ') || 'the weighted and element-wise methods (gradcam, hirescam, …)'}.`);
+        `Leave eigenSmooth out for ${not.join(', ')} (eigencam and eigengradcam are already a principal component; the guided methods and input attributions are gradients of the input, not sums over channels; scorecam and ablationcam are not wired to it yet); it applies to ${applying(eigenSmoothApplies).join(', ') || 'the weighted and element-wise methods (gradcam, hirescam, …)'}.`);
     }
   }
   if (o.augSmooth) {
