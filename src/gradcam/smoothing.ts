@@ -18,8 +18,8 @@
  *   a sum over channels; scorecam and ablationcam, whose maps are weighted sums too, are not wired
  *   to it yet: their kinds would only need enabling here and a test against their weights);
  * - aug-smooth: the maps at a feature layer from one pass (weighted, element-wise, eigen); not the
- *   guided ones (three signed planes at the input), nor the multi-pass ones (six times their
- *   hundreds of passes);
+ *   methods whose maps are at the input (the guided ones, the input attributions), nor the
+ *   multi-pass ones (six times their hundreds of passes);
  * - neither with `inspect` (the inspector explains a sum over channels of one pass).
  */
 import { GradcamError } from '../errors.ts';
@@ -58,7 +58,7 @@ export function checkSmoothing(methods: readonly Method[], o: { eigenSmooth?: bo
     const not = methods.filter((m) => !augSmoothApplies(m));
     if (not.length) {
       throw new GradcamError(`augSmooth does not apply to ${not.join(', ')}: it averages the maps at a feature layer of six augmented copies, each from one pass`,
-        'Leave augSmooth out for the guided methods (signed gradients of the input) and the multi-pass ones (six times their passes).');
+        'Leave augSmooth out for the methods whose maps are at the input (the guided methods, the input attributions) and the multi-pass ones (six times their passes).');
     }
   }
   if (o.inspect && (o.eigenSmooth || o.augSmooth)) {
