@@ -21,8 +21,9 @@ import { upsampleBilinear } from './reference/gradcam.ts';
 import { backwardReference, forwardValues } from './reference/graph.ts';
 import { tensor } from './reference/tensor.ts';
 
-// At 96×96 the counterfactual Grad-CAM at the torchvision model's 3×3 inception_5b is 0 everywhere for
-// its top classes (so is its guided-gradcam): inception_4e (6×6) gives guided-gradcam maps to compare there.
+// guided-gradcam at two layers of the torchvision model (3×3 and 6×6 maps upsampled to 96×96). For the top
+// classes the counterfactual Grad-CAM is 0 everywhere at these layers (at 224 too: the zoo model's at 5b),
+// so the counterfactual guided-gradcam is checked to be 0 where Grad-CAM is; its guided-backprop is compared.
 const CASES: { model: GooglenetName; layers: string[]; runs: [Reduction, boolean][] }[] = [
   { model: 'googlenet-zoo-seeded', layers: ['inception_5b/output_1'], runs: [['logit', false]] },
   { model: 'googlenet-torchvision-seeded', layers: ['/inception4e/Concat_output_0', '/inception5b/Concat_output_0'], runs: [['logit', false], ['softmax', false], ['logit', true]] },
@@ -92,7 +93,7 @@ for (const { model: name, layers, runs } of CASES) {
             } else expect(gg.raw.every((v) => v === 0), `${what}: guided-gradcam at ${layer} is 0 where Grad-CAM is`).toBe(true);
           }
         });
-        expect(compared, `${name} ${reduction}${counterfactual ? ' counterfactual' : ''}: some guided-gradcam map is not all 0`).toBeGreaterThan(0);
+        if (!counterfactual) expect(compared, `${name} ${reduction}: some guided-gradcam map is not all 0`).toBeGreaterThan(0);
       }
     });
   });
