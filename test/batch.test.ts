@@ -9,8 +9,10 @@
  * A small model keeps most cases CI-sized (pictures of several sizes, tensors, K = 2, two layers,
  * overlays, both reductions); it ends in Reshape [1, 6] → Gemm as the Model Zoo GoogLeNet does, so
  * re-batching a model exported with batch 1 is tested too. The generated Model Zoo GoogLeNet (the
- * same Reshape) runs N = 5 pictures with B = 2 and B = 4 against singles: Grad-CAM at inception_4e
- * with K = 2, and classify.
+ * same Reshape) runs N = 3 pictures of three sizes with B = 2 (a full batch, then one image alone)
+ * and B = 4 (3 images padded to 4 places) against singles: Grad-CAM at inception_4e with K = 2, and
+ * classify. (It ran N = 5 with B = 2 and 4, batches 2 + 2 + 1 and 4 + 1: no padded batch, and a
+ * third more GoogLeNet passes.)
  */
 import { describe, expect, test } from 'vitest';
 import { GradcamError } from '../src/errors.ts';
@@ -138,10 +140,10 @@ describe('batches give bitwise the results of one call per image', () => {
 });
 
 describe('batches on the generated Model Zoo GoogLeNet', () => {
-  test('5 pictures, Grad-CAM at inception_4e with K = 2 and classify: B = 2 and B = 4 equal singles bit for bit', async () => {
+  test('3 pictures, Grad-CAM at inception_4e with K = 2 and classify: B = 2 and B = 4 (a padded batch) equal singles bit for bit', async () => {
     const model = decodeOnnx(generateModelBytes('googlenet-zoo-seeded'));
     const r = new Rng(13);
-    const inputs = [randomPicture(r, 224, 224), randomPicture(r, 160, 200), randomPicture(r, 224, 224), randomPicture(r, 300, 240), randomPicture(r, 160, 200)];
+    const inputs = [randomPicture(r, 224, 224), randomPicture(r, 160, 200), randomPicture(r, 300, 240)];
     await compare(model, inputs, { classes: 'top2', featureLayers: 'inception_4e', upsample: false }, [2, 4]);
   });
 });
