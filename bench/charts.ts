@@ -6,7 +6,7 @@
  * Every mark carries a <title> (the browser's tooltip) with its numbers.
  */
 import type { BenchResult } from './harness.ts';
-import type { KernelLab, KernelRow } from './kernels.ts';
+import { roofOf, type KernelLab, type KernelRow } from './kernels.ts';
 
 /** Text for SVG and HTML: &, <, >, " escaped. */
 export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -89,7 +89,8 @@ const log10 = Math.log10;
  */
 export function rooflineSvg(lab: KernelLab, title = 'Roofline'): string {
   const pts = [...lab.conv, ...lab.gemm].filter((r) => !r.error && r.gflopPerS > 0);
-  const pf = lab.peaks.fma.gflopPerS, pb = lab.peaks.bandwidth.gbPerS;
+  const roofs = roofOf(lab);
+  const pf = roofs.gflopPerS, pb = roofs.gbPerS;
   const ridge = pf / pb;
   const xs = [...pts.map((r) => r.intensity), ridge];
   const ys = [...pts.map((r) => r.gflopPerS), pf];
@@ -109,8 +110,8 @@ export function rooflineSvg(lab: KernelLab, title = 'Roofline'): string {
   const roof = [[xa, Math.min(pf, xa * pb)], ...(ridge > xa && ridge < xb ? [[ridge, pf]] : []), [xb, Math.min(pf, xb * pb)]];
   out.push(`<polyline class="roof" fill="none" stroke="#000" stroke-width="2" points="${roof.map(([a, b]) => `${px(a).toFixed(1)},${py(b).toFixed(1)}`).join(' ')}">`
     + `<title>${esc(`roof: min(${num(pf)} GFLOP/s, intensity × ${num(pb)} GB/s); ridge at ${num(ridge)} FLOP/byte`)}</title></polyline>`);
-  out.push(`<text x="${W - R - 4}" y="${py(pf) - 5}" font-size="10" text-anchor="end">peak ${num(pf)} GFLOP/s (FMA probe)</text>`);
-  out.push(`<text x="${px(xa) + 6}" y="${py(Math.min(pf, xa * pb)) - 6}" font-size="10" transform="rotate(0)">${num(pb)} GB/s (copy probe)</text>`);
+  out.push(`<text x="${W - R - 4}" y="${py(pf) - 5}" font-size="10" text-anchor="end">${num(pf)} GFLOP/s (${esc(roofs.flopsFrom)})</text>`);
+  out.push(`<text x="${px(xa) + 6}" y="${py(Math.min(pf, xa * pb)) - 6}" font-size="10">${num(pb)} GB/s (${esc(roofs.bandwidthFrom)})</text>`);
   for (const r of pts) {
     const [cx, cy] = [px(r.intensity).toFixed(1), py(r.gflopPerS).toFixed(1)];
     const c = variantColour(r.variant);
@@ -192,7 +193,8 @@ function peaksTable(lab: KernelLab): string {
   return `<table class="peaks"><tr><th>probe</th><th>what</th><th>median</th><th>rate</th></tr>`
     + `<tr><td>bandwidth</td><td>${esc(p.bandwidth.what)}</td><td>${ms(p.bandwidth.medianMs)}</td><td>${num(p.bandwidth.gbPerS)} GB/s</td></tr>`
     + `<tr><td>FMA</td><td>${esc(p.fma.what)}</td><td>${ms(p.fma.medianMs)}</td><td>${num(p.fma.gflopPerS)} GFLOP/s</td></tr></table>`
-    + `<p class="note">Timing: ${lab.timing === 'timestamps' ? 'GPU timestamps around one pass' : 'wall time to a fence (no timestamp-query)'}; median of ${lab.runs} runs after ${lab.warmup} warm-up; ridge point ${num(p.fma.gflopPerS / p.bandwidth.gbPerS)} FLOP/byte.</p>`;
+    + `<p class="note">Roof: ${num(roofOf(lab).gflopPerS)} GFLOP/s (${esc(roofOf(lab).flopsFrom)}), ${num(roofOf(lab).gbPerS)} GB/s (${esc(roofOf(lab).bandwidthFrom)}); ridge point ${num(roofOf(lab).gflopPerS / roofOf(lab).gbPerS)} FLOP/byte. `
+    + `Timing: ${lab.timing === 'timestamps' ? 'GPU timestamps around one pass' : 'wall time to a fence (no timestamp-query)'}; median of ${lab.runs} runs after ${lab.warmup} warm-up.</p>`;
 }
 
 /** Per direction: for each layer shape, the fastest variant and its speed-up over the fixed rules' choice. */

@@ -38,10 +38,12 @@ function meta(run: ReportRun, i: number): string {
     + `${esc(Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(', '))}; kernels ${esc(r.adapter.kernelVariant ?? '?')}; timestamps ${r.adapter.features.timestamps ? 'yes' : 'no'}</p>`;
 }
 
-function ratioCell(x: number | undefined, base: number | undefined): string {
+/** x / base; coloured as faster or slower (for times, lower is faster; for rates, `rate`, higher). */
+function ratioCell(x: number | undefined, base: number | undefined, rate = false): string {
   if (x === undefined || base === undefined || base === 0) return '<td>—</td>';
   const q = x / base;
-  return `<td class="${q < 0.97 ? 'faster' : q > 1.03 ? 'slower' : ''}">${num(q)}×</td>`;
+  const better = rate ? q > 1.03 : q < 0.97, worse = rate ? q < 0.97 : q > 1.03;
+  return `<td class="${better ? 'faster' : worse ? 'slower' : ''}">${num(q)}×</td>`;
 }
 
 /** The side-by-side comparison of two or more runs: medians (time; ratio to run 1), peaks, kernels. */
@@ -55,14 +57,16 @@ function comparison(runs: ReportRun[]): string {
   }).join('');
   const peakRow = (label: string, f: (r: BenchResult) => number | undefined, unit: string) => {
     const v = rs.map(f);
-    return `<tr><td>${label}</td>${v.map((x, i) => `<td>${x === undefined ? '—' : `${num(x)} ${unit}`}</td>${i ? ratioCell(x, v[0]) : ''}`).join('')}</tr>`;
+    return `<tr><td>${label}</td>${v.map((x, i) => `<td>${x === undefined ? '—' : `${num(x)} ${unit}`}</td>${i ? ratioCell(x, v[0], true) : ''}`).join('')}</tr>`;
   };
   const peaks = rs.some((r) => r.kernels)
     ? peakRow('peak bandwidth', (r) => r.kernels?.peaks.bandwidth.gbPerS, 'GB/s') + peakRow('peak FMA', (r) => r.kernels?.peaks.fma.gflopPerS, 'GFLOP/s') : '';
   const kernelKey = (k: KernelRow) => `${k.kind} ${k.shape} ${k.direction} ${k.variant}`;
   const keys = [...new Set(rs.flatMap((r) => [...(r.kernels?.conv ?? []), ...(r.kernels?.gemm ?? [])].filter((k) => !k.error).map(kernelKey)))];
+  // Only the kernels at least two runs measured (two models share few layer shapes).
   const kernelRows = keys.map((key) => {
     const v = rs.map((r) => [...(r.kernels?.conv ?? []), ...(r.kernels?.gemm ?? [])].find((k) => kernelKey(k) === key && !k.error)?.medianMs);
+    if (v.filter((x) => x !== undefined).length < 2) return '';
     return `<tr><td class="text">${esc(key)}</td>${v.map((x, i) => `<td>${x === undefined ? '—' : `${num(x)} ms`}</td>${i ? ratioCell(x, v[0]) : ''}`).join('')}</tr>`;
   }).join('');
   return `<h2>Comparison (medians; ratio &lt; 1: faster than run 1)</h2><table class="compare">${head}${measRows}${peaks}</table>`

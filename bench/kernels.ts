@@ -67,7 +67,7 @@ export interface KernelRow {
   minMs: number;
   gflopPerS: number;
   gbPerS: number;
-  /** Of the measured peaks: GFLOP/s / peak GFLOP/s, GB/s / peak GB/s, GFLOP/s / roof at this intensity. */
+  /** Of the roof (KernelLab.roof): GFLOP/s / its GFLOP/s, GB/s / its GB/s, GFLOP/s / the roof at this intensity. */
   ofPeakFlops: number;
   ofPeakBandwidth: number;
   ofRoof: number;
@@ -83,6 +83,8 @@ export interface KernelLab {
   warmup: number;
   batch: number;
   peaks: Peaks;
+  /** The roofline's roof: the peaks, raised to a kernel's rate where one measured more (see Roof). */
+  roof: Roof;
   conv: KernelRow[];
   gemm: KernelRow[];
   gemmSizes: number[];
@@ -120,18 +122,36 @@ export function gemmCounts(m: number, n: number, k: number): { flops: number; by
   return { flops: 2 * m * n * k, bytes: 4 * (m * k + k * n + m * n + m) };
 }
 
-/** Fills a row's rates and fractions from its counts, times and the peaks. */
-export function rates(counts: { flops: number; bytes: number }, xs: number[], peaks: Peaks) {
+/**
+ * The roofline's roof: the probes' peaks, or a kernel's rate where a kernel measured more than a
+ * probe (a software adapter runs the FMA probe's plain arithmetic loop slower than the GEMM's
+ * blocked one; repeated small kernels may run from cache faster than the copy streams memory): the
+ * roof is then the best rate measured, and `flopsFrom` / `bandwidthFrom` say which kernel set it.
+ */
+export interface Roof {
+  gflopPerS: number;
+  gbPerS: number;
+  flopsFrom: string;
+  bandwidthFrom: string;
+}
+
+/** The roof of a lab: its own, or for a result written before it had one, the probes' peaks. */
+export function roofOf(lab: Pick<KernelLab, 'peaks'> & { roof?: Roof }): Roof {
+  return lab.roof ?? { gflopPerS: lab.peaks.fma.gflopPerS, gbPerS: lab.peaks.bandwidth.gbPerS, flopsFrom: 'the FMA probe', bandwidthFrom: 'the copy probe' };
+}
+
+/** Fills a row's rates and fractions from its counts, times and the roof. */
+export function rates(counts: { flops: number; bytes: number }, xs: number[], peaks: Pick<Roof, 'gflopPerS' | 'gbPerS'>) {
   const ms = median(xs);
   if (!(ms > 0)) throw new Error(`a median of ${ms} ms: below the timer's resolution even repeated`);
   const gflopPerS = counts.flops / (ms * 1e6);
   const gbPerS = counts.bytes / (ms * 1e6);
   const intensity = counts.flops / counts.bytes;
-  const roof = Math.min(peaks.fma.gflopPerS, intensity * peaks.bandwidth.gbPerS);
+  const roof = Math.min(peaks.gflopPerS, intensity * peaks.gbPerS);
   return {
     ...counts, intensity: sig(intensity), runs: xs.length, medianMs: round(ms), minMs: round(Math.min(...xs)),
     gflopPerS: sig(gflopPerS), gbPerS: sig(gbPerS),
-    ofPeakFlops: sig(gflopPerS / peaks.fma.gflopPerS), ofPeakBandwidth: sig(gbPerS / peaks.bandwidth.gbPerS), ofRoof: sig(gflopPerS / roof),
+    ofPeakFlops: sig(gflopPerS / peaks.gflopPerS), ofPeakBandwidth: sig(gbPerS / peaks.gbPerS), ofRoof: sig(gflopPerS / roof),
   };
 }
 
@@ -192,6 +212,35 @@ function errorRow(base: Omit<KernelRow, keyof ReturnType<typeof rates> | 'kernel
   };
 }
 
+/**
+ * Where a kernel measured more than a probe, the roof becomes that kernel's rate (with a note) and
+ * every row's fractions are taken again against it: no point above the roof.
+ */
+export function raiseRoof(lab: KernelLab): void {
+  const rows = [...lab.conv, ...lab.gemm].filter((r) => !r.error);
+  const name = (r: KernelRow) => `${r.kind} ${r.shape} ${r.direction} ${r.variant}`;
+  const f = rows.reduce<KernelRow | undefined>((a, r) => (!a || r.gflopPerS > a.gflopPerS ? r : a), undefined);
+  const b = rows.reduce<KernelRow | undefined>((a, r) => (!a || r.gbPerS > a.gbPerS ? r : a), undefined);
+  const roof = { ...lab.roof };
+  if (f && f.gflopPerS > roof.gflopPerS) {
+    lab.notes.push(`The FMA probe measured ${lab.peaks.fma.gflopPerS} GFLOP/s, below ${name(f)} at ${f.gflopPerS} GFLOP/s: the roof's compute peak is that kernel's rate.`);
+    Object.assign(roof, { gflopPerS: f.gflopPerS, flopsFrom: name(f) });
+  }
+  if (b && b.gbPerS > roof.gbPerS) {
+    lab.notes.push(`The copy probe measured ${lab.peaks.bandwidth.gbPerS} GB/s, below ${name(b)} at ${b.gbPerS} GB/s (compulsory bytes; from cache when repeated): the roof's bandwidth is that kernel's rate.`);
+    Object.assign(roof, { gbPerS: b.gbPerS, bandwidthFrom: name(b) });
+  }
+  if (roof.gflopPerS === lab.roof.gflopPerS && roof.gbPerS === lab.roof.gbPerS) return;
+  lab.roof = roof;
+  for (const r of rows) {
+    const intensity = r.flops / r.bytes;
+    Object.assign(r, {
+      ofPeakFlops: sig(r.gflopPerS / roof.gflopPerS), ofPeakBandwidth: sig(r.gbPerS / roof.gbPerS),
+      ofRoof: sig(r.gflopPerS / Math.min(roof.gflopPerS, intensity * roof.gbPerS)),
+    });
+  }
+}
+
 /** The distinct conv layer shapes of a graph, each with the names of its layers (in graph order). */
 export function distinctConvs(graph: Graph): { key: string; op: ConvOp; shapes: { inputs: number[][]; output: number[] }; layers: string[] }[] {
   const byKey = new Map<string, { key: string; op: ConvOp; shapes: { inputs: number[][]; output: number[] }; layers: string[] }>();
@@ -224,7 +273,7 @@ export async function runKernelLab(gpu: GpuContext, graph: Graph, o: KernelLabOp
     log(`kernels: peaks (${timer.method}): ${peaks.bandwidth.gbPerS.toFixed(1)} GB/s (${peaks.bandwidth.what}), ${peaks.fma.gflopPerS.toFixed(1)} GFLOP/s (${peaks.fma.what})`);
     const s: Setup = { device, family, timer, peaks, opts: { runs: o.runs, warmup: o.warmup } };
     const gemmSizes = o.gemmSizes ?? gemmSizesFor(gpu.adapter.isSoftware);
-    const lab: KernelLab = { timing: timer.method, family, runs: o.runs, warmup: o.warmup, batch: graph.batch, peaks, conv: [], gemm: [], gemmSizes, notes, elapsedS: 0 };
+    const lab: KernelLab = { timing: timer.method, family, runs: o.runs, warmup: o.warmup, batch: graph.batch, peaks, roof: roofOf({ peaks }), conv: [], gemm: [], gemmSizes, notes, elapsedS: 0 };
     const directions = o.directions ?? ['forward', 'backward'];
 
     // Each distinct conv layer shape, each direction, each variant that applies.
@@ -247,7 +296,7 @@ export async function runKernelLab(gpu: GpuContext, graph: Graph, o: KernelLabOp
             const row = { kind: 'conv' as const, shape: l.key, layers: l.layers, direction, variant, fixed: variant === fixed };
             try {
               const r = await timeVariant(s, l.op, l.shapes, graph.batch, direction, variant, x, y);
-              lab.conv.push({ ...row, kernels: r.kernels, repeats: r.repeats, ...rates(counts, r.xs, peaks) });
+              lab.conv.push({ ...row, kernels: r.kernels, repeats: r.repeats, ...rates(counts, r.xs, lab.roof) });
               times.push(`${variant} ${round(median(r.xs), 3)} ms`);
             } catch (e) {
               lab.conv.push(errorRow(row, counts, e));
@@ -290,7 +339,7 @@ export async function runKernelLab(gpu: GpuContext, graph: Graph, o: KernelLabOp
           const row = { kind: 'gemm' as const, shape: key, layers: t.layers, source: t.source, direction: 'forward' as const, variant, fixed: variant === fixed };
           try {
             const r = await timeVariant(s, op, shapes, 1, 'forward', variant, x, y);
-            lab.gemm.push({ ...row, kernels: r.kernels, repeats: r.repeats, ...rates(counts, r.xs, peaks) });
+            lab.gemm.push({ ...row, kernels: r.kernels, repeats: r.repeats, ...rates(counts, r.xs, lab.roof) });
           } catch (e) {
             lab.gemm.push(errorRow(row, counts, e));
           }
@@ -300,6 +349,7 @@ export async function runKernelLab(gpu: GpuContext, graph: Graph, o: KernelLabOp
         env.destroy();
       }
     }
+    raiseRoof(lab);
     const best = (rows: KernelRow[]) => rows.filter((r) => !r.error).reduce<KernelRow | undefined>((a, r) => (!a || r.gflopPerS > a.gflopPerS ? r : a), undefined);
     const g = best(lab.gemm);
     if (g) log(`kernels: best GEMM ${g.shape} ${g.variant}: ${g.gflopPerS.toFixed(1)} GFLOP/s = ${(g.ofPeakFlops * 100).toFixed(1)} % of the FMA peak`);

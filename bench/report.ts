@@ -2,7 +2,7 @@
 import { describeAdapter } from '../src/gpu/device.ts';
 import { formatBatches } from './batch.ts';
 import type { BenchResult } from './harness.ts';
-import type { KernelLab } from './kernels.ts';
+import { roofOf, type KernelLab } from './kernels.ts';
 import { formatOpTypes, formatProfileRows } from './profile.ts';
 import { fmtMs } from './stats.ts';
 
@@ -74,7 +74,8 @@ export function formatKernels(lab: KernelLab): string {
   const p = lab.peaks;
   const lines = [
     `Kernel lab (${lab.timing === 'timestamps' ? 'GPU timestamps' : 'wall time to a fence'}, median of ${lab.runs} after ${lab.warmup} warm-up; FLOPs of the direct sum, compulsory bytes):`,
-    `  peaks: ${p.bandwidth.gbPerS.toFixed(1)} GB/s (${p.bandwidth.what}), ${p.fma.gflopPerS.toFixed(1)} GFLOP/s (${p.fma.what}); ridge ${(p.fma.gflopPerS / p.bandwidth.gbPerS).toFixed(2)} FLOP/byte`,
+    `  peaks: ${p.bandwidth.gbPerS.toFixed(1)} GB/s (${p.bandwidth.what}), ${p.fma.gflopPerS.toFixed(1)} GFLOP/s (${p.fma.what})`,
+    `  roof: ${roofOf(lab).gflopPerS} GFLOP/s (${roofOf(lab).flopsFrom}), ${roofOf(lab).gbPerS} GB/s (${roofOf(lab).bandwidthFrom}); ridge ${(roofOf(lab).gflopPerS / roofOf(lab).gbPerS).toFixed(2)} FLOP/byte`,
   ];
   const keys = [...new Set(lab.conv.map((r) => `${r.shape}\u0000${r.direction}`))];
   for (const k of keys) {

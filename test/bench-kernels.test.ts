@@ -184,16 +184,22 @@ describe('npm run bench -- --kernels, end to end (small model)', () => {
     expect(lab.gemm.filter((r) => r.source === 'sweep').length).toBe(16);
     // The model's: the first conv (8 × 70 × 27) and the Gemm (4 × 1 × 8); the depthwise one is grouped.
     expect(lab.gemm.filter((r) => r.source === 'model').map((r) => r.shape)).toEqual(['8×70×27', '8×70×27', '4×1×8', '4×1×8']);
-    const { fma, bandwidth } = lab.peaks;
+    // The roof: the probes' peaks, raised to the best kernel rate where a kernel measured more.
+    const roof = lab.roof;
+    expect(roof.gflopPerS).toBe(Math.max(lab.peaks.fma.gflopPerS, ...[...lab.conv, ...lab.gemm].map((r) => r.gflopPerS)));
+    expect(roof.gbPerS).toBe(Math.max(lab.peaks.bandwidth.gbPerS, ...[...lab.conv, ...lab.gemm].map((r) => r.gbPerS)));
+    expect(roof.flopsFrom === 'the FMA probe').toBe(roof.gflopPerS === lab.peaks.fma.gflopPerS);
     // Rates are stored to 4 significant digits and times to 0.1 µs: agreement to 1e-3 relative.
     const near = (x: number, y: number) => expect(Math.abs(x - y) / Math.abs(y), `${x} vs ${y}`).toBeLessThan(1e-3);
     for (const r of [...lab.conv, ...lab.gemm] as KernelRow[]) {
       near(r.gflopPerS, r.flops / (r.medianMs * 1e6));
       near(r.gbPerS, r.bytes / (r.medianMs * 1e6));
       near(r.intensity, r.flops / r.bytes);
-      near(r.ofPeakFlops, r.gflopPerS / fma.gflopPerS);
-      near(r.ofPeakBandwidth, r.gbPerS / bandwidth.gbPerS);
-      near(r.ofRoof, r.gflopPerS / Math.min(fma.gflopPerS, r.intensity * bandwidth.gbPerS));
+      near(r.ofPeakFlops, r.gflopPerS / roof.gflopPerS);
+      near(r.ofPeakBandwidth, r.gbPerS / roof.gbPerS);
+      near(r.ofRoof, r.gflopPerS / Math.min(roof.gflopPerS, (r.flops / r.bytes) * roof.gbPerS));
+      // No point above the roof.
+      expect(r.ofRoof).toBeLessThanOrEqual(1.0005);
     }
   });
 

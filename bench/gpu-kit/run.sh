@@ -51,6 +51,9 @@ icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ] && [ -f "$icd" ]; then
   export VK_DRIVER_FILES="$icd"
 fi
+# No checkout around bench.mjs: the model cache (generated models, tuned plans) in the temporary
+# folder, unless GRADCAM_CACHE says where (src/node/paths.ts looks for package.json otherwise).
+export GRADCAM_CACHE="${GRADCAM_CACHE:-$work/cache}"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$work/xdg}"
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 
