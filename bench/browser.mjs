@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs the benchmark page (bench/index.html) in headless Chromium and saves its JSON:
 //   node bench/browser.mjs [--runs N] [--only a,b] [--profile] [--kernels] [--ort-runs N] [--warmup N] [--load-runs N]
-//                          [--headed] [--out DIR] [--timeout S]
+//                          [--model FILE.onnx] [--headed] [--out DIR] [--timeout S]
 // It starts the Vite dev server (as `npm run dev` does), opens /bench/?autorun=1&… and waits for
 // the result. Chromium: /usr/bin/chromium (GRADCAM_CHROMIUM overrides) with WebGPU on SwiftShader
 // unless --gpu is given (then the browser's own adapter choice). Writes
@@ -24,8 +24,10 @@ const QUIET = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-ba
 const SWIFTSHADER = ['--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--use-webgpu-adapter=swiftshader', '--enable-features=Vulkan'];
 const GPU = ['--enable-unsafe-webgpu', '--enable-features=Vulkan'];
 
-const params = new URLSearchParams({ autorun: '1' });
-for (const key of ['runs', 'warmup', 'load-runs', 'ort-runs', 'only']) {
+// --model: the page's file input gets the file and Run is pressed (the page cannot read a path).
+const modelFile = value('--model', undefined);
+const params = new URLSearchParams(modelFile ? {} : { autorun: '1' });
+for (const key of ['runs', 'warmup', 'load-runs', 'ort-runs', 'only', 'kernel-runs', 'gemm-sizes', 'peak-sizes']) {
   const v = value(`--${key}`, undefined);
   if (v !== undefined) params.set(key, v);
 }
@@ -51,6 +53,10 @@ try {
   const url = `${origin}/bench/?${params}`;
   process.stderr.write(`opening ${url}\n`);
   await page.goto(url);
+  if (modelFile) {
+    await page.setInputFiles('#model', resolve(modelFile));
+    await page.click('#run:not([disabled])', { timeout: 120_000 });
+  }
   await page.waitForFunction(() => window.benchResult !== undefined || window.benchError !== undefined, undefined, { timeout: timeoutMs, polling: 1000 });
   const error = await page.evaluate(() => window.benchError);
   if (error) throw new Error(`the page failed: ${error}`);
@@ -64,6 +70,8 @@ try {
   writeFileSync(join(out, 'latest-browser.json'), json);
   process.stderr.write(`wrote ${file} and ${join(out, 'latest-browser.json')}\n`);
   // The page's HTML report (bench/html-report.ts), when the run has charts.
+  const charts = await page.evaluate(() => document.querySelectorAll('#charts svg.chart').length);
+  process.stderr.write(`the page shows ${charts} charts\n`);
   const html = await page.evaluate(() => window.benchReportHtml);
   if (html && (result.kernels || result.gradcamStages?.length)) {
     writeFileSync(file.replace(/\.json$/, '.html'), html);

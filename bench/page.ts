@@ -49,6 +49,19 @@ function readOptions(): BenchOptions {
     ortRuns: ortRuns ? Number(ortRuns) : undefined,
     only: only.length ? only : null, profile: $<HTMLInputElement>('profile').checked,
     kernels: $<HTMLInputElement>('kernels').checked || only.includes('kernels'),
+    // The lab's sizes from the URL only (?kernel-runs=1&gemm-sizes=16,40&peak-sizes=tiny), as the CLI's options.
+    ...labOptionsFromUrl(),
+  };
+}
+
+function labOptionsFromUrl(): Pick<BenchOptions, 'kernelRuns' | 'gemmSizes' | 'peakSizes'> {
+  const q = new URLSearchParams(location.search);
+  const runs = Number(q.get('kernel-runs'));
+  const sizes = q.get('gemm-sizes');
+  return {
+    ...(Number.isInteger(runs) && runs >= 1 ? { kernelRuns: runs } : {}),
+    ...(sizes !== null ? { gemmSizes: sizes === 'none' ? [] : sizes.split(',').map(Number).filter((n) => Number.isInteger(n) && n >= 1) } : {}),
+    ...(q.get('peak-sizes') === 'tiny' ? { peakSizes: 'tiny' as const } : {}),
   };
 }
 
