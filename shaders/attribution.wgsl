@@ -1,6 +1,9 @@
 // Input attributions (src/gradcam/attributions.ts; the methods of kind 'input' and 'occlusion' in
 // src/gradcam/methods.ts): maps at the input's resolution, from gradients of the score y with respect
-// to the input x [C, H, W] (hw = H·W, e = c·hw + i), or from the score under occlusion.
+// to the input x [C, H, W] (hw = H·W), or from the score under occlusion. Tensors shaped as the input (x,
+// its gradients, their sum acc, the baseline, a pass's input) are in the input's layout: element (c, i)
+// at e = c·hw + i (NCHW) or e = i·C + c (NHWC, nhwc = 1), inputAt below; out and maps are [C, H, W] and
+// [H, W] either way.
 //
 // Items: b = n·K + k (image n, class slot k). G = inputGrad [C, hw] of item b, a view (item b at
 // b·inputGradStride + inputGradOffset); x likewise (image n at n·xStride + xOffset; stride 0: one image).
@@ -14,8 +17,9 @@
 //              is a fraction of it). One workgroup of RANGE_WG_X invocations; invocation t takes e = t, t + RANGE_WG_X, …
 //   perturb:   input[s, e] for slot s of the pass engine (view `input`), pass j = first + s of `passes`, from
 //              x = image n's input (at xOffset):
-//              PERTURB 0 smoothgrad:  x[e] + sigma · rangeIn[0] · z(seed, j, e), z approximately standard normal,
-//                        exact in f32 (noise below);
+//              PERTURB 0 smoothgrad:  x[e] + sigma · rangeIn[0] · z(seed, j, c·hw + i) for e's (c, i), z
+//                        approximately standard normal, exact in f32 (noise below; keyed by (c, i), so
+//                        an NHWC input gets the noise of its NCHW twin);
 //              PERTURB 1 integrated gradients: baseline[e] + α (x[e] − baseline[e]), α = j / (passes − 1): the
 //                        m + 1 = passes points of the trapezoid rule, both ends included;
 //              PERTURB 2 occlusion: `fill` inside window j, x[e] elsewhere; window j = (wy, wx), row-major over
@@ -31,6 +35,19 @@
 //              the windows j covering position i): the mean score drop (Captum's Occlusion averages over
 //              overlapping windows); y from `scores`, the first pass's logits (row n at n·scoresStride +
 //              scoresOffset). One invocation per (i, k).
+
+// Element (c, i) of a tensor shaped as the input, in its layout.
+fn inputAt(c: u32, i: u32) -> u32 {
+  return select(c * p.hw + i, i * p.channels + c, p.nhwc == 1u);
+}
+
+// The channel and pixel (c, i) of element e of a tensor shaped as the input (inputAt's inverse).
+fn channelPixel(e: u32) -> vec2<u32> {
+  if (p.nhwc == 1u) {
+    return vec2<u32>(e % p.channels, e / p.channels);
+  }
+  return vec2<u32>(e / p.hw, e % p.hw);
+}
 
 // The PCG hash (Jarzynski & Olano 2020, "Hash Functions for GPU Rendering").
 fn pcg(v: u32) -> u32 {
@@ -60,10 +77,10 @@ fn saliency(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (i >= p.hw || b >= p.items) {
     return;
   }
-  let g0 = b * p.inputGradStride + p.inputGradOffset + i;
+  let g0 = b * p.inputGradStride + p.inputGradOffset;
   var m = 0.0;
   for (var c = 0u; c < p.channels; c++) {
-    m = max(m, abs(inputGrad[g0 + c * p.hw]));
+    m = max(m, abs(inputGrad[g0 + inputAt(c, i)]));
   }
   maps[b * p.hw + i] = m;
 }
@@ -76,17 +93,18 @@ fn attributeInput(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   let b = p.classOffset + k;
-  let g0 = k * p.inputGradStride + p.inputGradOffset + i;
-  let x0 = (b / p.classesPerImage) * p.xStride + p.xOffset + i;
+  let g0 = k * p.inputGradStride + p.inputGradOffset;
+  let x0 = (b / p.classesPerImage) * p.xStride + p.xOffset;
   var d = 0.0;
   for (var c = 0u; c < p.channels; c++) {
-    var v = p.scale * inputGrad[g0 + c * p.hw];
+    let at = inputAt(c, i);
+    var v = p.scale * inputGrad[g0 + at];
     if (TIMES_INPUT) {
       var base = 0.0;
       if (MINUS_BASELINE) {
-        base = baseline[c * p.hw + i];
+        base = baseline[at];
       }
-      v *= x[x0 + c * p.hw] - base;
+      v *= x[x0 + at] - base;
     }
     out[(b * p.channels + c) * p.hw + i] = v;
     d += abs(v);
@@ -131,18 +149,19 @@ fn perturb(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   let j = p.first + s;
   let v = x[p.xOffset + e];
+  let ci = channelPixel(e);
   var out_ = v;
   if (j < p.passes) {
     switch PERTURB {
       case 0u: {
-        out_ = v + p.sigma * rangeIn[0] * noise(p.seed, j, e);
+        out_ = v + p.sigma * rangeIn[0] * noise(p.seed, j, ci.x * p.hw + ci.y);
       }
       case 1u: {
         let alpha = f32(j) / f32(p.passes - 1u);
         out_ = baseline[e] + alpha * (v - baseline[e]);
       }
       default: {
-        let i = e % p.hw;
+        let i = ci.y;
         let y = i / p.width;
         let xx = i % p.width;
         let wy = j / p.windowsX;

@@ -37,7 +37,8 @@
 //          when GUIDED_CAM, the Grad-CAM map camMap[b] (mapH × mapW) upsampled bilinearly
 //          (align_corners = false: source (o + 0.5)·in/out − 0.5, clamped to [0, in − 1]) at i
 //          (guided-gradcam); maps[b, i] = Σ_c |guidedOut[b, c, i]| (a plane for display). One
-//          invocation per (i, b).
+//          invocation per (i, b). G[b, c, i] is read in the input's layout (nhwc = 1: at i·C + c, else
+//          c·hw + i); guidedOut is [C, H, W] either way.
 // A non-finite map value (NaN, ±Inf: an overflow upstream) is written as is, not ReLU'd (max(NaN, 0)
 // may be 0): the host checks the maps it reads back.
 // Item i of each tensor view (scores, scoreGrad, featureGrad, features) starts at i·stride + offset.
@@ -388,7 +389,8 @@ fn guided(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   var d = 0.0;
   for (var c = 0u; c < p.channels; c++) {
-    let v = featureGrad[b * p.featureGradStride + p.featureGradOffset + c * p.hw + i] * s;
+    let at = select(c * p.hw + i, i * p.channels + c, p.nhwc == 1u); // G's layout is the input's
+    let v = featureGrad[b * p.featureGradStride + p.featureGradOffset + at] * s;
     guidedOut[(b * p.channels + c) * p.hw + i] = v;
     d += abs(v);
   }

@@ -21,7 +21,7 @@ import { GradcamError } from '../errors.ts';
 import { checked, type Dispatch } from '../gpu/dispatch.ts';
 import { view as viewUniforms } from '../gpu/kernel.ts';
 import { type Graph, type Op, perImage } from '../graph/ir.ts';
-import { preprocessPixel } from '../image/recipes.ts';
+import { chwOf, preprocessPixel } from '../image/recipes.ts';
 import { ATTRIBUTION, PERTURB } from '../kernels/attribution.ts';
 import { GRADCAM } from '../kernels/gradcam.ts';
 import type { OpKernel } from '../kernels/types.ts';
@@ -66,12 +66,11 @@ export async function inputMaps(c: {
     label: 'gradcam.seed input', opType: 'Grad-CAM', flops: 0, shapes: `${items}×${classCount}`,
   });
   const g = backward.featureGrads.get(input)!;
-  // The kernels read the input gradient as NCHW planes; an NHWC input would be read across pixels.
-  if (engine.layout === 'NHWC') throw new GradcamError(`input attributions to an NHWC input ('${input}' [${engine.graph.input.shape}]) are not supported yet`, 'Use a Grad-CAM method (gradcam, gradcam++, …) for this model.');
-  const [, C, H, W] = engine.graph.input.shape;
+  // x and its gradient are in the input's layout (the kernels' nhwc); the maps are [C, H, W] either way.
+  const [C, H, W] = chwOf(engine.graph.input.shape, engine.layout);
   const hw = H * W;
   const x = engine.compiled.view(input);
-  const geometry = { ...common, classOffset: 0, channels: C, hw, width: W, ...viewUniforms('inputGrad', g), ...viewUniforms('x', x) };
+  const geometry = { ...common, classOffset: 0, channels: C, hw, width: W, nhwc: engine.layout === 'NHWC' ? 1 : 0, ...viewUniforms('inputGrad', g), ...viewUniforms('x', x) };
   const info = { opType: 'Grad-CAM', shapes: `${items}×${C}×${H}×${W}` };
   for (const method of c.methods.filter((m) => methodSpec(m).kind === 'input')) {
     const raw = env.scratch(items * hw, `map ${method}`);
@@ -114,7 +113,7 @@ export function passMaps(c: { engine: Engine; items: number; layers: LayerMaps[]
   const { env } = engine;
   const input = engine.graph.input.name;
   const x = engine.compiled.view(input);
-  const [, C, H, W] = engine.graph.input.shape;
+  const [C, H, W] = chwOf(engine.graph.input.shape, engine.layout);
   const hw = H * W;
   for (const method of c.methods.filter(isInputPasses)) {
     const raw = env.scratch(items * hw, `map ${method}`);
@@ -181,7 +180,7 @@ export async function runInputPasses(run: InputPassRun): Promise<number> {
   const t0 = performance.now();
   const entries = run.program.layers.filter((l) => isInputPasses(l.method));
   if (!entries.length) return 0;
-  const [, C, H, W] = run.first.graph.input.shape;
+  const [C, H, W] = chwOf(run.first.graph.input.shape, run.first.layout);
   const total = run.images * entries.reduce((a, l) => a + inputPassCount(l.method, [C, H, W], run.options.methodOptions), 0);
   const runner = new PassRunner(run.first.gpu.device, total, { signal: run.options.signal, onProgress: run.options.onProgress });
   runner.check();
@@ -193,7 +192,7 @@ export async function runInputPasses(run: InputPassRun): Promise<number> {
 
 /**
  * Checks, before any GPU work, what the input attributions cannot do: a score other than the class
- * outputs (reductionLayer), an NHWC input, an occlusion window larger than the input.
+ * outputs (reductionLayer), an occlusion window larger than the input.
  */
 export function checkInputAttributions(methods: readonly Method[], options: GradcamOptions, engine: Engine): void {
   const input = methods.filter((m) => ['input', 'input-passes', 'occlusion'].includes(methodSpec(m).kind));
@@ -203,11 +202,8 @@ export function checkInputAttributions(methods: readonly Method[], options: Grad
     throw new GradcamError(`${many.join(', ')} score the model's class outputs; option reductionLayer ('${options.reductionLayer}') is not supported with them`,
       "Leave out reductionLayer (reduction 'logit' or 'softmax' picks the score), or use a single-pass method.");
   }
-  if (engine.layout === 'NHWC') {
-    throw new GradcamError(`${input.join(', ')} on an NHWC input ('${engine.graph.input.name}' [${engine.graph.input.shape}]) ${input.length === 1 ? 'is' : 'are'} not supported yet`, 'Use a Grad-CAM method (gradcam, gradcam++, …) for this model.');
-  }
   if (input.includes('occlusion')) {
-    const [, , H, W] = engine.graph.input.shape;
+    const [, H, W] = chwOf(engine.graph.input.shape, engine.layout);
     occlusionSettings(options.methodOptions?.occlusion, H, W);
   }
 }
@@ -227,9 +223,9 @@ export function completeness(raw: Float32Array, ends: Float32Array, b: number, c
 async function runImage(run: InputPassRun, entry: LayerMaps, image: number, runner: PassRunner): Promise<void> {
   const { first, program, options } = run;
   const method = entry.method;
-  if (first.layout === 'NHWC') throw new GradcamError(`${method} on an NHWC input ('${first.graph.input.name}' [${first.graph.input.shape}]) is not supported yet`, 'Use a Grad-CAM method (gradcam, gradcam++, …) for this model.');
   const o = options.methodOptions;
-  const [, C, H, W] = first.graph.input.shape;
+  const [C, H, W] = chwOf(first.graph.input.shape, first.layout);
+  const nhwc = first.layout === 'NHWC' ? 1 : 0;
   const hw = H * W;
   const n = C * hw;
   const K = program.request.classesPerImage;
@@ -250,7 +246,7 @@ async function runImage(run: InputPassRun, entry: LayerMaps, image: number, runn
     const x = first.compiled.view(first.graph.input.name);
     const sign = program.request.counterfactual ? -1 : 1;
     const softmax = program.request.reduction === 'softmax';
-    const geometry = { channels: C, hw, width: W, classesPerImage: K, classOffset: image * K, passes: points, xOffset: image * x.stride + x.offset, xStride: x.stride };
+    const geometry = { channels: C, hw, width: W, nhwc, classesPerImage: K, classOffset: image * K, passes: points, xOffset: image * x.stride + x.offset, xStride: x.stride };
     const at = (what: string, flops: number) => ({ label: `${method} ${what}`, use: method, opType: 'Grad-CAM', flops, shapes: `${B}×${C}×${H}×${W}` });
 
     const ig = o?.['integrated-gradients'];
@@ -259,7 +255,10 @@ async function runImage(run: InputPassRun, entry: LayerMaps, image: number, runn
       const values = new Float32Array(n);
       if ((ig?.baseline ?? INTEGRATED_GRADIENTS_DEFAULTS.baseline) === 'black') {
         const black = preprocessPixel(first.recipe, [0, 0, 0]);
-        for (let ch = 0; ch < C; ch++) values.fill(black[Math.min(ch, 2)], ch * hw, (ch + 1) * hw);
+        // In the input's layout, as x (NHWC: pixel by pixel).
+        for (let ch = 0; ch < C; ch++) {
+          for (let i = 0; i < hw; i++) values[nhwc ? i * C + ch : ch * hw + i] = black[Math.min(ch, 2)];
+        }
       }
       baseline = env.storage(values);
     }

@@ -4,7 +4,7 @@
  * classes) → seed → targeted backward → each method's map per layer (src/gradcam/methods.ts: every
  * method from the same forward and backward pass). Compiled once, replayed per image.
  */
-import { GradcamError } from '../errors.ts';
+import { chwOf } from '../image/recipes.ts';
 import { type Graph, type Op, perImage } from '../graph/ir.ts';
 import { withSoftmaxScore } from '../graph/score.ts';
 import type { BufferView, Dispatch } from '../gpu/dispatch.ts';
@@ -464,9 +464,8 @@ async function guidedMaps(c: {
     label: 'gradcam.seed guided', opType: 'Grad-CAM', flops: 0, shapes: `${items}×${classCount}`,
   });
   const g = backward.featureGrads.get(input)!;
-  // The guided kernel reads the input gradient as NCHW planes; an NHWC input would be read across pixels.
-  if (engine.layout === 'NHWC') throw new GradcamError(`guided backpropagation to an NHWC input ('${input}' [${engine.graph.input.shape}]) is not supported yet`, 'Use a Grad-CAM method (gradcam, gradcam++, …) for this model.');
-  const [, C, H, W] = engine.graph.input.shape;
+  // The gradient is in the input's layout (the kernel's nhwc); the maps are [C, H, W] either way.
+  const [C, H, W] = chwOf(engine.graph.input.shape, engine.layout);
   const hw = H * W;
   const entry = async (method: Method, layer: string, cam?: LayerMaps): Promise<void> => {
     const raw = env.scratch(items * hw, `display ${method} ${layer}`);
@@ -474,7 +473,7 @@ async function guidedMaps(c: {
     const dispatches = cam && !layers.includes(cam) ? [...cam.dispatches] : [];
     dispatches.push(await GRADCAM.dispatch(env, 'guided', {
       overrides: { GUIDED_CAM: cam !== undefined },
-      uniforms: { ...common, channels: C, hw, width: W, mapH: cam?.shape[0] ?? 1, mapW: cam?.shape[1] ?? 1, ...viewUniforms('featureGrad', g) },
+      uniforms: { ...common, channels: C, hw, width: W, nhwc: engine.layout === 'NHWC' ? 1 : 0, mapH: cam?.shape[0] ?? 1, mapW: cam?.shape[1] ?? 1, ...viewUniforms('featureGrad', g) },
       buffers: { featureGrad: g.buffer, camMap: cam?.raw ?? env.dummy, guidedOut: rgb, maps: raw },
       workgroups: GRADCAM.groups('guided', [hw, items, 1]),
       label: `${method} ${layer}`, use: method, opType: 'Grad-CAM', flops: items * C * hw * (cam ? 10 : 2), shapes: `${items}×${C}×${H}×${W}`,

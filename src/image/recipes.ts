@@ -227,6 +227,29 @@ export function chwOf(shape: readonly number[], layout: Layout): [number, number
 }
 
 /**
+ * One image of `shape` (rank 4, `layout`) as C planes of H × W (CHW): a copy, or `data` itself when
+ * it is NCHW already. inLayout is its inverse.
+ */
+export function toPlanes(data: Float32Array, shape: readonly number[], layout: Layout): Float32Array {
+  if (layout === 'NCHW') return data;
+  const [c, h, w] = chwOf(shape, layout);
+  const hw = h * w;
+  const out = new Float32Array(c * hw);
+  for (let i = 0; i < hw; i++) for (let ch = 0; ch < c; ch++) out[ch * hw + i] = data[i * c + ch];
+  return out;
+}
+
+/** C planes of H × W (CHW) as one image of `shape` in `layout`: toPlanes's inverse. */
+export function inLayout(planes: Float32Array, shape: readonly number[], layout: Layout): Float32Array {
+  if (layout === 'NCHW') return planes;
+  const [c, h, w] = chwOf(shape, layout);
+  const hw = h * w;
+  const out = new Float32Array(c * hw);
+  for (let i = 0; i < hw; i++) for (let ch = 0; ch < c; ch++) out[i * c + ch] = planes[ch * hw + i];
+  return out;
+}
+
+/**
  * The source rectangle a picture of `width` × `height` is resampled from, for an input of `outW` ×
  * `outH`: the whole picture when stretched; for a centre crop, the picture is scaled by s so that its
  * shorter side is min(outW, outH) / cropFraction, and the centre outW × outH of that is cut (the offset

@@ -20,6 +20,7 @@ export const ATTRIBUTION = declareKernel({
     channels: 'u32', // C of the input
     hw: 'u32', // H·W of the input
     width: 'u32', // W of the input
+    nhwc: 'u32', // 1: the input (x, its gradients, the baseline, a pass's input) is NHWC, else NCHW
     items: 'u32', // saliency, attributeInput: the items (N·K)
     classesPerImage: 'u32', // K
     classOffset: 'u32', // accumulate, passScores: the first item of the image the passes are for (n·K)

@@ -38,6 +38,7 @@ export const GRADCAM = declareKernel({
     eigenMaxIterations: 'u32', // eigen: the iteration cap
     seedValue: 'f32', // seed: 1, or −1 (the counterfactual of the guided backward pass)
     width: 'u32', // guided: W of the input (hw = H·W)
+    nhwc: 'u32', // guided: 1 when the input (featureGrad) is NHWC, else NCHW
     mapH: 'u32', mapW: 'u32', // guided: the Grad-CAM map's size (GUIDED_CAM)
   },
   bindings: {

@@ -23,7 +23,7 @@ import { type Method, planMethods } from '../gradcam/methods.ts';
 import { checkSmoothing } from '../gradcam/smoothing.ts';
 import type { Network } from '../gradcam/network.ts';
 import { type GradcamOptions, isReduction, type MethodOptions, type ModelInput, type Prediction, type Reduction, REDUCTIONS, type TensorInput } from '../gradcam/types.ts';
-import { chwOf, preprocessPixel, sourceRect } from '../image/recipes.ts';
+import { chwOf, inLayout, preprocessPixel, sourceRect, toPlanes, type Layout } from '../image/recipes.ts';
 import type { Box } from './boxes.ts';
 import { auc, type Baseline, baselineInput, BASELINES, changedAt, DEFAULT_STEPS, isBaseline, perturbedInput, pixelOrder } from './deletion-insertion.ts';
 import { averageDrop, explanationInput, increaseInConfidence, normalise } from './drop-increase.ts';
@@ -142,12 +142,15 @@ function boxInPicture(b: Box, w: number, h: number, seen: { x: number; y: number
  */
 export const PERTURBED_BYTES = 256 * 2 ** 20;
 
-/** Probabilities of `cls` for inputs made on demand, `batch` at a time (fewer when PERTURBED_BYTES says so; the results are the same). */
-async function scores(net: Network, shape: number[], make: (() => Float32Array)[], cls: number, batch: number): Promise<number[]> {
+/**
+ * Probabilities of `cls` for inputs made on demand (C planes of H × W, put in the model's `layout`),
+ * `batch` at a time (fewer when PERTURBED_BYTES says so; the results are the same).
+ */
+async function scores(net: Network, shape: number[], layout: Layout, make: (() => Float32Array)[], cls: number, batch: number): Promise<number[]> {
   const size = Math.max(1, Math.min(batch, Math.floor(PERTURBED_BYTES / (shape.reduce((a, b) => a * b, 1) * 4))));
   const out: number[] = [];
   for (let at = 0; at < make.length; at += size) {
-    const chunk = make.slice(at, at + size).map((f) => ({ shape, data: f() }));
+    const chunk = make.slice(at, at + size).map((f) => ({ shape, data: inLayout(f(), shape, layout) }));
     for (const r of await net.classify(chunk, { top: 1, batchSize: size })) out.push(r.probabilities[cls]);
   }
   return out;
@@ -160,8 +163,11 @@ async function scores(net: Network, shape: number[], make: (() => Float32Array)[
 export async function evaluateImage(net: Network, input: ModelInput, options: EvaluateOptions = {}, truth?: readonly LocalisationTruth[]): Promise<ImageEvaluation> {
   const { methods, steps, batch, percentiles, noise } = checkOptions(net, options);
   const first = await net.classify(input, 5, true);
-  const { shape, data: x } = first.input;
-  const [, c, h, w] = shape;
+  const { shape, data: input0 } = first.input;
+  // The metrics change C planes of H × W; an NHWC model's input is read as such and written back in its layout.
+  const layout = net.engine.layout;
+  const [c, h, w] = chwOf(shape, layout);
+  const x = toPlanes(input0, shape, layout);
   const width = isTensor(input) ? w : input.width;
   const height = isTensor(input) ? h : input.height;
   const top = first.predictions[0].class;
@@ -169,7 +175,7 @@ export async function evaluateImage(net: Network, input: ModelInput, options: Ev
     classes: truth ? 'top5' : [top], featureLayers: options.featureLayer ?? 'auto', reduction: options.reduction ?? 'logit', upsample: true, methods,
     ...(options.methodOptions ? { methodOptions: options.methodOptions } : {}), ...(options.eigenSmooth ? { eigenSmooth: true } : {}), ...(options.augSmooth ? { augSmooth: true } : {}),
   };
-  const result = await net.gradCAM({ shape, data: x }, request);
+  const result = await net.gradCAM({ shape, data: input0 }, request);
   const layers = [...new Set(result.maps.map((m) => m.layer))];
   const mapOf = (method: Method, layer: string, cls: number) =>
     result.maps.find((m) => m.method === method && m.layer === layer && !m.counterfactual && m.class === cls)!.upsampled!.data;
@@ -205,7 +211,7 @@ export async function evaluateImage(net: Network, input: ModelInput, options: Ev
         }
       }
     }
-    const p = await scores(net, shape, make, top, batch);
+    const p = await scores(net, shape, layout, make, top, batch);
     let at = 0;
     if (options.dropIncrease !== false) e.explained = p[at++];
     if (delBase) {
@@ -265,9 +271,7 @@ function checkOptions(net: Network, options: EvaluateOptions): { methods: Method
   }
   const batch = options.batchSize ?? 8;
   if (!integer(batch, 1)) throw new GradcamError(`batchSize must be an integer ≥ 1, got ${shown(batch)}`, 'It is how many perturbed inputs one GPU batch classifies.');
-  // Deletion and insertion change NCHW planes of the input tensor; an NHWC input would be changed across pixels.
-  if (net.engine.layout === 'NHWC') throw new GradcamError(`the deletion and insertion metrics need an NCHW input; this model's input '${net.graph.input.name}' is NHWC`, 'Not supported yet for NHWC models (EfficientNet-Lite).');
-  const [h, w] = net.graph.input.shape.slice(-2);
+  const [, h, w] = chwOf(net.graph.input.shape, net.engine.layout);
   const pixels = h * w;
   const steps = options.steps ?? Math.min(DEFAULT_STEPS, pixels);
   if (!integer(steps, 1) || steps > pixels) {
