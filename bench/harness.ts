@@ -39,7 +39,7 @@
  */
 import { requestGpu, type AdapterSummary, type GpuContext } from '../src/gpu/device.ts';
 import { resolveLayers } from '../src/gradcam/layers.ts';
-import { Network } from '../src/gradcam/network.ts';
+import { Network, type NetworkOptions } from '../src/gradcam/network.ts';
 import { isMultiPass, type Method, METHODS, methodSpec } from '../src/gradcam/methods.ts';
 import { GradcamProgram } from '../src/gradcam/program.ts';
 import type { Recipe } from '../src/image/recipes.ts';
@@ -49,6 +49,8 @@ import pkg from '../package.json';
 import { benchBatches, type BatchThroughput } from './batch.ts';
 import { agreement, benchOrt, type Agreement, type OrtProvider } from './ort.ts';
 import { runKernelLab, type KernelLab } from './kernels.ts';
+import { type TunedForward, tunedForward } from './tuned.ts';
+import type { PlanStore, TuneTiming } from '../src/runtime/plan-store.ts';
 import { TINY_PEAKS } from './peaks.ts';
 import { byOpType, profileStages, type Profile } from './profile.ts';
 import { fmtMs, median, round, sample, summarize, type Measurement } from './stats.ts';
@@ -79,6 +81,10 @@ export interface BenchOptions {
   gemmSizes?: number[];
   /** 'tiny': the peak probe at tiny sizes (smoke runs, tests); default: sized for the adapter. */
   peakSizes?: 'tiny';
+  /** Our network's conv variants: a variant name wherever it applies, or a family ('cpu', 'gpu'); default: by adapter (src/kernels/variants.ts). */
+  variant?: string;
+  /** Also forward.fixed-rules and forward.tuned in alternation: the plan tuned on this adapter against the fixed rules (bench/tuned.ts). */
+  tune?: boolean;
 }
 
 export const DEFAULT_OPTIONS: BenchOptions = { runs: 20, warmup: 3, loadRuns: 3, only: null, profile: false, profileRuns: 5 };
@@ -110,6 +116,8 @@ export interface BenchSetup {
   notes?: string[];
   /** The kernel lab's rows so far, after each one (the page draws its charts live). */
   onKernels?: (lab: KernelLab) => void;
+  /** Where tuned plans are kept (with tune; default: memory): the CLI's cache files, the page's IndexedDB. */
+  planStore?: PlanStore;
 }
 
 export interface Ratio {
@@ -159,6 +167,14 @@ export interface BenchResult {
   batches?: BatchThroughput[];
   /** The kernel lab (with kernels: --kernels): peaks, conv variants per layer shape, GEMM sweep. */
   kernels?: KernelLab;
+  /** With tune (--tune): the tuned plan against the fixed rules (forward.tuned, forward.fixed-rules). */
+  tuned?: {
+    source: 'cache' | 'measured'; method: 'timestamps' | 'wall'; where: string;
+    /** Median of the paired ratios fixed / tuned (> 1: tuned faster). */
+    pairedRatio: number;
+    changed: TunedForward['changed'];
+    timings: TuneTiming[];
+  };
   notes: string[];
   elapsedS: number;
 }
@@ -272,7 +288,7 @@ export async function runBench(setup: BenchSetup): Promise<BenchResult> {
 
   const bytes = setup.model.bytes;
   let t = performance.now();
-  const net = await Network.load(gpu, decodeOnnx(bytes));
+  const net = await Network.load(gpu, decodeOnnx(bytes), { variant: o.variant as NetworkOptions['variant'] });
   log(`loaded ${setup.model.name} (${(bytes.length / 1e6).toFixed(1)} MB) in ${fmtMs(performance.now() - t)} (first load in this process)`);
   const graph = net.graph;
   const shape = [...net.engine.inputShape];
@@ -286,6 +302,21 @@ export async function runBench(setup: BenchSetup): Promise<BenchResult> {
     net.engine.writeInput(input, shape);
     ourLogits = (await net.engine.classify()).logits;
   };
+  let tuned: BenchResult['tuned'];
+  if (o.tune && sel('forward')) {
+    // The fixed rules and the tuned plan on two networks, run in alternation (bench/tuned.ts).
+    let shown = 0;
+    const t = await tunedForward(gpu, decodeOnnx(bytes), input, {
+      runs: o.runs, warmup: o.warmup, store: setup.planStore,
+      onProgress: (p) => {
+        if (p.done === p.total || p.done - shown >= Math.max(1, Math.round(p.total / 20))) log(`tuning: ${(shown = p.done)}/${p.total} measurements`);
+      },
+    });
+    await record('forward.fixed-rules', t.fixedMs);
+    await record('forward.tuned', t.tunedMs);
+    tuned = { source: t.tuning.source, method: t.tuning.tuned.method, where: t.tuning.where, pairedRatio: round(t.ratio, 4), changed: t.changed, timings: t.tuning.tuned.timings };
+    log(`tuned plan (${t.tuning.source}): ${t.changed.length} layer directions differ from the fixed rules; forward fixed / tuned, paired: ${t.ratio.toFixed(3)}`);
+  }
   if (sel('forward')) {
     await record('forward', await sample(o.runs, o.warmup, forward));
     if (timestamps && sel('forward.gpu')) {
@@ -454,6 +485,7 @@ export async function runBench(setup: BenchSetup): Promise<BenchResult> {
   const targets: Record<string, number> = { 'gradcam.auto.k1': 1.3, 'gradcam.inception_4e.k1': 1.3, 'gradcam.inception_4e.k5': 1.6 };
   const plain = GRADCAM_CASES.filter((c) => !c.methods);
   const ratios = [
+    ratio('forward.tuned', 'forward.fixed-rules'),
     ratio('forward', 'ort-webgpu.forward', 0.05), ratio('guided.k1', 'forward'), ratio('forward', 'ort-wasm.forward'), ratio('forward', 'ort-node.forward'),
     ...plain.map((c) => ratio(`gradcam.${c.layer}.k${c.k}`, 'forward', targets[`gradcam.${c.layer}.k${c.k}`])),
     ...plain.map((c) => ratio(`gradcam.${c.layer}.k${c.k}.gpu`, 'forward.gpu', targets[`gradcam.${c.layer}.k${c.k}`])),
@@ -497,6 +529,7 @@ export async function runBench(setup: BenchSetup): Promise<BenchResult> {
     profile,
     batches,
     kernels,
+    tuned,
     notes,
     elapsedS: round((performance.now() - t0) / 1000, 1),
   };

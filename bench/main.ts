@@ -12,6 +12,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { GpuContext } from '../src/gpu/device.ts';
 import { nodeGpu } from '../src/gpu/node.ts';
+import { CONV_VARIANT_NAMES, isConvVariant } from '../src/kernels/variants.ts';
+import { FilePlanStore } from '../src/node/plan-files.ts';
 import { modelCacheDir, repositoryRoot } from '../src/node/paths.ts';
 import { DEFAULT_BATCH_SIZES } from './batch.ts';
 import { DEFAULT_OPTIONS, runBench, syntheticInput, type BenchOptions, type BenchResult, type MachineSample } from './harness.ts';
@@ -59,6 +61,11 @@ const HELP = `npm run bench -- [options]
   --gemm-sizes LIST   the lab's GEMM sweep: M, N and K each over LIST (default 64,256,1024 on a
                       software adapter, 256,1024,4096 on a GPU; 'none': only the model's shapes)
   --peak-sizes tiny   the lab's peak probe at tiny sizes (a smoke run: its rates understate)
+  --variant NAME      our conv kernel variant wherever it applies (gemm-blocked, gemm-tiled, winograd,
+                      im2col, direct), or cpu / gpu: that family's fixed rules (default: by adapter)
+  --tune              also forward.fixed-rules and forward.tuned, in alternation: the plan tuned on this
+                      adapter (every conv variant timed per layer shape; kept in the cache's plans/,
+                      so later runs do no timing) against the fixed rules
   --soak N            the memory soak instead of the bench: N explains on one network, then
                       N/20 load/destroy cycles (at least 10), RSS and live GPU buffers as a curve
   --multipass         the multi-pass methods' speed instead of the bench (bench/multipass.ts):
@@ -114,6 +121,13 @@ function parseArgs(argv: string[]): Cli {
       case '--quiet': cli.quiet = true; break;
       case '--batch-sizes': cli.options.batchSizes = (next() ?? '').split(',').map((v) => int(a, v.trim(), 1)); break;
       case '--kernels': cli.options.kernels = true; break;
+      case '--variant': {
+        const v = next();
+        if (!v || !(v === 'cpu' || v === 'gpu' || isConvVariant(v))) throw new Error(`--variant takes ${CONV_VARIANT_NAMES.join(', ')}, cpu or gpu, got '${v ?? ''}'`);
+        cli.options.variant = v;
+        break;
+      }
+      case '--tune': cli.options.tune = true; break;
       case '--no-kernels': cli.options.kernels = false; break;
       case '--kernel-runs': cli.options.kernelRuns = int(a, next(), 1); break;
       case '--peak-sizes': {
@@ -285,7 +299,7 @@ async function main(): Promise<void> {
   if (cli.options.only?.includes('kernels')) cli.options.kernels = true;
   const ort = cli.ort ? await loadOrt(gpu, cli, log) : [];
   const result: BenchResult = await runBench({
-    platform: 'node', gpu, model, ort, log, options: cli.options, machine,
+    platform: 'node', gpu, model, ort, log, options: cli.options, machine, planStore: new FilePlanStore(),
     versions: { ...gitVersion(root), node: process.version, 'webgpu (Dawn)': packageVersion('webgpu') },
     notes: cli.ort ? [] : ['--no-ort: onnxruntime-web not measured'],
   });

@@ -26,6 +26,7 @@ import { ROAD_NOISE, ROAD_PERCENTILES } from '../metrics/road.ts';
 import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
 import { chwOf, inputLayout } from '../image/recipes.ts';
 import { MODEL_OPTIONS, MODEL_VALUES, modelChoice, modelOptionsHelp } from './model-options.ts';
+import { describeTuning, KERNEL_OPTIONS, KERNEL_VALUES, kernelChoice, kernelOptionsHelp } from './kernel-options.ts';
 import { writeFileAtomic } from './files.ts';
 import { maxPixelsOption, pictureOptionsHelp, PICTURE_OPTIONS, PICTURE_VALUES, readInput } from './input.ts';
 import { expandInputPaths, runMany } from './many.ts';
@@ -90,6 +91,7 @@ export const evalCommand: Command = {
   --jsonl FILE      one line per picture as it finishes ('-': stdout)
 ${pictureOptionsHelp(18)}
 ${modelOptionsHelp(18)}
+${kernelOptionsHelp(18)}
 ${downloadOptionsHelp(18)}
 
 The class explained is the predicted one (top-1; top-5 for localisation). Average Drop and Increase in
@@ -106,13 +108,13 @@ the table gives the mean change of the probability over the percentiles, and (Le
     'eigen-smooth': { type: 'boolean' }, 'aug-smooth': { type: 'boolean' },
     reduction: { type: 'string', short: 'r' }, metrics: { type: 'string', multiple: true }, boxes: { type: 'string' }, synsets: { type: 'string' },
     steps: { type: 'string' }, baseline: { type: 'string' }, 'road-percentiles': { type: 'string' }, batch: { type: 'string', short: 'b' }, json: { type: 'string' }, jsonl: { type: 'string' },
-    ...PICTURE_OPTIONS, ...MODEL_OPTIONS, ...DOWNLOAD_OPTIONS,
+    ...PICTURE_OPTIONS, ...MODEL_OPTIONS, ...KERNEL_OPTIONS, ...DOWNLOAD_OPTIONS,
   },
   values: {
     model: 'a model file, a manifest name or a URL', method: `method names (${METHODS.join(', ')})`, layer: "a layer name, 'auto' or 'all'", reduction: "'logit' or 'softmax'",
     metrics: METRICS.join(', '), boxes: 'a folder', synsets: 'a file', steps: 'an integer ≥ 1', baseline: "'zero' or 'blur'", batch: 'an integer ≥ 1',
     'road-percentiles': 'numbers in (0, 100), comma-separated',
-    json: "a file name ('-': stdout)", jsonl: "a file name ('-': stdout)", ...PICTURE_VALUES, ...MODEL_VALUES, ...DOWNLOAD_VALUES,
+    json: "a file name ('-': stdout)", jsonl: "a file name ('-': stdout)", ...PICTURE_VALUES, ...MODEL_VALUES, ...KERNEL_VALUES, ...DOWNLOAD_VALUES,
   },
   async run(args, io) {
     if (!args.positionals.length) throw new UsageError('missing the pictures (files or folders)', evalCommand);
@@ -145,6 +147,7 @@ the table gives the mean change of the probability over the percentiles, and (Le
     const synsetsPath = stringOption(args, 'synsets');
     const synsets = synsetsPath !== undefined ? new TextDecoder().decode(await readFileOrFail(synsetsPath)) : undefined;
     const inputs = expandInputPaths(args.positionals);
+    const kernels = await kernelChoice(args, evalCommand);
     const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits, ...modelChoice(args, evalCommand) });
     const graph = lowerOrFail(resolved);
     // Each step changes at least one of the model input's pixels: more steps than pixels cannot be (and would only fill the heap).
@@ -165,7 +168,8 @@ the table gives the mean change of the probability over the percentiles, and (Le
     };
     const gpu = await nodeGpu(io.info);
     io.progress('gradcam: compiling kernels…');
-    const network = await Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels });
+    const network = await Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels, ...kernels });
+    if (network.tuning) io.info(describeTuning(network.tuning));
     const labels = Array.from({ length: network.classCount }, (_, c) => labelOf(c, network.classCount, resolved.labels));
     const toClass = classResolver(labels, synsets);
     const settings = {

@@ -22,6 +22,7 @@ import { isMany, MANY_OPTIONS, MANY_VALUES, manyOptionsHelp } from './many.ts';
 import { refuseOutputsOverInputs, severalOutFolder } from './same-file.ts';
 import { DOWNLOAD_OPTIONS, DOWNLOAD_VALUES, downloadLimits, downloadOptionsHelp } from './fetch.ts';
 import { MODEL_OPTIONS, MODEL_VALUES, modelChoice, modelOptionsHelp } from './model-options.ts';
+import { describeTuning, KERNEL_OPTIONS, KERNEL_VALUES, kernelChoice, kernelOptionsHelp } from './kernel-options.ts';
 import { maxPixelsOption, pictureOptionsHelp, PICTURE_OPTIONS, PICTURE_VALUES, readInput } from './input.ts';
 import { describeLabels, lowerOrFail, resolveModel } from '../models/resolve.ts';
 import { describeRecipe } from '../image/recipes.ts';
@@ -215,6 +216,7 @@ several inputs (files, folders of pictures; also one input with any option below
 ${manyOptionsHelp(18)}
 ${pictureOptionsHelp(18)}
 ${modelOptionsHelp(18)}
+${kernelOptionsHelp(18)}
 ${downloadOptionsHelp(18)}
 
 Without an input, the bundled sample photo (weights/samples/chelsea.png) is explained.`,
@@ -225,12 +227,12 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
     'pass-batch': { type: 'string' }, 'skip-zero': { type: 'boolean' },
     samples: { type: 'string' }, sigma: { type: 'string' }, seed: { type: 'string' }, steps: { type: 'string' }, baseline: { type: 'string' },
     patch: { type: 'string' }, stride: { type: 'string' }, fill: { type: 'string' },
-    out: { type: 'string', short: 'o' }, json: { type: 'string' }, 'out-dir': { type: 'string' }, ...MANY_OPTIONS, ...PICTURE_OPTIONS, ...MODEL_OPTIONS, ...DOWNLOAD_OPTIONS,
+    out: { type: 'string', short: 'o' }, json: { type: 'string' }, 'out-dir': { type: 'string' }, ...MANY_OPTIONS, ...PICTURE_OPTIONS, ...MODEL_OPTIONS, ...KERNEL_OPTIONS, ...DOWNLOAD_OPTIONS,
   },
   values: {
     model: 'a model file, a manifest name or a URL', layer: "a layer name, 'auto' or 'all'", class: CLASS_VALUE, reduction: "'logit' or 'softmax'", method: `method names (${METHODS.join(', ')})`,
     'pass-batch': 'an integer ≥ 1', samples: 'an integer ≥ 1', sigma: 'a number ≥ 0', seed: 'an integer ≥ 0', steps: 'an integer ≥ 1', baseline: "'zeros' or 'black'",
-    patch: 'an integer ≥ 1', stride: 'an integer ≥ 1', fill: 'a number', out: 'a file name', json: "a file name ('-': stdout)", 'out-dir': 'a folder name', ...MANY_VALUES, ...PICTURE_VALUES, ...MODEL_VALUES, ...DOWNLOAD_VALUES,
+    patch: 'an integer ≥ 1', stride: 'an integer ≥ 1', fill: 'a number', out: 'a file name', json: "a file name ('-': stdout)", 'out-dir': 'a folder name', ...MANY_VALUES, ...PICTURE_VALUES, ...MODEL_VALUES, ...KERNEL_VALUES, ...DOWNLOAD_VALUES,
   },
   async run(args, io) {
     if (isMany(args, ['out-dir'])) return explainMany(args, io);
@@ -248,6 +250,7 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
       [{ option: '--out', path: out }, { option: '--json', path: jsonToStdout ? undefined : json }],
       out !== undefined ? [severalOutFolder(out, basename(out, extname(out) || '.png'), extname(out) || '.png')] : []);
     for (const path of [out, jsonToStdout ? undefined : json]) if (path !== undefined) await checkWritable(path);
+    const kernels = await kernelChoice(args, explain);
     const resolved = await resolveModel(stringOption(args, 'model'), io.info, { fetch: limits, ...modelChoice(args, explain) });
     const graph = lowerOrFail(resolved);
     // Bad requests (a class out of range, an unknown layer, one after the score) fail here, before the GPU starts.
@@ -257,7 +260,8 @@ Without an input, the bundled sample photo (weights/samples/chelsea.png) is expl
 
     const gpu = await nodeGpu(io.info);
     io.progress('gradcam: compiling kernels…');
-    const network = await Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels });
+    const network = await Network.load(gpu, resolved.model, { recipe: resolved.recipe, labels: resolved.labels, ...kernels });
+    if (network.tuning) io.info(describeTuning(network.tuning));
     if (input.image) io.info(`gradcam: recipe ${describeRecipe(resolved.recipe, network.engine.layout)} (${resolved.recipeChoice.source}: ${resolved.recipeChoice.why})`);
     try {
       io.progress('gradcam: running forward, backward and maps…');

@@ -125,7 +125,10 @@ export interface LayerPlan {
   backward?: ConvVariantName;
 }
 
-/** Variants by conv layer name (the graph op's name: the ONNX node's). */
+/**
+ * Variants by conv layer name: the graph op's name (the ONNX Conv node's, with the names of the ops
+ * fused into it joined by '+': 'conv1/7x7_s2+conv1/relu_7x7'), or the Conv node's name alone.
+ */
 export type Plan = Record<string, LayerPlan>;
 
 /** Each conv layer's variant in both directions, as resolved for one engine (KernelEnv.choices). */
@@ -142,7 +145,10 @@ export type NamedConv = ConvShape & { name: string };
  */
 export function resolvePlan(convs: readonly NamedConv[], family: KernelVariant, o: { variant?: ConvVariantName; plan?: Plan; source?: string } = {}): ResolvedPlan {
   const source = o.source ?? 'the plan';
-  const byName = new Map(convs.map((c) => [c.name, c]));
+  // A layer by its op name, or by its first node's name (the Conv's, before fused ops' '+…').
+  const byName = new Map<string, NamedConv>();
+  for (const c of convs) byName.set(firstNode(c.name), c);
+  for (const c of convs) byName.set(c.name, c);
   for (const [layer, lp] of Object.entries(o.plan ?? {})) {
     const conv = byName.get(layer);
     if (!conv) {
@@ -162,8 +168,10 @@ export function resolvePlan(convs: readonly NamedConv[], family: KernelVariant, 
   }
   const out: ResolvedPlan = new Map();
   for (const c of convs) {
+    const entry = (name: string) => (o.plan && Object.hasOwn(o.plan, name) ? o.plan[name] : undefined);
+    const lp = entry(c.name) ?? entry(firstNode(c.name));
     const pick = (d: Direction): ConvVariantName => {
-      const planned = o.plan && Object.hasOwn(o.plan, c.name) ? o.plan[c.name][d] : undefined;
+      const planned = lp?.[d];
       if (planned) return planned;
       if (o.variant && CONV_VARIANTS[o.variant].applies(c, d)) return o.variant;
       return convLowering(c, family, d);
@@ -172,6 +180,8 @@ export function resolvePlan(convs: readonly NamedConv[], family: KernelVariant, 
   }
   return out;
 }
+
+const firstNode = (name: string) => name.split('+')[0];
 
 /** "3×3/1 conv 64 → 192, pads [1,1,1,1]" for messages. */
 export function describeConv(c: ConvShape): string {

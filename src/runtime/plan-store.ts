@@ -26,8 +26,10 @@ export interface TuneTiming {
   shape: string;
   direction: Direction;
   variant: string;
-  /** Milliseconds per run: the least of the samples, each the mean of its repetitions. */
+  /** Milliseconds per run: the least of the samples, each the mean of its repetitions (cut: the warm-up run alone). */
   ms: number;
+  /** Set when the warm-up run was already CUT_OFF times the best so far: not sampled further. */
+  cut?: boolean;
 }
 
 export const TUNED_PLAN_FORMAT = 'gradcam-webgpu tuned plan 1';

@@ -10,7 +10,9 @@
  * at most 50), then SAMPLES times that many repetitions; the least sample's mean per run counts.
  * With 'timestamp-query' the repetitions run in one compute pass between two GPU timestamps; without
  * it, one submission timed on the CPU to onSubmittedWorkDone (the read-back fence). The fixed rules'
- * variant is kept unless another is faster by more than KEEP_DEFAULT_WITHIN (the noise of a sample).
+ * variant is measured first and kept unless another is faster by more than KEEP_DEFAULT_WITHIN (the
+ * noise of a sample); a variant whose warm-up run already takes CUT_OFF times the best so far is not
+ * sampled further (it cannot win; on a CPU adapter the slow ones would otherwise take most of the time).
  */
 import packageJson from '../../package.json';
 import type { GpuContext } from '../gpu/device.ts';
@@ -61,6 +63,8 @@ const SAMPLE_MS = 10;
 const MAX_REPS = 50;
 /** Another variant replaces the fixed rules' only when faster by more than this fraction. */
 export const KEEP_DEFAULT_WITHIN = 0.03;
+/** A warm-up run this many times slower than the best so far ends that variant's measurement. */
+export const CUT_OFF = 3;
 
 const defaultStore = new MemoryPlanStore();
 
@@ -131,8 +135,11 @@ function seeded(n: number, seed: number): Float32Array<ArrayBuffer> {
   return out;
 }
 
-/** Milliseconds per run of `dispatches` (file comment: warm-up, repetitions, least of SAMPLES). */
-async function timeDispatches(gpu: GpuContext, dispatches: readonly Dispatch[]): Promise<number> {
+/**
+ * Milliseconds per run of `dispatches` (file comment: warm-up, repetitions, least of SAMPLES);
+ * `cut`: the warm-up run alone when it exceeds `cutMs`.
+ */
+async function timeDispatches(gpu: GpuContext, dispatches: readonly Dispatch[], cutMs = Infinity): Promise<{ ms: number; cut: boolean }> {
   const { device } = gpu;
   const timestamps = gpu.features.timestamps;
   const querySet = timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : undefined;
@@ -167,10 +174,11 @@ async function timeDispatches(gpu: GpuContext, dispatches: readonly Dispatch[]):
   };
   try {
     const first = await once(1);
+    if (first > cutMs) return { ms: first, cut: true };
     const reps = Math.max(1, Math.min(MAX_REPS, Math.ceil(SAMPLE_MS / Math.max(first, 1e-3))));
     let best = Infinity;
     for (let s = 0; s < SAMPLES; s++) best = Math.min(best, await once(reps));
-    return best;
+    return { ms: best, cut: false };
   } finally {
     querySet?.destroy();
     destroyBuffer(resolve);
@@ -183,7 +191,7 @@ async function timeDispatches(gpu: GpuContext, dispatches: readonly Dispatch[]):
  * environment that chooses `variant` for it, its buffers seeded, freed afterwards.
  */
 export async function timeVariant(gpu: GpuContext, base: KernelEnv, s: { op: ConvOp; input: number[]; output: number[] },
-  direction: Direction, variant: ConvVariantName): Promise<number> {
+  direction: Direction, variant: ConvVariantName, cutMs = Infinity): Promise<{ ms: number; cut: boolean }> {
   const env = new KernelEnv(gpu.device, base.variant, {}, base.pipelines, new Map([[s.op.name, { forward: variant, backward: variant }]]));
   try {
     const xN = perImage(s.input), yN = perImage(s.output);
@@ -197,16 +205,18 @@ export async function timeVariant(gpu: GpuContext, base: KernelEnv, s: { op: Con
     const dispatches = direction === 'forward'
       ? await kernel.forward({ env, inputs: [x], output: y, batch: 1 })
       : await kernel.backward({ env, inputs: [x], output: y, dy, dx: [{ view: x, accumulate: false }], items: 1, maskDiv: 1 });
-    return await timeDispatches(gpu, dispatches);
+    return await timeDispatches(gpu, dispatches, cutMs);
   } finally {
     env.destroy();
   }
 }
 
-/** The measurements tuning `graph` makes: each distinct shape × direction × applicable variant. */
-export function tuneWork(graph: Graph) {
-  return distinctConvShapes(graph).flatMap((s) => (['forward', 'backward'] as const).flatMap((direction) =>
-    applicableVariants(s.op, direction).map((variant) => ({ s, direction, variant }))));
+/** The measurements tuning `graph` makes: each distinct shape × direction × applicable variant, the fixed rules' first. */
+export function tuneWork(graph: Graph, family: KernelVariant) {
+  return distinctConvShapes(graph).flatMap((s) => (['forward', 'backward'] as const).flatMap((direction) => {
+    const fixed = convLowering(s.op, family, direction);
+    return [fixed, ...applicableVariants(s.op, direction).filter((v) => v !== fixed)].map((variant) => ({ s, direction, variant }));
+  }));
 }
 
 /**
@@ -221,18 +231,18 @@ export async function tune(gpu: GpuContext, model: OnnxModel, graph: Graph, fami
     const stored = await store.get(id);
     if (isTunedPlanFor(stored, key)) return { source: 'cache', where: store.where(id), tuned: stored };
   }
-  const work = tuneWork(graph);
+  const work = tuneWork(graph, family);
   const base = new KernelEnv(gpu.device, family);
   const timings: TuneTiming[] = [];
   const plan: Plan = {};
   try {
     const best = new Map<string, { variant: ConvVariantName; ms: number }>();
     for (const [i, w] of work.entries()) {
-      const ms = await timeVariant(gpu, base, w.s, w.direction, w.variant);
-      timings.push({ layers: w.s.layers, shape: `${describeConv(w.s.op)}, input ${w.s.input.slice(1).join('×')}`, direction: w.direction, variant: w.variant, ms });
       const k = `${w.s.layers[0]}|${w.direction}`;
-      const fixed = convLowering(w.s.op, family, w.direction);
       const b = best.get(k);
+      const { ms, cut } = await timeVariant(gpu, base, w.s, w.direction, w.variant, b ? CUT_OFF * b.ms : Infinity);
+      timings.push({ layers: w.s.layers, shape: `${describeConv(w.s.op)}, input ${w.s.input.slice(1).join('×')}`, direction: w.direction, variant: w.variant, ms, ...(cut ? { cut } : {}) });
+      const fixed = convLowering(w.s.op, family, w.direction);
       // The fixed rules' variant wins ties within the noise: compare against its time discounted by KEEP_DEFAULT_WITHIN.
       const score = (v: ConvVariantName, t: number) => (v === fixed ? t * (1 - KEEP_DEFAULT_WITHIN) : t);
       if (!b || score(w.variant, ms) < score(b.variant, b.ms)) best.set(k, { variant: w.variant, ms });
