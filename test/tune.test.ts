@@ -1,0 +1,179 @@
+/**
+ * Conv variants chosen by name (`variant`, `plan`) and by measurement (`tune`, src/runtime/tune.ts)
+ * on the small model (test/helpers/small-model.ts: 3×3, 1×1 and 3×3 convolutions and a Gemm): what
+ * each layer runs, what is refused and how, and that a tuned plan is measured once, kept in its
+ * store (files in a temporary cache here) and taken by a later load with no timing at all. The
+ * variants' numbers against the float64 reference are test/conv-variants.test.ts's.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { GradcamError } from '../src/errors.ts';
+import type { GpuContext } from '../src/gpu/device.ts';
+import { Network } from '../src/gradcam/network.ts';
+import { encodeNpy } from '../src/image/npy.ts';
+import { applicableVariants, convLowering, type ConvVariantName, parsePlan } from '../src/kernels/variants.ts';
+import { FilePlanStore } from '../src/node/plan-files.ts';
+import { encodeOnnx } from '../src/onnx/write.ts';
+import type { ConvOp } from '../src/ops/conv.ts';
+import { KEEP_DEFAULT_WITHIN, modelDigest, planKey, tuneCounters, type TuneProgress, tuneWork } from '../src/runtime/tune.ts';
+import { expectExit, gradcam, ROOT } from './helpers/cli.ts';
+import { testGpu } from './helpers/gpu.ts';
+import { SMALL_SHAPE, smallModel } from './helpers/small-model.ts';
+
+const model = smallModel(5, 'flatten');
+const input = { shape: SMALL_SHAPE, data: Float32Array.from({ length: SMALL_SHAPE.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * 0.37)) };
+const dir = mkdtempSync(join(tmpdir(), 'gradcam-tune-'));
+let gpu: GpuContext;
+
+beforeAll(async () => {
+  gpu = await testGpu();
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const convsOf = (net: Network) => net.graph.ops.filter((op): op is ConvOp => op.kind === 'conv');
+
+/** The kernels (first part of each dispatch's name) of a layer's forward dispatches. */
+const forwardKernels = (net: Network, layer: string) => [...new Set(net.engine.forwardDispatches.filter((d) => d.label === layer).map((d) => d.kernel.split('.')[0]))].sort();
+const KERNELS: Record<ConvVariantName, string[]> = {
+  'gemm-blocked': ['conv'], 'gemm-tiled': ['conv_tiled'], winograd: ['conv', 'winograd'], im2col: ['conv', 'im2col'], direct: ['depthwise'],
+};
+
+describe('conv variants by name', () => {
+  test('variant: that variant on every layer and direction where it applies, the fixed rules elsewhere; the forward dispatches are its kernels', async () => {
+    for (const variant of ['gemm-tiled', 'winograd'] as const) {
+      const net = await Network.load(gpu, model, { variant });
+      try {
+        for (const op of convsOf(net)) {
+          for (const d of ['forward', 'backward'] as const) {
+            const want = applicableVariants(op, d).includes(variant) ? variant : convLowering(op, 'cpu', d);
+            expect(net.engine.env.choices.get(op.name)?.[d], `${variant}: ${op.name} ${d}`).toBe(want);
+          }
+          expect(forwardKernels(net, op.name), op.name).toEqual(KERNELS[net.engine.env.choices.get(op.name)!.forward as ConvVariantName]);
+        }
+        // The 3×3 stride-1 layers are Winograd's: the choice reached them.
+        if (variant === 'winograd') expect(convsOf(net).filter((op) => net.engine.env.choices.get(op.name)!.forward === 'winograd').length).toBe(2);
+      } finally {
+        net.destroy();
+      }
+    }
+  });
+
+  test('plan: per layer and direction, over the fixed rules', async () => {
+    const fixed = await Network.load(gpu, model);
+    const [first, second] = convsOf(fixed);
+    // The first layer by its Conv node's name alone, the second by its op name (fused ops joined by '+').
+    expect(first.name).toContain('+');
+    const planned = await Network.load(gpu, model, { plan: { [first.name.split('+')[0]]: { forward: 'gemm-tiled' }, [second.name]: { backward: 'gemm-tiled' } } });
+    try {
+      expect(planned.engine.env.choices.get(first.name)).toEqual({ forward: 'gemm-tiled', backward: convLowering(first, 'cpu', 'backward') });
+      expect(planned.engine.env.choices.get(second.name)).toEqual({ forward: convLowering(second, 'cpu', 'forward'), backward: 'gemm-tiled' });
+      expect(forwardKernels(planned, first.name)).toEqual(['conv_tiled']);
+    } finally {
+      fixed.destroy();
+      planned.destroy();
+    }
+  });
+
+  test('refused: an unknown variant, a plan naming an unknown layer, or a variant where it does not apply; malformed plan files', async () => {
+    const err = async (p: Promise<unknown>) => {
+      const e = await p.then(() => undefined, (x: unknown) => x);
+      expect(e).toBeInstanceOf(GradcamError);
+      return (e as GradcamError).message;
+    };
+    expect(await err(Network.load(gpu, model, { variant: 'fastest' as ConvVariantName }))).toBe("unknown kernel variant 'fastest'");
+    expect(await err(Network.load(gpu, model, { plan: { nosuch: { forward: 'gemm-blocked' } }, planSource: 'p.json' }))).toBe("p.json: layer 'nosuch' is not a convolution of this model");
+    const fixed = await Network.load(gpu, model);
+    const pointwise = convsOf(fixed).find((op) => op.kh === 1 && op.kw === 1)!;
+    fixed.destroy();
+    expect(await err(Network.load(gpu, model, { plan: { [pointwise.name]: { forward: 'winograd' } }, planSource: 'p.json' })))
+      .toMatch(new RegExp(`^p\\.json: layer '${pointwise.name.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}' forward: variant 'winograd' does not apply to a 1×1/1 convolution`));
+    expect(await err(Network.load(gpu, model, { variant: 'winograd', tune: true }))).toMatch(/tune chooses every conv layer's variant/);
+    expect(() => parsePlan('[1]', 'p.json')).toThrow('p.json: expected a JSON object of layers, got an array');
+    expect(() => parsePlan('{"a": {"forward": "fast"}}', 'p.json')).toThrow(`p.json: layer 'a' forward: unknown variant "fast"`);
+    expect(() => parsePlan('{"a": {"sideways": "winograd"}}', 'p.json')).toThrow(`p.json: layer 'a': unknown key 'sideways'`);
+    expect(() => parsePlan('{"a": ', 'p.json')).toThrow(/^p\.json: not JSON/);
+  });
+});
+
+describe('tune', () => {
+  test('measures every applicable variant on every distinct shape once, keeps the fastest, stores the plan; a second load takes it with no timing', async () => {
+    const store = new FilePlanStore(join(dir, 'cache', 'plans'));
+    const before = tuneCounters.timedSubmissions;
+    const progress: TuneProgress[] = [];
+    const a = await Network.load(gpu, model, { tune: { store, onProgress: (p) => progress.push(p) } });
+    const timed = tuneCounters.timedSubmissions - before;
+    try {
+      expect(a.tuning?.source).toBe('measured');
+      expect(timed).toBeGreaterThan(0);
+      const work = tuneWork(a.graph, a.engine.env.variant);
+      expect(progress.map((p) => p.done)).toEqual(work.map((_, i) => i + 1));
+      expect(progress.every((p) => p.total === work.length)).toBe(true);
+      const { plan, timings } = a.tuning!.tuned;
+      expect(timings.length).toBe(work.length);
+      for (const op of convsOf(a)) {
+        for (const d of ['forward', 'backward'] as const) {
+          const mine = timings.filter((t) => t.layers.includes(op.name) && t.direction === d);
+          expect(mine.map((t) => t.variant).sort(), `${op.name} ${d}`).toEqual(applicableVariants(op, d).sort());
+          // The fastest, the fixed rules' variant winning within KEEP_DEFAULT_WITHIN.
+          const fixed = convLowering(op, a.engine.env.variant, d);
+          const score = (t: { variant: string; ms: number }) => (t.variant === fixed ? t.ms * (1 - KEEP_DEFAULT_WITHIN) : t.ms);
+          const chosen = mine.find((t) => t.variant === plan[op.name][d])!;
+          expect(mine.every((t) => score(chosen) <= score(t)), `${op.name} ${d}: ${JSON.stringify(mine)}`).toBe(true);
+          expect(a.engine.env.choices.get(op.name)?.[d]).toBe(plan[op.name][d]);
+        }
+        expect(forwardKernels(a, op.name)).toEqual(KERNELS[plan[op.name].forward!]);
+      }
+      // The file: JSON, its key the adapter's, the model's SHA-256, the input and the engine version.
+      const files = readdirSync(join(dir, 'cache', 'plans'));
+      expect(files).toHaveLength(1);
+      const stored = JSON.parse(readFileSync(join(dir, 'cache', 'plans', files[0]), 'utf8'));
+      expect(stored.key).toEqual(await planKey(gpu, model, a.graph));
+      expect(stored.key.model).toMatch(/^[0-9a-f]{64}$/);
+      expect(stored.key.engine.version).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+      expect(stored.plan).toEqual(plan);
+
+      const b = await Network.load(gpu, model, { tune: { store } });
+      try {
+        expect(tuneCounters.timedSubmissions - before, 'timing submissions after the second load').toBe(timed);
+        expect(b.tuning?.source).toBe('cache');
+        expect(b.tuning?.tuned.plan).toEqual(plan);
+        // The same kernels on the same input: the same logits, bit for bit.
+        expect((await b.classify(input)).logits).toEqual((await a.classify(input)).logits);
+      } finally {
+        b.destroy();
+      }
+      // Another model (other weights, same shapes) has its own key.
+      expect(await modelDigest(smallModel(6, 'flatten'))).not.toBe(stored.key.model);
+    } finally {
+      a.destroy();
+    }
+  });
+
+  test('CLI: --variant and --plan are checked before any work (exit 2, exit 1 naming the file); --tune measures once, a second run takes the plan from the cache', async () => {
+    execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', 'cli'], { cwd: ROOT });
+    const onnx = join(dir, 'small.onnx'), npy = join(dir, 'x.npy'), bad = join(dir, 'bad-plan.json');
+    writeFileSync(onnx, encodeOnnx(model));
+    writeFileSync(npy, encodeNpy(input.shape, input.data));
+    writeFileSync(bad, '{"conv1": {"forward": "fastest"}}');
+    const env = { ...process.env, GRADCAM_CACHE: join(dir, 'cli-cache') };
+    const usage = await gradcam(['classify', npy, '--model', onnx, '--variant', 'fastest'], 60_000, env);
+    expectExit(usage, 2);
+    expect(usage.stderr).toMatch(/--variant takes a conv variant \(gemm-blocked, gemm-tiled, winograd, im2col, direct\) or a kernel family \(cpu, gpu\), got 'fastest'/);
+    const planErr = await gradcam(['classify', npy, '--model', onnx, '--plan', bad], 60_000, env);
+    expectExit(planErr, 1);
+    expect(planErr.stderr).toContain(`${bad}: layer 'conv1' forward: unknown variant "fastest"`);
+    const first = await gradcam(['classify', npy, '--model', onnx, '--tune'], 300_000, env);
+    expectExit(first, 0);
+    expect(first.stderr).toMatch(/conv variants: tuned 4 layers \(\d+ measurements, (GPU timestamps|wall time)\), kept in .*cli-cache\/plans\/[0-9a-f]{64}\.json/);
+    const second = await gradcam(['classify', npy, '--model', onnx, '--tune'], 300_000, env);
+    expectExit(second, 0);
+    expect(second.stderr).toContain(`conv variants: the tuned plan for this GPU and model (4 layers), from ${join(dir, 'cli-cache', 'plans')}`);
+    expect(second.stderr).not.toMatch(/measurements/);
+    expect(readdirSync(join(dir, 'cli-cache', 'plans'))).toHaveLength(1);
+    // The same plan, the same kernels: the same table.
+    expect(second.stdout).toBe(first.stdout);
+  });
+});
