@@ -29,10 +29,16 @@ export function repositoryRoot(): string {
 
 /**
  * True in a checkout of the repository (a clone, or an unpacked source archive); false when this
- * code runs from an installed package (somewhere under node_modules), whose folder is not ours to write.
+ * code runs from an installed package (somewhere under node_modules), whose folder is not ours to write,
+ * or from a bundle with no package.json above it.
  */
 export function isCheckout(): boolean {
-  const repo = repositoryRoot();
+  let repo: string;
+  try {
+    repo = repositoryRoot();
+  } catch {
+    return false; // bundled on its own (the GPU kit): no repository around it
+  }
   return !repo.split(sep).includes('node_modules') && existsSync(join(repo, 'weights', 'generate'));
 }
 
