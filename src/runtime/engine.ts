@@ -314,7 +314,7 @@ export class Engine {
     const [c, h, w] = chwOf(this.inputShape, layout);
     if (c !== 3) {
       throw new GradcamError(`the model's input '${this.graph.input.name}' [${this.inputShape}] read as ${layout} has ${c} channels; pictures need 3`,
-        this.recipe.layout ? `The recipe says ${layout}; give --layout ${layout === 'NHWC' ? 'nchw' : 'nhwc'} if the input is the other way round, or a .npy tensor.` : 'Give a .npy tensor instead.');
+        this.recipe.layout ? `The recipe says ${layout}; if the input is the other way round, choose layout ${layout === 'NHWC' ? 'nchw' : 'nhwc'} (--layout on the command line, the recipe's layout in the API or the page's model card), or give a tensor (.npy) instead.` : 'Give a tensor (.npy) instead.');
     }
     checkImage(img);
     PreprocessStage.check(this.env.limits, img.width, img.height, w, h);
