@@ -31,6 +31,7 @@ import type { Engine } from '../runtime/engine.ts';
 import { encodeStage } from '../runtime/program.ts';
 import { extraPasses, INTEGRATED_GRADIENTS_DEFAULTS, occlusionSettings, SMOOTHGRAD_DEFAULTS } from './attribution-options.ts';
 import { methodSpec, type Method } from './methods.ts';
+import type { MultiPassRun } from './multipass.ts';
 import { PassRunner } from './passes.ts';
 import { GradcamProgram, type LayerMaps, type ProgramRequest } from './program.ts';
 import type { GradcamOptions, MethodOptions } from './types.ts';
@@ -127,19 +128,6 @@ export function passMaps(c: { engine: Engine; items: number; layers: LayerMaps[]
   }
 }
 
-/** What runInputPasses needs of a run (network.ts): as multipass.ts's MultiPassRun. */
-export interface InputPassRun {
-  /** The engine of the first pass: images 0 … images − 1 of its buffers hold their input and logits. */
-  first: Engine;
-  images: number;
-  program: GradcamProgram;
-  options: GradcamOptions;
-  /** The pass engine for batches of `batch` (never `first`). */
-  passEngine(batch: number): Promise<Engine>;
-  /** The most passes one batch holds by the device's limits (a forward and a backward pass to the input per pass). */
-  defaultBatch: number;
-}
-
 /** The passes one image of `method` runs on the pass engine (integrated gradients: m, the trapezoid rule's points but x). */
 export function inputPassCount(method: Method, input: readonly [number, number, number], options?: MethodOptions): number {
   return extraPasses(method, input, options);
@@ -176,7 +164,7 @@ function passProgram(engine: Engine, request: ProgramRequest): Promise<GradcamPr
  * with the rest of the run). Inside a run, after the first pass chose the classes. Returns the
  * milliseconds it took; rejects with AbortError when the signal aborts (between batches).
  */
-export async function runInputPasses(run: InputPassRun): Promise<number> {
+export async function runInputPasses(run: MultiPassRun): Promise<number> {
   const t0 = performance.now();
   const entries = run.program.layers.filter((l) => isInputPasses(l.method));
   if (!entries.length) return 0;
@@ -220,7 +208,7 @@ export function completeness(raw: Float32Array, ends: Float32Array, b: number, c
   return { sum, score, baselineScore, gap: sum - (counterfactual ? -1 : 1) * (score - baselineScore) };
 }
 
-async function runImage(run: InputPassRun, entry: LayerMaps, image: number, runner: PassRunner): Promise<void> {
+async function runImage(run: MultiPassRun, entry: LayerMaps, image: number, runner: PassRunner): Promise<void> {
   const { first, program, options } = run;
   const method = entry.method;
   const o = options.methodOptions;
