@@ -205,6 +205,21 @@ export function chooseRecipe(from: {
   return { recipe, source: 'user', why: `${set.map((k) => `--${k}`).join(', ')} from the user; the rest from ${choice.why}` };
 }
 
+/** chooseRecipe for a decoded model and its manifest entry, if any (the CLI's model resolution and the page's model card). */
+export function chooseModelRecipe(
+  model: { metadata?: Record<string, string>; inputs: readonly { name: string }[]; nodes: readonly { opType: string }[] },
+  entry: { name: string; recipe: string; recipeNote?: string } | undefined,
+  user?: RecipeOverrides,
+): RecipeChoice {
+  return chooseRecipe({
+    user,
+    manifest: entry ? { model: entry.name, recipe: entry.recipe, note: entry.recipeNote } : undefined,
+    metadata: model.metadata,
+    inputName: model.inputs[0]?.name ?? '',
+    opTypes: [...new Set(model.nodes.map((n) => n.opType))],
+  });
+}
+
 /** One line: "torchvision (RGB, 0–1, mean …, std …, resize shorter side then centre crop 87.5 %, NCHW)". */
 export function describeRecipe(r: Recipe, layout?: Layout): string {
   const range = r.valueScale === 1 ? '0–255' : r.valueScale === 1 / 255 ? '0–1' : `× ${r.valueScale}`;

@@ -14,7 +14,7 @@ import type { Graph } from '../graph/ir.ts';
 import { lower } from '../graph/lower.ts';
 import { perImage } from '../graph/ir.ts';
 import { checkLabelCount, chooseLabels, describeLabelSource, parseLabels } from '../gradcam/labels.ts';
-import { chooseRecipe, type Recipe, type RecipeChoice, type RecipeOverrides } from '../image/recipes.ts';
+import { chooseModelRecipe, type Recipe, type RecipeChoice, type RecipeOverrides } from '../image/recipes.ts';
 import { MAX_INPUT_BYTES, readFileOrFail } from '../node/files.ts';
 import { modelCacheDir } from '../node/paths.ts';
 import { decodeOnnx } from '../onnx/decode.ts';
@@ -86,13 +86,7 @@ async function fromEntry(entry: ManifestModel, log: (line: string) => void, opts
 /** The recipe and labels of a model: the user's, else the manifest entry's, else the model's metadata_props, else guessed. */
 async function withChoices(m: { name: string; path: string; model: OnnxModel; entry?: ManifestModel }, opts: ResolveOptions): Promise<ResolvedModel> {
   const { entry, model } = m;
-  const recipeChoice = chooseRecipe({
-    user: opts.recipe,
-    manifest: entry ? { model: entry.name, recipe: entry.recipe, note: entry.recipeNote } : undefined,
-    metadata: model.metadata,
-    inputName: model.inputs[0]?.name ?? '',
-    opTypes: [...new Set(model.nodes.map((n) => n.opType))],
-  });
+  const recipeChoice = chooseModelRecipe(model, entry, opts.recipe);
   let user: { labels: readonly string[]; from: string } | undefined;
   if (opts.labelsFile !== undefined) {
     const bytes = await readFileOrFail(opts.labelsFile, { maxBytes: 64 * 2 ** 20, limitReason: 'a labels file holds one class name per line' });

@@ -6,7 +6,7 @@
 import { decodeOnnx } from '../onnx/decode.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import { chooseLabels, type LabelChoice, parseLabels } from '../gradcam/labels.ts';
-import { chooseRecipe, type RecipeChoice, type RecipeOverrides } from '../image/recipes.ts';
+import { chooseModelRecipe, type RecipeChoice, type RecipeOverrides } from '../image/recipes.ts';
 import { fetchModelFile, isCached, isOnServer, type DownloadProgress } from './download.ts';
 import { generateModel } from './generated.ts';
 import { DEFAULT_REAL_MODEL, DEMO_MODEL } from '../../weights/manifest.ts';
@@ -51,13 +51,7 @@ export interface LoadedModel {
  */
 export function withSettings(m: Omit<LoadedModel, 'recipeChoice' | 'labels' | 'settings'>, settings: ModelSettings): LoadedModel {
   const { entry, model } = m;
-  const recipeChoice = chooseRecipe({
-    user: settings.recipe,
-    manifest: entry ? { model: entry.name, recipe: entry.recipe, note: entry.recipeNote } : undefined,
-    metadata: model.metadata,
-    inputName: model.inputs[0]?.name ?? '',
-    opTypes: [...new Set(model.nodes.map((n) => n.opType))],
-  });
+  const recipeChoice = chooseModelRecipe(model, entry, settings.recipe);
   const user = settings.labels && { labels: settings.labels.names, from: `${settings.labels.file} (a labels file)` };
   const labels = chooseLabels({ user, manifestSet: entry?.labels, metadata: model.metadata });
   return { ...m, recipeChoice, labels, settings };
