@@ -9,7 +9,7 @@ import { Network } from '../src/gradcam/network.ts';
 import { type ConvVariantName, convLowering } from '../src/kernels/variants.ts';
 import type { OnnxModel } from '../src/onnx/model.ts';
 import type { PlanStore } from '../src/runtime/plan-store.ts';
-import type { TuneProgress, TuneReport } from '../src/runtime/tune.ts';
+import { planLayerName, type TuneProgress, type TuneReport } from '../src/runtime/tune.ts';
 import { median } from './stats.ts';
 
 export interface TunedForward {
@@ -53,7 +53,7 @@ export async function tunedForward(gpu: GpuContext, model: OnnxModel, input: Flo
     for (const op of fixed.graph.ops) {
       if (op.kind !== 'conv') continue;
       for (const direction of ['forward', 'backward'] as const) {
-        const f = convLowering(op, family, direction), t = tuning.tuned.plan[op.name]?.[direction];
+        const f = convLowering(op, family, direction), t = tuning.tuned.plan[planLayerName(op.name)]?.[direction];
         if (!t || t === f) continue;
         const time = (v: string) => tuning.tuned.timings.find((m) => m.layers.includes(op.name) && m.direction === direction && m.variant === v)?.ms;
         changed.push({ layer: op.name, direction, fixed: f, tuned: t, fixedMs: time(f), tunedMs: time(t) });

@@ -18,7 +18,8 @@ import { applicableVariants, convLowering, type ConvVariantName, parsePlan } fro
 import { FilePlanStore } from '../src/node/plan-files.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
 import type { ConvOp } from '../src/ops/conv.ts';
-import { KEEP_DEFAULT_WITHIN, modelDigest, planKey, tuneCounters, type TuneProgress, tuneWork } from '../src/runtime/tune.ts';
+import type { TunedPlan } from '../src/runtime/plan-store.ts';
+import { KEEP_DEFAULT_WITHIN, modelDigest, planKey, planLayerName, sha256Hex, tuneCounters, type TuneProgress, tuneWork } from '../src/runtime/tune.ts';
 import { expectExit, gradcam, ROOT } from './helpers/cli.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { SMALL_SHAPE, smallModel } from './helpers/small-model.ts';
@@ -120,11 +121,11 @@ describe('tune', () => {
           // The fastest, the fixed rules' variant winning within KEEP_DEFAULT_WITHIN.
           const fixed = convLowering(op, a.engine.env.variant, d);
           const score = (t: { variant: string; ms: number }) => (t.variant === fixed ? t.ms * (1 - KEEP_DEFAULT_WITHIN) : t.ms);
-          const chosen = mine.find((t) => t.variant === plan[op.name][d])!;
+          const chosen = mine.find((t) => t.variant === plan[planLayerName(op.name)][d])!;
           expect(mine.every((t) => score(chosen) <= score(t)), `${op.name} ${d}: ${JSON.stringify(mine)}`).toBe(true);
-          expect(a.engine.env.choices.get(op.name)?.[d]).toBe(plan[op.name][d]);
+          expect(a.engine.env.choices.get(op.name)?.[d]).toBe(plan[planLayerName(op.name)][d]);
         }
-        expect(forwardKernels(a, op.name)).toEqual(KERNELS[plan[op.name].forward!]);
+        expect(forwardKernels(a, op.name)).toEqual(KERNELS[plan[planLayerName(op.name)].forward!]);
       }
       // The file: JSON, its key the adapter's, the model's SHA-256, the input and the engine version.
       const files = readdirSync(join(dir, 'cache', 'plans'));
@@ -147,6 +148,70 @@ describe('tune', () => {
       }
       // Another model (other weights, same shapes) has its own key.
       expect(await modelDigest(smallModel(6, 'flatten'))).not.toBe(stored.key.model);
+    } finally {
+      a.destroy();
+    }
+  });
+
+  test('a plan is per batch size: tuned at the load\'s batch and at batchSizes, each under its own key; an engine of B images takes the plan of the largest tuned size ≤ B, with no timing', async () => {
+    // The first test's store: its batch-1 plan is taken from there (measured here when this test runs alone); batch 2 is measured.
+    const store = new FilePlanStore(join(dir, 'cache', 'plans'));
+    const before = tuneCounters.timedSubmissions;
+    const batchOf = new Map<number, number>();
+    const a = await Network.load(gpu, model, { tune: { store, batchSizes: [2], onProgress: (p) => batchOf.set(p.batch, p.done) } });
+    const batchEngine = (net: Network, b: number) => (net as unknown as { batchEngines: Map<number, Network['engine']> }).batchEngines.get(b)!;
+    try {
+      expect([...a.tunings.keys()].sort()).toEqual([1, 2]);
+      const family = a.engine.env.variant;
+      expect(a.tunings.get(2)!.source).toBe('measured');
+      for (const b of [1, 2]) {
+        const t = a.tunings.get(b)!;
+        expect(t.tuned.key.input).toEqual([b, ...SMALL_SHAPE.slice(1)]);
+        expect(t.tuned.key).toEqual(await planKey(gpu, model, a.graph, b));
+        // Every applicable variant on every distinct shape, measured with b images.
+        expect(t.tuned.timings.length).toBe(tuneWork(a.graph, family, b).length);
+        if (t.source === 'measured') expect(batchOf.get(b)).toBe(t.tuned.timings.length);
+        expect(t.tuned.timings.every((m) => (b === 1 ? !/images/.test(m.shape) : m.shape.endsWith(`× ${b} images`)))).toBe(true);
+      }
+      expect(a.tuning).toBe(a.tunings.get(1));
+      expect([1, 2, 3, 4, 8].map((b) => a.planFor(b).tunedAt)).toEqual([1, 2, 2, 2, 2]);
+      const timed = tuneCounters.timedSubmissions - before;
+      expect(timed).toBeGreaterThan(0);
+
+      // Batches of 2 and of 4: engines of those sizes, each running its plan's variants; nothing timed.
+      const inputs = [0, 1, 2, 3].map((k) => ({ shape: SMALL_SHAPE, data: input.data.map((v, i) => Math.sin(v + k + i * 0.01)) }));
+      await a.classify(inputs, { batchSize: 2 });
+      await a.classify(inputs, { batchSize: 4 });
+      const plan2 = a.tunings.get(2)!.tuned.plan;
+      for (const b of [2, 4]) {
+        for (const op of convsOf(a)) expect(batchEngine(a, b).env.choices.get(op.name), `batch ${b}: ${op.name}`).toEqual(plan2[planLayerName(op.name)]);
+      }
+      expect(tuneCounters.timedSubmissions - before, 'timing submissions after batched runs').toBe(timed);
+
+      // A later load takes both plans from the store (no timing); a plan stored for batch 2 that differs
+      // from batch 1's (gemm-tiled forward everywhere, set by hand here) is what batch-2 engines run.
+      const tiled: TunedPlan = { ...a.tunings.get(2)!.tuned, plan: Object.fromEntries(Object.entries(plan2).map(([l, p]) => [l, { ...p, forward: 'gemm-tiled' }])) };
+      await store.put(await sha256Hex(JSON.stringify(tiled.key)), tiled);
+      const b = await Network.load(gpu, model, { tune: { store, batchSizes: [2] } });
+      try {
+        expect([...b.tunings.values()].map((t) => t.source)).toEqual(['cache', 'cache']);
+        expect(b.engine.env.choices.get(convsOf(b)[0].name)).toEqual(a.tunings.get(1)!.tuned.plan[planLayerName(convsOf(b)[0].name)]);
+        await b.classify(inputs, { batchSize: 2 });
+        for (const op of convsOf(b)) expect(batchEngine(b, 2).env.choices.get(op.name)!.forward).toBe('gemm-tiled');
+        expect(tuneCounters.timedSubmissions - before, 'timing submissions after the second load').toBe(timed);
+      } finally {
+        b.destroy();
+      }
+      // A Grad-CAM at the first conv's own output (before its ReLU) re-lowers the graph with that ReLU
+      // unfused, so the op's name changes; the plan names layers by their Conv node, so it still applies.
+      const fused = convsOf(a)[0].name;
+      expect(fused).toContain('+');
+      await a.gradCAM(input, { featureLayers: 'c1' });
+      const unfused = convsOf(a)[0];
+      expect(unfused.name).toBe(planLayerName(fused));
+      expect(a.engine.env.choices.get(unfused.name)).toEqual(a.tunings.get(1)!.tuned.plan[unfused.name]);
+      // Refused before any work: a batch size that is none.
+      await expect(Network.load(gpu, model, { tune: { store, batchSizes: [0] } })).rejects.toThrow('tune.batchSizes: 0 is not a batch size');
     } finally {
       a.destroy();
     }

@@ -59,12 +59,18 @@ export async function kernelChoice(args: Args, command?: Command, progress: Node
   }
   if (tune) {
     let bar: ReturnType<typeof inputsProgress> | undefined;
+    // The many-input commands' --batch B (checked by then): their full batches run B images, so tune at B too (a plan is per batch size).
+    const batch = typeof args.values.batch === 'string' ? Number(args.values.batch) : NaN;
     out.tune = {
+      ...(Number.isSafeInteger(batch) && batch > 1 ? { batchSizes: [batch] } : {}),
       store: new FilePlanStore(),
       onProgress: (p) => {
         bar ??= inputsProgress(p.total, info, progress, { unit: 'measurements' });
         bar.advance(1);
-        if (p.done === p.total) bar.done();
+        if (p.done === p.total) {
+          bar.done();
+          bar = undefined; // (the next batch size's measurements, if any, get their own bar)
+        }
       },
     };
   }

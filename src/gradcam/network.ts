@@ -12,7 +12,7 @@ import { type DispatchTiming, Profiler } from '../gpu/profiler.ts';
 import { tensorElements } from '../graph/ir.ts';
 import { Engine, findNonFinite, RunQueue } from '../runtime/engine.ts';
 import type { ConvVariantName, Plan } from '../kernels/variants.ts';
-import type { TuneOptions, TuneReport } from '../runtime/tune.ts';
+import { tune, tunedBatchFor, type TuneOptions, type TuneReport } from '../runtime/tune.ts';
 import { encodeStage } from '../runtime/program.ts';
 import { ReadbackPlan, type ReadbackResult, viewRegions } from '../runtime/readback.ts';
 import { StageTimer } from '../runtime/timing.ts';
@@ -55,7 +55,10 @@ export interface NetworkOptions {
   /**
    * Time every applicable variant on every distinct conv layer shape on this adapter and keep the
    * fastest (src/runtime/tune.ts), or take the plan stored for this adapter, model and engine
-   * version (no timing). `network.tuning` says which.
+   * version (no timing). `network.tuning` says which. A plan is per batch size: tuned at the load's
+   * batch and at `batchSizes`; an engine for another batch size (classify / gradCAM with a
+   * batchSize, the multi-pass methods' batches) takes the plan of the largest tuned size not above
+   * its own (planFor).
    */
   tune?: boolean | TuneOptions;
   /** Limits lower than the device's (for tests of the folding, refusal and display-scaling paths). */
@@ -84,8 +87,10 @@ export class Network {
   /** Per engine batch: where its display stages live (dropDisplay frees them). */
   private displayEnvs = new Map<number, KernelEnv>();
   private timer: StageTimer;
-  /** With the `tune` option: the tuned plan, measured at this load or taken from the store. */
+  /** With the `tune` option: the tuned plan at the load's batch size, measured at this load or taken from the store. */
   tuning?: TuneReport;
+  /** With the `tune` option: the tuned plans by batch size (the load's and TuneOptions.batchSizes). */
+  readonly tunings = new Map<number, TuneReport>();
 
   private constructor(public engine: Engine, readonly model: OnnxModel, private options: NetworkOptions, queue: RunQueue) {
     this.queue = queue;
@@ -97,15 +102,36 @@ export class Network {
   static async load(gpu: GpuContext, model: OnnxModel, options: NetworkOptions = {}): Promise<Network> {
     const queue = new RunQueue();
     const labels = options.labels ?? labelsFromMetadata(model.metadata);
+    const tuneOptions = options.tune === true ? {} : options.tune || undefined;
+    const sizes = tuneOptions?.batchSizes ?? [];
+    for (const b of sizes) {
+      if (!Number.isSafeInteger(b) || b < 1) throw new GradcamError(`tune.batchSizes: ${String(b)} is not a batch size`, 'Give integers ≥ 1: the batch sizes to tune at.');
+    }
     const engine = await Engine.create(gpu, model, {
       taps: options.taps, variant: options.variant, plan: options.plan, planSource: options.planSource, tune: options.tune, limits: options.limits, queue, recipe: options.recipe,
     });
     if (labels) checkLabelCount(labels, engine.classCount, options.labels ? 'labels' : `the model's metadata_props '${LABELS_KEY}'`);
-    // Engines made later (other batch sizes, re-lowering) take the tuned plan as it is: no timing again.
-    const plan = engine.tuning ? { ...engine.tuning.tuned.plan, ...options.plan } : options.plan;
-    const network = new Network(engine, model, { ...options, labels, plan, tune: undefined }, queue);
+    const network = new Network(engine, model, { ...options, labels, tune: undefined }, queue);
     network.tuning = engine.tuning;
+    if (engine.tuning) network.tunings.set(engine.batch, engine.tuning);
+    // The other batch sizes asked for, now (engines made later take these plans as they are: no timing again).
+    for (const b of new Set(sizes)) {
+      if (!tuneOptions || b === engine.batch) continue;
+      const report = await tune(gpu, model, engine.graph, engine.env.variant, tuneOptions, b);
+      if (report) network.tunings.set(b, report);
+    }
     return network;
+  }
+
+  /**
+   * The plan an engine of `batch` images runs: the tuned plan of `batch`, else of the largest tuned
+   * batch size below it (tunedBatchFor; `tunedAt` says which), with the `plan` option's entries over
+   * it; with none, the `plan` option alone (and the fixed rules).
+   */
+  planFor(batch: number): { plan?: Plan; tunedAt?: number } {
+    const at = tunedBatchFor(this.tunings.keys(), batch);
+    if (at === undefined) return { plan: this.options.plan };
+    return { plan: { ...this.tunings.get(at)!.tuned.plan, ...this.options.plan }, tunedAt: at };
   }
 
   get graph() {
@@ -308,7 +334,7 @@ export class Network {
       this.batchEngines.delete(slots); // most recently used last
     } else {
       engine = await Engine.create(this.engine.gpu, this.model, {
-        taps: this.options.taps, variant: this.options.variant, plan: this.options.plan, planSource: this.options.planSource, limits: this.options.limits, queue: this.queue, batch: slots, pipelines: this.engine.env.pipelines, recipe: this.engine.recipe,
+        taps: this.options.taps, variant: this.options.variant, plan: this.planFor(slots).plan, planSource: this.options.planSource, limits: this.options.limits, queue: this.queue, batch: slots, pipelines: this.engine.env.pipelines, recipe: this.engine.recipe,
       });
     }
     this.batchEngines.set(slots, engine);
@@ -331,7 +357,7 @@ export class Network {
     this.passes?.destroy();
     this.passes = undefined;
     this.passes = await Engine.create(this.engine.gpu, this.model, {
-      taps: this.options.taps, variant: this.options.variant, plan: this.options.plan, planSource: this.options.planSource, limits: this.options.limits, queue: this.queue, batch, pipelines: this.engine.env.pipelines, recipe: this.engine.recipe,
+      taps: this.options.taps, variant: this.options.variant, plan: this.planFor(batch).plan, planSource: this.options.planSource, limits: this.options.limits, queue: this.queue, batch, pipelines: this.engine.env.pipelines, recipe: this.engine.recipe,
     });
     return this.passes;
   }
@@ -349,7 +375,7 @@ export class Network {
       this.passes?.destroy();
       this.passes = undefined;
       this.engine.destroy();
-      this.engine = await Engine.create(this.engine.gpu, this.model, { taps, variant: this.options.variant, plan: this.options.plan, planSource: this.options.planSource, limits: this.options.limits, queue: this.queue, pipelines: this.engine.env.pipelines, recipe });
+      this.engine = await Engine.create(this.engine.gpu, this.model, { taps, variant: this.options.variant, plan: this.planFor(this.engine.batch).plan, planSource: this.options.planSource, limits: this.options.limits, queue: this.queue, pipelines: this.engine.env.pipelines, recipe });
       this.engine.recipe = recipe;
       this.options = { ...this.options, taps };
     }

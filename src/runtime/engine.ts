@@ -179,7 +179,7 @@ export class Engine {
   private pending = new Map<number, readonly Dispatch[]>();
   /** How pictures become this model's input (the model's metadata_props, else guessed; settable). */
   recipe: Recipe;
-  /** With `tune`: the tuned plan, and whether it was measured now or taken from the store. */
+  /** With `tune`: the tuned plan for this engine's batch size, and whether it was measured now or taken from the store (none: `storedOnly` found none). */
   tuning?: TuneReport;
 
   private constructor(
@@ -221,7 +221,7 @@ export class Engine {
         throw new GradcamError(`tune chooses every conv layer's variant; variant '${options.variant}' would be ignored`, 'Give tune or a conv variant, not both (a plan may override single layers).');
       }
       tuning = await tune(gpu, model, graph, family, options.tune === true ? {} : options.tune);
-      plan = { ...tuning.tuned.plan, ...options.plan };
+      if (tuning) plan = { ...tuning.tuned.plan, ...options.plan };
     }
     const env = new KernelEnv(gpu.device, family, options.limits, options.pipelines, engineChoices(graph, gpu, { ...options, plan }));
     const compiled = await checked(gpu.device, 'compiling the forward pass', () => compileForward(env, graph));

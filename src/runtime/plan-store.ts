@@ -12,7 +12,7 @@ export interface PlanKey {
   adapter: { vendor: string; architecture: string; device: string; description: string };
   /** SHA-256 of the model's content (tune.ts modelDigest). */
   model: string;
-  /** The input shape tuned at (batch 1). */
+  /** The input shape tuned at, its batch size first: a plan is per batch size (tune.ts). */
   input: number[];
   /** package.json's version and the SHA-256 of every declared kernel's WGSL (src/kernels/index.ts ALL_KERNELS). */
   engine: { version: string; shaders: string };
@@ -103,7 +103,11 @@ export class IndexedDbPlanStore implements PlanStore {
   }
 
   async get(id: string): Promise<TunedPlan | undefined> {
-    return (await this.request('readonly', (s) => s.get(id))) as TunedPlan | undefined;
+    try {
+      return (await this.request('readonly', (s) => s.get(id))) as TunedPlan | undefined;
+    } catch {
+      return undefined; // no IndexedDB here (a private window may refuse it): as if none were stored
+    }
   }
 
   async put(id: string, plan: TunedPlan): Promise<void> {

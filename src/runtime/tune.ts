@@ -2,10 +2,20 @@
  * Measured choice of the conv variants (`tune: true`, `gradcam … --tune`): every applicable variant
  * (src/kernels/variants.ts) timed on every distinct conv layer shape of the model, forward and data
  * gradient, on this adapter; the fastest kept per layer and direction as a plan, stored (PlanStore)
- * under the adapter, the model's SHA-256, the input shape and the engine version (package.json's
- * version and a SHA-256 of the shader sources), so that a later load takes it with no timing.
+ * under the adapter, the model's SHA-256, the input shape with its batch size and the engine version
+ * (package.json's version and a SHA-256 of the shader sources), so that a later load takes it with
+ * no timing.
  *
- * How a variant is timed: its dispatches for the layer alone at batch 1 (the layer's own weights, an
+ * A plan is per batch size: the batch is the GEMMs' N (positions × images), so the variant that wins
+ * at batch 1 (split-K for a small layer, say) need not win at batch 8. Tuning measures at one batch
+ * size B: every layer's buffers hold B images, the forward runs B images, the data gradient B items.
+ * A Network tunes at its load's batch and at TuneOptions.batchSizes; an engine it makes later for
+ * another batch size takes the plan tuned at the largest of those not above its own (tunedBatchFor).
+ *
+ * Plans name layers by their Conv node (the op's first name, before fused ops' '+…'): a re-lowering
+ * that keeps a tapped tensor unfuses a ReLU, and the plan still names the same layers.
+ *
+ * How a variant is timed: its dispatches for the layer alone at batch B (the layer's own weights, an
  * input of seeded values), run once to warm up and to size the repetitions (enough for ~10 ms of work,
  * at most 50), then SAMPLES times that many repetitions; the least sample's mean per run counts.
  * With 'timestamp-query' the repetitions run in one compute pass between two GPU timestamps; without
@@ -20,15 +30,18 @@ import { type Dispatch, KernelEnv, type KernelVariant } from '../gpu/dispatch.ts
 import { createBuffer, destroyBuffer } from '../gpu/buffers.ts';
 import { type Graph, perImage } from '../graph/ir.ts';
 import { ALL_KERNELS } from '../kernels/index.ts';
+import { GradcamError } from '../errors.ts';
 import { applicableVariants, convLowering, type ConvVariantName, describeConv, type Direction, type Plan } from '../kernels/variants.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import { conv, type ConvOp } from '../ops/conv.ts';
 import { MemoryPlanStore, isTunedPlanFor, type PlanKey, type PlanStore, TUNED_PLAN_FORMAT, type TunedPlan, type TuneTiming } from './plan-store.ts';
 
 export interface TuneProgress {
-  /** Measurements done, of `total`. */
+  /** Measurements done, of `total` (at this batch size). */
   done: number;
   total: number;
+  /** The batch size being tuned at. */
+  batch: number;
   /** The first layer of the shape just measured, and the measurement. */
   layer: string;
   direction: Direction;
@@ -43,6 +56,16 @@ export interface TuneOptions {
   onProgress?: (p: TuneProgress) => void;
   /** Measure again even when a plan is stored. */
   force?: boolean;
+  /**
+   * Take a stored plan when there is one, never measure: with none stored, the fixed rules (the
+   * page loads a model so; its Tune button measures).
+   */
+  storedOnly?: boolean;
+  /**
+   * The batch sizes to tune at (each its own plan; Network.load: default the load's batch, 1 for a
+   * model with an open batch). An engine for another batch size takes the nearest one's plan.
+   */
+  batchSizes?: number[];
 }
 
 export interface TuneReport {
@@ -90,7 +113,8 @@ export function modelDigest(model: OnnxModel): Promise<string> {
         const data = t.data as ArrayBufferView;
         inits.push(`${name}|${t.data.constructor.name}|${t.dims.join(',')}|${await sha256Hex(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))}`);
       }
-      const graph = JSON.stringify({ inputs: model.inputs, outputs: model.outputs, nodes: model.nodes, opset: model.opset });
+      // (A Constant node's int64 tensor holds bigints, which JSON has no form for: written as their digits.)
+      const graph = JSON.stringify({ inputs: model.inputs, outputs: model.outputs, nodes: model.nodes, opset: model.opset }, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
       return sha256Hex(`${graph}\n${inits.join('\n')}`);
     })();
     digests.set(model, d);
@@ -106,18 +130,22 @@ export async function engineVersion(): Promise<PlanKey['engine']> {
   return { version: packageJson.version, shaders: await shaderDigest };
 }
 
-export async function planKey(gpu: GpuContext, model: OnnxModel, graph: Graph): Promise<PlanKey> {
+/** What a plan for `graph` at `batch` images is stored under; `input` is the graph's input shape with that batch. */
+export async function planKey(gpu: GpuContext, model: OnnxModel, graph: Graph, batch = graph.batch): Promise<PlanKey> {
   const { vendor, architecture, device, description } = gpu.adapter;
-  return { adapter: { vendor, architecture, device, description }, model: await modelDigest(model), input: [1, ...graph.input.shape.slice(1)], engine: await engineVersion() };
+  return { adapter: { vendor, architecture, device, description }, model: await modelDigest(model), input: [batch, ...graph.input.shape.slice(1)], engine: await engineVersion() };
 }
 
-/** The graph's conv layers grouped by distinct shape (window, channels, input size, fused ReLU). */
-export function distinctConvShapes(graph: Graph): { op: ConvOp; input: number[]; output: number[]; layers: string[] }[] {
+/** A conv layer's name in a plan: its Conv node's (the op's first name; fused ops follow after '+'). */
+export const planLayerName = (opName: string) => opName.split('+')[0];
+
+/** The graph's conv layers grouped by distinct shape (window, channels, input size with `batch` images, fused ReLU). */
+export function distinctConvShapes(graph: Graph, batch = graph.batch): { op: ConvOp; input: number[]; output: number[]; layers: string[] }[] {
   const byKey = new Map<string, { op: ConvOp; input: number[]; output: number[]; layers: string[] }>();
   for (const op of graph.ops) {
     if (op.kind !== 'conv') continue;
-    const input = [1, ...graph.tensors.get(op.inputs[0])!.shape.slice(1)];
-    const output = [1, ...graph.tensors.get(op.output)!.shape.slice(1)];
+    const input = [batch, ...graph.tensors.get(op.inputs[0])!.shape.slice(1)];
+    const output = [batch, ...graph.tensors.get(op.output)!.shape.slice(1)];
     const { cIn, cOut, kh, kw, strideH, strideW, pads, dilations, group, relu } = op;
     const key = JSON.stringify([cIn, cOut, kh, kw, strideH, strideW, pads, dilations, group, relu, input, output]);
     const known = byKey.get(key);
@@ -194,44 +222,50 @@ export async function timeVariant(gpu: GpuContext, base: KernelEnv, s: { op: Con
   direction: Direction, variant: ConvVariantName, cutMs = Infinity): Promise<{ ms: number; cut: boolean }> {
   const env = new KernelEnv(gpu.device, base.variant, {}, base.pipelines, new Map([[s.op.name, { forward: variant, backward: variant }]]));
   try {
+    // B images (B = s.input[0]) one after another, as the engine lays a batch out.
+    const batch = s.input[0];
     const xN = perImage(s.input), yN = perImage(s.output);
-    const x = { buffer: env.scratch(xN, 'tune x'), offset: 0, stride: xN };
-    const y = { buffer: env.scratch(yN, 'tune y'), offset: 0, stride: yN };
-    const dy = { buffer: env.scratch(yN, 'tune dy'), offset: 0, stride: yN };
-    gpu.device.queue.writeBuffer(x.buffer, 0, seeded(xN, 1));
-    gpu.device.queue.writeBuffer(y.buffer, 0, seeded(yN, 2));
-    gpu.device.queue.writeBuffer(dy.buffer, 0, seeded(yN, 3));
+    const x = { buffer: env.scratch(batch * xN, 'tune x'), offset: 0, stride: xN };
+    const y = { buffer: env.scratch(batch * yN, 'tune y'), offset: 0, stride: yN };
+    const dy = { buffer: env.scratch(batch * yN, 'tune dy'), offset: 0, stride: yN };
+    gpu.device.queue.writeBuffer(x.buffer, 0, seeded(batch * xN, 1));
+    gpu.device.queue.writeBuffer(y.buffer, 0, seeded(batch * yN, 2));
+    gpu.device.queue.writeBuffer(dy.buffer, 0, seeded(batch * yN, 3));
     const kernel = conv.kernel(s.op, { inputs: [s.input], output: s.output });
     const dispatches = direction === 'forward'
-      ? await kernel.forward({ env, inputs: [x], output: y, batch: 1 })
-      : await kernel.backward({ env, inputs: [x], output: y, dy, dx: [{ view: x, accumulate: false }], items: 1, maskDiv: 1 });
+      ? await kernel.forward({ env, inputs: [x], output: y, batch })
+      : await kernel.backward({ env, inputs: [x], output: y, dy, dx: [{ view: x, accumulate: false }], items: batch, maskDiv: 1 });
     return await timeDispatches(gpu, dispatches, cutMs);
   } finally {
     env.destroy();
   }
 }
 
-/** The measurements tuning `graph` makes: each distinct shape × direction × applicable variant, the fixed rules' first. */
-export function tuneWork(graph: Graph, family: KernelVariant) {
-  return distinctConvShapes(graph).flatMap((s) => (['forward', 'backward'] as const).flatMap((direction) => {
+/** The measurements tuning `graph` at `batch` makes: each distinct shape × direction × applicable variant, the fixed rules' first. */
+export function tuneWork(graph: Graph, family: KernelVariant, batch = graph.batch) {
+  return distinctConvShapes(graph, batch).flatMap((s) => (['forward', 'backward'] as const).flatMap((direction) => {
     const fixed = convLowering(s.op, family, direction);
     return [fixed, ...applicableVariants(s.op, direction).filter((v) => v !== fixed)].map((variant) => ({ s, direction, variant }));
   }));
 }
 
 /**
- * The tuned plan for `graph` (of `model`) on this adapter: the stored one when there is one for
- * the same key (no timing at all), else measured now and stored.
+ * The tuned plan for `graph` (of `model`) at `batch` images on this adapter: the stored one when
+ * there is one for the same key (no timing at all), else measured now and stored; undefined only
+ * with `storedOnly` and none stored.
  */
-export async function tune(gpu: GpuContext, model: OnnxModel, graph: Graph, family: KernelVariant, options: TuneOptions = {}): Promise<TuneReport> {
+export async function tune(gpu: GpuContext, model: OnnxModel, graph: Graph, family: KernelVariant, options: TuneOptions = {}, batch = graph.batch): Promise<TuneReport | undefined> {
+  if (!Number.isSafeInteger(batch) || batch < 1) throw new GradcamError(`tune: batch size ${batch} is not an integer ≥ 1`);
   const store = options.store ?? defaultStore;
-  const key = await planKey(gpu, model, graph);
+  const key = await planKey(gpu, model, graph, batch);
   const id = await sha256Hex(JSON.stringify(key));
-  if (!options.force) {
+  if (!options.force || options.storedOnly) {
     const stored = await store.get(id);
-    if (isTunedPlanFor(stored, key)) return { source: 'cache', where: store.where(id), tuned: stored };
+    // (A plan stored before plans named layers by their Conv node alone: its names made so.)
+    if (isTunedPlanFor(stored, key)) return { source: 'cache', where: store.where(id), tuned: { ...stored, plan: Object.fromEntries(Object.entries(stored.plan).map(([k, v]) => [planLayerName(k), v])) } };
+    if (options.storedOnly) return undefined;
   }
-  const work = tuneWork(graph, family);
+  const work = tuneWork(graph, family, batch);
   const base = new KernelEnv(gpu.device, family);
   const timings: TuneTiming[] = [];
   const plan: Plan = {};
@@ -241,16 +275,16 @@ export async function tune(gpu: GpuContext, model: OnnxModel, graph: Graph, fami
       const k = `${w.s.layers[0]}|${w.direction}`;
       const b = best.get(k);
       const { ms, cut } = await timeVariant(gpu, base, w.s, w.direction, w.variant, b ? CUT_OFF * b.ms : Infinity);
-      timings.push({ layers: w.s.layers, shape: `${describeConv(w.s.op)}, input ${w.s.input.slice(1).join('×')}`, direction: w.direction, variant: w.variant, ms, ...(cut ? { cut } : {}) });
+      timings.push({ layers: w.s.layers, shape: `${describeConv(w.s.op)}, input ${w.s.input.slice(1).join('×')}${batch > 1 ? ` × ${batch} images` : ''}`, direction: w.direction, variant: w.variant, ms, ...(cut ? { cut } : {}) });
       const fixed = convLowering(w.s.op, family, w.direction);
       // The fixed rules' variant wins ties within the noise: compare against its time discounted by KEEP_DEFAULT_WITHIN.
       const score = (v: ConvVariantName, t: number) => (v === fixed ? t * (1 - KEEP_DEFAULT_WITHIN) : t);
       if (!b || score(w.variant, ms) < score(b.variant, b.ms)) best.set(k, { variant: w.variant, ms });
-      options.onProgress?.({ done: i + 1, total: work.length, layer: w.s.layers[0], direction: w.direction, variant: w.variant, ms });
+      options.onProgress?.({ done: i + 1, total: work.length, batch, layer: w.s.layers[0], direction: w.direction, variant: w.variant, ms });
     }
-    for (const s of distinctConvShapes(graph)) {
+    for (const s of distinctConvShapes(graph, batch)) {
       for (const layer of s.layers) {
-        plan[layer] = { forward: best.get(`${s.layers[0]}|forward`)!.variant, backward: best.get(`${s.layers[0]}|backward`)!.variant };
+        plan[planLayerName(layer)] = { forward: best.get(`${s.layers[0]}|forward`)!.variant, backward: best.get(`${s.layers[0]}|backward`)!.variant };
       }
     }
   } finally {
@@ -259,4 +293,13 @@ export async function tune(gpu: GpuContext, model: OnnxModel, graph: Graph, fami
   const tuned: TunedPlan = { format: TUNED_PLAN_FORMAT, key, date: new Date().toISOString(), method: gpu.features.timestamps ? 'timestamps' : 'wall', plan, timings };
   await store.put(id, tuned);
   return { source: 'measured', where: store.where(id), tuned };
+}
+
+/**
+ * The batch size whose plan an engine of `batch` images takes, of those tuned: `batch` itself, else
+ * the largest below it (the nearest smaller problem the plan was measured on); none below: undefined
+ * (the fixed rules: a load tunes at its own batch, 1 for most models, so this is rare).
+ */
+export function tunedBatchFor(tuned: Iterable<number>, batch: number): number | undefined {
+  return [...tuned].filter((b) => b <= batch).sort((a, b) => a - b).at(-1);
 }
