@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { Network } from '../gradcam/network.ts';
 import { planRequest } from '../gradcam/request.ts';
+import { isMultiPass } from '../gradcam/methods.ts';
 import { explainLine, isOverlayFileOf, overlayFileName } from '../gradcam/json.ts';
 import { nodeGpu } from '../gpu/node.ts';
 import { encodePngAtomic } from '../image/decode-node.ts';
@@ -54,10 +55,12 @@ export async function explainMany(args: Args, io: Io): Promise<void> {
       settings: { ...settings, inputs }, io,
       read: (path) => readInput(path, graph, { maxPixels }),
       cost: inputBytes,
-      async run(batch) {
+      // The multi-pass methods: a bar of passes over all inputs, and Ctrl-C stops cleanly (src/cli/passes.ts).
+      passes: request.methods.some(isMultiPass),
+      async run(batch, control) {
         // One call for the batch: the API runs it as one GPU batch of --batch images (bitwise the single-image results).
         const results = await network.gradCAM(batch.map((x) => x.input.image ?? x.input.tensor!),
-          { ...request, methodOptions, batchSize: settings.batch, upsample: outDir !== undefined, overlay: outDir !== undefined });
+          { ...request, methodOptions, batchSize: settings.batch, upsample: outDir !== undefined, overlay: outDir !== undefined, signal: control?.signal, onProgress: control?.onProgress });
         const out: object[] = [];
         for (const [i, result] of results.entries()) {
           let overlays: string[] | undefined;

@@ -190,8 +190,9 @@ export const explain: Command = {
                     of the input flipped or not × 0.9, 1, 1.1, flipped back (six images in one batch)
   --pass-batch B    scorecam, ablationcam, smoothgrad, integrated-gradients, occlusion: passes run
                     together on the GPU (default: as many as the buffer limits allow, at most 16);
-                    a progress bar shows passes done and time left; Ctrl-C stops cleanly (nothing
-                    written, exit 130)
+                    a progress bar shows passes done and time left (over all inputs with several);
+                    Ctrl-C stops cleanly, exit 130: nothing written (several inputs: those finished
+                    are complete, the batch in flight writes nothing; --resume goes on)
   --skip-zero       ablationcam: no pass for channels whose activations are all zero (weight 0)
   --samples N       smoothgrad: noisy copies of the input (default 50)
   --sigma S         smoothgrad: the noise's standard deviation as a fraction of the input's range

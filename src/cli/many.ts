@@ -9,13 +9,14 @@
  */
 import { statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { GradcamError } from '../errors.ts';
+import { AbortError, GradcamError } from '../errors.ts';
 import { uniqueStems } from '../gradcam/json.ts';
 import { MAX_BATCH } from '../gradcam/network.ts';
 import { compareNames, displayPath, extensionOf, type InputPath, joinName, listFolderNames } from '../node/byte-paths.ts';
 import { checkWritable, formatBytes, makeFolders } from '../node/files.ts';
 import { JsonlOutput } from './jsonl.ts';
 import { inputsProgress } from './progress.ts';
+import { manyPassesSession, type PassControl } from './passes.ts';
 import { type Args, type Command, intOption, type Options, pathOption, UsageError } from './command.ts';
 import type { Io } from './command.ts';
 
@@ -159,15 +160,24 @@ export interface ManyRun<I, P extends InputPath = string> {
    * count bounds a batch.
    */
   cost?(path: P): Promise<number>;
-  /** Runs a batch of read inputs; one result (the JSONL fields besides `input`) per input, in order. */
-  run(batch: ReadInput<I, P>[]): Promise<object[]>;
+  /**
+   * Runs a batch of read inputs; one result (the JSONL fields besides `input`) per input, in order.
+   * With `passes`, `control` is the session's signal and progress, for the API call.
+   */
+  run(batch: ReadInput<I, P>[], control?: PassControl): Promise<object[]>;
+  /**
+   * The calls run multi-pass methods (scorecam, …): the bar counts passes over all inputs instead
+   * of inputs, and Ctrl-C stops cleanly: the batch of inputs in flight writes nothing, those
+   * finished before are complete, and the command exits 130 (src/cli/passes.ts).
+   */
+  passes?: boolean;
   /** The stdout line of one result (unless the JSONL goes to stdout); `shown`: the input's path as text (displayPath). */
   describe(shown: string, result: object): string;
 }
 
-/** A GradcamError passes (it is the input's error line); anything else (a bug) or a usage error stops the run. */
+/** A GradcamError passes (it is the input's error line); anything else (a bug), a usage error or Ctrl-C (AbortError) stops the run. */
 function userError(err: unknown): GradcamError {
-  if (!(err instanceof GradcamError) || err instanceof UsageError) throw err;
+  if (!(err instanceof GradcamError) || err instanceof UsageError || err instanceof AbortError) throw err;
   return err;
 }
 
@@ -195,7 +205,18 @@ export async function runMany<I, P extends InputPath = string>(m: ManyRun<I, P>)
     const pending = settings.inputs.map((path, index) => ({ path, index, shown: displayPath(path) })).filter((x) => !jsonl?.done.has(x.shown));
     const skipped = settings.inputs.length - pending.length;
     if (skipped) io.info(`gradcam: ${skipped} of ${settings.inputs.length} inputs have results in ${settings.jsonl} already (--resume): ${pending.length} to go`);
-    const progress = inputsProgress(pending.length, io.info, process.stderr);
+    let finished = 0;
+    // Ctrl-C's hint: what is complete, and how to go on.
+    const cancelled = () => {
+      const many = pending.length === 1 ? 'input' : 'inputs';
+      const where = settings.jsonl === undefined || settings.jsonl === '-' ? '' : ` (their lines in ${settings.jsonl})`;
+      const next = settings.jsonl === undefined || settings.jsonl === '-' ? 'With --jsonl FILE, --resume can go on from where a run stopped.'
+        : `Run the same command${settings.resume ? '' : ' with --resume'} to go on from there.`;
+      return new AbortError('Ctrl-C', `${finished} of ${pending.length} ${many} finished before it and ${finished === 1 ? 'is' : 'are'} complete${where}; the batch in flight wrote nothing. ${next}`);
+    };
+    const passes = m.passes ? manyPassesSession(io.info, pending.length, cancelled) : undefined;
+    const progress = passes ?? inputsProgress(pending.length, io.info, process.stderr);
+    const run = (batch: ReadInput<I, P>[]) => (passes ? passes.call(batch.length, (control) => m.run(batch, control)) : m.run(batch));
     const failed: { shown: string; error: GradcamError }[] = [];
     const fail = (shown: string, error: GradcamError) => {
       failed.push({ shown, error });
@@ -219,53 +240,58 @@ export async function runMany<I, P extends InputPath = string>(m: ManyRun<I, P>)
       if (!costs.has(i)) costs.set(i, await m.cost!(pending[i].path));
       return costs.get(i)!;
     };
-    for (let at = 0; at < pending.length;) {
-      let end = at + 1;
-      for (let bytes = await cost(at); end < pending.length && end - at < count;) {
-        const next = await cost(end);
-        if (bytes + next > budget) break;
-        bytes += next;
-        end++;
-      }
-      const slice = pending.slice(at, end);
-      at = end;
-      // Each input's outcome (by its index in `slice`), reported in input order once the batch is done.
-      const outcome = new Map<number, { result: object } | { error: GradcamError }>();
-      const read: (ReadInput<I, P> & { k: number; shown: string })[] = [];
-      for (const [k, x] of slice.entries()) {
-        try {
-          read.push({ ...x, k, input: await m.read(x.path) });
-        } catch (err) {
-          outcome.set(k, { error: userError(err) });
+    try {
+      for (let at = 0; at < pending.length;) {
+        passes?.check(); // Ctrl-C: stop before reading the next batch
+        let end = at + 1;
+        for (let bytes = await cost(at); end < pending.length && end - at < count;) {
+          const next = await cost(end);
+          if (bytes + next > budget) break;
+          bytes += next;
+          end++;
         }
-      }
-      if (read.length) {
-        try {
-          const results = await m.run(read.map(({ path, index, input }) => ({ path, index, input })));
-          read.forEach((x, i) => outcome.set(x.k, { result: results[i] }));
-        } catch (err) {
-          const error = userError(err);
-          if (read.length === 1) outcome.set(read[0].k, { error: namedError(read[0].shown, error) });
-          else {
-            for (const x of read) {
-              try {
-                outcome.set(x.k, { result: (await m.run([{ path: x.path, index: x.index, input: x.input }]))[0] });
-              } catch (e) {
-                outcome.set(x.k, { error: namedError(x.shown, userError(e)) });
+        const slice = pending.slice(at, end);
+        at = end;
+        // Each input's outcome (by its index in `slice`), reported in input order once the batch is done.
+        const outcome = new Map<number, { result: object } | { error: GradcamError }>();
+        const read: (ReadInput<I, P> & { k: number; shown: string })[] = [];
+        for (const [k, x] of slice.entries()) {
+          try {
+            read.push({ ...x, k, input: await m.read(x.path) });
+          } catch (err) {
+            outcome.set(k, { error: userError(err) });
+          }
+        }
+        if (read.length) {
+          try {
+            const results = await run(read.map(({ path, index, input }) => ({ path, index, input })));
+            read.forEach((x, i) => outcome.set(x.k, { result: results[i] }));
+          } catch (err) {
+            const error = userError(err);
+            if (read.length === 1) outcome.set(read[0].k, { error: namedError(read[0].shown, error) });
+            else {
+              for (const x of read) {
+                try {
+                  outcome.set(x.k, { result: (await run([{ path: x.path, index: x.index, input: x.input }]))[0] });
+                } catch (e) {
+                  outcome.set(x.k, { error: namedError(x.shown, userError(e)) });
+                }
               }
             }
           }
         }
+        read.length = 0; // the batch's decoded inputs can go before the next batch is read
+        for (const [k, x] of slice.entries()) {
+          const o = outcome.get(k)!;
+          if ('error' in o) fail(x.shown, o.error);
+          else succeed(x.shown, o.result);
+        }
+        finished += slice.length;
+        progress.advance(slice.length);
       }
-      read.length = 0; // the batch's decoded inputs can go before the next batch is read
-      for (const [k, x] of slice.entries()) {
-        const o = outcome.get(k)!;
-        if ('error' in o) fail(x.shown, o.error);
-        else succeed(x.shown, o.result);
-      }
-      progress.advance(slice.length);
+    } finally {
+      progress.done(); // also when Ctrl-C or an error stops the loop: the bar cleared, SIGINT no longer caught
     }
-    progress.done();
     if (failed.length) {
       throw new GradcamError(`${failed.length} of ${pending.length} inputs failed (the first: ${failed[0].error.message})`,
         settings.jsonl ? `Their lines in ${settings.jsonl === '-' ? 'the JSONL' : settings.jsonl} say why; fix or remove them, then --resume to run them again.` : 'The lines above say why.');

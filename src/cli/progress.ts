@@ -8,6 +8,10 @@ import { fmtTime, type ProgressStream } from '../models/progress.ts';
 export interface InputsProgress {
   /** `n` more inputs finished (results or errors). */
   advance(n: number): void;
+  /** A new total (an estimate that firmed up: the passes of inputs not run yet); redraws. */
+  setTotal(total: number): void;
+  /** Redraws the bar (after `opts.note` changed). */
+  redraw(): void;
   /** A line through `write` (default: the message stream); the bar, if shown, is cleared first and redrawn after. */
   log(line: string, write?: (line: string) => void): void;
   /** Clears the bar. */
@@ -15,13 +19,17 @@ export interface InputsProgress {
 }
 
 export function inputsProgress(total: number, info: (line: string) => void, stream: ProgressStream,
-  /** `unit`: what is counted, plural ('inputs', the default: 'images/s' and '… inputs'; 'passes': 'passes/s', '… passes'). */
-  opts: { intervalMs?: number; now?: () => number; unit?: string } = {}): InputsProgress {
+  /**
+   * `unit`: what is counted, plural ('inputs', the default: 'images/s' and '… inputs'; 'passes':
+   * 'passes/s', '… passes'); `note`: more words after the count ('2 of 5 inputs done'), read at each
+   * draw; `start`: when the counting began (default: now; a bar made at the first report starts earlier).
+   */
+  opts: { intervalMs?: number; now?: () => number; unit?: string; note?: () => string; start?: number } = {}): InputsProgress {
   const unit = opts.unit ?? 'inputs';
   const rateUnit = opts.unit ?? 'images';
   const now = opts.now ?? (() => Date.now());
   const interval = opts.intervalMs ?? 10_000;
-  const start = now();
+  const start = opts.start ?? now();
   let finished = 0;
   let shown = false;
   let lastLine = start;
@@ -38,14 +46,14 @@ export function inputsProgress(total: number, info: (line: string) => void, stre
     const rate = dt > 0 && finished > first.n ? (finished - first.n) / dt : NaN;
     const left = rate > 0 ? (total - finished) / rate : NaN;
     const speed = Number.isFinite(rate) ? `${rate >= 10 ? rate.toFixed(0) : rate.toPrecision(2)} ${rateUnit}/s` : `… ${rateUnit}/s`;
-    return { count: `${finished}/${total}`, speed, left: Number.isFinite(left) ? `${fmtTime(left)} left` : '' };
+    return { count: `${finished}/${total}`, note: opts.note?.() ?? '', speed, left: Number.isFinite(left) ? `${fmtTime(left)} left` : '' };
   };
   const draw = () => {
-    const { count, speed, left } = text();
+    const { count, note, speed, left } = text();
     const width = Math.max(20, (stream.columns || 80) - 1);
-    const tail = `${count}  ${speed}${left ? `  ${left}` : ''}`;
+    const tail = `${count}${note ? `  ${note}` : ''}  ${speed}${left ? `  ${left}` : ''}`;
     const barWidth = Math.min(30, width - tail.length - 3);
-    const bar = barWidth >= 5 ? `[${'#'.repeat(Math.floor((barWidth * finished) / Math.max(1, total))).padEnd(barWidth, '-')}] ` : '';
+    const bar = barWidth >= 5 ? `[${'#'.repeat(Math.min(barWidth, Math.floor((barWidth * finished) / Math.max(1, total)))).padEnd(barWidth, '-')}] ` : '';
     stream.write(`\r\x1b[K${`${bar}${tail}`.slice(0, width)}`);
     shown = true;
   };
@@ -57,9 +65,16 @@ export function inputsProgress(total: number, info: (line: string) => void, stre
       if (stream.isTTY) draw();
       else if (now() - lastLine >= interval && finished < total) {
         lastLine = now();
-        const { count, speed, left } = text();
-        info(`gradcam: ${count} ${unit}, ${speed}${left ? `, about ${left}` : ''}`);
+        const { count, note, speed, left } = text();
+        info(`gradcam: ${count} ${unit}${note ? ` (${note})` : ''}, ${speed}${left ? `, about ${left}` : ''}`);
       }
+    },
+    setTotal(n) {
+      total = n;
+      if (stream.isTTY) draw();
+    },
+    redraw() {
+      if (stream.isTTY) draw();
     },
     log(line, write = info) {
       const again = shown;
