@@ -248,6 +248,23 @@ describe('input attributions on the small model, against float64', () => {
     expect(after.maps[0].max).toBeGreaterThan(0);
   });
 
+  test('profileMethods: a multi-pass method is timed by its passes as they ran (methodPassesMs, within methodMs), a single-pass one by its replay', async () => {
+    const n = await network();
+    const methodOptions = { smoothgrad: { samples: 6, batchSize: B }, 'integrated-gradients': { steps: 3, batchSize: B } };
+    const r = await n.profileMethods(x0, { classes: [2], upsample: false, methods: ['saliency', 'smoothgrad', 'integrated-gradients'], methodOptions }, 1);
+    const { methodMs, methodPassesMs, passesMs } = r.timings;
+    expect(Object.keys(methodPassesMs!).sort()).toEqual(['integrated-gradients', 'smoothgrad']);
+    for (const m of ['smoothgrad', 'integrated-gradients'] as const) {
+      expect(methodPassesMs![m]).toBeGreaterThan(0);
+      expect(methodMs![m]).toBeGreaterThanOrEqual(methodPassesMs![m]!);
+    }
+    // Each method's passes are timed around its own batches: together, nearly all of the run's passes.
+    const sum = methodPassesMs!.smoothgrad! + methodPassesMs!['integrated-gradients']!;
+    expect(sum).toBeLessThanOrEqual(passesMs!);
+    expect(sum).toBeGreaterThan(0.5 * passesMs!);
+    expect(methodMs!.saliency).toBeGreaterThan(0);
+  });
+
   test('bad options are refused before any GPU work, naming the option', async () => {
     const n = await network();
     const refused = async (options: GradcamOptions, words: string) => {

@@ -173,7 +173,9 @@ export async function runInputPasses(run: MultiPassRun): Promise<number> {
   const runner = new PassRunner(run.first.gpu.device, total, { signal: run.options.signal, onProgress: run.options.onProgress });
   runner.check();
   for (const entry of entries) {
+    const started = performance.now();
     for (let n = 0; n < run.images; n++) await runImage(run, entry, n, runner);
+    run.byMethod?.set(entry.method, (run.byMethod.get(entry.method) ?? 0) + performance.now() - started);
   }
   return performance.now() - t0;
 }

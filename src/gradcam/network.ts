@@ -279,7 +279,7 @@ export class Network {
 
   /** The Grad-CAM program of the last run (profileMethods times its methods). */
   private lastProgram?: GradcamProgram;
-  /** The channel-pass methods' milliseconds in the last run (multipass.ts), for profileMethods. */
+  /** The multi-pass methods' milliseconds in the last run (their passes: multipass.ts, attributions.ts), for profileMethods. */
   private lastPassesByMethod = new Map<Method, number>();
 
   /**
@@ -296,8 +296,9 @@ export class Network {
       this.checkInput(input);
       const [result] = await this.gradCAMNow([input], 1, options, false);
       result.timings.methodMs = await this.lastProgram!.timeMethods(runs, this.timer.gpuTimed);
-      // scorecam's and ablationcam's own work is their passes (CPU clock, in the run), not only the map that replays.
+      // A multi-pass method's own work is its passes (CPU clock, in the run), not only the map that replays: both, and the passes' part said.
       for (const [m, ms] of this.lastPassesByMethod) result.timings.methodMs[m] = (result.timings.methodMs[m] ?? 0) + ms;
+      if (this.lastPassesByMethod.size) result.timings.methodPassesMs = Object.fromEntries(this.lastPassesByMethod);
       return result;
     });
   }
@@ -608,7 +609,7 @@ export class Network {
     });
     const passes = methods.some(isMultiPass)
       ? async () => await runMultiPass({ first: engine, images: inputs.length, program, options: { ...options, onProgress: progress(true) }, passEngine: (b) => this.passEngine(b), defaultBatch: this.defaultBatchSize(), byMethod: this.lastPassesByMethod })
-        + await runInputPasses({ first: engine, images: inputs.length, program, options: { ...options, onProgress: progress(false) }, passEngine: (b) => this.passEngine(b), defaultBatch: this.defaultBatchSize({ layers: [engine.graph.input.name], k, reduction }) })
+        + await runInputPasses({ first: engine, images: inputs.length, program, options: { ...options, onProgress: progress(false) }, passEngine: (b) => this.passEngine(b), defaultBatch: this.defaultBatchSize({ layers: [engine.graph.input.name], k, reduction }), byMethod: this.lastPassesByMethod })
       : undefined;
     let passesMs: number | undefined;
     if (this.timer.gpuTimed) {

@@ -202,8 +202,19 @@ export interface GradcamTimings {
   camMs: number;
   /** The multi-pass methods' passes (all their batches), CPU clock; absent when none ran. */
   passesMs?: number;
-  /** Each method's own time: its dispatches at every layer (the guided methods: with their guided backward pass to the input), replayed alone; set by Network.profileMethods. */
+  /**
+   * Each method's own time: its dispatches at every layer (the guided methods: with their guided
+   * backward pass to the input), replayed alone; the multi-pass methods' (scorecam, ablationcam,
+   * smoothgrad, integrated-gradients, occlusion) plus their passes as they ran (methodPassesMs).
+   * Set by Network.profileMethods.
+   */
   methodMs?: Partial<Record<Method, number>>;
+  /**
+   * The multi-pass methods' part of methodMs that is their passes: the wall time (CPU clock) of all
+   * their batches in the run, not a replay (passes are not replayed: a method is timed by them).
+   * Set by Network.profileMethods when such a method ran.
+   */
+  methodPassesMs?: Partial<Record<Method, number>>;
   totalMs: number;
   /** 'gpu' (timestamp queries) or 'cpu' (stages submitted one by one). */
   source: 'gpu' | 'cpu';
