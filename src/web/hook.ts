@@ -7,6 +7,7 @@ import type { GradcamMap, GradcamResult } from '../gradcam/types.ts';
 import { hotSpot } from './draw.ts';
 import type { LabelSet } from './labels.ts';
 import type { ModelFacts } from './model-card.ts';
+import type { TuningFacts } from './tuning.ts';
 
 export interface RunSummary {
   model: string;
@@ -53,6 +54,10 @@ export interface PageHook {
   stopped: number;
   /** Device losses recovered. */
   recoveries: number;
+  /** Where the loaded model's conv variants come from (src/web/tuning.ts), after each load and each Tune. */
+  tuning?: TuningFacts;
+  /** The Tune button's last progress report (measurements done of the total). */
+  tuneProgress?: { done: number; total: number };
   loseDevice(): void;
 }
 

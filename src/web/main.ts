@@ -42,6 +42,7 @@ import {
   busy, h, layerTitle, makeGalleryItem, ms, notice, parseClassSearch, passProgress, progress, renderClassPicker, renderClassSearch,
   renderLayerPicker, renderMethodPicker, renderPredictions, renderProfile, renderTimings, ui,
 } from './ui.ts';
+import { tuneProgressText, tuningNote } from './tuning.ts';
 import { FpsMeter, Webcam } from './webcam.ts';
 
 const params = new URLSearchParams(location.search);
@@ -248,6 +249,7 @@ class App {
     ui.model.value = value;
     this.modelValue = value;
     this.settled(loaded);
+    this.showTuning();
     renderLayerPicker(this.session.layers, this.layer);
     this.layer = ui.layer.value;
     this.fillMethodPicker();
@@ -293,6 +295,7 @@ class App {
       busy('applying the change…');
       const how = await this.session.reconfigure(next);
       if (how === 'recompiled') {
+        this.showTuning();
         renderLayerPicker(this.session.layers, this.layer);
         this.layer = ui.layer.value;
         this.fillMethodPicker(); // (an input of another size: the input attributions' pass counts change)
@@ -574,6 +577,45 @@ class App {
     }
   }
 
+  /** The Timings card's line on the conv variants (tuned plan or fixed rules), and window.gradcam.tuning. */
+  private showTuning(): void {
+    const facts = this.session.tuning;
+    ui.tuneNote.textContent = facts ? tuningNote(facts) : '';
+    hook.tuning = facts;
+    ui.tune.disabled = !facts;
+  }
+
+  /**
+   * The Tune button: every conv variant timed on every layer shape of the model in view (a progress
+   * line, as it takes a while on a slow GPU), the fastest kept in IndexedDB and compiled in; then the
+   * view runs again on the tuned kernels.
+   */
+  private async tune(): Promise<void> {
+    ui.tune.disabled = true;
+    const t0 = performance.now();
+    busy('tuning: timing every conv variant on every layer shape…');
+    let done = false;
+    try {
+      await this.session.tune((p) => {
+        const text = tuneProgressText(p, t0);
+        hook.tuneProgress = { done: p.done, total: p.total };
+        busy(text);
+        progress(text, p.done / p.total);
+      });
+      done = true;
+    } catch (e) {
+      notice(`tune: ${message(e)}`, 'error');
+      hook.errors.push(`tune: ${message(e)}`);
+    } finally {
+      busy(null);
+      progress(null);
+      this.compiled.clear();
+      this.showTuning();
+    }
+    if (done) notice(`Tuned in ${((performance.now() - t0) / 1000).toFixed(1)} s. ${tuningNote(hook.tuning!)}`);
+    this.requestRender();
+  }
+
   private save(): void {
     const out = composite(ui.picture, ui.heat, Number(ui.opacity.value));
     const map = this.result ? this.mainMap(this.result) : undefined;
@@ -620,6 +662,7 @@ class App {
     ui.opacity.addEventListener('input', () => this.applyOpacity());
     ui.save.addEventListener('click', () => this.save());
     ui.profile.addEventListener('click', () => void this.profile());
+    ui.tune.addEventListener('click', () => void this.tune());
     ui.classSelect.addEventListener('change', () => this.pickClass(ui.classSelect.value === 'top' ? 'top' : Number(ui.classSelect.value)));
     ui.classSearch.addEventListener('change', () => {
       const c = parseClassSearch(ui.classSearch.value, this.labels);
@@ -685,6 +728,7 @@ class App {
     this.compiled.clear();
     recovered.then(() => {
       progress(null);
+      this.showTuning();
       hook.recoveries++;
       notice(`The GPU device was lost${why}; the engine was re-created.`);
       this.requestRender();

@@ -8,7 +8,9 @@ import { requestGpu, describeAdapter, type GpuContext } from '../gpu/device.ts';
 import type { LayerInfo } from '../gradcam/layers.ts';
 import type { Layout } from '../image/recipes.ts';
 import { Network } from '../gradcam/network.ts';
+import type { TuneOptions, TuneProgress } from '../runtime/tune.ts';
 import type { LoadedModel } from './models.ts';
+import { planStore, type TuningFacts, tuningFacts } from './tuning.ts';
 
 /** Why the page cannot run: no navigator.gpu, or no adapter behind it. */
 export class NoWebGpu extends Error {
@@ -124,13 +126,37 @@ export class Session {
     return this.serial(() => this.compile(model));
   }
 
-  private async compile(model: LoadedModel): Promise<Network> {
+  /** What the loaded network's conv variants come from (a tuned plan or the fixed rules); undefined before a model is loaded. */
+  get tuning(): TuningFacts | undefined {
+    return this.net && tuningFacts(this.net);
+  }
+
+  /**
+   * The Tune button: times every conv variant on every layer shape of the loaded model on this
+   * device, keeps the fastest in IndexedDB (a later load takes it with no timing) and compiles the
+   * model again with them. If it fails, the model is compiled again as it was, and the error thrown.
+   */
+  tune(onProgress: (p: TuneProgress) => void): Promise<Network> {
+    return this.serial(async () => {
+      const model = this.loaded;
+      if (!model) throw new Error('no model is loaded');
+      try {
+        return await this.compile(model, { force: true, onProgress });
+      } catch (e) {
+        await this.compile(model);
+        throw e;
+      }
+    });
+  }
+
+  /** Compiles `model`; its conv variants from the plan tuned on this adapter and kept in IndexedDB, if any (never timed here: `tune` is the Tune button's). */
+  private async compile(model: LoadedModel, tune: TuneOptions = { storedOnly: true }): Promise<Network> {
     this.net?.destroy();
     this.net = undefined;
     this.loaded = model;
     this.generation++;
     this.events.progress('compiling kernels…');
-    this.net = await Network.load(this.gpu, model.model, { recipe: model.recipeChoice.recipe, labels: model.labels.labels });
+    this.net = await Network.load(this.gpu, model.model, { recipe: model.recipeChoice.recipe, labels: model.labels.labels, tune: { store: planStore, ...tune } });
     return this.net;
   }
 

@@ -79,6 +79,8 @@ export const ui = {
   predictions: byId<HTMLOListElement>('predictions'),
   timings: byId<HTMLElement>('timings'),
   profile: byId<HTMLButtonElement>('profile'),
+  tune: byId<HTMLButtonElement>('tune'),
+  tuneNote: byId<HTMLElement>('tune-note'),
   profileOut: byId<HTMLElement>('profile-out'),
   kernelView: byId<HTMLElement>('kernel-view'),
 };

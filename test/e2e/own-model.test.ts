@@ -5,7 +5,8 @@
  * with its labels file: the class names, the input, the recipe and its source, the labels' source;
  * a recipe changed in the model card changes the result (and Reset gives the first one back); the
  * layer picker and the strip show the ResNet's stage outputs; the inspector's branch view appears
- * at a residual Add and not at the stem. The page starts with `?model=none`, so no GoogLeNet runs.
+ * at a residual Add and not at the stem; the Tune button on a tiny model (its plan kept in
+ * IndexedDB and taken with no timing after a reload). The page starts with `?model=none`, so no GoogLeNet runs.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -15,9 +16,12 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modelFitsDevice } from '../../src/gradcam/limits.ts';
 import type { PageHook } from '../../src/web/hook.ts';
+import { encodeOnnx } from '../../src/onnx/write.ts';
 import { ensureGeneratedModel } from '../../weights/generate/index.ts';
 import type { ManifestModel } from '../../weights/manifest.ts';
 import { buildPage, hasChromium, hookOf, launch, waitForRuns, watchErrors, CHROMIUM } from './browser.ts';
+import { buildModel, int, ints, node, weight } from '../reference/models.ts';
+import { randomTensor, rng } from '../reference/tensor.ts';
 import { startServer, type TestServer } from './server.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -338,5 +342,71 @@ describe.skipIf(!hasChromium)(`the page with one's own model (${CHROMIUM}, WebGP
     await page.dispatchEvent('#class-search', 'change');
     h = await waitForRuns(page, runs + 1);
     expect(h.last!.map).toMatchObject({ class: 3, label: 'cat' });
+  });
+
+  it('Tune kernels (issue 21): times every conv variant of a tiny model with a progress line, keeps the plan in IndexedDB; after a reload the same model takes it with no timing', async () => {
+    const seen = errors.length;
+    await page.goto(`${server.origin}/?model=none`); // (a page of its own: this test does not need the ones above)
+    await ready();
+    // A tiny model (a 3×3 conv and a Gemm: 2 conv layers, the Gemm run as a 1×1 one), opened as a local file.
+    const r = rng(21);
+    const onnx = Buffer.from(encodeOnnx(buildModel({
+      inputs: { x: [1, 3, 9, 7] },
+      outputs: ['logits'],
+      weights: [weight('w', randomTensor([5, 3, 3, 3], r)), weight('b', randomTensor([5], r, 0, 0.2)), weight('fc', randomTensor([4, 5], r)), weight('fcb', randomTensor([4], r))],
+      nodes: [
+        node('Conv', ['x', 'w', 'b'], ['c'], { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]) }), node('Relu', ['c'], ['a']),
+        node('GlobalAveragePool', ['a'], ['g']), node('Flatten', ['g'], ['f']), node('Gemm', ['f', 'fc', 'fcb'], ['logits'], { transB: int(1) }),
+      ],
+    })));
+    const open = async () => {
+      const runs = (await hookOf(page)).runs;
+      await page.setInputFiles('#model-file', { name: 'small.onnx', mimeType: 'application/octet-stream', buffer: onnx });
+      return waitForRuns(page, runs + 1);
+    };
+    let h = await open();
+    expect(h.tuning).toMatchObject({ source: 'fixed rules', layers: 2, changed: 0, timedSubmissions: 0 });
+    expect(await page.textContent('#tune-note')).toMatch(/^Conv kernels: the fixed rules \(2 layers\)/);
+    // The veil's lines while tuning runs.
+    await page.evaluate(() => {
+      const lines: string[] = ((window as unknown as { tuneLines: string[] }).tuneLines = []);
+      const text = document.getElementById('busy-text')!;
+      new MutationObserver(() => lines.push(text.textContent ?? '')).observe(text, { childList: true, characterData: true, subtree: true });
+    });
+    const t0 = Date.now();
+    await page.click('#tune');
+    h = await waitForRuns(page, h.runs + 1);
+    console.log(`e2e own model: Tune on the tiny model: ${h.tuning!.measurements} measurements, ${((Date.now() - t0) / 1000).toFixed(1)} s with the run after it`);
+    const measured = h.tuning!;
+    expect(measured.source).toBe('measured');
+    // At least the fixed rules' variant and one other on each of the 2 layers in both directions.
+    expect(measured.measurements).toBeGreaterThanOrEqual(8);
+    expect(measured.timedSubmissions).toBeGreaterThanOrEqual(measured.measurements!);
+    expect(h.tuneProgress).toEqual({ done: measured.measurements, total: measured.measurements });
+    const lines = await page.evaluate(() => (window as unknown as { tuneLines: string[] }).tuneLines);
+    expect(lines.filter((l) => /^tuning: \d+ of \d+ measurements \(/.test(l)).length).toBeGreaterThan(1);
+    expect(await page.textContent('#tune-note')).toMatch(/^Conv kernels: tuned now \(\d+ measurements, (GPU timestamps|wall time)\) and kept in this browser's IndexedDB/);
+    const stored = () => page.evaluate(() => new Promise<number>((resolve, reject) => {
+      const req = indexedDB.open('gradcam-webgpu');
+      req.onerror = () => reject(req.error);
+      req.onsuccess = () => {
+        const count = req.result.transaction('plans').objectStore('plans').count();
+        count.onsuccess = () => {
+          resolve(count.result);
+          req.result.close();
+        };
+        count.onerror = () => reject(count.error);
+      };
+    }));
+    expect(await stored()).toBe(1);
+
+    // A new page (the timing counter starts at 0 again), the same model: the plan from IndexedDB, nothing timed.
+    await page.reload();
+    await ready();
+    h = await open();
+    expect(h.tuning).toEqual({ ...measured, source: 'cache', timedSubmissions: 0, where: measured.where });
+    expect(await page.textContent('#tune-note')).toMatch(/^Conv kernels: the tuned plan for this GPU and model, measured .* from this browser's IndexedDB/);
+    expect(await stored()).toBe(1);
+    expect(errors.slice(seen)).toEqual([]);
   });
 });
