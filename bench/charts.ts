@@ -148,7 +148,7 @@ const STAGE_COLOURS: Record<string, string> = { forward: '#4c78a8', backward: '#
  * (GPU timestamps per stage, or CPU time per submitted stage), and read-back + overhead: the
  * case's wall-time median minus those three (the read-back, mapping and JavaScript around them).
  */
-export function stageBars(r: BenchResult): StageBar[] {
+export function stageBars(r: Pick<BenchResult, 'gradcamStages' | 'measurements'>): StageBar[] {
   const med = (n: string) => r.measurements.find((m) => m.name === n)?.medianMs;
   return (r.gradcamStages ?? []).map((g) => {
     const wall = med(g.name);
@@ -163,7 +163,7 @@ export function stageBars(r: BenchResult): StageBar[] {
   });
 }
 
-export function stagesSvg(r: BenchResult, title = "Grad-CAM's stages"): string {
+export function stagesSvg(r: Pick<BenchResult, 'gradcamStages' | 'measurements'>, title = "Grad-CAM's stages"): string {
   const bars = stageBars(r);
   if (!bars.length) return '';
   const total = (b: StageBar) => b.segments.reduce((a, s) => a + s.ms, 0);

@@ -116,6 +116,8 @@ export interface BenchSetup {
   notes?: string[];
   /** The kernel lab's rows so far, after each one (the page draws its charts live). */
   onKernels?: (lab: KernelLab) => void;
+  /** Grad-CAM's stages so far, after each case is measured, with the measurements so far (the page draws the stacked bars live). */
+  onStages?: (live: Pick<BenchResult, 'gradcamStages' | 'measurements'>) => void;
   /** Where tuned plans are kept (with tune; default: memory): the CLI's cache files, the page's IndexedDB. */
   planStore?: PlanStore;
 }
@@ -357,6 +359,7 @@ export async function runBench(setup: BenchSetup): Promise<BenchResult> {
       name, source: timestamps ? 'gpu' : 'cpu',
       forwardMs: round(median(stages.forward)), backwardMs: round(median(stages.backward)), mapMs: round(median(stages.map)),
     });
+    setup.onStages?.({ gradcamStages: [...gradcamStages], measurements: [...measurements] });
     if (c.methods) {
       // Each method's own time: its dispatches replayed alone (Network.profileMethods), median of `runs`.
       const r = await net.profileMethods({ shape, data: input }, options, o.runs);

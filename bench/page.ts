@@ -6,13 +6,14 @@
  * pre-bundling and sends the cross-origin isolation headers for /bench/, so the wasm EP can use
  * threads). URL parameters preset the form (?runs=2&only=forward,ort-wasm&profile=1&kernels=1) and
  * `autorun=1` starts at once (used by bench/browser.mjs); `window.benchResult` holds the result.
- * The charts (bench/charts.ts, the same code that draws the HTML report) show under the table; the
- * kernel lab's are drawn live as its rows come in.
+ * The charts (bench/charts.ts, the same code that draws the HTML report) show under the table, and
+ * live while the run goes: Grad-CAM's stages as each case is measured, the kernel lab's per-layer
+ * bars and roofline as its rows come in (`window.benchLiveCharts` counts the live redraws).
  */
 import * as ort from 'onnxruntime-web/webgpu';
 import { describeAdapter, requestGpu, type GpuContext } from '../src/gpu/device.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
-import { chartsHtml, kernelLabHtml } from './charts.ts';
+import { chartsHtml, kernelLabHtml, stagesSvg } from './charts.ts';
 import { DEFAULT_OPTIONS, runBench, type BenchOptions, type BenchResult } from './harness.ts';
 import { renderReport } from './html-report.ts';
 import type { OrtModule, OrtProvider } from './ort.ts';
@@ -28,7 +29,7 @@ const log = (line: string) => {
 };
 
 declare global {
-  interface Window { benchResult?: BenchResult; benchError?: string; benchReportHtml?: string }
+  interface Window { benchResult?: BenchResult; benchError?: string; benchReportHtml?: string; benchLiveCharts?: number }
 }
 
 async function modelBytes(): Promise<{ name: string; bytes: Uint8Array }> {
@@ -117,18 +118,30 @@ async function run(gpu: GpuContext): Promise<void> {
   try {
     const model = await modelBytes();
     const useOrt = $<HTMLInputElement>('ort').checked;
+    // The charts so far, in chartsHtml's order (the kernel lab's, then Grad-CAM's stages), redrawn at most once per frame.
+    const live = { lab: '', stages: '' };
     let pending = 0;
+    const redraw = () => {
+      if (pending) return;
+      pending = requestAnimationFrame(() => {
+        pending = 0;
+        $('charts').innerHTML = [live.lab, live.stages].filter(Boolean).join('\n');
+        window.benchLiveCharts = (window.benchLiveCharts ?? 0) + 1;
+      });
+    };
     const result = await runBench({
       platform: 'browser', gpu, model, ort: useOrt ? providers() : [], log, options: readOptions(),
       versions: { browser: navigator.userAgent },
       machine: () => ({ cores: navigator.hardwareConcurrency, userAgent: navigator.userAgent }),
-      // The kernel lab's charts as its rows come in (at most one redraw per frame).
+      // The kernel lab's charts as its rows come in, Grad-CAM's stages as each case is measured.
       onKernels: (lab) => {
-        if (pending) return;
-        pending = requestAnimationFrame(() => {
-          pending = 0;
-          $('charts').innerHTML = kernelLabHtml(lab, gpu.adapter.description || gpu.adapter.architecture);
-        });
+        live.lab = kernelLabHtml(lab, gpu.adapter.description || gpu.adapter.architecture);
+        redraw();
+      },
+      onStages: (r) => {
+        const svg = stagesSvg(r);
+        live.stages = svg && `<section class="stages">${svg}</section>`;
+        redraw();
       },
       notes: [
         ...(useOrt && !globalThis.crossOriginIsolated ? ['The page is not cross-origin isolated: ORT wasm runs on 1 thread.'] : []),
