@@ -5,7 +5,8 @@
  * CAM reference, flipped back, normalised, averaged; on the small model (16 × 12 input, layer a3
  * [6, 8, 6]: an even width, so the flip pairs columns), K = 2 classes, for gradcam, hirescam and
  * eigencam. Also: the classes and scores are the unaugmented input's, a batch of two inputs gives
- * bitwise the single results (the groups of 6 at images 6 … 11 too), and the refusals.
+ * bitwise the single results (the groups of 6 at images 6 … 11 too), and the refusals (the methods
+ * with maps at the input; scorecam and ablationcam take it: test/multipass.test.ts).
  *
  * Tolerance: each augmentation's map has the error bound of test/eigen-smoothing.test.ts,
  * e_a = 1e-4 · max_i M_a(i) (M: the conditioned magnitude: Σ_k mean|G_k|·|A_k(i)| for gradcam, the
@@ -117,10 +118,11 @@ test('a batch of two inputs with augSmooth gives bitwise the single results; exp
 
 test('augSmooth where it does not apply is refused naming the methods; with inspect too', async () => {
   const x = { shape: SMALL_SHAPE, data: input(24) };
-  for (const methods of [['gradcam', 'guided-backprop'], ['scorecam']] as Method[][]) {
+  // (scorecam and ablationcam take it: test/multipass.test.ts.)
+  for (const methods of [['gradcam', 'guided-backprop'], ['saliency'], ['scorecam', 'smoothgrad']] as Method[][]) {
     const e = await net.gradCAM(x, { methods, augSmooth: true }).catch((err: unknown) => err);
     expect(e).toBeInstanceOf(GradcamError);
-    expect((e as Error).message).toContain(`augSmooth does not apply to ${methods.filter((m) => m !== 'gradcam').join(', ')}`);
+    expect((e as Error).message).toContain(`augSmooth does not apply to ${methods.filter((m) => m !== 'gradcam' && m !== 'scorecam').join(', ')}: it averages the maps at a feature layer of six augmented copies, and these maps are at the input`);
   }
   const e = await net.gradCAM(x, { augSmooth: true, inspect: true }).catch((err: unknown) => err);
   expect((e as Error).message).toMatch(/cannot be combined with augSmooth/);

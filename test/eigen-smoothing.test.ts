@@ -15,7 +15,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { GradcamError } from '../src/errors.ts';
 import { Network } from '../src/gradcam/network.ts';
-import { type Method, METHODS } from '../src/gradcam/methods.ts';
+import { isMultiPass, type Method, METHODS } from '../src/gradcam/methods.ts';
 import { eigenSmoothApplies } from '../src/gradcam/smoothing.ts';
 import type { GradcamResult } from '../src/gradcam/types.ts';
 import type { OnnxModel } from '../src/onnx/model.ts';
@@ -27,7 +27,8 @@ import { backwardReference, forwardValues } from './reference/graph.ts';
 import { type Tensor, tensor } from './reference/tensor.ts';
 
 const BOUND = 1e-4;
-const SMOOTHABLE = METHODS.filter(eigenSmoothApplies);
+/** The one-pass methods eigen-smooth applies to (scorecam's and ablationcam's: test/multipass.test.ts). */
+const SMOOTHABLE = METHODS.filter((m) => eigenSmoothApplies(m) && !isMultiPass(m));
 
 interface Case {
   name: string;
@@ -139,10 +140,11 @@ test('the inspector on eigengradcam decomposes G ⊙ A: the contributions sum to
 test('eigenSmooth where it does not apply, and with inspect, is refused naming the methods', async () => {
   const c = cases[0];
   const input = { shape: c.shape, data: c.x };
-  for (const methods of [['gradcam', 'eigencam'], ['eigengradcam'], ['guided-backprop']] as Method[][]) {
+  // (scorecam and ablationcam take it: test/multipass.test.ts.)
+  for (const methods of [['gradcam', 'eigencam'], ['eigengradcam'], ['guided-backprop'], ['scorecam', 'saliency']] as Method[][]) {
     const e = await c.net.gradCAM(input, { methods, eigenSmooth: true }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(GradcamError);
-    expect((e as Error).message).toContain(`eigenSmooth does not apply to ${methods.filter((m) => m !== 'gradcam').join(', ')}`);
+    expect((e as Error).message).toContain(`eigenSmooth does not apply to ${methods.filter((m) => m !== 'gradcam' && m !== 'scorecam').join(', ')}`);
   }
   const e = await c.net.gradCAM(input, { methods: ['gradcam'], eigenSmooth: true, inspect: true }).catch((x: unknown) => x);
   expect((e as Error).message).toMatch(/inspect .* cannot be combined with eigenSmooth/);

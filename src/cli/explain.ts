@@ -185,9 +185,11 @@ export const explain: Command = {
                     the guided ones add a guided one to the input)
   --counterfactual  negate the gradients (G := −G): what speaks against the class (gradient methods)
   --eigen-smooth    the map as the first principal component of the channel terms instead of their sum
-                    (pytorch-grad-cam's eigen_smooth; the weighted and element-wise methods)
+                    (pytorch-grad-cam's eigen_smooth; the weighted and element-wise methods, scorecam,
+                    ablationcam)
   --aug-smooth      test-time augmentation (pytorch-grad-cam's aug_smooth): the mean of the normalised maps
-                    of the input flipped or not × 0.9, 1, 1.1, flipped back (six images in one batch)
+                    of the input flipped or not × 0.9, 1, 1.1, flipped back (six images in one batch;
+                    scorecam and ablationcam: six times their passes); the methods at a feature layer
   --pass-batch B    scorecam, ablationcam, smoothgrad, integrated-gradients, occlusion: passes run
                     together on the GPU (default: as many as the buffer limits allow, at most 16);
                     a progress bar shows passes done and time left (over all inputs with several);

@@ -11,7 +11,7 @@ import type { Dispatch, KernelEnv } from '../gpu/dispatch.ts';
 import { chwOf } from '../image/recipes.ts';
 import { AUGSMOOTH } from '../kernels/augsmooth.ts';
 import type { Engine } from '../runtime/engine.ts';
-import { AUGMENTATIONS } from './smoothing.ts';
+import { AUGMENTATIONS } from './augmentations.ts';
 
 /** Engine images per input. */
 export const AUG_COPIES = AUGMENTATIONS.length;

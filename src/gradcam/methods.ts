@@ -28,6 +28,7 @@
  */
 import { GradcamError } from '../errors.ts';
 import { extraPasses } from './attribution-options.ts';
+import { AUGMENTATIONS } from './augmentations.ts';
 import type { MethodOptions } from './types.ts';
 
 export type MethodKind = 'weighted' | 'elementwise' | 'eigen' | 'guided' | 'score' | 'ablation' | 'input' | 'input-passes' | 'occlusion';
@@ -37,10 +38,15 @@ export interface PassContext {
   channels: number;
   input: readonly [number, number, number];
   methodOptions?: MethodOptions;
+  /** aug-smooth (smoothing.ts): every pass runs for each of the six augmented copies of the input. */
+  augSmooth?: boolean;
 }
 
-/** The one forward (and backward) pass every single-pass method shares. */
-const ONE_PASS = () => 1;
+/** The copies of the input each pass runs for: six under aug-smooth, else one. */
+const copies = (at: PassContext) => (at.augSmooth ? AUGMENTATIONS.length : 1);
+
+/** The one forward (and backward) pass every single-pass method shares (one batch of six images under aug-smooth). */
+const ONE_PASS = (at: PassContext) => copies(at);
 
 export interface MethodSpec {
   kind: MethodKind;
@@ -60,7 +66,7 @@ export interface MethodSpec {
   /**
    * How many passes (forwards, or forward + backward) the method runs for one image, its classes and
    * one layer, the shared first pass included: 1 for the single-pass methods; at most this many when
-   * an option may skip some (ablationcam's skipZero).
+   * an option may skip some (ablationcam's skipZero); six times as many with augSmooth (each copy's).
    */
   passes: (at: PassContext) => number;
 }
@@ -101,12 +107,12 @@ export const METHOD_SPECS = {
   scorecam: {
     kind: 'score', code: 0, gradients: false,
     formula: 'M_k = A_k upsampled bilinearly (align_corners = true) to the input, min-max normalised (eps 1e-8); S_k = score(x ⊙ M_k), one forward each; w = softmax_k(S_k); ReLU(Σ_k w_k A_k)',
-    reference: 'Wang et al. 2020 (pytorch-grad-cam ScoreCAM)', passes: (at) => 1 + at.channels,
+    reference: 'Wang et al. 2020 (pytorch-grad-cam ScoreCAM)', passes: (at) => copies(at) * (1 + at.channels),
   },
   ablationcam: {
     kind: 'ablation', code: 0, gradients: false,
     formula: 'S_k = the score with channel k of A zeroed (a forward from the layer); w_k = (S − S_k) / S; ReLU(Σ_k w_k A_k)',
-    reference: 'Desai & Ramaswamy 2020 (pytorch-grad-cam AblationCAM)', passes: (at) => 1 + at.channels,
+    reference: 'Desai & Ramaswamy 2020 (pytorch-grad-cam AblationCAM)', passes: (at) => copies(at) * (1 + at.channels),
   },
   saliency: {
     kind: 'input', code: 0, gradients: true,

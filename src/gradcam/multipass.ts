@@ -14,6 +14,9 @@
  *     w_k = (S − S_k) / S (ablationWeights). With skipZero, channels whose activations are all zero
  *     get no pass (their weight is exactly 0: zeroing them changes nothing).
  *
+ * With eigen-smooth the map is the eigen kernel on w_k A_k instead (program.ts); with aug-smooth every
+ * augmented copy (engine images 6n … 6n + 5) gets its own passes, and its maps are smoothed after.
+ *
  * Ablation zeroes the channel, as the paper and issue 20 say; pytorch-grad-cam's AblationLayer does
  * the same when the layer's minimum is 0 (after a ReLU), and otherwise sets it to min − 1e7.
  */
@@ -28,6 +31,7 @@ import { chwOf } from '../image/recipes.ts';
 import type { Engine } from '../runtime/engine.ts';
 import { encodeStage } from '../runtime/program.ts';
 import { ReadbackPlan, viewRegions } from '../runtime/readback.ts';
+import { AUG_COPIES } from './aug-smooth.ts';
 import { type Method, methodSpec } from './methods.ts';
 import { PassRunner } from './passes.ts';
 import type { GradcamProgram, LayerMaps } from './program.ts';
@@ -61,6 +65,7 @@ export function checkMultiPass(methods: readonly Method[], options: GradcamOptio
 export interface MultiPassRun {
   /** The engine of the first pass: images 0 … images − 1 of its buffers hold their input, activations and logits. */
   first: Engine;
+  /** The inputs of the run (with aug-smooth, runMultiPass runs the passes of their six copies each: 6 · images engine images). */
   images: number;
   program: GradcamProgram;
   options: GradcamOptions;
@@ -86,7 +91,9 @@ interface Plan {
  */
 export async function runMultiPass(run: MultiPassRun): Promise<number> {
   const t0 = performance.now();
-  const { first, images, program, options } = run;
+  const { first, program, options } = run;
+  // Aug-smooth: input n is engine images 6n … 6n + 5 (aug-smooth.ts), each an input with its own passes.
+  const images = run.images * (program.request.augSmooth ? AUG_COPIES : 1);
   const entries = program.layers.filter((l) => isChannelPasses(l.method));
   if (!entries.length) return 0;
   const plans: Plan[] = [];

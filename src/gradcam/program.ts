@@ -240,7 +240,8 @@ export class GradcamProgram {
       }
     }
     // Aug-smooth: each map smoothed over its group's first image, after the map's own dispatches (the
-    // guided and multi-pass methods are refused with it: smoothing.ts).
+    // methods with maps at the input are refused with it: smoothing.ts; scorecam's and ablationcam's
+    // weights come from every copy's own passes, multipass.ts).
     if (req.augSmooth) {
       for (const l of layers) l.dispatches.push(...await smoothMaps(env, l.raw, items, K, l.shape, `${l.method} ${l.layer}`));
     }

@@ -69,28 +69,41 @@ export interface Where {
   softmax?: boolean;
 }
 
-/** Score-CAM of one image ([1, C, H, W]) at `layer` for class `cls`. */
-export function scoreCamReference(model: OnnxModel, x: Tensor, at: Where): MultiPassReference {
-  const base = forwardValues(model, { [at.input]: x });
-  const A = base.get(at.layer)!;
+/**
+ * Score-CAM's masked inputs x ⊙ M_k ([1, C, H, W] each), M_k = A_k upsampled (align_corners = true)
+ * to x's H × W and min-max normalised, for every channel k of A [1, K, h, w].
+ */
+export function scoreCamInputs(A: Tensor, x: Tensor): Tensor[] {
   const [, C, h, w] = A.shape;
   const [, inC, H, W] = x.shape;
-  const passScores = new Float64Array(C);
-  const inputs: Tensor[] = [];
-  for (let k = 0; k < C; k++) {
+  return Array.from({ length: C }, (_, k) => {
     const up = upsampleAlignCorners(A.data.subarray(k * h * w, (k + 1) * h * w), h, w, H, W);
     let lo = Infinity, hi = -Infinity;
     for (const v of up) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
     const masked = tensor(x.shape);
     for (let c = 0; c < inC; c++) for (let i = 0; i < H * W; i++) masked.data[c * H * W + i] = x.data[c * H * W + i] * ((up[i] - lo) / (hi - lo + 1e-8));
-    inputs.push(masked);
-    passScores[k] = scoreOf(forwardValues(model, { [at.input]: masked }).get(at.logits)!, at.cls, !!at.softmax);
-  }
+    return masked;
+  });
+}
+
+/** Score-CAM's weights w = softmax_k(S_k) from the passes' scores, and its map ReLU(Σ_k w_k A_k). */
+export function scoreCamMap(A: Tensor, passScores: Float64Array): { weights: Float64Array; map: Float64Array } {
+  const [, , h, w] = A.shape;
   const m = Math.max(...passScores);
   const e = passScores.map((s) => Math.exp(s - m));
   const sum = e.reduce((a, b) => a + b, 0);
   const weights = e.map((v) => v / sum);
-  return { passScores, score: scoreOf(base.get(at.logits)!, at.cls, !!at.softmax), weights, map: weightedMap(A.data, weights, h * w), inputs };
+  return { weights, map: weightedMap(A.data, weights, h * w) };
+}
+
+/** Score-CAM of one image ([1, C, H, W]) at `layer` for class `cls`; `base`: the model's values at x, when the caller has them. */
+export function scoreCamReference(model: OnnxModel, x: Tensor, at: Where, base = forwardValues(model, { [at.input]: x })): MultiPassReference {
+  const A = base.get(at.layer)!;
+  const inputs = scoreCamInputs(A, x);
+  const passScores = new Float64Array(inputs.length);
+  inputs.forEach((masked, k) => { passScores[k] = scoreOf(forwardValues(model, { [at.input]: masked }).get(at.logits)!, at.cls, !!at.softmax); });
+  const { weights, map } = scoreCamMap(A, passScores);
+  return { passScores, score: scoreOf(base.get(at.logits)!, at.cls, !!at.softmax), weights, map, inputs };
 }
 
 /** Ablation-CAM of one image at `layer` for class `cls` (channel k zeroed in pass k). */
