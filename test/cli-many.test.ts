@@ -1,7 +1,9 @@
 /**
  * `gradcam explain` and `classify` over many inputs, end to end (the built CLI as a child process)
- * with the demonstration model googlenet-known-answer: a folder of three good pictures (a red, a
- * green and a blue square on grey, one of them 300×200) and one broken file.
+ * with a tiny known-answer model (test/helpers/colour-squares.ts: the demonstration model
+ * googlenet-known-answer's colour path on a 32×32 input; the point here is the many-input plumbing,
+ * and the demonstration model itself runs in test/cli-explain.test.ts): a folder of three good
+ * pictures (a red, a green and a blue square on grey, one of them 300×200) and one broken file.
  *
  * - explain: three result lines and one error line in the JSONL, in input order; exit code 1 at the
  *   end; one overlay per map in --out-dir named <stem>.<layer>.class<C>.<method>.png, at the
@@ -18,10 +20,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { expectExit, gradcam } from './helpers/cli.ts';
+import { expectExit, gradcam, inParallel } from './helpers/cli.ts';
+import { COLOUR_LAYERS, colourSquaresBytes } from './helpers/colour-squares.ts';
 
-const MODEL = ['--model', 'googlenet-known-answer'];
-const LAYER = 'inception_5b/output_1';
+/** --model and the model file (written in beforeAll). */
+let MODEL: string[];
+/** The default layer: the last before the global pooling, 8×8. */
+const LAYER = COLOUR_LAYERS[2];
 let dir: string;
 let pics: string;
 const file = (name: string) => join(dir, name);
@@ -41,6 +46,8 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'gradcam-many-'));
   pics = file('pics');
   await mkdir(pics);
+  MODEL = ['--model', file('colour-squares.onnx')];
+  await writeFile(MODEL[1], colourSquaresBytes());
   await square(pic('a-red.png'), 224, 224, [230, 20, 20], 40, 60, 80);
   await square(pic('b-green.png'), 300, 200, [20, 220, 30], 150, 50, 90);
   await writeFile(pic('c-broken.png'), 'this is not a PNG');
@@ -66,14 +73,14 @@ describe('many inputs', () => {
       const stem = l.input.split('/').pop()!.replace('.png', '');
       expect(l.predictions![0].class, l.input).toBe(GOOD[stem]);
       expect(l.maps).toHaveLength(1);
-      expect(l.maps![0]).toMatchObject({ layer: LAYER, class: GOOD[stem], overlay: join(file('out'), `${stem}.inception_5b_output_1.class${GOOD[stem]}.gradcam.png`) });
-      expect(l.maps![0].raw).toHaveLength(49);
+      expect(l.maps![0]).toMatchObject({ layer: LAYER, class: GOOD[stem], overlay: join(file('out'), `${stem}.${LAYER}.class${GOOD[stem]}.gradcam.png`) });
+      expect(l.maps![0].raw).toHaveLength(64);
       expect(Math.max(...l.maps![0].raw)).toBeGreaterThan(0);
     }
     expect(readdirSync(file('out')).sort()).toEqual([
-      'a-red.inception_5b_output_1.class0.gradcam.png', 'b-green.inception_5b_output_1.class1.gradcam.png', 'd-blue.inception_5b_output_1.class2.gradcam.png',
+      `a-red.${LAYER}.class0.gradcam.png`, `b-green.${LAYER}.class1.gradcam.png`, `d-blue.${LAYER}.class2.gradcam.png`,
     ]);
-    const meta = await sharp(file('out/b-green.inception_5b_output_1.class1.gradcam.png')).metadata();
+    const meta = await sharp(file(`out/b-green.${LAYER}.class1.gradcam.png`)).metadata();
     expect([meta.width, meta.height]).toEqual([300, 200]);
     // --batch 2: a-red and b-green ran as one GPU batch; d-blue alone (c-broken, its batch mate, could not be read).
     expect([got[0], got[1], got[3]].map((l) => (l as { batch?: { images: number; index: number } }).batch)).toEqual([
@@ -87,7 +94,7 @@ describe('many inputs', () => {
     const first = (await readFile(file('r.jsonl'), 'utf8')).split('\n');
     // An interrupted run: a-red and b-green done, d-blue's line cut short; c-broken never reached.
     await writeFile(file('resume.jsonl'), `${first[0]}\n${first[1]}\n${first[3].slice(0, 40)}`);
-    const before = statSync(file('out/a-red.inception_5b_output_1.class0.gradcam.png')).mtimeMs;
+    const before = statSync(file(`out/a-red.${LAYER}.class0.gradcam.png`)).mtimeMs;
     const run = await gradcam(['explain', pics, ...MODEL, '--out-dir', file('out'), '--jsonl', file('resume.jsonl'), '--resume'], 300_000);
     expectExit(run, 1);
     expect(run.stderr).toContain(`gradcam: 2 of 4 inputs have results in ${file('resume.jsonl')} already (--resume): 2 to go`);
@@ -95,7 +102,7 @@ describe('many inputs', () => {
     const got = lines(await readFile(file('resume.jsonl'), 'utf8'));
     expect(got.map((l) => l.input)).toEqual(['a-red', 'b-green', 'c-broken', 'd-blue'].map((n) => pic(`${n}.png`)));
     expect(got[3].predictions![0].class).toBe(2);
-    expect(statSync(file('out/a-red.inception_5b_output_1.class0.gradcam.png')).mtimeMs).toBe(before);
+    expect(statSync(file(`out/a-red.${LAYER}.class0.gradcam.png`)).mtimeMs).toBe(before);
     expect(readdirSync(file('out')).filter((f) => f.includes('.tmp'))).toEqual([]);
   });
 
@@ -117,15 +124,16 @@ describe('many inputs', () => {
   });
 
   test('usage: --out and --json are for one input, --resume needs --jsonl', async () => {
-    for (const [args, msg] of [
+    const cases = [
       [['explain', pics, '--out', file('x.png')], '--out is for one input; with several, use --out-dir DIR'],
       [['classify', pics, '--json', file('x.json')], '--json is for one input; with several, use --jsonl FILE'],
       [['explain', pics, '--resume'], '--resume needs --jsonl FILE'],
       [['classify', pics, '--batch', '0'], '--batch takes an integer ≥ 1'],
-    ] as const) {
-      const run = await gradcam([...args, ...MODEL]);
+    ] as const;
+    const runs = await inParallel(cases, ([args]) => gradcam([...args, ...MODEL]));
+    for (const [i, run] of runs.entries()) {
       expectExit(run, 2);
-      expect(run.stderr).toContain(msg);
+      expect(run.stderr).toContain(cases[i][1]);
     }
     expect(existsSync(file('x.png'))).toBe(false);
   });

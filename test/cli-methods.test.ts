@@ -1,7 +1,10 @@
 /**
  * `gradcam explain --method … --counterfactual` end to end (the built CLI as a child process): the
  * methods of one request in one run, their JSON fields and overlay file names; a bad method name is a
- * usage error (exit 2) that lists the valid names, before the GPU starts.
+ * usage error (exit 2) that lists the valid names, before the GPU starts. The method runs use the
+ * small model of test/helpers/small-model.ts (an inception-like concat 'cat', 16×12 input): their
+ * point is the command (the methods' values on GoogLeNet: cam-methods-googlenet and
+ * guided-googlenet); --inspect runs on googlenet-zoo-seeded, whose inception branches it reports.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -10,8 +13,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { encodeNpy } from '../src/image/npy.ts';
 import { METHODS } from '../src/gradcam/methods.ts';
+import { encodeOnnx } from '../src/onnx/write.ts';
 import { Rng } from '../weights/generate/random.ts';
 import { expectExit, gradcam } from './helpers/cli.ts';
+import { SMALL_SHAPE, smallModel } from './helpers/small-model.ts';
 
 let dir: string;
 const file = (name: string) => join(dir, name);
@@ -20,13 +25,17 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'gradcam-methods-'));
   const rng = new Rng(9);
   await writeFile(file('x.npy'), encodeNpy([1, 3, 224, 224], Float32Array.from({ length: 3 * 224 * 224 }, () => rng.normal() * 50)));
+  await writeFile(file('small.onnx'), encodeOnnx(smallModel(5, 'flatten')));
+  await writeFile(file('s.npy'), encodeNpy(SMALL_SHAPE, Float32Array.from({ length: 3 * 16 * 12 }, () => rng.normal())));
 });
+/** The small model: its input 'x' [1, 3, 16, 12], its default layer (the last before the pooling) 'a3', 8×6. */
+const SMALL = () => [file('s.npy'), '--model', file('small.onnx')];
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
 test('--method a,b --method c --counterfactual: every map has its method in the JSON, the table and the overlay name', async () => {
-  const run = await gradcam(['explain', file('x.npy'), '--model', 'googlenet-zoo-seeded', '--class', 'top2',
+  const run = await gradcam(['explain', ...SMALL(), '--class', 'top2',
     '--method', 'gradcam,eigencam', '--method', 'layercam', '--counterfactual', '--json', file('m.json'), '--out', file('cam.png')], 300_000);
   expectExit(run, 0);
   const doc = JSON.parse(await readFile(file('m.json'), 'utf8'));
@@ -36,16 +45,16 @@ test('--method a,b --method c --counterfactual: every map has its method in the 
   const eigen = doc.maps.find((m: { method: string }) => m.method === 'eigencam');
   expect(eigen.eigen.converged).toBe(true);
   expect(eigen.eigen.iterations).toBeGreaterThan(1);
-  expect(run.stdout).toMatch(/^inception_5b\/output_1 +gradcam \(cf\) +\d+ /m);
-  expect(run.stdout).toMatch(/^inception_5b\/output_1 +eigencam +\d+ /m);
+  expect(run.stdout).toMatch(/^a3 +gradcam \(cf\) +\d+ /m);
+  expect(run.stdout).toMatch(/^a3 +eigencam +\d+ /m);
   for (const m of doc.maps) {
-    const name = `cam.inception_5b_output_1.class${m.class}.${m.method}${m.counterfactual ? '-counterfactual' : ''}.png`;
+    const name = `cam.a3.class${m.class}.${m.method}${m.counterfactual ? '-counterfactual' : ''}.png`;
     expect(existsSync(file(name)), name).toBe(true);
   }
 });
 
 test('a bad method name is a usage error listing the valid names, before the GPU starts', async () => {
-  const run = await gradcam(['explain', file('x.npy'), '--model', 'googlenet-zoo-seeded', '--method', 'gradcam,fullgrad']);
+  const run = await gradcam(['explain', ...SMALL(), '--method', 'gradcam,fullgrad']);
   expectExit(run, 2);
   expect(run.stderr).toContain(`--method takes ${METHODS.join(', ')} (or several, comma-separated), got 'fullgrad'`);
   expect(run.stderr).not.toContain('SwiftShader');
@@ -70,17 +79,17 @@ test('--inspect: a diagnosis line per map in the table; the inspection in the JS
 });
 
 test('--method guided-backprop,guided-gradcam: [3, H, W] maps in the JSON, an overlay each', async () => {
-  const run = await gradcam(['explain', file('x.npy'), '--model', 'googlenet-zoo-seeded', '--method', 'guided-backprop,guided-gradcam',
+  const run = await gradcam(['explain', ...SMALL(), '--method', 'guided-backprop,guided-gradcam',
     '--json', file('g.json'), '--out', file('g.png')], 300_000);
   expectExit(run, 0);
   const doc = JSON.parse(await readFile(file('g.json'), 'utf8'));
   expect(doc.maps.map((m: { method: string }) => m.method)).toEqual(['guided-backprop', 'guided-gradcam']);
-  expect(doc.maps[0].layer).toBe('data_0');
-  expect(doc.maps[1].layer).toBe('inception_5b/output_1');
+  expect(doc.maps[0].layer).toBe('x');
+  expect(doc.maps[1].layer).toBe('a3');
   for (const m of doc.maps) {
-    expect(m.shape).toEqual([3, 224, 224]);
-    expect(m.raw).toHaveLength(3 * 224 * 224);
+    expect(m.shape).toEqual([3, 16, 12]);
+    expect(m.raw).toHaveLength(3 * 16 * 12);
   }
-  expect(existsSync(file('g.data_0.class' + doc.maps[0].class + '.guided-backprop.png'))).toBe(true);
-  expect(existsSync(file('g.inception_5b_output_1.class' + doc.maps[1].class + '.guided-gradcam.png'))).toBe(true);
+  expect(existsSync(file('g.x.class' + doc.maps[0].class + '.guided-backprop.png'))).toBe(true);
+  expect(existsSync(file('g.a3.class' + doc.maps[1].class + '.guided-gradcam.png'))).toBe(true);
 });

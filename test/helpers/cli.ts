@@ -41,3 +41,19 @@ export function expectUserError(run: Run, message: RegExp): void {
   expect(run.stderr.split('\n').find((l) => l.startsWith('gradcam: ') && !l.includes('SwiftShader'))).toMatch(message);
 }
 
+/**
+ * `fn` on every item, at most `width` at a time, results in the items' order: for CLI runs that end
+ * before the GPU starts (Node start-ups, mostly one core each), which a 2-core machine runs side by side.
+ */
+export async function inParallel<T, R>(items: readonly T[], fn: (item: T) => Promise<R>, width = 3): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, lane));
+  return out;
+}
