@@ -36,17 +36,11 @@
 //              overlapping windows); y from `scores`, the first pass's logits (row n at n·scoresStride +
 //              scoresOffset). One invocation per (i, k).
 
+// Shared functions (src/gpu/wgsl-library.ts): layoutIndex, layoutChannelPixel, scoresProbability.
+
 // Element (c, i) of a tensor shaped as the input, in its layout.
 fn inputAt(c: u32, i: u32) -> u32 {
-  return select(c * p.hw + i, i * p.channels + c, p.nhwc == 1u);
-}
-
-// The channel and pixel (c, i) of element e of a tensor shaped as the input (inputAt's inverse).
-fn channelPixel(e: u32) -> vec2<u32> {
-  if (p.nhwc == 1u) {
-    return vec2<u32>(e % p.channels, e / p.channels);
-  }
-  return vec2<u32>(e / p.hw, e % p.hw);
+  return layoutIndex(c, i, p.channels, p.hw, p.nhwc == 1u);
 }
 
 // The PCG hash (Jarzynski & Olano 2020, "Hash Functions for GPU Rendering").
@@ -149,7 +143,7 @@ fn perturb(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   let j = p.first + s;
   let v = x[p.xOffset + e];
-  let ci = channelPixel(e);
+  let ci = layoutChannelPixel(e, p.channels, p.hw, p.nhwc == 1u);
   var out_ = v;
   if (j < p.passes) {
     switch PERTURB {
@@ -200,15 +194,7 @@ fn scoreOf(row: u32, c: u32) -> f32 {
   if (!SOFTMAX) {
     return scores[row + c];
   }
-  var top = scores[row];
-  for (var j = 1u; j < p.classCount; j++) {
-    top = max(top, scores[row + j]);
-  }
-  var total = 0.0;
-  for (var j = 0u; j < p.classCount; j++) {
-    total += exp(scores[row + j] - top);
-  }
-  return exp(scores[row + c] - top) / total;
+  return scoresProbability(row, c, p.classCount);
 }
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)

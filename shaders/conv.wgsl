@@ -2,12 +2,14 @@
 //
 // Forward (TRANSPOSED = false), with x read as 0 outside the input:
 //   y[n, co, oy, ox] = bias[co] + Σ_{ci, ky, kx} W[co, ci, ky, kx] · x[n, ci, oy·SH − padT + ky·DH, ox·SW − padL + kx·DW]
-//   then ReLU when RELU. Gemm and MatMul come here too, as 1×1 convolutions over [N, K, 1, 1].
+//   then ReLU when RELU (capped at 6 when RELU6: ReLU6). Gemm and MatMul come here too, as 1×1
+//   convolutions over [N, K, 1, 1].
 // Data gradient (TRANSPOSED = true):
 //   dx[n, ci, iy, ix] = Σ_{co, ky, kx} W[co, ci, ky, kx] · dy'[n, co, (iy + padT − ky·DH) / SH, (ix + padL − kx·DW) / SW]
 //   summed over the terms where both divisions are exact and the indices in range, with
-//   dy' = dy · (y > 0) when MASK (the forward op had a fused ReLU; `mask` holds its output y);
-//   dy' = dy · (y > 0) · (dy > 0) when MASK and GUIDED (guided backprop's ReLU backward).
+//   dy' = dy · (y > 0) when MASK (the forward op had a fused ReLU; `mask` holds its output y), (0 < y < 6)
+//   with RELU6; and · (dy > 0) when GUIDED (guided backprop). fusedRelu4 and fusedPasses4 (the rule,
+//   written once for every convolution kernel: src/gpu/wgsl-library.ts FUSED_RELU) apply them.
 // Both are one GEMM  out[col, pos] = Σ_r Wt[r, col] · in(r, pos), where r runs over
 // (input channel of this GEMM, ky, kx) and col over its output channels. Wt is laid out once at
 // compile time, row r = (ci, ky, kx) and col = co forward, row r = (co, ky, kx) and col = ci backward,
@@ -65,12 +67,12 @@ fn tapOffsets(oy: vec4<i32>, ox: vec4<i32>, ky: u32, kx: u32, ok: ptr<function, 
   return select(vec4<u32>(0u), vec4<u32>(iy) * p.inW + vec4<u32>(ix), valid);
 }
 
-// 4 input values (0 where !ok), times the ReLU mask of the forward output when MASK.
+// 4 input values (0 where !ok), times the fused ReLU's mask of the forward output when MASK.
 fn load4(at: vec4<u32>, maskAt: vec4<u32>, ok: vec4<bool>) -> vec4<f32> {
   var v = vec4<f32>(input[at.x], input[at.y], input[at.z], input[at.w]);
   if (MASK) {
     let m = vec4<f32>(mask[maskAt.x], mask[maskAt.y], mask[maskAt.z], mask[maskAt.w]);
-    v = select(vec4<f32>(0.0), v, (m > vec4<f32>(0.0)) & ((v > vec4<f32>(0.0)) | vec4<bool>(!GUIDED)));
+    v = select(vec4<f32>(0.0), v, fusedPasses4(m, v));
   }
   return select(vec4<f32>(0.0), v, ok);
 }
@@ -81,10 +83,7 @@ fn store(acc: mat4x4<f32>, pos: u32, posCount: u32, outHW: u32, col4: u32, grp: 
   }
   let base = (pos / outHW) * p.outStride + p.outOffset + grp * p.cols * outHW + pos % outHW;
   for (var q = 0u; q < 4u; q++) {
-    var v = acc[q] + bias[grp * p.cols4 + col4 + q];
-    if (RELU) {
-      v = max(v, vec4<f32>(0.0));
-    }
+    let v = fusedRelu4(acc[q] + bias[grp * p.cols4 + col4 + q]);
     for (var lane = 0u; lane < 4u; lane++) {
       let col = (col4 + q) * 4u + lane;
       if (col < p.cols) {

@@ -26,7 +26,8 @@ var<workgroup> ws: array<vec4<f32>, CHUNK * ROW4>;   // [16 rows][16 vec4 = 64 c
 var<workgroup> xs: array<vec4<f32>, CHUNK * ROW4>;   // [16 rows][16 vec4 = 64 positions]
 
 // in(r, pos): the implicit im2col value (0 outside the input or off the stride grid), masked (MASK: 0
-// where the forward output ≤ 0; GUIDED too where the value itself ≤ 0: guided backprop).
+// where the forward output ≤ 0, or ≥ 6 with RELU6; GUIDED too where the value itself ≤ 0: guided
+// backprop; fusedPasses, src/gpu/wgsl-library.ts FUSED_RELU).
 fn inputValue(r: u32, pos: u32, posCount: u32, grp: u32) -> f32 {
   let taps = KH * KW;
   if (r >= p.rows * taps || pos >= posCount) {
@@ -58,7 +59,7 @@ fn inputValue(r: u32, pos: u32, posCount: u32, grp: u32) -> f32 {
   }
   let off = ((grp * p.rows + ch) * p.inH + u32(iy)) * p.inW + u32(ix);
   var v = input[item * p.inStride + p.inOffset + off];
-  if (MASK && (mask[(item / p.maskDiv) * p.maskStride + p.maskOffset + off] <= 0.0 || (GUIDED && v <= 0.0))) {
+  if (MASK && !fusedPasses(mask[(item / p.maskDiv) * p.maskStride + p.maskOffset + off], v)) {
     v = 0.0;
   }
   return v;
@@ -67,10 +68,7 @@ fn inputValue(r: u32, pos: u32, posCount: u32, grp: u32) -> f32 {
 // The finished value of (col, pos): bias, ReLU, then written or added.
 fn emit(col: u32, pos: u32, sum: f32, grp: u32) {
   let outHW = p.outH * p.outW;
-  var v = sum + bias[grp * p.cols4 * 4u + col];
-  if (RELU) {
-    v = max(v, 0.0);
-  }
+  let v = fusedRelu(sum + bias[grp * p.cols4 * 4u + col]);
   let addr = (pos / outHW) * p.outStride + p.outOffset + (grp * p.cols + col) * outHW + pos % outHW;
   if (ACCUMULATE) {
     output[addr] += v;

@@ -4,11 +4,11 @@
 //
 // Forward (TRANSPOSED = false), output channel c of group g = c / cols, x read as 0 outside the input:
 //   y[n, c, oy, ox] = bias[c] + Σ_{r < rows, ky, kx} Wd[c, r, ky, kx] · x[n, g·rows + r, oy·SH − padT + ky·DH, ox·SW − padL + kx·DW]
-//   then ReLU when RELU.
+//   then ReLU when RELU (ReLU6 when RELU6: fusedRelu4, src/gpu/wgsl-library.ts FUSED_RELU).
 // Data gradient (TRANSPOSED = true), a transposed grouped convolution of dy:
 //   dx[n, c, iy, ix] = Σ_{r < rows, ky, kx} Wd[c, r, ky, kx] · dy'[n, g·rows + r, (iy + padT − ky·DH) / SH, (ix + padL − kx·DW) / SW]
 //   over the terms where both divisions are exact and the indices in range, with dy' = dy · (y > 0)
-//   when MASK (a fused ReLU; `mask` holds y) and dy' = dy · (y > 0) · (dy > 0) when MASK and GUIDED.
+//   when MASK (a fused ReLU; `mask` holds y; 0 < y < 6 with RELU6) and also · (dy > 0) when GUIDED (fusedPasses4).
 // rows and cols are per group (p.rows input channels of this direction, p.cols output channels);
 // Wd is laid out once at compile time (src/kernels/depthwise.ts): forward Wd = ONNX's
 // W[C_out, C_in/group, KH, KW] (rows = C_in/group, cols = C_out/group); backward Wd[ci, j] =
@@ -70,7 +70,7 @@ fn conv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         if (MASK) {
           let m = off + vec4<u32>(mask0 + r * inHW);
           let y = vec4<f32>(mask[m.x], mask[m.y], mask[m.z], mask[m.w]);
-          v = select(vec4<f32>(0.0), v, (y > vec4<f32>(0.0)) & ((v > vec4<f32>(0.0)) | vec4<bool>(!GUIDED)));
+          v = select(vec4<f32>(0.0), v, fusedPasses4(y, v));
         }
         acc += weights[w] * select(vec4<f32>(0.0), v, ok);
         w += KH * KW;
@@ -78,9 +78,7 @@ fn conv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
   }
   var result = acc + bias[c];
-  if (RELU) {
-    result = max(result, vec4<f32>(0.0));
-  }
+  result = fusedRelu4(result);
   let base = item * p.outStride + p.outOffset + c * outHW + block * 4u;
   for (var j = 0u; j < 4u; j++) {
     if (block * 4u + j < outHW) {

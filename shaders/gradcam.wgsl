@@ -359,21 +359,13 @@ fn eigen(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
   }
 }
 
-// The Grad-CAM map of item b upsampled bilinearly (align_corners = false) to the input's H × W, at position i.
+// The Grad-CAM map of item b upsampled bilinearly (align_corners = false) to the input's H × W, at position i
+// (camMapBilinear: src/gpu/wgsl-library.ts).
 fn camAt(b: u32, i: u32) -> f32 {
   let height = p.hw / p.width;
   let sy = clamp((f32(i / p.width) + 0.5) * f32(p.mapH) / f32(height) - 0.5, 0.0, f32(p.mapH - 1u));
   let sx = clamp((f32(i % p.width) + 0.5) * f32(p.mapW) / f32(p.width) - 0.5, 0.0, f32(p.mapW - 1u));
-  let y0 = u32(floor(sy));
-  let x0 = u32(floor(sx));
-  let y1 = min(y0 + 1u, p.mapH - 1u);
-  let x1 = min(x0 + 1u, p.mapW - 1u);
-  let fy = sy - f32(y0);
-  let fx = sx - f32(x0);
-  let base = b * p.mapH * p.mapW;
-  let top = (1.0 - fx) * camMap[base + y0 * p.mapW + x0] + fx * camMap[base + y0 * p.mapW + x1];
-  let bottom = (1.0 - fx) * camMap[base + y1 * p.mapW + x0] + fx * camMap[base + y1 * p.mapW + x1];
-  return (1.0 - fy) * top + fy * bottom;
+  return camMapBilinear(b * p.mapH * p.mapW, p.mapH, p.mapW, sy, sx);
 }
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
@@ -389,7 +381,7 @@ fn guided(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   var d = 0.0;
   for (var c = 0u; c < p.channels; c++) {
-    let at = select(c * p.hw + i, i * p.channels + c, p.nhwc == 1u); // G's layout is the input's
+    let at = layoutIndex(c, i, p.channels, p.hw, p.nhwc == 1u); // G's layout is the input's (src/gpu/wgsl-library.ts)
     let v = featureGrad[b * p.featureGradStride + p.featureGradOffset + at] * s;
     guidedOut[(b * p.channels + c) * p.hw + i] = v;
     d += abs(v);

@@ -24,6 +24,9 @@
 //           0 for a skipped channel (slotOf[c] = 0xffffffff: all its activations are 0, S_c = S).
 //           One invocation per (c, k).
 
+// Shared functions (src/gpu/wgsl-library.ts): featuresBilinear, layoutIndex, passScoresProbability and
+// baseScoresProbability (the softmax of a row of logits).
+
 const SKIPPED: u32 = 0xffffffffu;
 
 // up(A_c) at input position (y, x), align_corners = true.
@@ -37,15 +40,7 @@ fn upsampled(c: u32, y: u32, x: u32) -> f32 {
   if (p.inW > 1u) {
     sx = f32(x) * f32(p.mapW - 1u) / f32(p.inW - 1u);
   }
-  let y0 = min(u32(floor(sy)), p.mapH - 1u);
-  let x0 = min(u32(floor(sx)), p.mapW - 1u);
-  let y1 = min(y0 + 1u, p.mapH - 1u);
-  let x1 = min(x0 + 1u, p.mapW - 1u);
-  let fy = sy - f32(y0);
-  let fx = sx - f32(x0);
-  let upper = (1.0 - fx) * features[base + y0 * p.mapW + x0] + fx * features[base + y0 * p.mapW + x1];
-  let lower = (1.0 - fx) * features[base + y1 * p.mapW + x0] + fx * features[base + y1 * p.mapW + x1];
-  return (1.0 - fy) * upper + fy * lower;
+  return featuresBilinear(base, p.mapH, p.mapW, sy, sx);
 }
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
@@ -86,7 +81,7 @@ fn mask(@builtin(global_invocation_id) gid: vec3<u32>) {
   let srcBase = p.imageIndex * p.imageStride + p.imageOffset;
   let dstBase = s * p.passInputStride + p.passInputOffset;
   for (var ch = 0u; ch < p.inC; ch++) {
-    let idx = select(ch * hw + i, i * p.inC + ch, p.nhwc == 1u);
+    let idx = layoutIndex(ch, i, p.inC, hw, p.nhwc == 1u);
     passInput[dstBase + idx] = image[srcBase + idx] * m;
   }
 }
@@ -119,15 +114,7 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>) {
   let base = s * p.passScoresStride + p.passScoresOffset;
   var v = passScores[base + cls];
   if (SOFTMAX) {
-    var mx = -3.402823e38;
-    for (var j = 0u; j < p.classCount; j++) {
-      mx = max(mx, passScores[base + j]);
-    }
-    var sum = 0.0;
-    for (var j = 0u; j < p.classCount; j++) {
-      sum += exp(passScores[base + j] - mx);
-    }
-    v = exp(v - mx) / sum;
+    v = passScoresProbability(base, cls, p.classCount);
   }
   scoresOut[k * p.passCount + pi] = v;
 }
@@ -164,15 +151,7 @@ fn ablationWeights(@builtin(global_invocation_id) gid: vec3<u32>) {
   let base = p.imageIndex * p.baseScoresStride + p.baseScoresOffset;
   var score = baseScores[base + cls];
   if (SOFTMAX) {
-    var mx = -3.402823e38;
-    for (var j = 0u; j < p.classCount; j++) {
-      mx = max(mx, baseScores[base + j]);
-    }
-    var sum = 0.0;
-    for (var j = 0u; j < p.classCount; j++) {
-      sum += exp(baseScores[base + j] - mx);
-    }
-    score = exp(score - mx) / sum;
+    score = baseScoresProbability(base, cls, p.classCount);
   }
   let slot = slotOf[c];
   var w = 0.0;

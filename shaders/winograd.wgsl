@@ -2,15 +2,15 @@
 // of a 3×3, stride-1 convolution. The GEMMs run in shaders/conv.wgsl (WEIGHTS_PER_ITEM).
 // The data gradient of such a convolution is one too: dx = dy' ⋆ W' with W'[ci, co] = W[co, ci]
 // rotated by 180°, pads 2 − pad, dy' = dy · (y > 0) when MASK (the forward op had a fused ReLU; the
-// mask reads the forward output y of image n / maskDiv; GUIDED also zeroes dy ≤ 0, guided backprop's
-// ReLU backward); ACCUMULATE adds to dx.
+// mask reads the forward output y of image n / maskDiv; 0 < y < 6 with RELU6; GUIDED also zeroes dy ≤ 0,
+// guided backprop's ReLU backward: fusedPasses, src/gpu/wgsl-library.ts FUSED_RELU); ACCUMULATE adds to dx.
 //
 // For every 2×2 tile of output positions, d = the 4×4 input window under it (x read as 0 outside the
 // input; window origin (2·ty − padT, 2·tx − padL)) and g = W[k, c, ·, ·]:
 //   V = Bᵀ d B                                   inputTransform
 //   U = G g Gᵀ                                   src/kernels/winograd.ts, once at compile time
 //   M[ξ, k, t] = Σ_c U[ξ, c, k] · V[ξ, c, t]     16 GEMMs, one per point ξ = 4i + j of the 4×4 domain
-//   y = Aᵀ M A + bias[k], then ReLU when RELU    outputTransform
+//   y = Aᵀ M A + bias[k], then ReLU when RELU    outputTransform (ReLU6 when RELU6: fusedRelu, FUSED_RELU)
 //   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]   G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]   Aᵀ = [1 1 1 0; 0 1 −1 −1]
 // 16 multiplications per channel and 2×2 outputs instead of 36 (2.25× fewer); the transforms are
 // additions only, and every coefficient is 0, ±½ or ±1.
@@ -35,7 +35,7 @@ fn inputRow(base: u32, maskBase: u32, iy: i32, ix: i32) -> vec4<f32> {
     let x = ix + j;
     if (x >= 0 && x < i32(p.inW)) {
       v[j] = input[base + row + u32(x)];
-      if (MASK && (mask[maskBase + row + u32(x)] <= 0.0 || (GUIDED && v[j] <= 0.0))) {
+      if (MASK && !fusedPasses(mask[maskBase + row + u32(x)], v[j])) {
         v[j] = 0.0;
       }
     }
@@ -111,10 +111,7 @@ fn outputTransform(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   for (var i = 0u; i < 2u; i++) {
     for (var j = 0u; j < 2u; j++) {
       if (oy + i < p.outH && ox + j < p.outW) {
-        var v = y[i][j];
-        if (RELU) {
-          v = max(v, 0.0);
-        }
+        let v = fusedRelu(y[i][j]);
         let at = base + (oy + i) * p.outW + ox + j;
         if (ACCUMULATE) {
           output[at] += v;

@@ -94,7 +94,7 @@ const MUTANTS: Mutant[] = [
   { what: 'depthwise: the transposed window ignores the dilation', model: 'depthwise', tensor: 'x', direction: 'backward',
     find: 'let ty = oy + p.padT - i32(ky * DH);', replacement: 'let ty = oy + p.padT - i32(ky);' },
   { what: 'depthwise: the backward drops the fused ReLU\'s mask', model: 'depthwise', tensor: 'x', direction: 'backward',
-    find: 'v = select(vec4<f32>(0.0), v, (y > vec4<f32>(0.0)) & ((v > vec4<f32>(0.0)) | vec4<bool>(!GUIDED)));', replacement: 'v = v + 0.0 * y;' },
+    find: 'v = select(vec4<f32>(0.0), v, fusedPasses4(y, v));', replacement: 'v = v + 0.0 * y;' },
   { what: 'grouped GEMM: every group reads group 0\'s input channels', model: 'grouped', tensor: 'r', direction: 'forward',
     find: 'let groupIn = grp * p.rows * inHW;', replacement: 'let groupIn = 0u;' },
   { what: 'grouped GEMM: the data gradient uses group 0\'s weights for every group', model: 'grouped', tensor: 'x', direction: 'backward',

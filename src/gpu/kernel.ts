@@ -9,7 +9,9 @@
  *     `override` lines, `const` lines for the constants and the workgroup size (WG_X, WG_Y, WG_Z; an
  *     entry with a size of its own gets <ENTRY>_WG_X, ... e.g. SPLITK_SUM_WG_X), the `Params` struct,
  *     `var<uniform> p: Params` at binding 0, one `var<storage, …>` line per binding from binding 1
- *     on, in declaration order, and `linearIndex` (the index of a 1-D launch split over x and y);
+ *     on, in declaration order, `linearIndex` (the index of a 1-D launch split over x and y), and the
+ *     code of the WGSL libraries it lists (`libraries`: functions that several bodies share, written
+ *     once in src/gpu/wgsl-library.ts);
  *   - packs the uniforms by name (a missing or an undeclared name throws);
  *   - binds buffers by name, per entry point (WebGPU's 'auto' layout holds exactly the bindings an
  *     entry point uses: a missing or an extra one throws);
@@ -48,6 +50,21 @@ export interface EntryDecl<B extends string> {
 
 type Value = number | boolean;
 
+/**
+ * WGSL functions that several kernels share (an index layout, a bilinear sample, a softmax over a row),
+ * written once and generated into the header of each kernel that lists it. A library reads no uniform:
+ * what it needs comes as arguments. One made for a binding (`rowProbability('scores')`) reads that
+ * binding, which the kernel declares; the override constants it reads (`overrides`) the kernel declares
+ * too (with its other overrides, so that a dispatch sets them by name).
+ */
+export interface WgslLibrary {
+  /** What it is, for the header's comment. */
+  name: string;
+  code: string;
+  /** The override constants its code reads. */
+  overrides?: readonly string[];
+}
+
 export interface KernelDecl<U extends string, B extends string, E extends string, O extends string, C extends string> {
   /** The kernel's name: profiles name its dispatches `<name>.<entry>`. */
   name: string;
@@ -67,6 +84,8 @@ export interface KernelDecl<U extends string, B extends string, E extends string
   overrides?: Record<O, Value>;
   /** Constants (u32 or bool) that the body and the TS side share: tile sizes, a kernel's mode. */
   constants?: Record<C, Value>;
+  /** Shared WGSL functions the body calls (src/gpu/wgsl-library.ts), generated into the header. */
+  libraries?: readonly WgslLibrary[];
 }
 
 /** A uniform's value: a number, or 4 numbers for a vec4<f32>. */
@@ -132,9 +151,14 @@ export class Kernel<U extends string, B extends string, E extends string, O exte
       offset += SIZE[t];
     }
     this.uniformBytes = Math.max(16, Math.ceil(offset / 16) * 16);
+    for (const lib of decl.libraries ?? []) {
+      if (/(?<![.\w])p\s*\./.test(stripComments(lib.code))) throw new InternalError(`kernel '${decl.name}': library '${lib.name}' reads a uniform (a library takes its values as arguments)`);
+      const missing = (lib.overrides ?? []).filter((o) => !Object.hasOwn(overrides, o));
+      if (missing.length) throw new InternalError(`kernel '${decl.name}': library '${lib.name}' reads overrides ${missing.join(', ')}, which the kernel does not declare`);
+    }
     this.header = generateHeader(decl);
     this.code = `${this.header}\n${decl.body}`;
-    const scan = scanWgsl(decl.body);
+    const scan = scanWgsl(withLibraries(decl));
     this.uses = new Map(this.entryNames.map((e) => [e, new Set(scan.reachable(e).flatMap((f) => [...f.uniforms]))]));
   }
 
@@ -287,6 +311,7 @@ function generateHeader(decl: KernelDecl<string, string, string, string, string>
   Object.entries(decl.bindings).forEach(([name, b], i) => {
     lines.push(`@group(0) @binding(${i + 1}) var<storage, ${b.access}> ${name}: array<${b.type}>;`);
   });
+  for (const lib of decl.libraries ?? []) lines.push(`// library: ${lib.name} (src/gpu/wgsl-library.ts)`, lib.code.trim());
   lines.push('// The invocation index of a 1-D launch split over x and y (Kernel.grid1d).');
   lines.push('fn linearIndex(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {', '  return gid.x + gid.y * nwg.x * WG_X;', '}');
   lines.push('// ---- end of the generated header ----');
@@ -323,6 +348,9 @@ export interface WgslScan {
   /** The functions `entry` reaches through calls, itself included. */
   reachable(entry: string): WgslFunction[];
 }
+
+/** The body with the code of its libraries in front (what its entry points reach). */
+const withLibraries = (decl: KernelDecl<string, string, string, string, string>) => [...(decl.libraries ?? []).map((l) => l.code), decl.body].join('\n');
 
 const stripComments = (s: string) => s.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/[^\n]*/g, '');
 
@@ -405,6 +433,9 @@ export function checkKernel(kernel: AnyKernel, otherEntries: ReadonlySet<string>
   const problems: string[] = [];
   const say = (s: string) => problems.push(`kernel '${decl.name}': ${s}`);
   const scan = scanWgsl(decl.body);
+  // The body with its libraries' functions: what entry points reach, which bindings and overrides they use.
+  const all = scanWgsl(withLibraries(decl));
+  const library = scanWgsl((decl.libraries ?? []).map((l) => l.code).join('\n'));
   const raw = stripComments(decl.body);
   if (/\bstruct\s+Params\b/.test(raw)) say('the body declares struct Params (the declaration generates it)');
   if (/@binding|@group/.test(raw)) say('the body declares a binding (@group/@binding: the declaration generates them)');
@@ -420,7 +451,8 @@ export function checkKernel(kernel: AnyKernel, otherEntries: ReadonlySet<string>
     const d = decl.entries[e] as readonly string[] | EntryDecl<string>;
     return !Array.isArray(d) && (d as EntryDecl<string>).workgroupSize ? workgroupNames(e, true) : [];
   });
-  const generated = ['p', 'Params', 'linearIndex', ...WG, ...wgNames, ...bindings, ...overrides, ...constants];
+  const libraryNames = [...library.functions.keys(), ...library.declarations.map((d) => d.name)];
+  const generated = ['p', 'Params', 'linearIndex', ...WG, ...wgNames, ...bindings, ...overrides, ...constants, ...libraryNames];
   const fns = [...scan.functions.values()];
   // Nothing the header declares is declared again in the body.
   const counts = new Map<string, number>();
@@ -438,15 +470,19 @@ export function checkKernel(kernel: AnyKernel, otherEntries: ReadonlySet<string>
   for (const u of read) if (!uniforms.includes(u)) say(`the body reads p.${u}, which is not a declared uniform`);
   for (const u of uniforms) if (!read.has(u)) say(`uniform ${u} is declared but the body never reads p.${u}`);
 
-  // Overrides and constants: each is used.
-  const used = new Set([...scan.moduleIdents, ...fns.flatMap((f) => [...f.idents])]);
+  // Libraries: each is called. Overrides and constants: each is used (by the body or a library).
+  for (const l of decl.libraries ?? []) {
+    const own = scanWgsl(l.code).functions;
+    if (![...own.keys()].some((n) => fns.some((f) => f.idents.has(n)))) say(`library '${l.name}' is listed but the body calls none of its functions`);
+  }
+  const used = new Set([...all.moduleIdents, ...[...all.functions.values()].flatMap((f) => [...f.idents])]);
   const attrs = fns.map((f) => f.attributes).join(' ');
   for (const o of overrides) if (!used.has(o) && !attrs.includes(o)) say(`override ${o} is declared but the body never uses it`);
   for (const c of constants) if (!used.has(c) && !attrs.includes(c)) say(`constant ${c} is declared but the body never uses it`);
 
   // Storage: every indexed name is a binding, a local, a parameter or a module-scope variable of the body.
-  const moduleNames = new Set(scan.declarations.map((d) => d.name));
-  for (const f of fns) {
+  const moduleNames = new Set(all.declarations.map((d) => d.name));
+  for (const f of all.functions.values()) {
     for (const n of f.indexed) {
       if (!bindings.includes(n) && !f.locals.has(n) && !f.params.has(n) && !moduleNames.has(n)) say(`${f.name} indexes ${n}, which is not a declared binding`);
     }
@@ -466,7 +502,7 @@ export function checkKernel(kernel: AnyKernel, otherEntries: ReadonlySet<string>
     const size = `@workgroup_size(${workgroupNames(e, own).join(',')})`;
     if (!f.attributes.includes('@compute')) say(`fn ${e} is not @compute`);
     if (!f.attributes.includes(size)) say(`entry point ${e} must have ${size}, has ${f.attributes || 'none'}`);
-    const reach = scan.reachable(e);
+    const reach = all.reachable(e);
     const uses = new Set(reach.flatMap((g) => [...g.idents].filter((i) => bindings.includes(i) && !g.locals.has(i) && !g.params.has(i))));
     const writes = new Set(reach.flatMap((g) => [...g.written]));
     for (const b of list) {

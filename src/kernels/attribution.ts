@@ -6,6 +6,7 @@
  */
 import code from '../../shaders/attribution.wgsl';
 import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
+import { INPUT_LAYOUT, rowProbability } from '../gpu/wgsl-library.ts';
 
 /** The input's range: one workgroup reduces the whole image. */
 const RANGE_WG = 256;
@@ -65,5 +66,6 @@ export const ATTRIBUTION = declareKernel({
   },
   /** TIMES_INPUT, MINUS_BASELINE: attributeInput's factor d; PERTURB: PERTURB's values; TRAPEZOID: the path's ends weigh ½; SOFTMAX: the score is the probability. */
   overrides: { TIMES_INPUT: false, MINUS_BASELINE: false, PERTURB: 0, TRAPEZOID: false, SOFTMAX: false },
+  libraries: [INPUT_LAYOUT, rowProbability('scores')],
   workgroupSize: [64, 1, 1],
 });

@@ -18,6 +18,7 @@ import im2colCode from '../../shaders/im2col.wgsl';
 import type { ConvOp } from '../ops/conv.ts';
 import type { BufferView, Dispatch, KernelEnv } from '../gpu/dispatch.ts';
 import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
+import { FUSED_RELU, fusedReluOverrides } from '../gpu/wgsl-library.ts';
 import type { OpShapes } from './types.ts';
 import { chwOf, fmtShape } from './types.ts';
 import { type ConvShape, type ConvVariantName, convLowering, type Direction } from './variants.ts';
@@ -43,7 +44,8 @@ const GEMM_UNIFORMS = {
 } as const;
 
 const WINDOW = { KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1 };
-const MODES = { TRANSPOSED: false, RELU: false, MASK: false, ACCUMULATE: false, GUIDED: false };
+/** RELU, RELU6, MASK and GUIDED: the fused activation and its backward rule (FUSED_RELU, set by fusedReluOverrides). */
+const MODES = { TRANSPOSED: false, RELU: false, RELU6: false, MASK: false, ACCUMULATE: false, GUIDED: false };
 
 /** The CPU variant: a 16 × 8 register block per invocation (shaders/conv.wgsl). */
 export const CONV = declareKernel({
@@ -56,6 +58,7 @@ export const CONV = declareKernel({
   constants: { TN: 8, TM: 16 },
   workgroupSize: [8, 8, 1],
   overrides: { ...WINDOW, ...MODES, POINTWISE: false, WEIGHTS_PER_ITEM: false, WG_X: 8, WG_Y: 8 },
+  libraries: [FUSED_RELU],
 });
 
 /** The GPU variant: TILE × TILE tiles in workgroup memory, split-K (shaders/conv_tiled.wgsl). */
@@ -74,6 +77,7 @@ export const CONV_TILED = declareKernel({
   constants: { TILE: 64, CHUNK: 16 },
   workgroupSize: [16, 16, 1],
   overrides: { ...WINDOW, ...MODES, SPLIT: 1 },
+  libraries: [FUSED_RELU],
 });
 
 /** im2col for layers with few input channels on the CPU variant (shaders/im2col.wgsl). */
@@ -191,7 +195,7 @@ export async function gemmRegisterBlocked(env: KernelEnv, op: ConvOp, c: GemmCal
   return [await CONV.dispatch(env, 'gemm', {
     overrides: {
       KH: w.kh, KW: w.kw, SH: w.strideH, SW: w.strideW, DH: w.dilations[0], DW: w.dilations[1], POINTWISE: pointwise, TRANSPOSED: c.transposed,
-      RELU: c.relu, MASK: c.mask !== null, GUIDED: !!c.guided, ACCUMULATE: c.accumulate, WEIGHTS_PER_ITEM: c.weightsPerItem ?? false, WG_X: wgx, WG_Y: wgy,
+      ...fusedReluOverrides(op, c), ACCUMULATE: c.accumulate, WEIGHTS_PER_ITEM: c.weightsPerItem ?? false, WG_X: wgx, WG_Y: wgy,
     },
     uniforms: uniforms(c, mask),
     buffers: { input: c.input.buffer, weights: c.weights, bias: c.bias, mask: mask.buffer, output: c.output.buffer },
@@ -220,7 +224,7 @@ async function gemmTiled(env: KernelEnv, op: ConvOp, c: GemmCall, use: string, f
   const { split, chunksPerSplit } = splitK(tiles[0] * tiles[1] * groups, chunks);
   const overrides = {
     KH: w.kh, KW: w.kw, SH: w.strideH, SW: w.strideW, DH: w.dilations[0], DW: w.dilations[1], TRANSPOSED: c.transposed,
-    RELU: c.relu, MASK: c.mask !== null, GUIDED: !!c.guided, ACCUMULATE: c.accumulate, SPLIT: split,
+    ...fusedReluOverrides(op, c), ACCUMULATE: c.accumulate, SPLIT: split,
   };
   const mask = c.mask ?? { buffer: env.dummy, offset: 0, stride: 0 };
   const values = { ...uniforms(c, mask), chunksPerSplit };

@@ -10,6 +10,7 @@ import code from '../../shaders/depthwise.wgsl';
 import type { ConvOp } from '../ops/conv.ts';
 import type { BufferView, Dispatch, KernelEnv } from '../gpu/dispatch.ts';
 import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
+import { FUSED_RELU, fusedReluOverrides } from '../gpu/wgsl-library.ts';
 import { fmtShape } from './types.ts';
 
 export const DEPTHWISE = declareKernel({
@@ -26,7 +27,8 @@ export const DEPTHWISE = declareKernel({
   bindings: { input: read(), weights: read(), bias: read(), mask: read(), output: readWrite() },
   entries: { conv: ['input', 'weights', 'bias', 'mask', 'output'] },
   workgroupSize: [64, 1, 1],
-  overrides: { KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, TRANSPOSED: false, RELU: false, MASK: false, GUIDED: false, ACCUMULATE: false },
+  overrides: { KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, TRANSPOSED: false, RELU: false, RELU6: false, MASK: false, GUIDED: false, ACCUMULATE: false },
+  libraries: [FUSED_RELU],
 });
 
 /** Wd for one direction (file comment). */
@@ -62,7 +64,7 @@ export async function convDirect(env: KernelEnv, op: ConvOp, c: DirectCall, use:
   return DEPTHWISE.dispatch(env, 'conv', {
     overrides: {
       KH: op.kh, KW: op.kw, SH: op.strideH, SW: op.strideW, DH: op.dilations[0], DW: op.dilations[1],
-      TRANSPOSED: c.transposed, RELU: c.relu, MASK: c.mask !== null, GUIDED: !!c.guided, ACCUMULATE: c.accumulate,
+      TRANSPOSED: c.transposed, ...fusedReluOverrides(op, c), ACCUMULATE: c.accumulate,
     },
     uniforms: {
       rows: c.rows, cols: c.cols, groups: c.groups, inH: c.inH, inW: c.inW, outH: c.outH, outW: c.outW, items: c.items,

@@ -5,6 +5,7 @@
  */
 import code from '../../shaders/gradcam.wgsl';
 import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
+import { INPUT_LAYOUT, planeBilinear } from '../gpu/wgsl-library.ts';
 
 /** Eigen-CAM's workgroup: one per image (a power iteration loops with barriers). */
 const EIGEN_WG = 256;
@@ -70,5 +71,6 @@ export const GRADCAM = declareKernel({
    * EIGEN_OF: what the eigen entry decomposes (eigenOf); GUIDED_CAM: guided-gradcam.
    */
   overrides: { WEIGHTS: 0, TERM: 0, EIGEN_OF: 0, GUIDED_CAM: false },
+  libraries: [INPUT_LAYOUT, planeBilinear('camMap')],
   workgroupSize: [64, 1, 1],
 });

@@ -5,6 +5,7 @@
  */
 import code from '../../shaders/multipass.wgsl';
 import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
+import { INPUT_LAYOUT, planeBilinear, rowProbability } from '../gpu/wgsl-library.ts';
 
 export const MULTIPASS = declareKernel({
   name: 'multipass',
@@ -53,5 +54,6 @@ export const MULTIPASS = declareKernel({
   },
   /** SOFTMAX: the score is the class's probability (reduction 'softmax'), computed from the logits. */
   overrides: { SOFTMAX: false },
+  libraries: [planeBilinear('features'), INPUT_LAYOUT, rowProbability('passScores'), rowProbability('baseScores')],
   workgroupSize: [64, 1, 1],
 });

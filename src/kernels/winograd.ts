@@ -14,6 +14,7 @@ import code from '../../shaders/winograd.wgsl';
 import type { ConvOp } from '../ops/conv.ts';
 import type { BufferView, Dispatch, KernelEnv, KernelVariant } from '../gpu/dispatch.ts';
 import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
+import { FUSED_RELU, fusedReluOverrides } from '../gpu/wgsl-library.ts';
 import { fmtShape } from './types.ts';
 import { winogradApplies } from './variants.ts';
 
@@ -41,7 +42,8 @@ export const WINOGRAD = declareKernel({
   bindings: { input: read(), mask: read(), V: readWrite(), M: read(), bias: read(), output: readWrite() },
   entries: { inputTransform: ['input', 'mask', 'V'], outputTransform: ['M', 'bias', 'output'] },
   workgroupSize: [64, 1, 1],
-  overrides: { RELU: false, MASK: false, GUIDED: false, ACCUMULATE: false },
+  overrides: { RELU: false, RELU6: false, MASK: false, GUIDED: false, ACCUMULATE: false },
+  libraries: [FUSED_RELU],
 });
 
 /** Whether the forward pass of `op` runs as Winograd F(2×2, 3×3) by the fixed rules of this kernel family. */
@@ -128,7 +130,7 @@ export async function transform(env: KernelEnv, op: ConvOp, entry: 'inputTransfo
   if (input) {
     const mask = c.mask ?? { buffer: env.dummy, offset: 0, stride: 0 };
     return WINOGRAD.dispatch(env, 'inputTransform', {
-      overrides: { MASK: !!c.mask, GUIDED: !!c.guided },
+      overrides: fusedReluOverrides(op, { mask: c.mask, guided: c.guided }),
       uniforms: {
         ...geometry, inH: c.inH, inW: c.inW, padT: c.pads[0], padL: c.pads[1], inOffset: c.input.offset, inStride: c.input.stride,
         maskOffset: mask.offset, maskStride: mask.stride, maskDiv: Math.max(1, c.maskDiv ?? 1),
@@ -138,7 +140,7 @@ export async function transform(env: KernelEnv, op: ConvOp, entry: 'inputTransfo
     });
   }
   return WINOGRAD.dispatch(env, 'outputTransform', {
-    overrides: { RELU: !!c.relu, ACCUMULATE: !!c.accumulate },
+    overrides: { ...fusedReluOverrides(op, { relu: c.relu }), ACCUMULATE: !!c.accumulate },
     uniforms: { ...geometry, outH: c.outH, outW: c.outW, outOffset: c.output.offset, outStride: c.output.stride },
     buffers: { M: c.input.buffer, bias: c.bias!, output: c.output.buffer },
     ...info,
