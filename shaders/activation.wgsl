@@ -1,7 +1,8 @@
 // Element-wise activations y = f(x), f chosen by FN (src/ops/activation.ts lists them), with the
 // parameters α (p.alpha) and β (p.beta); one invocation per value over items × count.
 //   forward:  y = f(x)
-//   backward: dx (+)= dy · f'(x), f' recomputed from the forward input x (read at image item / maskDiv)
+//   backward: dx (+)= dy' · f'(x), f' recomputed from the forward input x (read at image item / maskDiv),
+//             dy' = dy, or dy · (dy > 0) when GUIDED (guided backprop at a rectifier: set for Clip only)
 //
 //   f                  f(x)                                  f'(x) (at a kink: PyTorch's choice)
 //   Sigmoid            1 / (1 + e^−x)                        σ(x)(1 − σ(x))
@@ -18,6 +19,7 @@
 //   Pow                x^α (α a constant)                    α x^(α−1) (0 when α = 0)
 //   Sqrt, Reciprocal   √x, 1/x                               ½/√x, −1/x²
 //   Neg, Abs, Exp      −x, |x|, e^x                          −1, sign x (0 at 0), e^x
+//   Clip               min(max(x, α), β) (β wins if α > β)   1 for α < x < β (strict: hardtanh's, ReLU6's), else 0
 //
 // Stable forms: σ and σ' from t = e^(−|x|) ≤ 1 (no overflow); tanh = sign(x)·(−m/(2 + m)),
 // m = expm1(−2|x|) ∈ (−1, 0], and tanh' = 4t/(1 + t)², t = e^(−2|x|) (no cancellation in 1 − tanh²);
@@ -45,6 +47,7 @@ const RECIPROCAL = 12u;
 const NEG = 13u;
 const ABS = 14u;
 const EXP = 15u;
+const CLIP = 16u;
 
 const TWO_OVER_SQRT_PI = 1.1283791670955126;
 const SQRT_HALF = 0.7071067811865476;
@@ -152,6 +155,7 @@ fn f(u: f32) -> f32 {
     case RECIPROCAL: { return 1.0 / u; }
     case NEG: { return -u; }
     case ABS: { return abs(u); }
+    case CLIP: { return min(max(u, p.alpha), p.beta); }
     default: { return exp(u); } // EXP
   }
 }
@@ -183,6 +187,7 @@ fn fGrad(u: f32) -> f32 {
     case RECIPROCAL: { return -1.0 / (u * u); }
     case NEG: { return -1.0; }
     case ABS: { return sign(u); }
+    case CLIP: { return select(0.0, 1.0, u > p.alpha && u < p.beta); }
     default: { return exp(u); } // EXP
   }
 }
@@ -206,7 +211,11 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   }
   let item = id / p.count;
   let k = id % p.count;
-  let v = dy[item * p.dyStride + p.dyOffset + k] * fGrad(x[(item / p.maskDiv) * p.xStride + p.xOffset + k]);
+  var g = dy[item * p.dyStride + p.dyOffset + k];
+  if (GUIDED) {
+    g = select(0.0, g, g > 0.0);
+  }
+  let v = g * fGrad(x[(item / p.maskDiv) * p.xStride + p.xOffset + k]);
   let addr = item * p.dxStride + p.dxOffset + k;
   if (ACCUMULATE) {
     dx[addr] += v;

@@ -2,7 +2,11 @@
  * Fusion on the lowered op list, in place:
  *  - an affine op (BatchNormalization, or Add of a per-channel constant) right after a convolution is
  *    folded into the convolution's weights and bias;
- *  - a Relu right after an op whose spec says `fusesRelu` (conv, add, affine) becomes its `relu` flag.
+ *  - a Relu right after an op whose spec says `fusesRelu` (conv, add, affine) becomes its `relu` flag;
+ *  - a ReLU6 (Clip(0, 6), an activation op) right after an op whose spec says `fusesRelu6` (conv)
+ *    becomes its `relu` and `relu6` flags (the convolution kernels' FUSED_RELU: src/gpu/wgsl-library.ts).
+ *    Its gradient rule from the fused output y, 0 < y < 6, is the Clip's own (strict bounds), so fusing
+ *    it changes no value.
  * A fusion happens only when the intermediate tensor has that one consumer and is not kept (a graph
  * output, the logits, or a tensor asked for as a tap): fusion never hides a tensor someone needs.
  * An affine folds only over the convolution's own channels: one that reads the convolution's output
@@ -11,6 +15,7 @@
  *
  * Linear in the number of ops: producers, consumer counts and aliases are indexed once.
  */
+import { isRelu6 } from '../ops/activation.ts';
 import { opSpec } from '../ops/index.ts';
 import { aliasRoot, type Op } from './ir.ts';
 
@@ -41,7 +46,8 @@ export function fuse(ops: Op[], keep: Set<string>, aliases: Map<string, string>,
 
   const removed = new Set<Op>();
   for (const op of ops) {
-    if (op.kind !== 'affine' && op.kind !== 'relu') continue;
+    const relu6 = op.kind === 'activation' && isRelu6(op);
+    if (op.kind !== 'affine' && op.kind !== 'relu' && !relu6) continue;
     if (aliasOffsets.has(op.inputs[0])) continue; // it reads a part of its producer's output (a channel slice)
     const t = root(op.inputs[0]);
     const producer = producers.get(t);
@@ -53,6 +59,10 @@ export function fuse(ops: Op[], keep: Set<string>, aliases: Map<string, string>,
         for (let j = 0; j < k; j++) producer.weight[c * k + j] *= op.scale[c];
         producer.bias[c] = producer.bias[c] * op.scale[c] + op.shift[c];
       }
+    } else if (relu6) {
+      if (!opSpec(producer.kind).fusesRelu6 || producer.kind !== 'conv' || producer.relu) continue;
+      producer.relu = true;
+      producer.relu6 = true;
     } else {
       if (!opSpec(producer.kind).fusesRelu || !('relu' in producer) || producer.relu) continue;
       producer.relu = true;

@@ -1,6 +1,6 @@
 /**
  * conv: Conv (any group, dilations, pads and auto_pad), and every Gemm and MatMul with a constant right operand as a 1×1 convolution over
- * [N, K, 1, 1] (alpha and beta folded into the weights). A Relu fuses into it; an affine right after
+ * [N, K, 1, 1] (alpha and beta folded into the weights). A Relu or a ReLU6 fuses into it; an affine right after
  * it (an unfolded BatchNormalization) is folded into its weights by graph/fuse.ts.
  *
  * Forward and data gradient (convKernel, below) run the variant chosen per layer and direction
@@ -40,6 +40,8 @@ export interface ConvOp extends OpBase {
   /** ONNX group: input and output channels split into `group` groups, group g's outputs read group g's inputs only; weight is [C_out, C_in/group, KH, KW]. */
   group: number;
   relu: boolean;
+  /** With relu: the fused activation is ReLU6 (a Clip(0, 6) after the conv, graph/fuse.ts), the output capped at 6 too. */
+  relu6?: boolean;
 }
 
 function lowerConv(ctx: LowerContext): void {
@@ -228,5 +230,6 @@ export const conv = defineOp<ConvOp>({
   },
   kernel: convKernel,
   fusesRelu: true,
+  fusesRelu6: true,
   kernels: [CONV, CONV_TILED, IM2COL, WINOGRAD, DEPTHWISE],
 });

@@ -26,8 +26,8 @@
  * | Tanh, Elu, Softplus,    |                                                                  |
  * | Erf, Gelu, Pow (scalar  |                                                                  |
  * | exponent), Sqrt, Neg,   |                                                                  |
- * | Reciprocal, Abs, Exp    |                                                                  |
- * | Clip                    | clip (min/max from attributes, opset < 11, or constant inputs)   |
+ * | Reciprocal, Abs, Exp,   |                                                                  |
+ * | Clip                    | (min/max from attributes, opset < 11, or constant inputs)        |
  * | Concat (axis 1)         | concat: placed as channel slices of the output's storage, no op  |
  * | Concat (axis ≥ 2)       | concatcopy: each input copied into its region (layout.wgsl)      |
  * | Transpose, Slice, Split | layout: a strided gather (identity or full slice: a view)        |
@@ -46,7 +46,6 @@ import type { OpKernel, OpShapes } from '../kernels/types.ts';
 import { activation } from './activation.ts';
 import { affine } from './affine.ts';
 import { binary } from './binary.ts';
-import { clip } from './clip.ts';
 import { concat } from './concat.ts';
 import { conv } from './conv.ts';
 import { copy } from './copy.ts';
@@ -61,7 +60,7 @@ import { softmax } from './softmax.ts';
 import type { OnnxLowering, OpSpec } from './spec.ts';
 import { VIEWS } from './views.ts';
 
-export const OPS = [conv, maxpool, avgpool, lrn, softmax, binary, affine, relu, activation, clip, copy, concat, layout, concatcopy, layernorm, matmul, reducemean] as const;
+export const OPS = [conv, maxpool, avgpool, lrn, softmax, binary, affine, relu, activation, copy, concat, layout, concatcopy, layernorm, matmul, reducemean] as const;
 
 type OpOf<S> = S extends OpSpec<infer O> ? O : never;
 /** An op of the IR: the union of every spec's op type. */

@@ -6,7 +6,8 @@
  *     attribute names, the lowering that emits the op),
  *   - its forward and backward dispatches (`kernel`: an OpKernel, src/kernels/types.ts), and the
  *     declared WGSL kernels they use (`kernels`: for ALL_KERNELS and the declaration test),
- *   - whether a following Relu fuses into it (`fusesRelu`: the op then has a `relu` flag).
+ *   - whether a following Relu fuses into it (`fusesRelu`: the op then has a `relu` flag), and a
+ *     ReLU6 (`fusesRelu6`: a `relu6` flag too).
  * src/ops/index.ts lists every spec once (OPS); the lowering table and the Op union are made from it.
  * The float64 reference and the rounding bound of each ONNX op type live in the tests
  * (test/reference/graph.ts, test/helpers/magnitude.ts).
@@ -63,6 +64,8 @@ export interface OpSpec<O extends OpBase = OpBase> {
   kernel(op: O, shapes: OpShapes): OpKernel;
   /** A Relu right after the op becomes its `relu` flag (graph/fuse.ts); the op type has `relu: boolean`. */
   fusesRelu?: boolean;
+  /** A ReLU6 (Clip(0, 6)) right after the op becomes its `relu` and `relu6` flags (its kernels take FUSED_RELU). */
+  fusesRelu6?: boolean;
   /** The declared WGSL kernels its dispatches use (in ALL_KERNELS: test/kernel-declarations.test.ts checks each). */
   kernels?: readonly AnyKernel[];
 }

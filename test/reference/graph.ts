@@ -446,7 +446,8 @@ export interface GradientRequest {
   wrt: string[];
   /**
    * Guided backpropagation (Springenberg et al. 2015): every Relu passes a gradient only where both
-   * its input and the incoming gradient are positive, g_in = g_out·[x > 0]·[g_out > 0].
+   * its input and the incoming gradient are positive, g_in = g_out·[x > 0]·[g_out > 0]; a Clip (ReLU6
+   * and the like) likewise, g_in = g_out·[lo < x < hi]·[g_out > 0] (the upper bound's zero kept).
    */
   guided?: boolean;
 }
@@ -483,8 +484,9 @@ export function backwardReference(model: OnnxModel, values: Map<string, Tensor>,
       if (!dys.some(Boolean) || !node.inputs.some((name) => inCone.has(name))) continue; // not between score and wrt
       const dy = dys[0] ?? zeros(values.get(node.outputs[0])!.shape);
       const ins = nodeInputs(node, values);
-      const dIns = req.guided && node.opType === 'Relu'
-        ? [op.reluBackward(tensor(dy.shape, dy.data.map((g) => Math.max(g, 0))), ins[0])]
+      const rectifier = node.opType === 'Relu' || node.opType === 'Clip';
+      const dIns = req.guided && rectifier
+        ? OPS[node.opType].backward(node, ins, values.get(node.outputs[0])!, tensor(dy.shape, dy.data.map((g) => Math.max(g, 0))), model.opset, dys)
         : OPS[node.opType].backward(node, ins, values.get(node.outputs[0])!, dy, model.opset, dys);
       const differentiable = differentiableInputs(node);
       node.inputs.forEach((name, j) => {

@@ -463,10 +463,10 @@ export function clip(x: Tensor, lo: number, hi: number): Tensor {
   return y;
 }
 
-/** dx = dy where lo ≤ x ≤ hi (PyTorch's clamp: the gradient passes at the bounds themselves). */
+/** dx = dy where lo < x < hi (strictly: PyTorch's hardtanh, which nn.ReLU6 is, and Relu's rule at 0). */
 export function clipBackward(dy: Tensor, x: Tensor, lo: number, hi: number): Tensor {
   const dx = zeros(x.shape);
-  for (let i = 0; i < dx.data.length; i++) dx.data[i] = x.data[i] >= lo && x.data[i] <= hi ? dy.data[i] : 0;
+  for (let i = 0; i < dx.data.length; i++) dx.data[i] = x.data[i] > lo && x.data[i] < hi ? dy.data[i] : 0;
   return dx;
 }
 
