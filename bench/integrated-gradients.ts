@@ -13,18 +13,23 @@
  * Times: the API's timings.passesMs for integrated-gradients (the passes, from the first batch to the
  * map; CPU clock) and the CPU clock around the baseline's batches; after one warm-up each (compiling the
  * pass engine and the pipelines), `runs` rounds of both in turn (a changing load weighs on both alike),
- * the median of each.
+ * the median of each. The warm-up and its estimate as bench/multipass.ts's: 'run' (each leg whole) or
+ * 'batch' (integrated-gradients cancelled after its first batch, the baseline one batch; then one
+ * batch of each timed), `estimateOnly` stopping there.
  */
 import type { GpuContext } from '../src/gpu/device.ts';
 import { Network } from '../src/gradcam/network.ts';
 import { GradcamProgram } from '../src/gradcam/program.ts';
-import type { TensorInput } from '../src/gradcam/types.ts';
+import type { GradcamOptions } from '../src/gradcam/types.ts';
 import type { OnnxModel } from '../src/onnx/model.ts';
 import { Engine } from '../src/runtime/engine.ts';
 import { encodeStage } from '../src/runtime/program.ts';
+import { baselineLeg, firstBatches, type Estimate, type Leg, rounds, syntheticTensor, type Warmup, warmUp } from './multipass.ts';
 
 export interface IntegratedGradientsBench {
   model: string;
+  /** The input the model ran at ([1, C, H, W]). */
+  inputShape: number[];
   steps: number;
   /** The baseline's passes per batch (the device's limit for a backward pass to the input). */
   batch: number;
@@ -37,22 +42,27 @@ export interface IntegratedGradientsBench {
   /** The completeness gap of the measured run, and |y(x) − y(x')|. */
   gap: number;
   delta: number;
+  warmup: Warmup;
+  /** What the warm-up predicted. */
+  estimate: Estimate;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-/** A deterministic input of the model's shape. */
-function syntheticTensor(shape: number[]): TensorInput {
-  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < data.length; i++) data[i] = Math.sin(i * 0.37) * 1.5;
-  return { shape: [1, ...shape.slice(1)], data };
+export interface IntegratedGradientsOptions {
+  steps?: number;
+  runs?: number;
+  warmup?: Warmup;
+  /** Stop after the warm-up and its estimate. */
+  estimateOnly?: boolean;
+  log?: (line: string) => void;
 }
 
-export async function benchIntegratedGradients(gpu: GpuContext, model: OnnxModel, name: string,
-  o: { steps?: number; runs?: number; log?: (line: string) => void } = {}): Promise<IntegratedGradientsBench> {
+export async function benchIntegratedGradients(gpu: GpuContext, model: OnnxModel, name: string, o: IntegratedGradientsOptions & { estimateOnly: true }): Promise<Estimate>;
+export async function benchIntegratedGradients(gpu: GpuContext, model: OnnxModel, name: string, o?: IntegratedGradientsOptions): Promise<IntegratedGradientsBench>;
+export async function benchIntegratedGradients(gpu: GpuContext, model: OnnxModel, name: string, o: IntegratedGradientsOptions = {}): Promise<IntegratedGradientsBench | Estimate> {
   const log = o.log ?? (() => undefined);
   const steps = o.steps ?? 32;
   const runs = o.runs ?? 3;
+  const warmup = o.warmup ?? 'run';
   const net = await Network.load(gpu, model);
   try {
     const x = syntheticTensor(net.engine.inputShape);
@@ -61,7 +71,7 @@ export async function benchIntegratedGradients(gpu: GpuContext, model: OnnxModel
     // The limit the runner sizes its batches from: a forward and a backward pass to the input per image.
     const L = net.defaultBatchSize({ layers: [net.graph.input.name], k: 1, reduction: 'logit' });
     const batches = Math.ceil(steps / L);
-    log(`integrated gradients: ${name}, m = ${steps} (${steps} passes), against ${steps} forward + backward passes in ${batches} batches of ${L}`);
+    log(`integrated gradients: ${name} at ${net.engine.inputShape.join('×')}, m = ${steps} (${steps} passes), against ${steps} forward + backward passes in ${batches} batches of ${L}`);
 
     // The baseline: an engine for L images, forward + a plain backward pass to the input (the saliency program's), classes given.
     const engine = await Engine.create(gpu, model, { batch: L, pipelines: net.engine.env.pipelines, recipe: net.engine.recipe });
@@ -69,15 +79,24 @@ export async function benchIntegratedGradients(gpu: GpuContext, model: OnnxModel
     program.writeClasses(new Array(L).fill(cls));
     const { device } = gpu;
     let last = first.maps[0];
-    const measures: Record<'ig' | 'passes', () => Promise<number>> = {
-      ig: async () => {
-        const r = await net.gradCAM(x, { classes: [cls], upsample: false, methods: ['integrated-gradients'], methodOptions: { 'integrated-gradients': { steps } } });
-        last = r.maps[0];
-        return r.timings.passesMs!;
+    const igOptions: GradcamOptions = { classes: [cls], upsample: false, methods: ['integrated-gradients'], methodOptions: { 'integrated-gradients': { steps } } };
+    // integrated-gradients' own batches: ⌈m/L⌉ as the baseline's (of equal sizes); its warm-up as multipass.ts's methods'.
+    const legs: Record<string, Leg> = {
+      ig: {
+        batches,
+        run: async () => {
+          const r = await net.gradCAM(x, igOptions);
+          last = r.maps[0];
+          return r.timings.passesMs!;
+        },
+        twoBatches: async () => {
+          const ms = await firstBatches(net, x, igOptions, 2);
+          return ms[1] ?? ms[0];
+        },
       },
-      passes: async () => {
+      passes: baselineLeg(batches, async (count) => {
         const t0 = performance.now();
-        for (let b = 0; b < batches; b++) {
+        for (let b = 0; b < count; b++) {
           const encoder = device.createCommandEncoder();
           encodeStage(encoder, 'forward', engine.forwardDispatches);
           encodeStage(encoder, 'backward', program.backwardStage);
@@ -85,21 +104,22 @@ export async function benchIntegratedGradients(gpu: GpuContext, model: OnnxModel
           await device.queue.onSubmittedWorkDone();
         }
         return performance.now() - t0;
-      },
+      }),
     };
-    const samples: Record<string, number[]> = {};
+    let m: Record<string, number>;
+    let estimate: Estimate;
     try {
-      for (const fn of Object.values(measures)) await fn(); // warm-up
-      for (let r = 0; r < runs; r++) {
-        for (const [what, fn] of Object.entries(measures)) (samples[what] ??= []).push(await fn());
-      }
+      estimate = await warmUp(legs, warmup, runs, log, 'integrated gradients');
+      if (o.estimateOnly) return estimate;
+      m = await rounds(legs, runs);
     } finally {
       engine.destroy();
     }
-    const igMs = median(samples.ig), passesMs = median(samples.passes);
+    const igMs = m.ig, passesMs = m.passes;
     const c = last.completeness!;
     log(`integrated gradients: ${igMs.toFixed(1)} ms, ${steps} passes ${passesMs.toFixed(1)} ms: ratio ${(igMs / passesMs).toFixed(3)}`);
-    return { model: name, steps, batch: L, runs, igMs, passesMs, ratio: igMs / passesMs, gap: c.gap, delta: c.score - c.baselineScore };
+    // `last`: the last whole run's map (a warm-up of one batch is cancelled, the rounds run whole).
+    return { model: name, inputShape: net.engine.inputShape, steps, batch: L, runs, igMs, passesMs, ratio: igMs / passesMs, gap: c.gap, delta: c.score - c.baselineScore, warmup, estimate };
   } finally {
     await net.destroy();
   }
@@ -107,7 +127,7 @@ export async function benchIntegratedGradients(gpu: GpuContext, model: OnnxModel
 
 export function formatIntegratedGradients(r: IntegratedGradientsBench): string {
   return [
-    `integrated gradients: ${r.model}, m = ${r.steps} (trapezoid rule: ${r.steps} passes, x the first pass's), median of ${r.runs}`,
+    `integrated gradients: ${r.model} at ${r.inputShape.join('×')}, m = ${r.steps} (trapezoid rule: ${r.steps} passes, x the first pass's), median of ${r.runs} (warm-up: ${r.warmup === 'run' ? 'one whole run' : 'one batch'} per leg)`,
     `  integrated-gradients  ${r.igMs.toFixed(1)} ms  (${r.ratio.toFixed(3)} × ${r.steps} forward + backward passes in batches of ${r.batch}, ${r.passesMs.toFixed(1)} ms; target ≤ 1.1)`,
     `  completeness gap ${r.gap.toExponential(2)} of |y(x) − y(x')| = ${Math.abs(r.delta).toPrecision(4)}`,
   ].join('\n');

@@ -22,10 +22,11 @@ import { hasCharts } from './charts.ts';
 import { renderReport } from './html-report.ts';
 import { formatReport } from './report.ts';
 import { copySharedWrites } from './shared-memory.ts';
-import { benchMultipass, formatMultipass } from './multipass.ts';
+import { benchMultipass, formatEstimate, formatMultipass, type Warmup } from './multipass.ts';
 import { formatSoak, runSoak } from './soak.ts';
 import { benchIntegratedGradients, formatIntegratedGradients } from './integrated-gradients.ts';
 import { decodeOnnx } from '../src/onnx/decode.ts';
+import type { OnnxModel } from '../src/onnx/model.ts';
 
 const HELP = `npm run bench -- [options]
 
@@ -70,9 +71,16 @@ const HELP = `npm run bench -- [options]
                       N/20 load/destroy cycles (at least 10), RSS and live GPU buffers as a curve
   --multipass         the multi-pass methods' speed instead of the bench (bench/multipass.ts):
                       scorecam and ablationcam against batched forwards of the same count, ratios;
-                      --multipass-layer L (default: the auto layer), --multipass-batch B, --runs N
+                      --multipass-layer L (default: the auto layer), --multipass-batch B, --runs N,
+                      --no-classify (no leg of net.classify calls)
   --ig M              integrated gradients with M steps against M forward + backward passes in
-                      batches (bench/integrated-gradients.ts; issue 20 item 4) instead of the bench
+                      batches (bench/integrated-gradients.ts; issue 20 item 4) instead of the bench;
+                      with --multipass, both in one command (the multi-pass methods first)
+  --size N            --multipass, --ig: the model's input declared [1, C, N, N] (a model whose head
+                      takes any size, as googlenet-torchvision-seeded's GlobalAveragePool)
+  --warmup-batch      --multipass, --ig: warm each leg up with its first batch (a method cancelled
+                      after it), then time one batch, instead of one whole run per leg
+  --estimate          --multipass, --ig: only the warm-ups, and how long the timed rounds would take
   --quiet             no progress lines (the table still goes to stdout)`;
 
 interface Cli {
@@ -89,11 +97,13 @@ interface Cli {
   /** --ig M: integrated gradients' passes against plain batched passes instead of the bench. */
   ig?: number;
   /** --multipass: the multi-pass methods' speed instead of the bench. */
-  multipass?: { layer?: string; batch?: number };
+  multipass?: { layer?: string; batch?: number; classify?: boolean };
+  /** --multipass and --ig: --size N, --warmup-batch, --estimate. */
+  passes: { size?: number; warmup: Warmup; estimateOnly: boolean };
 }
 
 function parseArgs(argv: string[]): Cli {
-  const cli: Cli = { options: { ...DEFAULT_OPTIONS }, name: '{date}-{adapter}.json', ort: true, jsep: false, threads: 2, quiet: false };
+  const cli: Cli = { options: { ...DEFAULT_OPTIONS }, name: '{date}-{adapter}.json', ort: true, jsep: false, threads: 2, quiet: false, passes: { warmup: 'run', estimateOnly: false } };
   const int = (flag: string, v: string | undefined, min: number) => {
     const n = Number(v);
     if (v === undefined || !Number.isInteger(n) || n < min) throw new Error(`${flag} needs an integer ≥ ${min}, got '${v ?? ''}'`);
@@ -146,11 +156,29 @@ function parseArgs(argv: string[]): Cli {
       case '--multipass': cli.multipass ??= {}; break;
       case '--multipass-layer': (cli.multipass ??= {}).layer = next(); break;
       case '--multipass-batch': (cli.multipass ??= {}).batch = int(a, next(), 1); break;
+      case '--no-classify': (cli.multipass ??= {}).classify = false; break;
+      case '--size': cli.passes.size = int(a, next(), 1); break;
+      case '--warmup-batch': cli.passes.warmup = 'batch'; break;
+      case '--estimate': cli.passes.estimateOnly = true; break;
       case '--help': case '-h': console.log(HELP); process.exit(0); break;
       default: throw new Error(`unknown option '${a}' (--help lists them)`);
     }
   }
+  if ((cli.passes.size !== undefined || cli.passes.warmup !== 'run' || cli.passes.estimateOnly) && !cli.multipass && cli.ig === undefined) {
+    throw new Error('--size, --warmup-batch and --estimate apply to --multipass and --ig');
+  }
   return cli;
+}
+
+/** The decoded model, its input declared [1, C, N, N] with --size N (the lowering refuses a graph that cannot take it). */
+function passesModel(bytes: Uint8Array, size: number | undefined): OnnxModel {
+  const model = decodeOnnx(bytes);
+  if (size === undefined) return model;
+  const input = model.inputs[0];
+  if (input.shape.length !== 4) throw new Error(`--size: the model's input '${input.name}' has ${input.shape.length} dimensions, not 4 (N, C, H, W)`);
+  const c = input.shape[1];
+  input.shape = [1, typeof c === 'number' ? c : 3, size, size];
+  return model;
 }
 
 function repoRoot(): string | undefined {
@@ -261,29 +289,48 @@ async function loadOrt(gpu: GpuContext, cli: Cli, log: (l: string) => void): Pro
 }
 
 async function main(): Promise<void> {
+  const started = performance.now();
   const cli = parseArgs(process.argv.slice(2));
   const log = cli.quiet ? () => undefined : (l: string) => process.stderr.write(`${l}\n`);
   const gpu = await nodeGpu(log);
   const model = await modelBytes(cli, log);
   const root = repoRoot();
   const out = resolve(cli.out ?? (root ? join(root, 'bench', 'results') : '.'));
-  if (cli.multipass) {
-    const { decodeOnnx } = await import('../src/onnx/decode.ts');
-    const r = await benchMultipass(gpu, decodeOnnx(model.bytes), model.name, { ...cli.multipass, runs: cli.options.runs, log });
-    console.log(formatMultipass(r));
-    mkdirSync(out, { recursive: true });
-    const file = join(out, `${new Date().toISOString().slice(0, 10)}-multipass-${model.name.replace(/[^\w.-]+/g, '_')}.json`);
-    writeFileSync(file, `${JSON.stringify(r, null, 1)}\n`);
-    log(`wrote ${file}`);
-    process.exit(0);
-  }
-  if (cli.ig !== undefined) {
-    const r = await benchIntegratedGradients(gpu, decodeOnnx(model.bytes), model.name, { steps: cli.ig, runs: cli.options.runs, log });
-    console.log(formatIntegratedGradients(r));
-    mkdirSync(out, { recursive: true });
-    const file = join(out, `${new Date().toISOString().slice(0, 10)}-integrated-gradients-${cli.ig}.json`);
-    writeFileSync(file, `${JSON.stringify({ ...r, load: os.loadavg() }, null, 1)}\n`);
-    log(`wrote ${file}`);
+  if (cli.multipass || cli.ig !== undefined) {
+    // The multi-pass methods, integrated gradients, or both (one JSON each), on one device.
+    const model_ = passesModel(model.bytes, cli.passes.size);
+    const tag = `${model.name.replace(/\.onnx$/, '').replace(/[^\w.-]+/g, '_')}${cli.passes.size !== undefined ? `-${cli.passes.size}` : ''}`;
+    const common = { runs: cli.options.runs, warmup: cli.passes.warmup, log };
+    const write = (what: string, r: object) => {
+      mkdirSync(out, { recursive: true });
+      const file = join(out, `${new Date().toISOString().slice(0, 10)}-${what}-${tag}.json`);
+      writeFileSync(file, `${JSON.stringify({ ...r, load: os.loadavg() }, null, 1)}\n`);
+      log(`wrote ${file}`);
+    };
+    let predicted = 0;
+    if (cli.multipass) {
+      if (cli.passes.estimateOnly) {
+        const e = await benchMultipass(gpu, model_, model.name, { ...cli.multipass, ...common, estimateOnly: true });
+        console.log(formatEstimate('multipass', e));
+        predicted += e.roundsMs;
+      } else {
+        const r = await benchMultipass(gpu, model_, model.name, { ...cli.multipass, ...common });
+        console.log(formatMultipass(r));
+        write('multipass', r);
+      }
+    }
+    if (cli.ig !== undefined) {
+      if (cli.passes.estimateOnly) {
+        const e = await benchIntegratedGradients(gpu, model_, model.name, { steps: cli.ig, ...common, estimateOnly: true });
+        console.log(formatEstimate(`integrated gradients, m = ${cli.ig}`, e));
+        predicted += e.roundsMs;
+      } else {
+        const r = await benchIntegratedGradients(gpu, model_, model.name, { steps: cli.ig, ...common });
+        console.log(formatIntegratedGradients(r));
+        write(`integrated-gradients-${cli.ig}`, r);
+      }
+    }
+    if (cli.passes.estimateOnly) console.log(`in all, the timed rounds: about ${(predicted / 60_000).toFixed(1)} min, plus the warm-ups (${((performance.now() - started) / 60_000).toFixed(1)} min in this run, model load included)`);
     process.exit(0);
   }
   if (cli.soak !== undefined) {
