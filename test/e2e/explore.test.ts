@@ -1,29 +1,38 @@
 /**
  * The page's tools for studying a map (issues 12 and 13), in headless Chromium with WebGPU on
- * SwiftShader and the known-answer model (class 0 = red, 1 = green, 2 = blue): the grid of every CAM
- * method with its time, the counterfactual, the layer strip (one map per inception block), the
- * inspector (all C channel weights, the signed map's negative share, the branches, the CAM identity)
- * and the gallery of many pictures (a broken file is an error tile; zip and JSONL downloads).
+ * SwiftShader: the grid of every CAM method with its time and the counterfactual (on the small
+ * generated ResNet, resnet-ci, opened as a file: the grid replays each method's kernels alone, the
+ * guided and input methods with a backward pass to the input, which took 157 s on GoogLeNet); then,
+ * on the page's default model, the known-answer GoogLeNet (class 0 = red, 1 = green, 2 = blue): the
+ * layer strip (one map per inception block), the inspector (all C channel weights, the signed map's
+ * negative share, the branches, the CAM identity) and the gallery of many pictures (a broken file is
+ * an error tile; zip and JSONL downloads). The methods' numbers are checked in
+ * test/cam-methods-googlenet.test.ts and test/model-families.test.ts (resnet-ci).
  *
  * SwiftShader runs GoogLeNet in seconds per pass, so the tests share one page and small pictures.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unzipSync, strFromU8 } from 'fflate';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMultiPass, METHODS as ALL_METHODS } from '../../src/gradcam/methods.ts';
-
-/** The grid's methods: every method but the multi-pass ones (many passes each; src/web/main.ts). */
-const METHODS = ALL_METHODS.filter((m) => !isMultiPass(m));
+import type { PageHook } from '../../src/web/hook.ts';
+import { ensureGeneratedModel } from '../../weights/generate/index.ts';
 import { buildPage, hasChromium, hookOf, launch, waitForRuns, watchErrors, CHROMIUM } from './browser.ts';
 import { inside, picturePng, type Rect } from './pictures.ts';
 import { startServer, type TestServer } from './server.ts';
 
+/** The grid's methods: every method but the multi-pass ones (many passes each; src/web/main.ts). */
+const METHODS = ALL_METHODS.filter((m) => !isMultiPass(m));
+
 const ROOT = join(import.meta.dirname, '..', '..');
 /** GoogLeNet's inception blocks: the layer strip has one map for each. */
 const BLOCKS = ['3a', '3b', '4a', '4b', '4c', '4d', '4e', '5a', '5b'].map((b) => `inception_${b}/output_1`);
+/** resnet-ci's automatic layer: layer4's output (its residual Add + ReLU), 48 channels at 2×2. */
+const RESNET_LAST = '/layer4/layer4.0/relu_1/Relu_output_0';
 
 /** Clicks a "Show" checkbox (or another toggle) and waits for the run it asks for. */
 async function toggle(page: Page, selector: string, on: boolean): Promise<void> {
@@ -63,40 +72,59 @@ describe.skipIf(!hasChromium)(`the page's grid, strip, inspector and gallery in 
   });
 
   it('shows every CAM method side by side, each with its own time, from one call; a tile picks the method; the counterfactual', async () => {
-    await toggle(page, '#show-grid', true);
-    const h = await hookOf(page);
-    expect(h.last!.methods.map((m) => m.method)).toEqual(METHODS);
-    for (const m of h.last!.methods) expect(m.ms, m.method).toBeGreaterThan(0);
-    const tiles = await page.$$eval('#grid .thumb', (ts) => ts.map((t) => ({ method: (t as HTMLElement).dataset.method, text: t.textContent ?? '' })));
-    expect(tiles.map((t) => t.method)).toEqual(METHODS);
-    for (const t of tiles) expect(t.text, t.method).toMatch(/\d ms/);
-    expect(await page.textContent('#grid-note')).toContain('replayed alone');
+    // Its own page, with resnet-ci (48×48) opened as a file over the red picture: the grid's point is the page, not the model.
+    const own = await (await browser.newContext({ viewport: { width: 1280, height: 1000 } })).newPage();
+    const ownErrors = watchErrors(own);
+    try {
+      await own.goto(`${server.origin}/?model=none&image=/e2e/red.png`);
+      await own.waitForFunction(() => (window as unknown as { gradcam?: PageHook }).gradcam?.state === 'ready', undefined, { timeout: 60_000 });
+      const bytes = await readFile(await ensureGeneratedModel('resnet-ci'));
+      await own.setInputFiles('#model-file', { name: 'resnet-ci.onnx', mimeType: 'application/octet-stream', buffer: bytes });
+      const first = await waitForRuns(own, 1);
+      expect(first.model).toMatchObject({ name: 'resnet-ci.onnx', source: 'file' });
+      expect(first.last!.map).toMatchObject({ method: 'gradcam', counterfactual: false, layer: RESNET_LAST, shape: [2, 2] });
 
-    // Picking a tile shows that method's map without another run (it is in the result).
-    await page.click('#grid .thumb[data-method="layercam"]');
-    await page.waitForFunction(() => (window as unknown as { gradcam: { last: { map: { method: string } } } }).gradcam.last.map.method === 'layercam');
-    const picked = await hookOf(page);
-    expect(picked.runs).toBe(h.runs);
-    expect(await page.inputValue('#method')).toBe('layercam');
-    expect(await page.textContent('#caption')).toContain('layercam');
-    expect(inside(picked.last!.hot, red), JSON.stringify(picked.last!.hot)).toBe(true);
+      await toggle(own, '#show-grid', true);
+      const h = await hookOf(own, true);
+      expect(h.last!.methods.map((m) => m.method)).toEqual(METHODS);
+      for (const m of h.last!.methods) expect(m.ms, m.method).toBeGreaterThan(0);
+      const tiles = await own.$$eval('#grid .thumb', (ts) => ts.map((t) => ({ method: (t as HTMLElement).dataset.method, text: t.textContent ?? '' })));
+      expect(tiles.map((t) => t.method)).toEqual(METHODS);
+      for (const t of tiles) expect(t.text, t.method).toMatch(/\d ms/);
+      expect(await own.textContent('#grid-note')).toContain('replayed alone');
 
-    // The counterfactual (G := −G): every gradient method's map says so; Eigen-CAM reads no gradient.
-    await toggle(page, '#counterfactual', true);
-    const cf = await hookOf(page);
-    expect(cf.last!.map).toMatchObject({ method: 'layercam', counterfactual: true });
-    expect(await page.textContent('#caption')).toContain('counterfactual');
-    expect(await page.$$eval('#grid .thumb', (ts) => ts.map((t) => t.textContent ?? '').filter((s) => s.includes('counterfactual')).length)).toBe(METHODS.length - 1);
-    await toggle(page, '#counterfactual', false);
-    await toggle(page, '#show-grid', false);
-    expect(await page.isVisible('#grid-section')).toBe(false);
-    expect(errors).toEqual([]);
+      // Picking a tile shows that method's map without another run (it is in the result).
+      await own.click('#grid .thumb[data-method="layercam"]');
+      await own.waitForFunction(() => (window as unknown as { gradcam: { last: { map: { method: string } } } }).gradcam.last.map.method === 'layercam');
+      const picked = await hookOf(own, true);
+      expect(picked.runs).toBe(h.runs);
+      expect(await own.inputValue('#method')).toBe('layercam');
+      expect(await own.textContent('#caption')).toContain('layercam');
+      expect(picked.last!.map.raw).not.toEqual(h.last!.map.raw); // (the grid's main map was gradcam's)
+
+      // The counterfactual (G := −G): every gradient method's map says so; Eigen-CAM reads no gradient.
+      await toggle(own, '#counterfactual', true);
+      const cf = await hookOf(own, true);
+      expect(cf.last!.map).toMatchObject({ method: 'layercam', counterfactual: true });
+      expect(cf.last!.map.raw).not.toEqual(picked.last!.map.raw);
+      expect(await own.textContent('#caption')).toContain('counterfactual');
+      expect(await own.$$eval('#grid .thumb', (ts) => ts.map((t) => t.textContent ?? '').filter((s) => s.includes('counterfactual')).length)).toBe(METHODS.length - 1);
+      await toggle(own, '#show-grid', false);
+      expect(await own.isVisible('#grid-section')).toBe(false);
+      // Without the grid, layercam alone: the map its tile showed (the same forward, backward and map kernels on
+      // the same input: bitwise the same numbers).
+      const alone = await hookOf(own, true);
+      expect(alone.last!.methods.map((m) => m.method)).toEqual(['layercam']);
+      expect(alone.last!.map).toMatchObject({ method: 'layercam', counterfactual: true });
+      expect(alone.last!.map.raw).toEqual(cf.last!.map.raw);
+      expect(ownErrors).toEqual([]);
+    } finally {
+      await own.context().close();
+    }
   });
 
   it('shows the chosen method at every inception block in the layer strip; a tile picks the layer', async () => {
-    const before = (await hookOf(page)).runs;
-    await page.selectOption('#method', 'gradcam');
-    await waitForRuns(page, before + 1);
+    expect(await page.inputValue('#method')).toBe('gradcam');
     await toggle(page, '#show-strip', true);
     const h = await hookOf(page);
     expect(h.last!.layers).toEqual(BLOCKS);
@@ -229,6 +257,14 @@ describe.skipIf(!hasChromium)(`the page's grid, strip, inspector and gallery in 
     const [plain] = await Promise.all([page.waitForEvent('download'), page.click('#gallery-jsonl')]);
     const lines = readFileSync(await plain.path(), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l));
     expect(lines.map((l) => [l.input, l.maps[0].method, l.predictions[0].label])).toEqual([['g1.png', 'layercam', 'green'], ['g2.png', 'layercam', 'green']]);
+    // Layer-CAM on the known-answer model: the hottest of the 7×7 cells (32 pixels each) lies on the green square.
+    for (const l of lines) {
+      const raw = l.maps[0].raw as number[];
+      expect(l.maps[0].shape).toEqual([7, 7]);
+      const best = raw.indexOf(Math.max(...raw));
+      const hot = { x: ((best % 7) + 0.5) * 32, y: (Math.floor(best / 7) + 0.5) * 32 };
+      expect(inside(hot, green), `${l.input}: ${JSON.stringify(hot)}`).toBe(true);
+    }
     await page.click('#gallery-close');
     expect(await page.isVisible('#gallery-section')).toBe(false);
     expect(errors).toEqual([]);
