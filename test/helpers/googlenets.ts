@@ -29,10 +29,13 @@ export interface GooglenetCase {
 export const GOOGLENET_SIZES = { 'googlenet-zoo-seeded': 224, 'googlenet-torchvision-seeded': 96 } as const;
 export type GooglenetName = keyof typeof GOOGLENET_SIZES;
 
-/** The model, decoded, with its input declared at the size above. */
-export function googlenetCase(name: GooglenetName): GooglenetCase {
+/**
+ * The model, decoded, with its input declared at the size above, or at `size` (the torchvision
+ * graph takes any size; test/attributions-googlenet.test.ts runs it smaller, where its float64
+ * reference's many passes must stay cheap).
+ */
+export function googlenetCase(name: GooglenetName, size: number = GOOGLENET_SIZES[name]): GooglenetCase {
   const model = decodeOnnx(generateModelBytes(name));
-  const size = GOOGLENET_SIZES[name];
   const shape = [1, 3, size, size];
   model.inputs[0].shape = shape;
   return { model, shape, size, inputName: model.inputs[0].name };
@@ -44,18 +47,19 @@ export function googlenetInput(shape: readonly number[], seed: number): Float32A
   return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal() * 50);
 }
 
-const loaded = new Map<GooglenetName, Promise<{ c: GooglenetCase; net: Network }>>();
+const loaded = new Map<string, Promise<{ c: GooglenetCase; net: Network }>>();
 
 /**
- * The model and its network, loaded once per test file (on first use) and shared by the file's
- * tests; `destroyGooglenets` (afterAll) frees them.
+ * The model and its network (at its size above, or at `size`), loaded once per test file (on first
+ * use) and shared by the file's tests; `destroyGooglenets` (afterAll) frees them.
  */
-export function googlenetNetwork(name: GooglenetName): Promise<{ c: GooglenetCase; net: Network }> {
-  let p = loaded.get(name);
+export function googlenetNetwork(name: GooglenetName, size: number = GOOGLENET_SIZES[name]): Promise<{ c: GooglenetCase; net: Network }> {
+  const key = `${name}@${size}`;
+  let p = loaded.get(key);
   if (!p) {
-    const c = googlenetCase(name);
+    const c = googlenetCase(name, size);
     p = testGpu().then((gpu) => Network.load(gpu, c.model)).then((net) => ({ c, net }));
-    loaded.set(name, p);
+    loaded.set(key, p);
   }
   return p;
 }

@@ -42,8 +42,10 @@ function softmax(z: ArrayLike<number>): Float64Array {
   return e.map((v) => v / s);
 }
 
-/** The score y at `x` and ∂y/∂x ([C, H, W] flat), in float64. */
-export function scoreAndGradient(model: OnnxModel, x: Tensor, spec: ScoreSpec): { score: number; gradient: Float64Array } {
+const maxAbs = (v: ArrayLike<number>) => Array.from(v).reduce((a, b) => Math.max(a, Math.abs(b)), 0);
+
+/** The score y at `x` and ∂y/∂x ([C, H, W] flat), in float64; `logitScale`: max |logit| (tests' error bounds scale with it). */
+export function scoreAndGradient(model: OnnxModel, x: Tensor, spec: ScoreSpec): { score: number; gradient: Float64Array; logitScale: number } {
   const values = forwardValues(model, { [inputName(model)]: x });
   const logits = values.get(spec.logits)!.data;
   const p = softmax(logits);
@@ -52,7 +54,7 @@ export function scoreAndGradient(model: OnnxModel, x: Tensor, spec: ScoreSpec): 
   if (spec.reduction === 'logit') seed[c] = 1;
   else for (let j = 0; j < logits.length; j++) seed[j] = p[c] * ((j === c ? 1 : 0) - p[j]);
   const g = backwardReference(model, values, { score: spec.logits, seeds: [seed], wrt: [inputName(model)] })[inputName(model)][0];
-  return { score: spec.reduction === 'logit' ? logits[c] : p[c], gradient: g.data };
+  return { score: spec.reduction === 'logit' ? logits[c] : p[c], gradient: g.data, logitScale: maxAbs(logits) };
 }
 
 /** The score alone (a forward pass). */
@@ -113,42 +115,62 @@ export interface IntegratedGradients {
   attributions: Float64Array;
   scoreInput: number;
   scoreBaseline: number;
+  /** max |logit| at the baseline (for error bounds). */
+  baselineLogitScale: number;
   /** Σ attributions − (y(x) − y(x')). */
   gap: number;
 }
 
-export function integratedGradientsReference(model: OnnxModel, x: Tensor, baseline: ArrayLike<number>, spec: ScoreSpec, steps: number): IntegratedGradients {
+/**
+ * The path's last point is x itself (not x' + 1·(x − x') rounded): its score and gradient, `atX`, may
+ * be given by a caller that has them; the first point is x' (exactly: 0·(x − x') adds 0), whose
+ * score is y(x').
+ */
+export function integratedGradientsReference(model: OnnxModel, x: Tensor, baseline: ArrayLike<number>, spec: ScoreSpec, steps: number,
+  atX: { score: number; gradient: ArrayLike<number> } = scoreAndGradient(model, x, spec)): IntegratedGradients {
   const sum = new Float64Array(x.data.length);
-  for (let j = 0; j <= steps; j++) {
-    const w = j === 0 || j === steps ? 0.5 : 1;
-    const point = pathPoint(x, baseline, j, steps);
-    const { gradient } = scoreAndGradient(model, point, spec);
-    for (let e = 0; e < sum.length; e++) sum[e] += w * gradient[e];
+  let scoreBaseline = NaN, baselineLogitScale = NaN;
+  for (let j = 0; j < steps; j++) {
+    const { score, gradient, logitScale } = scoreAndGradient(model, pathPoint(x, baseline, j, steps), spec);
+    if (j === 0) [scoreBaseline, baselineLogitScale] = [score, logitScale];
+    for (let e = 0; e < sum.length; e++) sum[e] += (j === 0 ? 0.5 : 1) * gradient[e];
   }
+  for (let e = 0; e < sum.length; e++) sum[e] += 0.5 * atX.gradient[e]; // j = m: x
   const attributions = sum.map((s, e) => (x.data[e] - baseline[e]) * s / steps);
-  const scoreInput = scoreAt(model, x, spec);
-  const scoreBaseline = scoreAt(model, tensor(x.shape, baseline), spec);
+  const scoreInput = atX.score;
   const gap = attributions.reduce((a, b) => a + b, 0) - (scoreInput - scoreBaseline);
-  return { attributions, scoreInput, scoreBaseline, gap };
+  return { attributions, scoreInput, scoreBaseline, baselineLogitScale, gap };
+}
+
+/** Occlusion's windows of x: each window's occluded input (the window set to `fill` in every channel) and the positions it covers. */
+export function occlusionWindows(x: Tensor, o: { patch: number; step: number; fill: number }): { input: Tensor; positions: number[] }[] {
+  const [, C, H, W] = x.shape;
+  const windows = (n: number) => Math.ceil((n - o.patch) / o.step) + 1;
+  const out: { input: Tensor; positions: number[] }[] = [];
+  for (let wy = 0; wy < windows(H); wy++) {
+    for (let wx = 0; wx < windows(W); wx++) {
+      const input = tensor(x.shape, x.data);
+      const positions: number[] = [];
+      for (let y = wy * o.step; y < Math.min(H, wy * o.step + o.patch); y++) {
+        for (let xx = wx * o.step; xx < Math.min(W, wx * o.step + o.patch); xx++) positions.push(y * W + xx);
+      }
+      for (let c = 0; c < C; c++) for (const i of positions) input.data[c * H * W + i] = o.fill;
+      out.push({ input, positions });
+    }
+  }
+  return out;
+}
+
+/** The occlusion map from each window's drop y(x) − y(x_w): per position, the mean drop of the windows covering it (0 if none). */
+export function occlusionMap(windows: readonly { positions: number[] }[], drops: ArrayLike<number>, hw: number): Float64Array {
+  const sum = new Float64Array(hw);
+  const count = new Float64Array(hw);
+  windows.forEach((w, j) => { for (const i of w.positions) { sum[i] += drops[j]; count[i]++; } });
+  return sum.map((s, i) => (count[i] ? s / count[i] : 0));
 }
 
 export function occlusionReference(model: OnnxModel, x: Tensor, spec: ScoreSpec, o: { patch: number; step: number; fill: number }): Float64Array {
-  const [, C, H, W] = x.shape;
-  const windows = (n: number) => Math.ceil((n - o.patch) / o.step) + 1;
   const clean = scoreAt(model, x, spec);
-  const sum = new Float64Array(H * W);
-  const count = new Float64Array(H * W);
-  for (let wy = 0; wy < windows(H); wy++) {
-    for (let wx = 0; wx < windows(W); wx++) {
-      const occluded = tensor(x.shape, x.data);
-      const inside: number[] = [];
-      for (let y = wy * o.step; y < Math.min(H, wy * o.step + o.patch); y++) {
-        for (let xx = wx * o.step; xx < Math.min(W, wx * o.step + o.patch); xx++) inside.push(y * W + xx);
-      }
-      for (let c = 0; c < C; c++) for (const i of inside) occluded.data[c * H * W + i] = o.fill;
-      const drop = clean - scoreAt(model, occluded, spec);
-      for (const i of inside) { sum[i] += drop; count[i]++; }
-    }
-  }
-  return sum.map((s, i) => (count[i] ? s / count[i] : 0));
+  const windows = occlusionWindows(x, o);
+  return occlusionMap(windows, windows.map((w) => clean - scoreAt(model, w.input, spec)), x.shape[2] * x.shape[3]);
 }
