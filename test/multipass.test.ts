@@ -319,6 +319,23 @@ describe('scorecam and ablationcam against float64 (small model)', async () => {
     console.log(`eigen-smooth, max |GPU − float64| / max M (bound ${CAM_BOUND}): ${report.join(', ')}`);
   });
 
+  test('inspect explains scorecam and ablationcam as weighted maps: their weights, contributions w_k Σ_i A_k(i) that sum to Σ_i of the signed map', async () => {
+    const r = await net.gradCAM(xs[0], {
+      methods: ['scorecam', 'ablationcam'], featureLayers: ['cat'], classes: [2], upsample: false, inspect: true,
+      methodOptions: { scorecam: { batchSize: 3 }, ablationcam: { batchSize: 3 } },
+    });
+    for (const m of r.maps) {
+      const ins = m.inspection!;
+      expect(ins.weights!.length, m.method).toBe(16);
+      // Σ_k w_k Σ_i A_k(i) = Σ_i Σ_k w_k A_k(i): the float32 sums of 16 · 48 terms, within 1e-5 of their magnitude.
+      const total = ins.contributions.reduce((a, b) => a + b, 0);
+      const signed = ins.signed.reduce((a, b) => a + b, 0);
+      const scale = ins.contributions.reduce((a, b) => a + Math.abs(b), 0);
+      expect(scale, m.method).toBeGreaterThan(0);
+      expect(Math.abs(total - signed), `${m.method}: Σ contributions ${total}, Σ signed ${signed}`).toBeLessThanOrEqual(1e-5 * scale);
+    }
+  });
+
   test('augSmooth: every copy of two inputs gets its own passes (6 × C per input and method), the mean of the normalised maps is the float64 composition', async () => {
     const layer = 'a2'; // 8 channels, 8 × 6: the forward from a concat's slice
     const cls = 7;

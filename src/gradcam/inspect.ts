@@ -200,12 +200,18 @@ export interface InspectInput {
   softmaxProbability?: number;
 }
 
+/** Whether the map is ReLU(Σ_k w_k A_k): the weighted methods and scorecam and ablationcam (weights from their passes). */
+function weightedMap(m: Method): boolean {
+  const { kind } = methodSpec(m);
+  return kind === 'weighted' || kind === 'score' || kind === 'ablation';
+}
+
 export function inspectMap(x: InspectInput): MapInspection {
   const { channels: C, hw, activations: A, gradients: G, method } = x;
   const spec = methodSpec(method);
   const contributions = new Float64Array(C);
   let weights: Float32Array | undefined;
-  if (spec.kind === 'weighted') {
+  if (weightedMap(method)) {
     weights = x.weights!;
     for (let k = 0; k < C; k++) {
       let s = 0;
@@ -250,7 +256,7 @@ export function inspectMap(x: InspectInput): MapInspection {
 
   let neg = 0, abs = 0, negCount = 0;
   for (const v of x.signed) { abs += Math.abs(v); if (v < 0) { neg -= v; negCount++; } }
-  const branches = (spec.kind === 'weighted' && x.residual ? residualShares(x.residual, A, weights!, C, hw) : undefined) ?? x.branches?.map((b) => {
+  const branches = (weightedMap(method) && x.residual ? residualShares(x.residual, A, weights!, C, hw) : undefined) ?? x.branches?.map((b) => {
     let positive = 0, negative = 0;
     for (let k = b.channels[0]; k < b.channels[1]; k++) {
       if (contributions[k] > 0) positive += contributions[k];
@@ -331,7 +337,7 @@ function diagnose(x: InspectInput, r: MapInspection): string {
   }
   const top = r.topChannels[0], bottom = r.negativeChannels[0];
   const named = (c: ChannelDetail | undefined) => (c ? `channel ${c.channel}${c.branch ? ` (${c.branch})` : ''}, ${fmt(c.contribution)}` : 'none');
-  if (spec.kind === 'weighted' && r.weights && r.weights.every((w) => w <= 0)) {
+  if (weightedMap(x.method) && r.weights && r.weights.every((w) => w <= 0)) {
     const max = r.weights.reduce((a, b) => Math.max(a, b), -Infinity);
     return `The map is all zero because every channel weight is ≤ 0 (the largest is ${fmt(max)}): at this layer every channel counts against the class. Try the counterfactual or an earlier layer.`;
   }
