@@ -95,7 +95,7 @@ test('eval: usage errors before any work', async () => {
     [['eval', file('pics'), '--model', model, '--steps', '1000000000'],
       "--steps takes an integer from 1 to 1024 (the model's input is 32×32 = 1024 pixels; each step changes at least one), got '1000000000'"],
   ] as const;
-  // Each run ends before the GPU starts (Node processes, mostly on one core each): a few side by side.
+  // Each run ends before the GPU starts (Node processes, mostly on one core each): two side by side.
   const runs = await inParallel(cases, ([args]) => gradcam([...args]));
   for (const [i, run] of runs.entries()) {
     expectExit(run, 2);

@@ -24,7 +24,7 @@ import type { OnnxModel } from '../src/onnx/model.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
 import { generateModelBytes } from '../weights/generate/index.ts';
 import { Rng } from '../weights/generate/random.ts';
-import { expectExit, expectUserError, gradcam, ROOT } from './helpers/cli.ts';
+import { expectExit, expectUserError, gradcam, inParallel, ROOT } from './helpers/cli.ts';
 import { OrtOracle } from './helpers/ort.ts';
 import { preprocessReference, ZOO_CAFFE } from './reference/preprocess.ts';
 
@@ -113,20 +113,17 @@ afterAll(async () => {
 
 describe('usage', () => {
   test('--help, --version, a command\'s --help: exit 0 on stdout', async () => {
-    const help = await gradcam(['--help']);
+    const [help, version, classifyHelp] = await inParallel([['--help'], ['--version'], ['classify', '--help']], (args) => gradcam(args));
     expectExit(help, 0);
     for (const c of ['info', 'classify', 'generate']) expect(help.stdout).toContain(`gradcam ${c} `);
-    const version = await gradcam(['--version']);
     expectExit(version, 0);
     expect(version.stdout.trim()).toBe(JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')).version);
-    const classifyHelp = await gradcam(['classify', '--help']);
     expectExit(classifyHelp, 0);
     expect(classifyHelp.stdout).toMatch(/^usage: gradcam classify <image/);
   });
 
   test('usage errors: exit 2 with the usage line', async () => {
-    for (const args of [['info', '--bogus', 'x.onnx'], ['frobnicate'], ['classify', 'x.npy', '--model', 'm.onnx', '--top', 'zero'], ['info']]) {
-      const run = await gradcam(args);
+    for (const run of await inParallel([['info', '--bogus', 'x.onnx'], ['frobnicate'], ['classify', 'x.npy', '--model', 'm.onnx', '--top', 'zero'], ['info']], (args) => gradcam(args))) {
       expectExit(run, 2);
       expect(run.stderr).toMatch(/^gradcam: .*\nusage: gradcam /);
     }

@@ -24,7 +24,7 @@ import { decodeOnnx } from '../src/onnx/decode.ts';
 import type { OnnxModel } from '../src/onnx/model.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
 import { generateModelBytes } from '../weights/generate/index.ts';
-import { expectExit, expectUserError, gradcam } from './helpers/cli.ts';
+import { expectExit, expectUserError, gradcam, inParallel } from './helpers/cli.ts';
 
 const CHELSEA = samplePath('chelsea.png');
 const ESC = '\x1b';
@@ -174,13 +174,14 @@ describe('the picture size limit', () => {
   });
 
   test('--max-pixels lowers it (explain and classify); a bad value is a usage error', async () => {
-    for (const command of ['classify', 'explain']) {
-      const run = await gradcam([command, CHELSEA, '--model', file('zoo.onnx'), '--max-pixels', '100000']);
+    const commands = ['classify', 'explain'];
+    for (const run of await inParallel(commands, (command) => gradcam([command, CHELSEA, '--model', file('zoo.onnx'), '--max-pixels', '100000']))) {
       expectUserError(run, /^gradcam: .*chelsea\.png: 451×300 pixels \(0\.1 megapixels\), more than the limit of 100000 pixels \(0\.1 megapixels\)$/);
       expect(run.stderr).toContain('--max-pixels 135300');
     }
-    for (const bad of ['0', '-5', 'lots']) {
-      const run = await gradcam(['classify', CHELSEA, '--max-pixels', bad]);
+    const bads = ['0', '-5', 'lots'];
+    for (const [i, run] of (await inParallel(bads, (bad) => gradcam(['classify', CHELSEA, '--max-pixels', bad]))).entries()) {
+      const bad = bads[i];
       expectExit(run, 2);
       expect(run.stderr).toContain(`gradcam: --max-pixels takes a number of pixels (width × height)`);
       expect(run.stderr).toContain(`got '${bad}'`);
@@ -197,15 +198,15 @@ describe('the picture size limit', () => {
 describe('option values that start with a dash', () => {
   test("--class -1 says what --class takes (not 'ambiguous'); so do --class=-1 and --top -3", async () => {
     const base = ['explain', file('x.npy'), '--model', file('zoo.onnx')];
-    for (const args of [[...base, '--class', '-1'], [...base, '-c', '-1'], [...base, '--class=-1']]) {
-      const run = await gradcam(args);
+    const runs = await inParallel([[...base, '--class', '-1'], [...base, '-c', '-1'], [...base, '--class=-1'], ['classify', file('x.npy'), '--top', '-3'],
+      ['info', file('zoo.onnx'), '--json', '--model']], (args) => gradcam(args));
+    for (const run of runs.slice(0, 3)) {
       expectExit(run, 2);
       expect(run.stderr).toMatch(/^gradcam: --class takes a class index ≥ 0, 'top' or 'topK', got '-1'\nusage: gradcam explain /);
     }
-    const top = await gradcam(['classify', file('x.npy'), '--top', '-3']);
+    const [top, json] = runs.slice(3);
     expectExit(top, 2);
     expect(top.stderr).toMatch(/^gradcam: --top takes an integer ≥ 1, got '-3'\n/);
-    const json = await gradcam(['info', file('zoo.onnx'), '--json', '--model']);
     expectExit(json, 2);
     expect(json.stderr).toMatch(/^gradcam: --json takes a file name \('-': stdout\), got the option '--model' instead \(write --json=--model for a value that starts with '-'\)\n/);
   });

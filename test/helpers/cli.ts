@@ -45,7 +45,7 @@ export function expectUserError(run: Run, message: RegExp): void {
  * `fn` on every item, at most `width` at a time, results in the items' order: for CLI runs that end
  * before the GPU starts (Node start-ups, mostly one core each), which a 2-core machine runs side by side.
  */
-export async function inParallel<T, R>(items: readonly T[], fn: (item: T) => Promise<R>, width = 3): Promise<R[]> {
+export async function inParallel<T, R>(items: readonly T[], fn: (item: T) => Promise<R>, width = 2): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   const lane = async () => {
