@@ -5,7 +5,7 @@
  *   npm run fuzz -- [--cases N] [--seed S] [--from I] [--budget-ms MS] [--json]
  *   npm run fuzz -- --seed S --case I [--write FILE]      (one case again: its outcome, its bytes)
  *   --hang-ms MS (default 10,000): when the watchdog stops a case; --hang-case I: case I never returns
- *   (checks the watchdog)
+ *   (checks the watchdog); --models A,B: only these seed models (the cases then differ from a full run's)
  *
  * Each case takes one seed model (two small ones that have every op of the lowering table, and the
  * three generated GoogLeNets) and applies one to three mutations, chosen by a PRNG seeded with
@@ -170,13 +170,25 @@ function miniTorch(): OnnxModel {
 
 interface SeedModel { name: string; bytes: Uint8Array; weight: number }
 
-/** The seed models and how often each is drawn: mostly the small ones, whose bytes are mostly structure. */
-export function seedModels(): SeedModel[] {
-  return [
-    { name: 'mini-zoo', bytes: encodeOnnx(miniZoo()), weight: 45 },
-    { name: 'mini-torch', bytes: encodeOnnx(miniTorch()), weight: 45 },
-    ...['googlenet-known-answer', 'googlenet-zoo-seeded', 'googlenet-torchvision-seeded'].map((name) => ({ name, bytes: generateModelBytes(name), weight: 10 / 3 })),
-  ];
+const SEED_MODELS: { name: string; build: () => Uint8Array; weight: number }[] = [
+  { name: 'mini-zoo', build: () => encodeOnnx(miniZoo()), weight: 45 },
+  { name: 'mini-torch', build: () => encodeOnnx(miniTorch()), weight: 45 },
+  ...['googlenet-known-answer', 'googlenet-zoo-seeded', 'googlenet-torchvision-seeded'].map((name) => ({ name, build: () => generateModelBytes(name), weight: 10 / 3 })),
+];
+export const SEED_MODEL_NAMES = SEED_MODELS.map((m) => m.name);
+
+/**
+ * The seed models and how often each is drawn: mostly the small ones, whose bytes are mostly
+ * structure. `only` (--models): these alone (a run checking the watchdog needs no GoogLeNet); the
+ * cases then differ from a run with every seed model.
+ */
+export function seedModels(only?: readonly string[]): SeedModel[] {
+  for (const name of only ?? []) if (!SEED_MODEL_NAMES.includes(name)) throw new Error(`fuzz: unknown seed model '${name}' (known: ${SEED_MODEL_NAMES.join(', ')})`);
+  // A plain Uint8Array, not the Node Buffer that protobufjs's encoder returns: Buffer's slice() is a
+  // view, so mutateBytes' `bytes.slice()` flipped bytes of the seed itself, and every later case of
+  // the worker mutated a damaged seed (a case then depended on the cases before it, and
+  // `--case I` did not reproduce it).
+  return SEED_MODELS.filter((m) => !only || only.includes(m.name)).map((m) => ({ name: m.name, bytes: new Uint8Array(m.build()), weight: m.weight }));
 }
 
 // ───────────────────────────── protobuf wire format ─────────────────────────────
@@ -555,8 +567,20 @@ export function makeCase(seeds: Seed[], seed: number, index: number): { seedName
   return { seedName: base.name, bytes, steps };
 }
 
-export function prepareSeeds(): Seed[] {
-  return seedModels().map((m) => prepareSeed(m.name, m.bytes, m.weight));
+export function prepareSeeds(models: SeedModel[] = seedModels()): Seed[] {
+  return models.map((m) => prepareSeed(m.name, m.bytes, m.weight));
+}
+
+let once: SeedModel[] | undefined;
+/**
+ * The seed models, built once per run in the main thread (the three GoogLeNets take seconds to
+ * generate) and copied to each worker with its workerData (~90 MB: milliseconds): a run that
+ * restarts its worker after a hang does not build them again. (Copies, not a SharedArrayBuffer:
+ * TextDecoder refuses views of shared memory.)
+ */
+function seedModelsOnce(only?: readonly string[]): SeedModel[] {
+  once ??= seedModels(only);
+  return once;
 }
 
 // ───────────────────────────── running ─────────────────────────────
@@ -585,8 +609,8 @@ interface WorkerMessage { type: 'ready' | 'case' | 'finished'; index?: number; m
 
 /** Worker side: runs cases [from, to), writing the running case and its start time to `clock`. */
 function workerLoop(): void {
-  const { seed, from, to, budgetMs, clock, hangCase } = workerData as { seed: number; from: number; to: number; budgetMs: number; clock: SharedArrayBuffer; hangCase?: number };
-  const seeds = prepareSeeds();
+  const { seed, from, to, budgetMs, clock, hangCase, models } = workerData as { seed: number; from: number; to: number; budgetMs: number; clock: SharedArrayBuffer; hangCase?: number; models: SeedModel[] };
+  const seeds = prepareSeeds(models);
   const c = new Float64Array(clock);
   parentPort!.postMessage({ type: 'ready' } satisfies WorkerMessage);
   for (let i = from; i < to; i++) {
@@ -610,7 +634,7 @@ function workerLoop(): void {
   parentPort!.on('message', () => undefined);
 }
 
-export interface RunOptions { seed: number; from: number; cases: number; budgetMs: number; hangMs: number; hangCase?: number; progress?: (line: string) => void }
+export interface RunOptions { seed: number; from: number; cases: number; budgetMs: number; hangMs: number; hangCase?: number; models?: string[]; progress?: (line: string) => void }
 
 /** Runs cases [from, from + cases) in worker threads under a watchdog (a case past `hangMs` is a hang). */
 export async function runFuzz(o: RunOptions, script: URL): Promise<Summary> {
@@ -641,7 +665,7 @@ export async function runFuzz(o: RunOptions, script: URL): Promise<Summary> {
       o.progress(`fuzz: ${done}/${o.cases} cases in ${s.toFixed(0)} s (${(done / s).toFixed(0)}/s): ${summary.ok} accepted, ${summary.refused} refused, ${summary.failures.length} failed`);
     }
   };
-  const describe = (index: number) => makeCase(seedsForReport(), o.seed, index);
+  const describe = (index: number) => makeCase(seedsForReport(o.models), o.seed, index);
   /** Cases stopped once by the watchdog (each gets a second try). */
   const suspects = new Set<number>();
 
@@ -650,7 +674,7 @@ export async function runFuzz(o: RunOptions, script: URL): Promise<Summary> {
     const clock = new SharedArrayBuffer(16);
     const c = new Float64Array(clock);
     c[0] = next - 1; // the last case started: none yet
-    const worker = new Worker(script, { workerData: { seed: o.seed, from: next, to: end, budgetMs: o.budgetMs, clock, hangCase: o.hangCase } });
+    const worker = new Worker(script, { workerData: { seed: o.seed, from: next, to: end, budgetMs: o.budgetMs, clock, hangCase: o.hangCase, models: seedModelsOnce(o.models) } });
     next = await new Promise<number>((resolve) => {
       let settled = false;
       const settle = (to: number) => {
@@ -699,13 +723,13 @@ export async function runFuzz(o: RunOptions, script: URL): Promise<Summary> {
 
 let reportSeeds: Seed[] | undefined;
 /** The seeds, in the main thread, only to describe a case that hung. */
-function seedsForReport(): Seed[] {
-  reportSeeds ??= prepareSeeds();
+function seedsForReport(only?: readonly string[]): Seed[] {
+  reportSeeds ??= prepareSeeds(seedModelsOnce(only));
   return reportSeeds;
 }
 
 function parseArgs(argv: string[]) {
-  const o = { cases: 2000, seed: 1, from: 0, budgetMs: 2000, hangMs: 10_000, json: false, case: undefined as number | undefined, hangCase: undefined as number | undefined, write: undefined as string | undefined };
+  const o = { cases: 2000, seed: 1, from: 0, budgetMs: 2000, hangMs: 10_000, json: false, case: undefined as number | undefined, hangCase: undefined as number | undefined, write: undefined as string | undefined, models: undefined as string[] | undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -725,19 +749,20 @@ function parseArgs(argv: string[]) {
     else if (a === '--hang-ms') o.hangMs = count(value());
     else if (a === '--case') o.case = count(value());
     else if (a === '--hang-case') o.hangCase = count(value());
+    else if (a === '--models') o.models = value().split(',');
     else if (a === '--write') o.write = value();
     else if (a === '--json') o.json = true;
-    else throw new Error(`fuzz: unknown argument ${a} (known: --cases N --seed S --from I --budget-ms MS --hang-ms MS --case I --write FILE --json --hang-case I)`);
+    else throw new Error(`fuzz: unknown argument ${a} (known: --cases N --seed S --from I --budget-ms MS --hang-ms MS --case I --write FILE --json --hang-case I --models A,B)`);
   }
   return o;
 }
 
-const reproduce = (f: Failure) => `npm run fuzz -- --seed ${f.seed} --case ${f.index} --write case.onnx`;
+const reproduce = (f: Failure, models?: string[]) => `npm run fuzz -- --seed ${f.seed} --case ${f.index}${models ? ` --models ${models.join(',')}` : ''} --write case.onnx`;
 
 async function main(): Promise<number> {
   const o = parseArgs(process.argv.slice(2));
   if (o.case !== undefined) {
-    const seeds = prepareSeeds();
+    const seeds = prepareSeeds(seedModels(o.models));
     const { seedName, bytes, steps } = makeCase(seeds, o.seed, o.case);
     console.log(`case ${o.case} of seed ${o.seed}: ${seedName}, ${bytes.length} bytes; mutations: ${steps.join('; ')}`);
     if (o.write) {
@@ -756,7 +781,7 @@ async function main(): Promise<number> {
   log(`fuzz: cases per seed model: ${Object.entries(s.perModel).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   log('fuzz: most frequent refusals:');
   for (const [k, n] of s.refusalKinds.slice(0, 15)) log(`  ${String(n).padStart(6)}  ${k}`);
-  for (const f of s.failures) log(`FAILED case ${f.index} (seed ${f.seed}, ${f.model}; ${f.steps.join('; ')}): ${f.why}: ${f.message}\n  reproduce: ${reproduce(f)}`);
+  for (const f of s.failures) log(`FAILED case ${f.index} (seed ${f.seed}, ${f.model}; ${f.steps.join('; ')}): ${f.why}: ${f.message}\n  reproduce: ${reproduce(f, o.models)}`);
   return s.failures.length ? 1 : 0;
 }
 

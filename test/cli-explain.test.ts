@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { encodeNpy } from '../src/image/npy.ts';
 import { Rng } from '../weights/generate/random.ts';
-import { expectExit, expectUserError, gradcam } from './helpers/cli.ts';
+import { expectExit, expectUserError, gradcam, inParallel } from './helpers/cli.ts';
 
 let dir: string;
 const file = (name: string) => join(dir, name);
@@ -71,14 +71,16 @@ describe('explain', () => {
 
   test('bad requests are refused before the GPU starts', async () => {
     const base = ['explain', file('x.npy'), '--model', 'googlenet-zoo-seeded'];
-    expectUserError(await gradcam([...base, '--class', '1000']), /^gradcam: class index 1000 is out of range: the model has classes 0 … 999$/);
-    expectUserError(await gradcam([...base, '--class', 'top1001']), /^gradcam: top1001 asks for 1001 classes, but the model has 1000$/);
-    expectUserError(await gradcam([...base, '--layer', 'prob_1']), /^gradcam: layer 'prob_1' comes after the reduction layer 'loss3\/classifier_1'/);
-    expectUserError(await gradcam([...base, '--layer', 'inception_9z']), /^gradcam: unknown layer 'inception_9z'$/);
-    const usage = await gradcam([...base, '--reduction', 'entropy']);
+    // Each run ends before the GPU starts (Node start-ups and the model's decoding, mostly one core each): side by side.
+    const [classRange, top, after, unknown, usage] = await inParallel([['--class', '1000'], ['--class', 'top1001'], ['--layer', 'prob_1'], ['--layer', 'inception_9z'],
+      ['--reduction', 'entropy']], (args) => gradcam([...base, ...args]));
+    expectUserError(classRange, /^gradcam: class index 1000 is out of range: the model has classes 0 … 999$/);
+    expectUserError(top, /^gradcam: top1001 asks for 1001 classes, but the model has 1000$/);
+    expectUserError(after, /^gradcam: layer 'prob_1' comes after the reduction layer 'loss3\/classifier_1'/);
+    expectUserError(unknown, /^gradcam: unknown layer 'inception_9z'$/);
     expectExit(usage, 2);
     expect(usage.stderr).toContain("--reduction must be 'logit' or 'softmax', got 'entropy'");
-    for (const run of [await gradcam([...base, '--class', '1000'])]) expect(run.stderr).not.toContain('SwiftShader');
+    for (const run of [classRange, top, after, unknown, usage]) expect(run.stderr).not.toContain('SwiftShader');
   });
 
   test('an output that cannot be written is an error before the work starts, and no partial file is left', async () => {

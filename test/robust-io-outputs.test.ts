@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { GradcamError } from '../src/errors.ts';
 import { encodeNpy } from '../src/image/npy.ts';
 import { checkWritable, makeFolders, writeFileAtomic } from '../src/node/files.ts';
-import { expectExit, expectUserError, gradcam } from './helpers/cli.ts';
+import { expectExit, expectUserError, gradcam, inParallel } from './helpers/cli.ts';
 
 const MODEL = 'googlenet-zoo-seeded';
 let dir: string;
@@ -155,14 +155,15 @@ describe('the CLI: --json into a FIFO, /dev/null, /dev/stdout, a symbolic link',
 
 describe('the CLI: bad output paths are refused before any work', () => {
   test("an empty name (--json '', --out '', --save-input ''): a usage error", async () => {
-    for (const args of [
+    const cases = [
       ['info', MODEL, '--json', ''],
       ['classify', file('x.npy'), '--model', MODEL, '--json', ''],
       ['classify', file('x.npy'), '--model', MODEL, '--save-input', ''],
       ['explain', file('x.npy'), '--model', MODEL, '--out', ''],
       ['explain', file('x.npy'), '--model', MODEL, '--json', ''],
-    ]) {
-      const run = await gradcam(args);
+    ];
+    for (const [i, run] of (await inParallel(cases, (args) => gradcam(args))).entries()) {
+      const args = cases[i];
       expectExit(run, 2);
       const option = args[args.length - 2];
       expect(run.stderr).toMatch(new RegExp(`^gradcam: ${option} takes a file name, got an empty one\nusage: gradcam ${args[0]} `));
@@ -171,20 +172,21 @@ describe('the CLI: bad output paths are refused before any work', () => {
   });
 
   test('classify: --json and --save-input in a missing folder fail before the GPU starts (no table printed first)', async () => {
-    for (const option of ['--json', '--save-input']) {
-      const out = file(`no-such-folder/${option.slice(2)}.out`);
-      const run = await gradcam(['classify', file('x.npy'), '--model', MODEL, option, out]);
+    const options = ['--json', '--save-input'];
+    const runs = await inParallel(options, (option) => gradcam(['classify', file('x.npy'), '--model', MODEL, option, file(`no-such-folder/${option.slice(2)}.out`)]));
+    for (const [i, run] of runs.entries()) {
+      const option = options[i];
       expectUserError(run, new RegExp(`^gradcam: .*no-such-folder/${option.slice(2)}\\.out: cannot write \\(no such folder: .*no-such-folder\\)$`));
       expect(run.stderr).not.toContain('SwiftShader');
     }
   });
 
   test('a folder as --out (explain) or --json (classify, info): refused before the work', async () => {
-    const runs = [
-      await gradcam(['explain', file('x.npy'), '--model', MODEL, '--out', dir]),
-      await gradcam(['classify', file('x.npy'), '--model', MODEL, '--json', dir]),
-      await gradcam(['info', MODEL, '--json', dir]),
-    ];
+    const runs = await inParallel([
+      ['explain', file('x.npy'), '--model', MODEL, '--out', dir],
+      ['classify', file('x.npy'), '--model', MODEL, '--json', dir],
+      ['info', MODEL, '--json', dir],
+    ], (args) => gradcam(args));
     for (const run of runs) {
       expectUserError(run, new RegExp(`^gradcam: ${dir}: cannot write \\(it is a folder\\)$`));
       expect(run.stderr).not.toContain('SwiftShader');
