@@ -12,11 +12,11 @@ import { roofOf, type KernelLab, type KernelRow } from './kernels.ts';
 export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 const VARIANT_COLOURS: Record<string, string> = {
-  'gemm-blocked': '#1f77b4', 'gemm-tiled': '#ff7f0e', winograd: '#2ca02c', im2col: '#d62728', direct: '#9467bd',
+  'gemm-blocked': '#1f77b4', 'gemm-tiled': '#ff7f0e', winograd: '#2ca02c', im2col: '#d62728', direct: '#9467bd', gather: '#8c564b',
 };
-const SPARE = ['#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+const SPARE = ['#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 
-/** A variant's colour: the table's five fixed, any other from a spare list by its name. */
+/** A variant's colour: the table's six fixed, any other from a spare list by its name. */
 export function variantColour(name: string): string {
   if (VARIANT_COLOURS[name]) return VARIANT_COLOURS[name];
   let h = 0;

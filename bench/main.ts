@@ -63,7 +63,7 @@ const HELP = `npm run bench -- [options]
                       software adapter, 256,1024,4096 on a GPU; 'none': only the model's shapes)
   --peak-sizes tiny   the lab's peak probe at tiny sizes (a smoke run: its rates understate)
   --variant NAME      our conv kernel variant wherever it applies (gemm-blocked, gemm-tiled, winograd,
-                      im2col, direct), or cpu / gpu: that family's fixed rules (default: by adapter)
+                      im2col, direct, gather), or cpu / gpu: that family's fixed rules (default: by adapter)
   --tune              also forward.fixed-rules and forward.tuned, in alternation: the plan tuned on this
                       adapter (every conv variant timed per layer shape; kept in the cache's plans/,
                       so later runs do no timing) against the fixed rules

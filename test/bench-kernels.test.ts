@@ -136,7 +136,7 @@ describe('npm run bench -- --kernels, end to end (small model)', () => {
     const convs = distinctConvs(lower(labModel()));
     // conv 3×3 3 → 8, the depthwise 3×3, the Gemm 8 → 4 as a 1×1 conv.
     expect(convs.map((c) => c.key)).toEqual(['3×10×7 → 8×10×7 k3×3/1 p1,1,1,1', '8×10×7 → 8×5×4 k3×3/2 p1,1,1,1 g8', '8×1×1 → 4×1×1 k1×1/1 p0,0,0,0']);
-    expect(new Set(lab.conv.map((r) => r.variant))).toEqual(new Set(['gemm-blocked', 'gemm-tiled', 'winograd', 'im2col', 'direct']));
+    expect(new Set(lab.conv.map((r) => r.variant))).toEqual(new Set(['gemm-blocked', 'gemm-tiled', 'winograd', 'im2col', 'direct', 'gather']));
     for (const c of convs) {
       for (const direction of ['forward', 'backward'] as const) {
         const rows = lab.conv.filter((r) => r.shape === c.key && r.direction === direction);

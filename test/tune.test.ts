@@ -39,7 +39,7 @@ const convsOf = (net: Network) => net.graph.ops.filter((op): op is ConvOp => op.
 /** The kernels (first part of each dispatch's name) of a layer's forward dispatches. */
 const forwardKernels = (net: Network, layer: string) => [...new Set(net.engine.forwardDispatches.filter((d) => d.label === layer).map((d) => d.kernel.split('.')[0]))].sort();
 const KERNELS: Record<ConvVariantName, string[]> = {
-  'gemm-blocked': ['conv'], 'gemm-tiled': ['conv_tiled'], winograd: ['conv', 'winograd'], im2col: ['conv', 'im2col'], direct: ['depthwise'],
+  'gemm-blocked': ['conv'], 'gemm-tiled': ['conv_tiled'], winograd: ['conv', 'winograd'], im2col: ['conv', 'im2col'], direct: ['depthwise'], gather: ['conv_gather'],
 };
 
 describe('conv variants by name', () => {
@@ -226,7 +226,7 @@ describe('tune', () => {
     const env = { ...process.env, GRADCAM_CACHE: join(dir, 'cli-cache') };
     const usage = await gradcam(['classify', npy, '--model', onnx, '--variant', 'fastest'], 60_000, env);
     expectExit(usage, 2);
-    expect(usage.stderr).toMatch(/--variant takes a conv variant \(gemm-blocked, gemm-tiled, winograd, im2col, direct\) or a kernel family \(cpu, gpu\), got 'fastest'/);
+    expect(usage.stderr).toMatch(/--variant takes a conv variant \(gemm-blocked, gemm-tiled, winograd, im2col, direct, gather\) or a kernel family \(cpu, gpu\), got 'fastest'/);
     const planErr = await gradcam(['classify', npy, '--model', onnx, '--plan', bad], 60_000, env);
     expectExit(planErr, 1);
     expect(planErr.stderr).toContain(`${bad}: layer 'conv1' forward: unknown variant "fastest"`);

@@ -26,7 +26,7 @@ export function kernelOptionsHelp(width: number): string {
   const line = (opt: string, text: string) => `  ${opt.padEnd(width)}${text}`;
   return [
     line('--variant NAME', 'the conv kernel variant wherever it applies (gemm-blocked, gemm-tiled, winograd,'),
-    `${pad}im2col, direct), or cpu / gpu: that family's fixed rules (default: by adapter)`,
+    `${pad}im2col, direct, gather), or cpu / gpu: that family's fixed rules (default: by adapter)`,
     line('--plan FILE', 'conv variants per layer, JSON: { "conv1": { "forward": "im2col", "backward": … } }'),
     line('--tune', 'time every variant on every conv layer shape on this GPU and use the fastest;'),
     `${pad}kept in the cache per GPU, model and engine version (a later run does no timing)`,

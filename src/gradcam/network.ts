@@ -44,7 +44,7 @@ export interface NetworkOptions {
   labels?: readonly string[];
   /**
    * 'cpu' or 'gpu': the kernel family whose fixed rules choose each conv layer's variant (default: by
-   * adapter); or a conv variant (gemm-blocked, gemm-tiled, winograd, im2col, direct:
+   * adapter); or a conv variant (gemm-blocked, gemm-tiled, winograd, im2col, direct, gather:
    * src/kernels/variants.ts) for every conv layer and direction where it applies.
    */
   variant?: KernelVariant | ConvVariantName;

@@ -72,6 +72,12 @@ export const CONV_VARIANTS = {
     cost: 'no padded channel block: wins for depthwise and groups narrower than 8 channels; grouped layers only',
     applies: (s) => s.group > 1,
   },
+  gather: {
+    name: 'gather',
+    summary: 'data gradient only, shaders/conv_gather.wgsl: a direct gather from dy, one invocation per 8 input positions of one row and stride phase × 4 channels, only the taps on the stride grid',
+    cost: 'pads the data gradient\'s channels (C_in) to 4, not 16, and skips the taps a stride misses (3 of 4 at stride 2); 8 dy reads per 32 multiply-adds, so it loses to the GEMM where C_in is wide; ungrouped layers only',
+    applies: (s, direction) => direction === 'backward' && s.group === 1,
+  },
 } as const satisfies Record<string, ConvVariant>;
 
 export type ConvVariantName = keyof typeof CONV_VARIANTS;
@@ -95,15 +101,27 @@ export function applicableVariants(shape: ConvShape, direction: Direction): Conv
 export const DIRECT_BELOW = 8;
 
 /**
+ * Data-gradient channels (C_in of an ungrouped layer) below which the CPU family's data gradient runs
+ * as the gather (shaders/conv_gather.wgsl) instead of the GEMM or Winograd, both of which pad the
+ * channels to the 16-channel block. Measured on SwiftShader (scratch timing of each model's layer
+ * shapes, load ~30 on 2 cores, ratios within one run): GoogLeNet's conv1 7×7/2 3 → 64 at 3 items
+ * 9.3× faster than gemm-blocked; the first layers of the CI models (C_in 3: 7×7/2, 3×3/2, 4×4/4,
+ * 3×3/1) 3–24×, C_in 4–6 layers 2.6–17× (over Winograd too); from 8 channels on either may win.
+ */
+export const GATHER_BELOW = 8;
+
+/**
  * The fixed rules: the variant a layer runs in one direction when no plan or `variant` says otherwise.
+ *   gather        CPU family, data gradient: ungrouped with fewer than GATHER_BELOW input channels
  *   winograd      CPU family: 3×3 stride 1 ungrouped (the data gradient when its pads 2 − pad ≥ 0)
  *   direct        groups narrower than DIRECT_BELOW output channels in that direction (depthwise:
  *                 C_out/group forward, C_in/group backward)
  *   im2col        CPU family, forward: ungrouped with few input channels (< 8) and a window larger than 1×1
  *   gemm-blocked  the rest, CPU family
- *   gemm-tiled    the rest, GPU family (Winograd and im2col are unmeasured on a GPU, so not switched on)
+ *   gemm-tiled    the rest, GPU family (Winograd, im2col and gather are unmeasured on a GPU, so not switched on)
  */
 export function convLowering(op: ConvShape, family: KernelVariant, direction: Direction): ConvVariantName {
+  if (family === 'cpu' && direction === 'backward' && op.group === 1 && op.cIn < GATHER_BELOW) return 'gather';
   if (family === 'cpu' && winogradApplies(op, direction)) return 'winograd';
   if (op.group > 1 && (direction === 'forward' ? op.cOut : op.cIn) / op.group < DIRECT_BELOW) return 'direct';
   if (family === 'cpu' && direction === 'forward' && usesIm2col(op, family)) return 'im2col';

@@ -16,7 +16,7 @@ import type { BufferView, Dispatch, KernelEnv, KernelVariant } from '../gpu/disp
 import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
 import { FUSED_RELU, fusedReluOverrides } from '../gpu/wgsl-library.ts';
 import { fmtShape } from './types.ts';
-import { winogradApplies } from './variants.ts';
+import { type ConvShape, convLowering, winogradApplies } from './variants.ts';
 
 export { gradientPads } from './variants.ts';
 
@@ -51,9 +51,12 @@ export function usesWinograd(op: Pick<ConvOp, 'kh' | 'kw' | 'strideH' | 'strideW
   return variant === 'cpu' && winogradApplies(op, 'forward');
 }
 
-/** Whether the data gradient of `op` runs as Winograd by the fixed rules: when the forward does and no pad exceeds 2. */
-export function usesWinogradBackward(op: Pick<ConvOp, 'kh' | 'kw' | 'strideH' | 'strideW' | 'pads' | 'dilations' | 'group'>, variant: KernelVariant): boolean {
-  return variant === 'cpu' && winogradApplies(op, 'backward');
+/**
+ * Whether the data gradient of `op` runs as Winograd by the fixed rules: when the forward does, no pad
+ * exceeds 2 and the data gradient has channels enough (else the gather runs: variants.ts GATHER_BELOW).
+ */
+export function usesWinogradBackward(op: ConvShape, variant: KernelVariant): boolean {
+  return convLowering(op, variant, 'backward') === 'winograd';
 }
 
 const G = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]];

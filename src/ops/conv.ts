@@ -5,16 +5,17 @@
  *
  * Forward and data gradient (convKernel, below) run the variant chosen per layer and direction
  * (src/kernels/variants.ts: a plan, `variant`, else the fixed rules): the GEMM (gemm-blocked, or
- * gemm-tiled with split-K; one per group), Winograd F(2×2, 3×3), im2col, or the direct grouped
- * kernel for depthwise and narrow groups; their machinery is
- * src/kernels/conv.ts, winograd.ts and depthwise.ts, the WGSL shaders/conv.wgsl, conv_tiled.wgsl,
- * winograd.wgsl, im2col.wgsl, depthwise.wgsl.
+ * gemm-tiled with split-K; one per group), Winograd F(2×2, 3×3), im2col, the direct grouped
+ * kernel for depthwise and narrow groups, or (data gradient) the gather by stride phase; their machinery is
+ * src/kernels/conv.ts, winograd.ts, depthwise.ts and conv-gather.ts, the WGSL shaders/conv.wgsl, conv_tiled.wgsl,
+ * winograd.wgsl, im2col.wgsl, depthwise.wgsl, conv_gather.wgsl.
  */
 import type { OpBase } from '../graph/ir.ts';
 import { tensorElements } from '../graph/ir.ts';
 import { windowCount } from '../graph/shapes.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
 import { chosenVariant, CONV, CONV_TILED, gemm, gemmRegisterBlocked, groupPadded, IM2COL, layoutWeights, pad16, POINTWISE, winograd } from '../kernels/conv.ts';
+import { CONV_GATHER, convGather, gatherWeights } from '../kernels/conv-gather.ts';
 import { convDirect, DEPTHWISE, directWeights } from '../kernels/depthwise.ts';
 import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from '../kernels/types.ts';
 import { chwOf, fmtShape } from '../kernels/types.ts';
@@ -190,7 +191,7 @@ function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
       const lowering = chosenVariant(env, op, 'backward');
       bwd ??= {
         weights: env.storage(lowering === 'winograd' ? winogradWeights(op, pad16(op.cIn), true)
-          : lowering === 'direct' ? directWeights(op, true) : layoutWeights(op, true)),
+          : lowering === 'direct' ? directWeights(op, true) : lowering === 'gather' ? gatherWeights(op) : layoutWeights(op, true)),
         zeros: env.storage(new Float32Array(g * pad16(op.cIn / g))),
       };
       const mask = op.relu ? output : null;
@@ -200,6 +201,12 @@ function convKernel(op: ConvOp, shapes: OpShapes): OpKernel {
           input: dy, output: target.view, mask, maskDiv, guided,
           weights: bwd.weights, bias: bwd.zeros, zeros: bwd.zeros, relu: false, accumulate: target.accumulate,
         }, 'backward');
+      }
+      if (lowering === 'gather') {
+        return [await convGather(env, op, {
+          dyH: outH, dyW: outW, dxH: inH, dxW: inW, items, dy, dx: target.view, mask, maskDiv, guided,
+          accumulate: target.accumulate, weights: bwd.weights,
+        }, 2 * macsPerItem * items)];
       }
       if (lowering === 'direct') {
         return [await convDirect(env, op, {
@@ -231,5 +238,5 @@ export const conv = defineOp<ConvOp>({
   kernel: convKernel,
   fusesRelu: true,
   fusesRelu6: true,
-  kernels: [CONV, CONV_TILED, IM2COL, WINOGRAD, DEPTHWISE],
+  kernels: [CONV, CONV_TILED, IM2COL, WINOGRAD, DEPTHWISE, CONV_GATHER],
 });

@@ -31,7 +31,7 @@ export interface EngineOptions extends LowerOptions {
   /**
    * 'cpu' or 'gpu': the kernel family whose fixed rules choose each layer's variant (default: by
    * adapter, 'cpu' for a software one); or a conv variant's name (src/kernels/variants.ts:
-   * gemm-blocked, gemm-tiled, winograd, im2col, direct) for every conv layer and direction where it
+   * gemm-blocked, gemm-tiled, winograd, im2col, direct, gather) for every conv layer and direction where it
    * applies, the adapter family's fixed rules elsewhere.
    */
   variant?: KernelVariant | ConvVariantName;
@@ -161,7 +161,7 @@ export function engineFamily(gpu: GpuContext, variant: EngineOptions['variant'])
 export function engineChoices(graph: Graph, gpu: GpuContext, options: Pick<EngineOptions, 'variant' | 'plan' | 'planSource'>) {
   const v = options.variant;
   if (v !== undefined && v !== 'cpu' && v !== 'gpu' && !isConvVariant(v)) {
-    throw new GradcamError(`unknown kernel variant '${v}'`, "Give 'cpu' or 'gpu' (a kernel family), or a conv variant: gemm-blocked, gemm-tiled, winograd, im2col, direct.");
+    throw new GradcamError(`unknown kernel variant '${v}'`, "Give 'cpu' or 'gpu' (a kernel family), or a conv variant: gemm-blocked, gemm-tiled, winograd, im2col, direct, gather.");
   }
   const convs = graph.ops.flatMap((op) => (op.kind === 'conv' ? [op] : []));
   return resolvePlan(convs, engineFamily(gpu, v), { variant: v !== 'cpu' && v !== 'gpu' ? v : undefined, plan: options.plan, source: options.planSource });
