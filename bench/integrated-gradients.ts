@@ -14,8 +14,8 @@
  * map; CPU clock) and the CPU clock around the baseline's batches; after one warm-up each (compiling the
  * pass engine and the pipelines), `runs` rounds of both in turn (a changing load weighs on both alike),
  * the median of each. The warm-up and its estimate as bench/multipass.ts's: 'run' (each leg whole) or
- * 'batch' (integrated-gradients cancelled after its first batch, the baseline one batch; then one
- * batch of each timed), `estimateOnly` stopping there.
+ * 'batch' (integrated-gradients cancelled after its first batch, the baseline one batch),
+ * `estimateOnly` stopping there.
  */
 import type { GpuContext } from '../src/gpu/device.ts';
 import { Network } from '../src/gradcam/network.ts';
@@ -54,6 +54,8 @@ export interface IntegratedGradientsOptions {
   /** Stop after the warm-up and its estimate. */
   estimateOnly?: boolean;
   log?: (line: string) => void;
+  /** A network of `model` to use (not destroyed here); default: one loaded for the run. */
+  net?: Network;
 }
 
 export async function benchIntegratedGradients(gpu: GpuContext, model: OnnxModel, name: string, o: IntegratedGradientsOptions & { estimateOnly: true }): Promise<Estimate>;
@@ -63,7 +65,7 @@ export async function benchIntegratedGradients(gpu: GpuContext, model: OnnxModel
   const steps = o.steps ?? 32;
   const runs = o.runs ?? 3;
   const warmup = o.warmup ?? 'run';
-  const net = await Network.load(gpu, model);
+  const net = o.net ?? await Network.load(gpu, model);
   try {
     const x = syntheticTensor(net.engine.inputShape);
     const first = await net.gradCAM(x, { upsample: false, methods: ['saliency'] });
@@ -89,10 +91,7 @@ export async function benchIntegratedGradients(gpu: GpuContext, model: OnnxModel
           last = r.maps[0];
           return r.timings.passesMs!;
         },
-        twoBatches: async () => {
-          const ms = await firstBatches(net, x, igOptions, 2);
-          return ms[1] ?? ms[0];
-        },
+        oneBatch: async () => void await firstBatches(net, x, igOptions, 1),
       },
       passes: baselineLeg(batches, async (count) => {
         const t0 = performance.now();
@@ -121,7 +120,7 @@ export async function benchIntegratedGradients(gpu: GpuContext, model: OnnxModel
     // `last`: the last whole run's map (a warm-up of one batch is cancelled, the rounds run whole).
     return { model: name, inputShape: net.engine.inputShape, steps, batch: L, runs, igMs, passesMs, ratio: igMs / passesMs, gap: c.gap, delta: c.score - c.baselineScore, warmup, estimate };
   } finally {
-    await net.destroy();
+    if (!o.net) await net.destroy();
   }
 }
 

@@ -72,7 +72,8 @@ const HELP = `npm run bench -- [options]
   --multipass         the multi-pass methods' speed instead of the bench (bench/multipass.ts):
                       scorecam and ablationcam against batched forwards of the same count, ratios;
                       --multipass-layer L (default: the auto layer), --multipass-batch B, --runs N,
-                      --no-classify (no leg of net.classify calls)
+                      --no-classify (no leg of net.classify calls), --multipass-batches N (time
+                      each leg's first N batches: the methods cancelled after them)
   --ig M              integrated gradients with M steps against M forward + backward passes in
                       batches (bench/integrated-gradients.ts; issue 20 item 4) instead of the bench;
                       with --multipass, both in one command (the multi-pass methods first)
@@ -97,7 +98,7 @@ interface Cli {
   /** --ig M: integrated gradients' passes against plain batched passes instead of the bench. */
   ig?: number;
   /** --multipass: the multi-pass methods' speed instead of the bench. */
-  multipass?: { layer?: string; batch?: number; classify?: boolean };
+  multipass?: { layer?: string; batch?: number; classify?: boolean; batches?: number };
   /** --multipass and --ig: --size N, --warmup-batch, --estimate. */
   passes: { size?: number; warmup: Warmup; estimateOnly: boolean };
 }
@@ -157,6 +158,7 @@ function parseArgs(argv: string[]): Cli {
       case '--multipass-layer': (cli.multipass ??= {}).layer = next(); break;
       case '--multipass-batch': (cli.multipass ??= {}).batch = int(a, next(), 1); break;
       case '--no-classify': (cli.multipass ??= {}).classify = false; break;
+      case '--multipass-batches': (cli.multipass ??= {}).batches = int(a, next(), 1); break;
       case '--size': cli.passes.size = int(a, next(), 1); break;
       case '--warmup-batch': cli.passes.warmup = 'batch'; break;
       case '--estimate': cli.passes.estimateOnly = true; break;
@@ -300,19 +302,23 @@ async function main(): Promise<void> {
     // The multi-pass methods, integrated gradients, or both (one JSON each), on one device.
     const model_ = passesModel(model.bytes, cli.passes.size);
     const tag = `${model.name.replace(/\.onnx$/, '').replace(/[^\w.-]+/g, '_')}${cli.passes.size !== undefined ? `-${cli.passes.size}` : ''}`;
-    const common = { runs: cli.options.runs, warmup: cli.passes.warmup, log };
+    // One network for both (a model load less: GoogLeNet's pipelines compile for a while on SwiftShader).
+    const { Network } = await import('../src/gradcam/network.ts');
+    const net = await Network.load(gpu, model_);
+    const common = { runs: cli.options.runs, warmup: cli.passes.warmup, log, net };
     const write = (what: string, r: object) => {
       mkdirSync(out, { recursive: true });
       const file = join(out, `${new Date().toISOString().slice(0, 10)}-${what}-${tag}.json`);
       writeFileSync(file, `${JSON.stringify({ ...r, load: os.loadavg() }, null, 1)}\n`);
       log(`wrote ${file}`);
     };
-    let predicted = 0;
+    let predicted = 0, predictedCpu = 0;
     if (cli.multipass) {
       if (cli.passes.estimateOnly) {
         const e = await benchMultipass(gpu, model_, model.name, { ...cli.multipass, ...common, estimateOnly: true });
         console.log(formatEstimate('multipass', e));
         predicted += e.roundsMs;
+        predictedCpu += e.roundsCpuMs;
       } else {
         const r = await benchMultipass(gpu, model_, model.name, { ...cli.multipass, ...common });
         console.log(formatMultipass(r));
@@ -324,13 +330,17 @@ async function main(): Promise<void> {
         const e = await benchIntegratedGradients(gpu, model_, model.name, { steps: cli.ig, ...common, estimateOnly: true });
         console.log(formatEstimate(`integrated gradients, m = ${cli.ig}`, e));
         predicted += e.roundsMs;
+        predictedCpu += e.roundsCpuMs;
       } else {
         const r = await benchIntegratedGradients(gpu, model_, model.name, { steps: cli.ig, ...common });
         console.log(formatIntegratedGradients(r));
         write(`integrated-gradients-${cli.ig}`, r);
       }
     }
-    if (cli.passes.estimateOnly) console.log(`in all, the timed rounds: about ${(predicted / 60_000).toFixed(1)} min, plus the warm-ups (${((performance.now() - started) / 60_000).toFixed(1)} min in this run, model load included)`);
+    const cpu = process.cpuUsage();
+    if (cli.passes.estimateOnly) {
+      console.log(`in all, the timed rounds: about ${(predicted / 60_000).toFixed(1)} min (CPU ${(predictedCpu / 60_000).toFixed(1)} min), after the warm-ups: ${((performance.now() - started) / 60_000).toFixed(1)} min in this run (CPU ${((cpu.user + cpu.system) / 6e7).toFixed(1)} min), model load included; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+    }
     process.exit(0);
   }
   if (cli.soak !== undefined) {

@@ -17,10 +17,12 @@
  *
  * The warm-up (`warmup`): 'run', each leg once whole; or 'batch', each leg's first batch only (the
  * methods cancelled through their AbortSignal after it: the pass engine made, the pipelines
- * compiled), then one more batch timed. Either way the warm-up gives each leg's time per batch, and
- * so an estimate of the timed rounds (`estimate`: logged before they start; with `estimateOnly`
- * nothing more runs), which a 1024-channel layer on a CPU adapter needs (GoogLeNet at inception_5b:
- * 64 batches of 16 per leg).
+ * compiled). Either way the warm-up gives each leg's time per batch (with 'batch' an upper bound:
+ * the first batch includes the first uses), wall and process CPU time, and so an estimate of the
+ * timed rounds (`estimate`: logged before they start; with `estimateOnly` nothing more runs), which
+ * a 1024-channel layer on a CPU adapter needs (GoogLeNet at inception_5b: 64 batches of 16 per leg).
+ * The CPU time (all the process's threads: SwiftShader's too) does not grow with other processes'
+ * load as the wall time does: on a loaded machine it is the better guide to a quiet run.
  * `npm run bench -- --multipass [--model generated:NAME] [--size N] [--multipass-layer L]
  * [--multipass-batch B] [--no-classify] [--warmup-batch] [--estimate] [--runs N]`.
  */
@@ -38,6 +40,8 @@ export interface MultipassBench {
   layer: string;
   channels: number;
   batch: number;
+  /** The batches timed per leg: all ⌈C/B⌉, or the first of them (MultipassOptions.batches). */
+  batches: number;
   runs: number;
   warmup: Warmup;
   /** Medians, ms. */
@@ -52,15 +56,18 @@ export interface MultipassBench {
   estimate: Estimate;
 }
 
-/** 'run': each leg once whole; 'batch': each leg's first batch, then one batch timed. */
+/** 'run': each leg once whole; 'batch': each leg's first batch only. */
 export type Warmup = 'run' | 'batch';
 
 /** A leg's time per batch from its warm-up, and the timed rounds' predicted time. */
 export interface Estimate {
-  legs: { leg: string; batches: number; batchMs: number }[];
+  /** Per leg, ms per batch: wall time, and the process's CPU time (user + system, all threads). */
+  legs: { leg: string; batches: number; batchMs: number; batchCpuMs: number }[];
   runs: number;
   /** runs × Σ batches × batchMs. */
   roundsMs: number;
+  /** runs × Σ batches × batchCpuMs. */
+  roundsCpuMs: number;
 }
 
 /** One measurement: `batches` batches per run. */
@@ -68,8 +75,8 @@ export interface Leg {
   batches: number;
   /** The whole leg, ms (the API's passesMs, or the CPU clock around the baseline). */
   run(): Promise<number>;
-  /** The warm-up of mode 'batch': ms of one batch after a first one. */
-  twoBatches(): Promise<number>;
+  /** The warm-up of mode 'batch': the first batch alone (a method's call cancelled after it). */
+  oneBatch(): Promise<void>;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -82,22 +89,22 @@ export function syntheticTensor(shape: number[]): TensorInput {
 }
 
 /**
- * A multi-pass method's first `n` batches of passes: the call cancelled through its AbortSignal
- * after the n-th (or run whole when it has fewer). The ms between one batch's report and the next:
- * [0] includes the call's first pass and the pass engine's making, [1] … are batches alone.
+ * A multi-pass method's call with its first `n` batches of passes only: cancelled through its
+ * AbortSignal once the n-th is done. Returns the ms from the call's start to that batch's report
+ * (the call's first pass included: more than those batches' passes alone).
  */
-export async function firstBatches(net: Network, x: TensorInput, options: GradcamOptions, n: number): Promise<number[]> {
+export async function firstBatches(net: Network, x: TensorInput, options: GradcamOptions, n: number): Promise<number> {
   const stop = new AbortController();
-  const ms: number[] = [];
-  let t = performance.now();
+  const t0 = performance.now();
+  let ms = NaN;
+  let seen = 0;
   try {
     await net.gradCAM(x, {
       ...options, signal: stop.signal,
       onProgress: () => {
-        const now = performance.now();
-        ms.push(now - t);
-        t = now;
-        if (ms.length >= n) stop.abort();
+        if (++seen < n) return;
+        ms = performance.now() - t0;
+        stop.abort();
       },
     });
   } catch (e) {
@@ -106,21 +113,22 @@ export async function firstBatches(net: Network, x: TensorInput, options: Gradca
   return ms;
 }
 
-/** A method's leg: its passesMs whole, or two batches through firstBatches. */
-export function methodLeg(net: Network, x: TensorInput, options: GradcamOptions, batches: number): Leg {
+/**
+ * A method's leg of `batches` batches: its passesMs whole; or, when `of` (the call's batches) is
+ * more, its first `batches` (firstBatches: an upper bound, with the call's first pass). The warm-up:
+ * its first batch.
+ */
+export function methodLeg(net: Network, x: TensorInput, options: GradcamOptions, batches: number, of = batches): Leg {
   return {
     batches,
-    run: async () => (await net.gradCAM(x, options)).timings.passesMs!,
-    twoBatches: async () => {
-      const ms = await firstBatches(net, x, options, 2);
-      return ms[1] ?? ms[0];
-    },
+    run: async () => (batches < of ? await firstBatches(net, x, options, batches) : (await net.gradCAM(x, options)).timings.passesMs!),
+    oneBatch: async () => void await firstBatches(net, x, options, 1),
   };
 }
 
 /** A baseline's leg from `count` → ms of that many batches. */
 export function baselineLeg(batches: number, time: (count: number) => Promise<number>): Leg {
-  return { batches, run: () => time(batches), twoBatches: async () => (await time(1), await time(1)) };
+  return { batches, run: () => time(batches), oneBatch: async () => void await time(1) };
 }
 
 /**
@@ -131,13 +139,19 @@ export async function warmUp(legs: Record<string, Leg>, warmup: Warmup, runs: nu
   const out: Estimate['legs'] = [];
   for (const [leg, l] of Object.entries(legs)) {
     const t0 = performance.now();
-    const batchMs = warmup === 'run' ? (await l.run()) / l.batches : await l.twoBatches();
-    out.push({ leg, batches: l.batches, batchMs });
-    log(`${what}: warm-up of ${leg} (${warmup === 'run' ? 'whole' : 'two batches'}, ${((performance.now() - t0) / 1000).toFixed(1)} s): ${batchMs.toFixed(1)} ms per batch × ${l.batches} batches`);
+    const cpu0 = process.cpuUsage();
+    if (warmup === 'run') await l.run();
+    else await l.oneBatch();
+    const cpu = process.cpuUsage(cpu0);
+    const per = warmup === 'run' ? l.batches : 1;
+    const batchMs = (performance.now() - t0) / per, batchCpuMs = (cpu.user + cpu.system) / 1000 / per;
+    out.push({ leg, batches: l.batches, batchMs, batchCpuMs });
+    log(`${what}: warm-up of ${leg} (${warmup === 'run' ? 'whole' : 'one batch'}): ${batchMs.toFixed(1)} ms per batch (CPU ${batchCpuMs.toFixed(1)} ms) × ${l.batches} batches`);
   }
   const roundsMs = runs * out.reduce((a, l) => a + l.batches * l.batchMs, 0);
-  log(`${what}: ${runs} round${runs === 1 ? '' : 's'} of ${Object.keys(legs).join(', ')}: about ${(roundsMs / 60_000).toFixed(1)} min by the warm-up`);
-  return { legs: out, runs, roundsMs };
+  const roundsCpuMs = runs * out.reduce((a, l) => a + l.batches * l.batchCpuMs, 0);
+  log(`${what}: ${runs} round${runs === 1 ? '' : 's'} of ${Object.keys(legs).join(', ')}: about ${(roundsMs / 60_000).toFixed(1)} min by the warm-up (CPU ${(roundsCpuMs / 60_000).toFixed(1)} min)`);
+  return { legs: out, runs, roundsMs, roundsCpuMs };
 }
 
 /** `runs` rounds of every leg in turn (a machine's changing load weighs on each alike); the median of each. */
@@ -155,10 +169,17 @@ export interface MultipassOptions {
   runs?: number;
   /** The classify leg (default true). */
   classify?: boolean;
+  /**
+   * Time each leg's first `batches` batches only (default: all ⌈C/B⌉): the methods' calls cancelled
+   * after them, each timed from its start (its first pass included, so an upper bound for them).
+   */
+  batches?: number;
   warmup?: Warmup;
   /** Stop after the warm-up and its estimate. */
   estimateOnly?: boolean;
   log?: (line: string) => void;
+  /** A network of `model` to use (not destroyed here); default: one loaded for the run. */
+  net?: Network;
 }
 
 /** Measures (see the module comment); with `estimateOnly`, the estimate alone. */
@@ -168,7 +189,7 @@ export async function benchMultipass(gpu: GpuContext, model: OnnxModel, name: st
   const log = o.log ?? (() => undefined);
   const runs = o.runs ?? 1;
   const warmup = o.warmup ?? 'run';
-  const net = await Network.load(gpu, model);
+  const net = o.net ?? await Network.load(gpu, model);
   try {
     const x = syntheticTensor(net.engine.inputShape);
     const B = o.batch ?? net.defaultBatchSize();
@@ -178,8 +199,9 @@ export async function benchMultipass(gpu: GpuContext, model: OnnxModel, name: st
     const first = await net.gradCAM(x, { featureLayers: [o.layer ?? 'auto'], upsample: false });
     const layer = first.maps[0].layer;
     const channels = net.graph.tensors.get(layer)!.shape[1];
-    const batches = Math.ceil(channels / B);
-    log(`multipass: ${name} at ${net.engine.inputShape.join('×')}, ${layer} (${channels} channels), batches of ${B}: ${batches} batches per leg`);
+    const all = Math.ceil(channels / B);
+    const batches = Math.min(all, o.batches ?? all);
+    log(`multipass: ${name} at ${net.engine.inputShape.join('×')}, ${layer} (${channels} channels), batches of ${B}: ${batches}${batches < all ? ` (the first, of ${all})` : ''} batches per leg`);
 
     // An engine for B images, as the passes use (sharing the pipelines): ⌈C/B⌉ forwards, each waited for.
     const engine = await Engine.create(gpu, model, { batch: B, pipelines: net.engine.env.pipelines, recipe: net.engine.recipe });
@@ -187,8 +209,8 @@ export async function benchMultipass(gpu: GpuContext, model: OnnxModel, name: st
       const { device } = gpu;
       const inputs = Array.from({ length: B }, () => x);
       const legs: Record<string, Leg> = {
-        scorecam: methodLeg(net, x, request('scorecam'), batches),
-        ablationcam: methodLeg(net, x, request('ablationcam'), batches),
+        scorecam: methodLeg(net, x, request('scorecam'), batches, all),
+        ablationcam: methodLeg(net, x, request('ablationcam'), batches, all),
         forwards: baselineLeg(batches, async (count) => {
           const t0 = performance.now();
           for (let b = 0; b < count; b++) {
@@ -213,7 +235,7 @@ export async function benchMultipass(gpu: GpuContext, model: OnnxModel, name: st
       const classifyMs = m.classify ?? null;
       log(`multipass: scorecam ${m.scorecam.toFixed(1)} ms, ablationcam ${m.ablationcam.toFixed(1)} ms, forwards ${m.forwards.toFixed(1)} ms${classifyMs === null ? '' : `, classify ${classifyMs.toFixed(1)} ms`}`);
       return {
-        model: name, inputShape: net.engine.inputShape, layer, channels, batch: B, runs, warmup,
+        model: name, inputShape: net.engine.inputShape, layer, channels, batch: B, batches, runs, warmup,
         scorecamMs: m.scorecam, ablationcamMs: m.ablationcam, forwardsMs: m.forwards, classifyMs,
         ratios: { scorecamOverForwards: m.scorecam / m.forwards, scorecamOverClassify: classifyMs === null ? null : m.scorecam / classifyMs, ablationOverScorecam: m.ablationcam / m.scorecam },
         estimate,
@@ -222,14 +244,15 @@ export async function benchMultipass(gpu: GpuContext, model: OnnxModel, name: st
       engine.destroy();
     }
   } finally {
-    await net.destroy();
+    if (!o.net) await net.destroy();
   }
 }
 
 export function formatMultipass(r: MultipassBench): string {
   return [
     `multi-pass methods: ${r.model} at ${r.inputShape.join('×')}, ${r.layer} (${r.channels} channels), batches of ${r.batch}, median of ${r.runs} (warm-up: ${r.warmup === 'run' ? 'one whole run' : 'one batch'} per leg)`,
-    `  scorecam     ${r.scorecamMs.toFixed(1)} ms  (${(r.ratios.scorecamOverForwards).toFixed(3)} × ${Math.ceil(r.channels / r.batch)} forwards of ${r.batch} images, ${r.forwardsMs.toFixed(1)} ms; target ≤ 1.1)`,
+    ...(r.batches < Math.ceil(r.channels / r.batch) ? [`  each leg's first ${r.batches} of ${Math.ceil(r.channels / r.batch)} batches (the methods timed from their call's start, first pass included)`] : []),
+    `  scorecam     ${r.scorecamMs.toFixed(1)} ms  (${(r.ratios.scorecamOverForwards).toFixed(3)} × ${r.batches} forwards of ${r.batch} images, ${r.forwardsMs.toFixed(1)} ms; target ≤ 1.1)`,
     ...(r.classifyMs === null ? [] : [`               (${(r.ratios.scorecamOverClassify!).toFixed(3)} × as many classify calls of ${r.batch} inputs, ${r.classifyMs.toFixed(1)} ms)`]),
     `  ablationcam  ${r.ablationcamMs.toFixed(1)} ms  (${(r.ratios.ablationOverScorecam).toFixed(3)} × scorecam; target < 1/3)`,
   ].join('\n');
@@ -238,7 +261,7 @@ export function formatMultipass(r: MultipassBench): string {
 /** An estimate as lines (--estimate). */
 export function formatEstimate(what: string, e: Estimate): string {
   return [
-    `${what}: the timed rounds would take about ${(e.roundsMs / 60_000).toFixed(1)} min (${e.runs} round${e.runs === 1 ? '' : 's'}; per leg, from its warm-up):`,
-    ...e.legs.map((l) => `  ${l.leg.padEnd(22)} ${l.batches} batches × ${l.batchMs.toFixed(1)} ms = ${(l.batches * l.batchMs / 1000).toFixed(1)} s`),
+    `${what}: the timed rounds would take about ${(e.roundsMs / 60_000).toFixed(1)} min, CPU ${(e.roundsCpuMs / 60_000).toFixed(1)} min (${e.runs} round${e.runs === 1 ? '' : 's'}; per leg, from its warm-up):`,
+    ...e.legs.map((l) => `  ${l.leg.padEnd(22)} ${l.batches} batches × ${l.batchMs.toFixed(1)} ms = ${(l.batches * l.batchMs / 1000).toFixed(1)} s (CPU ${(l.batches * l.batchCpuMs / 1000).toFixed(1)} s)`),
   ].join('\n');
 }
