@@ -24,7 +24,7 @@ import { decodeOnnx } from '../src/onnx/decode.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
 import { ensureGeneratedModel, generateModelBytes } from '../weights/generate/index.ts';
 import { findModel, MODELS } from '../weights/manifest.ts';
-import { expectExit, gradcam, ROOT } from './helpers/cli.ts';
+import { expectExit, gradcam, inParallel, ROOT } from './helpers/cli.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { sendBytes, startServer } from './helpers/model-server.ts';
 import { OrtOracle } from './helpers/ort.ts';
@@ -308,7 +308,13 @@ describe(`a fine-tuned classifier end to end (${FINETUNED}: 10 classes and its l
     const sample = join(ROOT, 'weights', 'samples', 'chelsea.png');
     await writeFile(join(pics, 'a.png'), await readFile(sample));
     await writeFile(join(pics, 'b.png'), await readFile(join(ROOT, 'weights', 'samples', 'coffee.png')));
-    const one = await gradcam(['explain', sample, '--model', finetuned, '--labels', LABELS, '--recipe', 'torchvision', '--class', 'top3', '--json', '-'], 120_000);
+    // A wrong count is a clear error, exit 1, before the GPU starts: run beside the first explain.
+    const nine = join(tmp, 'nine-cli.txt');
+    await writeFile(nine, CIFAR.slice(0, 9).join('\n'));
+    const [one, wrong] = await Promise.all([
+      gradcam(['explain', sample, '--model', finetuned, '--labels', LABELS, '--recipe', 'torchvision', '--class', 'top3', '--json', '-'], 120_000),
+      gradcam(['explain', sample, '--model', finetuned, '--labels', nine], 60_000),
+    ]);
     expectExit(one, 0);
     expect(one.stderr).toMatch(/gradcam: recipe torchvision \(RGB, 0–1, .*centre crop 87\.5 %, NCHW\) \(user: --recipe torchvision\)/);
     const doc = JSON.parse(one.stdout);
@@ -330,38 +336,32 @@ describe(`a fine-tuned classifier end to end (${FINETUNED}: 10 classes and its l
       for (const p of line.predictions) expect(p.label).toBe(CIFAR[p.class]);
     }
 
-    // A wrong count is a clear error, exit 1, before the GPU starts.
-    const nine = join(tmp, 'nine-cli.txt');
-    await writeFile(nine, CIFAR.slice(0, 9).join('\n'));
-    const wrong = await gradcam(['explain', sample, '--model', finetuned, '--labels', nine], 60_000);
     expectExit(wrong, 1);
     expect(wrong.stderr).toMatch(new RegExp(`gradcam: ${nine.replace(/[.]/g, '\\.')}: 9 class names, but the model has 10 classes`));
     expect(wrong.stderr).not.toMatch(/SwiftShader/);
   }, 300_000);
 
   test('info (no GPU): the input as lowered, the recipe with its source and why, the labels\' source; open sizes take --size', async () => {
-    const run = await gradcam(['info', finetuned, '--labels', LABELS], 60_000);
-    expectExit(run, 0);
-    expect(run.stdout).toMatch(/^input size \[1, 3, 64, 64\] NCHW$/m);
-    expect(run.stdout).toMatch(/^recipe +imagenet-rgb \(RGB, 0–1, mean 0\.485\/0\.456\/0\.406, std 0\.229\/0\.224\/0\.225, stretched, NCHW\)\n +\(guess\) no recipe stated/m);
-    expect(run.stdout).toMatch(new RegExp(`^labels +--labels ${LABELS}$`, 'm'));
     // The same model with its height and width left open (dim_param), as an exporter with dynamic axes writes it.
     const open = decodeOnnx(await readFile(finetuned));
     open.inputs[0].shape = ['batch', 3, 'height', 'width'];
     const openPath = join(tmp, 'open.onnx');
     await writeFile(openPath, encodeOnnx(open));
-    const sized = await gradcam(['info', openPath, '--size', '96x80', '--recipe', 'torchvision', '--json', '-'], 60_000);
+    // No GPU: Node start-ups and decoding, mostly one core each: side by side.
+    const [run, sized, plain, nhwc, usage] = await inParallel([['info', finetuned, '--labels', LABELS], ['info', openPath, '--size', '96x80', '--recipe', 'torchvision', '--json', '-'],
+      ['info', openPath], ['info', await ensureGeneratedModel('efficientnet-lite-nhwc')], ['info', finetuned, '--mean', '1,2']], (args) => gradcam(args, 60_000));
+    expectExit(run, 0);
+    expect(run.stdout).toMatch(/^input size \[1, 3, 64, 64\] NCHW$/m);
+    expect(run.stdout).toMatch(/^recipe +imagenet-rgb \(RGB, 0–1, mean 0\.485\/0\.456\/0\.406, std 0\.229\/0\.224\/0\.225, stretched, NCHW\)\n +\(guess\) no recipe stated/m);
+    expect(run.stdout).toMatch(new RegExp(`^labels +--labels ${LABELS}$`, 'm'));
     expectExit(sized, 0);
     const doc = JSON.parse(sized.stdout);
     expect(doc.inputShape).toEqual([1, 3, 96, 80]);
     expect(doc.recipeDetails).toMatchObject({ name: 'torchvision+user', size: [96, 80], source: 'user', why: "--size from the user; the rest from --recipe torchvision" });
     expect(doc.labels).toBe("none stated: 'class 0' … 'class 9'");
-    const plain = await gradcam(['info', openPath], 60_000);
     expect(plain.stdout).toMatch(/^input size \[1, 3, 224, 224\] NCHW \(height and width open in the file: the default 224×224\)$/m);
     // NHWC, read from the shape.
-    const nhwc = await gradcam(['info', await ensureGeneratedModel('efficientnet-lite-nhwc')], 60_000);
     expect(nhwc.stdout).toMatch(/^input size \[1, 224, 224, 3\] NHWC$/m);
-    const usage = await gradcam(['info', finetuned, '--mean', '1,2'], 60_000);
     expectExit(usage, 2);
     expect(usage.stderr).toMatch(/--mean takes three numbers separated by commas \(R,G,B\), got '1,2'/);
   }, 120_000);
