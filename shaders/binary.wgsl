@@ -34,9 +34,7 @@ fn f(u: f32, v: f32) -> f32 {
   }
 }
 
-fn activate(v: f32) -> f32 {
-  return select(v, max(v, 0.0), RELU);
-}
+// The fused ReLU (fusedRelu) and its backward rule (fusedPasses): src/gpu/wgsl-library.ts FUSED_RELU.
 
 /** The strides of a and b along dimension d. */
 fn strides(d: u32) -> vec2<u32> {
@@ -69,7 +67,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   let item = id / p.count;
   let k = id % p.count;
   let at = operands(k);
-  y[item * p.yStride + p.yOffset + k] = activate(f(a[item * p.aStride + p.aOffset + at.x], b[item * p.bStride + p.bOffset + at.y]));
+  y[item * p.yStride + p.yOffset + k] = fusedRelu(f(a[item * p.aStride + p.aOffset + at.x], b[item * p.bStride + p.bOffset + at.y]));
 }
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
@@ -81,14 +79,14 @@ fn accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   let item = id / p.count;
   let k = id % p.count;
   let addr = item * p.yStride + p.yOffset + k;
-  y[addr] = activate(y[addr] + b[item * p.bStride + p.bOffset + operands(k).y]);
+  y[addr] = fusedRelu(y[addr] + b[item * p.bStride + p.bOffset + operands(k).y]);
 }
 
 /** dy_k · ∂f/∂x at output value k, whose operands are at `at`; img is the forward image of the item. */
 fn term(item: u32, img: u32, k: u32, at: vec2<u32>) -> f32 {
   var g = dy[item * p.dyStride + p.dyOffset + k];
   if (MASK) {
-    g = select(0.0, g, mask[img * p.maskStride + p.maskOffset + k] > 0.0 && (!GUIDED || g > 0.0));
+    g = select(0.0, g, fusedPasses(mask[img * p.maskStride + p.maskOffset + k], g));
   }
   if (FN == ADD) {
     return g;

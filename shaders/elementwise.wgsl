@@ -10,9 +10,7 @@
 //              ReLU backward); added to dx when ACCUMULATE. (Add of two activations: binary.wgsl.)
 // ch = (value index / hw) % channels. Item i of a view starts at i·stride + offset.
 
-fn activate(v: f32) -> f32 {
-  return select(v, max(v, 0.0), RELU);
-}
+// The fused ReLU (fusedRelu) and its backward rule (fusedPasses): src/gpu/wgsl-library.ts FUSED_RELU.
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn affine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -23,7 +21,7 @@ fn affine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
   let item = id / p.count;
   let k = id % p.count;
   let ch = (k / p.hw) % p.channels;
-  y[item * p.yStride + p.yOffset + k] = activate(x[item * p.xStride + p.xOffset + k] * scale[ch] + shift[ch]);
+  y[item * p.yStride + p.yOffset + k] = fusedRelu(x[item * p.xStride + p.xOffset + k] * scale[ch] + shift[ch]);
 }
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
@@ -58,7 +56,7 @@ fn grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let k = id % p.count;
   var v = dy[item * p.dyStride + p.dyOffset + k];
   if (MASK) {
-    v = select(0.0, v, mask[(item / p.maskDiv) * p.maskStride + p.maskOffset + k] > 0.0 && (!GUIDED || v > 0.0));
+    v = select(0.0, v, fusedPasses(mask[(item / p.maskDiv) * p.maskStride + p.maskOffset + k], v));
   }
   if (SCALE) {
     v *= scale[(k / p.hw) % p.channels];

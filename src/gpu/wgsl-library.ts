@@ -80,10 +80,12 @@ fn ${binding}Bilinear(base: u32, h: u32, w: u32, sy: f32, sx: f32) -> f32 {
 }
 
 /**
- * The activation fused into a convolution's output (graph/fuse.ts): ReLU (override RELU), capped at 6
- * when RELU6 too (ReLU6, a Clip(0, 6) fused into the convolution), and its backward rule, applied by
- * the data gradient's kernels where they read dy (MASK: `mask` holds the forward output y). Every
- * convolution kernel, forward and backward, takes the rule from here. `fusedReluOverrides` sets them.
+ * The activation fused into an op's output (graph/fuse.ts): ReLU (override RELU), capped at 6 when
+ * RELU6 too (ReLU6, a Clip(0, 6) fused into a convolution), and its backward rule, applied by the
+ * backward kernels where they read dy (MASK: `mask` holds the forward output y). Every kernel that
+ * applies a fused ReLU takes the rule from here: the convolutions' (conv, conv_tiled, winograd,
+ * depthwise, conv_gather; `fusedReluOverrides` sets their overrides), the element-wise affine and
+ * grad, and the broadcast binary ops (RELU6 off there: only a conv fuses a ReLU6).
  */
 export const FUSED_RELU: WgslLibrary = {
   name: 'fused ReLU or ReLU6',

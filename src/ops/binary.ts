@@ -18,6 +18,7 @@ import { InternalError } from '../errors.ts';
 import { type OpBase, perImage } from '../graph/ir.ts';
 import type { BufferView, KernelEnv } from '../gpu/dispatch.ts';
 import { declareKernel, read, readWrite, view } from '../gpu/kernel.ts';
+import { FUSED_RELU } from '../gpu/wgsl-library.ts';
 import { broadcastGeometry, broadcastShape, MAX_DIMS } from '../kernels/broadcast.ts';
 import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from '../kernels/types.ts';
 import { fmtShape } from '../kernels/types.ts';
@@ -60,7 +61,9 @@ export const BINARY = declareKernel({
   bindings: { a: read(), b: read(), y: readWrite(), dy: read(), mask: read(), dx: readWrite() },
   entries: { forward: ['a', 'b', 'y'], accumulate: ['b', 'y'], backward: ['dy', 'a', 'b', 'mask', 'dx'] },
   workgroupSize: [256, 1, 1],
-  overrides: { FN: 0, DIMS: 1, RELU: false, WRT: 0, REDUCE: false, MASK: false, GUIDED: false, ACCUMULATE: false },
+  // RELU, MASK, GUIDED: the fused ReLU and its backward rule (FUSED_RELU; RELU6 stays off: only a conv fuses a ReLU6).
+  overrides: { FN: 0, DIMS: 1, RELU: false, RELU6: false, WRT: 0, REDUCE: false, MASK: false, GUIDED: false, ACCUMULATE: false },
+  libraries: [FUSED_RELU],
 });
 
 // ───────────────────────────── lowering ─────────────────────────────
