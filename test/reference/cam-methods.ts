@@ -102,17 +102,24 @@ export function camReference(method: CamMethod, A: ArrayLike<number>, G: ArrayLi
 function principalProjection(E: (k: number, i: number) => number, C: number, hw: number): CamReference {
   const mean = new Float64Array(C);
   for (let k = 0; k < C; k++) { for (let i = 0; i < hw; i++) mean[k] += E(k, i); mean[k] /= hw; }
-  const X = (i: number, k: number) => E(k, i) - mean[k];
+  // X[i, k] = E(k, i) − mean_k, [h·w, C] row-major, materialised once: the power iteration below
+  // reads it once per iteration, hundreds of times (the same sums, in the same order, as reading E).
+  const Xd = new Float64Array(hw * C);
+  for (let i = 0; i < hw; i++) for (let k = 0; k < C; k++) Xd[i * C + k] = E(k, i) - mean[k];
+  const X = (i: number, k: number) => Xd[i * C + k];
   // Power iteration on XᵀX (C×C, applied as Xᵀ(Xv)), from a fixed start, to convergence.
   let v = new Float64Array(C).map((_, k) => 1 + 0.01 * k);
   let norm = Math.hypot(...v);
   v = v.map((x) => x / norm);
   const u = new Float64Array(hw);
   for (let it = 0; it < 100_000; it++) {
-    u.fill(0);
-    for (let i = 0; i < hw; i++) for (let k = 0; k < C; k++) u[i] += X(i, k) * v[k];
+    for (let i = 0; i < hw; i++) {
+      let s = 0;
+      for (let k = 0, row = i * C; k < C; k++) s += Xd[row + k] * v[k];
+      u[i] = s;
+    }
     const next = new Float64Array(C);
-    for (let k = 0; k < C; k++) for (let i = 0; i < hw; i++) next[k] += X(i, k) * u[i];
+    for (let i = 0; i < hw; i++) for (let k = 0, row = i * C, ui = u[i]; k < C; k++) next[k] += Xd[row + k] * ui;
     norm = Math.hypot(...next);
     if (norm === 0) break;
     for (let k = 0; k < C; k++) next[k] /= norm;

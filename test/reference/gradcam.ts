@@ -37,7 +37,11 @@ export interface GradcamResult {
 
 export function gradcamReference(model: OnnxModel, input: Tensor, opts: GradcamOptions): GradcamResult {
   const inputName = model.inputs.find((i) => !model.initializers.has(i.name))!.name;
-  const values = forwardValues(model, { [inputName]: input });
+  return gradcamOfValues(model, forwardValues(model, { [inputName]: input }), opts);
+}
+
+/** gradcamReference on the values of an earlier forwardValues (one forward, several requests: both reductions). */
+export function gradcamOfValues(model: OnnxModel, values: Map<string, Tensor>, opts: GradcamOptions): GradcamResult {
   const A = values.get(opts.layer);
   const logits = values.get(opts.logitsTensor)?.data;
   if (!A || !logits) throw new Error(`gradcam: no tensor named '${A ? opts.logitsTensor : opts.layer}'`);

@@ -4,8 +4,11 @@
  * shapes are constants of the Grad-CAM backward pass, so their gradients are never needed.
  *
  * Written to be read and trusted, not to be fast: plain loops over Float64Array. The concessions
- * to speed are loop order (the innermost loop walks contiguous memory) and skipping a convolution's
- * padded positions by range rather than by test, so that a whole GoogLeNet forward takes seconds. Backward loops mirror their forward loops: a forward *gathers*
+ * to speed are loop order (the innermost loop walks contiguous memory) and, for convolutions (most
+ * of a GoogLeNet's arithmetic), the im2col form: each output is a dot product of a weight row with
+ * the input values it reads, gathered once into a contiguous row (a few times faster than updating
+ * an output row per weight tap; float64 sums, in another order, are as exact at the tolerances the
+ * reference judges). Backward loops mirror their forward loops: a forward *gathers*
  * `y[o] += w · x[i]`, its backward *scatters* `dx[i] += w · dy[o]` over exactly the same (o, i) pairs.
  */
 import { numel, reshape, zeros, type Tensor } from './tensor.ts';
@@ -22,16 +25,6 @@ function check(cond: boolean, msg: string): void {
 /** group (default 1): C_in and C_out split into `group` groups, w is [C_out, C_in/group, KH, KW]; dilations default [1, 1]. */
 export interface ConvParams { strides: [number, number]; pads: Pads; dilations?: [number, number]; group?: number }
 
-/**
- * The outputs o whose input index o·stride − pad + k falls inside [0, inSize): a contiguous range
- * [lo, hi), k the tap's offset (ky·dilation). Looping over it (instead of testing each index) keeps the inner loop branch-free.
- */
-function validRange(k: number, stride: number, pad: number, inSize: number, outSize: number): [number, number] {
-  const lo = Math.max(0, Math.ceil((pad - k) / stride));
-  const hi = Math.min(outSize, Math.floor((inSize - 1 + pad - k) / stride) + 1);
-  return [lo, Math.max(lo, hi)];
-}
-
 function convOutputShape(xShape: number[], wShape: number[], p: ConvParams): number[] {
   const [N, C, H, W] = xShape;
   const [CO, CI, KH, KW] = wShape;
@@ -44,64 +37,143 @@ function convOutputShape(xShape: number[], wShape: number[], p: ConvParams): num
 }
 
 /**
- * Calls tap(wv, yRow, xRow, ox0, ox1) for every (n, co, ci of co's group, ky, kx, oy) of a
- * convolution: output row yRow + ox reads input xRow + ox·sw for ox in [ox0, ox1) (rows and columns
- * that read padding are skipped). conv gathers over these, convBackward scatters over the same.
+ * Which input each output position reads through each weight tap. A convolution is a matrix product
+ * over the "columns" j = (ci·KH + ky)·KW + kx (the layout of a row of w, ci over co's group) and the
+ * output positions q = oy·OW + ox: src[q·J + j] is the offset of x[ci, oy·sh − pt + ky·dh,
+ * ox·sw − pl + kx·dw] from the group's first input plane, or −1 where that is padding (zero).
+ * conv gathers through it (im2col), convBackward scatters back through it: the same (output, input) pairs.
  */
-function forEachTap(xShape: number[], w: Tensor, yShape: number[], p: ConvParams,
-  tap: (wv: number, yRow: number, xRow: number, ox0: number, ox1: number) => void): void {
-  const [N, C, H, W] = xShape;
-  const [CO, CI, KH, KW] = w.shape;
+function convTaps(xShape: number[], wShape: number[], yShape: number[], p: ConvParams): Int32Array {
+  const [, , H, W] = xShape;
+  const [, CI, KH, KW] = wShape;
   const [, , OH, OW] = yShape;
   const [sh, sw] = p.strides;
   const [dh, dw] = p.dilations ?? [1, 1];
   const [pt, pl] = p.pads;
-  const outPerGroup = CO / (p.group ?? 1);
-  for (let n = 0; n < N; n++) {
-    for (let co = 0; co < CO; co++) {
-      const yPlane = (n * CO + co) * OH * OW;
-      const c0 = Math.floor(co / outPerGroup) * CI; // the group's first input channel
+  const J = CI * KH * KW;
+  const src = new Int32Array(OH * OW * J);
+  for (let oy = 0; oy < OH; oy++) {
+    for (let ox = 0; ox < OW; ox++) {
+      const row = (oy * OW + ox) * J;
       for (let ci = 0; ci < CI; ci++) {
-        const xPlane = (n * C + c0 + ci) * H * W;
         for (let ky = 0; ky < KH; ky++) {
-          const [oy0, oy1] = validRange(ky * dh, sh, pt, H, OH); // rows that read padding contribute zero: skipped
           for (let kx = 0; kx < KW; kx++) {
-            const [ox0, ox1] = validRange(kx * dw, sw, pl, W, OW);
-            const wv = w.data[((co * CI + ci) * KH + ky) * KW + kx];
-            for (let oy = oy0; oy < oy1; oy++) {
-              tap(wv, yPlane + oy * OW, xPlane + (oy * sh - pt + ky * dh) * W - pl + kx * dw, ox0, ox1); // + ox·sw gives the input column
-            }
+            const iy = oy * sh - pt + ky * dh, ix = ox * sw - pl + kx * dw;
+            src[row + (ci * KH + ky) * KW + kx] = iy >= 0 && iy < H && ix >= 0 && ix < W ? (ci * H + iy) * W + ix : -1;
           }
         }
       }
     }
   }
+  return src;
 }
 
 /**
  * y[n,co,oy,ox] = b[co] + Σ_{ci,ky,kx} w[co,ci,ky,kx] · x[n, g·C_in/group + ci, oy·sh − pt + ky·dh, ox·sw − pl + kx·dw]
  * (zero outside x), g = co's group (co / (C_out/group)), ci over the group's C_in/group channels.
+ * Computed as y[co, q] = b[co] + Σ_j w[co, j] · col[q, j], col[q, j] = x at src[q·J + j] (convTaps):
+ * the innermost loop is a dot product over two contiguous rows, in the order (ci, ky, kx) of the formula.
  */
 export function conv(x: Tensor, w: Tensor, b: Tensor | null, p: ConvParams): Tensor {
   const y = zeros(convOutputShape(x.shape, w.shape, p));
-  const [, CO, OH, OW] = y.shape;
-  const xd = x.data, yd = y.data;
-  if (b) for (let i = 0; i < yd.length; i++) yd[i] = b.data[Math.floor(i / (OH * OW)) % CO];
-  const sw = p.strides[1];
-  forEachTap(x.shape, w, y.shape, p, (wv, yRow, xRow, ox0, ox1) => {
-    for (let ox = ox0; ox < ox1; ox++) yd[yRow + ox] += wv * xd[xRow + ox * sw];
-  });
+  const [N, C, H, W] = x.shape;
+  const [CO, CI] = w.shape;
+  const Q = y.shape[2] * y.shape[3], J = numel(w.shape.slice(1)), G = p.group ?? 1, coPerGroup = CO / G;
+  const src = convTaps(x.shape, w.shape, y.shape, p);
+  const col = new Float64Array(Q * J);
+  const xd = x.data, wd = w.data, yd = y.data;
+  const bias = (co: number) => (b ? b.data[co] : 0);
+  for (let n = 0; n < N; n++) {
+    for (let g = 0; g < G; g++) {
+      const xBase = (n * C + g * CI) * H * W;
+      for (let i = 0; i < col.length; i++) col[i] = src[i] < 0 ? 0 : xd[xBase + src[i]];
+      const coEnd = (g + 1) * coPerGroup;
+      // Positions in tiles of 32, whose rows of col stay in cache while every output channel reads them;
+      // four output channels per pass over a row: four independent sums, each in the order of the formula.
+      for (let qt = 0; qt < Q; qt += 32) {
+        const qEnd = Math.min(Q, qt + 32);
+        let co = g * coPerGroup;
+        for (; co + 4 <= coEnd; co += 4) {
+          const w0 = co * J, w1 = w0 + J, w2 = w1 + J, w3 = w2 + J, y0 = (n * CO + co) * Q;
+          for (let q = qt; q < qEnd; q++) {
+            let s0 = bias(co), s1 = bias(co + 1), s2 = bias(co + 2), s3 = bias(co + 3);
+            for (let j = 0, r = q * J; j < J; j++) {
+              const c = col[r + j];
+              s0 += wd[w0 + j] * c;
+              s1 += wd[w1 + j] * c;
+              s2 += wd[w2 + j] * c;
+              s3 += wd[w3 + j] * c;
+            }
+            yd[y0 + q] = s0;
+            yd[y0 + Q + q] = s1;
+            yd[y0 + 2 * Q + q] = s2;
+            yd[y0 + 3 * Q + q] = s3;
+          }
+        }
+        for (; co < coEnd; co++) { // the group's last 1–3 channels, one at a time
+          const wRow = co * J, yPlane = (n * CO + co) * Q;
+          for (let q = qt; q < qEnd; q++) {
+            let sum = bias(co);
+            for (let j = 0, r = q * J; j < J; j++) sum += wd[wRow + j] * col[r + j];
+            yd[yPlane + q] = sum;
+          }
+        }
+      }
+    }
+  }
   return y;
 }
 
-/** dx = Σ w · dy over exactly the (output, input, weight) triples of conv: the same loops, gather turned into scatter. */
+/**
+ * dx = Σ w · dy over exactly the (output, input, weight) triples of conv: dcol[q, j] = Σ_co dy[co, q] · w[co, j]
+ * (co over j's group; both read transposed so that the sum runs over contiguous rows), then each
+ * dcol[q, j] is added to the input element col[q, j] was read from (src; padding gets nothing).
+ */
 export function convBackward(dy: Tensor, xShape: number[], w: Tensor, p: ConvParams): Tensor {
   const dx = zeros(xShape);
-  const dxd = dx.data, dyd = dy.data;
-  const sw = p.strides[1];
-  forEachTap(xShape, w, dy.shape, p, (wv, yRow, xRow, ox0, ox1) => {
-    for (let ox = ox0; ox < ox1; ox++) dxd[xRow + ox * sw] += wv * dyd[yRow + ox];
-  });
+  const [N, C, H, W] = xShape;
+  const [CO, CI] = w.shape;
+  const Q = dy.shape[2] * dy.shape[3], J = numel(w.shape.slice(1)), G = p.group ?? 1, K = CO / G;
+  const src = convTaps(xShape, w.shape, dy.shape, p);
+  const wT = new Float64Array(J * K), dyT = new Float64Array(Q * K), dcol = new Float64Array(Q * J);
+  const dxd = dx.data, dyd = dy.data, wd = w.data;
+  for (let g = 0; g < G; g++) {
+    for (let k = 0; k < K; k++) for (let j = 0; j < J; j++) wT[j * K + k] = wd[(g * K + k) * J + j];
+    for (let n = 0; n < N; n++) {
+      for (let k = 0; k < K; k++) for (let q = 0; q < Q; q++) dyT[q * K + k] = dyd[(n * CO + g * K + k) * Q + q];
+      // As conv's loops: positions in tiles of 32, four columns per pass over a row of dyT.
+      for (let qt = 0; qt < Q; qt += 32) {
+        const qEnd = Math.min(Q, qt + 32);
+        let j = 0;
+        for (; j + 4 <= J; j += 4) {
+          const c0 = j * K, c1 = c0 + K, c2 = c1 + K, c3 = c2 + K;
+          for (let q = qt; q < qEnd; q++) {
+            let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (let k = 0, a = q * K; k < K; k++) {
+              const d = dyT[a + k];
+              s0 += d * wT[c0 + k];
+              s1 += d * wT[c1 + k];
+              s2 += d * wT[c2 + k];
+              s3 += d * wT[c3 + k];
+            }
+            dcol[q * J + j] = s0;
+            dcol[q * J + j + 1] = s1;
+            dcol[q * J + j + 2] = s2;
+            dcol[q * J + j + 3] = s3;
+          }
+        }
+        for (; j < J; j++) {
+          for (let q = qt; q < qEnd; q++) {
+            let sum = 0;
+            for (let k = 0, a = q * K, c = j * K; k < K; k++) sum += dyT[a + k] * wT[c + k];
+            dcol[q * J + j] = sum;
+          }
+        }
+      }
+      const xBase = (n * C + g * CI) * H * W;
+      for (let i = 0; i < dcol.length; i++) if (src[i] >= 0) dxd[xBase + src[i]] += dcol[i];
+    }
+  }
   return dx;
 }
 
