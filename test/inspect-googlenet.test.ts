@@ -1,6 +1,9 @@
 /**
  * The inspector (`inspect: true`, src/gradcam/inspect.ts) and the CAM identity, on the GPU.
  *
+ * googlenet-zoo-seeded runs at its full 224×224 (5b is 7×7), googlenet-torchvision-seeded at 96×96 (5b is
+ * 3×3; test/helpers/googlenets.ts: the same graph, a fifth of the cost), one network per model.
+ *
  * 1. The CAM identity (both generated GoogLeNets). inception_5b is followed only by a global average
  *    pool and the classifier, so with the logit reduction Grad-CAM's α_k = W[c, k] / (h·w) and its
  *    signed map = CAM / (h·w) = Σ_k W[c, k] A_k / (h·w). Bounds from float32 rounding:
@@ -22,43 +25,45 @@
  *    colours not in the picture are exactly 0 because every channel they weigh is 0; the
  *    counterfactual of the square's colour is 0 because every α_k = −W[c, k]/(h·w) ≤ 0.
  */
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { Network } from '../src/gradcam/network.ts';
 import type { GradcamMap } from '../src/gradcam/types.ts';
 import type { RgbaImage } from '../src/image/image.ts';
 import { decodeOnnx } from '../src/onnx/decode.ts';
 import { generateModelBytes } from '../weights/generate/index.ts';
-import { Rng } from '../weights/generate/random.ts';
+import { destroyGooglenets, googlenetInput, googlenetNetwork, type GooglenetName } from './helpers/googlenets.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { camReference } from './reference/cam-methods.ts';
 import { backwardReference, forwardValues } from './reference/graph.ts';
 import { tensor } from './reference/tensor.ts';
 
 const U = 2 ** -24;
-const CASES = [
+const CASES: { model: GooglenetName; layers: string[]; kinds: string[] }[] = [
   { model: 'googlenet-zoo-seeded', layers: ['inception_4e/output_1', 'inception_5b/output_1'], kinds: ['1×1', '3×3', '5×5', 'pool proj'] },
   { model: 'googlenet-torchvision-seeded', layers: ['/inception4e/Concat_output_0', '/inception5b/Concat_output_0'], kinds: ['1×1', '3×3', '3×3', 'pool proj'] },
 ];
+
+afterAll(destroyGooglenets);
 
 const find = (maps: GradcamMap[], layer: string, method: string, c: number) => maps.find((m) => m.layer === layer && m.method === method && m.class === c)!;
 
 for (const { model: name, layers, kinds } of CASES) {
   describe(name, () => {
     test('the CAM identity at inception_5b to float32 rounding; the inspector against the float64 references', async () => {
-      const model = decodeOnnx(generateModelBytes(name));
-      const net = await Network.load(await testGpu(), model);
-      const rng = new Rng(5);
-      const x = Float32Array.from({ length: 3 * 224 * 224 }, () => rng.normal() * 50);
-      const input = { shape: [1, 3, 224, 224], data: x };
+      const { c: { model, shape }, net } = await googlenetNetwork(name);
+      const x = googlenetInput(shape, 5);
+      const input = { shape, data: x };
       const r = await net.gradCAM(input, { classes: 'top3', featureLayers: layers, methods: ['gradcam', 'hirescam', 'eigencam'], upsample: false, inspect: true });
       const [l4e, l5b] = layers;
       const classes = r.predictions.slice(0, 3).map((p) => p.class);
 
       // 1. The CAM identity.
       for (const c of classes) {
-        const id = find(r.maps, l5b, 'gradcam', c).inspection!.camIdentity!;
+        const m5b = find(r.maps, l5b, 'gradcam', c);
+        const id = m5b.inspection!.camIdentity!;
         expect(id.applies, id.reason).toBe(true);
-        const C = 1024, hw = 49;
+        const C = m5b.inspection!.weights!.length, hw = m5b.shape[0] * m5b.shape[1];
+        expect(C).toBe(1024);
         console.log(`${name} class ${c}: |α − W/hw| ${id.maxAbsDiff!.toExponential(2)} of ${id.scale!.toExponential(2)}, |map − CAM/hw| ${id.mapMaxAbsDiff!.toExponential(2)} of ${id.mapScale!.toExponential(2)}`);
         expect(id.maxAbsDiff!).toBeLessThanOrEqual((hw + 3) * U * id.scale!);
         expect(id.mapMaxAbsDiff!).toBeLessThanOrEqual((C + hw + 4) * U * id.mapScale!);
@@ -69,7 +74,7 @@ for (const { model: name, layers, kinds } of CASES) {
       expect(soft.maps[0].inspection!.camIdentity).toMatchObject({ applies: false, reason: expect.stringContaining('logit reduction') });
 
       // 2. The inspector against the references.
-      const values = forwardValues(model, { [model.inputs[0].name]: tensor([1, 3, 224, 224], x) });
+      const values = forwardValues(model, { [model.inputs[0].name]: tensor(shape, x) });
       const logits = values.get(net.graph.logits)!.data;
       const seeds = classes.map((c) => Float64Array.from(logits, (_, j) => (j === c ? 1 : 0)));
       const grads = backwardReference(model, values as never, { score: net.graph.logits, seeds, wrt: [l5b] })[l5b];
@@ -127,13 +132,12 @@ for (const { model: name, layers, kinds } of CASES) {
           expect(Math.abs(branchSum - sumC)).toBeLessThanOrEqual(C * 2 ** -52 * absSum);
           expect(ins.negativeShare).toBeGreaterThanOrEqual(0);
           expect(ins.negativeShare).toBeLessThanOrEqual(1);
-          expect(ins.diagnosis).toMatch(m.max > 0 ? /^The map is positive at \d+ of 49 positions; \d+% of the signed map's mass is negative/ : /^The map is all zero because/);
+          expect(ins.diagnosis).toMatch(m.max > 0 ? new RegExp(`^The map is positive at \\d+ of ${hw} positions; \\d+% of the signed map's mass is negative`) : /^The map is all zero because/);
         }
         const eigen = find(r.maps, l5b, 'eigencam', c).inspection!;
         expect(eigen.weights!.length).toBe(C);
         expect(eigen.topChannels.every((t) => t.gradient === undefined)).toBe(true);
       });
-      net.destroy();
     });
   });
 }
