@@ -153,6 +153,7 @@ describe('npm run bench -- --kernels, end to end (small model)', () => {
   test("each row runs its variant's own kernels (the plan took effect)", () => {
     const marks: Record<string, RegExp> = {
       'gemm-blocked': /^conv\.(forward|backward)\.gemm$/, 'gemm-tiled': /^conv_tiled\./, winograd: /^winograd\./, im2col: /^im2col\./, direct: /^depthwise\./,
+      gather: /^conv_gather\./,
     };
     for (const r of [...lab.conv, ...lab.gemm]) {
       expect(r.kernels.some((k) => marks[r.variant].test(k)), `${r.shape} ${r.direction} ${r.variant}: ${r.kernels}`).toBe(true);
@@ -166,7 +167,7 @@ describe('npm run bench -- --kernels, end to end (small model)', () => {
   test('FLOPs and bytes as counted by hand; rates and fractions follow from them', () => {
     // conv 3×3, 3 → 8 channels on 10×7, pads 1: 8·10·7 outputs × 3·9 multiply-adds.
     const first = lab.conv.filter((r) => r.shape.startsWith('3×10×7 → 8×10×7'));
-    expect(first.length).toBe(7);
+    expect(first.length).toBe(8); // forward: gemm-blocked, gemm-tiled, winograd, im2col; backward: the same but gather for im2col
     for (const r of first) {
       expect(r.flops).toBe(2 * 8 * 10 * 7 * 3 * 9);
       // x 3·10·7, weights 8·3·9, y 8·10·7, bias 8 (forward only), 4 bytes each.
