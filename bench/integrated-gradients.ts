@@ -78,6 +78,9 @@ export async function benchIntegratedGradients(gpu: GpuContext, model: OnnxModel
     // The baseline: an engine for L images, forward + a plain backward pass to the input (the saliency program's), classes given.
     const engine = await Engine.create(gpu, model, { batch: L, pipelines: net.engine.env.pipelines, recipe: net.engine.recipe });
     const program = await GradcamProgram.create(engine, { layers: [], classesPerImage: 1, reduction: 'logit', methods: ['saliency'] });
+    // L pictures in its input, as the passes have (its buffers start as zeros, and SwiftShader's
+    // arithmetic need not cost the same on zeros as on values).
+    for (let i = 0; i < L; i++) engine.writeImageTensor(x.data, x.shape, i);
     program.writeClasses(new Array(L).fill(cls));
     const { device } = gpu;
     let last = first.maps[0];
