@@ -78,9 +78,13 @@ export async function benchIntegratedGradients(gpu: GpuContext, model: OnnxModel
     // The baseline: an engine for L images, forward + a plain backward pass to the input (the saliency program's), classes given.
     const engine = await Engine.create(gpu, model, { batch: L, pipelines: net.engine.env.pipelines, recipe: net.engine.recipe });
     const program = await GradcamProgram.create(engine, { layers: [], classesPerImage: 1, reduction: 'logit', methods: ['saliency'] });
-    // L pictures in its input, as the passes have (its buffers start as zeros, and SwiftShader's
-    // arithmetic need not cost the same on zeros as on values).
-    for (let i = 0; i < L; i++) engine.writeImageTensor(x.data, x.shape, i);
+    // Each baseline batch runs on the path points its integrated-gradients batch runs on, x' + α(x − x')
+    // with x' = 0 and α = k/m, k = 0 … m − 1 (the engine's buffers start as zeros, and SwiftShader's
+    // arithmetic does not cost the same on every value): the same passes, without the method's own work.
+    const pathBatches = Array.from({ length: batches }, (_, b) => Array.from({ length: L }, (_, i) => {
+      const alpha = Math.min(b * L + i, steps - 1) / steps;
+      return x.data.map((v) => v * alpha);
+    }));
     program.writeClasses(new Array(L).fill(cls));
     const { device } = gpu;
     let last = first.maps[0];
@@ -99,6 +103,7 @@ export async function benchIntegratedGradients(gpu: GpuContext, model: OnnxModel
       passes: baselineLeg(batches, async (count) => {
         const t0 = performance.now();
         for (let b = 0; b < count; b++) {
+          pathBatches[b % batches].forEach((data, i) => engine.writeImageTensor(data, x.shape, i));
           const encoder = device.createCommandEncoder();
           encodeStage(encoder, 'forward', engine.forwardDispatches);
           encodeStage(encoder, 'backward', program.backwardStage);
