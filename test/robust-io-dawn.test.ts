@@ -6,6 +6,9 @@
  *   whose results go to the parent's stdout (src/cli/main.ts). Dawn's `dump_shaders` toggle
  *   (GRADCAM_DAWN_FLAGS) makes it log every shader through that printf: stdout must still hold
  *   nothing but the results (`--json -` parses as one JSON document; the table has only its rows).
+ *   On the small model (test/helpers/small-model.ts): the route of Dawn's printf does not depend on
+ *   the model, and every shader it compiles is dumped (it was the zoo-style GoogLeNet at 224: 12 s).
+ *   The two runs go side by side (each mostly Node and Dawn start-up on one core).
  * - nodeGpu (src/gpu/node.ts) cancels uncaptured-error events, so Dawn does not print them, and
  *   reports them on stderr: a script that makes an invalid buffer prints nothing on stdout.
  */
@@ -16,8 +19,10 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { encodeNpy } from '../src/image/npy.ts';
+import { encodeOnnx } from '../src/onnx/write.ts';
 import { Rng } from '../weights/generate/random.ts';
-import { gradcam, ROOT, type Run } from './helpers/cli.ts';
+import { gradcam, inParallel, ROOT, type Run } from './helpers/cli.ts';
+import { SMALL_CLASSES, SMALL_SHAPE, smallModel } from './helpers/small-model.ts';
 
 const DUMP = { ...process.env, GRADCAM_DAWN_FLAGS: 'enable-dawn-features=dump_shaders' };
 let dir: string;
@@ -29,10 +34,20 @@ function expectDone(run: Run): void {
 }
 const probe = join(ROOT, 'dist', `test-uncaptured-${process.pid}.mjs`);
 
+/** The two CLI runs with Dawn dumping every shader, started together (each test awaits its own). */
+let dumped: Promise<[Run, Run]>;
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'gradcam-robust-dawn-'));
   const rng = new Rng(3);
-  await writeFile(join(dir, 'x.npy'), encodeNpy([1, 3, 224, 224], Float32Array.from({ length: 3 * 224 * 224 }, () => rng.normal() * 50)));
+  await writeFile(join(dir, 'x.npy'), encodeNpy(SMALL_SHAPE, Float32Array.from({ length: 3 * 16 * 12 }, () => rng.normal())));
+  await writeFile(join(dir, 'small.onnx'), encodeOnnx(smallModel(5, 'flatten')));
+  const model = ['--model', join(dir, 'small.onnx')];
+  dumped = inParallel([
+    ['classify', join(dir, 'x.npy'), ...model, '--json', '-'],
+    ['explain', join(dir, 'x.npy'), ...model, '--layer', 'a3', '--class', '1'],
+  ], (args) => gradcam(args, 180_000, DUMP)) as Promise<[Run, Run]>;
+  dumped.catch(() => undefined); // (a failure is reported by the tests that await it)
 });
 
 afterAll(async () => {
@@ -42,23 +57,23 @@ afterAll(async () => {
 
 describe("Dawn's printf output goes to stderr", () => {
   test('classify --json - with Dawn logging every shader: stdout is exactly the JSON document', async () => {
-    const run = await gradcam(['classify', join(dir, 'x.npy'), '--model', 'googlenet-zoo-seeded', '--json', '-'], 180_000, DUMP);
+    const [run] = await dumped;
     expectDone(run);
     expect(run.stderr).toContain('// Dumped WGSL'); // Dawn did print, to stderr
     expect(run.stdout.endsWith('}\n')).toBe(true);
     expect(run.stdout.trim().split('\n')).toHaveLength(1);
     const doc = JSON.parse(run.stdout);
-    expect(doc.logits).toHaveLength(1000);
+    expect(doc.logits).toHaveLength(SMALL_CLASSES);
     expect(doc.predictions).toHaveLength(5);
   });
 
   test("explain's table with Dawn logging every shader: stdout holds only the table", async () => {
-    const run = await gradcam(['explain', join(dir, 'x.npy'), '--model', 'googlenet-zoo-seeded', '--layer', 'inception_4e', '--class', '1'], 300_000, DUMP);
+    const [, run] = await dumped;
     expectDone(run);
     expect(run.stderr).toContain('// Dumped WGSL');
     const lines = run.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^layer +method +class +label +h×w +raw max +upsampled max$/);
-    expect(lines[1]).toMatch(/^inception_4e\/output_1 +gradcam +1 +\S/);
+    expect(lines[1]).toMatch(/^a3 +gradcam +1 +\S/);
     expect(lines[2]).toMatch(/^timings \(/);
     expect(lines).toHaveLength(3);
   });
