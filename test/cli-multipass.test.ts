@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { resumeState } from '../src/cli/jsonl.ts';
 import { manyPassesSession } from '../src/cli/passes.ts';
+import { removeTemporaries, writeFileAtomic } from '../src/node/files.ts';
 import { AbortError } from '../src/errors.ts';
 import { encodeNpy } from '../src/image/npy.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
@@ -75,16 +76,16 @@ test('--skip-zero without ablationcam and --pass-batch without a multi-pass meth
   expect(b.stderr).toMatch(/gradcam: --pass-batch applies to --method [^\n]*\bablationcam\b/);
 });
 
-test('Ctrl-C mid-run: exit 130, cancelled, nothing written and no temporary file left', async () => {
+test('Ctrl-C mid-run under --aug-smooth: the bar counts six times the passes; exit 130, cancelled, nothing written and no temporary file left', async () => {
   const out = join(dir, 'cancel');
   rmSync(out, { recursive: true, force: true });
-  const child = spawn(process.execPath, [CLI, 'explain', file('w.npy'), '--model', file('wide.onnx'), '--method', 'scorecam', '--pass-batch', '1', '--json', join(dir, 'cancel.json'), '--out', join(dir, 'cancel.png')],
+  const child = spawn(process.execPath, [CLI, 'explain', file('w.npy'), '--model', file('wide.onnx'), '--method', 'scorecam', '--aug-smooth', '--pass-batch', '1', '--json', join(dir, 'cancel.json'), '--out', join(dir, 'cancel.png')],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, killSignal: 'SIGKILL' });
   let stderr = '';
   let sent = false;
   child.stderr.on('data', (d) => {
     stderr += d;
-    // The first batch of passes is done (256 to go, one per batch): interrupt, as a terminal's Ctrl-C would.
+    // The first batch of passes is done (6 × 256 to go, one per batch): interrupt, as a terminal's Ctrl-C would.
     if (!sent && stderr.includes('passes (scorecam first)')) {
       sent = true;
       child.kill('SIGINT');
@@ -92,12 +93,42 @@ test('Ctrl-C mid-run: exit 130, cancelled, nothing written and no temporary file
   });
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
   expect(sent, stderr).toBe(true);
+  // The 256 channel passes of each of the six augmented copies (without --aug-smooth: 256, as the many-inputs run below counts
+  // per input); the shared first pass, one batch of the six, is not in the bar either way (METHOD_SPECS' passes, 6 · (256 + 1), counts it).
+  expect(stderr).toContain(`gradcam: ${6 * 256} passes (scorecam first); Ctrl-C stops cleanly`);
   expect(signal, stderr).toBeNull();
   expect(code, stderr).toBe(130);
   expect(stderr).toContain('gradcam: cancelled (Ctrl-C)');
   expect(stderr).toContain('hint: Nothing was written.');
   expect(readdirSync(dir).filter((f) => f.startsWith('cancel') || f.endsWith('.tmp'))).toEqual([]);
 }, 120_000);
+
+test('a process that exits mid-write (a second Ctrl-C quits at once) leaves no temporary file: the exit handler removes it', async () => {
+  const folder = join(dir, 'exit-mid-write');
+  mkdirSync(folder);
+  const temporaries = () => readdirSync(folder).filter((f) => f.endsWith('.tmp'));
+  // 16 MiB: fs's writeFile writes it in 512 KiB chunks, the event loop turning between them, so the test sees the
+  // temporary file while it is being written (tried again should the write ever finish first).
+  const data = new Uint8Array(16 << 20);
+  let seen = false;
+  for (let attempt = 0; attempt < 5 && !seen; attempt++) {
+    const target = join(folder, `overlay${attempt}.png`);
+    const write = writeFileAtomic(target, data).then(() => 'written', (e: Error) => e.message);
+    let done = false;
+    void write.then(() => (done = true));
+    while (!done && !temporaries().length) await new Promise((r) => setImmediate(r));
+    if (done) continue;
+    seen = true;
+    expect(process.listeners('exit')).toContain(removeTemporaries);
+    removeTemporaries(); // what process.exit(130) runs on its way out
+    expect(temporaries()).toEqual([]);
+    // (This process goes on: the write's rename finds its temporary file gone, and it fails without replacing the target.)
+    expect(await write).toMatch(/cannot write/);
+    expect(existsSync(target)).toBe(false);
+  }
+  expect(seen).toBe(true);
+  expect(temporaries()).toEqual([]);
+});
 
 test('several inputs: one bar of passes over all of them, the total estimated from the inputs run so far, the inputs done beside it', async () => {
   let t = 0;

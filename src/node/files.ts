@@ -14,7 +14,7 @@
  * - Folders are created one level at a time from the nearest existing one: Node's recursive mkdir
  *   never returns under /proc (mkdir says ENOENT there, and it retries forever).
  */
-import { constants, type Stats } from 'node:fs';
+import { constants, rmSync, type Stats } from 'node:fs';
 import { access, chmod, lstat, mkdir, open, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { GradcamError } from '../errors.ts';
@@ -181,6 +181,20 @@ async function writeTarget(path: string): Promise<OutputTarget> {
 let tmpCount = 0;
 
 /**
+ * The temporary files of the atomic writes in progress. A process that exits in the middle of one
+ * (process.exit: a second Ctrl-C during a multi-pass run quits at once, src/cli/passes.ts) removes
+ * them on its way out: the target was never replaced, and no `.gradcam-*.tmp` is left beside it.
+ */
+const writing = new Set<string>();
+let removesOnExit = false;
+
+/** Removes the temporary files of the writes in progress (the 'exit' handler; synchronous, as 'exit' handlers must be). */
+export function removeTemporaries(): void {
+  for (const tmp of writing) rmSync(tmp, { force: true });
+  writing.clear();
+}
+
+/**
  * Writes `data` to `path`. A regular file (or a new one) is written through a temporary file in
  * the same folder and a rename (atomic on one file system), so a reader never sees half a file at
  * `path`, even if the process dies mid-write; an existing file keeps its permissions. A symbolic
@@ -201,6 +215,11 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   const final = target.path;
   // A short name whatever the final one's length (a 250-byte name is legal; it plus a suffix is not: ENAMETOOLONG).
   const tmp = join(dirname(final), `.gradcam-${process.pid}-${Date.now().toString(36)}-${(tmpCount++).toString(36)}.tmp`);
+  if (!removesOnExit) {
+    process.on('exit', removeTemporaries);
+    removesOnExit = true;
+  }
+  writing.add(tmp);
   try {
     await writeFile(tmp, data, { flag: 'wx' });
     if (target.stats) await chmod(tmp, target.stats.mode & 0o7777);
@@ -209,6 +228,8 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     await rm(tmp, { force: true });
     const reason = (err as NodeJS.ErrnoException)?.code === 'ENOENT' ? `no such folder: ${dirname(final)}` : fileErrorReason(err);
     throw cannotWrite(path, reason);
+  } finally {
+    writing.delete(tmp);
   }
 }
 
