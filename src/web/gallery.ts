@@ -18,6 +18,7 @@ import { drawImage } from './draw.ts';
 import { decodeImage } from './images.ts';
 import type { LabelSet } from './labels.ts';
 import type { Session } from './session.ts';
+import { smoothingLabel } from './smoothing.ts';
 import { h, ms, ui } from './ui.ts';
 
 /** Pictures per queued job: one batch on the GPU, and how often a newer request can take over. */
@@ -199,7 +200,7 @@ export class Gallery {
     e.tile.replaceChildren(button, h('figcaption', {}, h('strong', {}, e.name), h('br'),
       h('span', { className: 'top1' }, `${labels.of(top.class)} ${(100 * top.probability).toFixed(1)} %`), h('br'),
       h('span', { className: 'time' }, `${ms(r.timings.totalMs)}${batch}`), h('br'),
-      h('span', { className: 'thin' }, `${map.method} at ${map.layer.replace(/\/output(_\d+)?$/, '')}`)));
+      h('span', { className: 'thin' }, `${map.method}${map.smoothing ? ` (${smoothingLabel(map.smoothing)})` : ''} at ${map.layer.replace(/\/output(_\d+)?$/, '')}`)));
   }
 
   private update(): void {

@@ -14,7 +14,11 @@ export interface RunSummary {
   width: number;
   height: number;
   /** The map shown in the big view. */
-  map: { layer: string; method: string; counterfactual: boolean; class: number; label: string; reduction: string; shape: [number, number]; max: number; raw: number[] };
+  map: {
+    layer: string; method: string; counterfactual: boolean; class: number; label: string; reduction: string; shape: [number, number]; max: number; raw: number[];
+    /** The smoothing that made it (eigen-smooth, aug-smooth), when any. */
+    smoothing?: { eigen?: true; aug?: true };
+  };
   /** Every layer with a map in this run (every block with the layer strip). */
   layers: string[];
   /** Every method with a map in this run (all of them with the grid), and its own time when the result has one. */
@@ -69,7 +73,8 @@ export function publishResult(r: GradcamResult, map: GradcamMap, labels: LabelSe
     model,
     width: r.width,
     height: r.height,
-    map: { layer: map.layer, method: map.method, counterfactual: map.counterfactual, class: map.class, label: labels.of(map.class), reduction: map.reduction, shape: map.shape, max: map.max, raw: [...map.raw] },
+    map: { layer: map.layer, method: map.method, counterfactual: map.counterfactual, class: map.class, label: labels.of(map.class), reduction: map.reduction, shape: map.shape, max: map.max, raw: [...map.raw],
+      ...(map.smoothing ? { smoothing: map.smoothing } : {}) },
     layers: [...new Set(r.maps.map((m) => m.layer))],
     methods: [...new Set(r.maps.map((m) => m.method))].map((method) => ({ method, ms: r.timings.methodMs?.[method] })),
     hot: hotSpot(map, r.width, r.height),

@@ -15,6 +15,7 @@ import type { ChannelDetail, MapInspection } from '../gradcam/inspect.ts';
 import type { GradcamMap } from '../gradcam/types.ts';
 import { valueCanvas } from './colormap.ts';
 import { h, layerTitle } from './ui.ts';
+import { smoothingLabel } from './smoothing.ts';
 
 type SortKey = 'channel' | 'branch' | 'weight' | 'contribution';
 
@@ -30,7 +31,9 @@ export function renderInspector(el: HTMLElement, map: GradcamMap, label: string)
     const planes = map.raw.length / (map.shape[0] * map.shape[1]);
     const why = planes > 1
       ? `${map.method} is a gradient at the input (${planes}×${map.shape[0]}×${map.shape[1]}): it has no feature channels to weigh. Pick a layer method to inspect.`
-      : 'This result has no inspection (it was made without inspect: true).';
+      : map.smoothing
+        ? `This map is smoothed (${smoothingLabel(map.smoothing)}): it is no longer a sum over channels of one pass, which is what the inspector takes apart. Turn the smoothing off to inspect it.`
+        : 'This result has no inspection (it was made without inspect: true).';
     el.replaceChildren(h('h2', {}, 'Inspector'), h('p', { id: 'inspector-diagnosis', className: 'note' }, why));
     return;
   }

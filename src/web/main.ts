@@ -43,6 +43,7 @@ import {
   renderLayerPicker, renderMethodPicker, renderPredictions, renderProfile, renderTimings, ui,
 } from './ui.ts';
 import { tuneProgressText, tuningNote } from './tuning.ts';
+import { mergeResults, type Smoothing, smoothingCalls, smoothingFor, smoothingLabel, smoothingRefusal, unsmoothedMark } from './smoothing.ts';
 import { FpsMeter, Webcam } from './webcam.ts';
 
 const params = new URLSearchParams(location.search);
@@ -65,6 +66,8 @@ class App {
   private shown?: RgbaImage;
   /** The options the result was made with, and its picture: a tile picked from it needs no new run. */
   private resultKey = '';
+  /** The smoothing checkboxes as they were for the result (the grid marks the maps they did not apply to). */
+  private resultSmoothing: Smoothing = { eigen: false, aug: false };
   private modelValue = '';
   private modelToken = 0;
   /** Programs already compiled (the first run of a new layer/class/reduction shape compiles kernels). */
@@ -314,13 +317,26 @@ class App {
 
   /**
    * The passes a method needs for one image and class at the chosen layer, on the model loaded
-   * (METHOD_SPECS' `passes`: 1 + channels for scorecam and ablationcam, …); undefined before a model is.
+   * (METHOD_SPECS' `passes`: 1 + channels for scorecam and ablationcam, six times that under
+   * aug-smooth, …); undefined before a model is.
    */
   private passesOf(m: Method): number | undefined {
     const layer = this.session.layers.find((l) => l.name === this.layerName());
     const { shape, layout } = this.session.inputFacts;
     if (!layer || shape.length !== 4) return undefined;
-    return methodSpec(m).passes({ channels: layer.shape[1], input: chwOf(shape, layout) });
+    return methodSpec(m).passes({ channels: layer.shape[1], input: chwOf(shape, layout), augSmooth: smoothingFor(m, this.smoothing()).aug });
+  }
+
+  /** The smoothing checkboxes (applied per method: src/web/smoothing.ts). */
+  private smoothing(): Smoothing {
+    return { eigen: ui.eigenSmooth.checked, aug: ui.augSmooth.checked };
+  }
+
+  /** The note beside the method picker: why a smoothing that is on does not apply to the chosen method (it runs without it). */
+  private showSmoothingNote(): void {
+    const why = smoothingRefusal(this.method, this.smoothing());
+    ui.smoothNote.textContent = why;
+    ui.smoothNote.hidden = !why;
   }
 
   /** The method picker for the model and layer in view (the slow methods' pass counts change with them), and the grid's opt-in. */
@@ -331,6 +347,7 @@ class App {
     const total = slow.reduce((a, m) => a + (m.passes ?? NaN), 0);
     ui.gridSlowPasses.textContent = Number.isFinite(total) ? `${slow.length} methods, ${total.toLocaleString('en')} passes` : 'many passes';
     ui.gridSlow.parentElement!.hidden = slow.length === 0;
+    this.showSmoothingNote();
   }
 
   /** The tensor name of the chosen layer ('auto' resolved as the API resolves it: the last candidate). */
@@ -349,6 +366,9 @@ class App {
       // The grid: every method of one pass; the slow (multi-pass) ones only when asked for.
       methods: ui.showGrid.checked ? METHODS.filter((m) => ui.gridSlow.checked || !isMultiPass(m)) : [this.method],
       counterfactual: this.counterfactual,
+      // The checkboxes as they stand: renderOnce runs each method with those that apply to it (smoothingCalls).
+      eigenSmooth: ui.eigenSmooth.checked,
+      augSmooth: ui.augSmooth.checked,
       inspect: ui.showInspector.checked,
       upsample: false,
       overlay: { alpha: 1 }, // the pure colour map; the slider blends it (CSS opacity)
@@ -404,18 +424,21 @@ class App {
       this.draw(); // a tile of the grid or the strip was picked: its map is in the result
       return false;
     }
-    const key = JSON.stringify([this.session.generation, options.featureLayers, options.classes === 'top', options.reduction, options.methods, options.counterfactual]);
+    const key = JSON.stringify([this.session.generation, options.featureLayers, options.classes === 'top', options.reduction, options.methods, options.counterfactual, options.eigenSmooth, options.augSmooth]);
     const slow = options.methods!.filter(isMultiPass);
     const before = slow.length ? `${slow.map((m) => `${m} (${this.passesOf(m)?.toLocaleString('en') ?? 'many'} passes)`).join(', ')}: ` : '';
     if (!live) busy(`${before}${this.compiled.has(key) ? 'running…' : 'compiling Grad-CAM kernels, then running…'}`);
+    // Each method with the smoothings that apply to it: one call, or (the grid with smoothing on) one per set of them.
+    const calls = smoothingCalls(options.methods!, this.smoothing());
     // The slow methods run in batches of passes: a progress line, and a Stop button that aborts between batches.
     let abort: AbortController | undefined;
+    let part = '';
+    let t0 = performance.now();
     if (slow.length) {
       abort = this.slowRun = new AbortController();
-      const t0 = performance.now();
       options.signal = abort.signal;
       options.onProgress = (p) => {
-        const text = passProgress(p.method, p.done, p.total, t0);
+        const text = part + passProgress(p.method, p.done, p.total, t0);
         hook.passes = { ...p };
         if (!live) busy(text);
         progress(text, p.total ? p.done / p.total : undefined);
@@ -424,9 +447,17 @@ class App {
     }
     let result: GradcamResult;
     try {
-      // The grid asks for each method's own time: its kernels replayed alone after the run (profileMethods);
-      // with the slow methods in it, a plain run (their time is the passes' time, timings.passesMs).
-      result = await this.session.run((net) => (ui.showGrid.checked && !slow.length ? net.profileMethods(picture, options, 3) : net.gradCAM(picture, options)));
+      const results: GradcamResult[] = [];
+      for (const [i, call] of calls.entries()) {
+        // The inspector takes apart a sum over channels of one pass: not a smoothed map (checkSmoothing refuses it).
+        const o: GradcamOptions = { ...options, ...call, inspect: options.inspect && !call.eigenSmooth && !call.augSmooth };
+        part = calls.length > 1 ? `call ${i + 1} of ${calls.length} (${smoothingLabel({ eigen: call.eigenSmooth, aug: call.augSmooth }) || 'unsmoothed'}): ` : '';
+        t0 = performance.now();
+        // The grid asks for each method's own time: its kernels replayed alone after the run (profileMethods);
+        // with the slow methods in it, a plain run (their time is the passes' time, timings.passesMs).
+        results.push(await this.session.run((net) => (ui.showGrid.checked && !slow.length ? net.profileMethods(picture, o, 3) : net.gradCAM(picture, o))));
+      }
+      result = mergeResults(results, options.methods!);
     } finally {
       if (abort) {
         ui.stop.hidden = true;
@@ -438,6 +469,7 @@ class App {
     busy(null);
     this.result = result;
     this.resultKey = resultKey;
+    this.resultSmoothing = { eigen: !!options.eigenSmooth, aug: !!options.augSmooth };
     this.shown = picture;
     this.draw();
     hook.runs++;
@@ -472,7 +504,8 @@ class App {
     renderTimings(r.timings, this.session.compileMs, this.session.adapter);
     const [h, w] = map.shape;
     const cold = map.max <= 0 ? ` The map is zero everywhere: nothing at this layer raises this score${ui.showInspector.checked ? ' (the inspector below says why)' : ' (the inspector says why)'}.` : '';
-    const by = `${map.method}${map.counterfactual ? ', counterfactual: what speaks against it' : ''}`;
+    const smoothed = smoothingLabel(map.smoothing);
+    const by = `${map.method}${smoothed ? `, ${smoothed}` : ''}${map.counterfactual ? ', counterfactual: what speaks against it' : ''}`;
     ui.caption.textContent = `Where “${this.labels.of(map.class)}” comes from (${by}), at ${layerTitle(map.layer)} (${h}×${w}), ` +
       `by the ${map.reduction === 'logit' ? 'class score (logit)' : 'probability (softmax)'}. ` +
       `${this.webcam.active ? 'Webcam' : this.imageName}.${cold}`;
@@ -516,16 +549,21 @@ class App {
     if (ui.gridSection.hidden) return;
     const t = r.timings;
     const clock = t.source === 'gpu' ? 'GPU timestamps' : 'the CPU clock';
+    // With smoothing on, the methods it does not apply to ran in calls of their own (src/web/smoothing.ts).
+    const calls = smoothingCalls(maps.map((m) => m.method), this.resultSmoothing).length;
+    const passes = calls > 1 ? `${calls} calls, one per smoothing that applies, each one forward and one backward pass (the first: ${ms(t.forwardMs)} + ${ms(t.backwardMs)})`
+      : `one forward and one backward pass (${ms(t.forwardMs)} + ${ms(t.backwardMs)})`;
     ui.gridNote.textContent = t.methodMs
-      ? `one forward and one backward pass (${ms(t.forwardMs)} + ${ms(t.backwardMs)}); under each map its method's own kernels (for the guided methods, with their guided backward pass to the input), replayed alone (median of 3, ${clock}), at every layer of this request`
-      : `one forward and one backward pass (${ms(t.forwardMs)} + ${ms(t.backwardMs)}); the maps of all ${maps.length} methods together took ${ms(t.camMs)} (${clock}): no per-method times in this result`;
+      ? `${passes}; under each map its method's own kernels (for the guided methods, with their guided backward pass to the input), replayed alone (median of 3, ${clock}), at every layer of this request`
+      : `${passes}; the maps of all ${maps.length} methods together took ${ms(t.camMs)} (${clock}): no per-method times in this result`;
     ui.grid.replaceChildren(...maps.map((m) => {
       const own = t.methodMs?.[m.method];
       const time = own !== undefined ? ms(own) : `(all: ${ms(t.camMs)})`;
-      const note = [m.method === 'eigencam' ? 'no gradient' : m.counterfactual ? 'counterfactual' : '', candidates.has(m.layer) ? '' : `at the input (${m.shape[0]}×${m.shape[1]})`].filter(Boolean).join(', ');
+      const note = [m.method === 'eigencam' ? 'no gradient' : m.counterfactual ? 'counterfactual' : '', candidates.has(m.layer) ? '' : `at the input (${m.shape[0]}×${m.shape[1]})`,
+        unsmoothedMark(m, this.resultSmoothing)].filter(Boolean).join(', ');
       const item = makeGalleryItem(m.method, this.thumbnail(m), m === main, () => this.pick({ method: m.method }), time, ...(note ? [note] : []));
       item.dataset.method = m.method;
-      item.title = `${METHOD_SPECS[m.method].formula} (${METHOD_SPECS[m.method].reference})`;
+      item.title = [`${METHOD_SPECS[m.method].formula} (${METHOD_SPECS[m.method].reference})`, smoothingRefusal(m.method, this.resultSmoothing)].filter(Boolean).join('. ');
       return item;
     }));
   }
@@ -540,6 +578,7 @@ class App {
     if (choice.method) {
       this.method = choice.method;
       ui.method.value = choice.method;
+      this.showSmoothingNote();
     }
     this.requestChange();
   }
@@ -557,9 +596,10 @@ class App {
 
   /** The gallery's request: the chosen method at the chosen layer, for the chosen class and score. */
   private galleryOptions(): GradcamOptions {
+    const smooth = smoothingFor(this.method, this.smoothing());
     return {
       classes: this.classChoice === 'top' ? 'top' : [this.classChoice], featureLayers: this.layerName(), reduction: this.reduction,
-      methods: [this.method], counterfactual: this.counterfactual,
+      methods: [this.method], counterfactual: this.counterfactual, eigenSmooth: smooth.eigen, augSmooth: smooth.aug,
     };
   }
 
@@ -685,6 +725,12 @@ class App {
       this.counterfactual = ui.counterfactual.checked;
       this.requestChange();
     });
+    for (const box of [ui.augSmooth, ui.eigenSmooth]) {
+      box.addEventListener('change', () => {
+        this.fillMethodPicker(); // (aug-smooth: six times the slow methods' passes; the note on the chosen method)
+        this.requestChange();
+      });
+    }
     for (const box of [ui.showGrid, ui.gridSlow, ui.showStrip, ui.showInspector]) box.addEventListener('change', () => this.requestRender());
     ui.stop.addEventListener('click', () => this.slowRun?.abort(new Error('stopped on the page')));
     for (const radio of document.querySelectorAll<HTMLInputElement>('input[name=reduction]')) {
