@@ -2,10 +2,12 @@
  * The red team (issue 17, item 7): hostile and careless use of the many-picture surfaces, drawn
  * from a seed, each case checked against invariants that hold for every case.
  *
- *   npm run red-team -- [--cases N] [--seed S] [--from I] [--hang-ms MS] [--json] [--keep]
+ *   npm run red-team -- [--cases N] [--seed S] [--from I] [--hang-ms MS] [--jobs N] [--json] [--keep]
  *   npm run red-team -- --seed S --case I [--keep]     (one case again, with its outcome)
  *   --cli FILE: the CLI bundle to run (default dist/gradcam.mjs); --family NAME: only that family;
- *   --hang-case I: API case I never returns (checks the watchdog)
+ *   --hang-case I: API case I never returns (checks the watchdog); --jobs N: cases side by side
+ *   (default 2: a CLI case is mostly one process's start-up on one core; API cases still run one at
+ *   a time in the worker)
  *
  * Each case is one of the FAMILIES below, with its variant drawn from a PRNG seeded with (seed,
  * case index), so a case is reproduced from those two numbers alone. Cases 0 … F−1 of a run take
@@ -170,6 +172,8 @@ export interface ApiCase {
   kind: 'api';
   family: string;
   what: string;
+  /** The case needs no GPU (its worker starts Dawn only for a case that does). */
+  cpuOnly?: true;
   run: (ctx: ApiContext) => Promise<Verdict>;
 }
 
@@ -601,7 +605,7 @@ const FAMILIES: Family[] = [
       const v = pick(r, HOSTILE_XML);
       const x = v.make(r);
       return {
-        kind: 'api', family: 'api.boxes-xml', what: `parseAnnotation: ${v.what}`,
+        kind: 'api', family: 'api.boxes-xml', what: `parseAnnotation: ${v.what}`, cpuOnly: true,
         run: async () => {
           const t0 = performance.now();
           let verdict: Verdict;
@@ -807,13 +811,22 @@ function judgeCli(c: CliCase, o: CliOutcome, hangMs: number): Verdict {
 
 interface Fixtures { root: string; cli: string; model: Uint8Array }
 
-async function runCli(c: CliCase, index: number, fx: Fixtures, hangMs: number, keep: boolean): Promise<Verdict & { ms: number }> {
-  const dir = join(fx.root, `case-${index}`);
+/**
+ * The run's folder as a CLI case may see it: what is in it, less the shared cache and the lanes'
+ * folders (other cases, running side by side, make and remove their folders there).
+ */
+const runFolder = (root: string) => readdirSync(root).filter((n) => n !== 'cache' && !/^lane-\d+$/.test(n)).sort().join('\n');
+
+/** Runs a CLI case in `<root>/lane-<lane>/case-<index>`: a lane runs one case at a time, so its folder is watched too. */
+async function runCli(c: CliCase, index: number, lane: number, fx: Fixtures, hangMs: number, keep: boolean): Promise<Verdict & { ms: number }> {
+  const laneDir = join(fx.root, `lane-${lane}`);
+  const dir = join(laneDir, `case-${index}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, MODEL), fx.model);
   makeFiles(dir, c.files);
-  const rootBefore = readdirSync(fx.root).sort().join('\n');
+  const rootBefore = runFolder(fx.root);
+  const laneBefore = readdirSync(laneDir).sort().join('\n');
   const before = snapshot(dir);
   const t0 = performance.now();
   const o = await new Promise<CliOutcome>((resolve) => {
@@ -827,8 +840,10 @@ async function runCli(c: CliCase, index: number, fx: Fixtures, hangMs: number, k
   });
   o.after = snapshot(dir);
   let verdict = judgeCli(c, o, hangMs);
-  const rootAfter = readdirSync(fx.root).filter((n) => n !== 'cache').sort().join('\n');
-  if (verdict.ok && rootAfter !== rootBefore.split('\n').filter((n) => n !== 'cache').join('\n')) verdict = fail('stray file', `the run's folder changed: ${rootAfter.replace(/\n/g, ', ')}`);
+  const rootAfter = runFolder(fx.root);
+  const laneAfter = readdirSync(laneDir).sort().join('\n');
+  if (verdict.ok && rootAfter !== rootBefore) verdict = fail('stray file', `the run's folder changed: ${rootAfter.replace(/\n/g, ', ')}`);
+  if (verdict.ok && laneAfter !== laneBefore) verdict = fail('stray file', `the case's parent folder changed: ${laneAfter.replace(/\n/g, ', ')}`);
   if (!keep) rmSync(dir, { recursive: true, force: true });
   return { ...verdict, ms: o.ms };
 }
@@ -838,21 +853,27 @@ async function runCli(c: CliCase, index: number, fx: Fixtures, hangMs: number, k
 interface WorkerRequest { seed: number; index: number; only?: string; hang?: boolean }
 interface WorkerReply { index: number; verdict: Verdict; ready?: true }
 
-/** The worker process: one device, one small network; runs API cases as asked, one at a time. */
+/**
+ * The worker process: one device, one small network (made for the first case that needs a GPU: a
+ * run of CPU-only cases starts no Dawn); runs API cases as asked, one at a time.
+ */
 async function apiWorker(): Promise<void> {
-  const gpu = await nodeGpu(() => undefined);
-  const net = await Network.load(gpu, smallModel(3, 'reshape-softmax'));
   const errors: string[] = [];
-  gpu.device.addEventListener('uncapturederror', (e) => {
-    e.preventDefault();
-    errors.push((e as GPUUncapturedErrorEvent).error.message);
-  });
   let n = 0;
-  const ctx: ApiContext = {
-    gpu, net,
-    picture: () => randomPicture(new Rng(++n), PICTURE_SIZE.width, PICTURE_SIZE.height),
-    tensor: () => ({ shape: [1, 3, 16, 12], data: new Rng(++n).uniforms(576, -1, 1) }),
-  };
+  let context: Promise<ApiContext> | undefined;
+  const gpuContext = () => (context ??= (async () => {
+    const gpu = await nodeGpu(() => undefined);
+    const net = await Network.load(gpu, smallModel(3, 'reshape-softmax'));
+    gpu.device.addEventListener('uncapturederror', (e) => {
+      e.preventDefault();
+      errors.push((e as GPUUncapturedErrorEvent).error.message);
+    });
+    return {
+      gpu, net,
+      picture: () => randomPicture(new Rng(++n), PICTURE_SIZE.width, PICTURE_SIZE.height),
+      tensor: () => ({ shape: [1, 3, 16, 12], data: new Rng(++n).uniforms(576, -1, 1) }),
+    };
+  })());
   process.on('message', (m: WorkerRequest) => {
     void (async () => {
       const c = makeCase(m.seed, m.index, m.only) as ApiCase;
@@ -861,8 +882,12 @@ async function apiWorker(): Promise<void> {
       // --hang-case: this case never returns (a check of the watchdog).
       if (m.hang) await new Promise(() => undefined);
       try {
-        verdict = await c.run(ctx);
-        await gpu.device.queue.onSubmittedWorkDone();
+        if (c.cpuOnly) verdict = await c.run(undefined as never);
+        else {
+          const ctx = await gpuContext();
+          verdict = await c.run(ctx);
+          await ctx.gpu.device.queue.onSubmittedWorkDone();
+        }
       } catch (e) {
         verdict = fail('crash', `the case threw: ${(e as Error)?.stack ?? String(e)}`);
       }
@@ -943,6 +968,8 @@ export interface Summary {
 
 export interface RunOptions {
   seed: number; from: number; cases: number; hangMs: number; cli: string; keep: boolean; only?: string; progress?: (line: string) => void;
+  /** Cases run side by side (CLI cases each in a process of their own; API cases one at a time in the worker). */
+  jobs: number;
   /** An API case that never returns (a check of the watchdog). */
   hangCase?: number;
 }
@@ -955,20 +982,42 @@ export async function runRedTeam(o: RunOptions, script: string): Promise<Summary
   const fx: Fixtures = { root, cli: o.cli, model: encodeOnnx(smallModel(3, 'reshape-softmax')) };
   const worker = new Worker(script);
   const s: Summary = { seed: o.seed, from: o.from, cases: o.cases, passed: 0, failures: [], seconds: 0, perFamily: {} };
+  const done: { index: number; c: Case; verdict: Verdict; seconds: number }[] = [];
+  // The worker runs one API case at a time: API cases queue for it (a CLI case may run beside one).
+  let workerFree: Promise<unknown> = Promise.resolve();
+  const runOne = async (index: number, lane: number) => {
+    const c = makeCase(o.seed, index, o.only);
+    let t = performance.now();
+    let verdict: Verdict;
+    if (c.kind === 'cli') verdict = await runCli(c, index, lane, fx, o.hangMs, o.keep);
+    else {
+      const turn = workerFree.then(() => {
+        t = performance.now();
+        return worker.run({ seed: o.seed, index, only: o.only, hang: index === o.hangCase }, o.hangMs);
+      });
+      workerFree = turn;
+      verdict = await turn;
+    }
+    const seconds = (performance.now() - t) / 1000;
+    done.push({ index, c, verdict, seconds });
+    o.progress?.(`red-team: case ${index} ${c.family}: ${c.what}: ${verdict.ok ? `ok (${verdict.note ?? ''})`.slice(0, 160) : `FAILED (${verdict.why}): ${verdict.message}`} [${seconds.toFixed(1)} s]`);
+  };
   try {
-    for (let index = o.from; index < o.from + o.cases; index++) {
-      const c = makeCase(o.seed, index, o.only);
-      const t = performance.now();
-      const verdict = c.kind === 'cli' ? await runCli(c, index, fx, o.hangMs, o.keep) : await worker.run({ seed: o.seed, index, only: o.only, hang: index === o.hangCase }, o.hangMs);
+    let next = o.from;
+    const lane = async (k: number) => {
+      while (next < o.from + o.cases) await runOne(next++, k);
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(o.jobs, o.cases)) }, (_, k) => lane(k)));
+    // The summary in case order, whichever lane finished first.
+    for (const { index, c, verdict, seconds } of done.sort((a, b) => a.index - b.index)) {
       const f = (s.perFamily[c.family] ??= { cases: 0, failed: 0, seconds: 0 });
       f.cases++;
-      f.seconds += (performance.now() - t) / 1000;
+      f.seconds += seconds;
       if (verdict.ok) s.passed++;
       else {
         f.failed++;
         s.failures.push({ index, seed: o.seed, family: c.family, what: c.what, why: verdict.why!, message: verdict.message ?? '' });
       }
-      o.progress?.(`red-team: case ${index} ${c.family}: ${c.what}: ${verdict.ok ? `ok (${verdict.note ?? ''})`.slice(0, 160) : `FAILED (${verdict.why}): ${verdict.message}`} [${((performance.now() - t) / 1000).toFixed(1)} s]`);
     }
   } finally {
     worker.stop();
@@ -980,7 +1029,7 @@ export async function runRedTeam(o: RunOptions, script: string): Promise<Summary
 
 function parseArgs(argv: string[]) {
   const o = {
-    cases: 40, seed: 1, from: 0, hangMs: 60_000, json: false, keep: false, case: undefined as number | undefined, cli: join(root(), 'dist', 'gradcam.mjs'),
+    cases: 40, seed: 1, from: 0, hangMs: 60_000, jobs: 2, json: false, keep: false, case: undefined as number | undefined, cli: join(root(), 'dist', 'gradcam.mjs'),
     only: undefined as string | undefined, hangCase: undefined as number | undefined,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -999,13 +1048,14 @@ function parseArgs(argv: string[]) {
     else if (a === '--seed') o.seed = count(value());
     else if (a === '--from') o.from = count(value());
     else if (a === '--hang-ms') o.hangMs = count(value());
+    else if (a === '--jobs') o.jobs = Math.max(1, count(value()));
     else if (a === '--case') o.case = count(value());
     else if (a === '--cli') o.cli = resolve(value());
     else if (a === '--family') o.only = value();
     else if (a === '--hang-case') o.hangCase = count(value());
     else if (a === '--json') o.json = true;
     else if (a === '--keep') o.keep = true;
-    else throw new Error(`red-team: unknown argument ${a} (known: --cases N --seed S --from I --hang-ms MS --case I --cli FILE --family NAME --json --keep --hang-case I)`);
+    else throw new Error(`red-team: unknown argument ${a} (known: --cases N --seed S --from I --hang-ms MS --jobs N --case I --cli FILE --family NAME --json --keep --hang-case I)`);
   }
   return o;
 }
@@ -1023,7 +1073,7 @@ async function main(): Promise<number> {
   if (!existsSync(o.cli)) throw new Error(`red-team: no CLI bundle at ${o.cli} (npm run red-team builds it; or --cli FILE)`);
   const script = fileURLToPath(import.meta.url);
   if (o.case !== undefined) {
-    const s = await runRedTeam({ ...o, from: o.case, cases: 1, progress: log }, script);
+    const s = await runRedTeam({ ...o, from: o.case, cases: 1, jobs: 1, progress: log }, script);
     if (o.keep) log(`red-team: the case's files are kept in ${join(tmpdir(), `gradcam-red-team-${process.pid}`)}`);
     return s.failures.length ? 1 : 0;
   }
