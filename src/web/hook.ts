@@ -1,9 +1,10 @@
 /**
  * `window.gradcam`: what the page has done, for the end-to-end tests and for anyone poking at the
- * page from the console. Read-only by convention, except `loseDevice()` (simulates a GPU reset).
+ * page from the console. Read-only by convention, except `loseDevice()` (simulates a GPU reset) and
+ * `gradCAM(options)` (the API on the picture in view).
  */
 import type { DeviceLimits } from '../gpu/dispatch.ts';
-import type { GradcamMap, GradcamResult } from '../gradcam/types.ts';
+import type { GradcamMap, GradcamOptions, GradcamResult } from '../gradcam/types.ts';
 import { hotSpot } from './draw.ts';
 import type { LabelSet } from './labels.ts';
 import type { ModelFacts } from './model-card.ts';
@@ -63,6 +64,11 @@ export interface PageHook {
   /** The Tune button's last progress report (measurements done of the total). */
   tuneProgress?: { done: number; total: number };
   loseDevice(): void;
+  /**
+   * gradCAM(picture in view, options) on the page's network, through its queue, as plain data: the API
+   * as a program calls it, for comparing with what the page shows (set once the page has a model's session).
+   */
+  gradCAM?(options: GradcamOptions): Promise<{ layer: string; method: string; class: number; smoothing?: { eigen?: true; aug?: true }; raw: number[] }[]>;
 }
 
 export const hook: PageHook = { state: 'starting', runs: 0, errors: [], stopped: 0, recoveries: 0, loseDevice: () => undefined };

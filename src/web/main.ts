@@ -91,6 +91,13 @@ class App {
       },
       changed: (state) => (hook.gallery = state),
     });
+    // The API itself on the picture in view, past the page's request-making (what the page shows is checked against it).
+    hook.gradCAM = async (options) => {
+      const picture = this.shown ?? this.image;
+      if (!picture) throw new Error('no picture in view');
+      const r = await this.session.run((net) => net.gradCAM(picture, { upsample: false, ...options }));
+      return r.maps.map((m) => ({ layer: m.layer, method: m.method, class: m.class, ...(m.smoothing ? { smoothing: m.smoothing } : {}), raw: [...m.raw] }));
+    };
   }
 
   async start(): Promise<void> {

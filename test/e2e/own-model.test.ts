@@ -5,7 +5,9 @@
  * with its labels file: the class names, the input, the recipe and its source, the labels' source;
  * a recipe changed in the model card changes the result (and Reset gives the first one back); the
  * layer picker and the strip show the ResNet's stage outputs; the inspector's branch view appears
- * at a residual Add and not at the stem; the Tune button on a tiny model (its plan kept in
+ * at a residual Add and not at the stem; the smoothing switches (eigen-smooth's map bit for bit the
+ * API's, aug-smooth's six-fold pass counts and Stop under it, the note where one does not apply);
+ * the Tune button on a tiny model (its plan kept in
  * IndexedDB and taken with no timing after a reload). The page starts with `?model=none`, so no GoogLeNet runs.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -20,6 +22,7 @@ import { encodeOnnx } from '../../src/onnx/write.ts';
 import { ensureGeneratedModel } from '../../weights/generate/index.ts';
 import type { ManifestModel } from '../../weights/manifest.ts';
 import { buildPage, hasChromium, hookOf, launch, waitForRuns, watchErrors, CHROMIUM } from './browser.ts';
+import { picturePng } from './pictures.ts';
 import { buildModel, int, ints, node, weight } from '../reference/models.ts';
 import { randomTensor, rng } from '../reference/tensor.ts';
 import { startServer, type TestServer } from './server.ts';
@@ -312,6 +315,84 @@ describe.skipIf(!hasChromium)(`the page with one's own model (${CHROMIUM}, WebGP
     phase('grid');
     await page.uncheck('#show-grid');
     await waitForRuns(page, ++runs);
+    expect(errors).toEqual([]);
+  });
+
+  it('smoothing: eigen-smooth\'s map is the API\'s; aug-smooth shows 6× a slow method\'s passes and Stop works under it; a method it does not apply to is said beside the picker', async () => {
+    // A 64×64 picture (the model's size: no resampling) whose PNG has no colour profile: the browser's pixels are the file's.
+    const png = await picturePng(64, 64, [{ x: 8, y: 20, w: 30, h: 24, rgb: [200, 60, 30] }]);
+    const t0 = Date.now();
+    const phase = (what: string) => console.log(`e2e own model: smoothing: ${what} at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    let runs = (await hookOf(page)).runs;
+    await page.setInputFiles('#image-file', { name: 'smooth.png', mimeType: 'image/png', buffer: png });
+    const unsmoothed = (await waitForRuns(page, ++runs).then(() => hookOf(page, true))).last!.map;
+    await page.check('#eigen-smooth');
+    const eigen = await waitForRuns(page, ++runs).then(() => hookOf(page, true));
+    expect(eigen.last!.map).toMatchObject({ method: 'gradcam', layer: STAGES[4], smoothing: { eigen: true } });
+    expect(await page.textContent('#caption')).toContain('gradcam, eigen-smooth');
+    phase('the picture, then eigen-smooth');
+    // The API called directly (window.gradcam.gradCAM: Network.gradCAM on the page's network and picture, past the page's
+    // own request-making) with eigenSmooth: the same kernels on the same device and input, so the same numbers, bit for bit.
+    // (The same call in Node's Dawn gave the same bits too, max |diff| 0, but loading the model there took ~60 s at load 40.)
+    const [api] = await page.evaluate((o) => (window as unknown as { gradcam: PageHook }).gradcam.gradCAM!(o),
+      { classes: [eigen.last!.map.class], featureLayers: STAGES[4], methods: ['gradcam' as const], eigenSmooth: true });
+    expect(api).toMatchObject({ method: 'gradcam', layer: STAGES[4], smoothing: { eigen: true } });
+    expect(eigen.last!.map.raw).toEqual(api.raw);
+    expect(eigen.last!.map.raw).not.toEqual(unsmoothed.raw); // (the principal component is not the sum here)
+    phase('the API');
+
+    // A method the smoothings do not apply to: said beside the picker before it runs, and its map shown without them.
+    // (The method and aug-smooth in one request: one run.)
+    await page.evaluate(() => {
+      (document.getElementById('aug-smooth') as HTMLInputElement).checked = true;
+      (document.getElementById('method') as HTMLSelectElement).value = 'guided-backprop';
+      for (const id of ['method', 'aug-smooth']) document.getElementById(id)!.dispatchEvent(new Event('change'));
+    });
+    expect(await page.textContent('#smooth-note')).toMatch(/^eigen-smooth does not apply to guided-backprop: .*; aug-smooth does not apply to guided-backprop: .*The map is shown without it\.$/);
+    const guided = await waitForRuns(page, ++runs);
+    expect(guided.last!.map.method).toBe('guided-backprop');
+    expect(guided.last!.map.smoothing).toBeUndefined();
+    phase('guided-backprop');
+
+    // aug-smooth: the slow methods' pass counts are six times the plain ones (65 and 64 in the test above), before and while they run; Stop works.
+    const passes = await page.$eval('#method option[value="scorecam"]', (o) => (o as HTMLOptionElement).dataset.passes);
+    expect(passes).toBe(String(6 * 65));
+    await page.evaluate(() => {
+      const text = document.getElementById('busy-text')!;
+      const lines: string[] = ((window as unknown as { smoothLines: string[] }).smoothLines = []);
+      const seen = new MutationObserver(() => {
+        lines.push(text.textContent ?? '');
+        if (/ of [\d,]+ passes/.test(text.textContent ?? '')) {
+          seen.disconnect();
+          (document.getElementById('stop') as HTMLButtonElement).click();
+        }
+      });
+      seen.observe(text, { childList: true, characterData: true, subtree: true });
+    });
+    const stopped = (await hookOf(page)).stopped;
+    await page.selectOption('#method', 'scorecam');
+    expect(await page.isHidden('#smooth-note')).toBe(true); // (scorecam takes both)
+    await page.waitForFunction((n) => (window as unknown as { gradcam: PageHook }).gradcam.stopped > n, stopped, { timeout: 60_000 });
+    const h = await hookOf(page);
+    expect(h.passes!.total).toBe(6 * 64);
+    expect(h.passes!.done).toBeLessThan(h.passes!.total);
+    const lines = await page.evaluate(() => (window as unknown as { smoothLines: string[] }).smoothLines);
+    expect(lines[0]).toContain(`scorecam (${6 * 65} passes)`);
+    expect(lines.at(-1)).toMatch(new RegExp(`^scorecam: [\\d,]+ of ${6 * 64} passes`));
+    expect(h.runs).toBe(runs);
+    phase('scorecam under aug-smooth, stopped');
+
+    // Both off and gradcam again, in one request (one run), for the tests after this one.
+    await page.evaluate(() => {
+      for (const id of ['aug-smooth', 'eigen-smooth']) (document.getElementById(id) as HTMLInputElement).checked = false;
+      const method = document.getElementById('method') as HTMLSelectElement;
+      method.value = 'gradcam';
+      // (The method first: the run it starts reads the boxes, already off; their own requests then find that result.)
+      for (const id of ['method', 'aug-smooth', 'eigen-smooth']) document.getElementById(id)!.dispatchEvent(new Event('change'));
+    });
+    const plain = await waitForRuns(page, ++runs);
+    expect(plain.last!.map.method).toBe('gradcam');
+    expect(plain.last!.map.smoothing).toBeUndefined();
     expect(errors).toEqual([]);
   });
 
