@@ -173,18 +173,12 @@ describe.skipIf(!hasChromium)(`the page in headless Chromium (${CHROMIUM}, WebGP
       expect(errors).toEqual([]);
     });
 
-    it('times the forward kernels with the profile button, and recovers from a lost GPU device without a reload', async () => {
+    // (The recovery from a lost GPU device is checked in own-model.test.ts, on a small ResNet: recompiling
+    // GoogLeNet on the new device cost this file ~5 s, and the recovery does not depend on the model.)
+    it('times the forward kernels with the profile button', async () => {
       await page.click('#profile');
       await page.waitForSelector('#profile-out table', { timeout: 120_000 });
       expect(await page.$$eval('#profile-out tbody tr', (rows) => rows.length)).toBe(10);
-
-      const before = await hookOf(page);
-      await page.evaluate(() => (window as unknown as { gradcam: { loseDevice(): void } }).gradcam.loseDevice());
-      await page.waitForFunction(() => (window as unknown as { gradcam: { recoveries: number } }).gradcam.recoveries >= 1, null, { timeout: 240_000 });
-      const h = await waitForRuns(page, before.runs + 1);
-      expect(await page.textContent('#notice')).toContain('the engine was re-created');
-      expect(h.last!.map).toMatchObject({ class: before.last!.map.class, layer: before.last!.map.layer });
-      expect(await page.evaluate(() => performance.getEntriesByType('navigation').length)).toBe(1); // no reload
       expect(errors).toEqual([]);
     });
 
