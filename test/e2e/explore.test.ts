@@ -84,6 +84,9 @@ describe.skipIf(!hasChromium)(`the page's grid, strip, inspector and gallery in 
       expect(first.model).toMatchObject({ name: 'resnet-ci.onnx', source: 'file' });
       expect(first.last!.map).toMatchObject({ method: 'gradcam', counterfactual: false, layer: RESNET_LAST, shape: [2, 2] });
 
+      // The counterfactual (G := −G) first, so that one grid run shows it: every gradient method's tile says so; Eigen-CAM reads no gradient.
+      await toggle(own, '#counterfactual', true);
+      expect((await hookOf(own)).last!.map).toMatchObject({ method: 'gradcam', counterfactual: true });
       await toggle(own, '#show-grid', true);
       const h = await hookOf(own, true);
       expect(h.last!.methods.map((m) => m.method)).toEqual(METHODS);
@@ -91,24 +94,20 @@ describe.skipIf(!hasChromium)(`the page's grid, strip, inspector and gallery in 
       const tiles = await own.$$eval('#grid .thumb', (ts) => ts.map((t) => ({ method: (t as HTMLElement).dataset.method, text: t.textContent ?? '' })));
       expect(tiles.map((t) => t.method)).toEqual(METHODS);
       for (const t of tiles) expect(t.text, t.method).toMatch(/\d ms/);
+      expect(tiles.filter((t) => t.text.includes('counterfactual')).map((t) => t.method)).toEqual(METHODS.filter((m) => m !== 'eigencam'));
       expect(await own.textContent('#grid-note')).toContain('replayed alone');
+      expect(await own.textContent('#caption')).toContain('counterfactual');
 
       // Picking a tile shows that method's map without another run (it is in the result).
       await own.click('#grid .thumb[data-method="layercam"]');
       await own.waitForFunction(() => (window as unknown as { gradcam: { last: { map: { method: string } } } }).gradcam.last.map.method === 'layercam');
       const picked = await hookOf(own, true);
       expect(picked.runs).toBe(h.runs);
+      expect(picked.last!.map).toMatchObject({ method: 'layercam', counterfactual: true });
       expect(await own.inputValue('#method')).toBe('layercam');
       expect(await own.textContent('#caption')).toContain('layercam');
       expect(picked.last!.map.raw).not.toEqual(h.last!.map.raw); // (the grid's main map was gradcam's)
 
-      // The counterfactual (G := −G): every gradient method's map says so; Eigen-CAM reads no gradient.
-      await toggle(own, '#counterfactual', true);
-      const cf = await hookOf(own, true);
-      expect(cf.last!.map).toMatchObject({ method: 'layercam', counterfactual: true });
-      expect(cf.last!.map.raw).not.toEqual(picked.last!.map.raw);
-      expect(await own.textContent('#caption')).toContain('counterfactual');
-      expect(await own.$$eval('#grid .thumb', (ts) => ts.map((t) => t.textContent ?? '').filter((s) => s.includes('counterfactual')).length)).toBe(METHODS.length - 1);
       await toggle(own, '#show-grid', false);
       expect(await own.isVisible('#grid-section')).toBe(false);
       // Without the grid, layercam alone: the map its tile showed (the same forward, backward and map kernels on
@@ -116,7 +115,13 @@ describe.skipIf(!hasChromium)(`the page's grid, strip, inspector and gallery in 
       const alone = await hookOf(own, true);
       expect(alone.last!.methods.map((m) => m.method)).toEqual(['layercam']);
       expect(alone.last!.map).toMatchObject({ method: 'layercam', counterfactual: true });
-      expect(alone.last!.map.raw).toEqual(cf.last!.map.raw);
+      expect(alone.last!.map.raw).toEqual(picked.last!.map.raw);
+      // Without the counterfactual: another map.
+      await toggle(own, '#counterfactual', false);
+      const plain = await hookOf(own, true);
+      expect(plain.last!.map).toMatchObject({ method: 'layercam', counterfactual: false });
+      expect(plain.last!.map.raw).not.toEqual(alone.last!.map.raw);
+      expect(await own.textContent('#caption')).not.toContain('counterfactual');
       expect(ownErrors).toEqual([]);
     } finally {
       await own.context().close();
