@@ -18,6 +18,7 @@ import { KernelEnv } from '../src/gpu/dispatch.ts';
 import { nodeGpu } from '../src/gpu/node.ts';
 import { conv as convSpec, type ConvOp } from '../src/ops/conv.ts';
 import { encodeStage } from '../src/runtime/program.ts';
+import { seeded } from '../src/runtime/tune.ts';
 
 interface Layer { name: string; c: number; cOut: number; hw: number; k: number; stride: number; group: number; resnext?: boolean }
 
@@ -35,16 +36,9 @@ const LAYERS: Layer[] = [
   { name: 'ResNeXt-50 32×4d layer4 1024 @7 g32', c: 1024, cOut: 1024, hw: 7, k: 3, stride: 1, group: 32, resnext: true },
 ];
 
-function random(n: number, seed: number): Float32Array<ArrayBuffer> {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32 - 0.5;
-  return out;
-}
-
 function op(l: Layer, group: number, weight: Float32Array): ConvOp {
   return {
-    kind: 'conv', name: l.name, onnxTypes: ['Conv'], inputs: ['x'], output: 'y', weight, bias: random(l.cOut, 2),
+    kind: 'conv', name: l.name, onnxTypes: ['Conv'], inputs: ['x'], output: 'y', weight, bias: seeded(l.cOut, 2),
     cIn: l.c, cOut: l.cOut, kh: l.k, kw: l.k, strideH: l.stride, strideW: l.stride, pads: [1, 1, 1, 1], dilations: [1, 1], group, relu: false,
   };
 }
@@ -96,13 +90,13 @@ async function main(): Promise<void> {
   line(`${'layer'.padEnd(38)} dir       engine (lowering)     general conv (lowering)   general/engine`);
   for (const l of LAYERS.filter((x) => !only || x.name.includes(only))) {
     const out = Math.floor((l.hw + 2 - l.k) / l.stride) + 1;
-    const w = random(l.cOut * (l.c / l.group) * l.k * l.k, 1);
+    const w = seeded(l.cOut * (l.c / l.group) * l.k * l.k, 1);
     const grouped = op(l, l.group, w);
     const general = op(l, 1, dense(l, w));
     const x = { buffer: env.scratch(l.c * l.hw * l.hw), offset: 0, stride: l.c * l.hw * l.hw };
-    device.queue.writeBuffer(x.buffer, 0, random(l.c * l.hw * l.hw, 3));
+    device.queue.writeBuffer(x.buffer, 0, seeded(l.c * l.hw * l.hw, 3));
     const y = { buffer: env.scratch(l.cOut * out * out), offset: 0, stride: l.cOut * out * out };
-    device.queue.writeBuffer(y.buffer, 0, random(l.cOut * out * out, 4));
+    device.queue.writeBuffer(y.buffer, 0, seeded(l.cOut * out * out, 4));
     const shapes = { inputs: [[1, l.c, l.hw, l.hw]], output: [1, l.cOut, out, out] };
     for (const dir of ['forward', 'backward'] as const) {
       const dispatches = (o: ConvOp) => {

@@ -24,7 +24,7 @@ import type { GradcamOptions } from '../src/gradcam/types.ts';
 import type { OnnxModel } from '../src/onnx/model.ts';
 import { Engine } from '../src/runtime/engine.ts';
 import { encodeStage } from '../src/runtime/program.ts';
-import { baselineLeg, firstBatches, type Estimate, type Leg, rounds, syntheticTensor, type Warmup, warmUp } from './multipass.ts';
+import { type Estimate, type Leg, type LegBenchOptions, methodLeg, rounds, submittedLeg, syntheticTensor, type Warmup, warmUp } from './multipass.ts';
 
 export interface IntegratedGradientsBench {
   model: string;
@@ -47,15 +47,8 @@ export interface IntegratedGradientsBench {
   estimate: Estimate;
 }
 
-export interface IntegratedGradientsOptions {
+export interface IntegratedGradientsOptions extends LegBenchOptions {
   steps?: number;
-  runs?: number;
-  warmup?: Warmup;
-  /** Stop after the warm-up and its estimate. */
-  estimateOnly?: boolean;
-  log?: (line: string) => void;
-  /** A network of `model` to use (not destroyed here); default: one loaded for the run. */
-  net?: Network;
 }
 
 export async function benchIntegratedGradients(gpu: GpuContext, model: OnnxModel, name: string, o: IntegratedGradientsOptions & { estimateOnly: true }): Promise<Estimate>;
@@ -86,31 +79,17 @@ export async function benchIntegratedGradients(gpu: GpuContext, model: OnnxModel
       return x.data.map((v) => v * alpha);
     }));
     program.writeClasses(new Array(L).fill(cls));
-    const { device } = gpu;
     let last = first.maps[0];
     const igOptions: GradcamOptions = { classes: [cls], upsample: false, methods: ['integrated-gradients'], methodOptions: { 'integrated-gradients': { steps } } };
     // integrated-gradients' own batches: ⌈m/L⌉ as the baseline's (of equal sizes); its warm-up as multipass.ts's methods'.
     const legs: Record<string, Leg> = {
-      ig: {
-        batches,
-        run: async () => {
-          const r = await net.gradCAM(x, igOptions);
-          last = r.maps[0];
-          return r.timings.passesMs!;
-        },
-        oneBatch: async () => void await firstBatches(net, x, igOptions, 1),
-      },
-      passes: baselineLeg(batches, async (count) => {
-        const t0 = performance.now();
-        for (let b = 0; b < count; b++) {
-          pathBatches[b % batches].forEach((data, i) => engine.writeImageTensor(data, x.shape, i));
-          const encoder = device.createCommandEncoder();
-          encodeStage(encoder, 'forward', engine.forwardDispatches);
-          encodeStage(encoder, 'backward', program.backwardStage);
-          device.queue.submit([encoder.finish()]);
-          await device.queue.onSubmittedWorkDone();
-        }
-        return performance.now() - t0;
+      ig: methodLeg(net, x, igOptions, batches, batches, (r) => {
+        last = r.maps[0];
+      }),
+      passes: submittedLeg(gpu.device, batches, (encoder, b) => {
+        pathBatches[b % batches].forEach((data, i) => engine.writeImageTensor(data, x.shape, i));
+        encodeStage(encoder, 'forward', engine.forwardDispatches);
+        encodeStage(encoder, 'backward', program.backwardStage);
       }),
     };
     let m: Record<string, number>;

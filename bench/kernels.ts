@@ -27,6 +27,7 @@ import type { Graph } from '../src/graph/ir.ts';
 import { applicableVariants, convLowering, type ConvVariantName, type Direction } from '../src/kernels/variants.ts';
 import { chwOf } from '../src/kernels/types.ts';
 import { conv as convSpec, type ConvOp } from '../src/ops/conv.ts';
+import { seeded } from '../src/runtime/tune.ts';
 import { measurePeaks, peakSizes, type PeakSizes, type Peaks } from './peaks.ts';
 import { median, round, sig } from './stats.ts';
 import { DispatchTimer, type TimingMethod } from './timing.ts';
@@ -155,18 +156,11 @@ export function rates(counts: { flops: number; bytes: number }, xs: number[], pe
   };
 }
 
-function randomFill(n: number, seed: number): Float32Array<ArrayBuffer> {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32 - 0.5;
-  return out;
-}
-
 /** A GEMM as the 1×1 convolution the engine runs Gemm and MatMul as: K input channels, M outputs, N positions. */
 export function gemmOp(m: number, n: number, k: number): { op: ConvOp; shapes: { inputs: number[][]; output: number[] } } {
   return {
     op: {
-      kind: 'conv', name: `gemm ${m}×${n}×${k}`, onnxTypes: ['Gemm'], inputs: ['x'], output: 'y', weight: randomFill(m * k, 7), bias: new Float32Array(m),
+      kind: 'conv', name: `gemm ${m}×${n}×${k}`, onnxTypes: ['Gemm'], inputs: ['x'], output: 'y', weight: seeded(m * k, 7), bias: new Float32Array(m),
       cIn: k, cOut: m, kh: 1, kw: 1, strideH: 1, strideW: 1, pads: [0, 0, 0, 0], dilations: [1, 1], group: 1, relu: false,
     },
     shapes: { inputs: [[1, k, 1, n]], output: [1, m, 1, n] },
@@ -286,8 +280,8 @@ export async function runKernelLab(gpu: GpuContext, graph: Graph, o: KernelLabOp
         const [co, oh, ow] = chwOf(l.shapes.output);
         const x = env.scratch(graph.batch * c * h * w, 'lab x');
         const y = env.scratch(graph.batch * co * oh * ow, 'lab y');
-        device.queue.writeBuffer(x, 0, randomFill(graph.batch * c * h * w, 1));
-        device.queue.writeBuffer(y, 0, randomFill(graph.batch * co * oh * ow, 2));
+        device.queue.writeBuffer(x, 0, seeded(graph.batch * c * h * w, 1));
+        device.queue.writeBuffer(y, 0, seeded(graph.batch * co * oh * ow, 2));
         for (const direction of directions) {
           const fixed = convLowering(l.op, family, direction);
           const counts = convCounts(l.op, l.shapes, graph.batch, direction);
@@ -332,7 +326,7 @@ export async function runKernelLab(gpu: GpuContext, graph: Graph, o: KernelLabOp
         const { op, shapes } = gemmOp(t.m, t.n, t.k);
         const x = env.scratch(t.k * t.n, 'lab gemm x');
         const y = env.scratch(t.m * t.n, 'lab gemm y');
-        device.queue.writeBuffer(x, 0, randomFill(t.k * t.n, 3));
+        device.queue.writeBuffer(x, 0, seeded(t.k * t.n, 3));
         const counts = gemmCounts(t.m, t.n, t.k);
         const fixed = convLowering(op, family, 'forward');
         for (const variant of ['gemm-blocked', 'gemm-tiled'] as const) {

@@ -29,7 +29,7 @@
 import { AbortError } from '../src/errors.ts';
 import type { GpuContext } from '../src/gpu/device.ts';
 import { Network } from '../src/gradcam/network.ts';
-import type { GradcamOptions, TensorInput } from '../src/gradcam/types.ts';
+import type { GradcamOptions, GradcamResult, TensorInput } from '../src/gradcam/types.ts';
 import type { OnnxModel } from '../src/onnx/model.ts';
 import { Engine } from '../src/runtime/engine.ts';
 
@@ -118,10 +118,17 @@ export async function firstBatches(net: Network, x: TensorInput, options: Gradca
  * more, its first `batches` (firstBatches: an upper bound, with the call's first pass). The warm-up:
  * its first batch.
  */
-export function methodLeg(net: Network, x: TensorInput, options: GradcamOptions, batches: number, of = batches): Leg {
+export function methodLeg(net: Network, x: TensorInput, options: GradcamOptions, batches: number, of = batches,
+  /** Given each whole call's result. */
+  seen?: (r: GradcamResult) => void): Leg {
   return {
     batches,
-    run: async () => (batches < of ? await firstBatches(net, x, options, batches) : (await net.gradCAM(x, options)).timings.passesMs!),
+    run: async () => {
+      if (batches < of) return firstBatches(net, x, options, batches);
+      const r = await net.gradCAM(x, options);
+      seen?.(r);
+      return r.timings.passesMs!;
+    },
     oneBatch: async () => void await firstBatches(net, x, options, 1),
   };
 }
@@ -129,6 +136,23 @@ export function methodLeg(net: Network, x: TensorInput, options: GradcamOptions,
 /** A baseline's leg from `count` → ms of that many batches. */
 export function baselineLeg(batches: number, time: (count: number) => Promise<number>): Leg {
   return { batches, run: () => time(batches), oneBatch: async () => void await time(1) };
+}
+
+/**
+ * A baseline's leg of `batches` batches, batch b recorded by `encode` (which may also write its
+ * inputs), each submitted alone and waited for: the CPU clock around them.
+ */
+export function submittedLeg(device: GPUDevice, batches: number, encode: (encoder: GPUCommandEncoder, b: number) => void): Leg {
+  return baselineLeg(batches, async (count) => {
+    const t0 = performance.now();
+    for (let b = 0; b < count; b++) {
+      const encoder = device.createCommandEncoder();
+      encode(encoder, b);
+      device.queue.submit([encoder.finish()]);
+      await device.queue.onSubmittedWorkDone();
+    }
+    return performance.now() - t0;
+  });
 }
 
 /**
@@ -163,10 +187,21 @@ export async function rounds(legs: Record<string, Leg>, runs: number): Promise<R
   return Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, median(xs)]));
 }
 
-export interface MultipassOptions {
+/** The options of a bench made of legs (this file's and integrated-gradients.ts). */
+export interface LegBenchOptions {
+  /** Timed rounds (the median is kept). */
+  runs?: number;
+  warmup?: Warmup;
+  /** Stop after the warm-up and its estimate. */
+  estimateOnly?: boolean;
+  log?: (line: string) => void;
+  /** A network of `model` to use (not destroyed here); default: one loaded for the run. */
+  net?: Network;
+}
+
+export interface MultipassOptions extends LegBenchOptions {
   layer?: string;
   batch?: number;
-  runs?: number;
   /** The classify leg (default true). */
   classify?: boolean;
   /**
@@ -174,12 +209,6 @@ export interface MultipassOptions {
    * after them, each timed from its start (its first pass included, so an upper bound for them).
    */
   batches?: number;
-  warmup?: Warmup;
-  /** Stop after the warm-up and its estimate. */
-  estimateOnly?: boolean;
-  log?: (line: string) => void;
-  /** A network of `model` to use (not destroyed here); default: one loaded for the run. */
-  net?: Network;
 }
 
 /** Measures (see the module comment); with `estimateOnly`, the estimate alone. */
@@ -209,21 +238,11 @@ export async function benchMultipass(gpu: GpuContext, model: OnnxModel, name: st
     // arithmetic need not cost the same on zeros as on values).
     for (let i = 0; i < B; i++) engine.writeImageTensor(x.data, x.shape, i);
     try {
-      const { device } = gpu;
       const inputs = Array.from({ length: B }, () => x);
       const legs: Record<string, Leg> = {
         scorecam: methodLeg(net, x, request('scorecam'), batches, all),
         ablationcam: methodLeg(net, x, request('ablationcam'), batches, all),
-        forwards: baselineLeg(batches, async (count) => {
-          const t0 = performance.now();
-          for (let b = 0; b < count; b++) {
-            const encoder = device.createCommandEncoder();
-            engine.encodeForward(encoder);
-            device.queue.submit([encoder.finish()]);
-            await device.queue.onSubmittedWorkDone();
-          }
-          return performance.now() - t0;
-        }),
+        forwards: submittedLeg(gpu.device, batches, (encoder) => engine.encodeForward(encoder)),
       };
       if (o.classify !== false) {
         legs.classify = baselineLeg(batches, async (count) => {

@@ -155,8 +155,8 @@ export function distinctConvShapes(graph: Graph, batch = graph.batch): { op: Con
   return [...byKey.values()];
 }
 
-/** Seeded values in [−0.5, 0.5) (an LCG: the same input on every run). */
-function seeded(n: number, seed: number): Float32Array<ArrayBuffer> {
+/** Seeded values in [−0.5, 0.5) (an LCG: the same input on every run; the bench's kernel lab fills its buffers with them too). */
+export function seeded(n: number, seed: number): Float32Array<ArrayBuffer> {
   let s = seed >>> 0;
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32 - 0.5;
