@@ -1,8 +1,9 @@
 /**
  * The CLI's multi-pass methods (issue 20): `gradcam explain --method scorecam,ablationcam` on a small
  * model file writes both maps (JSON and overlays); --pass-batch and --skip-zero; their usage errors;
- * and Ctrl-C mid-run (SIGINT to the command, which forwards it to its GPU child process): exit 130,
- * 'cancelled (Ctrl-C)', no output file and no temporary file left. With several inputs: one bar of
+ * and Ctrl-C mid-run (SIGINT to the command, which forwards it to its GPU child process; under
+ * --aug-smooth, six times the passes): exit 130, 'cancelled (Ctrl-C)', no output file and no
+ * temporary file left, nor after an exit in the middle of a write (a second Ctrl-C). With several inputs: one bar of
  * passes over all of them (src/cli/passes.ts, driven here with a fake terminal and clock), and
  * Ctrl-C keeps the inputs finished before it whole (overlays, JSONL lines), writes nothing of the one
  * in flight, and --resume then takes the JSONL as it is.

@@ -534,7 +534,9 @@ class App {
     const maps = r.maps.filter((m) => m.method === main.method && all.some((l) => l.name === m.layer));
     ui.stripSection.hidden = !ui.showStrip.checked || maps.length === 0;
     if (ui.stripSection.hidden) return;
-    ui.stripNote.textContent = `${main.method} at ${maps.length} ${all[0]?.block ? 'blocks' : 'stages'}, from one forward and one backward pass; pick one to view it`;
+    const smoothed = smoothingLabel(main.smoothing);
+    ui.stripNote.textContent = `${main.method}${smoothed ? ` (${smoothed})` : ''} at ${maps.length} ${all[0]?.block ? 'blocks' : 'stages'}, ` +
+      `from one forward and one backward pass${main.smoothing?.aug ? ' of the six augmented copies' : ''}; pick one to view it`;
     ui.strip.replaceChildren(...maps.map((m) => {
       const [h, w] = m.shape;
       const item = makeGalleryItem(layerTitle(m.layer), this.thumbnail(m), m === main, () => this.pick({ layer: m.layer }), `${h}×${w}`);
