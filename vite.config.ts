@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
@@ -40,6 +41,35 @@ function benchIsolation(): Plugin {
   };
 }
 
+/**
+ * The test files that take the shared test device: they import test/helpers/gpu.ts, or a helper that
+ * does (googlenets.ts, kernel-check.ts). They run in one process (vitest `isolate: false`, the
+ * project 'device' below), so they share one Dawn device and its pipeline cache
+ * (src/gpu/dispatch.ts PipelineCache.of(device)): each kernel is compiled by SwiftShader once per
+ * run instead of once per file, and Dawn, the modules of src/ and the fork start once. Measured
+ * under load (~20 on 2 cores), ten small GPU files (concurrency, multipass, nhwc-input,
+ * inspect-residual, elementwise-kernels, kernels-broken-layout, road-eval, api-misuse,
+ * gradcam-requests, aug-smooth): 108 CPU-s isolated, 57 CPU-s in one process.
+ * What a shared process keeps from file to file, and why these files may share it: the modules'
+ * state (testGpu's device; googlenetNetwork's networks, freed by each file's afterAll; compiled
+ * pipelines, which no test counts; the mutant kernels of kernels-broken-* live in their own
+ * caches), process.env (own-model.test.ts restores what it sets; the others set none), globals and
+ * mocks (vitest restores mocks after each file). The files that set process.env for good
+ * (test/e2e: GRADCAM_CACHE) or watch the process's memory (memory-soak) stay isolated.
+ * GRADCAM_TEST_ISOLATE=1 runs every file in its own process again (to compare, or to tell whether a
+ * failure depends on an earlier file).
+ */
+function sharedDeviceFiles(): string[] {
+  const uses = (text: string) => /from '\.\/helpers\/(gpu|googlenets|kernel-check)\.ts'/.test(text);
+  const dir = `${import.meta.dirname}/test`;
+  return readdirSync(dir).filter((f) => f.endsWith('.test.ts') && f !== 'memory-soak.test.ts' && uses(readFileSync(`${dir}/${f}`, 'utf8'))).map((f) => `test/${f}`);
+}
+
+const ISOLATE_ALL = process.env.GRADCAM_TEST_ISOLATE === '1';
+const SHARED = ISOLATE_ALL ? [] : sharedDeviceFiles();
+/** Runs alone, after every other file (see the project 'soak' below). */
+const SOAK = 'test/memory-soak.test.ts';
+
 export default defineConfig({
   // modelFiles: the CLI's model cache as `models/<name>.onnx` next to the page (dev and preview
   // servers), and verified cached models copied into dist/web/models/ by `vite build`.
@@ -53,8 +83,7 @@ export default defineConfig({
   // its own module file, which must stay in node_modules/onnxruntime-web/dist/.
   optimizeDeps: { include: ['onnx-proto'], exclude: ['onnxruntime-web'] },
   test: {
-    include: ['test/**/*.test.ts'],
-    exclude: process.env.VITEST_SCRATCH ? ['node_modules/**'] : ['test/scratch/**', 'node_modules/**'],
+    // Which files run: the projects below (a project's include and exclude would add to ones here).
     testTimeout: 600_000,
     hookTimeout: 600_000,
     // One test file at a time; GRADCAM_TEST_WORKERS=2 runs two. Dawn (SwiftShader) spreads a dispatch
@@ -67,5 +96,16 @@ export default defineConfig({
     // Builds the CLI once for the files that run it (not in each file: a file rebuilding it while another starts it).
     globalSetup: ['test/helpers/global-setup.ts'],
     pool: 'forks',
+    projects: [
+      // The files on the shared test device: one process (one per worker), see sharedDeviceFiles.
+      ...(SHARED.length ? [{ extends: true as const, test: { name: 'device', include: SHARED, isolate: false } }] : []),
+      // Every other file in a process of its own (vitest's default). test/scratch/ only with VITEST_SCRATCH=1.
+      { extends: true, test: { name: 'files', include: ['test/**/*.test.ts'], exclude: [...SHARED, SOAK, ...(process.env.VITEST_SCRATCH ? [] : ['test/scratch/**']), 'node_modules/**'] } },
+      // The memory soak alone, after every other file (groupOrder 1; the others are 0): its RSS
+      // witness compares two runs in this process with a fitted 4 MB slack, and a second test file
+      // running beside it (GRADCAM_TEST_WORKERS=2) changed its RSS growth by more than the slack's
+      // margin (4.47 MB against a bound of 4.46 MB in one run).
+      { extends: true, test: { name: 'soak', include: [SOAK], maxWorkers: 1, sequence: { groupOrder: 1 } } },
+    ],
   },
 });
