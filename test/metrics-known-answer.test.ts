@@ -56,8 +56,13 @@ describe('metrics with the known-answer model', () => {
     const picture = redSquare();
     // 1-based inclusive, as VOC and ILSVRC write boxes.
     const truthBox = { xmin: SQUARE.x + 1, ymin: SQUARE.y + 1, xmax: SQUARE.x + SQUARE.side, ymax: SQUARE.y + SQUARE.side };
-    const steps = 8;
-    const e = await evaluateImage(net, picture, { featureLayer: LAYER, steps, insertion: false }, [{ class: 0, box: truthBox }]);
+    // Four steps of 12544 pixels: the square (16384 pixels, ranked first but for its corners) goes at
+    // step 2, so the curve has a step with red left, the step it goes, and two after it. Batches of
+    // one: the batch-1 engine already there (SwiftShader computes a batch image by image: a batch
+    // engine would add its compile and buffers, and nothing else; batches equal single runs bitwise,
+    // test/batch.test.ts).
+    const steps = 4;
+    const e = await evaluateImage(net, picture, { featureLayer: LAYER, steps, insertion: false, batchSize: 1 }, [{ class: 0, box: truthBox }]);
     expect(e.predictions.map((p) => p.class).slice(0, 3)).toEqual([0, 1, 2]);
     const [m] = e.methods;
     expect(m.method).toBe('gradcam');
@@ -87,7 +92,9 @@ describe('metrics with the known-answer model', () => {
     expect(curve[0]).toBe(m.full);
     expect(curve[0] - noRed).toBeGreaterThan(0.4);
     for (let i = 1; i <= steps; i++) expect(curve[i], `step ${i}`).toBeLessThanOrEqual(curve[i - 1] + 1e-6);
+    console.log(`the square's last pixel is ${last + 1} of ${224 * 224} in the map's order: gone at step ${gone} of ${steps}; curve ${curve.map((p) => p.toPrecision(6)).join(' ')}`);
     expect(gone).toBeLessThan(steps); // the square goes before the whole picture does
+    expect(gone).toBeGreaterThanOrEqual(2); // and a step before it leaves some red: the drop is seen
     for (let i = gone; i <= steps; i++) expect(Math.abs(curve[i] - noRed) / noRed, `step ${i} (square gone at ${gone})`).toBeLessThanOrEqual(1e-6);
     expect(curve[gone - 1]).toBeGreaterThan(noRed * (1 + 1e-3)); // red is left one step before
     expect(m.deletionAuc).toBeCloseTo(curve.reduce((a, b) => a + b, 0) / steps - (curve[0] + curve[steps]) / (2 * steps), 12);
