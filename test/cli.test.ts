@@ -24,7 +24,7 @@ import type { OnnxModel } from '../src/onnx/model.ts';
 import { encodeOnnx } from '../src/onnx/write.ts';
 import { generateModelBytes } from '../weights/generate/index.ts';
 import { Rng } from '../weights/generate/random.ts';
-import { expectExit, expectUserError, gradcam, inParallel, ROOT } from './helpers/cli.ts';
+import { expectExit, expectUserError, gradcam, inParallel, ROOT, type Run } from './helpers/cli.ts';
 import { OrtOracle } from './helpers/ort.ts';
 import { preprocessReference, ZOO_CAFFE } from './reference/preprocess.ts';
 
@@ -164,10 +164,25 @@ describe('info', () => {
 });
 
 describe('classify', () => {
+  /**
+   * The three GPU runs, started together two at a time (each is mostly Node, Dawn and shader
+   * compiles on one core); each test awaits its own and checks it against onnxruntime-node.
+   */
+  let runs: Promise<Record<string, Run>>;
+  beforeAll(() => {
+    const argv: Record<string, string[]> = {
+      [ZOO]: ['classify', file('seeded.npy'), '--model', file(`${ZOO}.onnx`), '--json', file(`${ZOO}.json`)],
+      [TV]: ['classify', file('seeded.npy'), '--model', file(`${TV}.onnx`), '--json', file(`${TV}.json`)],
+      chelsea: ['classify', CHELSEA, '--model', file(`${ZOO}.onnx`), '--json', file('chelsea.json'), '--save-input', file('chelsea-input.npy')],
+    };
+    runs = inParallel(Object.values(argv), (args) => gradcam(args, 180_000)).then((r) => Object.fromEntries(Object.keys(argv).map((k, i) => [k, r[i]])));
+    runs.catch(() => undefined); // (a failure is reported by the tests that await it)
+  });
+
   for (const name of [ZOO, TV]) {
     test(`${name}: a seeded .npy gives onnxruntime-node's top-5 and logits`, async () => {
       const json = file(`${name}.json`);
-      const run = await gradcam(['classify', file('seeded.npy'), '--model', file(`${name}.onnx`), '--json', json], 180_000);
+      const run = (await runs)[name];
       expectExit(run, 0);
       const got = JSON.parse(await readFile(json, 'utf8')) as ClassifyJson;
       const logitsName = lower(models[name]).logits;
@@ -190,7 +205,7 @@ describe('classify', () => {
   test('chelsea.png on the zoo-style model: GPU preprocessing and logits against float64 preprocessing + onnxruntime-node', async () => {
     const json = file('chelsea.json');
     const saved = file('chelsea-input.npy');
-    const run = await gradcam(['classify', CHELSEA, '--model', file(`${ZOO}.onnx`), '--json', json, '--save-input', saved], 180_000);
+    const run = (await runs).chelsea;
     expectExit(run, 0);
     expect(run.stderr).toMatch(/chelsea\.png 451×300 → 224×224, recipe caffe-bgr/);
     const got = JSON.parse(await readFile(json, 'utf8')) as ClassifyJson;
