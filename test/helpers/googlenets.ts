@@ -47,6 +47,24 @@ export function googlenetInput(shape: readonly number[], seed: number): Float32A
   return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal() * 50);
 }
 
+/**
+ * A [3, size, size] input of one of two regimes (test/forward-googlenet.test.ts, test/googlenet-zoo.test.ts):
+ * an odd seed gives an image-like one (smooth, 0–255 minus means: sines plus 10·N(0, 1)), an even seed
+ * noise (50·N(0, 1)); both regimes matter.
+ */
+export function regimeInput(seed: number, size: number): Float32Array {
+  const n = 3 * size * size;
+  const rng = new Rng(seed);
+  if (seed % 2 === 0) return Float32Array.from({ length: n }, () => rng.normal() * 50);
+  const out = new Float32Array(n);
+  const [fx, fy, ph] = [rng.uniform() * 0.1, rng.uniform() * 0.1, rng.uniform() * 6];
+  for (let i = 0; i < n; i++) {
+    const x = i % size, y = Math.floor(i / size) % size, c = Math.floor(i / size / size);
+    out[i] = 120 * Math.sin(fx * x + ph + c) * Math.cos(fy * y - c) + 10 * rng.normal();
+  }
+  return out;
+}
+
 const loaded = new Map<string, Promise<{ c: GooglenetCase; net: Network }>>();
 
 /**
