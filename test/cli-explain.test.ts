@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { encodeNpy } from '../src/image/npy.ts';
 import { Rng } from '../weights/generate/random.ts';
-import { expectExit, expectUserError, gradcam, inParallel } from './helpers/cli.ts';
+import { expectExit, expectUserError, gradcam, inParallel, type Run } from './helpers/cli.ts';
 
 let dir: string;
 const file = (name: string) => join(dir, name);
@@ -27,9 +27,20 @@ afterAll(async () => {
 });
 
 describe('explain', () => {
+  /** The two GPU runs, started together (each mostly Node, Dawn and shader compiles on one core); each test awaits its own. */
+  let runs: Promise<[Run, Run]>;
+  beforeAll(() => {
+    runs = Promise.all([
+      // An empty cache: no real weights, so the demonstration model is the default.
+      gradcam(['explain'], 180_000, { ...process.env, GRADCAM_CACHE: file('empty-cache') }),
+      gradcam(['explain', file('x.npy'), '--model', 'googlenet-zoo-seeded', '--layer', 'all', '--class', 'top3',
+        '--json', file('all.json'), '--out', file('cam.png')], 300_000),
+    ]);
+    runs.catch(() => undefined); // (a failure is reported by the tests that await it)
+  });
+
   test('no arguments: the sample photo with the demonstration model, announced in one line', async () => {
-    // An empty cache: no real weights, so the demonstration model is the default.
-    const run = await gradcam(['explain'], 180_000, { ...process.env, GRADCAM_CACHE: file('empty-cache') });
+    const [run] = await runs;
     expectExit(run, 0);
     const notices = run.stderr.split('\n').filter((l) => l.includes('demonstration model'));
     expect(notices).toEqual([expect.stringMatching(/^gradcam: using the demonstration model googlenet-known-answer .*gradcam fetch googlenet-12/)]);
@@ -38,8 +49,7 @@ describe('explain', () => {
   });
 
   test('--layer all --class top3: 27 maps from one pass in the JSON, one overlay PNG per map at the input size', async () => {
-    const run = await gradcam(['explain', file('x.npy'), '--model', 'googlenet-zoo-seeded', '--layer', 'all', '--class', 'top3',
-      '--json', file('all.json'), '--out', file('cam.png')], 300_000);
+    const [, run] = await runs;
     expectExit(run, 0);
     const doc = JSON.parse(await readFile(file('all.json'), 'utf8'));
     const top3 = doc.predictions.slice(0, 3).map((p: { class: number }) => p.class);
