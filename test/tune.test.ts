@@ -5,7 +5,6 @@
  * store (files in a temporary cache here) and taken by a later load with no timing at all. The
  * variants' numbers against the float64 reference are test/conv-variants.test.ts's.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,9 +19,11 @@ import { encodeOnnx } from '../src/onnx/write.ts';
 import type { ConvOp } from '../src/ops/conv.ts';
 import type { TunedPlan } from '../src/runtime/plan-store.ts';
 import { KEEP_DEFAULT_WITHIN, modelDigest, planKey, planLayerName, sha256Hex, tuneCounters, type TuneProgress, tuneWork } from '../src/runtime/tune.ts';
-import { expectExit, gradcam, ROOT } from './helpers/cli.ts';
+import { expectExit, gradcam, inParallel, ROOT } from './helpers/cli.ts';
 import { testGpu } from './helpers/gpu.ts';
 import { SMALL_SHAPE, smallModel } from './helpers/small-model.ts';
+import { buildModel, ints, node, weight } from './reference/models.ts';
+import { randomTensor, rng } from './reference/tensor.ts';
 
 const model = smallModel(5, 'flatten');
 const input = { shape: SMALL_SHAPE, data: Float32Array.from({ length: SMALL_SHAPE.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * 0.37)) };
@@ -218,24 +219,34 @@ describe('tune', () => {
   });
 
   test('CLI: --variant and --plan are checked before any work (exit 2, exit 1 naming the file); --tune measures once, a second run takes the plan from the cache', async () => {
-    execFileSync(process.execPath, ['scripts/build.mjs', '--quiet', 'cli'], { cwd: ROOT });
-    const onnx = join(dir, 'small.onnx'), npy = join(dir, 'x.npy'), bad = join(dir, 'bad-plan.json');
-    writeFileSync(onnx, encodeOnnx(model));
-    writeFileSync(npy, encodeNpy(input.shape, input.data));
+    // The CLI (dist/gradcam.mjs) is built by the global setup (test/helpers/global-setup.ts). Its
+    // tuning runs on the smallest model with a choice: one 1×1 conv (forward gemm-blocked, gemm-tiled;
+    // data gradient gemm-blocked, gemm-tiled, gather: 5 measurements, each variant compiled in the
+    // child process), then GAP → Flatten; the small model's 4 layers are tuned in-process above.
+    const r = rng(8);
+    const tiny = buildModel({
+      inputs: { x: [1, 3, 6, 5] },
+      outputs: ['logits'],
+      weights: [weight('w', randomTensor([4, 3, 1, 1], r)), weight('b', randomTensor([4], r))],
+      nodes: [node('Conv', ['x', 'w', 'b'], ['c'], { kernel_shape: ints([1, 1]) }), node('GlobalAveragePool', ['c'], ['g']), node('Flatten', ['g'], ['logits'])],
+    });
+    const onnx = join(dir, 'tiny.onnx'), npy = join(dir, 'x.npy'), bad = join(dir, 'bad-plan.json');
+    writeFileSync(onnx, encodeOnnx(tiny));
+    writeFileSync(npy, encodeNpy([1, 3, 6, 5], Float32Array.from({ length: 90 }, (_, i) => Math.sin(i * 0.37))));
     writeFileSync(bad, '{"conv1": {"forward": "fastest"}}');
     const env = { ...process.env, GRADCAM_CACHE: join(dir, 'cli-cache') };
-    const usage = await gradcam(['classify', npy, '--model', onnx, '--variant', 'fastest'], 60_000, env);
+    // The refusals end before the GPU starts: side by side.
+    const [usage, planErr] = await inParallel([['--variant', 'fastest'], ['--plan', bad]], (a) => gradcam(['classify', npy, '--model', onnx, ...a], 60_000, env));
     expectExit(usage, 2);
     expect(usage.stderr).toMatch(/--variant takes a conv variant \(gemm-blocked, gemm-tiled, winograd, im2col, direct, gather\) or a kernel family \(cpu, gpu\), got 'fastest'/);
-    const planErr = await gradcam(['classify', npy, '--model', onnx, '--plan', bad], 60_000, env);
     expectExit(planErr, 1);
     expect(planErr.stderr).toContain(`${bad}: layer 'conv1' forward: unknown variant "fastest"`);
     const first = await gradcam(['classify', npy, '--model', onnx, '--tune'], 300_000, env);
     expectExit(first, 0);
-    expect(first.stderr).toMatch(/conv variants: tuned 4 layers \(\d+ measurements, (GPU timestamps|wall time)\), kept in .*cli-cache\/plans\/[0-9a-f]{64}\.json/);
+    expect(first.stderr).toMatch(/conv variants: tuned 1 layers \(5 measurements, (GPU timestamps|wall time)\), kept in .*cli-cache\/plans\/[0-9a-f]{64}\.json/);
     const second = await gradcam(['classify', npy, '--model', onnx, '--tune'], 300_000, env);
     expectExit(second, 0);
-    expect(second.stderr).toContain(`conv variants: the tuned plan for this GPU and model (4 layers), from ${join(dir, 'cli-cache', 'plans')}`);
+    expect(second.stderr).toContain(`conv variants: the tuned plan for this GPU and model (1 layers), from ${join(dir, 'cli-cache', 'plans')}`);
     expect(second.stderr).not.toMatch(/measurements/);
     expect(readdirSync(join(dir, 'cli-cache', 'plans'))).toHaveLength(1);
     // The same plan, the same kernels: the same table.
