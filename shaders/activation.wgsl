@@ -1,5 +1,6 @@
 // Element-wise activations y = f(x), f chosen by FN (src/ops/activation.ts lists them), with the
-// parameters α (p.alpha) and β (p.beta); one invocation per value over items × count.
+// parameters α (p.alpha) and β (p.beta); one invocation per value over items × count (elementOf:
+// src/gpu/wgsl-library.ts ELEMENT).
 //   forward:  y = f(x)
 //   backward: dx (+)= dy' · f'(x), f' recomputed from the forward input x (read at image item / maskDiv),
 //             dy' = dy, or dy · (dy > 0) when GUIDED (guided backprop at a rectifier: set for Clip only)
@@ -194,29 +195,25 @@ fn fGrad(u: f32) -> f32 {
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let id = linearIndex(gid, nwg);
-  if (id >= p.count * p.items) {
+  let e = elementOf(gid, nwg, p.count, p.items);
+  if (!e.inside) {
     return;
   }
-  let item = id / p.count;
-  let k = id % p.count;
-  y[item * p.yStride + p.yOffset + k] = f(x[item * p.xStride + p.xOffset + k]);
+  y[e.item * p.yStride + p.yOffset + e.k] = f(x[e.item * p.xStride + p.xOffset + e.k]);
 }
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let id = linearIndex(gid, nwg);
-  if (id >= p.count * p.items) {
+  let e = elementOf(gid, nwg, p.count, p.items);
+  if (!e.inside) {
     return;
   }
-  let item = id / p.count;
-  let k = id % p.count;
-  var g = dy[item * p.dyStride + p.dyOffset + k];
+  var g = dy[e.item * p.dyStride + p.dyOffset + e.k];
   if (GUIDED) {
     g = select(0.0, g, g > 0.0);
   }
-  let v = g * fGrad(x[(item / p.maskDiv) * p.xStride + p.xOffset + k]);
-  let addr = item * p.dxStride + p.dxOffset + k;
+  let v = g * fGrad(x[(e.item / p.maskDiv) * p.xStride + p.xOffset + e.k]);
+  let addr = e.item * p.dxStride + p.dxOffset + e.k;
   if (ACCUMULATE) {
     dx[addr] += v;
   } else {

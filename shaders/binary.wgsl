@@ -9,7 +9,8 @@
 //           (PyTorch's maximum/minimum); prelu (a = x, b = slope): 1 where x > 0, else the slope
 //           (PyTorch: at x = 0 the slope).
 // Threads: forward and accumulate one invocation per output value over items × count; backward one
-// per value of x over items × xCount, each summing its output values (one when REDUCE is false).
+// per value of x over items × xCount, each summing its output values (one when REDUCE is false);
+// elementOf (src/gpu/wgsl-library.ts ELEMENT) says which.
 // Geometry (src/kernels/broadcast.ts): the image's output is DIMS dimensions n0, n1, … (innermost
 // first); operand a walks them with strides a0, a1, …, b with b0, b1, … (0 where it is broadcast).
 // An operand's item i starts at i·stride + offset (a constant has stride 0: every item reads it).
@@ -60,26 +61,22 @@ fn operands(k: u32) -> vec2<u32> {
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let id = linearIndex(gid, nwg);
-  if (id >= p.count * p.items) {
+  let e = elementOf(gid, nwg, p.count, p.items);
+  if (!e.inside) {
     return;
   }
-  let item = id / p.count;
-  let k = id % p.count;
-  let at = operands(k);
-  y[item * p.yStride + p.yOffset + k] = fusedRelu(f(a[item * p.aStride + p.aOffset + at.x], b[item * p.bStride + p.bOffset + at.y]));
+  let at = operands(e.k);
+  y[e.item * p.yStride + p.yOffset + e.k] = fusedRelu(f(a[e.item * p.aStride + p.aOffset + at.x], b[e.item * p.bStride + p.bOffset + at.y]));
 }
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let id = linearIndex(gid, nwg);
-  if (id >= p.count * p.items) {
+  let e = elementOf(gid, nwg, p.count, p.items);
+  if (!e.inside) {
     return;
   }
-  let item = id / p.count;
-  let k = id % p.count;
-  let addr = item * p.yStride + p.yOffset + k;
-  y[addr] = fusedRelu(y[addr] + b[item * p.bStride + p.bOffset + operands(k).y]);
+  let addr = e.item * p.yStride + p.yOffset + e.k;
+  y[addr] = fusedRelu(y[addr] + b[e.item * p.bStride + p.bOffset + operands(e.k).y]);
 }
 
 /** dy_k · ∂f/∂x at output value k, whose operands are at `at`; img is the forward image of the item. */
@@ -111,12 +108,12 @@ fn term(item: u32, img: u32, k: u32, at: vec2<u32>) -> f32 {
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let id = linearIndex(gid, nwg);
-  if (id >= p.xCount * p.items) {
+  let e = elementOf(gid, nwg, p.xCount, p.items);
+  if (!e.inside) {
     return;
   }
-  let item = id / p.xCount;
-  let j = id % p.xCount;
+  let item = e.item;
+  let j = e.k; // x_j of the header
   let img = item / p.maskDiv;
   var sum = 0.0;
   if (!REDUCE) {

@@ -9,7 +9,8 @@
 //   summed over the terms where both divisions are exact and the indices in range, with
 //   dy' = dy · (y > 0) when MASK (the forward op had a fused ReLU; `mask` holds its output y), (0 < y < 6)
 //   with RELU6; and · (dy > 0) when GUIDED (guided backprop). fusedRelu4 and fusedPasses4 (the rule,
-//   written once for every convolution kernel: src/gpu/wgsl-library.ts FUSED_RELU) apply them.
+//   written once for every convolution kernel: src/gpu/wgsl-library.ts FUSED_RELU) apply them; the
+//   masked read of 4 input values is inputLoad4 (maskedLoad4 there, shared with conv_gather.wgsl).
 // Both are one GEMM  out[col, pos] = Σ_r Wt[r, col] · in(r, pos), where r runs over
 // (input channel of this GEMM, ky, kx) and col over its output channels. Wt is laid out once at
 // compile time, row r = (ci, ky, kx) and col = co forward, row r = (co, ky, kx) and col = ci backward,
@@ -65,16 +66,6 @@ fn tapOffsets(oy: vec4<i32>, ox: vec4<i32>, ky: u32, kx: u32, ok: ptr<function, 
   valid = valid & (iy < vec4<i32>(i32(p.inH))) & (ix < vec4<i32>(i32(p.inW)));
   *ok = valid;
   return select(vec4<u32>(0u), vec4<u32>(iy) * p.inW + vec4<u32>(ix), valid);
-}
-
-// 4 input values (0 where !ok), times the fused ReLU's mask of the forward output when MASK.
-fn load4(at: vec4<u32>, maskAt: vec4<u32>, ok: vec4<bool>) -> vec4<f32> {
-  var v = vec4<f32>(input[at.x], input[at.y], input[at.z], input[at.w]);
-  if (MASK) {
-    let m = vec4<f32>(mask[maskAt.x], mask[maskAt.y], mask[maskAt.z], mask[maskAt.w]);
-    v = select(vec4<f32>(0.0), v, fusedPasses4(m, v));
-  }
-  return select(vec4<f32>(0.0), v, ok);
 }
 
 fn store(acc: mat4x4<f32>, pos: u32, posCount: u32, outHW: u32, col4: u32, grp: u32) {
@@ -149,8 +140,8 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
       for (var ch = 0u; ch < rows; ch++) {
         let w = mat4x4<f32>(weights[row], weights[row + 1u], weights[row + 2u], weights[row + 3u]);
         let o = ch * inHW;
-        let va = load4(inA + offA + o, maskA + offA + o, okA);
-        let vb = load4(inB + offB + o, maskB + offB + o, okB);
+        let va = inputLoad4(inA + offA + o, maskA + offA + o, okA);
+        let vb = inputLoad4(inB + offB + o, maskB + offB + o, okB);
         acc0 += w * va.x;
         acc1 += w * va.y;
         acc2 += w * va.z;

@@ -5,7 +5,8 @@
 // summed over the taps where both divisions are exact and the quotients in range (oy < dyH,
 // ox < dyW), with dy' = dy · (y > 0) when MASK (the forward op had a fused ReLU; `mask` holds its
 // output y), (0 < y < 6) with RELU6, and · (dy > 0) when GUIDED (guided backprop's ReLU backward):
-// fusedPasses4, the rule every conv kernel takes from src/gpu/wgsl-library.ts (FUSED_RELU).
+// fusedPasses4, the rule every conv kernel takes from src/gpu/wgsl-library.ts (FUSED_RELU), in the
+// read of 4 dy values that conv.wgsl's GEMM shares (dyLoad4: maskedLoad4 there).
 //
 // Threads: one invocation per TP = 8 positions of one dx row iy that share a stride phase,
 // ix = x0 + j·SW (j < 8), × 4 channels ci (one vec4 of the weights). Since every ix ≡ x0 (mod SW),
@@ -22,16 +23,6 @@
 const_assert TP == 8u;
 
 const LANES = vec4<i32>(0, 1, 2, 3);
-
-// 4 dy values at `at` (0 where !ok), times the fused ReLU's mask of the forward output when MASK.
-fn load4(at: vec4<u32>, maskAt: vec4<u32>, ok: vec4<bool>) -> vec4<f32> {
-  var v = vec4<f32>(dy[at.x], dy[at.y], dy[at.z], dy[at.w]);
-  if (MASK) {
-    let m = vec4<f32>(mask[maskAt.x], mask[maskAt.y], mask[maskAt.z], mask[maskAt.w]);
-    v = select(vec4<f32>(0.0), v, fusedPasses4(m, v));
-  }
-  return select(vec4<f32>(0.0), v, ok);
-}
 
 // Writes (or adds) position ix's channels 4·cb … of `acc` where ix and the channels are real.
 fn store(acc: vec4<f32>, base: u32, ix: u32, cb: u32) {
@@ -101,8 +92,8 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
         for (var co = 0u; co < p.rows; co++) {
           let o = co * dyHW;
           let wv = weights[w];
-          let va = load4(vec4<u32>(dy0 + o) + offA, vec4<u32>(mask0 + o) + offA, okA);
-          let vb = load4(vec4<u32>(dy0 + o) + offB, vec4<u32>(mask0 + o) + offB, okB);
+          let va = dyLoad4(vec4<u32>(dy0 + o) + offA, vec4<u32>(mask0 + o) + offA, okA);
+          let vb = dyLoad4(vec4<u32>(dy0 + o) + offB, vec4<u32>(mask0 + o) + offB, okB);
           acc0 += wv * va.x;
           acc1 += wv * va.y;
           acc2 += wv * va.z;

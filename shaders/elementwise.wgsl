@@ -8,60 +8,53 @@
 //              affine scale when SCALE, times the ReLU mask of the forward output (`mask`, read at
 //              image item / maskDiv) when MASK, and when GUIDED also by (dy > 0) (guided backprop's
 //              ReLU backward); added to dx when ACCUMULATE. (Add of two activations: binary.wgsl.)
-// ch = (value index / hw) % channels. Item i of a view starts at i·stride + offset.
+// ch = (value index / hw) % channels. Item i of a view starts at i·stride + offset. Which value an
+// invocation computes: elementOf (src/gpu/wgsl-library.ts ELEMENT).
 
 // The fused ReLU (fusedRelu) and its backward rule (fusedPasses): src/gpu/wgsl-library.ts FUSED_RELU.
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn affine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let id = linearIndex(gid, nwg);
-  if (id >= p.count * p.items) {
+  let e = elementOf(gid, nwg, p.count, p.items);
+  if (!e.inside) {
     return;
   }
-  let item = id / p.count;
-  let k = id % p.count;
-  let ch = (k / p.hw) % p.channels;
-  y[item * p.yStride + p.yOffset + k] = fusedRelu(x[item * p.xStride + p.xOffset + k] * scale[ch] + shift[ch]);
+  let ch = (e.k / p.hw) % p.channels;
+  y[e.item * p.yStride + p.yOffset + e.k] = fusedRelu(x[e.item * p.xStride + p.xOffset + e.k] * scale[ch] + shift[ch]);
 }
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let id = linearIndex(gid, nwg);
-  if (id >= p.count * p.items) {
+  let e = elementOf(gid, nwg, p.count, p.items);
+  if (!e.inside) {
     return;
   }
-  let item = id / p.count;
-  let k = id % p.count;
-  y[item * p.yStride + p.yOffset + k] = max(x[item * p.xStride + p.xOffset + k], 0.0);
+  y[e.item * p.yStride + p.yOffset + e.k] = max(x[e.item * p.xStride + p.xOffset + e.k], 0.0);
 }
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn copy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let id = linearIndex(gid, nwg);
-  if (id >= p.count * p.items) {
+  let e = elementOf(gid, nwg, p.count, p.items);
+  if (!e.inside) {
     return;
   }
-  let item = id / p.count;
-  let k = id % p.count;
-  y[item * p.yStride + p.yOffset + k] = x[item * p.xStride + p.xOffset + k];
+  y[e.item * p.yStride + p.yOffset + e.k] = x[e.item * p.xStride + p.xOffset + e.k];
 }
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
 fn grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let id = linearIndex(gid, nwg);
-  if (id >= p.count * p.items) {
+  let e = elementOf(gid, nwg, p.count, p.items);
+  if (!e.inside) {
     return;
   }
-  let item = id / p.count;
-  let k = id % p.count;
-  var v = dy[item * p.dyStride + p.dyOffset + k];
+  var v = dy[e.item * p.dyStride + p.dyOffset + e.k];
   if (MASK) {
-    v = select(0.0, v, fusedPasses(mask[(item / p.maskDiv) * p.maskStride + p.maskOffset + k], v));
+    v = select(0.0, v, fusedPasses(mask[(e.item / p.maskDiv) * p.maskStride + p.maskOffset + e.k], v));
   }
   if (SCALE) {
-    v *= scale[(k / p.hw) % p.channels];
+    v *= scale[(e.k / p.hw) % p.channels];
   }
-  let addr = item * p.dxStride + p.dxOffset + k;
+  let addr = e.item * p.dxStride + p.dxOffset + e.k;
   if (ACCUMULATE) {
     dx[addr] += v;
   } else {

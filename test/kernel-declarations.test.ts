@@ -8,7 +8,7 @@
  * entry point of every kernel compiles on the device (zero compilation errors, a pipeline).
  */
 import { describe, expect, test } from 'vitest';
-import { checkKernel, declareKernel, read, readWrite, scanWgsl, type AnyKernel } from '../src/gpu/kernel.ts';
+import { checkKernel, declareKernel, read, readWrite, scanWgsl, type AnyKernel, type WgslLibrary } from '../src/gpu/kernel.ts';
 import { KernelEnv } from '../src/gpu/dispatch.ts';
 import { ALL_KERNELS } from '../src/kernels/index.ts';
 import { testGpu } from './helpers/gpu.ts';
@@ -138,6 +138,15 @@ fn scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     expect(problems({ ...good, body: withHelper })).toEqual([]);
     expect(scanWgsl(withHelper).reachable('scale').map((f) => f.name).sort()).toEqual(['load', 'scale']);
     expect(problems({ ...good, body: withHelper, entries: { scale: ['y'] } })[0]).toBe("kernel 'fake': entry point scale uses binding a but does not list it");
+  });
+
+  test('libraries: each listed one is called, by the body or by another library; one that calls another needs it listed', () => {
+    const twice: WgslLibrary = { name: 'twice', code: 'fn twice(v: f32) -> f32 {\n  return 2.0 * v;\n}' };
+    const load: WgslLibrary = { name: 'load', code: 'fn load(i: u32) -> f32 {\n  return twice(a[i]);\n}', needs: [twice] };
+    const viaLibrary = body.replace('var v = a[i] * p.s;', 'var v = load(i) * p.s;');
+    expect(problems({ ...good, body: viaLibrary, libraries: [twice, load] })).toEqual([]);
+    expect(problems({ ...good, libraries: [twice] })).toEqual(["kernel 'fake': library 'twice' is listed but neither the body nor another library calls its functions"]);
+    expect(() => problems({ ...good, body: viaLibrary, libraries: [load] })).toThrow("kernel 'fake': library 'load' calls 'twice', which the kernel does not list");
   });
 });
 

@@ -63,6 +63,8 @@ export interface WgslLibrary {
   code: string;
   /** The override constants its code reads. */
   overrides?: readonly string[];
+  /** Libraries whose functions its code calls (the kernel lists them too). */
+  needs?: readonly WgslLibrary[];
 }
 
 export interface KernelDecl<U extends string, B extends string, E extends string, O extends string, C extends string> {
@@ -155,6 +157,8 @@ export class Kernel<U extends string, B extends string, E extends string, O exte
       if (/(?<![.\w])p\s*\./.test(stripComments(lib.code))) throw new InternalError(`kernel '${decl.name}': library '${lib.name}' reads a uniform (a library takes its values as arguments)`);
       const missing = (lib.overrides ?? []).filter((o) => !Object.hasOwn(overrides, o));
       if (missing.length) throw new InternalError(`kernel '${decl.name}': library '${lib.name}' reads overrides ${missing.join(', ')}, which the kernel does not declare`);
+      const absent = (lib.needs ?? []).filter((n) => !decl.libraries!.includes(n));
+      if (absent.length) throw new InternalError(`kernel '${decl.name}': library '${lib.name}' calls ${absent.map((n) => `'${n.name}'`).join(', ')}, which the kernel does not list`);
     }
     this.header = generateHeader(decl);
     this.code = `${this.header}\n${decl.body}`;
@@ -470,10 +474,12 @@ export function checkKernel(kernel: AnyKernel, otherEntries: ReadonlySet<string>
   for (const u of read) if (!uniforms.includes(u)) say(`the body reads p.${u}, which is not a declared uniform`);
   for (const u of uniforms) if (!read.has(u)) say(`uniform ${u} is declared but the body never reads p.${u}`);
 
-  // Libraries: each is called. Overrides and constants: each is used (by the body or a library).
-  for (const l of decl.libraries ?? []) {
+  // Libraries: each is called (by the body or another library). Overrides and constants: each is used (by the body or a library).
+  const libs = decl.libraries ?? [];
+  for (const l of libs) {
     const own = scanWgsl(l.code).functions;
-    if (![...own.keys()].some((n) => fns.some((f) => f.idents.has(n)))) say(`library '${l.name}' is listed but the body calls none of its functions`);
+    const callers = [...fns, ...libs.filter((o) => o !== l).flatMap((o) => [...scanWgsl(o.code).functions.values()])];
+    if (![...own.keys()].some((n) => callers.some((f) => f.idents.has(n)))) say(`library '${l.name}' is listed but neither the body nor another library calls its functions`);
   }
   const used = new Set([...all.moduleIdents, ...[...all.functions.values()].flatMap((f) => [...f.idents])]);
   const attrs = fns.map((f) => f.attributes).join(' ');

@@ -30,6 +30,29 @@ fn layoutChannelPixel(e: u32, channels: u32, hw: u32, nhwc: bool) -> vec2<u32> {
 };
 
 /**
+ * `elementOf(gid, nwg, count, items)`: the invocation of a 1-D launch (linearIndex) over items ×
+ * `count` values per item, as value `k` of item `item`, and whether it is one of them (`inside`: the
+ * launch rounds up to whole workgroups; an invocation outside returns). The element-wise kernels'
+ * (activation, binary, elementwise) first lines.
+ */
+export const ELEMENT: WgslLibrary = {
+  name: 'item and value of a launch over items × count values',
+  code: `
+// Invocation linearIndex(gid, nwg) of a launch over items × count values: value k of item, inside the items or not.
+struct Element {
+  item: u32,
+  k: u32,
+  inside: bool,
+}
+
+fn elementOf(gid: vec3<u32>, nwg: vec3<u32>, count: u32, items: u32) -> Element {
+  let id = linearIndex(gid, nwg);
+  return Element(id / count, id % count, id < count * items);
+}
+`,
+};
+
+/**
  * `<binding>Probability(row, c, count)`: the softmax probability of class c in the row of `count`
  * logits of `binding` that starts at `row`, exp(l_c − max l) / Σ_j exp(l_j − max l) (stable: every
  * exponent ≤ 0). The score of the 'softmax' reduction in the kernels that score passes.
@@ -126,6 +149,31 @@ fn fusedPasses4(y: vec4<f32>, g: vec4<f32>) -> vec4<bool> {
 }
 `,
 };
+
+/**
+ * `<binding>Load4(at, maskAt, ok)`: 4 values of `binding` at `at`, through the fused activation's
+ * backward rule when MASK (FUSED_RELU's fusedPasses4 on the forward output, read from the binding
+ * `mask` at `maskAt`), 0 where !ok. How the convolutions' GEMM (conv.wgsl, from `input`) and the
+ * gather kernel (conv_gather.wgsl, from `dy`) read what they multiply by the weights.
+ */
+export function maskedLoad4(binding: string): WgslLibrary {
+  return {
+    name: `4 values of ${binding} through the fused ReLU's mask`,
+    overrides: ['MASK'],
+    needs: [FUSED_RELU],
+    code: `
+// ${binding}[at] for 4 positions (0 where !ok), times the fused ReLU's mask of the forward output mask[maskAt] when MASK.
+fn ${binding}Load4(at: vec4<u32>, maskAt: vec4<u32>, ok: vec4<bool>) -> vec4<f32> {
+  var v = vec4<f32>(${binding}[at.x], ${binding}[at.y], ${binding}[at.z], ${binding}[at.w]);
+  if (MASK) {
+    let m = vec4<f32>(mask[maskAt.x], mask[maskAt.y], mask[maskAt.z], mask[maskAt.w]);
+    v = select(vec4<f32>(0.0), v, fusedPasses4(m, v));
+  }
+  return select(vec4<f32>(0.0), v, ok);
+}
+`,
+  };
+}
 
 /**
  * FUSED_RELU's overrides for one dispatch of a convolution kernel: RELU on the forward output, MASK

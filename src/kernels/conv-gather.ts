@@ -11,7 +11,7 @@ import code from '../../shaders/conv_gather.wgsl';
 import type { ConvOp } from '../ops/conv.ts';
 import type { BufferView, Dispatch, KernelEnv } from '../gpu/dispatch.ts';
 import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
-import { FUSED_RELU, fusedReluOverrides } from '../gpu/wgsl-library.ts';
+import { FUSED_RELU, fusedReluOverrides, maskedLoad4 } from '../gpu/wgsl-library.ts';
 import { fmtShape } from './types.ts';
 
 export const CONV_GATHER = declareKernel({
@@ -32,7 +32,7 @@ export const CONV_GATHER = declareKernel({
   workgroupSize: [64, 1, 1],
   // RELU, RELU6, MASK, GUIDED: the fused activation's backward rule (FUSED_RELU; RELU stays off: no forward output here).
   overrides: { KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, RELU: false, RELU6: false, MASK: false, GUIDED: false, ACCUMULATE: false },
-  libraries: [FUSED_RELU],
+  libraries: [FUSED_RELU, maskedLoad4('dy')],
 });
 
 const { TP } = CONV_GATHER.constants;

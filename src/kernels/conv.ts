@@ -18,7 +18,7 @@ import im2colCode from '../../shaders/im2col.wgsl';
 import type { ConvOp } from '../ops/conv.ts';
 import type { BufferView, Dispatch, KernelEnv } from '../gpu/dispatch.ts';
 import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
-import { FUSED_RELU, fusedReluOverrides } from '../gpu/wgsl-library.ts';
+import { FUSED_RELU, fusedReluOverrides, maskedLoad4 } from '../gpu/wgsl-library.ts';
 import type { OpShapes } from './types.ts';
 import { chwOf, fmtShape } from './types.ts';
 import { type ConvShape, type ConvVariantName, convLowering, type Direction } from './variants.ts';
@@ -58,7 +58,7 @@ export const CONV = declareKernel({
   constants: { TN: 8, TM: 16 },
   workgroupSize: [8, 8, 1],
   overrides: { ...WINDOW, ...MODES, POINTWISE: false, WEIGHTS_PER_ITEM: false, WG_X: 8, WG_Y: 8 },
-  libraries: [FUSED_RELU],
+  libraries: [FUSED_RELU, maskedLoad4('input')],
 });
 
 /** The GPU variant: TILE × TILE tiles in workgroup memory, split-K (shaders/conv_tiled.wgsl). */

@@ -11,7 +11,7 @@ import code from '../../shaders/elementwise.wgsl';
 import { perImage } from '../graph/ir.ts';
 import type { BufferView, Dispatch, KernelEnv } from '../gpu/dispatch.ts';
 import { declareKernel, read, readWrite, view } from '../gpu/kernel.ts';
-import { FUSED_RELU } from '../gpu/wgsl-library.ts';
+import { ELEMENT, FUSED_RELU } from '../gpu/wgsl-library.ts';
 import type { GradTarget, OpShapes } from './types.ts';
 import { chwOf, fmtShape } from './types.ts';
 
@@ -42,7 +42,7 @@ export const ELEMENTWISE = declareKernel({
   workgroupSize: [256, 1, 1],
   // RELU, MASK, GUIDED: the fused ReLU and its backward rule (FUSED_RELU; RELU6 stays off: only a conv fuses a ReLU6).
   overrides: { RELU: false, RELU6: false, MASK: false, GUIDED: false, SCALE: false, ACCUMULATE: false },
-  libraries: [FUSED_RELU],
+  libraries: [ELEMENT, FUSED_RELU],
 });
 
 /** Geometry of an op's values: count per item, channels and plane size (for the per-channel scale). */

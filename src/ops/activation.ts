@@ -18,6 +18,7 @@
 import code from '../../shaders/activation.wgsl';
 import { type OpBase, perImage } from '../graph/ir.ts';
 import { declareKernel, view } from '../gpu/kernel.ts';
+import { ELEMENT } from '../gpu/wgsl-library.ts';
 import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from '../kernels/types.ts';
 import { fmtShape } from '../kernels/types.ts';
 import { UNARY_BINDINGS, UNARY_ENTRIES, UNARY_VIEWS } from '../kernels/unary.ts';
@@ -53,6 +54,7 @@ export const ACTIVATION = declareKernel({
   entries: UNARY_ENTRIES,
   workgroupSize: [256, 1, 1],
   overrides: { FN: 0, ACCUMULATE: false, GUIDED: false },
+  libraries: [ELEMENT],
 });
 
 /** Pow's exponent: a float32 constant of one value. */

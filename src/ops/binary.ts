@@ -18,7 +18,7 @@ import { InternalError } from '../errors.ts';
 import { type OpBase, perImage } from '../graph/ir.ts';
 import type { BufferView, KernelEnv } from '../gpu/dispatch.ts';
 import { declareKernel, read, readWrite, view } from '../gpu/kernel.ts';
-import { FUSED_RELU } from '../gpu/wgsl-library.ts';
+import { ELEMENT, FUSED_RELU } from '../gpu/wgsl-library.ts';
 import { broadcastGeometry, broadcastShape, MAX_DIMS } from '../kernels/broadcast.ts';
 import type { BackwardArgs, ForwardArgs, OpKernel, OpShapes } from '../kernels/types.ts';
 import { fmtShape } from '../kernels/types.ts';
@@ -63,7 +63,7 @@ export const BINARY = declareKernel({
   workgroupSize: [256, 1, 1],
   // RELU, MASK, GUIDED: the fused ReLU and its backward rule (FUSED_RELU; RELU6 stays off: only a conv fuses a ReLU6).
   overrides: { FN: 0, DIMS: 1, RELU: false, RELU6: false, WRT: 0, REDUCE: false, MASK: false, GUIDED: false, ACCUMULATE: false },
-  libraries: [FUSED_RELU],
+  libraries: [ELEMENT, FUSED_RELU],
 });
 
 // ───────────────────────────── lowering ─────────────────────────────
