@@ -22,7 +22,7 @@ import { fstatSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { isatty, WriteStream } from 'node:tty';
-import { fileErrorReason } from '../node/files.ts';
+import { ENDING_SIGNALS, fileErrorReason } from '../node/files.ts';
 import { repositoryRoot } from '../node/paths.ts';
 import { classify } from './classify.ts';
 import { evalCommand } from './eval.ts';
@@ -191,12 +191,11 @@ function runInChild(argv: string[]): Promise<number> {
       stdio: ['inherit', 2, 'inherit', 1, 'ipc'],
       env: { ...process.env, [RESULTS_FD_ENV]: '3' },
     });
-    const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
     const forward = (signal: NodeJS.Signals) => void child.kill(signal);
-    for (const s of signals) process.on(s, forward);
+    for (const s of ENDING_SIGNALS) process.on(s, forward);
     child.on('error', (err) => resolve(report(err)));
     child.on('exit', (code, signal) => {
-      for (const s of signals) process.off(s, forward);
+      for (const s of ENDING_SIGNALS) process.off(s, forward);
       if (signal) process.kill(process.pid, signal);
       else resolve(code ?? 3);
     });

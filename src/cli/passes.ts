@@ -5,7 +5,10 @@
  * rejects with AbortError, and the command exits 130 (report.ts). A terminal's Ctrl-C reaches this
  * process twice (from the terminal and forwarded by the parent process, main.ts), so a second
  * SIGINT within a second is the same one; a later one quits at once (exit 130; files are written
- * atomically, so none is half-written).
+ * atomically, so none is half-written, and process.exit's 'exit' handler removes the temporary file
+ * of a write in progress). While this listens, SIGINT is its own: src/node/files.ts's listener,
+ * which stands in for the default action during writes (remove the temporary files, end by the
+ * signal), leaves it alone; before and after a session SIGINT ends the process by the signal.
  *
  *   - One input (passesSession): nothing is written when the run is cancelled.
  *   - Many inputs (manyPassesSession, src/cli/many.ts): one bar of passes over all inputs (the

@@ -13,6 +13,10 @@
  *   folder, a block device or a socket is refused.
  * - Folders are created one level at a time from the nearest existing one: Node's recursive mkdir
  *   never returns under /proc (mkdir says ENOENT there, and it retries forever).
+ * - A process that ends in the middle of an atomic write leaves no temporary file: process.exit runs
+ *   an 'exit' handler that removes it, and SIGINT, SIGTERM or SIGHUP (which would end the process by
+ *   their default action, running no 'exit' handler) remove it and then end the process by that
+ *   signal all the same (see removeOnSignal).
  */
 import { constants, rmSync, type Stats } from 'node:fs';
 import { access, chmod, lstat, mkdir, open, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -194,6 +198,51 @@ export function removeTemporaries(): void {
   writing.clear();
 }
 
+/** The signals whose default action ends the process without running 'exit' handlers (a terminal's Ctrl-C, kill, a closed terminal). */
+export const ENDING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * Listens for ENDING_SIGNALS while at least one atomic write is in progress (only then: the process
+ * keeps their default action otherwise). It stands in for the default action only: a signal the
+ * program listens for itself is that listener's (the CLI's Ctrl-C during multi-pass runs,
+ * src/cli/passes.ts: cancel before the next batch, or process.exit(130), whose 'exit' handler removes
+ * the temporary files), and this one does nothing. Else it removes the temporary files, stops
+ * listening and sends the process the same signal again, so that it ends by it as it would have
+ * (exit status "killed by SIGINT"; the CLI's parent process then ends by it too, src/cli/main.ts).
+ */
+function removeOnSignal(signal: NodeJS.Signals): void {
+  if (process.listenerCount(signal) > 1) return;
+  removeTemporaries();
+  stopListening();
+  process.kill(process.pid, signal);
+}
+
+let listening = false;
+function stopListening(): void {
+  if (!listening) return;
+  for (const s of ENDING_SIGNALS) process.off(s, removeOnSignal);
+  listening = false;
+}
+
+/** `tmp` is being written: removed should the process end before the write does. */
+function track(tmp: string): void {
+  if (!removesOnExit) {
+    process.on('exit', removeTemporaries);
+    removesOnExit = true;
+  }
+  if (!listening) {
+    for (const s of ENDING_SIGNALS) process.on(s, removeOnSignal);
+    listening = true;
+  }
+  writing.add(tmp);
+}
+
+/** `tmp` was renamed or removed: the signals are left to their default action when no write is in progress. */
+function untrack(tmp: string): void {
+  writing.delete(tmp);
+  if (writing.size === 0) stopListening();
+}
+
 /**
  * Writes `data` to `path`. A regular file (or a new one) is written through a temporary file in
  * the same folder and a rename (atomic on one file system), so a reader never sees half a file at
@@ -215,11 +264,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   const final = target.path;
   // A short name whatever the final one's length (a 250-byte name is legal; it plus a suffix is not: ENAMETOOLONG).
   const tmp = join(dirname(final), `.gradcam-${process.pid}-${Date.now().toString(36)}-${(tmpCount++).toString(36)}.tmp`);
-  if (!removesOnExit) {
-    process.on('exit', removeTemporaries);
-    removesOnExit = true;
-  }
-  writing.add(tmp);
+  track(tmp);
   try {
     await writeFile(tmp, data, { flag: 'wx' });
     if (target.stats) await chmod(tmp, target.stats.mode & 0o7777);
@@ -229,7 +274,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     const reason = (err as NodeJS.ErrnoException)?.code === 'ENOENT' ? `no such folder: ${dirname(final)}` : fileErrorReason(err);
     throw cannotWrite(path, reason);
   } finally {
-    writing.delete(tmp);
+    untrack(tmp);
   }
 }
 
