@@ -16,25 +16,28 @@
  * Default (fast): of the small (CI) models' 188 distinct shapes, one per kernel specialisation (the
  * window KH×KW, strides, dilations, pointwise or not, ungrouped / grouped / depthwise-like), the
  * cheapest: what is compiled differs between them, while shapes of one specialisation differ only in
- * uniforms. The pipeline compilations are most of this file's time on SwiftShader. Two shapes made by
- * hand (HAND_MADE) take their specialisation's place: GoogLeNet's conv1 window and channels (instead
- * of resnet-ci's 7×7/2 3 → 6: the same kernels compiled), and unequal strides, dilation and pads (a
- * specialisation of its own).
+ * uniforms. The pipeline compilations are most of this file's time on SwiftShader (2026-12-07, load
+ * ~25: 118 of 136 CPU-s; gemm-tiled's 64×64-tile shader ~2.7 CPU-s per pipeline, 80 CPU-s in all).
+ * Shapes made by hand (HAND_MADE) take their specialisation's place: GoogLeNet's conv1 window and
+ * channels (instead of resnet-ci's 7×7/2 3 → 6: the same kernels compiled), unequal strides, dilation
+ * and pads (a specialisation of its own), and EfficientNet-Lite's 3×3/4 stem on 23×18 instead of
+ * 224×224 (its GPU runs took 4.3 of the file's 136 CPU-s).
  * GRADCAM_VARIANTS_ALL=1: every distinct shape of every generated model (the 224×224 GoogLeNets
- * included; with the two made by hand, 248 shapes): long. Run on 2026-12-07 (niced, load 23-32 from other work on 2 cores):
+ * included; with the two made by hand then, 248 shapes): long. Run on 2026-12-07 (niced, load 23-32 from other work on 2 cores):
  * 1808 s, 248 of 249 passed; the one failure was this file's reference, which masked MobileNetV2's
  * stem (a fused ReLU6) as a ReLU: fixed above. Worst |gpu − float64| / bound: winograd 9.2e-3
  * forward, 1.8e-2 backward; the others ≤ 0.16.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { GpuContext } from '../src/gpu/device.ts';
-import { KernelEnv } from '../src/gpu/dispatch.ts';
+import { type Dispatch, KernelEnv } from '../src/gpu/dispatch.ts';
 import { lower } from '../src/graph/lower.ts';
 import { windowCount } from '../src/graph/shapes.ts';
 import { chooseRecipe } from '../src/image/recipes.ts';
 import { applicableVariants, CONV_VARIANT_NAMES, type ConvVariantName, describeConv, type Direction } from '../src/kernels/variants.ts';
 import { conv as convSpec, type ConvOp } from '../src/ops/conv.ts';
 import { gradientPads } from '../src/kernels/winograd.ts';
+import { splitK } from '../src/kernels/conv.ts';
 import { GENERATED_MODELS } from '../weights/generate/index.ts';
 import { rotateTranspose, U, winogradMagnitude } from './helpers/magnitude.ts';
 import { testGpu } from './helpers/gpu.ts';
@@ -97,6 +100,19 @@ async function readBuffer(gpu: GpuContext, buffer: GPUBuffer, floats: number): P
   return out;
 }
 
+/** Encodes and submits `dispatches` in one compute pass. */
+function run(dispatches: readonly Dispatch[]): void {
+  const enc = gpu.device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  for (const d of dispatches) {
+    pass.setPipeline(d.pipeline);
+    pass.setBindGroup(0, d.bindGroup);
+    pass.dispatchWorkgroups(...d.workgroups);
+  }
+  pass.end();
+  gpu.device.queue.submit([enc.finish()]);
+}
+
 const abs = (t: Tensor) => tensor(t.shape, t.data.map(Math.abs));
 const f32 = (t: Tensor) => Float32Array.from(t.data);
 
@@ -147,19 +163,23 @@ const KERNELS: Record<ConvVariantName, string[]> = {
  * asymmetric pads, 5 → 7 channels (neither a multiple of 4), where a stride phase holds no column
  * for some rows' taps.
  */
-function handMade(name: string, input: number[], c: Pick<ConvOp, 'cOut' | 'kh' | 'kw' | 'strideH' | 'strideW' | 'pads' | 'dilations'>): Shape {
+function handMade(name: string, input: number[], c: Pick<ConvOp, 'cOut' | 'kh' | 'kw' | 'strideH' | 'strideW' | 'pads' | 'dilations'> & { group?: number }): Shape {
   const span = (k: number, d: number) => (k - 1) * d + 1;
   const oh = windowCount(input[2], span(c.kh, c.dilations[0]), c.strideH, c.pads[0], c.pads[2]);
   const ow = windowCount(input[3], span(c.kw, c.dilations[1]), c.strideW, c.pads[1], c.pads[3]);
   const op: ConvOp = {
     kind: 'conv', name, onnxTypes: ['Conv'], inputs: ['x'], output: 'y', weight: new Float32Array(0), bias: new Float32Array(0),
-    cIn: input[1], group: 1, relu: false, ...c,
+    cIn: input[1], relu: false, ...c, group: c.group ?? 1,
   };
   return { op, input, output: [1, c.cOut, oh, ow], from: 'made by hand' };
 }
 const HAND_MADE = [
   handMade('conv1/7x7_s2', [1, 3, 27, 21], { cOut: 64, kh: 7, kw: 7, strideH: 2, strideW: 2, pads: [3, 3, 3, 3], dilations: [1, 1] }),
   handMade('odd', [1, 5, 13, 17], { cOut: 7, kh: 3, kw: 5, strideH: 2, strideW: 3, pads: [2, 0, 1, 3], dilations: [2, 1] }),
+  // EfficientNet-Lite's stem window and channels (3×3 stride 4, pads 1, 3 → 8), the only layer of its
+  // specialisation, on 23×18 instead of its 224×224 (the same kernels compiled, 1/120 of the work;
+  // rows of 23 leave a partial stride at the bottom).
+  handMade('stem/3x3_s4', [1, 3, 23, 18], { cOut: 8, kh: 3, kw: 3, strideH: 4, strideW: 4, pads: [1, 1, 1, 1], dilations: [1, 1] }),
 ];
 
 let gpu: GpuContext;
@@ -210,15 +230,7 @@ describe('conv variants: each on every distinct layer shape of the generated mod
           }
           expect([...new Set(dispatches.map((d) => d.kernel.split('.')[0]))].sort(), `${variant} ${direction}: its kernels`).toEqual(KERNELS[variant]);
           if (variant === 'gemm-blocked') expect(dispatches.every((d) => d.kernel === `conv.${direction}.gemm`)).toBe(true);
-          const enc = gpu.device.createCommandEncoder();
-          const pass = enc.beginComputePass();
-          for (const d of dispatches) {
-            pass.setPipeline(d.pipeline);
-            pass.setBindGroup(0, d.bindGroup);
-            pass.dispatchWorkgroups(...d.workgroups);
-          }
-          pass.end();
-          gpu.device.queue.submit([enc.finish()]);
+          run(dispatches);
           if (direction === 'forward') {
             got = await readBuffer(gpu, y.buffer, yN);
             want = c.y.data;
@@ -240,6 +252,92 @@ describe('conv variants: each on every distinct layer shape of the generated mod
           env.destroy();
         }
       }
+    }
+  });
+});
+
+/**
+ * The GPU family's tiled GEMM (shaders/conv_tiled.wgsl: 64×64 tiles in workgroup memory, split-K for
+ * layers with few tiles) on the shapes where its tiling and split-K matter, beyond the layer shapes
+ * above: many input channels on a small plane (split-K, as GoogLeNet's 7×7 layers), C_out not a
+ * multiple of 64 over several column tiles, several position tiles, stride 2 with asymmetric pads,
+ * split-K per group with dilation; a fused ReLU (forward, and the backward mask), and the data
+ * gradient of K = 3 classes of one image (items 3, each masked by image item / 3, as the engine runs it).
+ * (These were test/conv-tiled.test.ts's cases, run there through a Network of the GPU family with a
+ * Gemm head; here the conv's own kernels alone, with the same tolerance.)
+ *
+ * Tolerance: |Δ| ≤ 1e-5 · (max |ref| + 1e-6) per tensor. Each value is a float32 sum of at most
+ * 96·9 = 864 products, relative rounding ≲ 864·2⁻²⁴ ≈ 5e-5 of the sum of |terms| in the worst case
+ * and ~√864·2⁻²⁴ ≈ 2e-6 typically; a wrong tap or a lost split is O(1/channels) ≥ 1e-3 of the max.
+ */
+const TILED: { name: string; input: number[]; conv: Parameters<typeof handMade>[2]; split?: true }[] = [
+  { name: 'many channels on 5×5: split-K', input: [1, 96, 5, 5], conv: { cOut: 70, kh: 3, kw: 3, strideH: 1, strideW: 1, pads: [1, 1, 1, 1], dilations: [1, 1] }, split: true },
+  { name: '1×1 on 7×7 with 130 channels: split-K', input: [1, 130, 7, 7], conv: { cOut: 40, kh: 1, kw: 1, strideH: 1, strideW: 1, pads: [0, 0, 0, 0], dilations: [1, 1] }, split: true },
+  { name: '7×7 stride 2, pads [3,2,2,3], on 20×17', input: [1, 3, 20, 17], conv: { cOut: 19, kh: 7, kw: 7, strideH: 2, strideW: 2, pads: [3, 2, 2, 3], dilations: [1, 1] } },
+  { name: '3×3 stride 1 on 18×18 (several tiles)', input: [1, 9, 18, 18], conv: { cOut: 67, kh: 3, kw: 3, strideH: 1, strideW: 1, pads: [1, 1, 1, 1], dilations: [1, 1] } },
+  // Groups in the grid (z = group · SPLIT + split), per-group split-K sums; dilation.
+  { name: 'group 2 (64 → 70), 3×3 dilation 2 pads 2 on 5×5: split-K per group', input: [1, 64, 5, 5],
+    conv: { cOut: 70, kh: 3, kw: 3, strideH: 1, strideW: 1, pads: [2, 2, 2, 2], dilations: [2, 2], group: 2 }, split: true },
+];
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): [number, number] {
+  let d = 0, m = 0;
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    m = Math.max(m, Math.abs(b[i]));
+  }
+  return [d, m];
+}
+
+describe('gemm-tiled (the GPU variant) on its own corner cases, forward + ReLU and the data gradient of K = 3 classes, against float64', () => {
+  test('the split-K choice: enough workgroups, at least 4 chunks per split', () => {
+    expect(splitK(1, 54)).toEqual({ split: 11, chunksPerSplit: 5 });
+    expect(splitK(300, 54)).toEqual({ split: 1, chunksPerSplit: 54 });
+    expect(splitK(4, 3)).toEqual({ split: 1, chunksPerSplit: 3 });
+  });
+
+  test.each(TILED.map((t, i) => [t.name, t, i] as const))('%s', async (_name, t, i) => {
+    const s = handMade(`tiled ${i}`, t.input, t.conv);
+    const K = 3;
+    const c = prepare(s, 100 + i);
+    const relu = (v: number) => Math.max(v, 0);
+    // Forward: the conv and its fused ReLU. Backward: K incoming gradients, each masked by the image's ReLU.
+    const op: ConvOp = { ...s.op, weight: f32(c.w), bias: f32(c.b), relu: true };
+    const r = rng(200 + i);
+    const dys = Array.from({ length: K }, () => randomTensor(nchw(s.output), r)).map((d) => Float32Array.from(d.data));
+    const ysN = c.y.data.length, xN = c.x.data.length;
+    const dyAll = new Float64Array(K * ysN);
+    dys.forEach((d, k) => d.forEach((v, j) => (dyAll[k * ysN + j] = c.mask[j] > 0 ? v : 0)));
+    const dxRef = ref.convBackward(tensor([K, ...nchw(s.output).slice(1)], dyAll), [K, ...nchw(s.input).slice(1)], c.w, c.p).data;
+    const env = new KernelEnv(gpu.device, 'gpu', {}, undefined, new Map([[op.name, { forward: 'gemm-tiled', backward: 'gemm-tiled' }]]));
+    try {
+      const x = { buffer: env.scratch(xN), offset: 0, stride: xN };
+      const y = { buffer: env.scratch(ysN), offset: 0, stride: ysN };
+      const dy = { buffer: env.scratch(K * ysN), offset: 0, stride: ysN };
+      const dx = { buffer: env.scratch(K * xN), offset: 0, stride: xN };
+      const kernel = convSpec.kernel(op, { inputs: [s.input], output: s.output });
+      gpu.device.queue.writeBuffer(x.buffer, 0, f32(c.x));
+      const forward = await kernel.forward({ env, inputs: [x], output: y, batch: 1 });
+      const kinds = (ds: Dispatch[]) => ds.map((d) => d.kernel);
+      expect(new Set(kinds(forward).map((k) => k.split('.')[0]))).toEqual(new Set(['conv_tiled']));
+      run(forward);
+      const [dFwd, mFwd] = maxAbsDiff(await readBuffer(gpu, y.buffer, ysN), c.y.data.map(relu));
+      expect(dFwd, `forward: ${dFwd} vs max ${mFwd}`).toBeLessThanOrEqual(1e-5 * (mFwd + 1e-6));
+
+      // The mask: the reference's y (float32) in the output buffer, as in the cases above.
+      gpu.device.queue.writeBuffer(y.buffer, 0, c.mask);
+      dys.forEach((d, k) => gpu.device.queue.writeBuffer(dy.buffer, k * ysN * 4, d));
+      const backward = await kernel.backward({ env, inputs: [x], output: y, dy, dx: [{ view: dx, accumulate: false }], items: K, maskDiv: K });
+      expect(new Set(kinds(backward).map((k) => k.split('.')[0]))).toEqual(new Set(['conv_tiled']));
+      if (t.split) expect(kinds([...forward, ...backward]).some((k) => k.includes('splitk')), 'split-K ran').toBe(true);
+      run(backward);
+      const got = await readBuffer(gpu, dx.buffer, K * xN);
+      for (let k = 0; k < K; k++) {
+        const [d, m] = maxAbsDiff(got.subarray(k * xN, (k + 1) * xN), dxRef.subarray(k * xN, (k + 1) * xN));
+        expect(d, `data gradient, class ${k}: ${d} vs max ${m}`).toBeLessThanOrEqual(1e-5 * (m + 1e-6));
+      }
+    } finally {
+      env.destroy();
     }
   });
 });
