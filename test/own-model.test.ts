@@ -308,12 +308,15 @@ describe(`a fine-tuned classifier end to end (${FINETUNED}: 10 classes and its l
     const sample = join(ROOT, 'weights', 'samples', 'chelsea.png');
     await writeFile(join(pics, 'a.png'), await readFile(sample));
     await writeFile(join(pics, 'b.png'), await readFile(join(ROOT, 'weights', 'samples', 'coffee.png')));
-    // A wrong count is a clear error, exit 1, before the GPU starts: run beside the first explain.
+    // A wrong count is a clear error, exit 1, before the GPU starts: run beside the two explains
+    // (independent runs, each mostly Node, Dawn and shader compiles on one core).
     const nine = join(tmp, 'nine-cli.txt');
     await writeFile(nine, CIFAR.slice(0, 9).join('\n'));
-    const [one, wrong] = await Promise.all([
-      gradcam(['explain', sample, '--model', finetuned, '--labels', LABELS, '--recipe', 'torchvision', '--class', 'top3', '--json', '-'], 120_000),
+    const jsonl = join(tmp, 'out.jsonl');
+    const [one, wrong, many] = await Promise.all([
+      gradcam(['explain', sample, '--model', finetuned, '--labels', LABELS, '--recipe', 'torchvision', '--class', 'top3', '--json', '-'], 240_000),
       gradcam(['explain', sample, '--model', finetuned, '--labels', nine], 60_000),
+      gradcam(['explain', pics, '--model', finetuned, '--labels', LABELS, '--jsonl', jsonl], 240_000),
     ]);
     expectExit(one, 0);
     expect(one.stderr).toMatch(/gradcam: recipe torchvision \(RGB, 0–1, .*centre crop 87\.5 %, NCHW\) \(user: --recipe torchvision\)/);
@@ -326,8 +329,6 @@ describe(`a fine-tuned classifier end to end (${FINETUNED}: 10 classes and its l
     expect(doc.maps.length).toBe(3);
     for (const m of doc.maps) expect(m.label).toBe(CIFAR[m.class]);
 
-    const jsonl = join(tmp, 'out.jsonl');
-    const many = await gradcam(['explain', pics, '--model', finetuned, '--labels', LABELS, '--jsonl', jsonl], 120_000);
     expectExit(many, 0);
     const lines = (await readFile(jsonl, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.length).toBe(2);
