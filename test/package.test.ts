@@ -11,7 +11,7 @@
  * The consumer's environment has none of this project's npm settings (npm_config_* variables set by
  * `npm test` are removed) and its own HOME, so nothing leaks in from the checkout.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +38,18 @@ function run(cmd: string, args: string[], cwd: string, timeout = 180_000) {
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** As `run`, without blocking: for two npm commands side by side. */
+function runAsync(cmd: string, args: string[], cwd: string, timeout = 180_000): Promise<ReturnType<typeof run>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, env: consumerEnv(), stdio: ['ignore', 'pipe', 'pipe'], timeout, killSignal: 'SIGKILL' });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d; });
+    child.stderr.on('data', (d: Buffer) => { stderr += d; });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
 function ok(r: ReturnType<typeof run>, what: string) {
   expect(r.signal, `${what} was killed; stderr:\n${r.stderr}`).toBeNull();
   expect(r.code, `${what}: stderr:\n${r.stderr}\nstdout:\n${r.stdout}`).toBe(0);
@@ -56,8 +68,10 @@ function freshCopy(to: string): void {
 const noticedFiles = (stderr: string) => stderr.split('\n').map((l) => /^npm notice [\d.]+[kMG]?B\s+(\S+)$/.exec(l)?.[1]).filter((f): f is string => f !== undefined).sort();
 
 let packed: string[] = [];
+/** `npm publish --dry-run` on the fresh copy, its dist/ removed: run beside the user's `npm install`. */
+let published: Promise<ReturnType<typeof run>>;
 
-beforeAll(() => {
+beforeAll(async () => {
   mkdirSync(app);
   mkdirSync(home);
   mkdirSync(clone);
@@ -71,7 +85,13 @@ beforeAll(() => {
   expect(tgz).toHaveLength(1);
   tarball = join(work, tgz[0]);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-  ok(run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], app, 300_000), 'npm install <tgz>');
+  // The publish (a second build) and the install (mostly unpacking and linking) side by side.
+  rmSync(join(clone, 'dist'), { recursive: true, force: true });
+  published = runAsync('npm', ['publish', '--dry-run'], clone, 300_000);
+  published.catch(() => undefined); // (a failure is reported by the test that awaits it)
+  const install = await runAsync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], app, 300_000);
+  await published.catch(() => undefined); // (the work folder is removed only after both)
+  ok(install, 'npm install <tgz>');
 });
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -79,10 +99,10 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 const bin = () => join(app, 'node_modules', '.bin', 'gradcam');
 const sample = () => join(app, 'node_modules', 'gradcam-webgpu', 'weights', 'samples', 'chelsea.png');
 
-test('`npm publish --dry-run` on a fresh copy builds and packs the same files as `npm pack`', () => {
-  rmSync(join(clone, 'dist'), { recursive: true, force: true });
-  const pub = run('npm', ['publish', '--dry-run'], clone, 300_000);
+test('`npm publish --dry-run` on a fresh copy builds and packs the same files as `npm pack`', async () => {
+  const pub = await published;
   ok(pub, 'npm publish --dry-run');
+  expect(existsSync(join(clone, 'dist', 'gradcam.mjs'))).toBe(true); // built again (dist/ was removed before it)
   expect(packed.length).toBeGreaterThan(0);
   expect(noticedFiles(pub.stderr)).toEqual(packed);
 });
