@@ -91,7 +91,9 @@ export default defineConfig({
     // used 69 CPU-s, more than 2 cores give in its 28 s quiet run: waiting threads burn CPU); but much
     // of a file's CPU time is on one thread (float64 references, shader compiles, CLI and browser
     // start-ups: test/inspect-googlenet.test.ts spent 31.1 of 52.4 CPU-s on its main thread, 11.5 in
-    // SwiftShader's two workers). Which is faster is for a timed run on a quiet machine.
+    // SwiftShader's two workers). Which is faster is for a timed run on a quiet machine:
+    // `npm test` against `GRADCAM_TEST_WORKERS=2 npm test` (the 'device' files then share one process
+    // per worker; the soak still runs alone, last).
     maxWorkers: Number(process.env.GRADCAM_TEST_WORKERS ?? 1),
     // Builds the CLI once for the files that run it (not in each file: a file rebuilding it while another starts it).
     globalSetup: ['test/helpers/global-setup.ts'],
