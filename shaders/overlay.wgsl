@@ -3,7 +3,8 @@
 //
 //   upsample:  upsampledOut[first + m, Y, X] = bilinear sample of raw[firstItem + m] (mapH × mapW) at
 //              ((Y + 0.5 − cropY)·mapH/cropH − 0.5, (X + 0.5 − cropX)·mapW/cropW − 0.5), coordinates
-//              clamped to the map (align_corners = false, as PyTorch and OpenCV); H × W = outH × outW,
+//              clamped to the map (align_corners = false, as PyTorch and OpenCV; rawBilinear: src/gpu/wgsl-library.ts
+//              planeBilinear, PyTorch's (1 − f)·a + f·b per axis); H × W = outH × outW,
 //              the display; the crop rectangle is the part of the picture the model saw, in display
 //              pixels (the whole display, unless the recipe centre-crops). One invocation per (X, Y, m).
 //   minmax:    rangesOut[m] = (min, max) of upsampled[m]; one workgroup of MINMAX_WG_X = 64 per map,
@@ -24,11 +25,10 @@ var<workgroup> hi: array<f32, MINMAX_WG_X>;
 
 const OUTSIDE = 0.4;
 
-fn source(dst: u32, origin: f32, scale: f32, size: u32) -> vec3<f32> {
-  let s = max((f32(dst) + 0.5 - origin) * scale - 0.5, 0.0);
-  let i0 = min(u32(s), size - 1u);
-  let i1 = min(i0 + 1u, size - 1u);
-  return vec3<f32>(f32(i0), f32(i1), s - f32(i0));
+// The source coordinate of display pixel dst along one axis, clamped to the map: (dst + 0.5 − origin)·scale − 0.5
+// (align_corners = false, the scale multiplied as PyTorch's area_pixel_compute_source_index does).
+fn source(dst: u32, origin: f32, scale: f32, size: u32) -> f32 {
+  return clamp((f32(dst) + 0.5 - origin) * scale - 0.5, 0.0, f32(size - 1u));
 }
 
 @compute @workgroup_size(WG_X, WG_Y, WG_Z)
@@ -39,11 +39,7 @@ fn upsample(@builtin(global_invocation_id) gid: vec3<u32>) {
   let sx = source(gid.x, p.cropX, f32(p.mapW) / p.cropW, p.mapW);
   let sy = source(gid.y, p.cropY, f32(p.mapH) / p.cropH, p.mapH);
   let base = (p.firstItem + gid.z) * p.mapW * p.mapH;
-  let r0 = base + u32(sy.x) * p.mapW;
-  let r1 = base + u32(sy.y) * p.mapW;
-  let top = mix(raw[r0 + u32(sx.x)], raw[r0 + u32(sx.y)], sx.z);
-  let bottom = mix(raw[r1 + u32(sx.x)], raw[r1 + u32(sx.y)], sx.z);
-  upsampledOut[((p.first + gid.z) * p.outH + gid.y) * p.outW + gid.x] = mix(top, bottom, sy.z);
+  upsampledOut[((p.first + gid.z) * p.outH + gid.y) * p.outW + gid.x] = rawBilinear(base, p.mapH, p.mapW, sy, sx);
 }
 
 @compute @workgroup_size(MINMAX_WG_X, MINMAX_WG_Y, MINMAX_WG_Z)

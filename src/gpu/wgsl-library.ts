@@ -80,7 +80,9 @@ fn ${binding}Probability(row: u32, c: u32, count: u32) -> f32 {
 /**
  * `<binding>Bilinear(base, h, w, sy, sx)`: the h × w plane of `binding` that starts at `base`, sampled
  * bilinearly at the source position (sy, sx), 0 ≤ sy ≤ h − 1, 0 ≤ sx ≤ w − 1 (the caller maps output
- * pixels to source positions: align_corners true or false). Used to upsample maps to the input.
+ * pixels to source positions: align_corners true or false). Used to upsample maps to the input
+ * (guided-gradcam, Score-CAM's masks) and to the display (overlay.wgsl); the formula is PyTorch's
+ * upsample_bilinear2d's, (1 − f)·a + f·b along x, then along y.
  */
 export function planeBilinear(binding: string): WgslLibrary {
   return {

@@ -4,6 +4,7 @@
  */
 import code from '../../shaders/overlay.wgsl';
 import { declareKernel, read, readWrite } from '../gpu/kernel.ts';
+import { planeBilinear } from '../gpu/wgsl-library.ts';
 
 export const OVERLAY = declareKernel({
   name: 'overlay',
@@ -34,4 +35,5 @@ export const OVERLAY = declareKernel({
   },
   workgroupSize: [8, 8, 1],
   overrides: { SCALED: false },
+  libraries: [planeBilinear('raw')],
 });
