@@ -23,6 +23,7 @@ import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { isatty, WriteStream } from 'node:tty';
 import { ENDING_SIGNALS, fileErrorReason } from '../node/files.ts';
+import { releaseNodeGpus } from '../gpu/node.ts';
 import { repositoryRoot } from '../node/paths.ts';
 import { classify } from './classify.ts';
 import { evalCommand } from './eval.ts';
@@ -222,5 +223,5 @@ if (resultsFd !== undefined) {
 }
 
 const code = await main(process.argv.slice(2)).catch(report);
-await Promise.all([results.flush(), flush(process.stdout), flush(process.stderr)]);
+await Promise.all([results.flush(), flush(process.stdout), flush(process.stderr), releaseNodeGpus()]);
 process.exit(code);

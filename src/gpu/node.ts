@@ -88,6 +88,7 @@ export async function nodeGpu(log: (line: string) => void = (l) => process.stder
   }
   // `gpu` owns Dawn's instance: the context keeps it referenced for as long as the device is used.
   const context = await requestGpu(gpu, gpu, adapter);
+  opened.add(context.device);
   context.device.addEventListener('uncapturederror', (event) => {
     event.preventDefault(); // else Dawn prints it to stdout
     const e = (event as GPUUncapturedErrorEvent).error;
@@ -95,4 +96,24 @@ export async function nodeGpu(log: (line: string) => void = (l) => process.stder
     log(`gradcam: WebGPU ${kind}: ${e.message.trim().replace(/\s*\n\s*/g, ' ')}`);
   });
   return context;
+}
+
+/** The devices nodeGpu made, for releaseNodeGpus. */
+const opened = new Set<GPUDevice>();
+
+/**
+ * Waits for each device nodeGpu made to finish its work (at most `waitMs`), then destroys it. For a
+ * process about to exit: SwiftShader's worker threads keep running for a moment after the GPU's last
+ * work, and a process.exit() in that moment tore SwiftShader down under them (SIGSEGV at exit, ~1 run in
+ * 10 of a CLI run cancelled right after a batch of passes: a core showed a SwiftShader thread crashing
+ * while the main thread ran the exit handlers). Destroying the device first joins them.
+ */
+export async function releaseNodeGpus(waitMs = 10_000): Promise<void> {
+  for (const device of opened) {
+    opened.delete(device);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([device.queue.onSubmittedWorkDone().catch(() => {}), new Promise<void>((resolve) => { timer = setTimeout(resolve, waitMs); })]);
+    clearTimeout(timer);
+    device.destroy();
+  }
 }
