@@ -10,7 +10,7 @@
  */
 import { afterAll, expect, test } from 'vitest';
 import type { Reduction } from '../src/gradcam/types.ts';
-import { checkGuided, type Values } from './helpers/googlenet-checks.ts';
+import { checkGuided, relErr, type Values } from './helpers/googlenet-checks.ts';
 import { destroyGooglenets, googlenetInput, googlenetNetwork, programsOf } from './helpers/googlenets.ts';
 import { forwardValues } from './reference/graph.ts';
 import { tensor } from './reference/tensor.ts';
@@ -23,15 +23,6 @@ const LAYERS = ['/inception4e/Concat_output_0', '/inception5b/Concat_output_0'];
 const RUNS: [Reduction, boolean][] = [['logit', false], ['softmax', false], ['logit', true]];
 
 afterAll(destroyGooglenets);
-
-const relErr = (got: ArrayLike<number>, want: ArrayLike<number>) => {
-  let err = 0, scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    err = Math.max(err, Math.abs(got[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  return { rel: err / scale, scale };
-};
 
 test(`${NAME}: guided-backprop and guided-gradcam, K = 3, ${RUNS.map(([r, cf]) => r + (cf ? ' counterfactual' : '')).join(', ')}, match the float64 reference`, async () => {
   const { c, net } = await googlenetNetwork(NAME);

@@ -227,7 +227,8 @@ export function checkCamMaps(result: GradcamResult, values: Values, grads: Grads
   }
 }
 
-const relErr = (got: ArrayLike<number>, want: ArrayLike<number>) => {
+/** max |got − want| over max |want|, and that scale. */
+export const relErr = (got: ArrayLike<number>, want: ArrayLike<number>) => {
   let err = 0, scale = 0;
   for (let i = 0; i < want.length; i++) {
     err = Math.max(err, Math.abs(got[i] - want[i]));
